@@ -1,0 +1,1 @@
+"""Backtester: replays market history through the strategy (and optionally the real contracts)."""

@@ -1,0 +1,1 @@
+"""The keeper service: data sources, chain client, scheduler, and the `vaultbot` CLI."""

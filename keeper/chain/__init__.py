@@ -1,0 +1,1 @@
+"""Everything that touches a chain: contract artifacts, the local anvil node, deployment."""

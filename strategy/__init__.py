@@ -1,0 +1,1 @@
+"""Strategy core: canonical market data, features, LightGBM models and the allocator."""
