@@ -1,5 +1,6 @@
 """Fixtures shared by every test package."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 # CI gets more examples than a developer's quick run, never a deadline (timings vary on shared machines).
 settings.register_profile("dev", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("ci" if __import__("os").environ.get("CI") else "dev")
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(scope="session")
