@@ -1,0 +1,284 @@
+"""Timelocked changes: parameters and markets tighten at once and loosen after the timelock."""
+
+import boa
+import pytest
+from eth_abi import encode
+from eth_utils import keccak
+
+from tests.contracts.world import (
+    BASE_CAP_ABS,
+    BASE_CAP_BPS,
+    BASE_PARAMS,
+    DAY,
+    USDC,
+    Param,
+    deploy_market,
+    deploy_token,
+    events,
+    list_market,
+    rebalance,
+)
+
+GETTERS = {
+    Param.MIN_REBALANCE_INTERVAL: "min_rebalance_interval",
+    Param.MAX_TURNOVER_BPS: "max_turnover_bps",
+    Param.MAX_LOSS_BPS: "max_loss_bps",
+    Param.MIN_IDLE_BPS: "min_idle_bps",
+    Param.DEPOSIT_LIMIT: "deposit_limit",
+    Param.PERFORMANCE_FEE_BPS: "performance_fee_bps",
+    Param.TIMELOCK: "timelock",
+}
+# (tighter, looser) than the world's BASE_PARAMS.
+CHANGES = {
+    Param.MIN_REBALANCE_INTERVAL: (7_200, 60),
+    Param.MAX_TURNOVER_BPS: (2_000, 8_000),
+    Param.MAX_LOSS_BPS: (5, 50),
+    Param.MIN_IDLE_BPS: (1_000, 100),
+    Param.DEPOSIT_LIMIT: (1_000 * USDC, 50_000_000 * USDC),
+    Param.PERFORMANCE_FEE_BPS: (500, 2_000),
+    Param.TIMELOCK: (2 * DAY, DAY // 2),
+}
+
+
+def param_id(param: Param, value: int) -> bytes:
+    return keccak(encode(["uint8", "uint256"], [param, value]))
+
+
+def market_id(market: str, cap_bps: int, cap_abs: int) -> bytes:
+    return keccak(encode(["address", "uint256", "uint256"], [market, cap_bps, cap_abs]))
+
+
+def get(vault, param: Param) -> int:
+    return getattr(vault, GETTERS[param])()
+
+
+def test_constant_ids_match_the_spec(vault):
+    for param in Param:
+        assert getattr(vault, f"PARAM_{param.name}")() == param
+
+
+@pytest.mark.parametrize("param", list(Param))
+@pytest.mark.parametrize("kind", ["tighter", "equal"])
+def test_tightening_or_equal_applies_at_once(vault, accounts, param, kind):
+    value = CHANGES[param][0] if kind == "tighter" else BASE_PARAMS[param]
+    with boa.env.prank(accounts.admin):
+        vault.submit_param(param, value)
+    (logged,) = events(vault, "ParamSet")
+    assert (logged.param, logged.value) == (param, value)
+    assert not events(vault, "ChangeQueued")
+    assert get(vault, param) == value
+
+
+@pytest.mark.parametrize("param", list(Param))
+def test_loosening_waits_for_the_timelock(vault, accounts, param):
+    value = CHANGES[param][1]
+    with boa.env.prank(accounts.admin):
+        vault.submit_param(param, value)
+    (queued,) = events(vault, "ChangeQueued")
+    valid_at = boa.env.timestamp + DAY
+    assert (queued.id, queued.valid_at) == (param_id(param, value), valid_at)
+    assert vault.pending_changes(param_id(param, value)) == valid_at
+    assert get(vault, param) == BASE_PARAMS[param]
+
+    boa.env.time_travel(seconds=DAY - 1)
+    with boa.reverts("vault: timelock"):
+        vault.accept_param(param, value)
+    boa.env.time_travel(seconds=1)
+    with boa.env.prank(accounts.alice):  # anyone may accept
+        vault.accept_param(param, value)
+    (logged,) = events(vault, "ParamSet")
+    assert (logged.param, logged.value) == (param, value)
+    assert get(vault, param) == value
+    assert vault.pending_changes(param_id(param, value)) == 0
+    with boa.reverts("vault: not queued"):
+        vault.accept_param(param, value)
+
+
+@pytest.mark.parametrize("revoker", ["guardian", "admin"])
+def test_revoked_change_cannot_be_accepted(vault, accounts, revoker):
+    param, value = Param.MAX_LOSS_BPS, CHANGES[Param.MAX_LOSS_BPS][1]
+    with boa.env.prank(accounts.admin):
+        vault.submit_param(param, value)
+    with boa.env.prank(getattr(accounts, revoker)):
+        vault.revoke_pending(param_id(param, value))
+    assert events(vault, "ChangeRevoked")[0].id == param_id(param, value)
+    boa.env.time_travel(seconds=DAY)
+    with boa.reverts("vault: not queued"):
+        vault.accept_param(param, value)
+
+
+def test_revoke_rejects_outsiders_and_unknown_ids(vault, accounts):
+    with boa.env.prank(accounts.alice):
+        with boa.reverts("vault: not guardian"):
+            vault.revoke_pending(b"\x01" * 32)
+    with boa.env.prank(accounts.guardian):
+        with boa.reverts("vault: not queued"):
+            vault.revoke_pending(b"\x01" * 32)
+
+
+def test_accepting_a_change_never_submitted_reverts(vault):
+    with boa.reverts("vault: not queued"):
+        vault.accept_param(Param.MAX_LOSS_BPS, 11)
+
+
+def test_shortening_the_timelock_waits_for_the_current_one(vault, accounts):
+    with boa.env.prank(accounts.admin):
+        vault.submit_param(Param.TIMELOCK, 0)
+    assert events(vault, "ChangeQueued")[0].valid_at == boa.env.timestamp + DAY
+
+
+@pytest.mark.parametrize(
+    ("param", "too_high"),
+    [
+        (Param.MAX_TURNOVER_BPS, 10_001),
+        (Param.MAX_LOSS_BPS, 10_001),
+        (Param.MIN_IDLE_BPS, 10_001),
+        (Param.PERFORMANCE_FEE_BPS, 3_001),
+        (Param.TIMELOCK, 30 * DAY + 1),
+    ],
+)
+def test_values_out_of_bounds_are_rejected(vault, accounts, param, too_high):
+    with boa.env.prank(accounts.admin):
+        with boa.reverts("vault: bad value"):
+            vault.submit_param(param, too_high)
+        vault.submit_param(param, too_high - 1)  # the bound itself is allowed
+
+
+def test_unknown_parameter_is_rejected(vault, accounts):
+    with boa.env.prank(accounts.admin):
+        with boa.reverts("vault: bad param"):
+            vault.submit_param(7, 0)
+
+
+def test_submit_param_is_admin_only(vault, accounts):
+    with boa.env.prank(accounts.guardian):
+        with boa.reverts("vault: not admin"):
+            vault.submit_param(Param.MAX_LOSS_BPS, 0)
+
+
+# ---------------------------------------------------------------- markets
+
+
+@pytest.fixture
+def new_market(token, accounts):
+    return deploy_market(token, accounts.operator, 99)
+
+
+def test_listing_a_market_is_queued_then_appended_to_the_queue(vault, accounts, markets, new_market):
+    with boa.env.prank(accounts.admin):
+        vault.submit_market(new_market.address, 2_000, 100 * USDC)
+    (queued,) = events(vault, "ChangeQueued")
+    assert queued.id == market_id(new_market.address, 2_000, 100 * USDC)
+    assert not vault.market_config(new_market.address).enabled
+    with boa.reverts("vault: timelock"):
+        vault.accept_market(new_market.address, 2_000, 100 * USDC)
+    boa.env.time_travel(seconds=DAY)
+    vault.accept_market(new_market.address, 2_000, 100 * USDC)
+    (capped,) = events(vault, "MarketCapSet")
+    assert (capped.market, capped.cap_bps, capped.cap_abs) == (new_market.address, 2_000, 100 * USDC)
+    assert tuple(vault.market_config(new_market.address)) == (True, 2_000, 100 * USDC)
+    expected = [m.address for m in markets] + [new_market.address]
+    assert vault.markets() == expected and vault.withdraw_queue() == expected
+
+
+def test_market_over_another_asset_is_rejected(vault, accounts):
+    other_token = deploy_token()
+    foreign = deploy_market(other_token, accounts.operator, 98)
+    with boa.env.prank(accounts.admin):
+        with boa.reverts("vault: wrong asset"):
+            vault.submit_market(foreign.address, 1_000, USDC)
+
+
+def test_market_cap_bps_is_bounded(vault, accounts, new_market):
+    with boa.env.prank(accounts.admin):
+        with boa.reverts("vault: bad value"):
+            vault.submit_market(new_market.address, 10_001, USDC)
+
+
+def test_lowering_caps_applies_at_once(vault, accounts, markets):
+    with boa.env.prank(accounts.admin):
+        vault.submit_market(markets[0].address, 1_000, 10 * USDC)
+    assert events(vault, "MarketCapSet")[0].cap_bps == 1_000
+    assert tuple(vault.market_config(markets[0].address)) == (True, 1_000, 10 * USDC)
+
+
+@pytest.mark.parametrize(
+    ("cap_bps", "cap_abs"),
+    [(BASE_CAP_BPS + 1, BASE_CAP_ABS), (BASE_CAP_BPS, BASE_CAP_ABS + 1), (BASE_CAP_BPS + 1, 0)],
+)
+def test_raising_either_cap_is_queued(vault, accounts, markets, cap_bps, cap_abs):
+    with boa.env.prank(accounts.admin):
+        vault.submit_market(markets[0].address, cap_bps, cap_abs)
+    assert events(vault, "ChangeQueued")[0].id == market_id(markets[0].address, cap_bps, cap_abs)
+    assert tuple(vault.market_config(markets[0].address)) == (True, BASE_CAP_BPS, BASE_CAP_ABS)
+    boa.env.time_travel(seconds=DAY)
+    vault.accept_market(markets[0].address, cap_bps, cap_abs)
+    assert tuple(vault.market_config(markets[0].address)) == (True, cap_bps, cap_abs)
+    assert len(vault.markets()) == len(markets)  # not listed twice
+
+
+def test_at_most_sixteen_markets(vault, accounts, token):
+    extra = [deploy_market(token, accounts.operator, 10 + i) for i in range(vault.MAX_MARKETS() - 3)]
+    for market in extra:
+        list_market(vault, accounts.admin, market, 1_000, USDC)
+    one_too_many = deploy_market(token, accounts.operator, 50)
+    with boa.env.prank(accounts.admin):
+        with boa.reverts("vault: too many markets"):
+            vault.submit_market(one_too_many.address, 1_000, USDC)
+
+
+def test_market_functions_are_admin_only(vault, accounts, markets):
+    with boa.env.prank(accounts.guardian):
+        with boa.reverts("vault: not admin"):
+            vault.submit_market(markets[0].address, 0, 0)
+        with boa.reverts("vault: not admin"):
+            vault.remove_market(markets[0].address)
+        with boa.reverts("vault: not admin"):
+            vault.set_withdraw_queue([m.address for m in markets])
+
+
+def test_remove_market_needs_an_empty_position(invested):
+    vault, accounts, markets = invested.vault, invested.accounts, invested.markets
+    with boa.env.prank(accounts.admin):
+        with boa.reverts("vault: position not empty"):
+            vault.remove_market(markets[0].address)
+    rebalance(invested, {markets[0]: 0})
+    with boa.env.prank(accounts.admin):
+        vault.remove_market(markets[0].address)
+    assert events(vault, "MarketRemoved")[0].market == markets[0].address
+    remaining = [markets[1].address, markets[2].address]
+    assert vault.markets() == remaining and vault.withdraw_queue() == remaining
+    assert tuple(vault.market_config(markets[0].address)) == (False, 0, 0)
+    boa.env.time_travel(seconds=DAY)
+    with boa.reverts("vault: market not allowed"):
+        rebalance(invested, {markets[0]: 1})
+
+
+def test_remove_market_rejects_unlisted(vault, accounts, new_market):
+    with boa.env.prank(accounts.admin):
+        with boa.reverts("vault: market not allowed"):
+            vault.remove_market(new_market.address)
+
+
+def test_withdraw_queue_can_be_reordered(vault, accounts, markets):
+    order = [markets[2].address, markets[0].address, markets[1].address]
+    with boa.env.prank(accounts.admin):
+        vault.set_withdraw_queue(order)
+    assert events(vault, "WithdrawQueueSet")[0].markets == order
+    assert vault.withdraw_queue() == order
+    assert vault.markets() == [m.address for m in markets]
+
+
+@pytest.mark.parametrize(
+    ("queue", "reason"),
+    [
+        (lambda m, x: [m[0], m[1]], "vault: bad queue"),
+        (lambda m, x: [m[0], m[1], m[2], m[0]], "vault: bad queue"),
+        (lambda m, x: [m[0], m[1], m[1]], "vault: duplicate market"),
+        (lambda m, x: [m[0], m[1], x], "vault: market not allowed"),
+    ],
+)
+def test_withdraw_queue_must_be_a_permutation(vault, accounts, markets, new_market, queue, reason):
+    with boa.env.prank(accounts.admin):
+        with boa.reverts(reason):
+            vault.set_withdraw_queue(queue([m.address for m in markets], new_market.address))

@@ -1,0 +1,162 @@
+"""EIP-4626 properties under random vault states (hypothesis).
+
+Each example builds a state from scratch inside an anchor: alice's deposit spread
+over two markets, random interest, elapsed time, an injected loss and a liquidity
+limit, so share prices, pending fees and liquidity all vary. Bob then acts.
+"""
+
+from dataclasses import dataclass
+
+import boa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.contracts.world import USDC, Param, apply_param, rebalance
+
+# The session world and the per-test anchor are reset per example by the anchor in each test.
+examples = settings(
+    suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture]
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    deposit: int
+    market_bps: tuple[int, int]  # share of the deposit in markets 0 and 1
+    rates: tuple[int, int]  # per second, WAD
+    elapsed: int
+    loss_bps: int  # lost by market 1
+    liquidity: int  # market 0's liquidity limit
+
+    def build(self, world) -> None:
+        vault, accounts, m = world.vault, world.accounts, world.markets
+        with boa.env.prank(accounts.alice):
+            vault.deposit(self.deposit, accounts.alice)
+        rebalance(world, {m[0]: self.deposit * self.market_bps[0] // 10_000, m[1]: self.deposit * self.market_bps[1] // 10_000})
+        with boa.env.prank(accounts.operator):
+            m[0].set_rate(self.rates[0])
+            m[1].set_rate(self.rates[1])
+            m[0].set_liquidity(self.liquidity)
+        boa.env.time_travel(seconds=self.elapsed)
+        with boa.env.prank(accounts.operator):
+            m[1].inject_loss(self.loss_bps)
+
+
+scenarios = st.builds(
+    Scenario,
+    deposit=st.integers(1, 2_000_000 * USDC),
+    # at most 45 % in total stays within the world's turnover, cap and idle-floor limits
+    market_bps=st.tuples(st.integers(0, 2_250), st.integers(0, 2_250)),
+    rates=st.tuples(st.integers(0, 10**11), st.integers(0, 10**11)),
+    elapsed=st.integers(0, 400 * 86_400),
+    loss_bps=st.integers(0, 5_000),
+    liquidity=st.one_of(st.just(2**256 - 1), st.integers(0, 1_000_000 * USDC)),
+)
+amounts = st.integers(0, 3_000_000 * USDC)
+
+
+def as_bob(world):
+    return boa.env.prank(world.accounts.bob)
+
+
+@examples
+@given(scenario=scenarios, assets=amounts, shares=amounts.map(lambda a: a * 1_000))
+def test_previews_equal_actions(world, scenario, assets, shares):
+    vault, bob = world.vault, world.accounts.bob
+    with boa.env.anchor():
+        scenario.build(world)
+        with as_bob(world):
+            expected = vault.previewDeposit(assets)
+            assert vault.deposit(assets, bob) == expected
+            expected = vault.previewMint(shares)
+            assert vault.mint(shares, bob) == expected
+            to_withdraw = vault.maxWithdraw(bob) * 2 // 3
+            expected = vault.previewWithdraw(to_withdraw)
+            assert vault.withdraw(to_withdraw, bob, bob) == expected
+            to_redeem = vault.maxRedeem(bob) // 2
+            expected = vault.previewRedeem(to_redeem)
+            assert vault.redeem(to_redeem, bob, bob) == expected
+
+
+@examples
+@given(scenario=scenarios, assets=amounts, shares=amounts.map(lambda a: a * 1_000))
+def test_round_trips_never_profit_the_caller(world, scenario, assets, shares):
+    vault, bob = world.vault, world.accounts.bob
+    with boa.env.anchor():
+        scenario.build(world)
+        with as_bob(world), boa.env.anchor():
+            minted = vault.deposit(assets, bob)
+            assert vault.previewWithdraw(assets) >= minted  # taking the assets back costs at least those shares
+            assert vault.redeem(minted, bob, bob) <= assets
+        with as_bob(world), boa.env.anchor():
+            paid = vault.mint(shares, bob)
+            assert vault.previewWithdraw(paid) >= shares
+            assert vault.redeem(shares, bob, bob) <= paid
+        with as_bob(world), boa.env.anchor():
+            vault.deposit(assets, bob)
+            owned = vault.balanceOf(bob)
+            got = vault.redeem(owned, bob, bob)
+            assert vault.previewMint(owned) >= got  # buying the shares back costs at least what they paid
+            assert vault.previewDeposit(got) <= owned
+
+
+@examples
+@given(scenario=scenarios, limit_room=st.integers(0, 1_000_000 * USDC))
+def test_acting_at_max_succeeds_and_beyond_reverts(world, scenario, limit_room):
+    vault, accounts, bob = world.vault, world.accounts, world.accounts.bob
+    with boa.env.anchor():
+        scenario.build(world)
+        apply_param(vault, accounts.admin, Param.DEPOSIT_LIMIT, vault.totalAssets() + limit_room)
+        with as_bob(world):
+            vault.deposit(vault.maxDeposit(bob) // 3, bob)  # bob holds shares too
+            checks = [
+                ("deposit", vault.maxDeposit(bob), lambda x: vault.deposit(x, bob)),
+                ("mint", vault.maxMint(bob), lambda x: vault.mint(x, bob)),
+                ("withdraw", vault.maxWithdraw(bob), lambda x: vault.withdraw(x, bob, bob)),
+                ("redeem", vault.maxRedeem(bob), lambda x: vault.redeem(x, bob, bob)),
+            ]
+            for action, maximum, act in checks:
+                with boa.env.anchor():
+                    with boa.reverts(f"vault: {action} more than max"):
+                        act(maximum + 1)
+                with boa.env.anchor():
+                    act(maximum)
+
+
+@examples
+@given(scenario=scenarios, amount=amounts)
+def test_rounding_favours_the_vault(world, scenario, amount):
+    vault = world.vault
+    with boa.env.anchor():
+        scenario.build(world)
+        assert vault.previewDeposit(amount) <= vault.convertToShares(amount) <= vault.previewWithdraw(amount)
+        assert vault.previewRedeem(amount) <= vault.convertToAssets(amount) <= vault.previewMint(amount)
+        assert vault.convertToShares(vault.convertToAssets(amount)) <= amount
+        assert vault.convertToAssets(vault.convertToShares(amount)) <= amount
+
+
+@pytest.mark.parametrize("decimals_offset", [0, 3])
+@examples
+@given(
+    seed=st.integers(1, 1_000),
+    donation=st.integers(1, 10_000_000 * USDC),
+    victim_deposit=st.integers(1, 1_000_000 * USDC),
+)
+def test_donation_attack_on_the_first_depositor_is_unprofitable(world, decimals_offset, seed, donation, victim_deposit):
+    from tests.contracts.world import deploy_vault, fund
+
+    token, accounts = world.token, world.accounts
+    with boa.env.anchor():
+        vault = deploy_vault(token, accounts, decimals_offset)
+        attacker, victim = boa.env.generate_address(), boa.env.generate_address()
+        fund(token, vault, attacker, seed + donation)
+        fund(token, vault, victim, victim_deposit)
+        with boa.env.prank(attacker):
+            vault.deposit(seed, attacker)
+            token.transfer(vault.address, donation)  # inflate the share price
+        with boa.env.prank(victim):
+            vault.deposit(victim_deposit, victim)
+        with boa.env.prank(attacker):
+            vault.redeem(vault.balanceOf(attacker), attacker, attacker)
+        assert token.balanceOf(attacker) <= seed + donation

@@ -1,0 +1,160 @@
+"""Vault construction, roles (two-step admin, keeper, guardian), pause and emergency withdrawal."""
+
+import boa
+import pytest
+
+from tests.contracts.world import DAY, MAX_UINT256, USDC, deploy_vault, events, idle, positions, rebalance
+
+
+def test_constructor_sets_roles_and_initial_parameters(token, accounts):
+    vault = deploy_vault(token, accounts, decimals_offset=2, timelock=DAY)
+    assert (vault.admin(), vault.keeper(), vault.guardian()) == (accounts.admin, accounts.keeper, accounts.guardian)
+    assert vault.asset() == token.address
+    assert vault.decimals() == 6 + 2
+    assert (vault.name(), vault.symbol()) == ("Vault USDC", "vUSDC")
+    assert vault.min_rebalance_interval() == 0
+    assert vault.max_turnover_bps() == 10_000
+    assert vault.max_loss_bps() == 0
+    assert vault.min_idle_bps() == 0
+    assert vault.deposit_limit() == MAX_UINT256
+    assert vault.performance_fee_bps() == 0
+    assert vault.timelock() == DAY
+    assert vault.high_water_mark() == USDC  # one whole share is worth one whole asset
+    assert vault.markets() == [] and vault.withdraw_queue() == []
+    assert not vault.paused()
+
+
+def test_constructor_rejects_a_timelock_above_the_maximum(token, accounts, vault):
+    with boa.reverts("vault: bad value"):
+        deploy_vault(token, accounts, timelock=vault.MAX_TIMELOCK() + 1)
+
+
+def test_admin_transfer_takes_two_steps(vault, accounts):
+    newcomer = boa.env.generate_address()
+    with boa.env.prank(accounts.admin):
+        vault.transfer_admin(newcomer)
+    (started,) = events(vault, "AdminTransferStarted")
+    assert (started.admin, started.pending_admin) == (accounts.admin, newcomer)
+    assert vault.admin() == accounts.admin and vault.pending_admin() == newcomer
+
+    with boa.env.prank(accounts.alice):
+        with boa.reverts("vault: not pending admin"):
+            vault.accept_admin()
+    with boa.env.prank(newcomer):
+        vault.accept_admin()
+    (transferred,) = events(vault, "AdminTransferred")
+    assert (transferred.previous_admin, transferred.new_admin) == (accounts.admin, newcomer)
+    assert vault.admin() == newcomer and vault.pending_admin() == "0x" + "00" * 20
+
+    with boa.env.prank(accounts.admin):
+        with boa.reverts("vault: not admin"):
+            vault.set_keeper(accounts.admin)
+
+
+def test_transfer_admin_is_admin_only(vault, accounts):
+    with boa.env.prank(accounts.guardian):
+        with boa.reverts("vault: not admin"):
+            vault.transfer_admin(accounts.guardian)
+
+
+@pytest.mark.parametrize(
+    ("setter", "getter", "event", "field"),
+    [
+        ("set_keeper", "keeper", "KeeperSet", "keeper"),
+        ("set_guardian", "guardian", "GuardianSet", "guardian"),
+        ("set_fee_recipient", "fee_recipient", "FeeRecipientSet", "fee_recipient"),
+    ],
+)
+def test_role_setters_are_admin_only_and_logged(vault, accounts, setter, getter, event, field):
+    newcomer = boa.env.generate_address()
+    for outsider in (accounts.keeper, accounts.guardian, accounts.alice):
+        with boa.env.prank(outsider):
+            with boa.reverts("vault: not admin"):
+                getattr(vault, setter)(newcomer)
+    with boa.env.prank(accounts.admin):
+        getattr(vault, setter)(newcomer)
+    (logged,) = events(vault, event)
+    assert getattr(logged, field) == newcomer
+    assert getattr(vault, getter)() == newcomer
+
+
+def test_fee_recipient_cannot_be_the_zero_address(vault, accounts):
+    with boa.env.prank(accounts.admin):
+        with boa.reverts("vault: zero address"):
+            vault.set_fee_recipient("0x" + "00" * 20)
+
+
+@pytest.mark.parametrize("role", ["admin", "guardian"])
+def test_only_the_keeper_rebalances(world, role):
+    with boa.env.prank(getattr(world.accounts, role)):
+        with boa.reverts("vault: not keeper"):
+            world.vault.rebalance([], b"\x00" * 32)
+
+
+@pytest.mark.parametrize("role", ["admin", "guardian"])
+def test_pause_stops_deposits_mints_and_rebalances_only(invested, role):
+    vault, accounts = invested.vault, invested.accounts
+    with boa.env.prank(getattr(accounts, role)):
+        vault.pause()
+    (paused,) = events(vault, "Paused")
+    assert paused.account == getattr(accounts, role)
+    assert vault.paused()
+    assert vault.maxDeposit(accounts.bob) == 0 and vault.maxMint(accounts.bob) == 0
+    with boa.env.prank(accounts.bob):
+        with boa.reverts("vault: paused"):
+            vault.deposit(1, accounts.bob)
+        with boa.reverts("vault: paused"):
+            vault.mint(1, accounts.bob)
+    with boa.reverts("vault: paused"):
+        rebalance(invested, {})
+
+    # leaving is never paused, and may draw on the markets
+    with boa.env.prank(accounts.alice):
+        vault.withdraw(600_000 * USDC, accounts.alice, accounts.alice)
+        vault.redeem(vault.balanceOf(accounts.alice) // 2, accounts.alice, accounts.alice)
+    assert vault.balanceOf(accounts.alice) > 0
+
+
+def test_pause_rejects_outsiders(vault, accounts):
+    for outsider in (accounts.keeper, accounts.alice):
+        with boa.env.prank(outsider):
+            with boa.reverts("vault: not guardian"):
+                vault.pause()
+
+
+def test_only_the_admin_unpauses(vault, accounts):
+    with boa.env.prank(accounts.guardian):
+        vault.pause()
+        with boa.reverts("vault: not admin"):
+            vault.unpause()
+    with boa.env.prank(accounts.admin):
+        vault.unpause()
+    assert events(vault, "Unpaused")[0].account == accounts.admin
+    assert not vault.paused()
+    with boa.env.prank(accounts.bob):
+        vault.deposit(USDC, accounts.bob)
+
+
+def test_emergency_withdraw_all_pauses_and_pulls_what_markets_pay(invested):
+    vault, accounts, markets = invested.vault, invested.accounts, invested.markets
+    total = vault.totalAssets()
+    with boa.env.prank(accounts.operator):
+        markets[1].set_liquidity(50_000 * USDC)
+    with boa.env.prank(accounts.guardian):
+        vault.emergency_withdraw_all()
+    withdrawals = {log.market: log.assets for log in events(vault, "EmergencyWithdrawal")}
+    assert withdrawals == {
+        markets[0].address: 300_000 * USDC,
+        markets[1].address: 50_000 * USDC,
+        markets[2].address: 0,
+    }
+    assert vault.paused()
+    assert positions(invested) == [0, 150_000 * USDC, 0]
+    assert idle(invested) == 850_000 * USDC
+    assert vault.totalAssets() == total
+
+
+def test_emergency_withdraw_all_rejects_outsiders(vault, accounts):
+    with boa.env.prank(accounts.keeper):
+        with boa.reverts("vault: not guardian"):
+            vault.emergency_withdraw_all()
