@@ -1,0 +1,154 @@
+"""Record-level checks shared by every loader: each problem either raises a located `DataError` or, when
+``strict`` is off and the problem has a safe repair, is repaired and recorded in a `RepairReport`.
+
+Problems without a safe repair (unparseable values, wrong types, two different records for the same key)
+always raise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from strategy.data.errors import DataError, RepairReport
+
+TIMESTAMP_DTYPE = "datetime64[us, UTC]"
+_LABEL = "__source_row__"  # where each record came from, carried along until the result is taken
+
+
+class RecordChecker:
+    """Holds a frame of records under check, with each record's source label for error messages."""
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        *,
+        where: str,
+        strict: bool,
+        row_labels: Sequence[str] | None = None,
+        field_names: Mapping[str, str] | None = None,
+        report: RepairReport | None = None,
+    ):
+        """``row_labels`` name the records and ``field_names`` the columns as the source does (JSON keys)."""
+        labels = list(row_labels) if row_labels is not None else [f"row {i}" for i in range(len(frame))]
+        if len(labels) != len(frame):
+            raise ValueError("row_labels must have one label per record")
+        self.frame = frame.reset_index(drop=True).assign(**{_LABEL: labels})
+        self.where, self.strict = where, strict
+        self.field_names = dict(field_names or {})
+        self.report = report if report is not None else RepairReport()
+
+    # -- outcomes -------------------------------------------------------------------------------------
+    def reject(self, mask: pd.Series, field: str | None, reason: str) -> None:
+        """Raise for the first flagged record; ``reason`` may use ``{value}`` (the record's value of field)."""
+        if not mask.any():
+            return
+        first = mask.to_numpy().nonzero()[0][0]
+        value = self.frame[field].iloc[first] if field in self.frame else None
+        raise DataError(
+            reason.format(value=value), where=self.where, row=self.frame[_LABEL].iloc[first], field=self._name(field)
+        )
+
+    def repair(self, mask: pd.Series, field: str | None, reason: str, action: str) -> bool:
+        """In strict mode raise like `reject`; otherwise record the repair. True when records are flagged."""
+        if not mask.any():
+            return False
+        if self.strict:
+            self.reject(mask, field, reason)
+        self.report.record(self.where, action, self._name(field), self.frame.loc[mask, _LABEL].tolist())
+        return True
+
+    def _name(self, field: str | None) -> str | None:
+        return self.field_names.get(field, field) if field else field
+
+    def drop(self, mask: pd.Series, field: str | None, reason: str, action: str | None = None) -> None:
+        """Drop the flagged records (recorded as ``action``), or raise in strict mode."""
+        if self.repair(mask, field, reason, action or f"dropped record: {field} {reason}"):
+            self.frame = self.frame.loc[~mask].reset_index(drop=True)
+
+    # -- structure --------------------------------------------------------------------------------------
+    def require_columns(self, columns: Sequence[str]) -> None:
+        for column in columns:
+            if column not in self.frame:
+                raise DataError(
+                    f"missing column (required: {', '.join(columns)})", where=self.where, field=self._name(column)
+                )
+
+    def add_missing_columns(self, columns: Sequence[str]) -> None:
+        for column in columns:
+            if column not in self.frame:
+                self.frame[column] = np.nan
+
+    # -- value types ------------------------------------------------------------------------------------
+    def parse_timestamps(self, column: str) -> None:
+        """ISO 8601 strings (naive ones are read as UTC), datetimes, or Unix seconds → UTC timestamps."""
+        raw = self.frame[column]
+        if isinstance(raw.dtype, pd.DatetimeTZDtype):
+            parsed = raw.dt.tz_convert("UTC")
+        elif pd.api.types.is_datetime64_dtype(raw):
+            parsed = raw.dt.tz_localize("UTC")
+        else:
+            is_number = raw.map(lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool))
+            seconds = pd.to_numeric(raw.where(is_number), errors="coerce")
+            text = raw.where(~is_number & raw.notna(), None).astype(object)
+            text = text.where(text.isna(), text.astype(str).str.strip())
+            parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+            parsed = parsed.where(~is_number, pd.to_datetime(seconds, unit="s", utc=True, errors="coerce"))
+        self.reject(parsed.isna() & raw.notna(), column, "unparseable timestamp {value!r}")
+        self.frame[column] = parsed.astype(TIMESTAMP_DTYPE)
+
+    def parse_numbers(self, column: str) -> None:
+        raw = self.frame[column]
+        if pd.api.types.is_bool_dtype(raw):
+            self.reject(raw.notna(), column, "expected a number, got {value!r}")
+        parsed = pd.to_numeric(raw, errors="coerce").astype("float64")
+        self.reject(parsed.isna() & raw.notna(), column, "expected a number, got {value!r}")
+        self.frame[column] = parsed
+
+    def clean_text(self, column: str) -> None:
+        """Strings stripped of surrounding space; empty strings become missing."""
+        raw = self.frame[column]
+        text = raw.where(raw.isna(), raw.astype(str).str.strip())
+        text = text.where(text != "")
+        self.frame[column] = text.astype("str").where(text.notna())
+
+    # -- values -----------------------------------------------------------------------------------------
+    def drop_missing(self, columns: Sequence[str]) -> None:
+        for column in columns:
+            self.drop(self.frame[column].isna(), column, "missing value")
+
+    def drop_out_of_bounds(self, column: str, low: float, high: float, *, low_inclusive: bool = True) -> None:
+        values = self.frame[column]
+        below = values < low if low_inclusive else values <= low
+        bounds = f"{'[' if low_inclusive else '('}{low:g}, {high:g}]"
+        self.drop(below | (values > high), column, f"{{value}} is outside {bounds}",
+                  f"dropped record: {column} outside {bounds}")
+
+    def drop_duplicates(self, keys: Sequence[str], compare: Sequence[str] | None = None) -> None:
+        """Exact repeats of a record (equal in ``compare``, default all columns) are dropped (recorded);
+        different records for the same key always raise."""
+        values = list(compare) if compare is not None else [c for c in self.frame.columns if c != _LABEL]
+        exact = self.frame.duplicated(values)
+        self.repair(exact, keys[0], "exact duplicate of an earlier record", "dropped exact duplicate record")
+        self.frame = self.frame.loc[~exact].reset_index(drop=True)
+        clash = self.frame.duplicated(list(keys), keep=False)
+        if clash.any():
+            first_key = self.frame.loc[clash, list(keys)].iloc[0]
+            same = (self.frame[list(keys)] == first_key).all(axis=1)
+            others = ", ".join(self.frame.loc[same, _LABEL].iloc[1:])
+            key_text = ", ".join(f"{k}={first_key[k]}" for k in keys)
+            self.reject(same, keys[-1], f"duplicated key ({key_text}) with different values (also {others})")
+
+    def sort_within(self, group: str, order: str) -> None:
+        """Records of a group going backwards in ``order`` are an error in strict mode; the result is sorted."""
+        backwards = self.frame.groupby(group, sort=False)[order].diff() < pd.Timedelta(0)
+        self.repair(
+            backwards, order, f"{order} {{value}} is earlier than the previous record of this {group}",
+            f"sorted records by ({group}, {order})",
+        )
+        self.frame = self.frame.sort_values([group, order], kind="stable").reset_index(drop=True)
+
+    def result(self, columns: Sequence[str]) -> pd.DataFrame:
+        return self.frame[[c for c in columns if c in self.frame]].reset_index(drop=True)

@@ -1,0 +1,92 @@
+"""News items: RSS 2.0 / Atom feeds (via feedparser) and news tables, validated into the canonical news table
+(timestamp, title, source, url, summary; see `strategy.data.schema`), sorted by timestamp.
+
+Policy: a document that is not a feed at all, or an item date that cannot be parsed, raises `DataError`.
+With ``strict=False`` (default) items without a date or title and exact repeats (same source, time and
+title) are dropped and recorded, and a feed that is not well-formed XML is read as far as feedparser gets
+(recorded); ``strict=True`` raises on each of these instead.
+"""
+
+from __future__ import annotations
+
+import calendar
+import html
+from collections.abc import Sequence
+
+import feedparser
+import pandas as pd
+
+from strategy.data.checks import RecordChecker
+from strategy.data.errors import DataError
+from strategy.data.market import Validated
+from strategy.data.schema import NEWS_COLUMNS, NEWS_REQUIRED, TIMESTAMP
+
+
+def parse_feed(content: bytes | str, source: str, *, where: str | None = None, strict: bool = False) -> pd.DataFrame:
+    """Canonical news rows from the text of an RSS 2.0 or Atom feed; ``source`` names the feed."""
+    return feed_news(content, source, where=where, strict=strict).frame
+
+
+def feed_news(content: bytes | str, source: str, *, where: str | None = None, strict: bool = False) -> Validated:
+    """`parse_feed` with its `RepairReport`."""
+    where = where or f"feed {source}"
+    # Bytes, so that feedparser never takes the text for a URL or a file name to open.
+    feed = feedparser.parse(content.encode("utf-8") if isinstance(content, str) else content)
+    problem = feed.get("bozo_exception")
+    if not feed.get("version") and not feed.entries:
+        raise DataError(f"not an RSS or Atom feed ({problem or 'no feed elements'})", where=where)
+    records = [
+        {
+            TIMESTAMP: _entry_time(entry),
+            "title": entry.get("title"),
+            "source": source,
+            "url": entry.get("link"),
+            "summary": entry.get("summary"),
+        }
+        for entry in feed.entries
+    ]
+    frame = pd.DataFrame(records, columns=list(NEWS_COLUMNS), dtype=object)
+    frame["summary"] = _plain_text(frame["summary"])
+    checker = RecordChecker(frame, where=where, strict=strict, row_labels=[f"item {i + 1}" for i in range(len(frame))])
+    if feed.bozo and not isinstance(problem, feedparser.CharacterEncodingOverride):
+        if strict:
+            raise DataError(f"feed is not well-formed: {problem}", where=where)
+        checker.report.record(where, f"read what could be read of a feed that is not well-formed ({problem})",
+                              None, [f"all {len(frame)} items"])
+    return Validated(_check_news(checker), checker.report)
+
+
+def validate_news(
+    frame: pd.DataFrame, *, where: str = "<frame>", strict: bool = False, row_labels: Sequence[str] | None = None
+) -> Validated:
+    """Check a news table (canonical column names; ``summary`` optional) and return it canonical."""
+    checker = RecordChecker(frame, where=where, strict=strict, row_labels=row_labels)
+    checker.require_columns(NEWS_REQUIRED)
+    checker.add_missing_columns(["summary"])
+    return Validated(_check_news(checker), checker.report)
+
+
+def _check_news(checker: RecordChecker) -> pd.DataFrame:
+    checker.parse_timestamps(TIMESTAMP)
+    for column in ("title", "source", "url", "summary"):
+        checker.clean_text(column)
+    checker.drop_missing([TIMESTAMP, "title", "source"])
+    identity = ["source", TIMESTAMP, "title"]
+    checker.drop_duplicates(identity, compare=identity)
+    return checker.result(NEWS_COLUMNS).sort_values(TIMESTAMP, kind="stable", ignore_index=True)
+
+
+def _entry_time(entry: feedparser.FeedParserDict) -> int | str | None:
+    """Unix seconds of the item's date (published, else updated), or the raw text when unparseable."""
+    for key in ("published", "updated"):
+        if entry.get(f"{key}_parsed"):
+            return calendar.timegm(entry[f"{key}_parsed"])  # feedparser gives UTC struct_time
+        if entry.get(key):
+            return entry[key]
+    return None
+
+
+def _plain_text(markup: pd.Series) -> pd.Series:
+    """Tags removed, entities decoded, whitespace collapsed (feed summaries are HTML); missing → ""."""
+    text = markup.fillna("").astype("str").str.replace(r"<[^>]+>", " ", regex=True).map(html.unescape)
+    return text.astype("str").str.replace(r"\s+", " ", regex=True).str.strip()

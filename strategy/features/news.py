@@ -1,0 +1,108 @@
+"""News features: items matched to pools by protocol and token names, counted over trailing day windows,
+with VADER sentiment and risk-word counts.
+
+Matching: a pool's keywords are its protocol (DeFiLlama slug without version parts: ``aave-v3`` → "aave";
+``morpho-blue`` → "morpho" and "morpho blue") and the tokens of its symbol (``USDC-WETH`` → "usdc",
+"weth"); keywords shorter than 3 letters are ignored. An item matches a pool when a keyword occurs in its
+title or summary as a whole word, case-insensitively. An item published at time ``p`` counts from the
+first UTC midnight at or after ``p`` (the row that knows about it) on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+import pandas as pd
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from strategy.data.daily import DailyPanel
+from strategy.data.schema import POOL, TIMESTAMP
+
+RISK_TERMS = ("exploit", "hack", "depeg", "pause", "insolvency")
+# The risk terms and their inflections: exploited, hacker, de-pegged, paused, insolvent, ...
+RISK_PATTERN = r"\b(?:exploit\w*|hack\w*|de-?peg\w*|paus(?:e|ed|es|ing)|insolven\w*)\b"
+_MIN_KEYWORD_LENGTH = 3
+
+
+def news_features(
+    panel: DailyPanel, news: pd.DataFrame, pools_meta: pd.DataFrame, windows: Sequence[int]
+) -> dict[str, pd.DataFrame]:
+    """Wide (days × pools) frames: item counts, risk-item counts and sentiment over trailing windows.
+
+    Pools missing from ``pools_meta`` get NaN (they cannot be matched), the others 0 when nothing matched.
+    """
+    text = news["title"].fillna("") + ". " + news["summary"].fillna("")
+    matched = match_pools(text, pool_keywords(pools_meta)).reindex(columns=panel.pools, fill_value=False)
+    day = pd.DatetimeIndex(news[TIMESTAMP].dt.ceil("D"))
+    sentiment = sentiment_scores(text).to_numpy()
+    risky = text.str.contains(RISK_PATTERN, case=False, regex=True).to_numpy()
+
+    weights = matched.to_numpy(dtype=float)
+    start = min(panel.days[0], day.min()) if len(day) else panel.days[0]
+    grid = pd.date_range(start, panel.days[-1], freq="D", name=TIMESTAMP)
+    per_day = {  # days × pools, before windows
+        "count": weights,
+        "risk": weights * risky[:, None],
+        "sentiment_sum": weights * sentiment[:, None],
+        "sentiment_low": np.where(weights > 0, sentiment[:, None], np.nan),
+    }
+    daily = {
+        name: pd.DataFrame(values, index=day, columns=panel.pools)
+        .groupby(level=0).agg("min" if name == "sentiment_low" else "sum")
+        .reindex(grid, fill_value=np.nan if name == "sentiment_low" else 0.0)
+        for name, values in per_day.items()
+    }
+
+    features = {}
+    for w in (1, *windows):
+        features[f"news_count_{w}d"] = daily["count"].rolling(w, min_periods=1).sum()
+        features[f"news_risk_count_{w}d"] = daily["risk"].rolling(w, min_periods=1).sum()
+    for w in windows:
+        count = daily["count"].rolling(w, min_periods=1).sum()
+        features[f"news_sentiment_mean_{w}d"] = daily["sentiment_sum"].rolling(w, min_periods=1).sum() / count.where(count > 0)
+        features[f"news_sentiment_min_{w}d"] = daily["sentiment_low"].rolling(w, min_periods=1).min()
+    known = np.broadcast_to(panel.pools.isin(pools_meta[POOL]), (len(panel.days), len(panel.pools)))
+    return {name: frame.reindex(panel.days).where(known) for name, frame in features.items()}
+
+
+def pool_keywords(pools_meta: pd.DataFrame) -> pd.DataFrame:
+    """(pool, keyword) pairs, lower-case, one per distinct keyword of a pool."""
+    project = pools_meta["project"].astype("str").str.lower()
+    protocol = project.str.replace(r"-v\d+\b", "", regex=True)
+    parts = [
+        protocol.str.split("-").str[0],  # "morpho"
+        protocol.str.replace("-", " "),  # "morpho blue"
+        pools_meta["symbol"].astype("str").str.lower().str.split(r"[-/ ]+", regex=True),  # tokens
+    ]
+    keywords = pd.concat(
+        [pd.DataFrame({POOL: pools_meta[POOL], "keyword": part}).explode("keyword") for part in parts],
+        ignore_index=True,
+    )
+    keywords = keywords[keywords["keyword"].str.len() >= _MIN_KEYWORD_LENGTH]
+    return keywords.drop_duplicates(ignore_index=True)
+
+
+def match_pools(text: pd.Series, keywords: pd.DataFrame) -> pd.DataFrame:
+    """Items × pools: True where the item's text names one of the pool's keywords as a whole word."""
+    unique = keywords["keyword"].unique()
+    hits = pd.DataFrame(
+        {kw: text.str.contains(rf"(?<![a-z0-9]){re.escape(kw)}(?![a-z0-9])", case=False, regex=True) for kw in unique},
+        index=text.index, columns=unique,
+    )
+    incidence = pd.crosstab(keywords["keyword"], keywords[POOL]).reindex(unique).gt(0)
+    matched = hits.to_numpy(dtype=int) @ incidence.to_numpy(dtype=int) > 0
+    return pd.DataFrame(matched, index=text.index, columns=incidence.columns)
+
+
+def sentiment_scores(text: pd.Series) -> pd.Series:
+    """VADER compound score in [-1, 1] per text (one analyzer call per item: VADER is plain Python)."""
+    analyzer = _analyzer()
+    return pd.Series([analyzer.polarity_scores(t)["compound"] for t in text], index=text.index, dtype=float)
+
+
+@cache
+def _analyzer() -> SentimentIntensityAnalyzer:
+    return SentimentIntensityAnalyzer()
