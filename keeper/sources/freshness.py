@@ -1,0 +1,191 @@
+"""The data gate the keeper cycle calls before anything can reach a transaction.
+
+Given fetched frames (canonical `strategy.data` schema) and "now", it refuses data that is
+incomplete, stale or implausible: it logs the reason and raises a `DataGateError`; otherwise it
+returns the frame unchanged. Only the latest point of each series is judged (its age, its level and
+the step from the point before it): real spikes deep in the history must not block today's cycle.
+"""
+
+import logging
+import math
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from functools import partial
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, PositiveFloat
+
+from strategy.data.errors import DataError
+from strategy.data.schema import POOL, TIMESTAMP
+
+log = logging.getLogger(__name__)
+
+
+class DataGateError(DataError):
+    """Fetched data must not drive a decision; the message lists every reason."""
+
+
+class MissingDataError(DataGateError):
+    """A required pool or coin, or a required column, is absent."""
+
+
+class StaleDataError(DataGateError):
+    """The latest point of a series is older than the allowed age."""
+
+
+class ImplausibleDataError(DataGateError):
+    """A value, a jump between the last two points, or a timestamp cannot be right."""
+
+
+class GateLimits(BaseModel):
+    """Thresholds of the gate; DeFiLlama publishes about one point a day, hence the 36 h default age."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_age: timedelta = timedelta(hours=36)
+    # Points from the future beyond this mean a broken clock or a broken source.
+    max_clock_skew: timedelta = timedelta(minutes=10)
+    # APY bounds in percent; the vault's lending pools never pay below zero.
+    min_apy: float = 0.0
+    max_apy: PositiveFloat = 1000.0
+    # Percentage points between the last two APY points of a pool.
+    max_apy_jump: PositiveFloat = 50.0
+    # Relative change between the last two points, e.g. 0.5 = a 50 % rise or fall.
+    max_tvl_change: PositiveFloat = 0.5
+    max_price_change: PositiveFloat = 0.25
+
+
+# The columns the gate reads; the rest of the canonical schema passes through unchecked.
+GATED_MARKET_COLUMNS = (TIMESTAMP, POOL, "apy", "tvl_usd")
+GATED_PRICE_COLUMNS = (TIMESTAMP, "coin", "price")
+
+
+def check_market(
+    history: pd.DataFrame, now: datetime, required_pools: Iterable[str] = (), limits: GateLimits | None = None
+) -> pd.DataFrame:
+    """Pass the market history through, or raise with the reason when it must not be used."""
+    limits = limits or GateLimits()
+    latest, previous = _check_series(history, POOL, GATED_MARKET_COLUMNS, required_pools, now, limits)
+    _judge_latest_points(latest, previous, partial(_market_point_problems, limits=limits))
+    return history
+
+
+def check_prices(
+    prices: pd.DataFrame, now: datetime, required_coins: Iterable[str] = (), limits: GateLimits | None = None
+) -> pd.DataFrame:
+    """Pass the price history through, or raise with the reason when it must not be used."""
+    limits = limits or GateLimits()
+    latest, previous = _check_series(prices, "coin", GATED_PRICE_COLUMNS, required_coins, now, limits)
+    _judge_latest_points(latest, previous, partial(_price_point_problems, limits=limits))
+    return prices
+
+
+PointJudge = Callable[[str, pd.Series, pd.Series | None], list[str]]
+
+
+def _judge_latest_points(latest: pd.DataFrame, previous: pd.DataFrame, judge: PointJudge) -> None:
+    """Applies `judge(key, latest point, point before it or None)` to every series."""
+    problems = [
+        problem
+        for key, point in latest.iterrows()
+        for problem in judge(key, point, previous.loc[key] if key in previous.index else None)
+    ]
+    _refuse_if(problems, ImplausibleDataError)
+
+
+def _market_point_problems(pool: str, latest: pd.Series, previous: pd.Series | None, limits: GateLimits) -> list[str]:
+    problems = []
+    if not limits.min_apy <= latest.apy <= limits.max_apy:
+        problems.append(f"pool {pool}: APY {latest.apy} % is outside {limits.min_apy}..{limits.max_apy} %")
+    if not latest.tvl_usd > 0:
+        problems.append(f"pool {pool}: TVL {latest.tvl_usd} USD is not positive")
+    if problems or previous is None:
+        return problems
+    if abs(latest.apy - previous.apy) > limits.max_apy_jump:
+        problems.append(
+            f"pool {pool}: APY jumped from {previous.apy} % to {latest.apy} %, "
+            f"more than {limits.max_apy_jump} points in one step"
+        )
+    if _relative_change(previous.tvl_usd, latest.tvl_usd) > limits.max_tvl_change:
+        problems.append(
+            f"pool {pool}: TVL moved from {previous.tvl_usd:,.0f} to {latest.tvl_usd:,.0f} USD, "
+            f"more than {limits.max_tvl_change:.0%} in one step"
+        )
+    return problems
+
+
+def _price_point_problems(coin: str, latest: pd.Series, previous: pd.Series | None, limits: GateLimits) -> list[str]:
+    if not latest.price > 0:
+        return [f"coin {coin}: price {latest.price} is not positive"]
+    if previous is not None and _relative_change(previous.price, latest.price) > limits.max_price_change:
+        return [
+            f"coin {coin}: price moved from {previous.price} to {latest.price}, "
+            f"more than {limits.max_price_change:.0%} in one step"
+        ]
+    return []
+
+
+def _check_series(
+    frame: pd.DataFrame,
+    key: str,
+    columns: tuple[str, ...],
+    required: Iterable[str],
+    now: datetime,
+    limits: GateLimits,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Checks columns, presence and age of every series; returns its latest and previous points by key."""
+    if now.tzinfo is None:
+        raise ValueError(f"now must be timezone-aware, got {now!r}")
+    absent_columns = [column for column in columns if column not in frame.columns]
+    if absent_columns:
+        _refuse(MissingDataError, f"frame lacks column(s) {', '.join(absent_columns)}")
+    absent = sorted(set(required) - set(frame[key]))
+    if absent:
+        _refuse(MissingDataError, f"no data for {key}(s) {', '.join(absent)}")
+    if frame.empty:
+        _refuse(MissingDataError, f"no {key} data at all")
+
+    by_key = frame.sort_values([key, TIMESTAMP]).groupby(key, sort=True)
+    latest = by_key.tail(1).set_index(key)
+    previous = by_key.nth(-2).set_index(key)
+    ages = pd.Timestamp(now) - latest[TIMESTAMP]
+    _refuse_if(
+        [
+            f"{key} {name}: latest point {latest.at[name, TIMESTAMP].isoformat()} is {_hours(age)} old "
+            f"(limit {_hours(limits.max_age)})"
+            for name, age in ages.items()
+            if age > limits.max_age
+        ],
+        StaleDataError,
+    )
+    _refuse_if(
+        [
+            f"{key} {name}: latest point {latest.at[name, TIMESTAMP].isoformat()} is {_hours(-age)} in the future "
+            f"(limit {_hours(limits.max_clock_skew)})"
+            for name, age in ages.items()
+            if -age > limits.max_clock_skew
+        ],
+        ImplausibleDataError,
+    )
+    return latest, previous
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:.4g} h"
+
+
+def _relative_change(before: float, after: float) -> float:
+    """|after / before - 1|; infinite when the series starts from zero or a value is missing."""
+    if not before > 0 or math.isnan(after):
+        return math.inf
+    return abs(after / before - 1)
+
+
+def _refuse_if(problems: list[str], error: type[DataGateError]) -> None:
+    if problems:
+        _refuse(error, "; ".join(problems))
+
+
+def _refuse(error: type[DataGateError], reason: str) -> None:
+    log.error("data gate refused the data (%s): %s", error.__name__, reason)
+    raise error(reason)

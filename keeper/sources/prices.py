@@ -1,0 +1,34 @@
+"""DeFiLlama coins: price history of tokens (`/chart/{chain:address,...}?start=&span=&period=`)."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from urllib.parse import quote
+
+import pandas as pd
+import requests
+
+from keeper.sources.http import fetch_json
+from strategy.data.defillama import parse_coin_chart
+
+
+class DefiLlamaPrices:
+    """Reads the coins API at `base_url` (https://coins.llama.fi unless configured otherwise)."""
+
+    def __init__(self, session: requests.Session, base_url: str) -> None:
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+
+    def chart(self, coins: Sequence[str], start: datetime, span: int, period: str = "1d") -> pd.DataFrame:
+        """`span` points `period` apart from `start` for each coin given as "chain:address"."""
+        if not coins:
+            raise ValueError("coins must name at least one coin as chain:address")
+        malformed = [coin for coin in coins if coin.count(":") != 1 or "," in coin]
+        if malformed:
+            raise ValueError(f"coins must look like chain:address, got {', '.join(map(repr, malformed))}")
+        if start.tzinfo is None:
+            raise ValueError(f"start must be timezone-aware, got {start!r}")
+        if span < 1:
+            raise ValueError(f"span must be at least 1, got {span}")
+        url = f"{self._base_url}/chart/{quote(','.join(coins), safe=':,')}"
+        params = {"start": int(start.timestamp()), "span": span, "period": period}
+        return fetch_json(self._session, url, parse_coin_chart, params)
