@@ -1,0 +1,331 @@
+"""From per-market forecasts to target allocations that the vault's guardrails accept.
+
+A mixed-integer linear program, solved exactly by HiGHS through `scipy.optimize.milp`. Amounts are
+fractions of total assets T, so every variable lies in [0, 1]. For each market i with a forecast:
+
+    x_i = x0_i + u_i - d_i            target = current + supplied - withdrawn,  u_i, d_i >= 0
+    a_i, b_i in {0, 1}                market i goes up / goes down (each touch costs gas)
+    r_i = ŷ_i·H/365/100 - λ·p_i·LGD   value per unit held over the horizon: return minus risk penalty
+
+    maximise   Σ r_i·(u_i - d_i)  -  g/T·Σ(a_i + b_i)  -  s·Σ(u_i + d_i)          (s = slippage_bps/10⁴)
+    subject to m·a_i <= u_i <= U_i·a_i,   m·b_i <= d_i <= x0_i·b_i,   a_i + b_i <= 1
+               Σ(u_i - d_i) <= S          idle floor unless idle does not go down, and Σx + idle = T
+               Σ(u_i + d_i) <= M          turnover, and the loss budget
+               Σ p_i·LGD·(u_i - d_i) <= max(0, B - Σ p_i·LGD·x0_i)      only with a risk budget B
+
+with the vault's integer limits, computed exactly in asset units (then divided by T):
+
+    U_i = max(0, min(cap_abs_i, ⌊cap_bps_i·T/10⁴⌋) - x0_i)    caps bind only markets that go up, so a
+                                                              market over its cap can only go down
+    S   = max(Σx0, T - ⌈min_idle_bps·T/10⁴⌉) - Σx0             "Σx <= Σx0 (idle not down) or idle >= floor"
+    M   = min(⌊max_turnover_bps·T/10⁴⌋, ⌊max_loss_bps·T/slippage_bps⌋)   slippage_bps·moved <= max_loss_bps·T
+    m   = max(min_trade_floor, ⌈g / spread⌉, 1),  spread = max(0, max r) - min(0, min r): a smaller trade
+          cannot pay its own gas even moving from the worst place to the best (idle is worth 0)
+
+Doing nothing is always feasible, so the program is never infeasible, even when the current state breaks
+a cap, the idle floor or the risk budget (the risk constraint then forbids adding risk). Markets listed but
+without a forecast are held.
+
+The solution is turned into integer asset amounts (rounded, clamped into [m, bound], snapped to a bound
+within 1e-9·T) and the sum constraints, which the solver meets only up to tolerances relative to T, are
+restored in exact arithmetic by cutting the least valuable supplies first. Every result therefore passes
+`guardrails.check_rebalance` (lossless execution), keeps the risk budget exactly and trades at least m per
+market. If the rounded plan does not gain more than it costs, the current positions are returned unchanged.
+"""
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass as plain_dataclass
+from enum import StrEnum
+from fractions import Fraction
+from typing import Annotated
+
+import numpy as np
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass
+from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, milp
+
+from strategy.guardrails import BPS, Guardrails, Uint256, VaultState
+
+DAYS_PER_YEAR = 365
+# Solver amounts within this fraction of T of a bound are that bound (full exits stay full exits).
+_SNAP = 1e-9
+_MIP_REL_GAP = 1e-9
+
+FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+_STRICT = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True, config=_STRICT)
+class MarketForecast:
+    """A model's view of one market over the horizon: yield (APY, %) and probability of an adverse event."""
+
+    apy_pct: FiniteFloat
+    p_event: Annotated[float, Field(strict=True, ge=0, le=1)]
+
+
+@dataclass(frozen=True, config=_STRICT)
+class AllocatorConfig:
+    """How the allocator trades value against risk and costs. Amounts are in asset base units."""
+
+    horizon_days: Annotated[float, Field(strict=True, gt=0, le=10 * DAYS_PER_YEAR)]
+    risk_aversion: Annotated[float, Field(strict=True, ge=0, le=1e6)] = 1.0  # λ
+    loss_given_event: Annotated[float, Field(strict=True, ge=0, le=1)] = 1.0  # LGD
+    gas_cost: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] = 0.0  # per market touched
+    min_trade_floor: Uint256 = 0
+    slippage_bps: Annotated[float, Field(strict=True, ge=0, le=BPS)] = 0.0  # realised loss per unit moved
+    risk_budget: Annotated[float, Field(strict=True, ge=0, le=1)] | None = None  # max Σ w_i·p_i·LGD
+    time_limit_s: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] = 10.0
+
+
+class AllocationStatus(StrEnum):
+    OPTIMAL = "optimal"  # solved to optimality; `changed` says whether the optimum trades
+    NOT_OPTIMAL = "not_optimal"  # the solver stopped early (time limit); its best plan, or the current positions
+    PAUSED = "paused"  # the vault is paused: nothing to send
+    EMPTY = "empty"  # no assets
+    NOTHING_PAYS = "nothing_pays"  # no trade could pay for its gas
+
+
+@plain_dataclass(frozen=True)
+class Allocation:
+    """The allocator's answer. `trades` is what the keeper names in `rebalance`; `targets` covers every market."""
+
+    targets: dict[str, int]
+    trades: dict[str, int]
+    expected_gain: float  # over the horizon, in asset units, net of gas and slippage; 0 when holding
+    status: AllocationStatus
+    min_trade: int | None  # None: every place has the same value, no trade can pay
+    solver_message: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.trades)
+
+
+class UnknownMarket(ValueError):
+    """A position or forecast names a market the guardrails do not list."""
+
+
+def horizon_value(forecast: MarketForecast, config: AllocatorConfig) -> float:
+    """r: the value of one unit held in the market over the horizon, net of the risk penalty."""
+    expected_return = forecast.apy_pct * config.horizon_days / DAYS_PER_YEAR / 100
+    return expected_return - config.risk_aversion * forecast.p_event * config.loss_given_event
+
+
+def min_trade_size(values: list[float], config: AllocatorConfig) -> int | None:
+    """m: the smallest trade that can pay its gas (or the configured floor); None if no trade can."""
+    spread = max([0.0, *values]) - min([0.0, *values])  # idle is a place too, worth 0
+    if spread == 0:
+        return None
+    smallest_paying = config.gas_cost / spread
+    if not math.isfinite(smallest_paying):
+        return None
+    return max(config.min_trade_floor, math.ceil(smallest_paying), 1)
+
+
+def risk_limit(state: VaultState, forecasts: Mapping[str, MarketForecast], config: AllocatorConfig) -> Fraction | None:
+    """The most expected loss Σ x_i·p_i·LGD a plan may carry: the budget, or today's level if already above it."""
+    if config.risk_budget is None:
+        return None
+    today = sum(state.position(m) * _risk_weight(f, config) for m, f in forecasts.items())
+    return max(Fraction(config.risk_budget) * state.total, Fraction(today))
+
+
+def expected_loss(targets: Mapping[str, int], forecasts: Mapping[str, MarketForecast], config: AllocatorConfig) -> Fraction:
+    """Σ x_i·p_i·LGD over the forecast markets, exactly."""
+    return Fraction(sum(targets.get(m, 0) * _risk_weight(f, config) for m, f in forecasts.items()))
+
+
+def allocate(
+    state: VaultState,
+    guardrails: Guardrails,
+    forecasts: Mapping[str, MarketForecast],
+    config: AllocatorConfig,
+) -> Allocation:
+    """The best targets the guardrails allow, or the current positions if no change pays for itself."""
+    _require_listed("state.positions", state.positions, guardrails)
+    _require_listed("forecasts", forecasts, guardrails)
+    current = {market: state.position(market) for market in guardrails.markets}
+    values = {market: horizon_value(forecasts[market], config) for market in guardrails.markets if market in forecasts}
+    min_trade = min_trade_size(list(values.values()), config)
+
+    def hold(status: AllocationStatus, message: str = "") -> Allocation:
+        return Allocation(dict(current), {}, 0.0, status, min_trade, message)
+
+    if state.paused:
+        return hold(AllocationStatus.PAUSED)
+    if state.total == 0:
+        return hold(AllocationStatus.EMPTY)
+    if min_trade is None or min_trade > state.total:
+        return hold(AllocationStatus.NOTHING_PAYS)
+
+    limits = _Limits.of(state, guardrails, forecasts, config, min_trade)
+    result = _solve(limits, values, config)
+    status = AllocationStatus.OPTIMAL if result.status == 0 else AllocationStatus.NOT_OPTIMAL
+    if result.x is None:
+        return hold(status, result.message)
+
+    deltas = _integer_trades(result.x, limits, values)
+    moved = sum(abs(delta) for delta in deltas.values())
+    gain = (
+        sum(delta * values[market] for market, delta in deltas.items())
+        - config.gas_cost * len(deltas)
+        - config.slippage_bps / BPS * moved
+    )
+    if not deltas or gain <= 0:
+        return hold(status, result.message)
+    targets = {market: position + deltas.get(market, 0) for market, position in current.items()}
+    trades = {market: targets[market] for market in deltas}
+    return Allocation(targets, trades, gain, status, min_trade, result.message)
+
+
+def _risk_weight(forecast: MarketForecast, config: AllocatorConfig) -> Fraction:
+    return Fraction(forecast.p_event) * Fraction(config.loss_given_event)
+
+
+def _require_listed(what: str, markets: Mapping[str, object], guardrails: Guardrails) -> None:
+    unknown = sorted(set(markets) - set(guardrails.markets))
+    if unknown:
+        raise UnknownMarket(f"{what} names markets the guardrails do not list: {', '.join(unknown)}")
+
+
+@plain_dataclass(frozen=True)
+class _Limits:
+    """The limits of one decision over the forecast markets, exact, in asset units (see the module docstring)."""
+
+    total: int
+    markets: list[str]
+    positions: dict[str, int]  # x0_i
+    up_room: dict[str, int]  # U_i
+    invest_room: int  # S
+    move_room: int  # M
+    min_trade: int  # m
+    risk: dict[str, Fraction]  # p_i·LGD
+    risk_room: Fraction | None  # risk limit minus today's expected loss, None without a budget
+
+    @classmethod
+    def of(
+        cls,
+        state: VaultState,
+        guardrails: Guardrails,
+        forecasts: Mapping[str, MarketForecast],
+        config: AllocatorConfig,
+        min_trade: int,
+    ) -> "_Limits":
+        total = state.total
+        markets = [market for market in guardrails.markets if market in forecasts]
+        positions = {market: state.position(market) for market in markets}
+        caps = {market: guardrails.markets[market] for market in markets}
+        invested = total - state.idle
+        idle_floor = -(-guardrails.min_idle_bps * total // BPS)
+        move_room = guardrails.max_turnover_bps * total // BPS
+        if config.slippage_bps > 0:
+            move_room = min(move_room, math.floor(guardrails.max_loss_bps * total / Fraction(config.slippage_bps)))
+        limit = risk_limit(state, forecasts, config)
+        return cls(
+            total=total,
+            markets=markets,
+            positions=positions,
+            up_room={m: max(0, min(caps[m].cap_abs, caps[m].cap_bps * total // BPS) - positions[m]) for m in markets},
+            invest_room=max(invested, total - idle_floor) - invested,
+            move_room=move_room,
+            min_trade=min_trade,
+            risk={market: _risk_weight(forecasts[market], config) for market in markets},
+            risk_room=None if limit is None else limit - expected_loss(positions, forecasts, config),
+        )
+
+
+def _solve(limits: _Limits, values: Mapping[str, float], config: AllocatorConfig) -> OptimizeResult:
+    """The MILP over [u, d, a, b] (fractions of T), minimising the negated, scaled objective."""
+    n = len(limits.markets)
+    total = limits.total
+    r = np.array([values[market] for market in limits.markets])
+    x0 = np.array([limits.positions[market] / total for market in limits.markets])
+    up = np.array([limits.up_room[market] / total for market in limits.markets])
+    m = limits.min_trade / total
+    slip = config.slippage_bps / BPS
+    gas = np.full(n, config.gas_cost / total)
+    cost = np.concatenate([slip - r, slip + r, gas, gas])
+    # Scaled to at most 1 in size whatever the yields, so HiGHS's absolute gaps and tolerances fit them.
+    cost /= np.abs(cost).max()
+
+    eye, zero, ones, none = np.eye(n), np.zeros((n, n)), np.ones(n), np.zeros(n)
+    blocks = [  # (rows, lower bound, upper bound)
+        (np.hstack([eye, zero, -m * eye, zero]), 0.0, np.inf),  # u_i >= m·a_i
+        (np.hstack([eye, zero, -np.diag(up), zero]), -np.inf, 0.0),  # u_i <= U_i·a_i
+        (np.hstack([zero, eye, zero, -m * eye]), 0.0, np.inf),  # d_i >= m·b_i
+        (np.hstack([zero, eye, zero, -np.diag(x0)]), -np.inf, 0.0),  # d_i <= x0_i·b_i
+        (np.hstack([zero, zero, eye, eye]), -np.inf, 1.0),  # up or down, not both
+        (np.hstack([ones, -ones, none, none])[None], -np.inf, limits.invest_room / total),
+        (np.hstack([ones, ones, none, none])[None], -np.inf, limits.move_room / total),
+    ]
+    if limits.risk_room is not None:
+        risk = np.array([float(limits.risk[market]) for market in limits.markets])
+        blocks.append((np.hstack([risk, -risk, none, none])[None], -np.inf, float(limits.risk_room / total)))
+    matrix = np.vstack([rows for rows, _, _ in blocks])
+    lower = np.concatenate([np.full(len(rows), lo) for rows, lo, _ in blocks])
+    upper = np.concatenate([np.full(len(rows), hi) for rows, _, hi in blocks])
+    return milp(
+        cost,
+        integrality=np.concatenate([np.zeros(2 * n), np.ones(2 * n)]),
+        bounds=Bounds(np.zeros(4 * n), np.concatenate([up, x0, ones, ones])),
+        constraints=LinearConstraint(matrix, lower, upper),
+        options={"time_limit": config.time_limit_s, "mip_rel_gap": _MIP_REL_GAP},
+    )
+
+
+def _integer_trades(solution: np.ndarray, limits: _Limits, values: Mapping[str, float]) -> dict[str, int]:
+    """Signed trades in asset units that meet every limit exactly, from the solver's fractional solution.
+
+    The sums hold in the solution only up to solver tolerance (relative to T), so they are restored here.
+    Cutting a supply eases every sum; a withdrawal is cut only once no supply is left, when money flows
+    out of markets only and the idle and risk limits hold by themselves.
+    """
+    supplied, withdrawn, goes_up, goes_down = np.split(solution, 4)
+    supplies: dict[str, int] = {}
+    withdrawals: dict[str, int] = {}
+    for i, market in enumerate(limits.markets):
+        if goes_up[i] > 0.5:
+            supplies[market] = _to_units(supplied[i], limits.up_room[market], limits)
+        elif goes_down[i] > 0.5:
+            withdrawals[market] = _to_units(withdrawn[i], limits.positions[market], limits)
+
+    unit = dict.fromkeys(limits.markets, Fraction(1))
+    cheapest_first = sorted(supplies, key=values.__getitem__)
+    _cut(supplies, sum(supplies.values()) - sum(withdrawals.values()) - limits.invest_room, cheapest_first, unit, limits)
+    if limits.risk_room is not None:
+        risk_added = sum(limits.risk[m] * a for m, a in supplies.items()) - sum(limits.risk[m] * a for m, a in withdrawals.items())
+        _cut(supplies, risk_added - limits.risk_room, cheapest_first, limits.risk, limits)
+    excess = _cut(supplies, sum(supplies.values()) + sum(withdrawals.values()) - limits.move_room, cheapest_first, unit, limits)
+    _cut(withdrawals, excess, sorted(withdrawals, key=values.__getitem__, reverse=True), unit, limits)
+
+    trades = {market: amount for market, amount in supplies.items() if amount}
+    trades |= {market: -amount for market, amount in withdrawals.items() if amount}
+    return {market: trades[market] for market in limits.markets if market in trades}
+
+
+def _to_units(fraction: float, bound: int, limits: _Limits) -> int:
+    """A traded amount in asset units within [m, bound] (0 if that is empty), snapped to the bound when close."""
+    amount = round(Fraction(fraction) * limits.total)
+    if amount <= 0:
+        return 0  # a touch without a trade: HiGHS ignores coefficients below 1e-9, so a_i = 1, u_i = 0 can occur
+    if bound - amount <= _SNAP * limits.total:
+        amount = bound
+    return min(max(amount, limits.min_trade), bound) if bound >= limits.min_trade else 0
+
+
+def _cut(
+    amounts: dict[str, int], excess: Fraction | int, order: list[str], weight: Mapping[str, Fraction], limits: _Limits
+) -> Fraction | int:
+    """Reduce `amounts` in `order` until Σ weight·cut covers `excess`, dropping what falls below m; what is left over."""
+    for market in order:
+        if excess <= 0:
+            break
+        if weight[market] == 0:
+            continue
+        kept = max(0, amounts[market] - math.ceil(excess / weight[market]))
+        if kept < limits.min_trade:
+            kept = 0
+        excess -= (amounts[market] - kept) * weight[market]
+        amounts[market] = kept
+    return excess

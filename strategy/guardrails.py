@@ -1,0 +1,192 @@
+"""The vault's rebalance guardrails in Python: the one definition the keeper and the backtester share.
+
+Mirrors `Vault.rebalance` as specified in contracts/README.md ("Vault semantics"): the same checks in the
+same order, the same integer formulas and the same revert reasons. The contract reverts with the first
+failing check, so `check_rebalance(...)[0].reason` is the reason the chain would give.
+
+Two checks of the contract have no counterpart here: `vault: not keeper` (the caller is not part of the
+state) and `vault: duplicate market` (a mapping cannot name a market twice). A market counts as *named*
+when its position changes; naming a market without changing it has no effect on any check.
+
+`simulate_rebalance` is the lossless execution model (markets pay back exactly, no slippage):
+withdraw every market that goes down, then supply every market that goes up from idle.
+"""
+
+from collections.abc import Mapping
+from dataclasses import replace
+from enum import StrEnum
+from typing import Annotated, Any, NamedTuple
+
+from pydantic import ConfigDict, Field, Strict, TypeAdapter
+from pydantic.dataclasses import dataclass
+
+BPS = 10_000
+MAX_MARKETS = 16  # Vault.vy MAX_MARKETS: rebalance takes at most this many allocations
+
+# On-chain amounts are uint256; strict so that a float or bool from a config file is an error, not a cast.
+Uint256 = Annotated[int, Strict(), Field(ge=0, le=2**256 - 1)]
+Bps = Annotated[int, Strict(), Field(ge=0, le=BPS)]
+MarketId = Annotated[str, Strict(), Field(min_length=1)]
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class Reason(StrEnum):
+    """Revert reasons of `Vault.rebalance`, in the order the contract checks them."""
+
+    PAUSED = "vault: paused"
+    COOLDOWN = "vault: cooldown"
+    MARKET_NOT_ALLOWED = "vault: market not allowed"
+    CAP_EXCEEDED = "vault: cap exceeded"
+    IDLE_BELOW_FLOOR = "vault: idle below floor"
+    TURNOVER_EXCEEDED = "vault: turnover exceeded"
+    LOSS_EXCEEDED = "vault: loss exceeded"
+
+
+@dataclass(frozen=True, config=_STRICT)
+class MarketLimits:
+    """Caps of one listed market: a share of total assets (bps) and an absolute amount (asset units)."""
+
+    cap_bps: Bps
+    cap_abs: Uint256
+
+
+@dataclass(frozen=True, config=_STRICT)
+class Guardrails:
+    """The vault's rebalance parameters and its listed markets (keyed by address or pool id)."""
+
+    min_rebalance_interval: Uint256
+    max_turnover_bps: Bps
+    max_loss_bps: Bps
+    min_idle_bps: Bps
+    markets: Annotated[Mapping[MarketId, MarketLimits], Field(max_length=MAX_MARKETS)]
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> "Guardrails":
+        """Build from plain data (e.g. a parsed TOML table) with `markets` as `{id: {cap_bps, cap_abs}}`.
+
+        Raises `pydantic.ValidationError` (a `ValueError`) naming each missing, unknown or bad key.
+        """
+        return TypeAdapter(cls).validate_python(dict(data))
+
+
+@dataclass(frozen=True, config=_STRICT)
+class VaultState:
+    """What the guardrails look at: idle assets, each market's position (assets), last rebalance, pause flag.
+
+    A market missing from `positions` has a position of 0.
+    """
+
+    idle: Uint256
+    positions: Mapping[MarketId, Uint256]
+    last_rebalance: Uint256
+    paused: bool
+
+    def position(self, market: str) -> int:
+        return self.positions.get(market, 0)
+
+    @property
+    def total(self) -> int:
+        """`totalAssets()`: idle plus every position."""
+        return self.idle + sum(self.positions.values())
+
+
+class Violation(NamedTuple):
+    """One failed guardrail: the contract's revert reason and the numbers behind it."""
+
+    reason: Reason
+    detail: str
+
+
+class RebalanceOutcome(NamedTuple):
+    """The state after a rebalance attempt (unchanged if rejected) and why it was rejected."""
+
+    state: VaultState
+    violations: list[Violation]
+
+    @property
+    def accepted(self) -> bool:
+        return not self.violations
+
+
+class InsufficientIdle(ValueError):
+    """The targets supply more than idle plus withdrawals hold: the asset transfer itself would revert."""
+
+
+def check_rebalance(before: VaultState, after: VaultState, now: int, guardrails: Guardrails) -> list[Violation]:
+    """Every guardrail the move from `before` to `after` at time `now` breaks, in the contract's order."""
+    violations: list[Violation] = []
+    if before.paused:
+        violations.append(Violation(Reason.PAUSED, "the vault is paused"))
+    ready_at = before.last_rebalance + guardrails.min_rebalance_interval
+    if now < ready_at:
+        violations.append(Violation(Reason.COOLDOWN, f"now {now} < last rebalance + interval = {ready_at}"))
+
+    markets = dict.fromkeys([*before.positions, *after.positions])
+    named = [m for m in markets if after.position(m) != before.position(m)]
+    for market in named:
+        if market not in guardrails.markets:
+            violations.append(Violation(Reason.MARKET_NOT_ALLOWED, f"market {market} is not listed"))
+
+    total_before, total_after = before.total, after.total
+    for market in named:
+        limits = guardrails.markets.get(market)
+        position = after.position(market)
+        if limits is None or position <= before.position(market):
+            continue  # caps bind only markets that went up
+        if position > limits.cap_abs or position * BPS > limits.cap_bps * total_after:
+            violations.append(
+                Violation(
+                    Reason.CAP_EXCEEDED,
+                    f"market {market}: position {position} > cap_abs {limits.cap_abs}"
+                    f" or > {limits.cap_bps} bps of total {total_after}",
+                )
+            )
+
+    if after.idle < before.idle and after.idle * BPS < guardrails.min_idle_bps * total_after:
+        violations.append(
+            Violation(
+                Reason.IDLE_BELOW_FLOOR,
+                f"idle went down to {after.idle} < {guardrails.min_idle_bps} bps of total {total_after}",
+            )
+        )
+
+    moved = sum(abs(after.position(m) - before.position(m)) for m in named)
+    if moved * BPS > guardrails.max_turnover_bps * total_before:
+        violations.append(
+            Violation(
+                Reason.TURNOVER_EXCEEDED,
+                f"moved {moved} > {guardrails.max_turnover_bps} bps of total before {total_before}",
+            )
+        )
+
+    if total_after * BPS < total_before * (BPS - guardrails.max_loss_bps):
+        violations.append(
+            Violation(
+                Reason.LOSS_EXCEEDED,
+                f"total went from {total_before} to {total_after}, more than {guardrails.max_loss_bps} bps",
+            )
+        )
+    return violations
+
+
+def simulate_rebalance(before: VaultState, targets: Mapping[str, int]) -> VaultState:
+    """The state after moving each named market to its target, lossless; other markets keep their position.
+
+    `last_rebalance` is left as it was: the contract stamps it only on success (see `apply_rebalance`).
+    """
+    targets = TypeAdapter(Mapping[MarketId, Uint256]).validate_python(targets)
+    change = sum(before.position(m) - target for m, target in targets.items())
+    idle = before.idle + change
+    if idle < 0:
+        raise InsufficientIdle(f"targets supply {-change} more than they withdraw, but idle is only {before.idle}")
+    return replace(before, idle=idle, positions={**before.positions, **targets})
+
+
+def apply_rebalance(before: VaultState, targets: Mapping[str, int], now: int, guardrails: Guardrails) -> RebalanceOutcome:
+    """Rebalance as the contract would: the new state stamped with `now` if every guardrail holds, else `before`."""
+    after = simulate_rebalance(before, targets)
+    violations = check_rebalance(before, after, now, guardrails)
+    if violations:
+        return RebalanceOutcome(before, violations)
+    return RebalanceOutcome(replace(after, last_rebalance=now), [])

@@ -1,0 +1,505 @@
+"""The allocator: hand-checked decisions, guardrail safety on adversarial input, optimality against brute force."""
+
+import itertools
+import math
+
+import pytest
+from hypothesis import assume, event, given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from strategy.allocator import (
+    Allocation,
+    AllocationStatus,
+    AllocatorConfig,
+    MarketForecast,
+    UnknownMarket,
+    allocate,
+    expected_loss,
+    horizon_value,
+    min_trade_size,
+    risk_limit,
+)
+from strategy.guardrails import (
+    BPS,
+    MAX_MARKETS,
+    Guardrails,
+    InsufficientIdle,
+    MarketLimits,
+    VaultState,
+    check_rebalance,
+    simulate_rebalance,
+)
+
+A, B, C = "0xaaaa", "0xbbbb", "0xcccc"
+YEAR = 365.0  # a one-year horizon makes a market's value its APY / 100
+
+
+NO_CAP = MarketLimits(cap_bps=BPS, cap_abs=2**256 - 1)
+
+
+def open_rails(names=(A, B), cap: MarketLimits = NO_CAP, **overrides) -> Guardrails:
+    values = dict(
+        min_rebalance_interval=0,
+        max_turnover_bps=BPS,
+        max_loss_bps=0,
+        min_idle_bps=0,
+        markets=dict.fromkeys(names, cap),
+    )
+    return Guardrails(**(values | overrides))
+
+
+def idle_vault(total: int, positions: dict[str, int] | None = None) -> VaultState:
+    positions = positions or {}
+    return VaultState(idle=total - sum(positions.values()), positions=positions, last_rebalance=0, paused=False)
+
+
+def plain(**overrides) -> AllocatorConfig:
+    return AllocatorConfig(**({"horizon_days": YEAR, "risk_aversion": 0.0} | overrides))
+
+
+def assert_accepted(before: VaultState, allocation: Allocation, rails: Guardrails) -> VaultState:
+    """The allocation passes the contract's checks, conserves assets and reports its targets truthfully."""
+    after = simulate_rebalance(before, allocation.trades)
+    assert check_rebalance(before, after, before.last_rebalance + rails.min_rebalance_interval, rails) == []
+    assert after.total == before.total
+    assert allocation.targets == {m: after.position(m) for m in rails.markets}
+    for market, target in allocation.trades.items():
+        assert abs(target - before.position(market)) >= allocation.min_trade
+    assert allocation.changed == (allocation.expected_gain > 0)
+    return after
+
+
+# --- value and minimum trade --------------------------------------------------------------------------
+
+
+def test_horizon_value_is_return_over_horizon_minus_risk_penalty():
+    config = AllocatorConfig(horizon_days=73, risk_aversion=2.0, loss_given_event=0.5)
+    # 10 % APY over 73 days = 2 %; penalty 2 * 0.01 * 0.5 = 1 %.
+    assert horizon_value(MarketForecast(apy_pct=10.0, p_event=0.01), config) == pytest.approx(0.01)
+
+
+def test_min_trade_is_gas_over_the_best_spread_or_the_floor():
+    config = plain(gas_cost=50.0)
+    # best 0.03, worst -0.02: spread 0.05, a trade must be >= 50 / 0.05 = 1000 to pay its gas.
+    assert min_trade_size([0.03, -0.02, 0.01], config) == 1000
+    # idle (worth 0) is a place too: spread = 0.03 - 0 when every market is positive.
+    assert min_trade_size([0.03, 0.01], config) == 1667
+    assert min_trade_size([0.03], plain(gas_cost=50.0, min_trade_floor=5000)) == 5000
+    assert min_trade_size([0.03], plain()) == 1
+    assert min_trade_size([0.0, 0.0], config) is None
+    assert min_trade_size([], config) is None
+
+
+# --- hand-checked decisions ------------------------------------------------------------------------------
+
+
+def test_without_limits_everything_goes_to_the_best_market():
+    rails = open_rails()
+    before = idle_vault(1_000_000)
+    allocation = allocate(before, rails, {A: MarketForecast(4.0, 0.0), B: MarketForecast(6.0, 0.0)}, plain())
+    assert allocation.status is AllocationStatus.OPTIMAL
+    assert allocation.targets == {A: 0, B: 1_000_000}
+    assert allocation.expected_gain == pytest.approx(60_000)
+    assert_accepted(before, allocation, rails)
+
+
+def test_caps_and_idle_floor_spill_over_to_the_next_best_market():
+    rails = open_rails(min_idle_bps=1000, markets={A: NO_CAP, B: MarketLimits(cap_bps=3000, cap_abs=10**9)})
+    before = idle_vault(1_000_000)
+    allocation = allocate(before, rails, {A: MarketForecast(4.0, 0.0), B: MarketForecast(6.0, 0.0)}, plain())
+    assert allocation.targets == {A: 600_000, B: 300_000}
+    after = assert_accepted(before, allocation, rails)
+    assert after.idle == 100_000
+
+
+def test_absolute_cap_binds_before_the_share_cap():
+    rails = open_rails(markets={A: NO_CAP, B: MarketLimits(cap_bps=5000, cap_abs=1234)})
+    allocation = allocate(idle_vault(10_000), rails, {A: MarketForecast(1.0, 0.0), B: MarketForecast(9.0, 0.0)}, plain())
+    assert allocation.targets == {A: 10_000 - 1234, B: 1234}
+
+
+def test_turnover_limits_how_far_the_move_goes():
+    rails = open_rails(max_turnover_bps=2000)
+    before = idle_vault(1_000_000, {A: 1_000_000})
+    allocation = allocate(before, rails, {A: MarketForecast(4.0, 0.0), B: MarketForecast(6.0, 0.0)}, plain())
+    # moving x from A to B moves 2x: x = 100 000.
+    assert allocation.targets == {A: 900_000, B: 100_000}
+    assert_accepted(before, allocation, rails)
+
+
+def test_loss_budget_limits_turnover_through_slippage():
+    rails = open_rails(max_loss_bps=10)
+    before = idle_vault(1_000_000)
+    config = plain(slippage_bps=50.0)
+    allocation = allocate(before, rails, {A: MarketForecast(4.0, 0.0), B: MarketForecast(6.0, 0.0)}, config)
+    # 50 bps * moved <= 10 bps * total: moved <= 200 000.
+    assert allocation.targets == {A: 0, B: 200_000}
+    assert allocation.expected_gain == pytest.approx(200_000 * (0.06 - 0.005))
+
+
+def test_risk_penalty_can_make_the_higher_yield_worse():
+    config = plain(risk_aversion=1.0, loss_given_event=0.5)
+    forecasts = {A: MarketForecast(4.0, 0.0), B: MarketForecast(10.0, 0.2)}  # B: 0.10 - 0.10 = 0
+    allocation = allocate(idle_vault(1_000_000), open_rails(), forecasts, config)
+    assert allocation.targets == {A: 1_000_000, B: 0}
+
+
+def test_risk_budget_caps_expected_loss():
+    # binary-exact numbers: the budget is checked exactly on the floats given
+    forecasts = {A: MarketForecast(4.0, 0.0), B: MarketForecast(10.0, 0.25)}
+    config = plain(loss_given_event=0.5, risk_budget=0.046875)
+    allocation = allocate(idle_vault(1_000_000), open_rails(), forecasts, config)
+    # w_B * 0.25 * 0.5 <= 0.046875: w_B <= 37.5 %.
+    assert allocation.targets == {A: 625_000, B: 375_000}
+
+
+def test_over_the_risk_budget_the_allocator_never_adds_risk():
+    forecasts = {A: MarketForecast(4.0, 0.1), B: MarketForecast(10.0, 0.2)}
+    config = plain(loss_given_event=1.0, risk_budget=0.01)
+    before = idle_vault(1_000_000, {A: 500_000})  # risk 0.05 > 0.01
+    allocation = allocate(before, open_rails(), forecasts, config)
+    risk = sum(allocation.targets[m] * forecasts[m].p_event for m in forecasts)
+    assert risk <= 500_000 * 0.1
+    assert allocation.changed  # swapping from A to the better B at unchanged risk still pays
+    assert_accepted(before, allocation, open_rails())
+
+
+def test_negative_value_markets_are_exited_when_turnover_allows():
+    forecasts = {A: MarketForecast(-5.0, 0.0), B: MarketForecast(3.0, 0.0)}
+    before = idle_vault(1000, {A: 600, B: 400})
+    allocation = allocate(before, open_rails(), forecasts, plain())
+    # turnover 100 % of 1000: the 600 out of A leave room to put only 400 of them into B.
+    assert allocation.targets == {A: 0, B: 800}
+
+
+def test_negative_value_market_is_left_when_no_move_is_allowed():
+    forecasts = {A: MarketForecast(-5.0, 0.0), B: MarketForecast(3.0, 0.0)}
+    before = idle_vault(1000, {A: 600})
+    allocation = allocate(before, open_rails(max_turnover_bps=0), forecasts, plain())
+    assert not allocation.changed and allocation.status is AllocationStatus.OPTIMAL
+    assert allocation.targets == {A: 600, B: 0}
+
+
+def test_market_over_a_tightened_cap_is_only_reduced():
+    rails = open_rails(markets={A: MarketLimits(cap_bps=2000, cap_abs=10**9), B: NO_CAP})
+    before = idle_vault(1000, {A: 900})
+    forecasts = {A: MarketForecast(9.0, 0.0), B: MarketForecast(3.0, 0.0)}
+    allocation = allocate(before, rails, forecasts, plain())
+    # A is the best market but over its 20 % cap: it keeps its 900, the idle 100 goes to B.
+    assert allocation.targets == {A: 900, B: 100}
+    assert_accepted(before, allocation, rails)
+
+
+def test_idle_below_its_floor_is_not_drawn_down_further():
+    rails = open_rails(min_idle_bps=7000)
+    before = idle_vault(1000, {A: 400})  # idle 600 < 700
+    forecasts = {A: MarketForecast(1.0, 0.0), B: MarketForecast(5.0, 0.0)}
+    allocation = allocate(before, rails, forecasts, plain())
+    assert allocation.targets == {A: 0, B: 400}
+    assert_accepted(before, allocation, rails)
+
+
+def test_a_gain_that_does_not_pay_gas_keeps_the_current_positions():
+    before = idle_vault(1_000_000, {A: 1_000_000})
+    forecasts = {A: MarketForecast(5.0, 0.0), B: MarketForecast(5.4, 0.0)}
+    # turnover allows moving half to B: that gains 2 000 but touches two markets.
+    held = allocate(before, open_rails(), forecasts, plain(gas_cost=1100.0))
+    assert not held.changed and held.expected_gain == 0.0 and held.status is AllocationStatus.OPTIMAL
+    assert held.targets == {A: 1_000_000, B: 0}
+    moved = allocate(before, open_rails(), forecasts, plain(gas_cost=900.0))
+    assert moved.trades == {A: 500_000, B: 500_000}
+    assert moved.expected_gain == pytest.approx(2000 - 1800)
+
+
+def test_trades_below_the_minimum_size_are_not_made():
+    # the idle 50 would earn in A, but the floor forbids trades below 100.
+    before = idle_vault(1050, {A: 1000})
+    rails = open_rails(names=(A,))
+    forecasts = {A: MarketForecast(5.0, 0.0)}
+    assert not allocate(before, rails, forecasts, plain(min_trade_floor=100)).changed
+    assert allocate(before, rails, forecasts, plain(min_trade_floor=50)).trades == {A: 1050}
+    # with two equal markets the allocator finds a way to make both trades big enough
+    two = allocate(before, open_rails(), {A: forecasts[A], B: forecasts[A]}, plain(min_trade_floor=100))
+    assert two.trades == {A: 900, B: 150}
+
+
+def test_markets_without_a_forecast_are_held():
+    before = idle_vault(1000, {A: 100, C: 200})
+    rails = open_rails(names=(A, B, C))
+    allocation = allocate(before, rails, {A: MarketForecast(1.0, 0.0), B: MarketForecast(2.0, 0.0)}, plain())
+    assert allocation.targets == {A: 0, B: 800, C: 200}
+
+
+def test_paused_empty_and_valueless_vaults_hold():
+    forecasts = {A: MarketForecast(5.0, 0.0)}
+    paused = VaultState(idle=100, positions={}, last_rebalance=0, paused=True)
+    assert allocate(paused, open_rails(), forecasts, plain()).status is AllocationStatus.PAUSED
+    assert allocate(idle_vault(0), open_rails(), forecasts, plain()).status is AllocationStatus.EMPTY
+    flat = allocate(idle_vault(100), open_rails(), {A: MarketForecast(0.0, 0.0)}, plain())
+    assert flat.status is AllocationStatus.NOTHING_PAYS and flat.min_trade is None
+    dear = allocate(idle_vault(100), open_rails(), forecasts, plain(gas_cost=1e6))
+    assert dear.status is AllocationStatus.NOTHING_PAYS and not dear.changed
+
+
+def test_solver_stopped_early_still_returns_a_legal_answer():
+    rails = open_rails(names=[f"m{i}" for i in range(MAX_MARKETS)], max_turnover_bps=3000)
+    before = idle_vault(10**24, {f"m{i}": 5 * 10**22 for i in range(MAX_MARKETS)})
+    forecasts = {f"m{i}": MarketForecast(1.0 + i / 7, 0.01 * (i % 3)) for i in range(MAX_MARKETS)}
+    allocation = allocate(before, rails, forecasts, plain(gas_cost=1e18, time_limit_s=1e-6))
+    assert allocation.status is AllocationStatus.NOT_OPTIMAL
+    assert "limit" in allocation.solver_message.lower()
+    assert_accepted(before, allocation, rails)
+
+
+# --- bad input ---------------------------------------------------------------------------------------------
+
+
+def test_unknown_markets_are_named():
+    with pytest.raises(UnknownMarket, match="forecasts names markets the guardrails do not list: 0xcccc"):
+        allocate(idle_vault(100), open_rails(), {C: MarketForecast(1.0, 0.0)}, plain())
+    with pytest.raises(UnknownMarket, match="state.positions .* 0xcccc"):
+        allocate(idle_vault(100, {C: 10}), open_rails(), {}, plain())
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: MarketForecast(apy_pct=math.nan, p_event=0.1), r"apy_pct\n  Input should be a finite number"),
+        (lambda: MarketForecast(apy_pct=math.inf, p_event=0.1), r"apy_pct\n  Input should be a finite number"),
+        (lambda: MarketForecast(apy_pct=1.0, p_event=math.nan), r"p_event"),
+        (lambda: MarketForecast(apy_pct=1.0, p_event=1.5), r"p_event\n  Input should be less than or equal to 1"),
+        (lambda: AllocatorConfig(horizon_days=0), r"horizon_days\n  Input should be greater than 0"),
+        (lambda: AllocatorConfig(horizon_days=7, gas_cost=-1.0), r"gas_cost"),
+        (lambda: AllocatorConfig(horizon_days=7, loss_given_event=2.0), r"loss_given_event"),
+        (lambda: AllocatorConfig(horizon_days=7, risk_budget=math.nan), r"risk_budget"),
+        (lambda: AllocatorConfig(horizon_days=7, min_trade_floor=1.5), r"min_trade_floor"),
+        (lambda: AllocatorConfig(horizon_days=7, lambda_=1.0), r"lambda_\n  Unexpected keyword argument"),
+    ],
+)
+def test_invalid_forecasts_and_configs_are_rejected(build, message):
+    with pytest.raises(ValidationError, match=message):
+        build()
+
+
+# --- properties on random and adversarial input ------------------------------------------------------
+
+MARKET_IDS = [f"0x{i:040x}" for i in range(1, MAX_MARKETS + 1)]
+bps = st.one_of(st.sampled_from([0, 1, 5000, 9999, BPS]), st.integers(0, BPS))
+# Where random problems come from: corner values that stress the numbers and the limits, or a keeper's
+# everyday settings (where most decisions trade, so the guardrail checks see many real plans).
+ADVERSARIAL = dict(
+    unit=st.sampled_from([1, 10**6, 10**18, 10**40]),
+    cap_bps=bps,
+    turnover_bps=bps,
+    loss_bps=bps,
+    idle_bps=bps,
+    apy=st.one_of(st.floats(-100, 1000), st.sampled_from([0.0, 1e-12, -1e-12, 1e9, -1e9, 1e300, -1e300, 5e-324])),
+    p_event=st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0, 1)),
+    horizon=st.one_of(st.floats(1, 365), st.sampled_from([0.01, 3650])),
+    risk_aversion=st.one_of(st.just(0.0), st.floats(0, 10), st.just(1e6)),
+    gas_share=st.one_of(st.just(0.0), st.floats(0, 1e-6), st.sampled_from([1e-3, 1e30])),  # of total assets
+    floor=st.one_of(st.just(0), st.integers(0, 1000), st.just(2**256 - 1)),
+    slippage=st.one_of(st.just(0.0), st.floats(0, 200)),
+)
+EVERYDAY = dict(
+    unit=st.sampled_from([10**6, 10**18]),
+    cap_bps=st.integers(1000, BPS),
+    turnover_bps=st.integers(1000, BPS),
+    loss_bps=st.integers(0, 100),
+    idle_bps=st.integers(0, 2000),
+    apy=st.floats(-5, 30),
+    p_event=st.floats(0, 0.2),
+    horizon=st.floats(1, 90),
+    risk_aversion=st.floats(0, 5),
+    gas_share=st.floats(0, 1e-6),
+    floor=st.integers(0, 1000),
+    slippage=st.floats(0, 5),
+)
+
+
+@st.composite
+def problems(draw) -> tuple[Guardrails, VaultState, dict[str, MarketForecast], AllocatorConfig]:
+    ranges = draw(st.sampled_from([ADVERSARIAL, EVERYDAY]))
+    markets = MARKET_IDS[: draw(st.integers(1, MAX_MARKETS))]
+    amounts = st.one_of(st.integers(0, 20), st.integers(0, 1000 * draw(ranges["unit"])))
+    rails = Guardrails(
+        min_rebalance_interval=draw(st.integers(0, 86_400)),
+        max_turnover_bps=draw(ranges["turnover_bps"]),
+        max_loss_bps=draw(ranges["loss_bps"]),
+        min_idle_bps=draw(ranges["idle_bps"]),
+        markets={m: MarketLimits(draw(ranges["cap_bps"]), draw(st.one_of(amounts, st.just(2**256 - 1)))) for m in markets},
+    )
+    positions = {m: draw(amounts) for m in markets if draw(st.booleans())}
+    before = VaultState(idle=draw(amounts), positions=positions, last_rebalance=draw(st.integers(0, 10**9)), paused=False)
+    forecasts = draw(
+        st.dictionaries(
+            st.sampled_from(markets),
+            st.builds(MarketForecast, apy_pct=ranges["apy"], p_event=ranges["p_event"]),
+            min_size=(len(markets) + 1) // 2,
+        )
+    )
+    config = AllocatorConfig(
+        horizon_days=draw(ranges["horizon"]),
+        risk_aversion=draw(ranges["risk_aversion"]),
+        loss_given_event=draw(st.floats(0, 1)),
+        gas_cost=draw(ranges["gas_share"]) * before.total,
+        min_trade_floor=draw(ranges["floor"]),
+        slippage_bps=draw(ranges["slippage"]),
+        risk_budget=draw(st.one_of(st.none(), st.floats(0, 1))),
+    )
+    return rails, before, forecasts, config
+
+
+@given(problem=problems())
+def test_every_allocation_passes_the_vaults_guardrails(problem):
+    rails, before, forecasts, config = problem
+    allocation = allocate(before, rails, forecasts, config)
+    event(f"{allocation.status}, {'trades' if allocation.changed else 'holds'}")
+    assert_accepted(before, allocation, rails)
+    assert set(allocation.trades) <= set(forecasts)
+    if not allocation.changed:
+        assert allocation.targets == {m: before.position(m) for m in rails.markets}
+    if config.risk_budget is not None:
+        assert expected_loss(allocation.targets, forecasts, config) <= risk_limit(before, forecasts, config)
+    moved = sum(abs(t - before.position(m)) for m, t in allocation.trades.items())
+    assert config.slippage_bps * moved <= rails.max_loss_bps * before.total
+
+
+@given(problem=problems())
+def test_no_single_move_beats_the_allocation(problem):
+    # Local optimality on large, adversarial instances: no move of a part of one place (idle or a market)
+    # into another that the vault accepts gains more, beyond the solver's precision (relative to T).
+    rails, before, forecasts, config = problem
+    allocation = allocate(before, rails, forecasts, config)
+    assume(allocation.status is AllocationStatus.OPTIMAL)
+    values = [horizon_value(f, config) for f in forecasts.values()]
+    precision = 1e-6 * before.total * (max([0.0, *values]) - min([0.0, *values]))
+    for source, destination in itertools.permutations([None, *forecasts], 2):
+        available = before.idle if source is None else before.position(source)
+        for amount in {available // k for k in (1, 2, 10, 1000)} - {0}:
+            trades = {} if source is None else {source: before.position(source) - amount}
+            if destination is not None:
+                trades[destination] = before.position(destination) + amount
+            if plan_allowed(before, trades, rails, forecasts, config, allocation.min_trade):
+                assert plan_gain(before, trades, forecasts, config) <= allocation.expected_gain + precision
+
+
+@given(
+    total=st.integers(1, 10**30),
+    yields=st.lists(st.floats(0.1, 100), min_size=2, max_size=MAX_MARKETS, unique=True),
+    cap_bps=bps,
+    idle_bps=bps,
+)
+def test_with_no_risk_aversion_higher_yield_gets_at_least_as_much(total, yields, cap_bps, idle_bps):
+    markets = MARKET_IDS[: len(yields)]
+    rails = open_rails(names=markets, cap=MarketLimits(cap_bps, 2**256 - 1), min_idle_bps=idle_bps)
+    forecasts = {m: MarketForecast(y, 0.5) for m, y in zip(markets, yields)}
+    allocation = allocate(idle_vault(total), rails, forecasts, plain())
+    by_yield = sorted(markets, key=lambda m: forecasts[m].apy_pct, reverse=True)
+    targets = [allocation.targets[m] for m in by_yield]
+    assert targets == sorted(targets, reverse=True)
+    room = min(total - -(-idle_bps * total // BPS), len(markets) * (cap_bps * total // BPS))
+    # every unit the limits allow is invested, up to the solver's tolerance (relative to the total)
+    assert room - 1e-9 * total <= sum(targets) <= room
+
+
+# --- optimality against exhaustive search -------------------------------------------------------------------
+
+
+def plan_gain(before: VaultState, trades: dict[str, int], forecasts, config: AllocatorConfig) -> float:
+    """The allocator's objective for a plan: value gained over the horizon minus gas and slippage."""
+    deltas = {m: t - before.position(m) for m, t in trades.items()}
+    return (
+        sum(delta * horizon_value(forecasts[m], config) for m, delta in deltas.items())
+        - config.gas_cost * len(trades)
+        - config.slippage_bps / BPS * sum(map(abs, deltas.values()))
+    )
+
+
+def plan_allowed(before: VaultState, trades: dict[str, int], rails: Guardrails, forecasts, config, min_trade) -> bool:
+    """Whether the vault accepts the plan and it keeps the allocator's own rules (trade size, loss, risk)."""
+    moved = [abs(t - before.position(m)) for m, t in trades.items()]
+    if any(amount < min_trade for amount in moved):
+        return False
+    if config.slippage_bps * sum(moved) > rails.max_loss_bps * before.total:
+        return False  # the loss this much slippage realises would revert
+    try:
+        after = simulate_rebalance(before, trades)
+    except InsufficientIdle:
+        return False
+    risk_cap = risk_limit(before, forecasts, config)
+    if risk_cap is not None and expected_loss(after.positions, forecasts, config) > risk_cap:
+        return False
+    return not check_rebalance(before, after, before.last_rebalance + rails.min_rebalance_interval, rails)
+
+
+def best_by_brute_force(before: VaultState, rails: Guardrails, forecasts, config, min_trade: int) -> float:
+    """The best gain over every integer target vector the vault would accept (the no-op gains 0)."""
+    markets = list(forecasts)
+    best = 0.0
+    for targets in itertools.product(range(before.total + 1), repeat=len(markets)):
+        if sum(targets) > before.total:
+            continue  # more than there is
+        trades = {m: t for m, t in zip(markets, targets) if t != before.position(m)}
+        gain = plan_gain(before, trades, forecasts, config)
+        if gain > best and plan_allowed(before, trades, rails, forecasts, config, min_trade):
+            best = gain
+    return best
+
+
+@st.composite
+def tiny_instances(draw, even: bool):
+    """2-3 markets and at most 20 units. With `even` data the LP's vertices are integral (see test)."""
+    step = 2 if even else 1
+    markets = [A, B, C][: draw(st.integers(2, 3))]
+    total = 20 if even else draw(st.integers(1, 16))
+    coarse_bps = st.integers(0, 10).map(lambda k: k * 1000) if even else bps
+    positions = {}
+    left = total
+    for market in markets:
+        positions[market] = draw(st.integers(0, left // step)) * step
+        left -= positions[market]
+    rails = Guardrails(
+        min_rebalance_interval=0,
+        max_turnover_bps=draw(coarse_bps),
+        max_loss_bps=draw(coarse_bps),
+        min_idle_bps=draw(coarse_bps),
+        markets={m: MarketLimits(draw(coarse_bps), draw(st.integers(0, total))) for m in markets},
+    )
+    forecasts = {m: MarketForecast(draw(st.floats(-50, 50)), draw(st.floats(0, 1))) for m in markets}
+    config = AllocatorConfig(
+        horizon_days=YEAR,
+        risk_aversion=draw(st.floats(0, 1)),
+        loss_given_event=draw(st.floats(0, 1)),
+        gas_cost=draw(st.one_of(st.just(0.0), st.floats(0, 2))),
+        min_trade_floor=draw(st.integers(0, 4)),
+        slippage_bps=0.0 if even else draw(st.one_of(st.just(0.0), st.floats(0, 50))),
+        risk_budget=None if even else draw(st.one_of(st.none(), st.floats(0, 1))),
+    )
+    return idle_vault(total, positions), rails, forecasts, config
+
+
+@given(instance=tiny_instances(even=True))
+def test_milp_finds_the_exhaustive_optimum(instance):
+    # T, positions and all bps-derived limits even: at a vertex u_i - d_j and u_i + d_j are fixed by the
+    # two sum constraints, u_i = (S' + M')/2 with both even, so the LP optimum is integral and rounding
+    # loses nothing. The allocator must then match exhaustive search exactly (up to float noise).
+    before, rails, forecasts, config = instance
+    allocation = allocate(before, rails, forecasts, config)
+    assume(allocation.min_trade is not None)
+    best = best_by_brute_force(before, rails, forecasts, config, allocation.min_trade)
+    assert allocation.expected_gain == pytest.approx(best, rel=1e-7, abs=1e-9)
+
+
+@given(instance=tiny_instances(even=False))
+def test_milp_is_within_rounding_of_the_exhaustive_optimum(instance):
+    # Odd data, slippage and a risk budget give fractional vertices; rounding to whole units may then cost
+    # at most about one unit per market of value, never more than exhaustive search finds.
+    before, rails, forecasts, config = instance
+    allocation = allocate(before, rails, forecasts, config)
+    assume(allocation.min_trade is not None)
+    best = best_by_brute_force(before, rails, forecasts, config, allocation.min_trade)
+    values = [abs(horizon_value(f, config)) + config.slippage_bps / BPS for f in forecasts.values()]
+    assert allocation.expected_gain <= best + 1e-9
+    assert allocation.expected_gain >= best - 2 * sum(values) - 1e-9
