@@ -35,3 +35,11 @@ def test_transfer_moves_balance(token, accounts):
     with boa.env.prank(accounts.alice):
         token.transfer(accounts.bob, 5)
     assert token.balanceOf(accounts.bob) == before + 5
+
+
+def test_holders_can_burn_their_own_tokens(token, accounts):
+    supply, before = token.totalSupply(), token.balanceOf(accounts.alice)
+    with boa.env.prank(accounts.alice):
+        token.burn(7)
+    assert token.balanceOf(accounts.alice) == before - 7
+    assert token.totalSupply() == supply - 7

@@ -1,11 +1,19 @@
-"""Vault deposits and withdrawals: idle first then the withdraw queue, liquidity-aware max*, deposit limit, allowances."""
+"""Vault deposits and withdrawals: idle first then the withdraw queue, liquidity-aware max*, deposit limit,
+allowances, the share token's events and EIP-2612 permits."""
 
 import boa
 import pytest
+from eth_account import Account
 
 from tests.contracts.world import USDC, Param, apply_param, events, idle, positions
 
 K = 1_000 * USDC
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
+def share_transfers(vault) -> list[tuple[str, str, int]]:
+    """(from, to, shares) of the vault-share Transfer events of the vault's last call."""
+    return [(log.sender, log.receiver, log.value) for log in events(vault, "Transfer") if log.address == vault.address]
 
 
 def test_deposit_mints_previewed_shares_and_stays_idle(vault, token, accounts):
@@ -13,6 +21,7 @@ def test_deposit_mints_previewed_shares_and_stays_idle(vault, token, accounts):
     with boa.env.prank(accounts.alice):
         shares = vault.deposit(1_000 * USDC, accounts.bob)
     (deposit,) = events(vault, "Deposit")
+    assert share_transfers(vault) == [(ZERO_ADDRESS, accounts.bob, shares)]
     assert shares == expected == 1_000 * USDC * 10**3  # empty vault: 10**offset shares per asset unit
     assert (deposit.sender, deposit.owner, deposit.assets, deposit.shares) == (
         accounts.alice,
@@ -36,9 +45,10 @@ def test_mint_takes_the_previewed_assets(vault, token, accounts):
 def test_withdraw_is_served_from_idle_first(invested):
     vault, alice = invested.vault, invested.accounts.alice
     with boa.env.prank(alice):
-        vault.withdraw(400 * K, alice, alice)
+        burned = vault.withdraw(400 * K, alice, alice)
     (withdrawal,) = events(vault, "Withdraw")
-    assert (withdrawal.receiver, withdrawal.owner, withdrawal.assets) == (alice, alice, 400 * K)
+    assert share_transfers(vault) == [(alice, ZERO_ADDRESS, burned)]
+    assert (withdrawal.receiver, withdrawal.owner, withdrawal.assets, withdrawal.shares) == (alice, alice, 400 * K, burned)
     assert positions(invested) == [300 * K, 200 * K, 0]
     assert idle(invested) == 100 * K
 
@@ -123,6 +133,8 @@ def test_withdrawing_for_someone_else_spends_their_allowance(invested):
             vault.withdraw(K, bob, alice)
     with boa.env.prank(alice):
         vault.approve(bob, 10**18)
+    (approval,) = events(vault, "Approval")
+    assert (approval.owner, approval.spender, approval.value) == (alice, bob, 10**18)
     with boa.env.prank(bob):
         shares = vault.withdraw(K, bob, alice)
     (withdrawal,) = events(vault, "Withdraw")
@@ -133,3 +145,19 @@ def test_withdrawing_for_someone_else_spends_their_allowance(invested):
 def test_vault_does_not_expose_erc20_minting_or_ownership(vault):
     for name in ("mint_to", "set_minter", "is_minter", "burn", "burn_from", "transfer_ownership", "owner"):
         assert not hasattr(vault, name)
+
+
+def test_permit_sets_an_allowance_from_a_signature(vault, accounts):
+    owner = Account.create()
+    deadline = boa.env.timestamp + 3_600
+    permit = {"owner": owner.address, "spender": accounts.bob, "value": 123, "nonce": 0, "deadline": deadline}
+    domain = {"name": "Vault USDC", "version": "1", "chainId": boa.eval("chain.id"), "verifyingContract": vault.address}
+    fields = [("owner", "address"), ("spender", "address"), ("value", "uint256"), ("nonce", "uint256"), ("deadline", "uint256")]
+    types = {"Permit": [{"name": name, "type": kind} for name, kind in fields]}
+    signed = owner.sign_typed_data(domain, types, permit)
+    signature = (signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"))
+    vault.permit(owner.address, accounts.bob, 123, deadline, *signature)
+    assert vault.allowance(owner.address, accounts.bob) == 123
+    assert vault.nonces(owner.address) == 1
+    with boa.reverts("erc20: invalid signature"):  # a signature works once
+        vault.permit(owner.address, accounts.bob, 123, deadline, *signature)

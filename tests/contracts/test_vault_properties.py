@@ -1,8 +1,9 @@
 """EIP-4626 properties under random vault states (hypothesis).
 
-Each example builds a state from scratch inside an anchor: alice's deposit spread
-over two markets, random interest, elapsed time, an injected loss and a liquidity
-limit, so share prices, pending fees and liquidity all vary. Bob then acts.
+Each example builds a state from scratch inside an anchor: alice's deposit, random interest, elapsed
+time and a liquidity limit, so share prices, pending fees and liquidity all vary. Bob then acts.
+Every property runs on three layouts: all funds idle, funds in two markets, and funds in two markets
+after one of them lost part of its assets (share price below the high-water mark).
 """
 
 from dataclasses import dataclass
@@ -14,9 +15,12 @@ from hypothesis import strategies as st
 
 from tests.contracts.world import USDC, Param, apply_param, rebalance
 
-# The session world and the per-test anchor are reset per example by the anchor in each test.
+LAYOUTS = ("idle", "invested", "after loss")
+# The examples of the profile are shared by the three layouts. The session world and the
+# per-test anchor are reset per example by the anchor in each test.
 examples = settings(
-    suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture]
+    max_examples=max(settings.default.max_examples // len(LAYOUTS), 5),
+    suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 
 
@@ -43,29 +47,35 @@ class Scenario:
             m[1].inject_loss(self.loss_bps)
 
 
-scenarios = st.builds(
-    Scenario,
-    deposit=st.integers(1, 2_000_000 * USDC),
-    # at most 45 % in total stays within the world's turnover, cap and idle-floor limits
-    market_bps=st.tuples(st.integers(0, 2_250), st.integers(0, 2_250)),
-    rates=st.tuples(st.integers(0, 10**11), st.integers(0, 10**11)),
-    elapsed=st.integers(0, 400 * 86_400),
-    loss_bps=st.integers(0, 5_000),
-    liquidity=st.one_of(st.just(2**256 - 1), st.integers(0, 1_000_000 * USDC)),
-)
+def scenarios(layout: str) -> st.SearchStrategy[Scenario]:
+    # at most 45 % in markets stays within the world's turnover, cap and idle-floor limits
+    in_markets = st.just(0) if layout == "idle" else st.integers(100, 2_250)
+    return st.builds(
+        Scenario,
+        deposit=st.integers(1, 2_000_000 * USDC) if layout == "idle" else st.integers(100 * USDC, 2_000_000 * USDC),
+        market_bps=st.tuples(in_markets, in_markets),
+        rates=st.tuples(st.integers(0, 10**11), st.integers(0, 10**11)),
+        elapsed=st.integers(0, 400 * 86_400),
+        loss_bps=st.integers(100, 5_000) if layout == "after loss" else st.just(0),
+        liquidity=st.one_of(st.just(2**256 - 1), st.integers(0, 1_000_000 * USDC)),
+    )
+
+
 amounts = st.integers(0, 3_000_000 * USDC)
+layouts = pytest.mark.parametrize("layout", LAYOUTS)
 
 
 def as_bob(world):
     return boa.env.prank(world.accounts.bob)
 
 
+@layouts
 @examples
-@given(scenario=scenarios, assets=amounts, shares=amounts.map(lambda a: a * 1_000))
-def test_previews_equal_actions(world, scenario, assets, shares):
+@given(data=st.data(), assets=amounts, shares=amounts.map(lambda a: a * 1_000))
+def test_previews_equal_actions(world, layout, data, assets, shares):
     vault, bob = world.vault, world.accounts.bob
     with boa.env.anchor():
-        scenario.build(world)
+        data.draw(scenarios(layout)).build(world)
         with as_bob(world):
             expected = vault.previewDeposit(assets)
             assert vault.deposit(assets, bob) == expected
@@ -79,37 +89,47 @@ def test_previews_equal_actions(world, scenario, assets, shares):
             assert vault.redeem(to_redeem, bob, bob) == expected
 
 
+@layouts
 @examples
-@given(scenario=scenarios, assets=amounts, shares=amounts.map(lambda a: a * 1_000))
-def test_round_trips_never_profit_the_caller(world, scenario, assets, shares):
+@given(data=st.data(), assets=amounts, shares=amounts.map(lambda a: a * 1_000))
+def test_round_trips_never_profit_the_caller(world, layout, data, assets, shares):
     vault, bob = world.vault, world.accounts.bob
     with boa.env.anchor():
-        scenario.build(world)
-        with as_bob(world), boa.env.anchor():
+        data.draw(scenarios(layout)).build(world)
+        with as_bob(world), boa.env.anchor():  # deposit, then redeem what it minted
             minted = vault.deposit(assets, bob)
             assert vault.previewWithdraw(assets) >= minted  # taking the assets back costs at least those shares
             assert vault.redeem(minted, bob, bob) <= assets
-        with as_bob(world), boa.env.anchor():
+        with as_bob(world), boa.env.anchor():  # mint, then redeem the same shares
             paid = vault.mint(shares, bob)
             assert vault.previewWithdraw(paid) >= shares
             assert vault.redeem(shares, bob, bob) <= paid
-        with as_bob(world), boa.env.anchor():
-            vault.deposit(assets, bob)
-            owned = vault.balanceOf(bob)
-            got = vault.redeem(owned, bob, bob)
-            assert vault.previewMint(owned) >= got  # buying the shares back costs at least what they paid
+        with as_bob(world):
+            vault.deposit(assets, bob)  # bob holds shares for the exits below
+        owned = vault.balanceOf(bob)
+        with as_bob(world), boa.env.anchor():  # redeem everything, then mint it back
+            got = vault.redeem(vault.maxRedeem(bob), bob, bob)
             assert vault.previewDeposit(got) <= owned
+            assert vault.mint(owned - vault.balanceOf(bob), bob) >= got
+        with as_bob(world), boa.env.anchor():  # withdraw what is liquid, then deposit it back
+            taken = vault.maxWithdraw(bob)
+            burned = vault.withdraw(taken, bob, bob)
+            assert vault.deposit(taken, bob) <= burned
 
 
+@layouts
 @examples
-@given(scenario=scenarios, limit_room=st.integers(0, 1_000_000 * USDC))
-def test_acting_at_max_succeeds_and_beyond_reverts(world, scenario, limit_room):
+@given(data=st.data(), limit_room=st.integers(0, 1_000_000 * USDC))
+def test_acting_at_max_succeeds_and_beyond_reverts(world, layout, data, limit_room):
     vault, accounts, bob = world.vault, world.accounts, world.accounts.bob
     with boa.env.anchor():
-        scenario.build(world)
+        data.draw(scenarios(layout)).build(world)
         apply_param(vault, accounts.admin, Param.DEPOSIT_LIMIT, vault.totalAssets() + limit_room)
         with as_bob(world):
             vault.deposit(vault.maxDeposit(bob) // 3, bob)  # bob holds shares too
+            assert vault.maxRedeem(bob) <= vault.balanceOf(bob)
+            assert vault.maxWithdraw(bob) <= vault.convertToAssets(vault.balanceOf(bob))
+            assert vault.previewRedeem(vault.maxRedeem(bob)) <= vault.maxWithdraw(bob)
             checks = [
                 ("deposit", vault.maxDeposit(bob), lambda x: vault.deposit(x, bob)),
                 ("mint", vault.maxMint(bob), lambda x: vault.mint(x, bob)),
@@ -124,12 +144,13 @@ def test_acting_at_max_succeeds_and_beyond_reverts(world, scenario, limit_room):
                     act(maximum)
 
 
+@layouts
 @examples
-@given(scenario=scenarios, amount=amounts)
-def test_rounding_favours_the_vault(world, scenario, amount):
+@given(data=st.data(), amount=amounts)
+def test_rounding_favours_the_vault(world, layout, data, amount):
     vault = world.vault
     with boa.env.anchor():
-        scenario.build(world)
+        data.draw(scenarios(layout)).build(world)
         assert vault.previewDeposit(amount) <= vault.convertToShares(amount) <= vault.previewWithdraw(amount)
         assert vault.previewRedeem(amount) <= vault.convertToAssets(amount) <= vault.previewMint(amount)
         assert vault.convertToShares(vault.convertToAssets(amount)) <= amount

@@ -1,9 +1,10 @@
-"""Vault construction, roles (two-step admin, keeper, guardian), pause and emergency withdrawal."""
+"""Vault construction, roles (two-step admin, keeper, guardian), pause and emergency withdrawal,
+and a matrix of every privileged function against every role."""
 
 import boa
 import pytest
 
-from tests.contracts.world import DAY, MAX_UINT256, USDC, deploy_vault, events, idle, positions, rebalance
+from tests.contracts.world import DAY, MAX_UINT256, USDC, Param, deploy_vault, events, idle, positions, rebalance
 
 
 def test_constructor_sets_roles_and_initial_parameters(token, accounts):
@@ -51,12 +52,6 @@ def test_admin_transfer_takes_two_steps(vault, accounts):
             vault.set_keeper(accounts.admin)
 
 
-def test_transfer_admin_is_admin_only(vault, accounts):
-    with boa.env.prank(accounts.guardian):
-        with boa.reverts("vault: not admin"):
-            vault.transfer_admin(accounts.guardian)
-
-
 @pytest.mark.parametrize(
     ("setter", "getter", "event", "field"),
     [
@@ -65,12 +60,8 @@ def test_transfer_admin_is_admin_only(vault, accounts):
         ("set_fee_recipient", "fee_recipient", "FeeRecipientSet", "fee_recipient"),
     ],
 )
-def test_role_setters_are_admin_only_and_logged(vault, accounts, setter, getter, event, field):
+def test_role_setters_set_and_log(vault, accounts, setter, getter, event, field):
     newcomer = boa.env.generate_address()
-    for outsider in (accounts.keeper, accounts.guardian, accounts.alice):
-        with boa.env.prank(outsider):
-            with boa.reverts("vault: not admin"):
-                getattr(vault, setter)(newcomer)
     with boa.env.prank(accounts.admin):
         getattr(vault, setter)(newcomer)
     (logged,) = events(vault, event)
@@ -82,13 +73,6 @@ def test_fee_recipient_cannot_be_the_zero_address(vault, accounts):
     with boa.env.prank(accounts.admin):
         with boa.reverts("vault: zero address"):
             vault.set_fee_recipient("0x" + "00" * 20)
-
-
-@pytest.mark.parametrize("role", ["admin", "guardian"])
-def test_only_the_keeper_rebalances(world, role):
-    with boa.env.prank(getattr(world.accounts, role)):
-        with boa.reverts("vault: not keeper"):
-            world.vault.rebalance([], b"\x00" * 32)
 
 
 @pytest.mark.parametrize("role", ["admin", "guardian"])
@@ -115,18 +99,9 @@ def test_pause_stops_deposits_mints_and_rebalances_only(invested, role):
     assert vault.balanceOf(accounts.alice) > 0
 
 
-def test_pause_rejects_outsiders(vault, accounts):
-    for outsider in (accounts.keeper, accounts.alice):
-        with boa.env.prank(outsider):
-            with boa.reverts("vault: not guardian"):
-                vault.pause()
-
-
-def test_only_the_admin_unpauses(vault, accounts):
+def test_unpause_reopens_deposits(vault, accounts):
     with boa.env.prank(accounts.guardian):
         vault.pause()
-        with boa.reverts("vault: not admin"):
-            vault.unpause()
     with boa.env.prank(accounts.admin):
         vault.unpause()
     assert events(vault, "Unpaused")[0].account == accounts.admin
@@ -154,7 +129,38 @@ def test_emergency_withdraw_all_pauses_and_pulls_what_markets_pay(invested):
     assert vault.totalAssets() == total
 
 
-def test_emergency_withdraw_all_rejects_outsiders(vault, accounts):
-    with boa.env.prank(accounts.keeper):
-        with boa.reverts("vault: not guardian"):
-            vault.emergency_withdraw_all()
+ROLES = ("admin", "keeper", "guardian", "operator", "fee_recipient", "alice")
+QUEUED = (Param.MAX_LOSS_BPS, 50)  # a loosening, queued for the revoke_pending row
+# Every privileged function: arguments (from the world and the id of a queued change), who may call it, the revert for others.
+PRIVILEGED = {
+    "transfer_admin": (lambda w, queued: [w.accounts.bob], {"admin"}, "vault: not admin"),
+    "set_keeper": (lambda w, queued: [w.accounts.bob], {"admin"}, "vault: not admin"),
+    "set_guardian": (lambda w, queued: [w.accounts.bob], {"admin"}, "vault: not admin"),
+    "set_fee_recipient": (lambda w, queued: [w.accounts.bob], {"admin"}, "vault: not admin"),
+    "unpause": (lambda w, queued: [], {"admin"}, "vault: not admin"),
+    "submit_param": (lambda w, queued: [Param.MAX_LOSS_BPS, 0], {"admin"}, "vault: not admin"),
+    "submit_market": (lambda w, queued: [w.markets[0].address, 0, 0], {"admin"}, "vault: not admin"),
+    "remove_market": (lambda w, queued: [w.markets[0].address], {"admin"}, "vault: not admin"),
+    "set_withdraw_queue": (lambda w, queued: [[m.address for m in reversed(w.markets)]], {"admin"}, "vault: not admin"),
+    "pause": (lambda w, queued: [], {"admin", "guardian"}, "vault: not guardian"),
+    "emergency_withdraw_all": (lambda w, queued: [], {"admin", "guardian"}, "vault: not guardian"),
+    "revoke_pending": (lambda w, queued: [queued], {"admin", "guardian"}, "vault: not guardian"),
+    "rebalance": (lambda w, queued: [[(w.markets[0].address, 0)], b"\x00" * 32], {"keeper"}, "vault: not keeper"),
+}
+
+
+@pytest.mark.parametrize("function", sorted(PRIVILEGED))
+def test_privileged_functions_reject_every_other_role(world, function):
+    vault, accounts = world.vault, world.accounts
+    with boa.env.prank(accounts.admin):
+        vault.submit_param(*QUEUED)
+    (queued,) = events(vault, "ChangeQueued")
+    arguments, allowed, reason = PRIVILEGED[function]
+    call = getattr(vault, function)
+    for role in ROLES:
+        with boa.env.prank(getattr(accounts, role)), boa.env.anchor():
+            if role in allowed:
+                call(*arguments(world, queued.id))
+            else:
+                with boa.reverts(reason):
+                    call(*arguments(world, queued.id))

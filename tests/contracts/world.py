@@ -16,6 +16,8 @@ from pathlib import Path
 import boa
 from boa.contracts.vyper.vyper_contract import VyperContract, VyperDeployer
 
+from strategy.guardrails import Guardrails, MarketLimits, VaultState
+
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 USDC = 10**6  # one whole token of the 6-decimal mock asset
 BPS = 10_000
@@ -112,11 +114,12 @@ def apply_param(vault: VyperContract, admin: str, param: Param, value: int) -> N
 
 
 def list_market(vault: VyperContract, admin: str, market: VyperContract, cap_bps: int, cap_abs: int) -> None:
-    """Lists a market (queued, then accepted after the timelock)."""
+    """Lists a market or changes its caps, waiting out the timelock when the change is queued (listing, raising)."""
     with boa.env.prank(admin):
         vault.submit_market(market.address, cap_bps, cap_abs)
-    boa.env.time_travel(seconds=vault.timelock())
-    vault.accept_market(market.address, cap_bps, cap_abs)
+    if events(vault, "ChangeQueued"):
+        boa.env.time_travel(seconds=vault.timelock())
+        vault.accept_market(market.address, cap_bps, cap_abs)
 
 
 def fund(token: VyperContract, vault: VyperContract, holder: str, amount: int) -> None:
@@ -162,3 +165,25 @@ def positions(world: World) -> list[int]:
 
 def idle(world: World) -> int:
     return world.token.balanceOf(world.vault.address)
+
+
+def read_guardrails(vault: VyperContract) -> Guardrails:
+    """The vault's rebalance parameters and listed markets, as the Python mirror of its checks takes them."""
+    caps = {market: MarketLimits(*vault.market_config(market)[1:]) for market in vault.markets()}
+    return Guardrails(
+        min_rebalance_interval=vault.min_rebalance_interval(),
+        max_turnover_bps=vault.max_turnover_bps(),
+        max_loss_bps=vault.max_loss_bps(),
+        min_idle_bps=vault.min_idle_bps(),
+        markets=caps,
+    )
+
+
+def read_state(vault: VyperContract, token: VyperContract) -> VaultState:
+    """Idle, every listed market's position, the last rebalance and the pause flag, read from the chain."""
+    return VaultState(
+        idle=token.balanceOf(vault.address),
+        positions={market: vault.position(market) for market in vault.markets()},
+        last_rebalance=vault.last_rebalance(),
+        paused=vault.paused(),
+    )
