@@ -1,0 +1,89 @@
+"""keeper.chain.rpc against real anvils: fail-over at connect and while serving, a dead or hanging RPC,
+a wrong chain."""
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from keeper.chain.anvil import AnvilConfig, AnvilProcess
+from keeper.chain.errors import RpcUnavailable
+from keeper.chain.rpc import connect
+
+pytestmark = pytest.mark.anvil
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A port on 127.0.0.1 where nothing listens (connection refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def hanging_url() -> Iterator[str]:
+    """A port that accepts connections and never answers (a timeout)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_connect_skips_a_dead_url(anvil: AnvilProcess, dead_url: str):
+    w3 = connect([dead_url, anvil.rpc_url], 2.0)
+    assert w3.eth.chain_id == 31337 and w3.eth.block_number >= 0
+    assert w3.provider.endpoint_uri == anvil.rpc_url
+
+
+def test_no_answer_names_every_url(dead_url: str, hanging_url: str):
+    started = time.monotonic()
+    with pytest.raises(RpcUnavailable) as raised:
+        connect([dead_url, hanging_url], 0.3)
+    message = str(raised.value)
+    assert dead_url in message and hanging_url in message and "ConnectionError" in message and "Timeout" in message
+    assert raised.value.urls == [dead_url, hanging_url]
+    assert time.monotonic() - started < 3, "one short timeout per URL, no retry series"
+
+
+def test_a_url_on_another_chain_is_skipped(anvil: AnvilProcess):
+    with pytest.raises(RpcUnavailable, match="serves chain 31337, expected 1"):
+        connect([anvil.rpc_url], 2.0, chain_id=1)
+
+
+def test_connect_needs_a_url():
+    with pytest.raises(ValueError, match="at least one RPC URL"):
+        connect([])
+
+
+def test_fail_over_while_serving_and_never_to_another_chain(anvil: AnvilProcess, tmp_path):
+    first = AnvilProcess(log_path=tmp_path / "first.log").start()
+    other_chain = AnvilProcess(AnvilConfig(chain_id=999), log_path=tmp_path / "other.log").start()
+    try:
+        w3 = connect([first.rpc_url, other_chain.rpc_url, anvil.rpc_url], 2.0)
+        assert w3.provider.endpoint_uri == first.rpc_url
+        first.stop()  # the serving node dies: the next URL on the same chain takes over
+        assert w3.eth.get_block("latest")["number"] == anvil_block(anvil)
+        assert w3.provider.endpoint_uri == anvil.rpc_url
+        anvil_url = anvil.rpc_url
+    finally:
+        first.stop()
+        other_chain.stop()
+    assert w3.eth.chain_id == 31337 and w3.provider.endpoint_uri == anvil_url
+
+
+def test_the_last_url_dying_raises_rpc_unavailable(tmp_path):
+    node = AnvilProcess(log_path=tmp_path / "node.log").start()
+    url = node.rpc_url
+    w3 = connect([url], 1.0)
+    node.stop()
+    with pytest.raises(RpcUnavailable, match=f"no RPC answered eth_blockNumber: tried {url}"):
+        w3.eth.block_number
+
+
+def anvil_block(anvil: AnvilProcess) -> int:
+    from keeper.chain.anvil import rpc_call
+
+    return int(rpc_call(anvil.rpc_url, "eth_blockNumber"), 16)
