@@ -1,0 +1,133 @@
+"""The `[strategy]` table of the TOML file shared by the keeper and the backtester.
+
+```toml
+[strategy.model]            # ModelSettings: targets, training and the LightGBM parameters
+seed = 7
+horizon_days = 7            # H: the models forecast the mean APY over the next H days, and events in them
+retrain_every_days = 30     # the backtest retrains this often; `vaultbot model evaluate` uses it as fold length
+num_boost_round = 400       # at most; early stopping on the validation split picks the number
+...
+[strategy.allocator]        # strategy.allocator.AllocatorConfig; horizon_days defaults to the model's
+risk_aversion = 1.0
+```
+
+Every key has a default, so the table (or the file) may be left out. `load_strategy_config(path)` raises
+`StrategyConfigError` naming the file and every unknown or wrong key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from strategy.allocator import AllocatorConfig
+from strategy.targets import TargetParams
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+class ModelSettings(BaseModel):
+    """What the models forecast (the targets of `strategy.targets`) and how they are trained."""
+
+    model_config = _FROZEN
+
+    seed: int = 7
+    # Targets (see strategy.targets.TargetParams for the definitions).
+    horizon_days: Annotated[int, Field(ge=1, le=90)] = 7
+    collapse_fraction: Fraction = 0.5
+    collapse_min_apy: Annotated[float, Field(ge=0)] = 1.0
+    tvl_run_fraction: Fraction = 0.3
+    peg_tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.02
+    # Training data: the last validation_fraction of the labelled days drive early stopping; training rows
+    # end purge (= horizon) + embargo_days before them, and before train_end.
+    retrain_every_days: Annotated[int, Field(ge=1)] = 30
+    train_window_days: Annotated[int, Field(ge=30)] | None = None  # None: all history before train_end
+    validation_fraction: Annotated[float, Field(gt=0, le=0.5)] = 0.2
+    embargo_days: Annotated[int, Field(ge=0)] = 1
+    min_train_rows: Annotated[int, Field(ge=10)] = 100
+    # LightGBM.
+    num_boost_round: Annotated[int, Field(ge=1, le=10_000)] = 400
+    early_stopping_rounds: Annotated[int, Field(ge=1)] = 40
+    learning_rate: Annotated[float, Field(gt=0, le=1)] = 0.05
+    num_leaves: Annotated[int, Field(ge=2, le=1024)] = 15
+    min_data_in_leaf: Annotated[int, Field(ge=1)] = 40
+    feature_fraction: Annotated[float, Field(gt=0, le=1)] = 0.8
+    bagging_fraction: Annotated[float, Field(gt=0, le=1)] = 0.8
+    lambda_l2: Annotated[float, Field(ge=0)] = 1.0
+    yield_objective: Literal["regression", "huber", "regression_l1"] = "huber"
+    # Results are reproducible for a fixed thread count; one thread also avoids OpenMP spin-waiting slowing
+    # training down many times over when the cores are busy with other work (the keeper, a test run).
+    num_threads: Annotated[int, Field(ge=1, le=64)] = 1
+
+    def target_params(self) -> TargetParams:
+        return TargetParams(
+            horizon_days=self.horizon_days,
+            collapse_fraction=self.collapse_fraction,
+            collapse_min_apy=self.collapse_min_apy,
+            tvl_run_fraction=self.tvl_run_fraction,
+            peg_tolerance=self.peg_tolerance,
+        )
+
+
+class StrategyConfig(BaseModel):
+    """The `[strategy]` table: `model` (ModelSettings) and `allocator` (AllocatorConfig)."""
+
+    model_config = _FROZEN
+
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    allocator: AllocatorConfig = Field(default_factory=lambda: AllocatorConfig(
+        horizon_days=ModelSettings().horizon_days))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _allocator_horizon_defaults_to_the_models(cls, data: Any) -> Any:
+        # The allocator values a forecast over the horizon it was made for unless told otherwise.
+        if isinstance(data, dict) and isinstance(data.get("allocator", {}), dict):
+            allocator, model = data.get("allocator", {}), data.get("model", {})
+            if "horizon_days" not in allocator:
+                horizon = (model.get("horizon_days") if isinstance(model, dict)
+                           else getattr(model, "horizon_days", None)) or ModelSettings().horizon_days
+                data = {**data, "allocator": {**allocator, "horizon_days": horizon}}
+        return data
+
+    def allocator_config(self) -> AllocatorConfig:
+        return self.allocator
+
+    def target_params(self) -> TargetParams:
+        return self.model.target_params()
+
+
+class StrategyConfigError(ValueError):
+    """The `[strategy]` table (or its file) cannot be used; the message names the file and each bad key."""
+
+
+def load_strategy_config(path: str | Path) -> StrategyConfig:
+    """The `[strategy]` table of the TOML file at `path` (defaults when the file has no such table)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            table = tomllib.load(handle).get("strategy", {})
+    except FileNotFoundError:
+        raise StrategyConfigError(f"config file not found: {path}") from None
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise StrategyConfigError(f"cannot read config file {path}: {error}") from None
+    if not isinstance(table, dict):
+        raise StrategyConfigError(f"{path}: [strategy] must be a table")
+    try:
+        return StrategyConfig.model_validate(table)
+    except ValidationError as error:
+        raise StrategyConfigError(f"{path}: {describe_errors(error)}") from None
+
+
+def describe_errors(error: ValidationError) -> str:
+    """Every problem of a validation error on one line: `[strategy] model.seed: message; ...`."""
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        message = "unknown key" if item["type"] in ("extra_forbidden", "unexpected_keyword_argument") else item["msg"]
+        problems.append(f"[strategy] {key}: {message}")
+    return "; ".join(problems)

@@ -1,0 +1,40 @@
+"""Per-pool forecasts for the allocator from a model artifact, using only what is known at the decision time."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pandas as pd
+
+from strategy.allocator import MarketForecast
+from strategy.data.schema import TIMESTAMP
+from strategy.models.artifact import ModelArtifact
+from strategy.models.dataset import known_at, model_features, utc
+
+log = logging.getLogger(__name__)
+
+
+def forecast_at(artifact: ModelArtifact, history: pd.DataFrame, news: pd.DataFrame | None,
+                pools_meta: pd.DataFrame | None, at: pd.Timestamp) -> dict[str, MarketForecast]:
+    """A forecast for every pool with a row on the day of `at` (UTC), from market rows and news up to `at`.
+
+    `history` is canonical and daily-aligned (`strategy.data.align_to_daily`); later rows and news are
+    ignored, so the answer is the same whatever the tables hold after `at`.
+    """
+    at = utc(at)
+    history, news = known_at(history, news, at)
+    day = at.floor("D")
+    if history.empty or not (history[TIMESTAMP] == day).any():
+        return {}
+    features = model_features(history, news, pools_meta)
+    predictions = artifact.predict(features.xs(day, level=TIMESTAMP, drop_level=True))
+    forecasts = {}
+    for pool, row in predictions.iterrows():
+        apy, p_event = float(row["apy_pred"]), float(row["p_event"])
+        if not (math.isfinite(apy) and math.isfinite(p_event)):
+            log.warning("no forecast for pool %s on %s: the model's prediction is not finite", pool, day.date())
+            continue
+        forecasts[str(pool)] = MarketForecast(apy_pct=apy, p_event=p_event)
+    return forecasts
+

@@ -1,0 +1,171 @@
+"""A trained model artifact: three LightGBM boosters and the metadata that says what they were trained on.
+
+- ``yield``: forward mean APY over the horizon, as a residual over the persistence baseline
+  (`strategy.models.dataset.BASELINE`); ``apy_pred`` = baseline + prediction.
+- ``risk``: probability of an adverse event within the horizon (``p_event``).
+- ``yield_q10``: the 10 % quantile of the forward mean APY, the same way (``apy_q10``).
+
+On disk (`save`/`load`) an artifact is a directory of ``artifact.json`` (metadata and content hash) and one
+LightGBM model text file per booster. ``content_hash`` is "0x" + sha256 of the canonical metadata JSON and
+the model texts, so it is the same after a save/load round trip and `load` refuses files that changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from strategy.config import ModelSettings
+from strategy.models.dataset import BASELINE
+from strategy.models.errors import ModelError
+
+YIELD, RISK, YIELD_Q10 = "yield", "risk", "yield_q10"
+MODELS = (YIELD, RISK, YIELD_Q10)
+QUANTILE = 0.1  # of YIELD_Q10
+PREDICTIONS = ("apy_pred", "p_event", "apy_q10")
+ARTIFACT_FILE = "artifact.json"
+FORMAT = 1
+
+
+class ArtifactMetadata(BaseModel):
+    """What an artifact was trained on and how; part of its content hash."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal[1] = FORMAT
+    features: list[str]  # columns of `strategy.models.dataset.model_features`, in the boosters' order
+    train_start: datetime  # first and last day of the labelled rows used (targets end <= train_end - embargo)
+    last_label_day: datetime
+    train_end: datetime  # nothing after this was used
+    rows: int  # labelled rows trained on (the final fit)
+    event_rate: float  # share of those rows with an adverse event
+    pools: int
+    data_hash: str  # sha256 of those rows (features and targets)
+    settings: ModelSettings
+    best_iterations: dict[str, int]  # boosting rounds per model, picked by early stopping
+    validation: dict[str, float | None]  # metrics on the time-ordered validation split (see training)
+    lightgbm_version: str
+
+
+def model_file(name: str) -> str:
+    return f"{name}.txt"
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    """Boosters (as LightGBM model text, by name in `MODELS`) and their metadata."""
+
+    model_texts: Mapping[str, str]
+    metadata: ArtifactMetadata
+    _boosters: dict[str, lgb.Booster] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        missing = [name for name in MODELS if name not in self.model_texts]
+        if missing:
+            raise ModelError(f"model artifact lacks the {', '.join(missing)} model(s)")
+        boosters = {}
+        for name in MODELS:
+            try:
+                boosters[name] = lgb.Booster(model_str=self.model_texts[name])
+            except lgb.basic.LightGBMError as error:
+                raise ModelError(f"the {name} model is not a valid LightGBM model: {error}") from None
+            if boosters[name].feature_name() != self.metadata.features:
+                raise ModelError(f"the {name} model's features differ from the artifact's feature list")
+        object.__setattr__(self, "_boosters", boosters)
+
+    @property
+    def features(self) -> list[str]:
+        return self.metadata.features
+
+    @property
+    def settings(self) -> ModelSettings:
+        return self.metadata.settings
+
+    @cached_property
+    def content_hash(self) -> str:
+        return content_hash(self.metadata, self.model_texts)
+
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        """``apy_pred``, ``p_event`` and ``apy_q10`` for every row of a `model_features` table (same index)."""
+        missing = [name for name in self.features if name not in features]
+        if missing:
+            raise ModelError(f"features missing for the model: {', '.join(missing[:5])}"
+                             f"{' ...' if len(missing) > 5 else ''} (it was trained on {len(self.features)})")
+        matrix = features[self.features].to_numpy(dtype="float64")
+        baseline = features[BASELINE].to_numpy(dtype="float64")
+        predictions = {
+            "apy_pred": baseline + self._boosters[YIELD].predict(matrix),
+            "p_event": np.clip(self._boosters[RISK].predict(matrix), 0.0, 1.0),
+            "apy_q10": baseline + self._boosters[YIELD_Q10].predict(matrix),
+        }
+        return pd.DataFrame(predictions, index=features.index)
+
+    def importances(self, kind: Literal["gain", "split"] = "gain") -> pd.DataFrame:
+        """Feature importance of each booster (columns `MODELS`), features as rows, by yield gain first."""
+        table = pd.DataFrame(
+            {name: self._boosters[name].feature_importance(importance_type=kind) for name in MODELS},
+            index=pd.Index(self.features, name="feature"),
+        )
+        return table.sort_values(list(MODELS), ascending=False)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the artifact into `directory` (created if needed); returns it."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in MODELS:
+            (directory / model_file(name)).write_text(self.model_texts[name], encoding="utf-8")
+        document = {"content_hash": self.content_hash, "metadata": _metadata_json(self.metadata)}
+        (directory / ARTIFACT_FILE).write_text(json.dumps(document, indent=1, sort_keys=True), encoding="utf-8")
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ModelArtifact:
+        """The artifact saved in `directory`; `ModelError` naming the directory if it is missing or corrupt."""
+        directory = Path(directory)
+        try:
+            return cls._load(directory)
+        except ModelError as error:
+            raise ModelError(f"model artifact {directory}: {error}") from None
+
+    @classmethod
+    def _load(cls, directory: Path) -> ModelArtifact:
+        if not (directory / ARTIFACT_FILE).is_file():
+            raise ModelError(f"no {ARTIFACT_FILE} (not a saved model; train one with `vaultbot model train`)")
+        try:
+            document = json.loads((directory / ARTIFACT_FILE).read_text(encoding="utf-8"))
+            metadata = ArtifactMetadata.model_validate(document["metadata"])
+            expected = document["content_hash"]
+            texts = {name: (directory / model_file(name)).read_text(encoding="utf-8") for name in MODELS}
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+            reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else error
+            raise ModelError(f"unreadable or corrupt: {reason}") from None
+        actual = content_hash(metadata, texts)
+        if actual != expected:
+            raise ModelError(f"corrupt: its files hash to {actual}, not the saved content hash {expected}")
+        return cls(texts, metadata)
+
+
+def _metadata_json(metadata: ArtifactMetadata) -> dict[str, Any]:
+    return metadata.model_dump(mode="json")
+
+
+def content_hash(metadata: ArtifactMetadata, model_texts: Mapping[str, str]) -> str:
+    """"0x" + sha256 of the canonical metadata JSON and each model text (length-prefixed, in `MODELS` order)."""
+    digest = hashlib.sha256()
+    for part in (json.dumps(_metadata_json(metadata), sort_keys=True, separators=(",", ":")),
+                 *(model_texts[name] for name in MODELS)):
+        data = part.encode("utf-8")
+        digest.update(f"{len(data)}:".encode())
+        digest.update(data)
+    return "0x" + digest.hexdigest()

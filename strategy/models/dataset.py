@@ -1,0 +1,55 @@
+"""The table the models learn from and predict on: point-in-time features, the persistence baseline and
+the targets, one row per (timestamp, pool) of a daily-aligned canonical history.
+
+The yield models forecast the forward mean APY as a correction to persistence: ``BASELINE`` (the trailing
+7-day mean APY, the rows of days t-6 ... t that exist) plus a learnt residual, so that where they know
+nothing better they fall back to the baseline they are measured against.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from strategy.data.daily import DailyPanel
+from strategy.data.schema import TIMESTAMP
+from strategy.features import build_features
+from strategy.targets import TargetParams, build_targets
+
+BASELINE = "apy_mean_7d"
+BASELINE_DAYS = 7
+YIELD_TARGET = "fwd_apy_mean"
+RISK_TARGET = "adverse_event"
+
+
+def persistence_apy(history: pd.DataFrame, days: int = BASELINE_DAYS) -> pd.Series:
+    """Mean APY of each pool over days t-days+1 ... t (the rows there are), indexed by (timestamp, pool)."""
+    panel = DailyPanel(history)
+    trailing = panel.wide("apy").rolling(days, min_periods=1).mean()
+    return panel.long({BASELINE: trailing})[BASELINE]
+
+
+def model_features(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta: pd.DataFrame | None) -> pd.DataFrame:
+    """`build_features` plus the persistence baseline; every value at t uses only data known at t."""
+    features = build_features(history, news, pools_meta)
+    features[BASELINE] = persistence_apy(history)
+    return features
+
+
+def labelled_dataset(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta: pd.DataFrame | None,
+                     params: TargetParams) -> pd.DataFrame:
+    """Features and the two targets (NaN where the horizon is not complete in `history`)."""
+    targets = build_targets(history, pools_meta, params)[[YIELD_TARGET, RISK_TARGET]]
+    return model_features(history, news, pools_meta).join(targets)
+
+
+def known_at(history: pd.DataFrame, news: pd.DataFrame | None, at: pd.Timestamp
+             ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The market rows and news items with timestamp <= at."""
+    history = history[history[TIMESTAMP] <= at]
+    return history, None if news is None else news[news[TIMESTAMP] <= at]
+
+
+def utc(at: pd.Timestamp | str) -> pd.Timestamp:
+    """`at` as a UTC timestamp (a naive one is taken as UTC)."""
+    at = pd.Timestamp(at)
+    return at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")

@@ -1,0 +1,75 @@
+"""The [strategy] table shared by the keeper and the backtester."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from strategy.config import ModelSettings, StrategyConfig, StrategyConfigError, load_strategy_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "vaultbot.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_agree_on_the_horizon() -> None:
+    config = StrategyConfig()
+    assert config.model == ModelSettings()
+    assert config.allocator_config().horizon_days == config.target_params().horizon_days == 7
+
+
+def test_the_table_sets_model_and_allocator_and_the_allocator_follows_the_models_horizon(tmp_path: Path) -> None:
+    config = load_strategy_config(write(tmp_path, """
+[strategy.model]
+seed = 3
+horizon_days = 14
+tvl_run_fraction = 0.4
+[strategy.allocator]
+risk_aversion = 2
+[backtest]
+other_tables = "are not read here"
+"""))
+    assert (config.model.seed, config.model.horizon_days) == (3, 14)
+    assert config.allocator_config().horizon_days == 14.0 and config.allocator_config().risk_aversion == 2.0
+    params = config.target_params()
+    assert (params.horizon_days, params.tvl_run_fraction) == (14, 0.4)
+    explicit = load_strategy_config(write(tmp_path, "[strategy.model]\nhorizon_days = 14\n"
+                                                    "[strategy.allocator]\nhorizon_days = 3.5\n"))
+    assert explicit.allocator_config().horizon_days == 3.5
+
+
+def test_without_a_strategy_table_everything_is_default(tmp_path: Path) -> None:
+    assert load_strategy_config(write(tmp_path, "[backtest]\nslippage_bps = 2.0\n")) == StrategyConfig()
+
+
+def test_settings_are_frozen_and_copied_with_updates() -> None:
+    config = StrategyConfig()
+    with pytest.raises(ValueError, match="frozen"):
+        config.model.seed = 1  # type: ignore[misc]
+    copied = config.model_copy(update={"model": config.model.model_copy(update={"seed": 11})})
+    assert copied.model.seed == 11 and config.model.seed == 7
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[strategy.model]\nsed = 1\n", r"vaultbot.toml: \[strategy\] model.sed: unknown key"),
+    ("[strategy]\nmodels = {}\n", r"\[strategy\] models: unknown key"),
+    ("[strategy.allocator]\nrisk_avers = 1.0\n", r"\[strategy\] allocator.risk_avers: unknown key"),
+    ("[strategy.model]\nhorizon_days = \"week\"\n",
+     r"\[strategy\] model.horizon_days: Input should be a valid integer"),
+    ("[strategy.model]\nvalidation_fraction = 0.9\nnum_leaves = 1\n",
+     r"model.validation_fraction: Input should be less than or equal to 0.5; \[strategy\] model.num_leaves"),
+    ("[strategy.allocator]\nrisk_aversion = -1\n", r"allocator.risk_aversion: Input should be greater than or equal"),
+    ("strategy = 3\n", r"\[strategy\] must be a table"),
+    ("[strategy\n", r"cannot read config file .*vaultbot.toml"),
+])
+def test_bad_keys_are_named_with_the_file(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(StrategyConfigError, match=message):
+        load_strategy_config(write(tmp_path, text))
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(StrategyConfigError, match="config file not found: .*nope.toml"):
+        load_strategy_config(tmp_path / "nope.toml")

@@ -1,0 +1,99 @@
+"""`vaultbot model train|evaluate|explain` through typer's CliRunner, on small synthetic or CSV data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from keeper.cli import app
+from strategy.models import ModelArtifact
+from strategy.synthetic import generate_market
+
+FAST_TOML = """
+[strategy.model]
+num_boost_round = 30
+early_stopping_rounds = 5
+min_train_rows = 50
+num_threads = 1
+"""
+SMALL = ["--synthetic-pools", "6", "--synthetic-days", "160"]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "vaultbot.toml"
+    path.write_text(FAST_TOML)
+    return path
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, ["model", *args])
+
+
+def test_train_on_synthetic_data_says_so_and_saves_an_artifact(tmp_path: Path, config: Path) -> None:
+    out = tmp_path / "model"
+    result = run("train", "--config", str(config), "--out", str(out), "--seed", "5", *SMALL)
+    assert result.exit_code == 0, result.output
+    assert "SYNTHETIC data" in result.stderr and "seed 5" in result.stderr
+    artifact = ModelArtifact.load(out)
+    assert f"model {artifact.content_hash} saved to {out}" in result.stdout
+    assert artifact.settings.seed == 5 and artifact.settings.num_boost_round == 30
+    assert "validation: yield MAE" in result.stdout
+
+    explained = run("explain", "--artifact", str(out), "--top", "5")
+    assert explained.exit_code == 0, explained.output
+    assert "feature importance (gain share)" in explained.stdout and "yield_q10" in explained.stdout
+    rows = [line for line in explained.stdout.splitlines() if line.startswith("│")]
+    assert [row.split("│")[1].strip() for row in rows] == list(artifact.importances().index[:5])
+
+
+def test_train_on_a_csv_file_up_to_a_day(tmp_path: Path, config: Path) -> None:
+    market = generate_market(n_pools=4, days=150, seed=2)
+    data = tmp_path / "history.csv"
+    market.history.to_csv(data, index=False)
+    result = run("train", "--data", str(data), "--config", str(config), "--out", str(tmp_path / "m"),
+                 "--train-end", "2023-04-30")
+    assert result.exit_code == 0, result.output
+    assert "SYNTHETIC" not in result.output
+    meta = ModelArtifact.load(tmp_path / "m").metadata
+    assert str(meta.train_end.date()) == "2023-04-30" and meta.pools == 4
+
+
+def test_evaluate_prints_model_against_baselines(config: Path) -> None:
+    result = run("evaluate", "--config", str(config), "--test-days", "40", "--fold-days", "20", *SMALL)
+    assert result.exit_code == 0, result.output
+    for text in ("walk-forward evaluation on synthetic(seed=7)", "2 folds", "yield MAE", "trailing 7-day mean APY",
+                 "risk AUC", "risk Brier score", "risk reliability"):
+        assert text in result.stdout
+    assert "the yield model beats persistence" in result.stdout or "does NOT beat" in result.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["evaluate", "--test-days", "0"], "Invalid value for '--test-days'"),
+    (["train", "--train-end", "someday"], "'someday' is not a date"),
+    (["train", "--news", "news.csv"], "--news and --pools go with --data"),
+    (["explain", "--top", "0"], "Invalid value for '--top'"),
+    (["train", "--synthetic-days", "10"], "Invalid value for '--synthetic-days'"),
+])
+def test_bad_flags_exit_2(args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_bad_files_exit_1_with_one_line(tmp_path: Path) -> None:
+    missing = run("train", "--data", str(tmp_path / "nope.csv"))
+    assert missing.exit_code == 1 and "--data: file not found" in missing.stderr
+    bad_config = tmp_path / "bad.toml"
+    bad_config.write_text("[strategy.model]\nlearning_rat = 0.1\n")
+    configured = run("evaluate", "--config", str(bad_config))
+    assert configured.exit_code == 1 and "[strategy] model.learning_rat: unknown key" in configured.stderr
+    empty = run("explain", "--artifact", str(tmp_path))
+    assert empty.exit_code == 1 and "no artifact.json" in empty.stderr
+    broken = tmp_path / "broken.csv"
+    broken.write_text("timestamp,pool,apy\n2024-01-01,p,1.0\n")
+    data_error = run("evaluate", "--data", str(broken))
+    assert data_error.exit_code == 1 and "broken.csv" in data_error.stderr
+    assert "Traceback" not in data_error.output
