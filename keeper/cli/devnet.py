@@ -5,50 +5,17 @@ else .vaultbot/devnet.json): anvil.pid, anvil.log and abi/ sit next to it.
 """
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from keeper.cli.common import JsonOption, deployment_path, exit_on, fail
 
 if TYPE_CHECKING:
     from keeper.chain.deploy import Deployment
 
 app = typer.Typer(help="Start and stop a local anvil chain with the vault deployed.", no_args_is_help=True)
-
-JsonOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--json",
-        help="Deployment JSON (a directory means <dir>/devnet.json); anvil.pid, anvil.log and abi/ go next to it. "
-        "Default: $VAULTBOT_HOME/devnet.json, else .vaultbot/devnet.json.",
-    ),
-]
-
-
-def _deployment_path(json_path: Path | None) -> Path:
-    from keeper.chain.paths import state_dir
-
-    path = json_path if json_path is not None else state_dir() / "devnet.json"
-    return path / "devnet.json" if path.is_dir() else path
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    from rich.console import Console
-    from rich.markup import escape
-
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _exit_on(*errors: type[Exception]) -> Iterator[None]:
-    """Turn the expected failures into a one-line message and exit code 1 instead of a traceback."""
-    try:
-        yield
-    except errors as error:
-        _fail(str(error))
 
 
 @app.command()
@@ -58,9 +25,22 @@ def up(
     markets: Annotated[int, typer.Option(help="How many mock markets to deploy (1-8).")] = 4,
 ) -> None:
     """Start anvil in the background, deploy the token, markets and vault, write the deployment JSON."""
+    from keeper.chain.anvil import AnvilError, running_background
+
+    path = deployment_path(json_path)
+    with exit_on(AnvilError):
+        running = running_background(path.parent)
+    if running is not None:
+        fail(f"a devnet is already running (pid {running.pid}, {running.rpc_url}); "
+             f"stop it first with `vaultbot devnet down{_json_flag(json_path)}`")
+    start_devnet(path, port=port, markets=markets)
+
+
+def start_devnet(path: Path, *, port: int = 0, markets: int = 4) -> "Deployment":
+    """Start anvil in the background for `path`, deploy, save and print the deployment; exit 1 on failure."""
     from web3 import Web3
 
-    from keeper.chain.anvil import AnvilConfig, AnvilError, running_background, start_background, stop_background
+    from keeper.chain.anvil import AnvilConfig, AnvilError, start_background, stop_background
     from keeper.chain.artifacts import CompilationError, compile_contracts
     from keeper.chain.deploy import DeploymentError, DevnetParams, deploy_devnet
 
@@ -68,13 +48,8 @@ def up(
         params = DevnetParams(markets=markets)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--markets") from error
-    path = _deployment_path(json_path)
     home = path.parent
-    with _exit_on(AnvilError, CompilationError):
-        running = running_background(home)
-        if running is not None:
-            _fail(f"a devnet is already running (pid {running.pid}, {running.rpc_url}); "
-                  f"stop it first with `vaultbot devnet down{_json_flag(json_path)}`")
+    with exit_on(AnvilError, CompilationError):
         compiled = compile_contracts()  # before anvil starts, so a compile error leaves no process behind
         started = time.perf_counter()
         anvil = start_background(home, AnvilConfig(port=port))
@@ -84,13 +59,14 @@ def up(
         deployment.save(path)
     except DeploymentError as error:
         stop_background(home)
-        _fail(f"{error}\n(anvil stopped; its log is {anvil.log_path})")
+        fail(f"{error}\n(anvil stopped; its log is {anvil.log_path})")
     except BaseException:
         stop_background(home)
         raise
     _print_summary(path, deployment, anvil.log_path,
                    compiled=f"{'from cache' if compiled.from_cache else 'compiled'} in {compiled.seconds:.1f}s",
                    deployed=f"in {time.perf_counter() - started:.1f}s")
+    return deployment
 
 
 def _json_flag(json_path: Path | None) -> str:
@@ -120,8 +96,8 @@ def down(json_path: JsonOption = None) -> None:
     """Stop the background anvil and delete its deployment JSON. Nothing running is not an error."""
     from keeper.chain.anvil import AnvilError, stop_background
 
-    path = _deployment_path(json_path)
-    with _exit_on(AnvilError):
+    path = deployment_path(json_path)
+    with exit_on(AnvilError):
         result = stop_background(path.parent)
     path.unlink(missing_ok=True)  # it described a chain that no longer exists
     typer.echo(result.message)
@@ -132,11 +108,11 @@ def status(json_path: JsonOption = None) -> None:
     """Whether the devnet is up, its block number and the vault's totalAssets; exits 1 if it is down."""
     from keeper.chain.anvil import AnvilError, running_background
 
-    path = _deployment_path(json_path)
-    with _exit_on(AnvilError):
+    path = deployment_path(json_path)
+    with exit_on(AnvilError):
         running = running_background(path.parent)
     if running is None:
-        _fail(f"no devnet is running for {path}; start one with `vaultbot devnet up{_json_flag(json_path)}`")
+        fail(f"no devnet is running for {path}; start one with `vaultbot devnet up{_json_flag(json_path)}`")
     from web3 import Web3  # only once there is a chain to talk to: it takes a second to import
 
     from keeper.chain.deploy import Deployment
@@ -144,7 +120,7 @@ def status(json_path: JsonOption = None) -> None:
     w3 = Web3(Web3.HTTPProvider(running.rpc_url))
     typer.echo(f"devnet is up: {running.rpc_url} (pid {running.pid}), chain {w3.eth.chain_id}, "
                f"block {w3.eth.block_number}")
-    with _exit_on(FileNotFoundError, ValueError):
+    with exit_on(FileNotFoundError, ValueError):
         deployment = Deployment.load(path)
     vault = deployment.contract(w3, "Vault", deployment.vault)
     decimals = deployment.contract(w3, "MockToken", deployment.asset).functions.decimals().call()

@@ -1,0 +1,333 @@
+"""One keeper cycle: data -> gate -> forecast -> chain state -> allocation -> decision -> simulate -> send.
+
+`Keeper.run_cycle()` journals every cycle (keeper.db) and never lets an expected failure escape:
+
+1. Resume: a transaction left signed or sent by an earlier run is resumed (`TxSender.resume`: wait for it,
+   or re-broadcast the stored bytes) and its outcome recorded; no decision is made while one is pending.
+2. Inputs (`keeper.inputs`): a source failure or a data-gate refusal ends the cycle as `refused`.
+3. Forecasts (`strategy.forecast.forecast_at`) per pool, mapped to the vault's markets by `[markets]`.
+4. Chain: guardrails and state through `VaultReader`; `strategy.allocator.allocate` within them.
+5. Decision: the record and its hash (`keeper.decision`) are committed before anything is sent.
+   No change -> `held`; a guardrail the Python mirror says would fail now (cooldown) -> `skipped`.
+6. Simulate `rebalance(allocations, decision_hash)` with eth_call: a revert ends the cycle as `reverted`
+   with the vault's reason; it is not retried in this cycle. Dry-run stops here (`dry_run`).
+7. Send through `TxSender`, which hands each signed transaction to the journal before broadcasting it;
+   the receipt marks the cycle `rebalanced` (or `reverted` when mined with status 0).
+"""
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
+from web3.logs import DISCARD
+
+from keeper.chain.errors import ContractRevert, RpcUnavailable
+from keeper.chain.tx import NonceUsed, PendingTx, TxSender
+from keeper.chain.vault import VaultReader
+from keeper.config import KeeperConfig
+from keeper.db import CycleStatus, DatabaseError, KeeperDB, Transaction, to_hex
+from keeper.decision import canonical_json, decision_hash_of, decision_record
+from keeper.inputs import ModelInputs, gather_inputs
+from keeper.metrics import KeeperMetrics
+from keeper.sources import DataGateError, SourceError, Sources
+from strategy.allocator import Allocation, MarketForecast, allocate
+from strategy.data.errors import DataError
+from strategy.forecast import forecast_at
+from strategy.guardrails import Guardrails, Reason, VaultState, check_rebalance, simulate_rebalance
+from strategy.models import ModelArtifact, ModelError
+
+log = logging.getLogger(__name__)
+
+SECONDS_PER_YEAR = 365 * 24 * 3600
+# Cycle outcomes that count as the keeper working (for the health check and last-success metric).
+SUCCESSFUL = frozenset({CycleStatus.REBALANCED, CycleStatus.HELD, CycleStatus.SKIPPED, CycleStatus.DRY_RUN})
+
+
+@dataclass(frozen=True)
+class CycleOutcome:
+    """How a cycle ended; `failure_kind` is the coarse reason label of the failure metric."""
+
+    cycle_id: int
+    status: CycleStatus
+    reason: str | None = None
+    failure_kind: str | None = None
+    decision_hash: str | None = None
+    tx_hash: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in SUCCESSFUL
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A decided rebalance, journaled, not yet simulated or sent."""
+
+    cycle_id: int
+    decision_id: int
+    decision_hash: str
+    allocations: list[tuple[str, int]]  # (market, target assets) as `rebalance` names them
+
+
+@dataclass(frozen=True)
+class VaultChain:
+    """The keeper's view of its chain: the vault to read and call, and how to send as the keeper."""
+
+    w3: Web3
+    chain_id: int
+    vault: Contract
+    reader: VaultReader
+    sender: TxSender
+    keeper_address: str
+
+
+class _Stop(Exception):
+    """Ends a cycle early without an error: held, skipped, or a revert the guardrail mirror foresaw."""
+
+    def __init__(self, status: CycleStatus, reason: str, failure_kind: str | None = None) -> None:
+        super().__init__(reason)
+        self.status, self.reason, self.failure_kind = status, reason, failure_kind
+
+
+class Keeper:
+    """Runs cycles for one vault; holds the journal, sources, chain client and model for its lifetime."""
+
+    def __init__(self, config: KeeperConfig, db: KeeperDB, sources: Sources, chain: VaultChain,
+                 artifact: ModelArtifact, markets: Mapping[str, str], *, metrics: KeeperMetrics | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.config, self.db, self.sources, self.chain, self.artifact = config, db, sources, chain, artifact
+        self.markets = {pool: Web3.to_checksum_address(market) for pool, market in markets.items()}
+        self.metrics = metrics
+        self.clock = clock
+
+    # -- the cycle --------------------------------------------------------------------------------------
+
+    def run_cycle(self, *, dry_run: bool = False) -> CycleOutcome:
+        started = time.monotonic()
+        cycle_id = self.db.start_cycle(dry_run=dry_run)
+        log.info("cycle %d started%s", cycle_id, " (dry run)" if dry_run else "")
+        decision_hash = None
+        try:
+            self._resume_pending()
+            plan = self.plan(cycle_id)
+            decision_hash = plan.decision_hash
+            outcome = self.execute(plan, dry_run=dry_run)
+        except _Stop as stop:
+            outcome = CycleOutcome(cycle_id, stop.status, stop.reason, stop.failure_kind, decision_hash)
+        except DatabaseError:
+            raise  # without its journal the keeper must not go on
+        except Exception as error:  # noqa: BLE001 - every failure is journaled, the service goes on
+            status, kind = classify(error)
+            if kind == "internal":
+                log.exception("cycle %d failed unexpectedly", cycle_id)
+            outcome = CycleOutcome(cycle_id, status, describe(error), kind, decision_hash)
+        self.db.finish_cycle(cycle_id, outcome.status, outcome.reason)
+        log.log(logging.INFO if outcome.succeeded else logging.WARNING, "cycle %d %s%s", cycle_id,
+                outcome.status.value, f": {outcome.reason}" if outcome.reason else "")
+        if self.metrics is not None:
+            self.metrics.cycle_finished(outcome.status.value, success=outcome.succeeded,
+                                        failure_kind=outcome.failure_kind, reason=outcome.reason,
+                                        duration_s=time.monotonic() - started)
+            self.metrics.pending_transactions.set(len(self.db.pending_transactions()))
+        return outcome
+
+    def plan(self, cycle_id: int) -> Plan:
+        """Steps 2-5: inputs, forecasts, chain state, allocation, the journaled decision."""
+        now = self.clock()
+        inputs = self._inputs(now)
+        forecasts = forecast_at(self.artifact, inputs.history, inputs.news, inputs.pools_meta, inputs.at)
+        guardrails, state = self.chain.reader.guardrails(), self.chain.reader.state()
+        block = self.chain.w3.eth.get_block("latest")
+        self._record_chain_facts(cycle_id, state, block)
+        by_market = self._forecasts_by_market(forecasts, guardrails)
+        allocation = allocate(state, guardrails, by_market, self.config.strategy.allocator_config())
+        self._observe_prediction(allocation, by_market, state)
+
+        record = decision_record(chain_id=self.chain.chain_id, vault=self.chain.vault.address,
+                                 inputs_hash=inputs.inputs_hash, model_hash=self.artifact.content_hash,
+                                 targets=allocation.trades, timestamp=int(now.timestamp()))
+        decision_hash = decision_hash_of(record)
+        decision_id = self.db.record_decision(
+            cycle_id, inputs_hash=inputs.inputs_hash, model_hash=self.artifact.content_hash,
+            predictions=_predictions_json(forecasts, self.markets), targets=allocation.targets,
+            allocation_status=allocation.status.value, expected_gain=allocation.expected_gain,
+            decision_hash=decision_hash, record=canonical_json(record),
+        )
+        if not allocation.changed:
+            raise _Stop(CycleStatus.HELD, f"allocator kept the positions ({allocation.status.value})")
+        violations = check_rebalance(state, simulate_rebalance(state, allocation.trades), block["timestamp"] + 1,
+                                     guardrails)
+        if violations:
+            reasons = "; ".join(f"{v.reason.value} ({v.detail})" for v in violations)
+            if violations[0].reason in (Reason.COOLDOWN, Reason.PAUSED):
+                raise _Stop(CycleStatus.SKIPPED, reasons)
+            raise _Stop(CycleStatus.REVERTED, f"would revert, not sent: {reasons}", "revert")
+        log.info("cycle %d decided %s: %s", cycle_id, decision_hash, allocation.trades)
+        return Plan(cycle_id, decision_id, decision_hash, list(allocation.trades.items()))
+
+    def execute(self, plan: Plan, *, dry_run: bool) -> CycleOutcome:
+        """Steps 6-7: simulate, then (unless dry-run) send and record the receipt."""
+        call = rebalance_call(self.chain.vault, plan.allocations, plan.decision_hash)
+        self.chain.sender.simulate(call)
+        if dry_run:
+            return CycleOutcome(plan.cycle_id, CycleStatus.DRY_RUN, "simulated with eth_call; dry run, not sent",
+                                decision_hash=plan.decision_hash)
+        try:
+            receipt = self.chain.sender.send(call,
+                                             on_signed=lambda pending: self.journal_signed(plan.decision_id, pending))
+        except ContractRevert as revert:
+            if revert.receipt is not None:  # mined with status 0: the journal records it as failed, not pending
+                self.db.record_receipt(revert.receipt)
+            raise
+        return self._settle(plan.cycle_id, plan.decision_hash, receipt)
+
+    def journal_signed(self, decision_id: int, pending: PendingTx) -> None:
+        """TxSender's on_signed: the signed transaction is committed before it is broadcast."""
+        self.db.record_signed(
+            decision_id, sender=self.chain.keeper_address, nonce=pending.nonce, tx_hash=to_hex(pending.tx_hash),
+            raw_tx=to_hex(pending.raw_tx), max_fee_per_gas=pending.max_fee_per_gas,
+            max_priority_fee_per_gas=pending.max_priority_fee_per_gas, gas_limit=pending.gas_limit,
+        )
+        log.info("signed %s (nonce %d), journaled before broadcast", to_hex(pending.tx_hash), pending.nonce)
+
+    # -- restart ----------------------------------------------------------------------------------------
+
+    def recover_interrupted(self) -> None:
+        """At start: cycles left running by a crash without a pending transaction are marked failed."""
+        pending_cycles = {self.db.decision_of(tx).cycle_id for tx in self.db.pending_transactions()}
+        for cycle in self.db.recent_cycles(limit=100):
+            if cycle.status == CycleStatus.RUNNING and cycle.id not in pending_cycles:
+                self.db.finish_cycle(cycle.id, CycleStatus.FAILED, "interrupted: the keeper stopped during the cycle")
+
+    def _resume_pending(self) -> None:
+        """Step 1: settle every transaction an earlier run left signed or sent, before deciding anew."""
+        latest: dict[tuple[str, int], Transaction] = {}
+        for tx in self.db.pending_transactions():
+            latest[(tx.sender, tx.nonce)] = tx  # the last signed of a nonce carries the highest fees
+        for tx in latest.values():
+            log.warning("resuming transaction %s (nonce %d) left by an earlier run", tx.tx_hash, tx.nonce)
+            decision = self.db.decision_of(tx)
+            try:
+                receipt = self.chain.sender.resume(_pending_of(tx))
+            except (TimeExhausted, RpcUnavailable, requests.RequestException) as error:
+                raise _Stop(CycleStatus.SKIPPED, f"transaction {tx.tx_hash} is still pending: {describe(error)}") \
+                    from error
+            except ContractRevert as revert:
+                if revert.receipt is not None:  # mined with status 0: settled, no longer pending
+                    self.db.record_receipt(revert.receipt)
+                self.db.finish_cycle(decision.cycle_id, CycleStatus.REVERTED, f"resumed: {describe(revert)}")
+                continue
+            except NonceUsed as used:  # never to be mined: stop resuming it
+                self.db.mark_failed(tx.tx_hash, str(used))
+                self.db.finish_cycle(decision.cycle_id, CycleStatus.FAILED, f"resumed: {describe(used)}")
+                continue
+            outcome = self._settle(decision.cycle_id, decision.decision_hash, receipt)
+            self.db.finish_cycle(decision.cycle_id, outcome.status, f"resumed after a restart: {outcome.reason}")
+
+    # -- helpers ----------------------------------------------------------------------------------------
+
+    def _inputs(self, now: datetime) -> ModelInputs:
+        sources = self.config.sources
+        return gather_inputs(
+            self.sources, market_pools=list(self.markets), extra_pools=self.config.model.extra_pools,
+            news_feeds=sources.news_feeds, price_coins=sources.price_coins, price_days=sources.price_days,
+            limits=self.config.gate, now=now,
+        )
+
+    def _forecasts_by_market(self, forecasts: Mapping[str, MarketForecast],
+                             guardrails: Guardrails) -> dict[str, MarketForecast]:
+        by_market = {}
+        for pool, market in self.markets.items():
+            if market not in guardrails.markets:
+                log.warning("market %s (pool %s) is not listed by the vault; ignored", market, pool)
+            elif pool not in forecasts:
+                log.warning("no forecast for pool %s on the decision day; market %s is held", pool, market)
+            else:
+                by_market[market] = forecasts[pool]
+        return by_market
+
+    def _record_chain_facts(self, cycle_id: int, state: VaultState, block: Mapping[str, Any]) -> None:
+        share_price = self.chain.reader.snapshot().price_per_share
+        previous = self.db.last_share_price(before_cycle=cycle_id)
+        self.db.update_cycle(cycle_id, block_number=block["number"], chain_time=block["timestamp"],
+                             total_assets=str(state.total), share_price=str(share_price))
+        if self.metrics is not None and previous is not None and previous.chain_time is not None:
+            realised = realised_apy(int(previous.share_price), share_price, block["timestamp"] - previous.chain_time)
+            if realised is not None:
+                self.metrics.realised_apy.set(realised)
+
+    def _observe_prediction(self, allocation: Allocation, forecasts: Mapping[str, MarketForecast],
+                            state: VaultState) -> None:
+        if self.metrics is not None and state.total > 0:
+            self.metrics.predicted_apy.set(predicted_apy(allocation.targets, forecasts, state.total))
+
+    def _settle(self, cycle_id: int, decision_hash: str, receipt: Mapping[str, Any]) -> CycleOutcome:
+        tx = self.db.record_receipt(receipt)
+        if self.metrics is not None and tx.fee_paid:
+            self.metrics.gas_spent.inc(tx.fee_paid)
+        if receipt["status"] != 1:
+            return CycleOutcome(cycle_id, CycleStatus.REVERTED, f"transaction {tx.tx_hash} reverted on chain",
+                                "revert", decision_hash, tx.tx_hash)
+        emitted = [to_hex(event["args"]["decision_hash"])
+                   for event in self.chain.vault.events.Rebalanced().process_receipt(receipt, errors=DISCARD)]
+        if emitted != [decision_hash]:
+            raise RuntimeError(f"transaction {tx.tx_hash} emitted Rebalanced {emitted}, expected {decision_hash}")
+        return CycleOutcome(cycle_id, CycleStatus.REBALANCED, f"transaction {tx.tx_hash} in block {tx.block_number}",
+                            decision_hash=decision_hash, tx_hash=tx.tx_hash)
+
+
+def rebalance_call(vault: Contract, allocations: Sequence[tuple[str, int]], decision_hash: str) -> ContractFunction:
+    """`Vault.rebalance(allocations, decision_hash)` as the keeper simulates and sends it (also the backtester's
+    chain mode); `decision_hash` is 0x-hex."""
+    return vault.functions.rebalance(list(allocations), bytes.fromhex(decision_hash[2:]))
+
+
+def predicted_apy(targets: Mapping[str, int], forecasts: Mapping[str, MarketForecast], total: int) -> float:
+    """The model's APY (percent) of the whole vault after the allocation; idle and unforecast markets earn 0."""
+    return sum(amount * forecasts[market].apy_pct for market, amount in targets.items() if market in forecasts) / total
+
+
+def realised_apy(price_before: int, price_after: int, seconds: int) -> float | None:
+    """Share-price growth over `seconds`, compounded to a year, in percent; None when it cannot be told."""
+    if seconds <= 0 or price_before <= 0 or price_after <= 0:
+        return None
+    return (math.exp(math.log(price_after / price_before) * SECONDS_PER_YEAR / seconds) - 1) * 100
+
+
+def classify(error: Exception) -> tuple[CycleStatus, str]:
+    """The cycle status and the failure label of an exception that ended a cycle."""
+    if isinstance(error, DataGateError):
+        return CycleStatus.REFUSED, "data_gate"
+    if isinstance(error, SourceError):
+        return CycleStatus.REFUSED, "source"
+    if isinstance(error, (ContractRevert, ContractLogicError)):
+        return CycleStatus.REVERTED, "revert"
+    if isinstance(error, (RpcUnavailable, requests.RequestException, TimeExhausted, ConnectionError, Web3Exception)):
+        return CycleStatus.FAILED, "rpc"
+    if isinstance(error, (ModelError, DataError)):
+        return CycleStatus.FAILED, "model"
+    return CycleStatus.FAILED, "internal"
+
+
+def describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _predictions_json(forecasts: Mapping[str, MarketForecast], markets: Mapping[str, str]) -> dict[str, Any]:
+    return {pool: {"market": markets.get(pool), "apy_pct": f.apy_pct, "p_event": f.p_event}
+            for pool, f in sorted(forecasts.items())}
+
+
+def _pending_of(tx: Transaction) -> PendingTx:
+    return PendingTx(nonce=tx.nonce, tx_hash=tx.tx_hash, raw_tx=tx.raw_tx, max_fee_per_gas=tx.max_fee_per_gas,
+                     max_priority_fee_per_gas=tx.max_priority_fee_per_gas, gas_limit=tx.gas_limit)
+

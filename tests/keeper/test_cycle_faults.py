@@ -1,0 +1,248 @@
+"""Faults during a cycle on a real anvil: broken sources, a dying RPC, a guardrail revert, a crash after signing.
+
+Each ends the cycle with its reason journaled and without a transaction (or, after a restart, with the
+one transaction that was signed before the crash, never a second one).
+"""
+
+import threading
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from web3 import Web3
+from werkzeug import Request, Response
+
+from keeper.chain.anvil import AnvilProcess
+from keeper.chain.deploy import PARAM_MIN_IDLE_BPS, Deployment, deploy_devnet
+from keeper.chain.tx import PendingTx
+from keeper.cycle import Keeper, Plan
+from keeper.db import CycleStatus, TxStatus
+from keeper.devdata import SyntheticLlama
+from keeper.metrics import KeeperMetrics
+from keeper.runtime import open_keeper
+from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
+    DEPOSIT,
+    artifact_dir,
+    as_a,
+    config_of,
+    funded,
+    journal,
+    keeper_config,
+    keeper_table,
+    llama,
+    rebalanced_hashes,
+    transact,
+)
+from tests.keeper.llama_payloads import handler_of, serve_llama, stale_chart, utc_now
+
+pytestmark = pytest.mark.anvil
+
+
+def refused_without_tx(w3: Web3, deployment: Deployment, table: dict, expected: str, kind: str) -> None:
+    metrics = KeeperMetrics(max_age_s=60)
+    nonce = w3.eth.get_transaction_count(deployment.keeper)
+    with open_keeper(config_of(table), metrics=metrics) as keeper:
+        outcome = keeper.run_cycle()
+    assert outcome.status == CycleStatus.REFUSED and expected in outcome.reason
+    assert w3.eth.get_transaction_count(deployment.keeper) == nonce
+    db = journal(config_of(table))
+    cycle = db.recent_cycles(1)[0]
+    assert (cycle.status, cycle.reason) == (CycleStatus.REFUSED, outcome.reason)
+    assert db.decisions_with_hash("0x" + "00" * 32) == [] and db.pending_transactions() == []
+    db.close()
+    assert metrics.registry.get_sample_value("vaultbot_keeper_failures_total", {"reason": kind}) == 1
+
+
+def break_chart(server: HTTPServer, llama: SyntheticLlama, handler) -> None:
+    server.clear_all_handlers()
+    server.expect_request(f"/chart/{llama.pool_ids[0]}").respond_with_handler(handler)
+    serve_llama(server, llama)
+
+
+@pytest.mark.parametrize(("status", "body", "expected"), [
+    (500, "upstream down", "HTTP 500"),
+    (200, "<html>maintenance</html>", "not valid JSON"),
+    (200, '{"status": "success", "data": [{"timestamp": "2024-01-01T00:00:00Z", "apy": "high", "tvlUsd": 1.0e8}]}', "expected a number"),
+])
+def test_a_broken_source_refuses_the_cycle(w3, funded, keeper_table, httpserver, llama, status, body, expected):
+    break_chart(httpserver, llama, handler_of(status, body))
+    refused_without_tx(w3, funded, keeper_table, expected, "source")
+
+
+def test_a_source_that_times_out_refuses_the_cycle(w3, funded, keeper_table, httpserver, llama):
+    release = threading.Event()
+
+    def hang(_request: Request) -> Response:
+        release.wait(timeout=15)
+        return Response("{}", content_type="application/json")
+
+    break_chart(httpserver, llama, hang)
+    keeper_table["sources"]["http"]["read_timeout"] = 0.3
+    try:
+        refused_without_tx(w3, funded, keeper_table, "timed out", "source")
+    finally:
+        release.set()
+
+
+def test_stale_data_refuses_the_cycle(w3, funded, keeper_table, httpserver, llama):
+    httpserver.clear_all_handlers()
+    serve_llama(httpserver, llama, chart=stale_chart(llama, hours=40))
+    refused_without_tx(w3, funded, keeper_table, "limit 36 h", "data_gate")
+
+
+# -- the vault refuses ----------------------------------------------------------------------------------
+
+
+class AdminTightensFirst(Keeper):
+    """Between the keeper's read and its simulation the admin raises the idle floor (a tightening: at once)."""
+
+    def execute(self, plan: Plan, *, dry_run: bool):
+        admin = self.chain.reader.snapshot().admin
+        transact(self.chain.w3, self.chain.vault.functions.submit_param(PARAM_MIN_IDLE_BPS, 9_900), admin)
+        return super().execute(plan, dry_run=dry_run)
+
+
+def test_a_guardrail_revert_is_recorded_once_and_not_retried(w3, funded, keeper_config):
+    with open_keeper(keeper_config) as opened:
+        keeper = as_a(AdminTightensFirst, opened)
+        nonce = w3.eth.get_transaction_count(funded.keeper)
+        outcome = keeper.run_cycle()
+    assert outcome.status == CycleStatus.REVERTED and "vault: idle below floor" in outcome.reason
+    assert outcome.failure_kind == "revert"
+    assert w3.eth.get_transaction_count(funded.keeper) == nonce  # the simulation caught it: nothing sent
+    db = journal(keeper_config)
+    [cycle] = db.recent_cycles()
+    assert cycle.status == CycleStatus.REVERTED and cycle.reason == outcome.reason
+    assert db.pending_transactions() == [] and db.gas_spent_wei() == 0
+    db.close()
+
+
+def test_a_predicted_guardrail_failure_is_not_sent(w3, funded, keeper_config):
+    """The vault is paused by its guardian: the allocator holds, nothing is simulated or sent."""
+    vault = funded.contract(w3, "Vault", funded.vault)
+    transact(w3, vault.functions.pause(), funded.guardian)
+    with open_keeper(keeper_config) as keeper:
+        outcome = keeper.run_cycle()
+    assert outcome.status == CycleStatus.HELD and "paused" in outcome.reason
+    assert rebalanced_hashes(w3, funded) == []
+
+
+# -- the RPC dies ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_chain(compiled_contracts, tmp_path: Path, w3: Web3):
+    """A devnet on an anvil of its own, funded, that a test may kill."""
+    node = AnvilProcess(log_path=tmp_path / "anvil.log").start()
+    try:
+        own_w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        deployment = deploy_devnet(own_w3, compiled_contracts, tmp_path / "abi")
+        vault = deployment.contract(own_w3, "Vault", deployment.vault)
+        token = deployment.contract(own_w3, "MockToken", deployment.asset)
+        for depositor in deployment.depositors:
+            transact(own_w3, token.functions.approve(deployment.vault, DEPOSIT), depositor)
+            transact(own_w3, vault.functions.deposit(DEPOSIT, depositor), depositor)
+        yield node, deployment
+    finally:
+        node.stop()
+
+
+def on_own_chain(table: dict, deployment: Deployment, tmp_path: Path) -> dict:
+    path = tmp_path / "own-devnet.json"
+    deployment.save(path)
+    markets = dict(zip(table["markets"], (m.address for m in deployment.markets), strict=True))
+    chain = table["chain"] | {"rpc_urls": [deployment.rpc_url], "deployment": str(path)}
+    return table | {"chain": chain, "markets": markets}
+
+
+def test_rpc_dying_while_the_keeper_fetches_data_fails_the_cycle(own_chain, keeper_table, httpserver, llama,
+                                                                 tmp_path):
+    node, deployment = own_chain
+    table = on_own_chain(keeper_table, deployment, tmp_path)
+
+    def kill_node_then_answer(_request: Request) -> Response:
+        node.stop()  # the chain goes away in the middle of the cycle
+        return Response(llama.news_feed(utc_now()), content_type="application/rss+xml")
+
+    httpserver.clear_all_handlers()
+    httpserver.expect_request("/news.xml").respond_with_handler(kill_node_then_answer)
+    serve_llama(httpserver, llama)
+    metrics = KeeperMetrics(max_age_s=60)
+    with open_keeper(config_of(table), metrics=metrics) as keeper:
+        outcome = keeper.run_cycle()
+        later = keeper.run_cycle()  # the keeper itself keeps going
+    assert outcome.status == CycleStatus.FAILED and outcome.failure_kind == "rpc"
+    assert later.status == CycleStatus.FAILED
+    db = journal(config_of(table))
+    assert [c.status for c in db.recent_cycles()] == [CycleStatus.FAILED, CycleStatus.FAILED]
+    assert db.pending_transactions() == []
+    db.close()
+    assert metrics.registry.get_sample_value("vaultbot_keeper_failures_total", {"reason": "rpc"}) == 2
+
+
+def test_rpc_dying_between_decision_and_sending_fails_the_cycle(own_chain, keeper_table, tmp_path):
+    node, deployment = own_chain
+
+    class NodeDiesBeforeSimulation(Keeper):
+        def execute(self, plan: Plan, *, dry_run: bool):
+            node.stop()
+            return super().execute(plan, dry_run=dry_run)
+
+    table = on_own_chain(keeper_table, deployment, tmp_path)
+    with open_keeper(config_of(table)) as opened:
+        keeper = as_a(NodeDiesBeforeSimulation, opened)
+        outcome = keeper.run_cycle()
+    assert outcome.status == CycleStatus.FAILED and outcome.failure_kind == "rpc" and outcome.decision_hash
+
+
+# -- restart with a pending transaction -----------------------------------------------------------------
+
+
+class DiesAfterJournaling(Keeper):
+    """The process dies between committing the signed transaction and broadcasting it."""
+
+    def journal_signed(self, decision_id: int, pending: PendingTx) -> None:
+        super().journal_signed(decision_id, pending)
+        raise KeyboardInterrupt("killed after journaling the signed transaction")
+
+
+def test_a_restart_resumes_the_journaled_transaction_and_never_sends_twice(w3, funded, keeper_config):
+    nonce = w3.eth.get_transaction_count(funded.keeper)
+    with open_keeper(keeper_config) as opened:
+        crashing = as_a(DiesAfterJournaling, opened)
+        with pytest.raises(KeyboardInterrupt):
+            crashing.run_cycle()
+    db = journal(keeper_config)
+    [pending] = db.pending_transactions()
+    crashed_cycle = db.recent_cycles(1)[0]
+    assert crashed_cycle.status == CycleStatus.RUNNING and pending.status == TxStatus.SIGNED
+    decision_hash = db.decision_of(pending).decision_hash
+    assert w3.eth.get_transaction_count(funded.keeper) == nonce  # never broadcast
+
+    with open_keeper(keeper_config) as restarted:  # a new process: resumes, then decides anew
+        outcome = restarted.run_cycle()
+    assert outcome.status == CycleStatus.SKIPPED and "vault: cooldown" in outcome.reason
+    assert w3.eth.get_transaction_count(funded.keeper) == nonce + 1
+    assert rebalanced_hashes(w3, funded) == [decision_hash]
+    assert db.transaction(pending.tx_hash).status == TxStatus.MINED
+    cycles = {c.id: c for c in db.recent_cycles()}
+    assert cycles[crashed_cycle.id].status == CycleStatus.REBALANCED
+    assert cycles[crashed_cycle.id].reason.startswith("resumed after a restart")
+    db.close()
+
+
+def test_an_interrupted_cycle_without_a_transaction_is_marked_failed_at_start(funded, keeper_config):
+    class DiesWhileDeciding(Keeper):
+        def execute(self, plan: Plan, *, dry_run: bool):
+            raise KeyboardInterrupt("killed while deciding")
+
+    with open_keeper(keeper_config) as opened:
+        with pytest.raises(KeyboardInterrupt):
+            as_a(DiesWhileDeciding, opened).run_cycle()
+    with open_keeper(keeper_config):
+        pass
+    db = journal(keeper_config)
+    cycle = db.recent_cycles(1)[0]
+    assert cycle.status == CycleStatus.FAILED and cycle.reason.startswith("interrupted")
+    db.close()
+

@@ -1,0 +1,115 @@
+"""The keeper's journal on SQLite: cycles, decisions, transactions and their states across reopening."""
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from keeper.db import CycleStatus, DatabaseError, KeeperDB, TxStatus, sqlite_url
+
+SENDER = "0x" + "70" * 20
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> KeeperDB:
+    journal = KeeperDB(sqlite_url(tmp_path / "state" / "keeper.sqlite"))
+    yield journal
+    journal.close()
+
+
+def decision(db: KeeperDB, cycle_id: int, decision_hash: str = "0x" + "aa" * 32) -> int:
+    return db.record_decision(
+        cycle_id, inputs_hash="0x" + "01" * 32, model_hash="0x" + "02" * 32,
+        predictions={"pool-a": {"apy_pct": 4.2, "p_event": 0.01}}, targets={"0xm": 2**70},
+        allocation_status="optimal", expected_gain=12.5, decision_hash=decision_hash, record='{"x":1}',
+    )
+
+
+def sign(db: KeeperDB, decision_id: int, tx_hash: str, nonce: int = 7, max_fee: int = 2 * 10**9) -> None:
+    db.record_signed(decision_id, sender=SENDER, nonce=nonce, tx_hash=tx_hash, raw_tx="0x02f8", gas_limit=300_000,
+                     max_fee_per_gas=max_fee, max_priority_fee_per_gas=10**9)
+
+
+def receipt(tx_hash: str, status: int = 1) -> dict:
+    return {"transactionHash": bytes.fromhex(tx_hash[2:]), "status": status, "blockNumber": 12, "gasUsed": 90_000,
+            "effectiveGasPrice": 1_500_000_000, "logs": [{"data": b"\x01"}]}
+
+
+def test_cycle_lifecycle_is_recorded_with_utc_times(db: KeeperDB) -> None:
+    cycle_id = db.start_cycle(dry_run=True)
+    running = db.recent_cycles()[0]
+    assert (running.status, running.finished, running.dry_run) == (CycleStatus.RUNNING, None, True)
+    db.update_cycle(cycle_id, block_number=5, share_price=str(10**30))
+    db.finish_cycle(cycle_id, CycleStatus.REFUSED, "pool p: latest point is 40 h old")
+    done = db.recent_cycles()[0]
+    assert done.status == CycleStatus.REFUSED and done.reason.endswith("40 h old")
+    assert done.started.tzinfo is not None and done.finished >= done.started
+    assert done.share_price == str(10**30)
+    assert db.last_share_price(before_cycle=cycle_id + 1).id == cycle_id
+    assert db.last_share_price(before_cycle=cycle_id) is None
+
+
+def test_signed_transaction_survives_reopening_and_is_pending(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "keeper.sqlite")
+    first = KeeperDB(url)
+    decision_id = decision(first, first.start_cycle(dry_run=False))
+    sign(first, decision_id, "0x" + "AB" * 32)
+    first.close()  # as if the process died right after signing
+
+    reopened = KeeperDB(url)
+    [pending] = reopened.pending_transactions()
+    assert (pending.tx_hash, pending.status, pending.nonce) == ("0x" + "ab" * 32, TxStatus.SIGNED, 7)
+    reopened.mark_sent(pending.tx_hash)
+    assert reopened.pending_transactions()[0].status == TxStatus.SENT
+    reopened.close()
+
+
+def test_receipt_marks_mined_and_the_other_nonce_siblings_replaced(db: KeeperDB) -> None:
+    decision_id = decision(db, db.start_cycle(dry_run=False))
+    first, bumped = "0x" + "01" * 32, "0x" + "02" * 32
+    sign(db, decision_id, first)
+    sign(db, decision_id, bumped, max_fee=3 * 10**9)
+    mined = db.record_receipt(receipt(bumped))
+    assert mined.status == TxStatus.MINED and mined.fee_paid == 90_000 * 1_500_000_000
+    assert db.transaction(first).status == TxStatus.REPLACED
+    assert db.transaction(bumped).receipt["logs"] == [{"data": "0x01"}]
+    assert db.pending_transactions() == []
+    assert db.gas_spent_wei() == 90_000 * 1_500_000_000
+    assert db.decision_of(mined).decision_hash == "0x" + "aa" * 32
+
+
+def test_reverted_receipt_and_give_up_are_failures(db: KeeperDB) -> None:
+    decision_id = decision(db, db.start_cycle(dry_run=False))
+    sign(db, decision_id, "0x" + "03" * 32, nonce=1)
+    sign(db, decision_id, "0x" + "04" * 32, nonce=2)
+    assert db.record_receipt(receipt("0x" + "03" * 32, status=0)).status == TxStatus.FAILED
+    db.mark_failed("0x" + "04" * 32, "dropped by the node")
+    assert db.transaction("0x" + "04" * 32).error == "dropped by the node"
+    assert db.pending_transactions() == []
+
+
+def test_decisions_are_found_by_hash_case_insensitively(db: KeeperDB) -> None:
+    decision(db, db.start_cycle(dry_run=False), "0x" + "ee" * 32)
+    assert [d.expected_gain for d in db.decisions_with_hash("0x" + "EE" * 32)] == [12.5]
+    assert db.decisions_with_hash("0x" + "ff" * 32) == []
+
+
+def test_a_transaction_hash_is_stored_once(db: KeeperDB) -> None:
+    decision_id = decision(db, db.start_cycle(dry_run=False))
+    sign(db, decision_id, "0x" + "05" * 32)
+    with pytest.raises(DatabaseError, match="keeper.sqlite"):
+        sign(db, decision_id, "0x" + "05" * 32)
+
+
+def test_unknown_transaction_and_naive_times_are_refused(db: KeeperDB) -> None:
+    with pytest.raises(DatabaseError, match="no transaction 0x99"):
+        db.mark_sent("0x99")
+    cycle_id = db.start_cycle(dry_run=False)
+    with pytest.raises(DatabaseError, match="naive datetime"):
+        db.update_cycle(cycle_id, finished=datetime(2024, 1, 1))
+
+
+def test_unusable_database_url_names_it_without_password() -> None:
+    with pytest.raises(DatabaseError, match=r"\*\*\*") as error:
+        KeeperDB("postgresql+nosuchdriver://keeper:secret@127.0.0.1/db")
+    assert "secret" not in str(error.value)

@@ -1,0 +1,140 @@
+"""`vaultbot keeper once|status|verify|run` from the command line, on the funded devnet."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from typer.testing import CliRunner
+from web3 import Web3
+
+from keeper.cli import app
+from keeper.db import CycleStatus
+from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
+    KEY_ENV,
+    artifact_dir,
+    config_of,
+    funded,
+    journal,
+    keeper_table,
+    llama,
+    rebalanced_hashes,
+)
+from tests.keeper.tomlfile import toml_text
+
+runner = CliRunner()
+
+
+def vaultbot(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def config_file(table: dict, tmp_path: Path) -> Path:
+    path = tmp_path / "keeper.toml"
+    path.write_text(toml_text(table))
+    return path
+
+
+def test_a_missing_key_stops_the_keeper_at_start_naming_it_and_the_file(tmp_path: Path) -> None:
+    path = config_file({"chain": {"rpc_urls": ["http://127.0.0.1:1"]}, "markets": {"p": "0x" + "12" * 20}}, tmp_path)
+    result = vaultbot("keeper", "once", "--config", str(path))
+    assert result.exit_code == 1
+    assert f"keeper config {path}" in result.output
+    assert "key chain.chain_id (env VAULTBOT_CHAIN__CHAIN_ID): missing key" in result.output
+
+
+def test_a_misspelt_key_is_named(tmp_path: Path) -> None:
+    path = config_file({"chain": {"rpc_urls": ["http://127.0.0.1:1"], "chain_id": 31337, "raw_key_env": "K",
+                                  "vault": "0x" + "34" * 20}, "markets": {"p": "0x" + "12" * 20},
+                        "servise": {"interval_s": 5}}, tmp_path)
+    result = vaultbot("keeper", "run", "--config", str(path))
+    assert result.exit_code == 1 and "key servise" in result.output and "unknown key" in result.output
+
+
+def test_without_config_and_devnet_the_keeper_says_how_to_start_one(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VAULTBOT_HOME", str(tmp_path))
+    result = vaultbot("keeper", "once")
+    assert result.exit_code == 1 and "vaultbot devnet up" in result.output
+
+
+@pytest.mark.anvil
+def test_once_status_and_verify(w3: Web3, funded, keeper_table, tmp_path) -> None:
+    path = config_file(keeper_table, tmp_path)
+    once = vaultbot("keeper", "once", "--config", str(path))
+    assert once.exit_code == 0, once.output
+    assert re.search(r"cycle 1: rebalanced", once.output)
+    tx_hash = re.search(r"transaction (0x[0-9a-f]{64})", once.output).group(1)
+    decision = re.search(r"decision (0x[0-9a-f]{64})", once.output).group(1)
+    assert rebalanced_hashes(w3, funded) == [decision]
+
+    verified = vaultbot("keeper", "verify", tx_hash, "--config", str(path))
+    assert verified.exit_code == 0, verified.output
+    assert "OK: the on-chain decision hash matches the journal's record" in verified.output
+    assert decision in verified.output
+
+    status = vaultbot("keeper", "status", "--config", str(path))
+    assert status.exit_code == 0 and "rebalanced" in status.output
+
+    again = vaultbot("keeper", "once", "--dry-run", "--config", str(path))
+    assert again.exit_code == 0 and "skipped" in again.output and "cooldown" in again.output
+
+
+@pytest.mark.anvil
+def test_verify_needs_the_decision_in_the_journal(w3: Web3, funded, keeper_table, tmp_path) -> None:
+    once = vaultbot("keeper", "once", "--config", str(config_file(keeper_table, tmp_path)))
+    tx_hash = re.search(r"transaction (0x[0-9a-f]{64})", once.output).group(1)
+    (tmp_path / "other").mkdir()
+    elsewhere = dict(keeper_table, service={"database_url": f"sqlite:///{tmp_path / 'other' / 'keeper.sqlite'}"})
+    other = config_file(elsewhere, tmp_path / "other")
+    result = vaultbot("keeper", "verify", tx_hash, "--config", str(other))
+    assert result.exit_code == 1 and "has no decision with hash" in result.output
+    unknown = vaultbot("keeper", "verify", "0x" + "ab" * 32, "--config", str(other))
+    assert unknown.exit_code == 1 and "no receipt" in unknown.output
+
+
+@pytest.mark.anvil
+def test_once_exits_1_when_the_data_is_refused(funded, keeper_table, httpserver, llama, tmp_path) -> None:
+    httpserver.clear_all_handlers()
+    httpserver.expect_request(f"/chart/{llama.pool_ids[0]}").respond_with_data("down", status=503)
+    path = config_file(keeper_table, tmp_path)
+    result = vaultbot("keeper", "once", "--config", str(path))
+    assert result.exit_code == 1 and "refused" in result.output and "HTTP 503" in result.output
+
+
+@pytest.mark.anvil
+@pytest.mark.slow
+def test_run_serves_health_and_stops_gracefully_on_sigterm(funded, keeper_table, tmp_path) -> None:
+    keeper_table["service"] |= {"interval_s": 1.0, "metrics_port": 0}
+    path = config_file(keeper_table, tmp_path)
+    env = dict(os.environ, **{KEY_ENV: os.environ[KEY_ENV]})
+    process = subprocess.Popen([str(Path(sys.executable).parent / "vaultbot"), "keeper", "run", "--config", str(path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    try:
+        url = None
+        deadline = time.monotonic() + 120
+        while url is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            match = re.search(r"health (http://\S+/health)", line)
+            url = match.group(1) if match else None
+        assert url, "the keeper never announced its health endpoint"
+        while time.monotonic() < deadline:
+            body = requests.get(url, timeout=5).json()
+            if body["last_cycle_status"] is not None:
+                break
+            time.sleep(0.2)
+        assert body["status"] == "ok" and body["last_cycle_status"] == "rebalanced"
+        metrics = requests.get(url.replace("/health", "/metrics"), timeout=5).text
+        assert 'vaultbot_keeper_cycles_total{status="rebalanced"} 1.0' in metrics
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    cycles = journal(config_of(keeper_table)).recent_cycles(100)
+    assert cycles and all(cycle.status != CycleStatus.RUNNING for cycle in cycles)

@@ -1,0 +1,119 @@
+"""End to end on a real anvil: the devnet vault, DeFiLlama answers on a local server, a trained model.
+
+`keeper once` decides, journals, simulates and sends `rebalance`; the `Rebalanced` event carries the hash of
+the record stored in the journal, and `keeper verify TX` confirms it.
+"""
+
+import json
+
+import pytest
+from web3 import Web3
+
+from keeper.audit import verify_transaction
+from keeper.chain.deploy import Deployment
+from keeper.config import KeeperConfig
+from keeper.cycle import Keeper
+from keeper.db import CycleStatus, TxStatus
+from keeper.decision import decision_hash_of
+from keeper.metrics import KeeperMetrics
+from keeper.runtime import open_keeper
+from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
+    artifact_dir,
+    config_of,
+    funded,
+    journal,
+    keeper,
+    keeper_config,
+    keeper_table,
+    llama,
+    rebalanced_hashes,
+)
+
+pytestmark = pytest.mark.anvil
+
+
+def test_once_rebalances_and_the_chain_carries_the_stored_decision_hash(
+        w3: Web3, funded: Deployment, keeper: Keeper, keeper_config: KeeperConfig) -> None:
+    nonce_before = w3.eth.get_transaction_count(funded.keeper)
+    outcome = keeper.run_cycle()
+    assert outcome.status == CycleStatus.REBALANCED, outcome.reason
+    assert w3.eth.get_transaction_count(funded.keeper) == nonce_before + 1
+
+    db = journal(keeper_config)
+    [decision] = db.decisions_with_hash(outcome.decision_hash)
+    record = json.loads(decision.record)
+    assert decision_hash_of(record) == outcome.decision_hash == decision.decision_hash
+    assert rebalanced_hashes(w3, funded) == [outcome.decision_hash]
+    assert record["vault"] == funded.vault.lower() and record["chain_id"] == funded.chain_id
+    assert record["model_hash"] == keeper.artifact.content_hash
+    assert set(record["targets"]) <= {m.address.lower() for m in funded.markets}
+
+    tx = db.transaction(outcome.tx_hash)
+    assert tx.status == TxStatus.MINED and tx.nonce == nonce_before and tx.fee_paid > 0
+    cycle = db.recent_cycles(1)[0]
+    assert (cycle.status, cycle.id) == (CycleStatus.REBALANCED, outcome.cycle_id)
+    assert int(cycle.total_assets) == 3 * 100_000 * 10**6
+
+    report = verify_transaction(db, w3, keeper.chain.vault, outcome.tx_hash)
+    assert report.ok, report.lines()
+    db.close()
+
+
+def test_targets_reach_the_vault_positions(w3: Web3, funded: Deployment, keeper: Keeper,
+                                           keeper_config: KeeperConfig) -> None:
+    outcome = keeper.run_cycle()
+    db = journal(keeper_config)
+    targets = json.loads(db.decisions_with_hash(outcome.decision_hash)[0].record)["targets"]
+    positions = keeper.chain.reader.state().positions
+    for market, target in targets.items():
+        assert abs(positions[Web3.to_checksum_address(market)] - target) <= 2
+    db.close()
+
+
+def test_second_cycle_inside_the_cooldown_is_skipped_without_a_transaction(
+        w3: Web3, funded: Deployment, keeper: Keeper) -> None:
+    assert keeper.run_cycle().status == CycleStatus.REBALANCED
+    nonce = w3.eth.get_transaction_count(funded.keeper)
+    second = keeper.run_cycle()
+    assert second.status == CycleStatus.SKIPPED and "vault: cooldown" in second.reason
+    assert w3.eth.get_transaction_count(funded.keeper) == nonce
+    assert len(rebalanced_hashes(w3, funded)) == 1
+
+
+def test_dry_run_decides_and_simulates_but_sends_nothing(w3: Web3, funded: Deployment, keeper: Keeper,
+                                                         keeper_config: KeeperConfig) -> None:
+    nonce = w3.eth.get_transaction_count(funded.keeper)
+    outcome = keeper.run_cycle(dry_run=True)
+    assert outcome.status == CycleStatus.DRY_RUN and outcome.decision_hash and outcome.tx_hash is None
+    assert w3.eth.get_transaction_count(funded.keeper) == nonce and rebalanced_hashes(w3, funded) == []
+    db = journal(keeper_config)
+    assert db.recent_cycles(1)[0].dry_run and db.decisions_with_hash(outcome.decision_hash)
+    db.close()
+
+
+def test_an_empty_vault_is_held(w3: Web3, devnet: Deployment, chain_snapshot: None, keeper_table: dict) -> None:
+    # keeper_table funds the vault; withdraw everything again to get an empty one
+    vault = devnet.contract(w3, "Vault", devnet.vault)
+    for depositor in devnet.depositors:
+        shares = vault.functions.balanceOf(depositor).call()
+        vault.functions.redeem(shares, depositor, depositor).transact({"from": depositor})
+    with open_keeper(config_of(keeper_table)) as keeper:
+        outcome = keeper.run_cycle()
+    assert outcome.status == CycleStatus.HELD and "empty" in outcome.reason
+
+
+def test_metrics_follow_the_cycles(w3: Web3, funded: Deployment, keeper_config: KeeperConfig) -> None:
+    metrics = KeeperMetrics(max_age_s=60)
+    with open_keeper(keeper_config, metrics=metrics) as keeper:
+        keeper.run_cycle()
+        w3.provider.make_request("evm_increaseTime", [24 * 3600])
+        w3.provider.make_request("evm_mine", [])
+        keeper.run_cycle()
+    value = metrics.registry.get_sample_value
+    assert value("vaultbot_keeper_cycles_total", {"status": "rebalanced"}) >= 1
+    assert value("vaultbot_keeper_gas_spent_wei_total") > 0
+    assert 0 < value("vaultbot_keeper_predicted_apy_percent") < 100
+    # a day of interest at the mock markets' 3.5-6.7 % on part of the assets
+    assert 0 < value("vaultbot_keeper_realised_apy_percent") < 10
+    assert value("vaultbot_keeper_pending_transactions") == 0
+    assert metrics.health()[0]
