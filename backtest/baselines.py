@@ -1,0 +1,100 @@
+"""Baseline strategies as forecasters: each turns the point-in-time view into per-pool forecasts, which go
+through the same allocator and guardrails as the model's.
+
+- `equal`: every pool the same forecast (today's median APY), so the allocator invests with no preference;
+- `trailing-best`: each pool's mean APY over the trailing 7 days (chases what paid best lately);
+- `hold`: fixed preferences chosen once at the first decision, by TVL (the biggest pool first), never revised;
+- `perfect-foresight`: the realised forward mean APY and adverse-event flag of `strategy.targets`, read from
+  the full data: a reference for what knowing the future is worth (an upper bound on forecasting, though not
+  on the result: price moves, haircuts and the horizon are not in it), deliberately leaky (the look-ahead
+  check must flag it).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from backtest.market import MarketData
+from strategy.allocator import MarketForecast
+from strategy.data.schema import POOL, TIMESTAMP
+from strategy.targets import TargetParams, build_targets
+
+TRAILING_DAYS = 7
+
+
+def rows_at(view: MarketData, now: pd.Timestamp) -> pd.DataFrame:
+    """The history rows of day `now`, indexed by pool."""
+    history = view.history
+    return history[history[TIMESTAMP] == now].set_index(POOL)
+
+
+class EqualForecaster:
+    """The same forecast for every pool with data today."""
+
+    name = "equal"
+    leaky = False
+
+    def forecast(self, view: MarketData, now: pd.Timestamp) -> dict[str, MarketForecast]:
+        today = rows_at(view, now)
+        if today.empty:
+            return {}
+        median = float(today["apy"].median())
+        return {pool: MarketForecast(apy_pct=median, p_event=0.0) for pool in today.index}
+
+
+class TrailingBestForecaster:
+    """Each pool's mean APY over the last `TRAILING_DAYS` days up to today."""
+
+    name = "trailing-best"
+    leaky = False
+
+    def forecast(self, view: MarketData, now: pd.Timestamp) -> dict[str, MarketForecast]:
+        history = view.history
+        recent = history[history[TIMESTAMP] > now - pd.Timedelta(days=TRAILING_DAYS)]
+        alive = set(rows_at(view, now).index)
+        means = recent[recent[POOL].isin(alive)].groupby(POOL)["apy"].mean()
+        return {str(pool): MarketForecast(apy_pct=float(apy), p_event=0.0) for pool, apy in means.items()}
+
+
+class HoldForecaster:
+    """Preferences fixed at the first decision: the pools ranked by TVL, the biggest valued most."""
+
+    name = "hold"
+    leaky = False
+
+    def __init__(self) -> None:
+        self._fixed: dict[str, MarketForecast] | None = None
+
+    def forecast(self, view: MarketData, now: pd.Timestamp) -> dict[str, MarketForecast]:
+        if self._fixed is None:
+            today = rows_at(view, now)
+            if today.empty:
+                return {}
+            # Positive values ordered by TVL: the allocator fills the biggest pool to its cap first, then the next.
+            median, biggest = float(today["apy"].median()), float(today["tvl_usd"].max())
+            scale = max(median, 1.0) / biggest if biggest > 0 else 0.0
+            self._fixed = {
+                pool: MarketForecast(apy_pct=float(tvl) * scale, p_event=0.0) for pool, tvl in today["tvl_usd"].items()
+            }
+        return self._fixed
+
+
+class PerfectForesightForecaster:
+    """The realised future over the horizon, from the full data: `strategy.targets`' forward mean APY and
+    adverse-event flag. Price moves of stablecoin pools are not in it, so it is a reference, not a strict bound."""
+
+    name = "perfect-foresight"
+    leaky = True
+
+    def __init__(self, market: MarketData, params: TargetParams):
+        self._targets = build_targets(market.history, market.pools, params).dropna(subset=["fwd_apy_mean"])
+        self._days = set(self._targets.index.get_level_values(TIMESTAMP))
+
+    def forecast(self, view: MarketData, now: pd.Timestamp) -> dict[str, MarketForecast]:
+        if now not in self._days:
+            return {}
+        today = self._targets.xs(now, level=TIMESTAMP)
+        return {
+            str(pool): MarketForecast(apy_pct=float(apy), p_event=float(event))
+            for pool, apy, event in zip(today.index, today["fwd_apy_mean"], today["adverse_event"], strict=True)
+        }

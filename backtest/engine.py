@@ -1,0 +1,172 @@
+"""The daily replay of one strategy on a vault: simulated in memory (fast mode, `backtest.fastvault`) or the
+real contracts on anvil (chain mode, `backtest.chain`), both behind `BacktestVault`.
+
+Each day of the window, in order: on a rebalance day (every `rebalance_every` days from the first) the
+forecaster sees the market as known that day (`MarketData.until(day)`), `strategy.allocator.allocate` turns
+its forecasts into targets on the vault's state and the vault executes them under its guardrails;
+gas is paid for an accepted call that moves something. The day's value is then recorded, and the positions
+earn the next day's realised yield and suffer its losses (`backtest.realised`). No decision on the last day.
+
+Listed pools with no data on a decision day are forecast at 0 % (nothing to earn there), so the vault may
+leave them; a strategy that gives no forecast for a pool with data leaves it where it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+import pandas as pd
+
+from backtest.market import MarketData
+from backtest.settings import BacktestSettings
+from strategy.allocator import AllocationStatus, AllocatorConfig, MarketForecast, allocate
+from strategy.data.schema import POOL, TIMESTAMP
+from strategy.guardrails import Guardrails, VaultState
+from strategy.targets import TargetParams
+
+NO_DATA_FORECAST = MarketForecast(apy_pct=0.0, p_event=0.0)
+
+
+class Forecaster(Protocol):
+    """A strategy: per-pool forecasts from what is known at `now`. `leaky` marks one that reads the future."""
+
+    name: str
+    leaky: bool
+
+    def forecast(self, view: MarketData, now: pd.Timestamp) -> Mapping[str, MarketForecast]: ...
+
+
+class Executed(NamedTuple):
+    """What a vault made of one rebalance call (amounts in base units)."""
+
+    rejections: list[str]  # revert reasons, empty when accepted
+    moved: int  # Σ |position after - position before| over the traded markets
+    gas: int  # paid for the call (0 when rejected: the keeper simulates before sending)
+    slippage: int  # lost in execution
+
+
+class BacktestVault(Protocol):
+    """Where a replay's money is: positions keyed by pool id, moved by rebalances, carried from day to day."""
+
+    def state(self) -> VaultState: ...
+
+    def rebalance(self, trades: Mapping[str, int], day: pd.Timestamp) -> Executed:
+        """Send the allocator's trades on decision day `day`."""
+        ...
+
+    def advance(self, day: pd.Timestamp, pnl: dict[str, float]) -> None:
+        """Hold the positions into `day` (its realised yield and losses); add each effect to `pnl` (asset units)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything a replay needs besides the strategy; shared by every strategy of a run."""
+
+    market: MarketData
+    days: pd.DatetimeIndex
+    guardrails: Guardrails  # markets keyed by pool id: the universe
+    allocator: AllocatorConfig
+    targets: TargetParams
+    settings: BacktestSettings
+    capital: int  # asset base units
+    rebalance_every: int  # days
+
+    @property
+    def pools(self) -> list[str]:
+        return list(self.guardrails.markets)
+
+    def is_decision_day(self, index: int) -> bool:
+        return index % self.rebalance_every == 0 and index < len(self.days) - 1
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One rebalance decision: the allocator's targets for every listed pool and what the vault made of them."""
+
+    day: pd.Timestamp
+    targets: dict[str, int]
+    status: AllocationStatus
+    traded: bool  # the allocator asked for a change
+    rejections: list[str]  # guardrail revert reasons of a rejected change
+    moved: int  # base units
+    gas: int  # base units
+    slippage: int  # base units
+
+    @property
+    def accepted(self) -> bool:
+        return self.traded and not self.rejections
+
+
+@dataclass
+class StrategyRun:
+    """One strategy's replay; amounts in asset units (not base units) except in `decisions`."""
+
+    name: str
+    leaky: bool
+    unit: int  # base units per asset unit
+    values: pd.DataFrame  # per day: total (vault assets), idle, gas (cumulative), net = total - gas
+    positions: pd.DataFrame  # per day × pool, asset units
+    decisions: list[Decision]
+    forecasts: pd.DataFrame  # timestamp, pool, apy_pct, p_event for each decision and listed pool
+    pnl: dict[str, float] = field(default_factory=dict)  # yield, peg, tvl_run, slippage, gas (asset units)
+
+
+def replay(setup: Setup, forecaster: Forecaster, on_day: Callable[[], None] | None = None,
+           vault: BacktestVault | None = None) -> StrategyRun:
+    """Run `forecaster` through the window of `setup` on `vault` (a fresh `FastVault` by default)."""
+    from backtest.fastvault import FastVault
+
+    pools, unit = setup.pools, setup.settings.unit
+    vault = vault if vault is not None else FastVault(setup)
+    gas_paid = 0
+    pnl = dict.fromkeys(("yield", "peg", "tvl_run", "slippage"), 0.0)
+    decisions: list[Decision] = []
+    forecast_rows: list[tuple[pd.Timestamp, str, float, float]] = []
+    value_rows, position_rows = [], []
+    for index, day in enumerate(setup.days):
+        if setup.is_decision_day(index):
+            forecasts = _listed_forecasts(setup, forecaster, day)
+            forecast_rows += [(day, pool, f.apy_pct, f.p_event) for pool, f in forecasts.items()]
+            decision = _decide(setup, vault, forecasts, day)
+            decisions.append(decision)
+            gas_paid += decision.gas
+            pnl["slippage"] -= decision.slippage / unit
+        state = vault.state()
+        value_rows.append((state.total / unit, state.idle / unit, gas_paid / unit, (state.total - gas_paid) / unit))
+        position_rows.append([state.position(pool) / unit for pool in pools])
+        if index + 1 < len(setup.days):
+            vault.advance(setup.days[index + 1], pnl)
+        if on_day is not None:
+            on_day()
+    pnl["gas"] = -gas_paid / unit
+    return StrategyRun(
+        name=forecaster.name,
+        leaky=forecaster.leaky,
+        unit=unit,
+        values=pd.DataFrame(value_rows, index=setup.days, columns=["total", "idle", "gas", "net"]),
+        positions=pd.DataFrame(position_rows, index=setup.days, columns=pools),
+        decisions=decisions,
+        forecasts=pd.DataFrame(forecast_rows, columns=[TIMESTAMP, POOL, "apy_pct", "p_event"]),
+        pnl=pnl,
+    )
+
+
+def _listed_forecasts(setup: Setup, forecaster: Forecaster, day: pd.Timestamp) -> dict[str, MarketForecast]:
+    """The strategy's forecasts for the listed pools, with `NO_DATA_FORECAST` for listed pools without data today."""
+    view = setup.market.until(day)
+    forecasts = forecaster.forecast(view, day)
+    with_data = set(view.history.loc[view.history[TIMESTAMP] == day, POOL])
+    listed = {pool: forecasts[pool] for pool in setup.pools if pool in forecasts}
+    return listed | {pool: NO_DATA_FORECAST for pool in setup.pools if pool not in with_data}
+
+
+def _decide(setup: Setup, vault: BacktestVault, forecasts: dict[str, MarketForecast], day: pd.Timestamp) -> Decision:
+    allocation = allocate(vault.state(), setup.guardrails, forecasts, setup.allocator)
+    if not allocation.changed:
+        return Decision(day, allocation.targets, allocation.status, False, [], 0, 0, 0)
+    done = vault.rebalance(allocation.trades, day)
+    return Decision(day, allocation.targets, allocation.status, True, done.rejections, done.moved, done.gas,
+                    done.slippage)

@@ -1,0 +1,49 @@
+"""The simulated vault of fast mode: the state in Python, rebalances by `backtest.execution`, the day's yield and
+losses by `backtest.realised`, gas charged from `BacktestSettings.gas_cost`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from backtest.execution import execute
+from backtest.realised import RealisedMarket
+from strategy.guardrails import VaultState
+
+if TYPE_CHECKING:
+    from backtest.engine import Executed, Setup
+
+
+class FastVault:
+    """A `backtest.engine.BacktestVault` held in memory: every step is exact arithmetic, no chain."""
+
+    def __init__(self, setup: Setup):
+        self.setup = setup
+        self.realised = RealisedMarket(setup.market, setup.pools, setup.targets)
+        self._state = VaultState(idle=setup.capital, positions=dict.fromkeys(setup.pools, 0), last_rebalance=0,
+                                 paused=False)
+
+    def state(self) -> VaultState:
+        return self._state
+
+    def rebalance(self, trades: Mapping[str, int], day: pd.Timestamp) -> Executed:
+        from backtest.engine import Executed
+
+        settings = self.setup.settings
+        result = execute(self._state, trades, int(day.timestamp()), self.setup.guardrails, settings.slippage_bps)
+        self._state = result.state
+        gas = settings.gas_cost(len(trades)) if result.accepted else 0
+        return Executed(result.rejections, result.moved, gas, result.slippage)
+
+    def advance(self, day: pd.Timestamp, pnl: dict[str, float]) -> None:
+        factors = self.realised.on(day)
+        haircut, unit = self.setup.settings.tvl_run_haircut, self.setup.settings.unit
+        positions = {}
+        for index, pool in enumerate(self.realised.pools):
+            held = factors.hold(index, self._state.position(pool), haircut)
+            held.add_pnl(pnl, unit)
+            positions[pool] = int(held.after)
+        self._state = replace(self._state, positions=positions)

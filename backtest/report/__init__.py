@@ -1,0 +1,40 @@
+"""Backtest outputs: `report.json` (the summary), `report.html` (self-contained, charts inline) and the
+terminal table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from backtest.errors import BacktestError
+from backtest.report.charts import allocation_chart, prediction_chart, value_chart
+from backtest.report.html import render_html
+from backtest.report.summary import summarise
+from backtest.report.table import rich_table
+from backtest.run import BacktestResult
+
+__all__ = ["ReportFiles", "rich_table", "summarise", "write_report"]
+
+
+class ReportFiles(NamedTuple):
+    json: Path
+    html: Path
+
+
+def write_report(result: BacktestResult, directory: Path, summary: dict[str, Any] | None = None) -> ReportFiles:
+    """Write `report.json` and `report.html` into `directory` (created if missing)."""
+    summary = summary if summary is not None else summarise(result)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        files = ReportFiles(directory / "report.json", directory / "report.html")
+        files.json.write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        charts = {
+            "Value over time": value_chart(result),
+            "Allocation over time": allocation_chart(result),
+            "Predicted vs realised APY": prediction_chart(result),
+        }
+        files.html.write_text(render_html(summary, charts), encoding="utf-8")
+    except OSError as error:
+        raise BacktestError(f"--report: cannot write to {directory}: {error.strerror or error}") from None
+    return files

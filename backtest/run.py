@@ -1,0 +1,151 @@
+"""A backtest run: the config, the setup shared by every strategy, and the strategy plus all baselines.
+
+`STRATEGIES` can be chosen as the headline strategy; every run also replays each of `BASELINES` on the same
+setup (the perfect-foresight one is an upper bound that reads the future, never a strategy to choose).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from backtest.baselines import EqualForecaster, HoldForecaster, PerfectForesightForecaster, TrailingBestForecaster
+from backtest.engine import Forecaster, Setup, StrategyRun, replay
+from backtest.errors import BacktestError, UsageError
+from backtest.market import MarketData, largest_pools, require_known_pools, window_days
+from backtest.model import ModelForecaster
+from backtest.settings import BacktestSettings, load_backtest_settings, vault_guardrails
+
+if TYPE_CHECKING:
+    from backtest.chain import ChainOptions
+    from strategy.config import StrategyConfig
+
+STRATEGIES = ("ml", "equal", "trailing-best", "hold")
+BASELINES = ("equal", "trailing-best", "hold", "perfect-foresight")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The `[strategy]` and `[backtest]` tables of one TOML file (defaults without a file)."""
+
+    strategy: StrategyConfig
+    backtest: BacktestSettings
+    source: str  # the file, or "defaults"
+
+    @classmethod
+    def load(cls, path: Path | None, seed: int | None = None) -> RunConfig:
+        """Read `path`; `seed`, when given, replaces the model's seed."""
+        from strategy.config import StrategyConfig, load_strategy_config
+
+        try:
+            strategy = load_strategy_config(path) if path is not None else StrategyConfig()
+        except (OSError, ValueError) as error:  # a missing or unreadable file, a bad key (named in the message)
+            raise BacktestError(str(error).splitlines()[0]) from None
+        if seed is not None:
+            strategy = strategy.model_copy(update={"model": strategy.model.model_copy(update={"seed": seed})})
+        return cls(strategy, load_backtest_settings(path), str(path) if path is not None else "defaults")
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    setup: Setup
+    config: RunConfig
+    runs: dict[str, StrategyRun]  # the headline strategy first, then the baselines
+    headline: str
+    model_trainings: int  # models trained by the ML strategy (0 when it did not run)
+    seconds: dict[str, float]  # wall time per strategy (not part of the report: it would break reproducibility)
+    training_seconds: float  # of which training the model
+    mode: str = "fast"  # fast, chain or fork (`backtest.chain.ChainOptions.mode`)
+
+
+def build_setup(
+    market: MarketData, start: pd.Timestamp, end: pd.Timestamp, config: RunConfig, capital: float, rebalance_every: int
+) -> Setup:
+    """The window, vault universe and guardrails, allocator and cost settings every strategy shares."""
+    if capital <= 0:
+        raise UsageError(f"--capital must be positive, got {capital}")
+    if rebalance_every < 1:
+        raise UsageError(f"--rebalance-every must be at least 1 day, got {rebalance_every}")
+    settings = config.backtest
+    days = window_days(market, start, end)
+    universe = settings.configured_markets()
+    if universe is None:
+        universe = largest_pools(market, days[0], settings.max_markets)
+    else:
+        require_known_pools(market, universe)
+    guardrails = vault_guardrails(settings, universe, where=config.source)
+    # The allocator is told the costs the simulation charges: gas of a call moving one market, and slippage.
+    allocator = replace(
+        config.strategy.allocator_config(),
+        gas_cost=float(settings.gas_cost(1)),
+        slippage_bps=settings.slippage_bps,
+    )
+    return Setup(
+        market=market,
+        days=days,
+        guardrails=guardrails,
+        allocator=allocator,
+        targets=config.strategy.target_params(),
+        settings=settings,
+        capital=round(capital * settings.unit),
+        rebalance_every=rebalance_every,
+    )
+
+
+def make_forecaster(name: str, setup: Setup, config: RunConfig) -> Forecaster:
+    """A fresh forecaster for strategy `name` (a `STRATEGIES` or `BASELINES` name)."""
+    factories: dict[str, Callable[[], Forecaster]] = {
+        "ml": lambda: ModelForecaster(config.strategy.model),
+        "equal": EqualForecaster,
+        "trailing-best": TrailingBestForecaster,
+        "hold": HoldForecaster,
+        "perfect-foresight": lambda: PerfectForesightForecaster(setup.market, setup.targets),
+    }
+    if name not in factories:
+        raise UsageError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
+    return factories[name]()
+
+
+def strategy_names(headline: str) -> list[str]:
+    """The headline strategy, then every baseline (once)."""
+    if headline not in STRATEGIES:
+        raise UsageError(f"unknown strategy {headline!r}: choose one of {', '.join(STRATEGIES)}")
+    return [headline, *(name for name in BASELINES if name != headline)]
+
+
+def run_backtest(
+    setup: Setup,
+    config: RunConfig,
+    headline: str,
+    on_day: Callable[[str], None] | None = None,
+    chain: ChainOptions | None = None,
+) -> BacktestResult:
+    """Replay the headline strategy and every baseline; `on_day(name)` is called after each simulated day.
+
+    With `chain`, every strategy runs on the real contracts on one anvil (`backtest.chain`), each from the
+    same fresh deployment; anvil is stopped before this returns."""
+    with ExitStack() as stack:
+        world = None
+        if chain is not None:
+            from backtest.chain import ChainWorld
+
+            world = stack.enter_context(ChainWorld(setup, chain))
+        runs: dict[str, StrategyRun] = {}
+        seconds: dict[str, float] = {}
+        trainings, training_seconds = 0, 0.0
+        for name in strategy_names(headline):
+            forecaster = make_forecaster(name, setup, config)
+            started = time.perf_counter()
+            vault = world.vault(name) if world is not None else None
+            runs[name] = replay(setup, forecaster, None if on_day is None else lambda name=name: on_day(name), vault)
+            seconds[name] = time.perf_counter() - started
+            if isinstance(forecaster, ModelForecaster):
+                trainings, training_seconds = len(forecaster.trainings), forecaster.training_seconds
+    mode = "fast" if chain is None else chain.mode
+    return BacktestResult(setup, config, runs, headline, trainings, seconds, training_seconds, mode)

@@ -1,0 +1,120 @@
+"""Chain mode: the replay on the real Vault and MockMarkets on anvil agrees with fast mode, the contract's
+rejections are counted, and the CLI refuses bad chain/fork flags with one line."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from backtest.baselines import TrailingBestForecaster
+from backtest.chain import ChainWorld
+from backtest.engine import replay
+from backtest.market import MarketData, synthetic_market
+from backtest.metrics import compute_metrics
+from backtest.settings import BacktestSettings
+from keeper.cli import app
+from strategy.allocator import MarketForecast
+from tests.backtest.conftest import CAPITAL, make_setup
+
+pytestmark = pytest.mark.anvil
+
+START = pd.Timestamp("2024-03-01", tz="UTC")
+END = START + pd.Timedelta(days=29)  # 30 days
+NO_SLIPPAGE = BacktestSettings(slippage_bps=0.0)  # MockMarkets have none: fast and chain agree by construction
+ONE_BP = 1e-4
+
+
+class Rotating:
+    """Prefers the first half of the pools in even weeks and the second half in odd weeks: trades in and out."""
+
+    name, leaky = "rotating", False
+
+    def __init__(self, pools: list[str]):
+        self.pools = pools
+
+    def forecast(self, view: MarketData, now: pd.Timestamp) -> dict[str, MarketForecast]:
+        half = len(self.pools) // 2
+        preferred = self.pools[:half] if (now - START).days // 7 % 2 == 0 else self.pools[half:]
+        return {pool: MarketForecast(apy_pct=20.0 if pool in preferred else 1.0, p_event=0.0) for pool in self.pools}
+
+
+@pytest.fixture(scope="module")
+def market() -> MarketData:
+    return synthetic_market(4, START, END, warmup_days=30, seed=3)
+
+
+def relative(a: float, b: float) -> float:
+    return abs(a / b - 1)
+
+
+def test_chain_mode_matches_fast_mode_within_one_basis_point(market: MarketData) -> None:
+    setup = make_setup(market, START, END, rebalance_every=1, settings=NO_SLIPPAGE)
+    fast = replay(setup, Rotating(setup.pools))
+    with ChainWorld(setup) as world:
+        chain = replay(setup, Rotating(setup.pools), vault=world.vault("rotating"))
+        snapshot = world.contracts.reader.snapshot()
+    accepted = [d for d in chain.decisions if d.accepted]
+    assert len(accepted) >= 4, "the window must exercise rebalances in and out of markets"
+    assert [(d.traded, d.accepted) for d in chain.decisions] == [(d.traded, d.accepted) for d in fast.decisions]
+    assert relative(chain.values["total"].iloc[-1], fast.values["total"].iloc[-1]) < ONE_BP
+    # value per share: the vault's share price on chain vs the fast vault's value per unit of capital
+    fast_per_share = fast.values["total"].iloc[-1] / CAPITAL
+    assert relative(snapshot.price_per_share / setup.settings.unit, fast_per_share) < ONE_BP
+    assert chain.values["total"].iloc[-1] * setup.settings.unit == pytest.approx(snapshot.total_assets, abs=1)
+    assert abs(chain.pnl["peg"]) > 0, "the stablecoin pools' price moves were applied on chain too"
+    assert chain.pnl["gas"] < 0 and all(d.gas > 0 for d in accepted)  # receipts' gasUsed, priced
+
+
+def test_a_rebalance_the_contract_rejects_is_counted_with_its_reason(market: MarketData) -> None:
+    loose = make_setup(market, START, START + pd.Timedelta(days=9), settings=NO_SLIPPAGE)
+    tight = make_setup(market, START, START + pd.Timedelta(days=9),
+                       settings=BacktestSettings(slippage_bps=0.0, guardrails={"max_turnover_bps": 100}))
+    # the allocator plans under the loose guardrails; the vault on chain was deployed with the tight ones
+    with ChainWorld(tight) as world:
+        run = replay(loose, TrailingBestForecaster(), vault=world.vault("trailing-best"))
+    rejected = [d for d in run.decisions if d.rejections]
+    assert rejected and rejected[0].rejections == ["vault: turnover exceeded"]
+    assert all(d.gas == 0 for d in rejected)  # the keeper simulates first: nothing is sent, no gas
+    assert compute_metrics(run, CAPITAL)["rejections"] == len(rejected)
+    assert run.values["total"].iloc[-1] == pytest.approx(CAPITAL, rel=1e-12)  # never invested: idle earns 0
+
+
+def _backtest(*args: str):
+    return CliRunner().invoke(app, ["backtest", "run", "--synthetic", "--synthetic-pools", "4", "--warmup-days", "30",
+                                    "--start", "2024-03-01", "--end", "2024-03-08", "--strategy", "trailing-best",
+                                    *args])
+
+
+def test_cli_chain_mode_reports_the_contracts_rejections(tmp_path: Path) -> None:
+    result = _backtest("--chain", "--report", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "report.json").read_text())
+    assert summary["mode"] == "chain" and "Vault contract" in summary["rejections_by"]
+    assert set(summary["strategies"]) == {"trailing-best", "equal", "hold", "perfect-foresight"}
+    assert all("rejections" in s["metrics"] for s in summary["strategies"].values())
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--fork-url", "http://127.0.0.1:1"], "--fork-url and --fork-block go together"),
+    (["--fork-block", "5"], "--fork-url and --fork-block go together"),
+    (["--fork-url", "http://127.0.0.1:1", "--fork-block", "-1"], "--fork-block must be >= 0, got -1"),
+])
+def test_cli_refuses_bad_fork_flags(flags: list[str], message: str, tmp_path: Path) -> None:
+    result = _backtest(*flags, "--report", str(tmp_path))
+    assert result.exit_code == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_unreachable_fork_url_is_one_line_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = _backtest("--fork-url", f"http://127.0.0.1:{port}", "--fork-block", "0", "--report", str(tmp_path))
+    assert result.exit_code == 1
+    assert f"--fork-url http://127.0.0.1:{port}: no JSON-RPC answers there" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,99 @@
+"""The [backtest] table, the simulated vault's guardrails, the window and the pool universe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from backtest.errors import BacktestError, UsageError
+from backtest.market import MarketData, largest_pools, load_market, require_known_pools, window_days
+from backtest.settings import UINT256_MAX, BacktestSettings, load_backtest_settings, vault_guardrails
+from tests.backtest.conftest import history_frame
+
+DAY = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "vaultbot.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_match_the_devnet() -> None:
+    guardrails = vault_guardrails(BacktestSettings(), ["p1", "p2"])
+    assert (guardrails.min_rebalance_interval, guardrails.max_turnover_bps, guardrails.max_loss_bps,
+            guardrails.min_idle_bps) == (3600, 5000, 10, 500)
+    assert {pool: (m.cap_bps, m.cap_abs) for pool, m in guardrails.markets.items()} == {
+        "p1": (4000, UINT256_MAX), "p2": (4000, UINT256_MAX)}
+
+
+def test_table_overrides_defaults_and_lists_markets(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+[strategy]
+ignored_here = true
+[backtest]
+gas_price_gwei = 1.0
+native_price = 2000.0
+gas_per_rebalance = 50000
+gas_per_market = 100000
+[backtest.guardrails]
+max_turnover_bps = 2000
+[backtest.guardrails.markets."pool-a"]
+cap_bps = 2500
+[backtest.guardrails.markets."pool-b"]
+""")
+    settings = load_backtest_settings(path)
+    assert settings.configured_markets() == ["pool-a", "pool-b"]
+    # 50 000 + 2 × 100 000 gas at 1 gwei and 2000 asset units per ETH, in 6-decimal base units.
+    assert settings.gas_cost(2) == round(250_000 * 1e-9 * 2000 * 10**6)
+    guardrails = vault_guardrails(settings, ["ignored-default-universe"])
+    assert guardrails.max_turnover_bps == 2000 and guardrails.min_idle_bps == 500
+    assert {p: m.cap_bps for p, m in guardrails.markets.items()} == {"pool-a": 2500, "pool-b": 4000}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[backtest]\ngas_price = 3\n", r"\[backtest\] gas_price: Extra inputs are not permitted"),
+    ("[backtest]\nslippage_bps = -1\n", r"\[backtest\] slippage_bps: Input should be greater than or equal to 0"),
+    ("[backtest\n", r"cannot read config file .*vaultbot.toml"),
+])
+def test_bad_tables_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(BacktestError, match=message):
+        load_backtest_settings(write(tmp_path, text))
+
+
+def test_bad_guardrail_names_the_key(tmp_path: Path) -> None:
+    settings = load_backtest_settings(write(tmp_path, "[backtest.guardrails]\nmax_loss_bps = 20000\n"))
+    with pytest.raises(BacktestError, match=r"\[backtest.guardrails\] max_loss_bps: Input should be less than"):
+        vault_guardrails(settings, ["p"])
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(BacktestError, match="config file not found: .*nope.toml"):
+        load_backtest_settings(tmp_path / "nope.toml")
+
+
+def test_window_and_universe() -> None:
+    rows = {"small": [(5.0, 1e6, 1.0)] * 5, "big": [(3.0, 9e6, 1.0)] * 5, "late": [None, None, (9.0, 5e7, 1.0)]}
+    market = MarketData(history_frame(rows), None, None, "rows")
+    days = window_days(market, DAY - pd.Timedelta(days=10), DAY + pd.Timedelta(days=100))
+    assert (days[0], days[-1], len(days)) == (DAY, DAY + pd.Timedelta(days=4), 5)  # clipped to the data
+    assert largest_pools(market, DAY, 5) == ["big", "small"]  # "late" has no row on the first day
+    assert largest_pools(market, DAY + pd.Timedelta(days=2), 1) == ["late"]
+    with pytest.raises(BacktestError, match="empty window: the data covers 2024-01-01 to 2024-01-05"):
+        window_days(market, DAY + pd.Timedelta(days=4), DAY + pd.Timedelta(days=30))
+    with pytest.raises(UsageError, match="--start 2024-01-03 is after --end 2024-01-02"):
+        window_days(market, DAY + pd.Timedelta(days=2), DAY + pd.Timedelta(days=1))
+    with pytest.raises(BacktestError, match="unknown pool in \\[backtest.guardrails.markets\\]: nowhere"):
+        require_known_pools(market, ["big", "nowhere"])
+
+
+def test_missing_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(BacktestError, match="--data: file not found: .*history.csv"):
+        load_market(tmp_path / "history.csv")
+    history = tmp_path / "h.csv"
+    history_frame({"p": [(5.0, 1e6, 1.0)] * 3}).to_csv(history, index=False)
+    with pytest.raises(BacktestError, match="--pools: file not found"):
+        load_market(history, pools=tmp_path / "pools.json")
+    assert len(load_market(history).history) == 3
