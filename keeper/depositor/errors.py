@@ -1,0 +1,14 @@
+"""What a depositor action can fail with; every message is meant to be shown to the user as is."""
+
+
+class DepositorError(Exception):
+    """Base class: the message says what is wrong and, where it can, what to do."""
+
+
+class BadInput(DepositorError, ValueError):
+    """A malformed amount, address or option (the message names it)."""
+
+
+class Refusal(DepositorError):
+    """The vault would refuse (or did refuse) the action: paused, over a limit, not liquid, not enough balance,
+    or the price moved past the minimum-out guard. Checked before sending whenever possible."""

@@ -1,0 +1,70 @@
+"""Depositor fixtures: the session devnet saved as a deployment JSON, the vault as a depositor sees it,
+the web page served in-process, and helpers that move the chain into the states the vault refuses."""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from web3 import Web3
+    from web3.contract import Contract
+
+    from keeper.chain.deploy import Deployment
+    from keeper.depositor.vault import DepositorVault
+
+USDC = 10**6
+SHARE = 10**18  # the devnet vault has 6 + 12 decimals
+
+
+@pytest.fixture(scope="session")
+def devnet_json(devnet: "Deployment", tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session devnet as `vaultbot devnet up` would have saved it."""
+    path = tmp_path_factory.mktemp("devnet-json") / "devnet.json"
+    devnet.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def depositor_vault(devnet_json: Path) -> "DepositorVault":
+    from keeper.depositor.vault import open_vault
+
+    return open_vault(None, None, devnet_json)
+
+
+@pytest.fixture(scope="module")
+def web_url(depositor_vault: "DepositorVault") -> Iterator[str]:
+    """The page served in-process on a free port, without keeper data."""
+    from keeper.chain.errors import RpcUnavailable
+    from keeper.depositor.keeper_health import KeeperSources
+    from keeper.depositor.views import VaultViews
+    from keeper.web.server import serve
+
+    server = serve(VaultViews(depositor_vault, KeeperSources()), "127.0.0.1", 0, unavailable=(RpcUnavailable,))
+    yield server.url
+    server.stop()
+
+
+def vault_contract(w3: "Web3", devnet: "Deployment") -> "Contract":
+    return devnet.contract(w3, "Vault", devnet.vault)
+
+
+def token(w3: "Web3", devnet: "Deployment") -> "Contract":
+    return devnet.contract(w3, "MockToken", devnet.asset)
+
+
+def deposit_directly(w3: "Web3", devnet: "Deployment", account: str, assets: int) -> None:
+    """A deposit set up without the code under test (approve + deposit from the unlocked account)."""
+    token(w3, devnet).functions.approve(devnet.vault, assets).transact({"from": account})
+    vault_contract(w3, devnet).functions.deposit(assets, account).transact({"from": account})
+
+
+def lock_in_markets(w3: "Web3", devnet: "Deployment", first: int, second: int) -> None:
+    """The keeper moves assets into the first two markets, which then pay nothing out (liquidity 0)."""
+    vault = vault_contract(w3, devnet)
+    markets = [m.address for m in devnet.markets[:2]]
+    vault.functions.rebalance([(markets[0], first), (markets[1], second)], b"\x01" * 32).transact(
+        {"from": devnet.keeper})
+    for market in markets:
+        devnet.contract(w3, "MockMarket", market).functions.set_liquidity(0).transact({"from": devnet.admin})

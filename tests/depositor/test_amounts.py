@@ -1,0 +1,62 @@
+"""Amount parsing and formatting: exact base units, clear errors, display never rounds up."""
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keeper.depositor.amounts import at_least, at_most, format_units, parse_amount, parse_bps, plain_units
+from keeper.depositor.errors import BadInput
+
+
+@pytest.mark.parametrize(("text", "decimals", "units"), [
+    ("1", 6, 1_000_000), ("1,000.5", 6, 1_000_500_000), (" 0.000001 ", 6, 1), ("2_500", 0, 2500),
+    ("1e3", 6, 1_000_000_000), ("0.123456789012345678", 18, 123456789012345678),
+])
+def test_parse_amount_gives_exact_base_units(text: str, decimals: int, units: int) -> None:
+    assert parse_amount(text, decimals, what="AMOUNT") == units
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("abc", "'abc' is not a number"), ("0", "must be more than 0"), ("-5", "must be more than 0"),
+    ("nan", "not a finite number"), ("inf", "not a finite number"), ("1.0000001", "more than 6 decimal places"),
+])
+def test_parse_amount_names_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(BadInput, match="^AMOUNT: ") as error:
+        parse_amount(text, 6, what="AMOUNT")
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(("units", "decimals", "symbol", "shown"), [
+    (1_000_500_000, 6, "USDC", "1,000.50 USDC"), (1, 6, "USDC", "0.000001 USDC"), (0, 6, "", "0.00"),
+    (1_234_567_890_123_456_789, 18, "vbUSD", "1.234567 vbUSD"), (5, 0, "X", "5 X"),
+])
+def test_format_units(units: int, decimals: int, symbol: str, shown: str) -> None:
+    assert format_units(units, decimals, symbol) == shown
+
+
+@given(st.integers(min_value=1, max_value=10**30), st.integers(min_value=0, max_value=18))
+def test_plain_units_round_trips_and_display_never_exceeds(units: int, decimals: int) -> None:
+    assert parse_amount(plain_units(units, decimals), decimals, what="x") == units
+    shown = Decimal(format_units(units, decimals).replace(",", ""))
+    assert shown.scaleb(decimals) <= units
+
+
+@pytest.mark.parametrize(("text", "bps"), [("0.5%", 50), ("50bps", 50), ("50", 50), ("100%", 10_000), ("0", 0)])
+def test_parse_bps(text: str, bps: int) -> None:
+    assert parse_bps(text, what="--slippage") == bps
+
+
+@pytest.mark.parametrize("text", ["abc", "-1%", "101%", "0.01bps", "0.001%"])
+def test_parse_bps_refuses(text: str) -> None:
+    with pytest.raises(BadInput, match="^--slippage: "):
+        parse_bps(text, what="--slippage")
+
+
+@given(st.integers(min_value=0, max_value=10**30), st.integers(min_value=0, max_value=10_000))
+def test_slippage_bounds(preview: int, bps: int) -> None:
+    low, high = at_least(preview, bps), at_most(preview, bps)
+    assert low <= preview <= high
+    assert low * 10_000 >= preview * (10_000 - bps)  # never looser than the tolerance
+    assert high * 10_000 <= preview * (10_000 + bps)

@@ -1,0 +1,200 @@
+"""`vaultbot vault ...` against the devnet on a real anvil: every command, and every refusal the vault can
+give, found before anything is sent (the account's nonce does not move)."""
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from keeper.cli import app
+from tests.depositor.conftest import SHARE, USDC, deposit_directly, lock_in_markets, token, vault_contract
+
+if TYPE_CHECKING:
+    from web3 import Web3
+
+    from keeper.chain.deploy import Deployment
+
+pytestmark = pytest.mark.anvil
+
+PARAM_DEPOSIT_LIMIT = 4
+DEPOSITOR_INDEX = 3  # anvil account 3 = devnet.depositors[0]
+
+
+def vault_cli(devnet_json: Path, *args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, ["vault", *args, "--json", str(devnet_json)], input=input)
+
+
+def act(devnet_json: Path, *args: str) -> Result:
+    return vault_cli(devnet_json, *args, "--account", str(DEPOSITOR_INDEX), "--yes")
+
+
+def test_info_shows_figures_allocation_and_guardrails(devnet_json: Path, devnet: "Deployment") -> None:
+    result = vault_cli(devnet_json, "info")
+    assert result.exit_code == 0, result.output
+    for text in ("vaultbot USDC (vbUSD)", "total assets", "0.00 USDC", "1.00 USDC per share", "idle floor",
+                 "5 % of total assets", "max turnover per rebalance", "50 %", "min time between rebalances",
+                 "1 h", "timelock on loosening", "1 d", "deposit limit", "none", *[m.name for m in devnet.markets]):
+        assert text in result.output, text
+
+
+def test_balance(devnet_json: Path, devnet: "Deployment") -> None:
+    result = vault_cli(devnet_json, "balance", "--account", devnet.depositors[0])
+    assert result.exit_code == 0, result.output
+    assert "100,000.00 USDC" in result.output and "0.00 vbUSD shares" in result.output
+
+
+def test_deposit_approves_once_then_deposits(devnet_json: Path, w3: "Web3", devnet: "Deployment",
+                                             chain_snapshot: None) -> None:
+    account = devnet.depositors[0]
+    first = act(devnet_json, "deposit", "1,000")
+    assert first.exit_code == 0, first.output
+    assert "approve the vault to take 1,000.00 USDC" in first.output
+    assert "deposited 1,000.00 USDC for 1,000.00 vbUSD shares" in first.output
+    assert vault_contract(w3, devnet).functions.balanceOf(account).call() == 1_000 * SHARE
+    assert token(w3, devnet).functions.balanceOf(account).call() == 99_000 * USDC
+
+    token(w3, devnet).functions.approve(devnet.vault, 10_000 * USDC).transact({"from": account})
+    nonce = w3.eth.get_transaction_count(account)
+    second = act(devnet_json, "deposit", "500")
+    assert second.exit_code == 0, second.output
+    assert "approve" not in second.output
+    assert w3.eth.get_transaction_count(account) == nonce + 1, "enough allowance: one transaction"
+    assert vault_contract(w3, devnet).functions.balanceOf(account).call() == 1_500 * SHARE
+
+
+def test_deposit_asks_first_and_sends_nothing_on_no(devnet_json: Path, w3: "Web3", devnet: "Deployment") -> None:
+    account = devnet.depositors[0]
+    nonce = w3.eth.get_transaction_count(account)
+    result = vault_cli(devnet_json, "deposit", "10", "--account", account, input="n\n")
+    assert result.exit_code == 1
+    assert "shares minted" in result.output and "nothing sent" in result.output
+    assert w3.eth.get_transaction_count(account) == nonce
+
+
+def test_withdraw_and_redeem(devnet_json: Path, w3: "Web3", devnet: "Deployment", chain_snapshot: None) -> None:
+    account = devnet.depositors[0]
+    deposit_directly(w3, devnet, account, 2_000 * USDC)
+    withdrawn = act(devnet_json, "withdraw", "750.5")
+    assert withdrawn.exit_code == 0, withdrawn.output
+    assert "withdrew 750.50 USDC, burning 750.50 vbUSD shares" in withdrawn.output
+    assert token(w3, devnet).functions.balanceOf(account).call() == 98_750_500_000
+
+    redeemed = act(devnet_json, "redeem", "all")
+    assert redeemed.exit_code == 0, redeemed.output
+    assert "withdrew 1,249.50 USDC, burning 1,249.50 vbUSD shares" in redeemed.output
+    assert vault_contract(w3, devnet).functions.balanceOf(account).call() == 0
+    assert token(w3, devnet).functions.balanceOf(account).call() == 100_000 * USDC
+
+
+def refused(devnet_json: Path, w3: "Web3", account: str, *args: str) -> str:
+    """Runs an action that must be refused before sending; returns the error output."""
+    nonce = w3.eth.get_transaction_count(account)
+    result = act(devnet_json, *args)
+    assert result.exit_code == 1, result.output
+    assert w3.eth.get_transaction_count(account) == nonce, "a refusal sends nothing"
+    return " ".join(result.output.split())  # rich wraps long lines
+
+
+def test_refuses_deposit_while_paused(devnet_json: Path, w3: "Web3", devnet: "Deployment",
+                                      chain_snapshot: None) -> None:
+    vault_contract(w3, devnet).functions.pause().transact({"from": devnet.guardian})
+    output = refused(devnet_json, w3, devnet.depositors[0], "deposit", "10")
+    assert "error: the vault is paused: deposits are stopped" in output
+
+
+def test_refuses_deposit_over_the_limit(devnet_json: Path, w3: "Web3", devnet: "Deployment",
+                                        chain_snapshot: None) -> None:
+    vault_contract(w3, devnet).functions.submit_param(PARAM_DEPOSIT_LIMIT, 5_000 * USDC).transact(
+        {"from": devnet.admin})  # lowering the limit is a tightening: it applies at once
+    deposit_directly(w3, devnet, devnet.depositors[1], 4_000 * USDC)
+    output = refused(devnet_json, w3, devnet.depositors[0], "deposit", "1000.01")
+    assert ("over the deposit limit: the vault takes at most 1,000.00 USDC now (limit 5,000.00 USDC, "
+            "total assets 4,000.00 USDC); asked to deposit 1,000.01 USDC") in output
+
+
+def test_refuses_deposit_beyond_the_wallet(devnet_json: Path, w3: "Web3", devnet: "Deployment") -> None:
+    output = refused(devnet_json, w3, devnet.depositors[0], "deposit", "100000.000001")
+    assert (f"insufficient balance: {devnet.depositors[0]} holds 100,000.00 USDC, "
+            f"the deposit needs 100,000.000001 USDC") in output
+
+
+def test_refuses_withdraw_and_redeem_beyond_the_shares(devnet_json: Path, w3: "Web3", devnet: "Deployment",
+                                                       chain_snapshot: None) -> None:
+    account = devnet.depositors[0]
+    deposit_directly(w3, devnet, account, 100 * USDC)
+    assert "insufficient balance" in refused(devnet_json, w3, account, "withdraw", "100.01")
+    assert (f"insufficient balance: {account} holds 100.00 vbUSD shares, asked to redeem 101.00 vbUSD shares"
+            in refused(devnet_json, w3, account, "redeem", "101"))
+
+
+def test_refuses_what_is_not_liquid(devnet_json: Path, w3: "Web3", devnet: "Deployment",
+                                    chain_snapshot: None) -> None:
+    account = devnet.depositors[0]
+    deposit_directly(w3, devnet, account, 10_000 * USDC)
+    lock_in_markets(w3, devnet, 4_000 * USDC, 1_000 * USDC)  # 5,000 stay idle; the markets pay nothing out
+    output = refused(devnet_json, w3, account, "withdraw", "6000")
+    assert "not enough liquidity: the vault can pay out only 5,000.00 USDC" in output
+    assert "not enough liquidity: the vault can redeem only " in refused(
+        devnet_json, w3, account, "redeem", "6000")
+    partial = act(devnet_json, "withdraw", "max")
+    assert partial.exit_code == 0, partial.output
+    assert "withdrew 5,000.00 USDC" in partial.output
+
+
+def test_guard_refuses_a_worse_outcome(devnet_json: Path, w3: "Web3", devnet: "Deployment") -> None:
+    account = devnet.depositors[0]
+    output = refused(devnet_json, w3, account, "deposit", "100", "--min-shares", "100.000001")
+    assert "price moved past the guard: the deposit would mint 100.00 vbUSD shares" in output
+    assert "--min-shares" in output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("deposit", "ten"), "AMOUNT: 'ten' is not a number"),
+    (("deposit", "1.0000001"), "AMOUNT: '1.0000001' has more than 6 decimal places"),
+    (("redeem", "0"), "SHARES: must be more than 0"),
+    (("deposit", "1", "--slippage", "200%"), "--slippage: '200%' must be a whole number of basis points"),
+    (("deposit", "1", "--min-shares", "x"), "--min-shares: 'x' is not a number"),
+])
+def test_bad_input_exits_2_naming_it(devnet_json: Path, args: tuple[str, ...], message: str) -> None:
+    result = act(devnet_json, *args)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_bad_account(devnet_json: Path) -> None:
+    result = vault_cli(devnet_json, "deposit", "1", "--account", "99", "--yes")
+    assert result.exit_code == 2
+    assert "--account 99: the node has 10 unlocked accounts (0..9)" in result.output
+    stranger = vault_cli(devnet_json, "deposit", "1", "--account", "0x" + "ab" * 20, "--yes")
+    assert stranger.exit_code == 2 and "does not hold" in stranger.output and "unlocked" in stranger.output
+
+
+def test_missing_deployment_names_the_way_out(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["vault", "info", "--json", str(tmp_path / "none.json")])
+    assert result.exit_code == 2
+    assert "give --rpc and --vault, or start a devnet" in result.output
+
+
+def test_keystore_account_signs_locally(devnet_json: Path, w3: "Web3", devnet: "Deployment", tmp_path: Path,
+                                        chain_snapshot: None) -> None:
+    from eth_account import Account
+
+    owner = Account.create()
+    keystore = tmp_path / "depositor.json"
+    keystore.write_text(json.dumps(Account.encrypt(owner.key, "correct horse")))
+    password = tmp_path / "password"
+    password.write_text("correct horse")
+    w3.eth.send_transaction({"from": devnet.admin, "to": owner.address, "value": 10**18})  # gas money
+    token(w3, devnet).functions.mint(owner.address, 50 * USDC).transact({"from": devnet.admin})
+
+    balance = vault_cli(devnet_json, "balance", "--account", str(keystore))  # the address needs no password
+    assert balance.exit_code == 0, balance.output
+    assert "50.00 USDC" in balance.output
+    result = vault_cli(devnet_json, "deposit", "20", "--account", str(keystore), "--password-file", str(password),
+                       "--yes")
+    assert result.exit_code == 0, result.output
+    assert "deposited 20.00 USDC for 20.00 vbUSD shares" in result.output
+    assert vault_contract(w3, devnet).functions.balanceOf(owner.address).call() == 20 * SHARE
+    assert w3.eth.get_transaction_count(owner.address) == 2, "approve + deposit, signed locally"

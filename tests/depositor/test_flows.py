@@ -1,0 +1,65 @@
+"""Plans and their execution on the devnet: preview vs simulation, a revert that slips past the checks,
+and the guard checked again after an approval. (Chain modules are imported in the tests, as everywhere in
+this package, so a missing one fails its tests, not the whole collection.)"""
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from keeper.depositor.errors import Refusal
+from tests.depositor.conftest import SHARE, USDC, deposit_directly, token, vault_contract
+
+if TYPE_CHECKING:
+    from web3 import Web3
+
+    from keeper.chain.deploy import Deployment
+    from keeper.depositor.vault import DepositorVault
+
+pytestmark = pytest.mark.anvil
+
+
+def test_a_plan_needing_approval_previews_then_simulates_once_approved(
+        depositor_vault: "DepositorVault", w3: "Web3", devnet: "Deployment", chain_snapshot: None) -> None:
+    from keeper.depositor.flows import plan_action
+
+    account = devnet.depositors[0]
+    before = plan_action(depositor_vault, "deposit", account, 100 * USDC)
+    assert [s.label.split()[0] for s in before.steps] == ["approve", "deposit"]
+    assert (before.simulated, before.outcome, before.guard.bound) == (False, 100 * SHARE, 100 * SHARE * 9_950 // 10_000)
+    token(w3, devnet).functions.approve(devnet.vault, 100 * USDC).transact({"from": account})
+    after = plan_action(depositor_vault, "deposit", account, 100 * USDC, guard_bound=before.guard.bound)
+    assert [s.label.split()[0] for s in after.steps] == ["deposit"]
+    assert (after.simulated, after.outcome, after.guard) == (True, 100 * SHARE, before.guard)
+
+
+def test_a_revert_after_the_checks_is_decoded(depositor_vault: "DepositorVault", w3: "Web3", devnet: "Deployment",
+                                              chain_snapshot: None) -> None:
+    from keeper.depositor.accounts import UnlockedSender
+    from keeper.depositor.flows import execute, plan_action
+
+    account = devnet.depositors[0]
+    token(w3, devnet).functions.approve(devnet.vault, 100 * USDC).transact({"from": account})
+    plan = plan_action(depositor_vault, "deposit", account, 100 * USDC)
+    vault_contract(w3, devnet).functions.pause().transact({"from": devnet.guardian})  # between check and send
+    with pytest.raises(Refusal, match=r"^the vault is paused: .*\[vault: paused\]$"):
+        execute(depositor_vault, plan, UnlockedSender(w3, account))
+    assert vault_contract(w3, devnet).functions.balanceOf(account).call() == 0
+
+
+def test_the_guard_is_checked_again_after_the_approval(
+        depositor_vault: "DepositorVault", w3: "Web3", devnet: "Deployment", chain_snapshot: None) -> None:
+    from keeper.depositor.accounts import UnlockedSender
+    from keeper.depositor.flows import execute, plan_action
+
+    account, other = devnet.depositors[0], devnet.depositors[1]
+    deposit_directly(w3, devnet, other, 1_000 * USDC)
+    plan = plan_action(depositor_vault, "deposit", account, 100 * USDC)
+    assert len(plan.steps) == 2
+
+    def price_jumps(step: object, receipt: object) -> None:  # a 10 % donation lands right after the approval
+        token(w3, devnet).functions.transfer(devnet.vault, 100 * USDC).transact({"from": other})
+
+    with pytest.raises(Refusal, match=r"^price moved past the guard: the deposit would mint 90\.9"):
+        execute(depositor_vault, plan, UnlockedSender(w3, account), on_mined=price_jumps)
+    assert token(w3, devnet).functions.allowance(account, devnet.vault).call() == 100 * USDC, "approval went through"
+    assert vault_contract(w3, devnet).functions.balanceOf(account).call() == 0, "the deposit was not sent"

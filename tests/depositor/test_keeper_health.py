@@ -1,0 +1,77 @@
+"""The keeper panel of the page: health endpoint, journal database, or 'no keeper data'."""
+
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pytest_httpserver import HTTPServer
+
+from keeper.db import CycleStatus, KeeperDB, sqlite_url
+from keeper.depositor.keeper_health import KeeperSources, keeper_status
+
+NOW = datetime(2025, 1, 2, 12, 0, tzinfo=UTC)
+
+
+def test_nothing_configured_says_no_keeper_data() -> None:
+    assert keeper_status(KeeperSources()) == {"summary": "no keeper data", "healthy": None, "cycles": []}
+
+
+def test_healthy_endpoint(httpserver: HTTPServer) -> None:
+    last = (NOW - timedelta(minutes=7)).timestamp()
+    httpserver.expect_request("/health").respond_with_json(
+        {"status": "ok", "last_success": last, "last_cycle_status": "held", "last_reason": None})
+    status = keeper_status(KeeperSources(health_url=httpserver.url_for("/health")), NOW)
+    assert status["healthy"] is True
+    assert status["summary"] == "keeper healthy: last successful cycle 7 min ago; last cycle held"
+
+
+def test_unhealthy_endpoint(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/health").respond_with_json(
+        {"status": "unhealthy", "last_success": None, "last_cycle_status": "failed", "last_reason": "rpc down"},
+        status=503)
+    status = keeper_status(KeeperSources(health_url=httpserver.url_for("/health")), NOW)
+    assert status["healthy"] is False
+    assert status["summary"] == "keeper UNHEALTHY: no successful cycle yet; last cycle failed (rpc down)"
+
+
+def test_endpoint_without_json(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/health").respond_with_data("hello", status=200)
+    status = keeper_status(KeeperSources(health_url=httpserver.url_for("/health")), NOW)
+    assert status["healthy"] is None
+    assert "answered HTTP 200 without JSON" in status["summary"]
+
+
+def test_endpoint_that_does_not_answer() -> None:
+    with socket.socket() as probe:  # a port nobody listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    status = keeper_status(KeeperSources(health_url=f"http://127.0.0.1:{port}/health"), NOW)
+    assert status["healthy"] is False
+    assert "does not answer (ConnectionError)" in status["summary"]
+
+
+def test_database_cycles_newest_first(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "keeper.sqlite")
+    db = KeeperDB(url)
+    first = db.start_cycle(dry_run=False)
+    db.finish_cycle(first, CycleStatus.HELD)
+    second = db.start_cycle(dry_run=False)
+    db.finish_cycle(second, CycleStatus.SKIPPED, "vault: cooldown")
+    db.close()
+    status = keeper_status(KeeperSources(database_url=url))
+    assert [(c["status"], c["reason"]) for c in status["cycles"]] == [("skipped", "vault: cooldown"), ("held", None)]
+    assert status["summary"].startswith("last keeper cycle ") and status["summary"].endswith(": skipped")
+    assert status["healthy"] is None
+
+
+def test_empty_database(tmp_path: Path) -> None:
+    status = keeper_status(KeeperSources(database_url=sqlite_url(tmp_path / "keeper.sqlite")))
+    assert status["summary"] == "the keeper database has no cycles yet"
+
+
+def test_unreadable_database_is_a_message_not_a_crash(tmp_path: Path) -> None:
+    garbage = tmp_path / "keeper.sqlite"
+    garbage.write_bytes(b"this is not a SQLite file" * 100)
+    status = keeper_status(KeeperSources(database_url=sqlite_url(garbage)))
+    assert status["summary"].startswith(f"cannot read the keeper database sqlite:///{garbage}: ")
+    assert "not a database" in status["summary"]

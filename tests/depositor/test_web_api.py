@@ -1,0 +1,130 @@
+"""The page's JSON API on the devnet: account figures, plans for the wallet, wallet errors explained
+(a revert caught while estimating, a mined revert, a rejection), results of mined transactions, and
+`vaultbot web` itself serving it."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import requests
+from eth_abi import decode
+from web3 import Web3
+
+from tests.depositor.conftest import USDC, deposit_directly, vault_contract
+
+if TYPE_CHECKING:
+    from keeper.chain.deploy import Deployment
+
+pytestmark = pytest.mark.anvil
+
+APPROVE_SELECTOR = Web3.keccak(text="approve(address,uint256)")[:4].hex()
+
+
+def test_account_figures(web_url: str, w3: Web3, devnet: "Deployment", chain_snapshot: None) -> None:
+    account = devnet.depositors[0]
+    deposit_directly(w3, devnet, account, 250 * USDC)
+    reply = requests.get(f"{web_url}/api/account", params={"address": account.lower()}, timeout=10).json()
+    assert reply == {
+        "address": account, "asset_balance": "99,750.00 USDC", "shares": "250.00 vbUSD shares",
+        "value": "250.00 USDC", "max_deposit": "99,750.00 USDC", "max_withdraw": "250.00 USDC",
+        "max_withdraw_amount": "250",
+    }
+
+
+def test_plan_gives_the_wallet_an_approval_then_the_deposit(web_url: str, w3: Web3, devnet: "Deployment") -> None:
+    account = devnet.depositors[0]
+    reply = requests.post(f"{web_url}/api/plan", json={"action": "deposit", "account": account, "amount": "12.5"},
+                          timeout=10).json()
+    assert reply["title"] == "deposit 12.50 USDC"
+    assert ["shares minted", "12.50 vbUSD shares"] in reply["lines"]
+    approve, deposit = reply["steps"]
+    assert approve["to"] == devnet.asset and approve["data"].removeprefix("0x").startswith(APPROVE_SELECTOR)
+    spender, amount = decode(["address", "uint256"], bytes.fromhex(approve["data"][10:]))
+    assert (Web3.to_checksum_address(spender), amount) == (devnet.vault, 12_500_000)
+    assert deposit["to"] == devnet.vault
+    assert reply["guard"] == str(12_500_000 * 10**12 * 9_950 // 10_000)  # 0.5 % below the preview
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"action": "mint", "account": "0x" + "1" * 40, "amount": "1"}, "action must be one of deposit, withdraw, redeem"),
+    ({"action": "deposit", "account": "me", "amount": "1"}, "account must be an address"),
+    ({"action": "deposit", "account": "0x" + "1" * 40, "amount": ""}, "AMOUNT: '' is not a number"),
+    ({"action": "deposit", "account": "0x" + "1" * 40, "amount": "1", "guard": "-3"}, "guard must be a whole number"),
+])
+def test_plan_rejects_bad_requests(web_url: str, body: dict, message: str) -> None:
+    reply = requests.post(f"{web_url}/api/plan", json=body, timeout=10)
+    assert reply.status_code == 400
+    assert reply.json()["error"].startswith(message)
+
+
+def test_plan_refusal_is_a_422(web_url: str, devnet: "Deployment") -> None:
+    reply = requests.post(f"{web_url}/api/plan", timeout=10,
+                          json={"action": "withdraw", "account": devnet.depositors[0], "amount": "1"})
+    assert reply.status_code == 422
+    assert reply.json()["error"].startswith("insufficient balance")
+
+
+def test_explain_a_revert_the_wallet_reports(web_url: str, w3: Web3, devnet: "Deployment",
+                                             chain_snapshot: None) -> None:
+    vault = vault_contract(w3, devnet)
+    vault.functions.pause().transact({"from": devnet.guardian})
+    call = {"from": devnet.depositors[0], "to": devnet.vault,
+            "data": vault.encode_abi("deposit", args=[USDC, devnet.depositors[0]])}
+    error = w3.provider.make_request("eth_estimateGas", [call])["error"]  # what a wallet hands the page
+    reply = requests.post(f"{web_url}/api/explain", json={"message": error["message"], "data": error.get("data")},
+                          timeout=10).json()
+    assert reply["error"].startswith("the vault is paused: deposits are stopped")
+    assert reply["error"].endswith("[vault: paused]")
+
+
+def test_explain_a_mined_revert_by_replaying_it(web_url: str, w3: Web3, devnet: "Deployment",
+                                                chain_snapshot: None) -> None:
+    account = devnet.depositors[0]
+    deposit_directly(w3, devnet, account, 10 * USDC)
+    # a fixed gas limit skips estimation, so the node mines the failing transaction
+    tx = vault_contract(w3, devnet).functions.withdraw(11 * USDC, account, account).transact(
+        {"from": account, "gas": 500_000})
+    assert w3.eth.get_transaction_receipt(tx)["status"] == 0
+    reply = requests.post(f"{web_url}/api/explain", json={"message": "reverted", "data": {"txHash": tx.to_0x_hex()}},
+                          timeout=10).json()
+    assert reply["error"].startswith(f"transaction {tx.to_0x_hex()} reverted: not enough liquidity or shares")
+    assert reply["error"].endswith("[vault: withdraw more than max]")
+
+
+def test_explain_a_rejection_and_unknown_errors(web_url: str) -> None:
+    rejected = requests.post(f"{web_url}/api/explain", json={"message": "User rejected", "code": 4001}, timeout=10)
+    assert rejected.json() == {"error": "you rejected the transaction in the wallet; nothing was sent"}
+    other = requests.post(f"{web_url}/api/explain", json={"message": "insufficient funds for gas"}, timeout=10)
+    assert other.json() == {"error": "the wallet refused: insufficient funds for gas"}
+
+
+def test_result_describes_a_mined_transaction(web_url: str, w3: Web3, devnet: "Deployment",
+                                              chain_snapshot: None) -> None:
+    account = devnet.depositors[0]
+    deposit_directly(w3, devnet, account, 3 * USDC)
+    tx = vault_contract(w3, devnet).functions.redeem(10**18, account, account).transact({"from": account})
+    reply = requests.get(f"{web_url}/api/result", params={"tx": tx.to_0x_hex()}, timeout=10).json()
+    assert reply == {"message": "withdrew 1.00 USDC, burning 1.00 vbUSD shares"}
+    unknown = requests.get(f"{web_url}/api/result", params={"tx": "0x" + "0" * 64}, timeout=10)
+    assert unknown.status_code == 400 and unknown.json()["error"].startswith("no mined transaction")
+
+
+def test_vaultbot_web_serves_the_page(devnet_json: Path, tmp_path: Path) -> None:
+    command = [str(Path(sys.executable).with_name("vaultbot")), "web", "--port", "0", "--json", str(devnet_json)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "COLUMNS": "200"})
+    try:
+        line = process.stdout.readline()  # printed once it listens
+        assert "serving http://127.0.0.1:" in line, line + process.stdout.read()
+        url = line.split("serving ", 1)[1].split("/ ", 1)[0]
+        assert requests.get(url + "/", timeout=10).status_code == 200
+        figures = requests.get(url + "/api/vault", timeout=30).json()
+        assert figures["vault"]["address"] == Web3.to_checksum_address(figures["vault"]["address"])
+        assert figures["keeper"]["summary"] == "no keeper data"
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0

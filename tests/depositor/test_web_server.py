@@ -1,0 +1,103 @@
+"""The web server's routing: static files, JSON routes, and how each kind of error is answered."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from keeper.depositor.errors import BadInput, Refusal
+from keeper.web.server import serve
+
+
+class Unavailable(Exception):
+    pass
+
+
+class RecordingViews:
+    """Answers each route with what it was asked, or raises what the request names (route tests only)."""
+
+    def vault(self) -> dict[str, Any]:
+        return {"route": "vault"}
+
+    def account(self, address: str) -> dict[str, Any]:
+        return {"route": "account", "address": address}
+
+    def plan(self, request: dict[str, Any]) -> dict[str, Any]:
+        failures = {"bad": BadInput("AMOUNT: 'x' is not a number"), "refuse": Refusal("the vault is paused"),
+                    "down": Unavailable("no RPC answers"), "bug": KeyError("oops")}
+        if request.get("fail") in failures:
+            raise failures[request["fail"]]
+        return {"route": "plan", "request": request}
+
+    def explain(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"route": "explain", "request": request}
+
+    def result(self, tx_hash: str) -> dict[str, Any]:
+        return {"route": "result", "tx": tx_hash}
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    server = serve(RecordingViews(), "127.0.0.1", 0, unavailable=(Unavailable,))
+    yield server.url
+    server.stop()
+
+
+def test_page_and_static_files(url: str) -> None:
+    page = requests.get(url + "/", timeout=5)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert '<script src="/static/app.js"' in page.text
+    script = requests.get(url + "/static/app.js", timeout=5)
+    assert script.status_code == 200 and "javascript" in script.headers["Content-Type"]
+    assert requests.get(url + "/static/style.css", timeout=5).headers["Content-Type"].startswith("text/css")
+
+
+@pytest.mark.parametrize("path", ["/static/../server.py", "/static/%2e%2e/server.py", "/static/nothing.js", "/nope"])
+def test_no_file_outside_static_and_unknown_paths(url: str, path: str) -> None:
+    reply = requests.get(url + path, timeout=5)
+    assert reply.status_code == 404
+    assert "def web_app" not in reply.text
+
+
+def test_get_routes_pass_query_parameters(url: str) -> None:
+    assert requests.get(url + "/api/vault", timeout=5).json() == {"route": "vault"}
+    assert requests.get(url + "/api/account?address=0xabc", timeout=5).json() == {"route": "account",
+                                                                                  "address": "0xabc"}
+    assert requests.get(url + "/api/result?tx=0x1", timeout=5).json() == {"route": "result", "tx": "0x1"}
+
+
+def test_missing_query_parameter_is_a_400_naming_it(url: str) -> None:
+    reply = requests.get(url + "/api/account", timeout=5)
+    assert reply.status_code == 400
+    assert reply.json() == {"error": "missing query parameter 'address'"}
+
+
+def test_post_routes_take_a_json_object(url: str) -> None:
+    assert requests.post(url + "/api/plan", json={"action": "deposit"}, timeout=5).json() == {
+        "route": "plan", "request": {"action": "deposit"}}
+    not_json = requests.post(url + "/api/plan", data=b"{nope", timeout=5)
+    assert not_json.status_code == 400 and not_json.json()["error"].startswith("request body is not JSON")
+    a_list = requests.post(url + "/api/explain", json=[1, 2], timeout=5)
+    assert a_list.status_code == 400 and a_list.json()["error"] == "request body must be a JSON object"
+
+
+@pytest.mark.parametrize(("fail", "status", "message"), [
+    ("bad", 400, "AMOUNT: 'x' is not a number"), ("refuse", 422, "the vault is paused"),
+    ("down", 503, "no RPC answers"), ("bug", 500, "server error: 'oops'"),
+])
+def test_errors_become_json_with_a_status(url: str, fail: str, status: int, message: str) -> None:
+    reply = requests.post(url + "/api/plan", json={"fail": fail}, timeout=5)
+    assert reply.status_code == status
+    assert reply.json() == {"error": message}
+
+
+def test_wrong_method(url: str) -> None:
+    assert requests.get(url + "/api/plan", timeout=5).status_code == 405
+    assert requests.post(url + "/api/vault", json={}, timeout=5).status_code == 405
+
+
+def test_oversized_body(url: str) -> None:
+    reply = requests.post(url + "/api/plan", data=b"x" * (65 * 1024), timeout=5,
+                          headers={"Content-Type": "application/json"})
+    assert reply.status_code == 413
