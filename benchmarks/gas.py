@@ -1,6 +1,6 @@
 """Gas used by the Vault's depositor and keeper actions, with 2, 5 and 10 listed markets.
 
-    python benchmarks/gas.py
+    python -m benchmarks.gas
 
 Runs on titanoboa's in-process EVM (no node needed). Every number is transaction gas as a receipt
 reports it: 21 000 + calldata (EIP-2028, EIP-7623 floor) + execution, with storage and warm/cold
@@ -14,17 +14,13 @@ Only the first rebalance fills empty markets (their storage goes from zero to no
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import boa
 from boa.contracts.vyper.vyper_contract import VyperContract
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: tests/ is not an installed package
-
-from tests.contracts.world import BASE_PARAMS, USDC, WAD, Param, deploy_world, idle, positions  # noqa: E402
+from tests.contracts.world import BASE_PARAMS, USDC, WAD, Param, deploy_world, idle, positions
 
 MARKET_COUNTS = (2, 5, 10)
 HOUR = 3_600

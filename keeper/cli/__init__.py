@@ -6,7 +6,13 @@ commands, so `vaultbot --help` stays fast.
 
 import typer
 
+from keeper.cli.backtest import app as backtest_app
+from keeper.cli.demo import demo
 from keeper.cli.devnet import app as devnet_app
+from keeper.cli.keeper import app as keeper_app
+from keeper.cli.model import app as model_app
+from keeper.cli.vault import app as vault_app
+from keeper.cli.web import app as web_app
 
 app = typer.Typer(
     name="vaultbot",
@@ -15,3 +21,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(devnet_app, name="devnet")
+app.add_typer(keeper_app, name="keeper")
+app.add_typer(model_app, name="model")
+app.add_typer(backtest_app, name="backtest")
+app.add_typer(vault_app, name="vault")
+app.add_typer(web_app, name="web")
+app.command()(demo)

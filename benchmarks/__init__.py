@@ -1,0 +1,1 @@
+"""Benchmarks: one module per area, each printing its figures (see benchmarks/README.md)."""
