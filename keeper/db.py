@@ -233,6 +233,10 @@ class KeeperDB:
             session.flush()
             return decision.id
 
+    def last_decision(self) -> Decision | None:
+        with self.session() as session:
+            return session.scalars(select(Decision).order_by(Decision.id.desc()).limit(1)).first()
+
     def decisions_with_hash(self, decision_hash: str) -> list[Decision]:
         with self.session() as session:
             query = select(Decision).where(Decision.decision_hash == decision_hash.lower()).order_by(Decision.id)

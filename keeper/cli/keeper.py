@@ -14,6 +14,8 @@ import typer
 from keeper.cli.common import exit_on, fail
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from keeper.config import KeeperConfig, ServiceSettings
     from keeper.cycle import Keeper
     from keeper.metrics import KeeperMetrics
@@ -105,7 +107,8 @@ def once(config: ConfigOption = None,
 @app.command()
 def status(config: ConfigOption = None,
            limit: Annotated[int, typer.Option(min=1, help="How many recent cycles to show.")] = 10) -> None:
-    """The last cycles, their outcomes and decisions, and any transaction still pending (from the journal)."""
+    """The last cycles and their outcomes, pending transactions, and the vault's positions against the last
+    decision's targets (positions need the RPC; without it the journal part still prints)."""
     settings = _config(config)
     from rich.console import Console
     from rich.table import Table
@@ -115,7 +118,7 @@ def status(config: ConfigOption = None,
     with exit_on(DatabaseError):
         db = KeeperDB(settings.service.database_url)
         try:
-            cycles, pending = db.recent_cycles(limit), db.pending_transactions()
+            cycles, pending, decision = db.recent_cycles(limit), db.pending_transactions(), db.last_decision()
         finally:
             db.close()
     table = Table(title=f"keeper journal {settings.service.database_url}")
@@ -129,6 +132,33 @@ def status(config: ConfigOption = None,
     console.print(table if cycles else "no cycles yet")
     for tx in pending:
         console.print(f"pending transaction {tx.tx_hash} (nonce {tx.nonce}, {tx.status.value} at {tx.updated:%c})")
+    if decision is not None:
+        _print_positions_against(decision.targets, f"cycle {decision.cycle_id}, {decision.decision_hash}",
+                                 settings, console)
+
+
+def _print_positions_against(targets: dict[str, int], decided: str, settings: "KeeperConfig",
+                             console: "Console") -> None:
+    from rich.table import Table
+
+    from keeper.chain.errors import RpcUnavailable
+    from keeper.runtime import StartupError, open_vault
+
+    try:
+        _, reader = open_vault(settings)
+        state, decimals = reader.state(), reader.snapshot().asset_decimals
+    except (RpcUnavailable, StartupError) as error:
+        console.print(f"positions not shown: {error}")
+        return
+    unit = 10**decimals
+    table = Table(title=f"positions now vs targets of the last decision ({decided})")
+    for column in ("market", "position", "target", "difference"):
+        table.add_column(column, justify="left" if column == "market" else "right")
+    for market in sorted(set(state.positions) | set(targets)):
+        position, target = state.position(market), int(targets.get(market, state.position(market)))
+        table.add_row(market, f"{position / unit:,.2f}", f"{target / unit:,.2f}", f"{(position - target) / unit:+,.2f}")
+    table.add_row("idle", f"{state.idle / unit:,.2f}", "", "")
+    console.print(table)
 
 
 @app.command()

@@ -12,11 +12,12 @@ from typing import Protocol
 
 from web3 import Web3
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractLogicError, TimeExhausted
 from web3.types import TxReceipt
 
 from keeper.chain.errors import ContractRevert, decode_revert
-from keeper.depositor.errors import BadInput, Refusal
+from keeper.chain.tx import TxError
+from keeper.depositor.errors import BadInput, DepositorError, Refusal
 from keeper.depositor.refusals import explain_reason
 
 RECEIPT_TIMEOUT_S = 180.0
@@ -56,10 +57,17 @@ class KeystoreSender:
     address: str
 
     def send(self, call: ContractFunction) -> TxReceipt:
+        signed: list[str] = []
         try:
-            receipt = self.tx_sender.send(call, on_signed=lambda _pending: None)
+            receipt = self.tx_sender.send(call, on_signed=lambda pending: signed.append(pending.tx_hash.to_0x_hex()))
         except ContractRevert as error:
             raise Refusal(explain_reason(error.reason)) from error
+        except TxError as error:
+            raise DepositorError(f"not sent: {error}") from error
+        except TimeExhausted as error:
+            # It may still be mined: say which transaction, so the user checks before trying again.
+            raise DepositorError(f"no receipt for {signed[-1] if signed else 'the transaction'} in time ({error}); "
+                                 "it may still be mined: check `vaultbot vault balance` before trying again") from error
         if receipt["status"] != 1:
             raise Refusal(f"transaction {receipt['transactionHash'].to_0x_hex()} reverted "
                           f"in block {receipt['blockNumber']}")

@@ -198,3 +198,23 @@ def test_keystore_account_signs_locally(devnet_json: Path, w3: "Web3", devnet: "
     assert "deposited 20.00 USDC for 20.00 vbUSD shares" in result.output
     assert vault_contract(w3, devnet).functions.balanceOf(owner.address).call() == 20 * SHARE
     assert w3.eth.get_transaction_count(owner.address) == 2, "approve + deposit, signed locally"
+
+
+def test_a_base_fee_above_the_fee_cap_sends_nothing_and_says_so(devnet_json: Path, w3: "Web3", devnet: "Deployment",
+                                                                 tmp_path: Path, chain_snapshot: None) -> None:
+    from eth_account import Account
+
+    owner = Account.create()
+    keystore = tmp_path / "depositor.json"
+    keystore.write_text(json.dumps(Account.encrypt(owner.key, "pw")))
+    (tmp_path / "password").write_text("pw")
+    w3.eth.send_transaction({"from": devnet.admin, "to": owner.address, "value": 10**18})
+    token(w3, devnet).functions.mint(owner.address, 50 * USDC).transact({"from": devnet.admin})
+    w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(500 * 10**9)])  # above the 100 gwei cap
+    w3.provider.make_request("evm_mine", [])
+
+    result = vault_cli(devnet_json, "deposit", "20", "--account", str(keystore), "--password-file",
+                       str(tmp_path / "password"), "--yes")
+    assert result.exit_code == 1, result.output
+    assert "not sent:" in result.output and "Traceback" not in result.output
+    assert w3.eth.get_transaction_count(owner.address) == 0

@@ -79,9 +79,16 @@ def test_once_status_and_verify(w3: Web3, funded, keeper_table, tmp_path) -> Non
 
     status = vaultbot("keeper", "status", "--config", str(path))
     assert status.exit_code == 0 and "rebalanced" in status.output
+    assert f"positions now vs targets of the last decision (cycle 1, {decision})" in status.output
 
     again = vaultbot("keeper", "once", "--dry-run", "--config", str(path))
     assert again.exit_code == 0 and "skipped" in again.output and "cooldown" in again.output
+
+    (tmp_path / "offline").mkdir()
+    rpc_down = {**keeper_table, "chain": {**keeper_table["chain"], "rpc_urls": ["http://127.0.0.1:9"]}}
+    offline = vaultbot("keeper", "status", "--config", str(config_file(rpc_down, tmp_path / "offline")))
+    assert offline.exit_code == 0 and "rebalanced" in offline.output  # the journal needs no chain
+    assert "positions not shown" in offline.output and "127.0.0.1:9" in offline.output
 
 
 @pytest.mark.anvil
