@@ -128,9 +128,7 @@ def realised_apy(history: list[PricePoint]) -> float | None:
 
 def recent_rebalances(vault: DepositorVault, from_block: int, limit: int) -> list[RebalanceRow]:
     events = vault.reader.rebalance_events(from_block)[-limit:]
-    eth = vault.w3.eth
-    return [RebalanceRow(e.block, eth.get_block(e.block)["timestamp"], e.tx_hash, e.decision_hash, e.moved,
-                         e.total_after) for e in reversed(events)]
+    return [RebalanceRow(e.block, e.time, e.tx_hash, e.decision_hash, e.moved, e.total_after) for e in reversed(events)]
 
 
 def guardrail_rows(vault: DepositorVault) -> list[tuple[str, str]]:
