@@ -16,7 +16,7 @@ from web3.exceptions import ContractLogicError, TimeExhausted
 from web3.types import TxReceipt
 
 from keeper.chain.errors import ContractRevert, decode_revert
-from keeper.chain.tx import TxError
+from keeper.chain.tx import TxError, TxSender
 from keeper.depositor.errors import BadInput, DepositorError, Refusal
 from keeper.depositor.refusals import explain_reason
 
@@ -53,7 +53,7 @@ class UnlockedSender:
 class KeystoreSender:
     """Signs locally and sends through TxSender."""
 
-    tx_sender: "TxSender"
+    tx_sender: TxSender
     address: str
 
     def send(self, call: ContractFunction) -> TxReceipt:
@@ -116,7 +116,6 @@ def open_sender(w3: Web3, spec: str, *, password_file: Path | None, password_env
     if not path.is_file():
         raise BadInput(f"--account {spec!r}: not an anvil account index, an address (0x + 40 hex) or a keystore file")
     from keeper.chain.keys import KeyLoadError, load_account
-    from keeper.chain.tx import TxSender
 
     try:
         account = load_account(path, password_env=password_env, password_file=password_file)
