@@ -15,9 +15,10 @@ fractions of total assets T, so every variable lies in [0, 1]. For each market i
 
 with the vault's integer limits, computed exactly in asset units (then divided by T):
 
-    U_i = max(0, min(cap_abs_i, ⌊cap_bps_i·(T-n+1)/10⁴⌋) - x0_i)  caps bind only markets that go up, so a
-                                                              market over its cap can only go down; each of
-                                                              the other n-1 markets may round 1 unit down
+    U_i = max(0, min(cap_abs_i, ⌊cap_bps_i·(T-n+1-⌈s·M⌉)/10⁴⌋) - x0_i)   caps bind only markets that go
+                                                              up, so a market over its cap can only go down;
+                                                              the total after may be lower by 1 unit per other
+                                                              market (ERC-4626 rounding) and by slippage
     S   = max(Σx0, T - ⌈min_idle_bps·T/10⁴⌉) - Σx0             "Σx <= Σx0 (idle not down) or idle >= floor"
     M   = min(⌊max_turnover_bps·T/10⁴⌋, ⌊max_loss_bps·T/slippage_bps⌋)   slippage_bps·moved <= max_loss_bps·T
     m   = max(min_trade_floor, ⌈g / spread⌉, 1),  spread = max(0, max r) - min(0, min r): a smaller trade
@@ -184,6 +185,22 @@ def allocate(
     return Allocation(targets, trades, gain, status, min_trade, result.message)
 
 
+def move_limit(total: int, guardrails: Guardrails, config: AllocatorConfig) -> int:
+    """M: the most one rebalance may move, by the turnover limit and by the loss its slippage would realise."""
+    limit = guardrails.max_turnover_bps * total // BPS
+    if config.slippage_bps > 0:
+        limit = min(limit, math.floor(guardrails.max_loss_bps * total / Fraction(config.slippage_bps)))
+    return limit
+
+
+def slippage_loss_bound(move_room: int, markets: int, config: AllocatorConfig) -> int:
+    """The most slippage can take from the total when at most `move_room` is supplied to `markets` markets
+    (each market's cost is rounded up against the vault)."""
+    if config.slippage_bps == 0:
+        return 0
+    return math.ceil(Fraction(config.slippage_bps) * move_room / BPS) + markets
+
+
 def _risk_weight(forecast: MarketForecast, config: AllocatorConfig) -> Fraction:
     return Fraction(forecast.p_event) * Fraction(config.loss_given_event)
 
@@ -223,14 +240,12 @@ class _Limits:
         caps = {market: guardrails.markets[market] for market in markets}
         invested = total - state.idle
         idle_floor = -(-guardrails.min_idle_bps * total // BPS)
-        move_room = guardrails.max_turnover_bps * total // BPS
-        if config.slippage_bps > 0:
-            move_room = min(move_room, math.floor(guardrails.max_loss_bps * total / Fraction(config.slippage_bps)))
+        move_room = move_limit(total, guardrails, config)
         limit = risk_limit(state, forecasts, config)
-        # ERC-4626 rounding may leave each moved position 1 unit short, so totalAssets after the move can be
-        # one unit lower per other market; the contract checks bps caps against that total. (A 100 % cap
-        # cannot bind: a position is part of the total.)
-        cap_base = max(0, total - max(0, len(markets) - 1))
+        # The contract checks bps caps against totalAssets after the move, which can be lower than T: ERC-4626
+        # rounding may leave each other moved position 1 unit short, and slippage costs at most s·M.
+        # (A 100 % cap cannot bind: a position is part of the total.)
+        cap_base = max(0, total - max(0, len(markets) - 1) - slippage_loss_bound(move_room, len(markets), config))
         bps_cap = {m: total if caps[m].cap_bps >= BPS else caps[m].cap_bps * cap_base // BPS for m in markets}
         return cls(
             total=total,

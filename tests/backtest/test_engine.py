@@ -48,7 +48,8 @@ def test_positions_earn_the_realised_yield_net_of_gas_and_slippage(setup_of: Cal
     setup = setup_of(flat_market(), FIRST, LAST)
     run = replay(setup, Fixed({"a": 10.0}))
     first = run.decisions[0]
-    assert first.accepted and first.targets["a"] == 4000 * setup.capital // 10_000  # the 40 % cap
+    cap = 4000 * setup.capital // 10_000  # 40 %, less the margin for what slippage may take from the total
+    assert first.accepted and cap * (1 - 1e-4) <= first.targets["a"] < cap
     assert sum(d.accepted for d in run.decisions) == 1  # a is full; nothing else pays
     invested = (first.targets["a"] - first.slippage) / setup.settings.unit
     idle = CAPITAL - first.targets["a"] / setup.settings.unit
