@@ -4,21 +4,13 @@ import re
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 from web3 import Web3
 
 from keeper.chain.deploy import Deployment
 from keeper.chain.vault import VaultReader
-from keeper.cli import app
+from tests.cli import vaultbot
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
-runner = CliRunner()
-
-
-def vaultbot(*args: str):
-    return runner.invoke(app, list(args))
-
-
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("VAULTBOT_HOME", str(tmp_path))

@@ -4,7 +4,6 @@ import math
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 from web3 import Web3
 from web3.logs import DISCARD
 
@@ -21,13 +20,7 @@ from keeper.chain.deploy import (
     apy_to_rate_wad,
     deploy_devnet,
 )
-from keeper.cli import app
-
-runner = CliRunner()
-
-
-def vaultbot(*args: str):
-    return runner.invoke(app, list(args))
+from tests.cli import vaultbot
 
 
 def send(w3: Web3, call, sender: str) -> dict:

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from typer.testing import CliRunner
 from web3 import Web3
 
-from keeper.cli import app
 from keeper.db import CycleStatus
+from tests.cli import vaultbot
 from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     KEY_ENV,
     artifact_dir,
@@ -26,12 +25,6 @@ from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     rebalanced_hashes,
 )
 from tests.keeper.tomlfile import toml_text
-
-runner = CliRunner()
-
-
-def vaultbot(*args: str):
-    return runner.invoke(app, list(args))
 
 
 def config_file(table: dict, tmp_path: Path) -> Path:
