@@ -193,6 +193,25 @@ def move_limit(total: int, guardrails: Guardrails, config: AllocatorConfig) -> i
     return limit
 
 
+def idle_floor(total: int, guardrails: Guardrails) -> int:
+    """The least idle a rebalance that lowers idle may leave (rounded up, as the contract checks it)."""
+    return -(-guardrails.min_idle_bps * total // BPS)
+
+
+def position_caps(total: int, guardrails: Guardrails, markets: list[str], config: AllocatorConfig) -> dict[str, int]:
+    """The most each of `markets` may hold after a rebalance for the contract's caps to hold.
+
+    The contract checks bps caps against totalAssets after the move, which can be lower than T: ERC-4626
+    rounding may leave each other moved position 1 unit short, and slippage costs at most s·M. (A 100 % cap
+    cannot bind: a position is part of the total.)
+    """
+    moved = move_limit(total, guardrails, config)
+    base = max(0, total - max(0, len(markets) - 1) - slippage_loss_bound(moved, len(markets), config))
+    caps = {market: guardrails.markets[market] for market in markets}
+    return {m: min(caps[m].cap_abs, total if caps[m].cap_bps >= BPS else caps[m].cap_bps * base // BPS)
+            for m in markets}
+
+
 def slippage_loss_bound(move_room: int, markets: int, config: AllocatorConfig) -> int:
     """The most slippage can take from the total when at most `move_room` is supplied to `markets` markets
     (each market's cost is rounded up against the vault)."""
@@ -237,22 +256,16 @@ class _Limits:
         total = state.total
         markets = [market for market in guardrails.markets if market in forecasts]
         positions = {market: state.position(market) for market in markets}
-        caps = {market: guardrails.markets[market] for market in markets}
         invested = total - state.idle
-        idle_floor = -(-guardrails.min_idle_bps * total // BPS)
         move_room = move_limit(total, guardrails, config)
         limit = risk_limit(state, forecasts, config)
-        # The contract checks bps caps against totalAssets after the move, which can be lower than T: ERC-4626
-        # rounding may leave each other moved position 1 unit short, and slippage costs at most s·M.
-        # (A 100 % cap cannot bind: a position is part of the total.)
-        cap_base = max(0, total - max(0, len(markets) - 1) - slippage_loss_bound(move_room, len(markets), config))
-        bps_cap = {m: total if caps[m].cap_bps >= BPS else caps[m].cap_bps * cap_base // BPS for m in markets}
+        caps = position_caps(total, guardrails, markets, config)
         return cls(
             total=total,
             markets=markets,
             positions=positions,
-            up_room={m: max(0, min(caps[m].cap_abs, bps_cap[m]) - positions[m]) for m in markets},
-            invest_room=max(invested, total - idle_floor) - invested,
+            up_room={m: max(0, caps[m] - positions[m]) for m in markets},
+            invest_room=max(invested, total - idle_floor(total, guardrails)) - invested,
             move_room=move_room,
             min_trade=min_trade,
             risk={market: _risk_weight(forecasts[market], config) for market in markets},
@@ -285,8 +298,13 @@ def _solve(limits: _Limits, values: Mapping[str, float], config: AllocatorConfig
         (np.hstack([ones, ones, none, none])[None], -np.inf, limits.move_room / total),
     ]
     if limits.risk_room is not None:
-        risk = np.array([float(limits.risk[market]) for market in limits.markets])
-        blocks.append((np.hstack([risk, -risk, none, none])[None], -np.inf, float(limits.risk_room / total)))
+        # Scaled to a largest coefficient of 1 too: with small p_event the row's violations would otherwise hide
+        # inside HiGHS's feasibility tolerance, and the exact repair afterwards would cut the whole plan.
+        weights = [limits.risk[market] for market in limits.markets]
+        scale = max(weights) or Fraction(1)
+        risk = np.array([float(w / scale) for w in weights])
+        room = min(limits.risk_room / total / scale, Fraction(n))  # the row's left side never exceeds n
+        blocks.append((np.hstack([risk, -risk, none, none])[None], -np.inf, float(room)))
     matrix = np.vstack([rows for rows, _, _ in blocks])
     lower = np.concatenate([np.full(len(rows), lo) for rows, lo, _ in blocks])
     upper = np.concatenate([np.full(len(rows), hi) for rows, _, hi in blocks])
