@@ -1,7 +1,9 @@
 """Baseline strategies as forecasters: each turns the point-in-time view into per-pool forecasts, which go
 through the same allocator and guardrails as the model's.
 
-- `equal`: every pool the same forecast (today's median APY), so the allocator invests with no preference;
+- `equal`: equal weights: every pool with data today gets the same share of what may be invested (within its
+  cap), moved towards at the turnover limit's pace and only when the drift exceeds `EQUAL_WEIGHT_BAND`; it
+  brings its own `plan` instead of the allocator, which with tied values would pick pools arbitrarily;
 - `trailing-best`: each pool's mean APY over the trailing 7 days (chases what paid best lately);
 - `hold`: fixed preferences chosen once at the first decision, by TVL (the biggest pool first), never revised;
 - `perfect-foresight`: the realised forward mean APY and adverse-event flag of `strategy.targets`, read from
@@ -12,14 +14,28 @@ through the same allocator and guardrails as the model's.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from fractions import Fraction
+
 import pandas as pd
 
 from backtest.market import MarketData
-from strategy.allocator import MarketForecast
+from strategy.allocator import (
+    Allocation,
+    AllocationStatus,
+    AllocatorConfig,
+    MarketForecast,
+    idle_floor,
+    move_limit,
+    position_caps,
+)
 from strategy.data.schema import POOL, TIMESTAMP
+from strategy.guardrails import Guardrails, VaultState
 from strategy.targets import TargetParams, build_targets
 
 TRAILING_DAYS = 7
+EQUAL_WEIGHT_BAND = Fraction(1, 100)  # of total assets: smaller drifts from equal weights are left alone
 
 
 def rows_at(view: MarketData, now: pd.Timestamp) -> pd.DataFrame:
@@ -34,12 +50,44 @@ class EqualForecaster:
     name = "equal"
     leaky = False
 
+    def __init__(self) -> None:
+        self._with_data: set[str] = set()  # the pools of the last forecast, which `plan` weighs
+
     def forecast(self, view: MarketData, now: pd.Timestamp) -> dict[str, MarketForecast]:
         today = rows_at(view, now)
+        self._with_data = set(today.index)
         if today.empty:
             return {}
         median = float(today["apy"].median())
         return {pool: MarketForecast(apy_pct=median, p_event=0.0) for pool in today.index}
+
+    def plan(self, state: VaultState, guardrails: Guardrails, forecasts: Mapping[str, MarketForecast],
+             config: AllocatorConfig) -> Allocation:
+        """Targets moving towards equal weights over the pools this forecaster saw data for (module docstring)."""
+        markets = list(guardrails.markets)
+        current = {market: state.position(market) for market in markets}
+        alive = [market for market in markets if market in forecasts and market in self._with_data]
+        total = state.total
+        if state.paused or total == 0 or not alive:
+            return Allocation(current, {}, 0.0, AllocationStatus.EMPTY, None, "nothing to weigh")
+        caps = position_caps(total, guardrails, markets, config)
+        share = (total - idle_floor(total, guardrails)) // len(alive)
+        goal = {market: min(share, caps[market]) if market in alive else 0 for market in markets}
+        drift = sum(abs(goal[market] - current[market]) for market in markets)
+        if drift <= EQUAL_WEIGHT_BAND * total:
+            return Allocation(current, {}, 0.0, AllocationStatus.OPTIMAL, None, "within the band")
+        # One step of at most the turnover limit: a convex combination of today and the goal keeps caps and
+        # the idle floor; withdrawals round up and the step keeps one unit per market for that.
+        step = min(Fraction(1), Fraction(max(0, move_limit(total, guardrails, config) - len(markets)), drift))
+        targets = {market: current[market] + _towards(goal[market] - current[market], step) for market in markets}
+        trades = {market: target for market, target in targets.items() if target != current[market]}
+        return Allocation(targets, trades, 0.0, AllocationStatus.OPTIMAL, None, "equal weight")
+
+
+def _towards(delta: int, step: Fraction) -> int:
+    """`step` of a move: supplies rounded down, withdrawals rounded up (idle never ends below the plan)."""
+    moved = step * abs(delta)
+    return int(moved) if delta > 0 else -math.ceil(moved)
 
 
 class TrailingBestForecaster:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from backtest.market import MarketData
 from backtest.settings import BacktestSettings
-from strategy.allocator import AllocationStatus, AllocatorConfig, MarketForecast, allocate
+from strategy.allocator import Allocation, AllocationStatus, AllocatorConfig, MarketForecast, allocate
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.guardrails import Guardrails, VaultState
 from strategy.targets import TargetParams
@@ -29,8 +29,15 @@ from strategy.targets import TargetParams
 NO_DATA_FORECAST = MarketForecast(apy_pct=0.0, p_event=0.0)
 
 
+Planner = Callable[[VaultState, Guardrails, Mapping[str, MarketForecast], AllocatorConfig], Allocation]
+
+
 class Forecaster(Protocol):
-    """A strategy: per-pool forecasts from what is known at `now`. `leaky` marks one that reads the future."""
+    """A strategy: per-pool forecasts from what is known at `now`. `leaky` marks one that reads the future.
+
+    A strategy may also have a `plan` (a `Planner`) that sets the targets itself; otherwise
+    `strategy.allocator.allocate` does.
+    """
 
     name: str
     leaky: bool
@@ -121,6 +128,8 @@ def replay(setup: Setup, forecaster: Forecaster, on_day: Callable[[], None] | No
 
     pools, unit = setup.pools, setup.settings.unit
     vault = vault if vault is not None else FastVault(setup)
+    # How the strategy turns forecasts into targets: the allocator, unless it brings its own `plan`.
+    plan: Planner = getattr(forecaster, "plan", allocate)
     gas_paid = 0
     pnl = dict.fromkeys(("yield", "peg", "tvl_run", "slippage"), 0.0)
     decisions: list[Decision] = []
@@ -130,7 +139,7 @@ def replay(setup: Setup, forecaster: Forecaster, on_day: Callable[[], None] | No
         if setup.is_decision_day(index):
             forecasts = _listed_forecasts(setup, forecaster, day)
             forecast_rows += [(day, pool, f.apy_pct, f.p_event) for pool, f in forecasts.items()]
-            decision = _decide(setup, vault, forecasts, day)
+            decision = _decide(setup, vault, plan, forecasts, day)
             decisions.append(decision)
             gas_paid += decision.gas
             pnl["slippage"] -= decision.slippage / unit
@@ -163,8 +172,9 @@ def _listed_forecasts(setup: Setup, forecaster: Forecaster, day: pd.Timestamp) -
     return listed | {pool: NO_DATA_FORECAST for pool in setup.pools if pool not in with_data}
 
 
-def _decide(setup: Setup, vault: BacktestVault, forecasts: dict[str, MarketForecast], day: pd.Timestamp) -> Decision:
-    allocation = allocate(vault.state(), setup.guardrails, forecasts, setup.allocator)
+def _decide(setup: Setup, vault: BacktestVault, plan: Planner, forecasts: dict[str, MarketForecast],
+            day: pd.Timestamp) -> Decision:
+    allocation = plan(vault.state(), setup.guardrails, forecasts, setup.allocator)
     if not allocation.changed:
         return Decision(day, allocation.targets, allocation.status, False, [], 0, 0, 0)
     done = vault.rebalance(allocation.trades, day)

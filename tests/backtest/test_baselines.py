@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 
 from backtest.baselines import EqualForecaster, HoldForecaster, PerfectForesightForecaster, TrailingBestForecaster
 from backtest.market import MarketData
+from strategy.allocator import AllocatorConfig
+from strategy.guardrails import Guardrails, MarketLimits, VaultState, check_rebalance, simulate_rebalance
 from strategy.targets import TargetParams
 from tests.backtest.conftest import history_frame
 
@@ -27,6 +31,37 @@ def at(day: int) -> tuple[MarketData, pd.Timestamp]:
 def test_equal_forecasts_todays_median_for_every_pool_with_data() -> None:
     forecasts = EqualForecaster().forecast(*at(7))
     assert {p: f.apy_pct for p, f in forecasts.items()} == {"rising": 7.0, "steady": 7.0}  # median of 8 and 6
+
+
+RAILS = Guardrails(min_rebalance_interval=0, max_turnover_bps=5000, max_loss_bps=10, min_idle_bps=500,
+                   markets={pool: MarketLimits(cap_bps=6000, cap_abs=10**30) for pool in ROWS})
+CONFIG = AllocatorConfig(horizon_days=7)
+
+
+def test_equal_weight_moves_to_equal_shares_of_the_pools_with_data_within_the_guardrails() -> None:
+    equal = EqualForecaster()
+    state = VaultState(idle=0, positions={"rising": 0, "steady": 0, "gone": 1_000_000}, last_rebalance=0, paused=False)
+    steps = 0
+    while True:
+        allocation = equal.plan(state, RAILS, equal.forecast(*at(7)), CONFIG)  # "gone" has no data on day 7
+        if not allocation.changed:
+            break
+        after = simulate_rebalance(state, allocation.trades)
+        assert check_rebalance(state, after, 1, RAILS) == []  # every step is one the vault accepts
+        state, steps = after, steps + 1
+    assert steps == 4  # 1.95 M to move, at most half the total (less a unit per market) at a time
+    assert state.position("gone") == 0
+    assert state.position("rising") == state.position("steady") == 950_000 // 2  # the idle floor stays idle
+    assert state.idle == 1_000_000 - 2 * (950_000 // 2)
+
+
+def test_equal_weight_leaves_small_drifts_alone() -> None:
+    equal = EqualForecaster()
+    state = VaultState(idle=60_000, positions={"rising": 470_000, "steady": 470_000 + 9_000, "gone": 0},
+                       last_rebalance=0, paused=False)
+    drifted = replace(state, idle=50_000, positions={**state.positions, "steady": 470_000 + 19_000})
+    assert not equal.plan(state, RAILS, equal.forecast(*at(7)), CONFIG).changed  # 1 % band
+    assert equal.plan(drifted, RAILS, equal.forecast(*at(7)), CONFIG).changed
 
 
 def test_trailing_best_is_the_mean_of_the_last_seven_days() -> None:
