@@ -31,7 +31,7 @@ News = Annotated[Path | None, typer.Option(
     "--news", help="News: CSV/Parquet table, RSS/Atom file or a directory of feeds (needs --pools).")]
 Pools = Annotated[Path | None, typer.Option("--pools", help="Pool metadata: a saved DeFiLlama /pools JSON.")]
 Config = Annotated[Path | None, typer.Option(
-    "--config", help="TOML whose [strategy.model] table sets the model (the keeper's or backtest's file).")]
+    "--config", help="TOML whose \\[strategy.model] table sets the model (the keeper's or backtest's file).")]
 Seed = Annotated[int | None, typer.Option("--seed", help="Seed of the model and the synthetic market "
                                                          "(default: the config's model seed).")]
 SyntheticPools = Annotated[int, typer.Option("--synthetic-pools", min=1, help="Pools of the synthetic market.")]
