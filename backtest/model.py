@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class ModelForecaster:
-    """Forecasts of `strategy.forecast.forecast_at` with point-in-time retraining."""
+    """Forecasts of `strategy.forecast.forecasts_from` on the view's features, with point-in-time retraining."""
 
     name = "ml"
     leaky = False
@@ -33,11 +33,11 @@ class ModelForecaster:
         self._artifact: ModelArtifact | None = None
 
     def forecast(self, view: MarketData, now: pd.Timestamp) -> dict[str, MarketForecast]:
-        from strategy.forecast import forecast_at
+        from strategy.forecast import forecasts_from
 
         if self._artifact is None or now - self.trainings[-1] >= pd.Timedelta(days=self.settings.retrain_every_days):
             self._artifact = self._train(view, now)
-        return forecast_at(self._artifact, view.history, view.news, view.pools, now)
+        return forecasts_from(self._artifact, view.model_features_on(now), now)
 
     def _train(self, view: MarketData, now: pd.Timestamp) -> ModelArtifact:
         from strategy.models import train_artifact

@@ -27,8 +27,15 @@ def forecast_at(artifact: ModelArtifact, history: pd.DataFrame, news: pd.DataFra
     day = at.floor("D")
     if history.empty or not (history[TIMESTAMP] == day).any():
         return {}
-    features = model_features(history, news, pools_meta)
-    predictions = artifact.predict(features.xs(day, level=TIMESTAMP, drop_level=True))
+    return forecasts_from(artifact, model_features(history, news, pools_meta).xs(day, level=TIMESTAMP), day)
+
+
+def forecasts_from(artifact: ModelArtifact, features: pd.DataFrame, day: pd.Timestamp) -> dict[str, MarketForecast]:
+    """A forecast per pool from its `model_features` row of `day` (`features` indexed by pool); pools whose
+    prediction is not finite are left out, with a warning."""
+    if features.empty:
+        return {}
+    predictions = artifact.predict(features)
     forecasts = {}
     for pool, row in predictions.iterrows():
         apy, p_event = float(row["apy_pred"]), float(row["p_event"])
