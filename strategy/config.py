@@ -28,6 +28,7 @@ from strategy.targets import TargetParams
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 Fraction = Annotated[float, Field(gt=0, lt=1)]
+CalibrationMethod = Literal["none", "platt", "isotonic"]  # of the risk model: strategy.models.calibration
 
 
 class ModelSettings(BaseModel):
@@ -59,6 +60,7 @@ class ModelSettings(BaseModel):
     bagging_fraction: Annotated[float, Field(gt=0, le=1)] = 0.8
     lambda_l2: Annotated[float, Field(ge=0)] = 1.0
     yield_objective: Literal["regression", "huber", "regression_l1"] = "huber"
+    risk_calibration: CalibrationMethod = "none"  # measured: neither method helped out of sample (README)
     # Results are reproducible for a fixed thread count; one thread also avoids OpenMP spin-waiting slowing
     # training down many times over when the cores are busy with other work (the keeper, a test run).
     num_threads: Annotated[int, Field(ge=1, le=64)] = 1

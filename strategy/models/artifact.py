@@ -2,7 +2,8 @@
 
 - ``yield``: forward mean APY over the horizon, as a residual over the persistence baseline
   (`strategy.models.dataset.BASELINE`); ``apy_pred`` = baseline + prediction.
-- ``risk``: probability of an adverse event within the horizon (``p_event``).
+- ``risk``: probability of an adverse event within the horizon (``p_event``), through the metadata's
+  `strategy.models.calibration.RiskCalibration` when it has one.
 - ``yield_q10``: the 10 % quantile of the forward mean APY, the same way (``apy_q10``).
 
 On disk (`save`/`load`) an artifact is a directory of ``artifact.json`` (metadata and content hash) and one
@@ -27,6 +28,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from strategy.config import ModelSettings
+from strategy.models.calibration import RiskCalibration
 from strategy.models.dataset import BASELINE
 from strategy.models.errors import ModelError
 
@@ -56,6 +58,7 @@ class ArtifactMetadata(BaseModel):
     best_iterations: dict[str, int]  # boosting rounds per model, picked by early stopping
     validation: dict[str, float | None]  # metrics on the time-ordered validation split (see training)
     lightgbm_version: str
+    risk_calibration: RiskCalibration | None = None  # applied to the risk booster's output; None: raw
 
 
 def model_file(name: str) -> str:
@@ -106,10 +109,15 @@ class ModelArtifact:
         baseline = features[BASELINE].to_numpy(dtype="float64")
         predictions = {
             "apy_pred": baseline + self._boosters[YIELD].predict(matrix),
-            "p_event": np.clip(self._boosters[RISK].predict(matrix), 0.0, 1.0),
+            "p_event": np.clip(self._risk(matrix), 0.0, 1.0),
             "apy_q10": baseline + self._boosters[YIELD_Q10].predict(matrix),
         }
         return pd.DataFrame(predictions, index=features.index)
+
+    def _risk(self, matrix: np.ndarray) -> np.ndarray:
+        raw = self._boosters[RISK].predict(matrix)
+        calibration = self.metadata.risk_calibration
+        return raw if calibration is None else calibration.apply(raw)
 
     def importances(self, kind: Literal["gain", "split"] = "gain") -> pd.DataFrame:
         """Feature importance of each booster (columns `MODELS`), features as rows, by yield gain first."""

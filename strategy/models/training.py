@@ -7,7 +7,9 @@ is the horizon). `train_window_days`, when set, keeps only the last that many la
 Early stopping: the last `validation_fraction` of the labelled days are a validation split; the rows fitted
 against it end the same purge + embargo before its first day, so no fitted target overlaps it. Each booster
 is fitted there with early stopping, then refitted on every labelled row with the number of rounds found
-(the most recent days matter most in a market that shifts regime).
+(the most recent days matter most in a market that shifts regime). The risk model's probabilities are
+calibrated on the early-stopping model's predictions of the validation split
+(`strategy.models.calibration`); the validation metrics in the metadata are those raw predictions'.
 
 Reproducible: fixed seeds, `deterministic`, row-wise histograms and a fixed thread count
 (`ModelSettings.num_threads`), so the same data and settings give the same `content_hash`.
@@ -26,6 +28,7 @@ from strategy.config import ModelSettings
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.models import metrics
 from strategy.models.artifact import MODELS, QUANTILE, RISK, YIELD, YIELD_Q10, ArtifactMetadata, ModelArtifact
+from strategy.models.calibration import fit_calibration
 from strategy.models.dataset import BASELINE, RISK_TARGET, YIELD_TARGET, known_at, labelled_dataset, utc
 from strategy.models.errors import ModelError
 
@@ -80,6 +83,7 @@ def _fit(dataset: pd.DataFrame, train_end: pd.Timestamp, settings: ModelSettings
         best_iterations=best,
         validation=_validation_metrics(validation, predicted),
         lightgbm_version=lgb.__version__,
+        risk_calibration=fit_calibration(settings.risk_calibration, predicted[RISK], validation[RISK_TARGET]),
     )
     return ModelArtifact(texts, metadata)
 
