@@ -2,8 +2,10 @@
 
 `Keeper.run_cycle()` journals every cycle (keeper.db) and never lets an expected failure escape:
 
-1. Resume: a transaction left signed or sent by an earlier run is resumed (`TxSender.resume`: wait for it,
-   or re-broadcast the stored bytes) and its outcome recorded; no decision is made while one is pending.
+1. Resume: a transaction left signed or sent by an earlier run is resumed with every journaled version of its
+   nonce (`TxSender.resume`: the receipt of whichever was mined, else the newest re-broadcast and replaced with
+   bumped fees while stuck or priced out, each replacement journaled before broadcast) and its outcome
+   recorded; no decision is made while one is pending.
 2. Inputs (`keeper.inputs`): a source failure or a data-gate refusal ends the cycle as `refused`.
 3. Forecasts (`strategy.forecast.forecast_at`) per pool, mapped to the vault's markets by `[markets]`.
 4. Chain: guardrails and state through `VaultReader`; `strategy.allocator.allocate` within them.
@@ -18,9 +20,11 @@
 import logging
 import math
 import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import requests
@@ -210,24 +214,29 @@ class Keeper:
 
     def _resume_pending(self) -> None:
         """Step 1: settle every transaction an earlier run left signed or sent, before deciding anew."""
-        latest: dict[tuple[str, int], Transaction] = {}
-        for tx in self.db.pending_transactions():
-            latest[(tx.sender, tx.nonce)] = tx  # the last signed of a nonce carries the highest fees
-        for tx in latest.values():
-            log.warning("resuming transaction %s (nonce %d) left by an earlier run", tx.tx_hash, tx.nonce)
-            decision = self.db.decision_of(tx)
+        versions_of: dict[tuple[str, int], list[Transaction]] = defaultdict(list)
+        for tx in self.db.pending_transactions():  # oldest first: the last of a nonce carries the highest fees
+            versions_of[(tx.sender, tx.nonce)].append(tx)
+        for versions in versions_of.values():
+            newest = versions[-1]
+            log.warning("resuming transaction %s (nonce %d, %d versions) left by an earlier run", newest.tx_hash,
+                        newest.nonce, len(versions))
+            decision = self.db.decision_of(newest)
             try:
-                receipt = self.chain.sender.resume(_pending_of(tx))
+                # any version may be the one mined; replacements are journaled like those of a send
+                receipt = self.chain.sender.resume([_pending_of(tx) for tx in versions],
+                                                   on_signed=partial(self.journal_signed, decision.id))
             except (TimeExhausted, RpcUnavailable, requests.RequestException) as error:
-                raise _Stop(CycleStatus.SKIPPED, f"transaction {tx.tx_hash} is still pending: {describe(error)}") \
-                    from error
+                raise _Stop(CycleStatus.SKIPPED, f"transaction {newest.tx_hash} is still pending: "
+                                                 f"{describe(error)}") from error
             except ContractRevert as revert:
                 if revert.receipt is not None:  # mined with status 0: settled, no longer pending
                     self.db.record_receipt(revert.receipt)
                 self.db.finish_cycle(decision.cycle_id, CycleStatus.REVERTED, f"resumed: {describe(revert)}")
                 continue
-            except NonceUsed as used:  # never to be mined: stop resuming it
-                self.db.mark_failed(tx.tx_hash, str(used))
+            except NonceUsed as used:  # no version will ever be mined: stop resuming them
+                for tx in versions:
+                    self.db.mark_failed(tx.tx_hash, str(used))
                 self.db.finish_cycle(decision.cycle_id, CycleStatus.FAILED, f"resumed: {describe(used)}")
                 continue
             outcome = self._settle(decision.cycle_id, decision.decision_hash, receipt)

@@ -1,13 +1,20 @@
 """Sends contract calls as locally signed EIP-1559 transactions under a fee cap, crash-safe and unstuck.
 
 Crash safety: every signed transaction is handed to `on_signed` (a `PendingTx`: hash, nonce, fees, the signed
-bytes) BEFORE it is broadcast, so a caller that journals it can, after a crash, `resume` exactly that
-transaction instead of signing a new one: the nonce is never used twice by us.
+bytes) BEFORE it is broadcast, so a caller that journals it can, after a crash, `resume` exactly those
+transactions instead of signing a new one: the nonce is never used twice by us.
 
 Stuck transactions: when no receipt arrives within `receipt_timeout_s`, the same nonce is signed again with
 both fee fields raised by at least `bump_percent` (never less than MIN_BUMP_PERCENT, what nodes demand for a
-replacement) and never above the fee cap; a receipt of any version ends the wait. When the cap leaves no room
-for a bump, web3's TimeExhausted is raised and the transaction stays pending for `resume`.
+replacement) and never above the fee cap, at most `max_replacements` times per call; a receipt of any version
+ends the wait. When the cap leaves no room for a bump (or the base fee reached it), web3's TimeExhausted is
+raised and the transaction stays pending for `resume`.
+
+Resume: `resume` takes every journaled version of one nonce. A receipt of any of them settles it (the node
+may have mined an older version than the newest we signed). Otherwise the newest is broadcast again and
+then waited for and replaced exactly as `send` does (one shared loop); it is replaced at once when its fee
+cap is below the base fee or the node refuses it. Replacements are re-signed from the stored signed bytes
+and handed to `on_signed` before broadcast, like every version `send` signs.
 
 A receipt with status 0 raises ContractRevert (carrying the receipt) with the reason found by replaying the
 call with eth_call at its block.
@@ -16,11 +23,12 @@ call with eth_call at its block.
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions import TypedTransaction
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
@@ -51,6 +59,9 @@ class PendingTx:
     def __post_init__(self) -> None:
         object.__setattr__(self, "tx_hash", HexBytes(self.tx_hash))
         object.__setattr__(self, "raw_tx", HexBytes(self.raw_tx))
+
+
+OnSigned = Callable[[PendingTx], None]  # journals a signed transaction before it is broadcast
 
 
 class TxError(RuntimeError):
@@ -93,87 +104,104 @@ class TxSender:
         except ContractLogicError as error:
             raise ContractRevert.of(error) from error
 
-    def send(self, call: ContractFunction, on_signed: Callable[[PendingTx], None] | None = None) -> TxReceipt:
+    def send(self, call: ContractFunction, on_signed: OnSigned | None = None) -> TxReceipt:
         """Sign, hand to `on_signed`, broadcast and wait for the receipt, replacing the transaction while it
         is stuck. Raises ContractRevert (at estimation or mined with status 0), TxError, TimeExhausted."""
         nonce = self.w3.eth.get_transaction_count(self.address, "pending")
-        max_fee, priority = self._fees()
+        base_fee = self._base_fee()
+        if base_fee >= self.fee_cap:
+            raise TxError(f"the base fee is {base_fee / GWEI:g} gwei, at or above the fee cap "
+                          f"{self.fee_cap / GWEI:g} gwei: no transaction sent")
+        max_fee, priority = self._fees(base_fee)
         try:
             tx = call.build_transaction({"from": self.address, "nonce": nonce, "maxFeePerGas": max_fee,
                                          "maxPriorityFeePerGas": priority, "chainId": self.w3.eth.chain_id})
         except ContractLogicError as error:  # gas estimation ran the call: it would revert
             raise ContractRevert.of(error) from error
         tx["gas"] = math.ceil(tx["gas"] * GAS_MARGIN)
-        versions = [self._sign_and_broadcast(tx, on_signed)]
-        while True:
-            receipt = self._wait(versions, self.receipt_timeout_s)
-            if receipt is not None:
-                return self._checked(receipt)
-            latest = versions[-1].tx_hash.to_0x_hex()
-            if len(versions) > self.max_replacements:
-                raise TimeExhausted(f"transaction {latest} (nonce {nonce}) not mined after {len(versions)} versions")
-            replacement = self._replacement(tx)
-            if replacement is None:
-                raise TimeExhausted(f"transaction {latest} (nonce {nonce}) not mined within "
-                                    f"{self.receipt_timeout_s:g}s "
-                                    f"and the fee cap {self.fee_cap / GWEI:g} gwei leaves no room for a replacement")
-            log.warning("transaction %s (nonce %d) not mined within %gs; replacing it with fees %d/%d wei",
-                        latest, nonce, self.receipt_timeout_s, replacement["maxFeePerGas"],
-                        replacement["maxPriorityFeePerGas"])
-            tx = replacement
-            versions.append(self._sign_and_broadcast(tx, on_signed))
+        return self._until_mined([self._sign_and_broadcast(tx, on_signed)], on_signed)
 
-    def resume(self, pending: PendingTx) -> TxReceipt:
-        """A journaled transaction after a restart: its receipt if mined, else the same signed bytes broadcast
-        again and waited for. NonceUsed when another transaction took its nonce; TimeExhausted if still pending."""
-        receipt = self._receipt(pending.tx_hash)
+    def resume(self, versions: Sequence[PendingTx], on_signed: OnSigned | None = None) -> TxReceipt:
+        """Every journaled version of one transaction (one nonce, oldest first) after a restart: the receipt of
+        whichever was mined; else the newest broadcast again and, while it is stuck or cannot be mined, replaced
+        as `send` does, each replacement handed to `on_signed` before broadcast. Raises NonceUsed when another
+        transaction took the nonce, TimeExhausted while still pending, ContractRevert when mined with status 0."""
+        versions = _one_nonce(versions)
+        receipt = self._wait(versions, 0)
         if receipt is not None:
             return self._checked(receipt)
-        if self.w3.eth.get_transaction_count(self.address, "latest") > pending.nonce:
-            raise self._nonce_used(pending)
-        try:
-            self.w3.eth.send_raw_transaction(pending.raw_tx)
-        except Web3RPCError as error:
-            if not _already_known(error):
-                receipt = self._receipt(pending.tx_hash)  # mined between our two looks
-                if receipt is not None:
-                    return self._checked(receipt)
-                if self.w3.eth.get_transaction_count(self.address, "latest") > pending.nonce:
-                    raise self._nonce_used(pending) from error
-                raise
-        receipt = self._wait([pending], self.receipt_timeout_s)
-        if receipt is None:
-            raise TimeExhausted(f"resumed transaction {pending.tx_hash.to_0x_hex()} (nonce {pending.nonce}) "
-                                f"not mined within {self.receipt_timeout_s:g}s")
-        return self._checked(receipt)
+        newest, base_fee = versions[-1], self._base_fee()
+        stuck = None
+        if newest.max_fee_per_gas < base_fee:  # no node would mine it: replace without waiting
+            stuck = f"has a max fee of {newest.max_fee_per_gas / GWEI:g} gwei, below the base fee"
+        elif (refusal := self._rebroadcast(newest)) is not None:
+            receipt = self._wait(versions, 0)  # mined between our two looks, or NonceUsed
+            if receipt is not None:
+                return self._checked(receipt)
+            stuck = f"was refused by the node ({refusal})"  # e.g. below the next block's base fee
+        return self._until_mined(versions, on_signed, stuck=stuck)
 
     # -- helpers ----------------------------------------------------------------------------------------
 
-    def _fees(self) -> tuple[int, int]:
-        """(maxFeePerGas, maxPriorityFeePerGas): room for the base fee to double, within the cap."""
-        base_fee = self.w3.eth.get_block("latest")["baseFeePerGas"]
-        if base_fee >= self.fee_cap:
-            raise TxError(f"the base fee is {base_fee / GWEI:g} gwei, at or above the fee cap "
-                          f"{self.fee_cap / GWEI:g} gwei: no transaction sent")
+    def _until_mined(self, versions: list[PendingTx], on_signed: OnSigned | None, *,
+                     stuck: str | None = None) -> TxReceipt:
+        """The checked receipt of any of `versions`, the newest replaced with bumped fees each time none is
+        mined within receipt_timeout_s, at most max_replacements times; `stuck` (why the newest cannot be mined
+        as it is) replaces it before any wait."""
+        replacements = 0
+        while True:
+            if stuck is None:
+                receipt = self._wait(versions, self.receipt_timeout_s)
+                if receipt is not None:
+                    return self._checked(receipt)
+                stuck = f"not mined within {self.receipt_timeout_s:g}s"
+            if replacements == self.max_replacements:
+                raise TimeExhausted(f"{_named(versions[-1])} {stuck}; no replacement left "
+                                    f"(max_replacements={self.max_replacements})")
+            versions.append(self._replace(versions[-1], on_signed, stuck))
+            replacements, stuck = replacements + 1, None
+
+    def _replace(self, newest: PendingTx, on_signed: OnSigned | None, stuck: str) -> PendingTx:
+        """`newest` re-signed (same nonce and call) with bumped fees, handed to `on_signed` and broadcast."""
+        base_fee = self._base_fee()
+        replacement = self._replacement(_unsigned(newest), base_fee)
+        if replacement is None:
+            raise TimeExhausted(f"{_named(newest)} {stuck}; the fee cap {self.fee_cap / GWEI:g} gwei leaves no room "
+                                f"for a replacement at the base fee {base_fee / GWEI:g} gwei")
+        log.warning("%s %s; replacing it with fees %d/%d wei", _named(newest), stuck,
+                    replacement["maxFeePerGas"], replacement["maxPriorityFeePerGas"])
+        return self._sign_and_broadcast(replacement, on_signed)
+
+    def _base_fee(self) -> int:
+        return self.w3.eth.get_block("latest")["baseFeePerGas"]
+
+    def _fees(self, base_fee: int) -> tuple[int, int]:
+        """(maxFeePerGas, maxPriorityFeePerGas) at a base fee below the cap: room for it to double, within the cap."""
         max_fee = min(self.fee_cap, 2 * base_fee + self.priority_fee)
         return max_fee, min(self.priority_fee, max_fee - base_fee)
 
-    def _replacement(self, tx: TxParams) -> TxParams | None:
-        """`tx` with both fees bumped (and at least today's fees), within the cap; None if the cap forbids it."""
-        fresh_max, fresh_priority = self._fees_or_cap()
+    def _replacement(self, tx: TxParams, base_fee: int) -> TxParams | None:
+        """`tx` with both fees bumped (and at least today's fees), within the cap; None if the cap forbids it
+        (a replacement the base fee already priced out would be no better than `tx`)."""
+        if base_fee >= self.fee_cap:
+            return None
+        fresh_max, fresh_priority = self._fees(base_fee)
         max_fee = min(self.fee_cap, max(bumped(tx["maxFeePerGas"], self.bump_percent), fresh_max))
         priority = min(max_fee, max(bumped(tx["maxPriorityFeePerGas"], self.bump_percent), fresh_priority))
         if max_fee < bumped(tx["maxFeePerGas"], 0) or priority < bumped(tx["maxPriorityFeePerGas"], 0):
             return None
         return {**tx, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": priority}
 
-    def _fees_or_cap(self) -> tuple[int, int]:
+    def _rebroadcast(self, pending: PendingTx) -> Web3RPCError | None:
+        """The stored bytes sent again; the node's refusal, None when it took them or holds them already."""
         try:
-            return self._fees()
-        except TxError:
-            return self.fee_cap, self.priority_fee
+            self.w3.eth.send_raw_transaction(pending.raw_tx)
+        except Web3RPCError as error:
+            if not _already_known(error):
+                return error
+        return None
 
-    def _sign_and_broadcast(self, tx: TxParams, on_signed: Callable[[PendingTx], None] | None) -> PendingTx:
+    def _sign_and_broadcast(self, tx: TxParams, on_signed: OnSigned | None) -> PendingTx:
         signed = self.account.sign_transaction(tx)
         pending = PendingTx(nonce=tx["nonce"], tx_hash=signed.hash, raw_tx=signed.raw_transaction,
                             max_fee_per_gas=tx["maxFeePerGas"], max_priority_fee_per_gas=tx["maxPriorityFeePerGas"],
@@ -233,6 +261,27 @@ class TxSender:
     def _nonce_used(self, pending: PendingTx) -> NonceUsed:
         return NonceUsed(f"nonce {pending.nonce} of {self.address} was used by another transaction; "
                          f"{pending.tx_hash.to_0x_hex()} will never be mined")
+
+
+def _one_nonce(versions: Sequence[PendingTx]) -> list[PendingTx]:
+    if not versions:
+        raise ValueError("resume needs at least one journaled version of the transaction")
+    nonces = sorted({version.nonce for version in versions})
+    if len(nonces) > 1:
+        raise ValueError(f"resume takes the versions of one nonce, got nonces {nonces}")
+    return list(versions)
+
+
+def _unsigned(pending: PendingTx) -> TxParams:
+    """The fields `pending` was signed with, decoded from its stored bytes (to sign a replacement)."""
+    fields = TypedTransaction.from_bytes(pending.raw_tx).as_dict()
+    for signature_field in ("v", "r", "s"):
+        del fields[signature_field]
+    return fields
+
+
+def _named(pending: PendingTx) -> str:
+    return f"transaction {pending.tx_hash.to_0x_hex()} (nonce {pending.nonce})"
 
 
 def _already_known(error: Web3RPCError) -> bool:

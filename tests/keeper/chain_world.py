@@ -1,6 +1,8 @@
 """Helpers for the keeper.chain tests on the session devnet: a fresh locally-signing account made the vault's
 keeper, and a vault holding deposits."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -58,3 +60,13 @@ def fund_vault(net: Devnet) -> None:
 def first_markets(net: Devnet, amounts: list[int]) -> list[tuple[str, int]]:
     """Allocations moving the first markets to `amounts`."""
     return [(m.address, amount) for m, amount in zip(net.deployment.markets, amounts, strict=False)]
+
+
+@contextmanager
+def manual_mining(w3: Web3) -> Iterator[None]:
+    """Automine off: sent transactions wait in the pool until the test mines a block (evm_mine)."""
+    w3.provider.make_request("evm_setAutomine", [False])
+    try:
+        yield
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])

@@ -1,10 +1,10 @@
 """keeper.chain.tx on the devnet: EIP-1559 sends, reverts with their reasons, stuck transactions replaced,
-and a transaction journaled before a crash resumed after it without ever being sent twice."""
+and a transaction journaled before a crash resumed after it without ever being sent twice: whichever of its
+versions was mined, or replaced with bumped fees when the base fee priced it out."""
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import pytest
 from eth_account import Account
@@ -13,7 +13,14 @@ from web3.exceptions import TimeExhausted, TransactionNotFound
 from keeper.chain.errors import ContractRevert
 from keeper.chain.tx import GWEI, MIN_BUMP_PERCENT, NonceUsed, PendingTx, TxError, TxSender, bumped
 from keeper.db import to_hex
-from tests.keeper.chain_world import Devnet, first_markets, fund_vault, keeper_account, net  # noqa: F401
+from tests.keeper.chain_world import (  # noqa: F401 - fixtures
+    Devnet,
+    first_markets,
+    fund_vault,
+    keeper_account,
+    manual_mining,
+    net,
+)
 
 pytestmark = pytest.mark.anvil
 
@@ -36,13 +43,13 @@ def crash_after_journaling(journal: list[PendingTx]) -> Callable[[PendingTx], No
     return on_signed
 
 
-@contextmanager
-def manual_mining(net: Devnet) -> Iterator[None]:
-    net.rpc("evm_setAutomine", False)
-    try:
-        yield
-    finally:
-        net.rpc("evm_setAutomine", True)
+def crashed_send(net: Devnet, sender: TxSender) -> list[PendingTx]:
+    """Funds the vault and sends a rebalance that 'dies' once it is signed and journaled: the journal."""
+    fund_vault(net)
+    journal: list[PendingTx] = []
+    with pytest.raises(Crash):
+        sender.send(rebalance(net), on_signed=crash_after_journaling(journal))
+    return journal
 
 
 def in_background(work: Callable[[], object]) -> tuple[threading.Thread, dict]:
@@ -120,7 +127,7 @@ def test_a_revert_when_mined_carries_the_receipt_and_the_replayed_reason(net, ke
     fund_vault(net)
     sender = TxSender(net.w3, keeper_account, priority_fee_gwei=1, receipt_timeout_s=20)
     journal = []
-    with manual_mining(net):
+    with manual_mining(net.w3):
         thread, result = in_background(lambda: sender.send(rebalance(net), on_signed=journal.append))
         wait_until(lambda: bool(journal) and known_to_node(net, journal[0].tx_hash))
         net.vault.functions.pause().transact({"from": net.deployment.guardian, "maxPriorityFeePerGas": 5 * GWEI,
@@ -139,7 +146,7 @@ def test_a_stuck_transaction_is_replaced_with_bumped_fees_and_the_same_nonce(net
                       bump_percent=10)
     journal = []
     nonce = net.w3.eth.get_transaction_count(keeper_account.address)
-    with manual_mining(net):
+    with manual_mining(net.w3):
         thread, result = in_background(lambda: sender.send(rebalance(net), on_signed=journal.append))
         wait_until(lambda: len(journal) == 2 and known_to_node(net, journal[1].tx_hash))
         net.rpc("evm_mine")
@@ -159,7 +166,7 @@ def test_no_replacement_above_the_fee_cap(net, keeper_account):
     fund_vault(net)
     sender = TxSender(net.w3, keeper_account, max_fee_gwei=1.5, priority_fee_gwei=1.5, receipt_timeout_s=0.3)
     journal = []
-    with manual_mining(net):
+    with manual_mining(net.w3):
         with pytest.raises(TimeExhausted, match="fee cap 1.5 gwei leaves no room for a replacement"):
             sender.send(rebalance(net), on_signed=journal.append)
     [only] = journal
@@ -180,12 +187,9 @@ def test_bumped_rounds_up_and_never_below_the_floor():
 
 
 def test_resume_after_a_crash_broadcasts_the_journaled_bytes_once(net, keeper_account):
-    fund_vault(net)
     sender = TxSender(net.w3, keeper_account)
-    journal = []
     nonce = net.w3.eth.get_transaction_count(keeper_account.address)
-    with pytest.raises(Crash):
-        sender.send(rebalance(net), on_signed=crash_after_journaling(journal))
+    journal = crashed_send(net, sender)
     [signed] = journal
     assert net.w3.eth.get_transaction_count(keeper_account.address) == nonce and not known_to_node(net, signed.tx_hash)
 
@@ -194,37 +198,117 @@ def test_resume_after_a_crash_broadcasts_the_journaled_bytes_once(net, keeper_ac
                        max_fee_per_gas=signed.max_fee_per_gas,
                        max_priority_fee_per_gas=signed.max_priority_fee_per_gas, gas_limit=signed.gas_limit)
     restarted = TxSender(net.w3, keeper_account)
-    receipt = restarted.resume(stored)
+    receipt = restarted.resume([stored])
     assert receipt["transactionHash"] == signed.tx_hash and receipt["status"] == 1
-    assert restarted.resume(stored) == receipt  # resuming again only reads the receipt
+    assert restarted.resume([stored]) == receipt  # resuming again only reads the receipt
     assert net.w3.eth.get_transaction_count(keeper_account.address) == nonce + 1
     assert len(net.vault.events.Rebalanced().get_logs(from_block=receipt["blockNumber"])) == 1
 
 
 def test_resume_of_a_transaction_whose_nonce_another_took(net, keeper_account):
-    fund_vault(net)
     sender = TxSender(net.w3, keeper_account)
-    journal = []
-    with pytest.raises(Crash):
-        sender.send(rebalance(net), on_signed=crash_after_journaling(journal))
+    journal = crashed_send(net, sender)
     other = sender.send(net.token.functions.approve(net.deployment.vault, 1))  # signs the same nonce anew
     assert net.w3.eth.get_transaction(other["transactionHash"])["nonce"] == journal[0].nonce
     with pytest.raises(NonceUsed, match=f"nonce {journal[0].nonce} of {keeper_account.address} was used by another"):
-        sender.resume(journal[0])
+        sender.resume(journal)
 
 
 def test_resume_waits_and_reports_a_transaction_still_pending(net, keeper_account):
-    fund_vault(net)
-    sender = TxSender(net.w3, keeper_account, receipt_timeout_s=0.3)
-    journal = []
-    with pytest.raises(Crash):
-        sender.send(rebalance(net), on_signed=crash_after_journaling(journal))
-    with manual_mining(net):
-        with pytest.raises(TimeExhausted, match="not mined within 0.3s"):
-            sender.resume(journal[0])
+    sender = TxSender(net.w3, keeper_account, receipt_timeout_s=0.3, max_replacements=0)
+    journal = crashed_send(net, sender)
+    with manual_mining(net.w3):
+        with pytest.raises(TimeExhausted, match=r"not mined within 0.3s; no replacement left \(max_replacements=0\)"):
+            sender.resume(journal)
         assert known_to_node(net, journal[0].tx_hash)  # rebroadcast, in the pool
         with pytest.raises(TimeExhausted):  # the pool already holds it: the node's "already imported" is no error
-            sender.resume(journal[0])
+            sender.resume(journal)
         net.rpc("evm_mine")
-    receipt = sender.resume(journal[0])
+    receipt = sender.resume(journal)
     assert receipt["status"] == 1 and receipt["transactionHash"] == journal[0].tx_hash
+
+
+def test_resume_returns_the_receipt_of_an_older_version_that_was_mined(net, keeper_account):
+    """The process died after journaling a replacement, before broadcasting it; the node mined the original."""
+    fund_vault(net)
+    sender = TxSender(net.w3, keeper_account, receipt_timeout_s=0.3)
+    nonce = net.w3.eth.get_transaction_count(keeper_account.address)
+    journal = []
+
+    def dies_at_the_replacement(pending: PendingTx) -> None:
+        journal.append(pending)
+        if len(journal) == 2:
+            raise Crash
+
+    with manual_mining(net.w3):
+        with pytest.raises(Crash):
+            sender.send(rebalance(net), on_signed=dies_at_the_replacement)
+        original, replacement = journal
+        assert known_to_node(net, original.tx_hash) and not known_to_node(net, replacement.tx_hash)
+        net.rpc("evm_mine")
+    receipt = TxSender(net.w3, keeper_account).resume(journal)
+    assert receipt["transactionHash"] == original.tx_hash and receipt["status"] == 1
+    assert net.w3.eth.get_transaction_count(keeper_account.address) == nonce + 1
+    assert not known_to_node(net, replacement.tx_hash)  # nothing broadcast for a nonce already used
+
+
+def priced_out(net: Devnet, pending: PendingTx, *, mined: bool) -> int:
+    """A base fee above `pending`'s max fee: of the latest block (`mined`), or of the next block only (the latest
+    looks fine, the node refuses the rebroadcast). Returns it."""
+    base_fee = 2 * pending.max_fee_per_gas if mined else pending.max_fee_per_gas + GWEI // 10
+    net.rpc("anvil_setNextBlockBaseFeePerGas", hex(base_fee))
+    if mined:
+        net.rpc("evm_mine")
+    return base_fee
+
+
+@pytest.mark.parametrize(("mined", "reason"), [(True, "gwei, below the base fee"),
+                                               (False, "was refused by the node")],
+                         ids=["base-fee-of-the-latest-block", "rebroadcast-refused"])
+def test_resume_replaces_a_transaction_the_base_fee_priced_out(net, keeper_account, caplog, mined, reason):
+    sender = TxSender(net.w3, keeper_account, max_fee_gwei=100)
+    nonce = net.w3.eth.get_transaction_count(keeper_account.address)
+    journal = crashed_send(net, sender)
+    [signed] = journal
+    base_fee = priced_out(net, signed, mined=mined)
+    resumed = []
+
+    def on_signed(pending: PendingTx) -> None:
+        assert not known_to_node(net, pending.tx_hash), "a replacement is journaled before its broadcast"
+        resumed.append(pending)
+
+    receipt = TxSender(net.w3, keeper_account, max_fee_gwei=100).resume(journal, on_signed=on_signed)
+    [replacement] = resumed
+    assert receipt["transactionHash"] == replacement.tx_hash and receipt["status"] == 1
+    assert replacement.nonce == signed.nonce == nonce and replacement.gas_limit == signed.gas_limit
+    assert base_fee < replacement.max_fee_per_gas <= 100 * GWEI
+    assert replacement.max_priority_fee_per_gas >= bumped(signed.max_priority_fee_per_gas, 0)
+    assert not known_to_node(net, signed.tx_hash)
+    assert net.w3.eth.get_transaction_count(keeper_account.address) == nonce + 1
+    [event] = net.vault.events.Rebalanced().get_logs(from_block=receipt["blockNumber"])
+    assert event["args"]["decision_hash"] == b"\x01" * 32  # the same call, re-signed from the stored bytes
+    assert reason in caplog.text
+
+
+def test_resume_with_the_base_fee_above_the_cap_signs_nothing(net, keeper_account):
+    sender = TxSender(net.w3, keeper_account, max_fee_gwei=3)
+    nonce = net.w3.eth.get_transaction_count(keeper_account.address)
+    journal = crashed_send(net, sender)
+    net.rpc("anvil_setNextBlockBaseFeePerGas", hex(5 * GWEI))
+    net.rpc("evm_mine")
+    resumed = []
+    with pytest.raises(TimeExhausted, match=r"has a max fee of [\d.]+ gwei, below the base fee; the fee cap 3 gwei "
+                                            "leaves no room for a replacement at the base fee 5 gwei"):
+        sender.resume(journal, on_signed=resumed.append)
+    assert resumed == [] and not known_to_node(net, journal[0].tx_hash)
+    assert net.w3.eth.get_transaction_count(keeper_account.address) == nonce
+
+
+def test_resume_needs_the_versions_of_one_nonce(net, keeper_account):
+    sender = TxSender(net.w3, keeper_account)
+    with pytest.raises(ValueError, match="at least one journaled version"):
+        sender.resume([])
+    versions = [PendingTx(nonce=nonce, tx_hash=b"\x01" * 32, raw_tx=b"", max_fee_per_gas=1,
+                          max_priority_fee_per_gas=1, gas_limit=21_000) for nonce in (3, 4)]
+    with pytest.raises(ValueError, match=r"versions of one nonce, got nonces \[3, 4\]"):
+        sender.resume(versions)

@@ -1,7 +1,8 @@
 """Faults during a cycle on a real anvil: broken sources, a dying RPC, a guardrail revert, a crash after signing.
 
 Each ends the cycle with its reason journaled and without a transaction (or, after a restart, with the
-one transaction that was signed before the crash, never a second one).
+transaction signed before the crash: whichever of its versions was mined, or a replacement of the same nonce
+when the base fee priced it out, never a second rebalance).
 """
 
 import threading
@@ -14,9 +15,10 @@ from werkzeug import Request, Response
 
 from keeper.chain.anvil import AnvilProcess
 from keeper.chain.deploy import PARAM_MIN_IDLE_BPS, Deployment, deploy_devnet
-from keeper.chain.tx import PendingTx
-from keeper.cycle import Keeper, Plan
-from keeper.db import CycleStatus, TxStatus
+from keeper.chain.tx import GWEI, PendingTx
+from keeper.config import KeeperConfig
+from keeper.cycle import CycleOutcome, Keeper, Plan
+from keeper.db import CycleStatus, KeeperDB, TxStatus, to_hex
 from keeper.devdata import SyntheticLlama
 from keeper.metrics import KeeperMetrics
 from keeper.runtime import open_keeper
@@ -33,6 +35,7 @@ from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     rebalanced_hashes,
     transact,
 )
+from tests.keeper.chain_world import manual_mining
 from tests.keeper.llama_payloads import handler_of, serve_llama, stale_chart, utc_now
 
 pytestmark = pytest.mark.anvil
@@ -206,12 +209,38 @@ class DiesAfterJournaling(Keeper):
         raise KeyboardInterrupt("killed after journaling the signed transaction")
 
 
+class DiesAfterJournalingTheReplacement(Keeper):
+    """The first version is broadcast but not mined in time; the process dies after journaling its replacement,
+    before broadcasting it."""
+
+    def journal_signed(self, decision_id: int, pending: PendingTx) -> None:
+        super().journal_signed(decision_id, pending)
+        if len(self.db.pending_transactions()) == 2:
+            raise KeyboardInterrupt("killed after journaling the replacement")
+
+
+def crash(config: KeeperConfig, kind: type[Keeper] = DiesAfterJournaling) -> None:
+    with open_keeper(config) as opened:
+        with pytest.raises(KeyboardInterrupt):
+            as_a(kind, opened).run_cycle()
+
+
+def restart(config: KeeperConfig) -> CycleOutcome:
+    with open_keeper(config) as restarted:  # a new process: resumes, then decides anew
+        return restarted.run_cycle()
+
+
+def assert_settled_by_resume(db: KeeperDB, crashed_cycle_id: int, outcome: CycleOutcome) -> None:
+    """The crashed cycle counts as the rebalance; the restarted one finds the vault in its cooldown."""
+    assert outcome.status == CycleStatus.SKIPPED and "vault: cooldown" in outcome.reason
+    cycle = {c.id: c for c in db.recent_cycles()}[crashed_cycle_id]
+    assert cycle.status == CycleStatus.REBALANCED and cycle.reason.startswith("resumed after a restart")
+    assert db.pending_transactions() == []
+
+
 def test_a_restart_resumes_the_journaled_transaction_and_never_sends_twice(w3, funded, keeper_config):
     nonce = w3.eth.get_transaction_count(funded.keeper)
-    with open_keeper(keeper_config) as opened:
-        crashing = as_a(DiesAfterJournaling, opened)
-        with pytest.raises(KeyboardInterrupt):
-            crashing.run_cycle()
+    crash(keeper_config)
     db = journal(keeper_config)
     [pending] = db.pending_transactions()
     crashed_cycle = db.recent_cycles(1)[0]
@@ -219,15 +248,69 @@ def test_a_restart_resumes_the_journaled_transaction_and_never_sends_twice(w3, f
     decision_hash = db.decision_of(pending).decision_hash
     assert w3.eth.get_transaction_count(funded.keeper) == nonce  # never broadcast
 
-    with open_keeper(keeper_config) as restarted:  # a new process: resumes, then decides anew
-        outcome = restarted.run_cycle()
-    assert outcome.status == CycleStatus.SKIPPED and "vault: cooldown" in outcome.reason
+    assert_settled_by_resume(db, crashed_cycle.id, restart(keeper_config))
     assert w3.eth.get_transaction_count(funded.keeper) == nonce + 1
     assert rebalanced_hashes(w3, funded) == [decision_hash]
     assert db.transaction(pending.tx_hash).status == TxStatus.MINED
-    cycles = {c.id: c for c in db.recent_cycles()}
-    assert cycles[crashed_cycle.id].status == CycleStatus.REBALANCED
-    assert cycles[crashed_cycle.id].reason.startswith("resumed after a restart")
+    db.close()
+
+
+def test_a_restart_settles_an_older_version_that_was_mined(w3, funded, keeper_table):
+    """The newest journaled version never reached the node, the original was mined: the cycle rebalanced."""
+    keeper_table["chain"]["receipt_timeout_s"] = 0.5
+    config = config_of(keeper_table)
+    nonce = w3.eth.get_transaction_count(funded.keeper)
+    with manual_mining(w3):
+        crash(config, DiesAfterJournalingTheReplacement)
+        w3.provider.make_request("evm_mine", [])
+    db = journal(config)
+    original, replacement = db.pending_transactions()
+    assert original.nonce == replacement.nonce == nonce
+    crashed_cycle_id = db.decision_of(original).cycle_id
+
+    assert_settled_by_resume(db, crashed_cycle_id, restart(config))
+    assert db.transaction(original.tx_hash).status == TxStatus.MINED
+    assert db.transaction(replacement.tx_hash).status == TxStatus.REPLACED
+    assert rebalanced_hashes(w3, funded) == [db.decision_of(original).decision_hash]
+    assert w3.eth.get_transaction_count(funded.keeper) == nonce + 1
+    db.close()
+
+
+def raise_base_fee(w3: Web3, base_fee: int) -> None:
+    w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(base_fee)])
+    w3.provider.make_request("evm_mine", [])
+
+
+def test_a_restart_replaces_a_journaled_transaction_the_base_fee_priced_out(w3, funded, keeper_config):
+    nonce = w3.eth.get_transaction_count(funded.keeper)
+    crash(keeper_config)
+    db = journal(keeper_config)
+    [signed] = db.pending_transactions()
+    raise_base_fee(w3, 2 * signed.max_fee_per_gas)
+
+    assert_settled_by_resume(db, db.decision_of(signed).cycle_id, restart(keeper_config))
+    [event] = funded.contract(w3, "Vault", funded.vault).events.Rebalanced().get_logs(from_block=funded.deployed_at)
+    replacement = db.transaction(to_hex(event["transactionHash"]))
+    assert replacement.tx_hash != signed.tx_hash and replacement.status == TxStatus.MINED
+    assert (replacement.decision_id, replacement.nonce) == (signed.decision_id, nonce)  # journaled by the cycle
+    assert replacement.max_fee_per_gas > 2 * signed.max_fee_per_gas
+    assert db.transaction(signed.tx_hash).status == TxStatus.REPLACED
+    assert w3.eth.get_transaction_count(funded.keeper) == nonce + 1
+    db.close()
+
+
+def test_a_restart_with_the_base_fee_above_the_fee_cap_leaves_the_transaction_pending(w3, funded, keeper_config):
+    nonce = w3.eth.get_transaction_count(funded.keeper)
+    crash(keeper_config)
+    raise_base_fee(w3, 150 * GWEI)  # the keeper's fee cap is 100 gwei
+
+    outcome = restart(keeper_config)
+    assert outcome.status == CycleStatus.SKIPPED and "is still pending: TimeExhausted" in outcome.reason
+    assert "the fee cap 100 gwei leaves no room for a replacement at the base fee 150 gwei" in outcome.reason
+    db = journal(keeper_config)
+    [still] = db.pending_transactions()
+    assert still.status == TxStatus.SIGNED and db.recent_cycles(2)[1].status == CycleStatus.RUNNING
+    assert w3.eth.get_transaction_count(funded.keeper) == nonce and rebalanced_hashes(w3, funded) == []
     db.close()
 
 
