@@ -35,7 +35,7 @@ from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
 from web3.logs import DISCARD
 
 from keeper.chain.errors import ContractRevert, RpcUnavailable
-from keeper.chain.tx import NonceUsed, PendingTx, TxSender
+from keeper.chain.tx import NonceUsed, PendingTx, TxError, TxSender
 from keeper.chain.vault import VaultReader
 from keeper.config import KeeperConfig
 from keeper.db import CycleStatus, DatabaseError, KeeperDB, Transaction, to_hex
@@ -239,6 +239,9 @@ class Keeper:
                     self.db.mark_failed(tx.tx_hash, str(used))
                 self.db.finish_cycle(decision.cycle_id, CycleStatus.FAILED, f"resumed: {describe(used)}")
                 continue
+            except TxError as error:  # signed by another key: it stays pending, and no new decision is made
+                raise _Stop(CycleStatus.SKIPPED, f"transaction {newest.tx_hash} cannot be resumed: "
+                                                 f"{describe(error)}") from error
             outcome = self._settle(decision.cycle_id, decision.decision_hash, receipt)
             self.db.finish_cycle(decision.cycle_id, outcome.status, f"resumed after a restart: {outcome.reason}")
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_account.typed_transactions import TypedTransaction
 from hexbytes import HexBytes
@@ -127,6 +128,10 @@ class TxSender:
         as `send` does, each replacement handed to `on_signed` before broadcast. Raises NonceUsed when another
         transaction took the nonce, TimeExhausted while still pending, ContractRevert when mined with status 0."""
         versions = _one_nonce(versions)
+        signer = Account.recover_transaction(versions[-1].raw_tx)
+        if signer != self.address:  # our nonce checks and re-signing would be about the wrong account
+            raise TxError(f"{_named(versions[-1])} was signed by {signer}, not by this key {self.address}: "
+                          "resume it with the key that signed it")
         receipt = self._wait(versions, 0)
         if receipt is not None:
             return self._checked(receipt)

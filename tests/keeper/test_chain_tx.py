@@ -312,3 +312,12 @@ def test_resume_needs_the_versions_of_one_nonce(net, keeper_account):
                           max_priority_fee_per_gas=1, gas_limit=21_000) for nonce in (3, 4)]
     with pytest.raises(ValueError, match=r"versions of one nonce, got nonces \[3, 4\]"):
         sender.resume(versions)
+
+
+def test_resume_refuses_a_transaction_another_key_signed(net, keeper_account):
+    """After a key rotation the journal may hold a transaction of the old key: its nonce is not ours to judge."""
+    journal = crashed_send(net, TxSender(net.w3, keeper_account))
+    rotated = Account.create()
+    with pytest.raises(TxError, match=f"was signed by {keeper_account.address}, not by this key {rotated.address}"):
+        TxSender(net.w3, rotated).resume(journal)
+    assert not known_to_node(net, journal[0].tx_hash)

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from pytest_httpserver import HTTPServer
 from web3 import Web3
 from werkzeug import Request, Response
@@ -24,6 +25,7 @@ from keeper.metrics import KeeperMetrics
 from keeper.runtime import open_keeper
 from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     DEPOSIT,
+    KEY_ENV,
     artifact_dir,
     as_a,
     config_of,
@@ -329,3 +331,18 @@ def test_an_interrupted_cycle_without_a_transaction_is_marked_failed_at_start(fu
     assert cycle.status == CycleStatus.FAILED and cycle.reason.startswith("interrupted")
     db.close()
 
+
+
+def test_a_restart_with_a_rotated_key_leaves_the_old_keys_transaction_pending(w3, funded, keeper_config,
+                                                                              monkeypatch):
+    crash(keeper_config)
+    rotated = Account.from_key("0x" + "42" * 32)  # the operator rotated the keeper key meanwhile
+    transact(w3, funded.contract(w3, "Vault", funded.vault).functions.set_keeper(rotated.address), funded.admin)
+    monkeypatch.setenv(KEY_ENV, rotated.key.to_0x_hex())
+    outcome = restart(config_of(keeper_config.model_dump()))
+    assert outcome.status == CycleStatus.SKIPPED
+    assert f"was signed by {funded.keeper}, not by this key" in outcome.reason
+    db = journal(keeper_config)
+    [pending] = db.pending_transactions()  # kept for the key that signed it; nothing else was signed
+    assert pending.status == TxStatus.SIGNED and rebalanced_hashes(w3, funded) == []
+    db.close()
