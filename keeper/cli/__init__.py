@@ -7,6 +7,7 @@ commands, so `vaultbot --help` stays fast.
 import typer
 
 from keeper.cli.backtest import app as backtest_app
+from keeper.cli.data import app as data_app
 from keeper.cli.demo import demo
 from keeper.cli.devnet import app as devnet_app
 from keeper.cli.keeper import app as keeper_app
@@ -24,6 +25,7 @@ app.add_typer(devnet_app, name="devnet")
 app.add_typer(keeper_app, name="keeper")
 app.add_typer(model_app, name="model")
 app.add_typer(backtest_app, name="backtest")
+app.add_typer(data_app, name="data")
 app.add_typer(vault_app, name="vault")
 app.add_typer(web_app, name="web")
 app.command()(demo)

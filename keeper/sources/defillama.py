@@ -6,7 +6,7 @@ from urllib.parse import quote
 import pandas as pd
 import requests
 
-from keeper.sources.http import fetch_json
+from keeper.sources.http import fetch_json_body
 from strategy.data.defillama import parse_chart, parse_pools
 
 
@@ -15,15 +15,23 @@ class DefiLlamaYields:
 
     def __init__(self, session: requests.Session, base_url: str) -> None:
         self._session = session
-        self._base_url = base_url.rstrip("/")
+        self.base_url = base_url.rstrip("/")
 
     def pools(self) -> pd.DataFrame:
         """Every pool DeFiLlama tracks, one row each (see `strategy.data.defillama.parse_pools`)."""
-        return fetch_json(self._session, f"{self._base_url}/pools", parse_pools)
+        return self.pools_with_body()[0]
+
+    def pools_with_body(self) -> tuple[pd.DataFrame, bytes]:
+        """`pools`, and the answer's body as served."""
+        return fetch_json_body(self._session, f"{self.base_url}/pools", parse_pools)
 
     def chart(self, pool_id: str) -> pd.DataFrame:
         """The canonical market history of one pool (see `strategy.data.defillama.parse_chart`)."""
+        return self.chart_with_body(pool_id)[0]
+
+    def chart_with_body(self, pool_id: str) -> tuple[pd.DataFrame, bytes]:
+        """`chart`, and the answer's body as served."""
         if not pool_id.strip():
             raise ValueError("pool_id must not be empty")
-        url = f"{self._base_url}/chart/{quote(pool_id, safe='')}"
-        return fetch_json(self._session, url, partial(parse_chart, pool_id))
+        url = f"{self.base_url}/chart/{quote(pool_id, safe='')}"
+        return fetch_json_body(self._session, url, partial(parse_chart, pool_id))

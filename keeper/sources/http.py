@@ -99,11 +99,19 @@ def fetch_json(
     session: requests.Session, url: str, parse: Callable[..., Parsed], params: QueryParams = None
 ) -> Parsed:
     """GET `url` and hand its decoded JSON to `parse(payload, where=<url>)`, a `strategy.data` parser."""
+    return fetch_json_body(session, url, parse, params)[0]
+
+
+def fetch_json_body(
+    session: requests.Session, url: str, parse: Callable[..., Parsed], params: QueryParams = None
+) -> tuple[Parsed, bytes]:
+    """`fetch_json`, and the body as served (to record an answer that parsed)."""
     return _fetch_parsed(session, url, params, lambda response: parse(_decode_json(response), where=response.url))
 
 
-def fetch_content(session: requests.Session, url: str, parse: Callable[..., Parsed]) -> Parsed:
-    """GET `url` and hand its raw body to `parse(content, where=<url>)` (feeds declare their own encoding)."""
+def fetch_content_body(session: requests.Session, url: str, parse: Callable[..., Parsed]) -> tuple[Parsed, bytes]:
+    """GET `url` and hand its raw body to `parse(content, where=<url>)` (feeds declare their own encoding);
+    the parsed value and the body."""
     return _fetch_parsed(session, url, None, lambda response: parse(response.content, where=response.url))
 
 
@@ -112,10 +120,10 @@ def _fetch_parsed(
     url: str,
     params: QueryParams,
     parse: Callable[[requests.Response], Parsed],
-) -> Parsed:
+) -> tuple[Parsed, bytes]:
     response = _get(session, url, params)
     try:
-        return parse(response)
+        return parse(response), response.content
     except DataError as exc:
         # Drop the bad answer from the cache so that the next cycle asks the source again.
         _evict(session, response)

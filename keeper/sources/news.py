@@ -8,7 +8,7 @@ from functools import partial
 import pandas as pd
 import requests
 
-from keeper.sources.http import SourceError, fetch_content
+from keeper.sources.http import SourceError, fetch_content_body
 from strategy.data.news import parse_feed
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,10 @@ class NewsFeeds:
     def __init__(self, session: requests.Session) -> None:
         self._session = session
 
+    def feed(self, url: str) -> tuple[pd.DataFrame, bytes]:
+        """The headlines of one feed, and its body as served."""
+        return fetch_content_body(self._session, url, partial(parse_feed, source=url))
+
     def fetch(self, feed_urls: Sequence[str]) -> NewsBatch:
         """All headlines of `feed_urls`; raises `SourceError` only when every feed fails."""
         if not feed_urls:
@@ -36,7 +40,7 @@ class NewsFeeds:
         failures: dict[str, str] = {}
         for url in feed_urls:
             try:
-                frames.append(fetch_content(self._session, url, partial(parse_feed, source=url)))
+                frames.append(self.feed(url)[0])
             except SourceError as exc:
                 log.warning("skipping news feed: %s", exc)
                 failures[url] = exc.reason

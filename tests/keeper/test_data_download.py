@@ -1,0 +1,114 @@
+"""`vaultbot data download` against DeFiLlama-shaped answers on 127.0.0.1: the recorded layout loads with the
+project's own loaders and backtests; failures are reported, lose nothing and a re-run completes the set."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from keeper.devdata import NEWS_PATH, SyntheticLlama
+from keeper.sources.recorder import feed_file_name
+from strategy.data import load_market_history, load_news, load_pools
+from tests.cli import vaultbot
+from tests.keeper.keeper_world import llama  # noqa: F401 - fixture
+from tests.keeper.llama_payloads import base_url, chart_payload, handler_of, json_response, serve_llama
+
+
+@pytest.fixture(autouse=True)
+def own_http_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAULTBOT_CACHE", str(tmp_path / "cache"))
+
+
+def download(server: HTTPServer, out: Path, *args: str):
+    return vaultbot("data", "download", "--out", str(out), "--yields-url", base_url(server), *args)
+
+
+def test_the_recording_loads_and_backtests(httpserver: HTTPServer, llama: SyntheticLlama, tmp_path: Path) -> None:
+    serve_llama(httpserver, llama)
+    out = tmp_path / "llama"
+    result = download(httpserver, out, "--top", "3", "--feed", httpserver.url_for(NEWS_PATH))
+    assert result.exit_code == 0, result.output
+    assert "recorded 3 pool histories" in result.output and "1 feed(s)" in result.output
+
+    history = load_market_history(out / "charts").frame
+    pools = load_pools(out / "pools.json")
+    biggest = pools.sort_values("tvl_usd", ascending=False)["pool"].head(3)
+    assert set(history["pool"]) == set(biggest)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["failures"] == {} and manifest["yields_base_url"] == base_url(httpserver)
+    for pool, entry in manifest["pools"].items():
+        rows = history[history["pool"] == pool]
+        assert entry["rows"] == len(rows) and entry["last_day"] == rows["timestamp"].max().date().isoformat()
+    news = load_news(out / "news").frame
+    assert len(news) == manifest["feeds"][httpserver.url_for(NEWS_PATH)]["items"] > 0
+
+    end = datetime.now(UTC).date() - timedelta(days=1)
+    start = end - timedelta(days=60)
+    report = tmp_path / "report"
+    run = vaultbot("backtest", "run", "--data", str(out / "charts"), "--pools", str(out / "pools.json"),
+                   "--news", str(out / "news"), "--start", str(start), "--end", str(end), "--strategy",
+                   "trailing-best", "--rebalance-every", "7", "--report", str(report))
+    assert run.exit_code == 0, run.output
+    assert json.loads((report / "report.json").read_text())["strategies"]["trailing-best"]["metrics"]["final_value"] > 0
+
+
+def test_a_failing_chart_is_reported_the_rest_kept_and_a_rerun_completes(httpserver: HTTPServer,
+                                                                          llama: SyntheticLlama, tmp_path: Path) -> None:
+    broken = llama.pool_ids[1]
+    httpserver.expect_request(f"/chart/{broken}").respond_with_handler(handler_of(404, "no such pool"))
+    serve_llama(httpserver, llama)
+    out = tmp_path / "llama"
+    result = download(httpserver, out, "--top", "4")
+    assert result.exit_code == 1
+    assert f"failed {broken}" in result.output and "HTTP 404" in result.output
+    assert "1 of 4 downloads failed" in result.output
+    assert sorted(path.stem for path in (out / "charts").glob("*.json")) == sorted(set(llama.pool_ids) - {broken})
+    assert not list((out / "charts").glob("*.partial"))
+
+    httpserver.clear_all_handlers()
+    serve_llama(httpserver, llama)
+    again = download(httpserver, out, "--top", "4")
+    assert again.exit_code == 0, again.output
+    assert sorted(path.stem for path in (out / "charts").glob("*.json")) == sorted(llama.pool_ids)
+    assert json.loads((out / "manifest.json").read_text())["failures"] == {}
+
+
+def test_a_malformed_chart_is_a_failure_never_a_file(httpserver: HTTPServer, llama: SyntheticLlama,
+                                                     tmp_path: Path) -> None:
+    pool = llama.pool_ids[0]
+    bad = chart_payload(llama, pool, datetime.now(UTC))
+    bad["data"][3]["tvlUsd"] = "lots"
+    httpserver.expect_request(f"/chart/{pool}").respond_with_handler(lambda _r: json_response(bad))
+    serve_llama(httpserver, llama)
+    result = download(httpserver, tmp_path / "llama", "--pool", pool)
+    assert result.exit_code == 1 and "data[3]" in result.output and "tvlUsd" in result.output
+    assert not (tmp_path / "llama" / "charts" / f"{pool}.json").exists()
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("--pool", "not-a-pool"), "DeFiLlama /pools does not list pool not-a-pool"),
+    (("--chain", "Solana"), "no pool of the 4 DeFiLlama lists passes the selection"),
+])
+def test_an_empty_or_unknown_selection_writes_nothing(httpserver: HTTPServer, llama: SyntheticLlama, tmp_path: Path,
+                                                      args: tuple[str, ...], expected: str) -> None:
+    serve_llama(httpserver, llama)
+    result = download(httpserver, tmp_path / "llama", *args)
+    assert result.exit_code == 1 and expected in result.output
+    assert not (tmp_path / "llama").exists()
+
+
+def test_an_unreadable_pool_list_or_a_bad_url(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/pools").respond_with_handler(handler_of(404, "gone"))
+    result = download(httpserver, tmp_path / "llama")
+    assert result.exit_code == 1 and "/pools: HTTP 404" in result.output
+    bad = vaultbot("data", "download", "--out", str(tmp_path / "x"), "--yields-url", "ftp://example")
+    assert bad.exit_code == 2 and "--yields-url: expected an http(s) URL" in bad.output
+
+
+def test_feed_file_names_are_slugs_and_never_collide() -> None:
+    assert feed_file_name("https://news.example.org/defi/rss?x=1") == "news-example-org-defi-rss-x-1.xml"
+    assert feed_file_name("https://a.b/c", taken=["news/a-b-c.xml"]) == "a-b-c-2.xml"
