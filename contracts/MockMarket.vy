@@ -7,15 +7,19 @@
 @license GNU Affero General Public License v3.0 only
 @notice An ERC-4626 lending "market" for devnets and backtests. Its value
         grows by simple interest at an operator-set rate per second, its
-        withdrawals can be capped to model scarce liquidity, and the
-        operator can inject a loss. Accrued interest is minted through the
+        withdrawals can be capped to model scarce liquidity, the operator
+        can inject a loss, and an operator-set deposit fee models the cost of
+        entering (slippage): it is taken from every deposit and mint and sent
+        to the operator, so it leaves the market. Accrued interest is minted through the
         asset's public `mint` (a `MockToken`) on every state change and is
         counted in every view in between, so reads never lag.
 @dev Built on snekmate's `erc20` rather than its `erc4626` extension,
      because that one's `totalAssets` is the plain asset balance and
      cannot include interest that has not been minted yet.
      Conversions use one virtual share and one virtual asset
-     (OpenZeppelin style, decimals offset 0).
+     (OpenZeppelin style, decimals offset 0). With a fee f, deposit(a)
+     mints shares for a - ceil(a·f) and mint(s) costs the smallest a with
+     a - ceil(a·f) >= the shares' worth; the previews include the fee (EIP-4626).
 """
 
 from ethereum.ercs import IERC20
@@ -66,6 +70,9 @@ rate_per_second: public(uint256)
 # Cap on what one maxWithdraw/maxRedeem allows; max_value(uint256) = unlimited.
 liquidity: public(uint256)
 last_accrual: public(uint256)
+# Share of every deposit taken as an entry fee, 1e18 = 100 %: fine enough for fractional basis points.
+deposit_fee: public(uint256)
+MAX_DEPOSIT_FEE: public(constant(uint256)) = WAD // 10  # 10 %
 
 
 event RateSet:
@@ -81,13 +88,23 @@ event LossInjected:
     assets: uint256
 
 
+event DepositFeeSet:
+    fee: uint256
+
+
+event DepositFeePaid:
+    sender: indexed(address)
+    assets: uint256
+
+
 @deploy
 def __init__(asset_: address, name: String[25], symbol: String[5], operator_: address):
     """
     @param asset_ The underlying token; must expose a public `mint(to, amount)`.
     @param name The share token name, also the EIP-712 domain name.
     @param symbol The share token symbol.
-    @param operator_ The account allowed to set the rate and liquidity and to inject losses.
+    @param operator_ The account allowed to set the rate, liquidity and deposit fee, to inject
+           losses, and that receives the deposit fees.
     """
     asset = asset_
     operator = operator_
@@ -121,6 +138,18 @@ def set_liquidity(max_assets: uint256):
     self._check_operator()
     self.liquidity = max_assets
     log LiquiditySet(max_assets=max_assets)
+
+
+@external
+def set_deposit_fee(fee: uint256):
+    """
+    @notice Sets the share of every later deposit (and mint) taken as an entry fee.
+    @param fee 1e18 = 100 %, at most MAX_DEPOSIT_FEE; 1 bp is 1e14.
+    """
+    self._check_operator()
+    assert fee <= MAX_DEPOSIT_FEE, "market: fee too high"
+    self.deposit_fee = fee
+    log DepositFeeSet(fee=fee)
 
 
 @external
@@ -204,13 +233,19 @@ def maxRedeem(owner: address) -> uint256:
 @external
 @view
 def previewDeposit(assets: uint256) -> uint256:
-    return self._to_shares(assets, False)
+    """
+    @return The shares `deposit(assets)` mints, net of the deposit fee.
+    """
+    return self._to_shares(assets - self._fee_on(assets), False)
 
 
 @external
 @view
 def previewMint(shares: uint256) -> uint256:
-    return self._to_assets(shares, True)
+    """
+    @return The assets `mint(shares)` takes, the deposit fee included.
+    """
+    return self._gross_of(self._to_assets(shares, True))
 
 
 @external
@@ -231,22 +266,26 @@ def previewRedeem(shares: uint256) -> uint256:
 @external
 def deposit(assets: uint256, receiver: address) -> uint256:
     """
-    @notice Deposits exactly `assets`, minting shares (rounded down) to `receiver`.
+    @notice Takes exactly `assets`, of which the deposit fee (rounded up) goes to the
+            operator, and mints shares for the rest (rounded down) to `receiver`.
     """
     self._accrue()
-    shares: uint256 = self._to_shares(assets, False)
-    self._enter(receiver, assets, shares)
+    fee: uint256 = self._fee_on(assets)
+    shares: uint256 = self._to_shares(assets - fee, False)
+    self._enter(receiver, assets, fee, shares)
     return shares
 
 
 @external
 def mint(shares: uint256, receiver: address) -> uint256:
     """
-    @notice Mints exactly `shares` to `receiver` for the assets they cost (rounded up).
+    @notice Mints exactly `shares` to `receiver` for the assets they cost (rounded up)
+            plus the deposit fee on the whole amount taken.
     """
     self._accrue()
-    assets: uint256 = self._to_assets(shares, True)
-    self._enter(receiver, assets, shares)
+    worth: uint256 = self._to_assets(shares, True)
+    assets: uint256 = self._gross_of(worth)
+    self._enter(receiver, assets, assets - worth, shares)
     return assets
 
 
@@ -325,6 +364,22 @@ def _to_assets(shares: uint256, roundup: bool) -> uint256:
 
 @internal
 @view
+def _fee_on(assets: uint256) -> uint256:
+    return math._mul_div(assets, self.deposit_fee, WAD, True)
+
+
+@internal
+@view
+def _gross_of(net: uint256) -> uint256:
+    """
+    @dev The smallest `a` with a - _fee_on(a) >= net: a = ceil(net / (1 - f)). For it,
+         a - _fee_on(a) = floor(a·(1 - f)) is exactly `net`, so its fee is a - net.
+    """
+    return math._mul_div(net, WAD, WAD - self.deposit_fee, True)
+
+
+@internal
+@view
 def _max_withdraw(owner: address) -> uint256:
     return min(self._to_assets(erc20.balanceOf[owner], False), self.liquidity)
 
@@ -339,8 +394,12 @@ def _max_redeem(owner: address) -> uint256:
 
 
 @internal
-def _enter(receiver: address, assets: uint256, shares: uint256):
-    assert extcall IERC20(asset).transferFrom(msg.sender, self, assets, default_return_value=True), "market: transferFrom failed"
+def _enter(receiver: address, assets: uint256, fee: uint256, shares: uint256):
+    assert extcall IERC20(asset).transferFrom(msg.sender, self, assets - fee, default_return_value=True), "market: transferFrom failed"
+    if fee != 0:
+        # straight to the operator: a fee left in the market would come back to its shareholders
+        assert extcall IERC20(asset).transferFrom(msg.sender, operator, fee, default_return_value=True), "market: transferFrom failed"
+        log DepositFeePaid(sender=msg.sender, assets=fee)
     erc20._mint(receiver, shares)
     log IERC4626.Deposit(sender=msg.sender, owner=receiver, assets=assets, shares=shares)
 

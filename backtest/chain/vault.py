@@ -22,6 +22,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.logs import DISCARD
+from web3.types import TxReceipt
 
 from backtest.engine import Executed, Setup
 from backtest.errors import ChainModeError
@@ -152,7 +153,15 @@ class ChainVault:
             return Executed([revert.reason or "reverted without a reason"], planned,
                             self.setup.settings.price_of_gas(gas), 0)
         events = self.c.vault.events.Rebalanced().process_receipt(receipt, errors=DISCARD)
-        return Executed([], int(events[0]["args"]["moved"]), self.setup.settings.price_of_gas(receipt["gasUsed"]), 0)
+        return Executed([], int(events[0]["args"]["moved"]), self.setup.settings.price_of_gas(receipt["gasUsed"]),
+                        self._fees_paid(receipt))
+
+    def _fees_paid(self, receipt: TxReceipt) -> int:
+        """The slippage of a rebalance: the deposit fees the vault paid to this backtest's markets."""
+        markets = set(self.address_of.values())
+        fees = self.c.markets[0].events.DepositFeePaid().process_receipt(receipt, errors=DISCARD)
+        return sum(int(fee["args"]["assets"]) for fee in fees
+                   if fee["address"] in markets and fee["args"]["sender"] == self.c.vault.address)
 
     def advance(self, day: pd.Timestamp, pnl: dict[str, float]) -> None:
         before = self.state()

@@ -51,6 +51,10 @@ Chain = Annotated[bool, typer.Option(
 ForkUrl = Annotated[str | None, typer.Option(
     "--fork-url", help="Fork mode: run on anvil forked from this (archive) RPC; needs --fork-block.")]
 ForkBlock = Annotated[int | None, typer.Option("--fork-block", help="Fork mode: the block to fork at.")]
+ForkMarket = Annotated[list[str] | None, typer.Option(
+    "--fork-market", metavar="POOL=0xADDRESS",
+    help="Fork mode: use the MockMarket already at 0xADDRESS on the fork for pool POOL (a pool id, as in "
+         "\\[backtest.guardrails.markets]) instead of deploying one; repeat it for every pool of the backtest.")]
 
 
 @dataclass(frozen=True)
@@ -114,12 +118,30 @@ def _prepare(
     return _Prepared(build_setup(market, first, last, config, capital, rebalance_every), config, strategy)
 
 
-def _chain_options(chain: bool, fork_url: str | None, fork_block: int | None) -> ChainOptions | None:
-    """None for fast mode; fork flags imply chain mode and are checked here (both or neither, block >= 0)."""
+def _chain_options(chain: bool, fork_url: str | None, fork_block: int | None,
+                   fork_markets: list[str] | None) -> ChainOptions | None:
+    """None for fast mode; fork flags imply chain mode and are checked here (both or neither, block >= 0,
+    --fork-market only with them and with valid addresses; that it covers the pools is checked by ChainWorld)."""
     from backtest.chain import ChainOptions
 
-    options = ChainOptions(fork_url, fork_block)
+    options = ChainOptions(fork_url, fork_block, _fork_markets(fork_markets) if fork_markets else None)
     return options if chain or options.fork_url is not None else None
+
+
+def _fork_markets(values: list[str]) -> dict[str, str]:
+    """`--fork-market POOL=0xADDRESS` values as pool -> address; each pool once."""
+    from backtest.errors import UsageError
+
+    markets: dict[str, str] = {}
+    for value in values:
+        pool, equals, address = value.rpartition("=")  # the last "=": a pool id may hold one, an address cannot
+        if not equals or not pool.strip() or not address.strip():
+            raise UsageError(f"--fork-market {value!r}: expected POOL=0xADDRESS")
+        pool, address = pool.strip(), address.strip()
+        if pool in markets:
+            raise UsageError(f"--fork-market: pool {pool} is given twice ({markets[pool]} and {address})")
+        markets[pool] = address
+    return markets
 
 
 def _stderr() -> Console:
@@ -134,11 +156,13 @@ def run(
     synthetic_pools: SyntheticPools = 12, warmup_days: WarmupDays = 180, strategy: Strategy = "ml",
     capital: Capital = 1_000_000.0, rebalance_every: RebalanceEvery = 1, config: Config = None, seed: Seed = None,
     report: Report = Path("backtest-report"), chain: Chain = False, fork_url: ForkUrl = None,
-    fork_block: ForkBlock = None,
+    fork_block: ForkBlock = None, fork_market: ForkMarket = None,
 ) -> None:
     """Replay the strategy and every baseline day by day; print the metrics, write report.json and report.html.
 
     --chain replays on the contracts on a local anvil; --fork-url with --fork-block on anvil forked at that block.
+
+    --fork-market POOL=0xADDRESS, once per pool, uses markets already on the fork instead of deploying new ones.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -147,7 +171,7 @@ def run(
     from backtest.run import run_backtest, strategy_names
 
     with _one_line_errors():
-        options = _chain_options(chain, fork_url, fork_block)
+        options = _chain_options(chain, fork_url, fork_block, fork_market)
         prepared = _prepare(data, news, pools, synthetic, synthetic_pools, warmup_days, start, end, strategy,
                             capital, rebalance_every, config, seed)
         console = _stderr()

@@ -1,5 +1,5 @@
-"""Chain mode: the replay on the real Vault and MockMarkets on anvil agrees with fast mode, the contract's
-rejections are counted, and the CLI refuses bad chain/fork flags with one line."""
+"""Chain mode: the replay on the real Vault and MockMarkets on anvil agrees with fast mode, slippage included,
+the contract's rejections are counted, and the CLI refuses bad chain/fork flags with one line."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from backtest.baselines import TrailingBestForecaster
 from backtest.chain import ChainWorld
+from backtest.chain.world import deposit_fee_for
+from backtest.errors import ChainModeError
 from backtest.engine import replay
 from backtest.market import MarketData, synthetic_market
 from backtest.metrics import compute_metrics
@@ -25,12 +27,15 @@ pytestmark = pytest.mark.anvil
 
 START = pd.Timestamp("2024-03-01", tz="UTC")
 END = START + pd.Timedelta(days=29)  # 30 days
-NO_SLIPPAGE = BacktestSettings(slippage_bps=0.0)  # MockMarkets have none: fast and chain agree by construction
+NO_SLIPPAGE = BacktestSettings(slippage_bps=0.0)  # as markets already on a fork charge: no deposit fee
 ONE_BP = 1e-4
 
 
 class Rotating:
-    """Prefers the first half of the pools in even weeks and the second half in odd weeks: trades in and out."""
+    """Prefers the first half of the pools in even weeks and the second half in odd weeks: trades in and out.
+
+    No two pools get the same forecast: with ties the solver's choice between equally good plans could flip on
+    the few base units by which the chain's positions differ from fast mode's (ERC-4626 rounding)."""
 
     name, leaky = "rotating", False
 
@@ -40,7 +45,8 @@ class Rotating:
     def forecast(self, view: MarketData, now: pd.Timestamp) -> dict[str, MarketForecast]:
         half = len(self.pools) // 2
         preferred = self.pools[:half] if (now - START).days // 7 % 2 == 0 else self.pools[half:]
-        return {pool: MarketForecast(apy_pct=20.0 if pool in preferred else 1.0, p_event=0.0) for pool in self.pools}
+        return {pool: MarketForecast(apy_pct=(20.0 if pool in preferred else 1.0) + index, p_event=0.0)
+                for index, pool in enumerate(self.pools)}
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +58,9 @@ def relative(a: float, b: float) -> float:
     return abs(a / b - 1)
 
 
-def test_chain_mode_matches_fast_mode_within_one_basis_point(market: MarketData) -> None:
-    setup = make_setup(market, START, END, rebalance_every=1, settings=NO_SLIPPAGE)
+@pytest.mark.parametrize("slippage_bps", [0.0, 2.5])
+def test_chain_mode_matches_fast_mode_within_one_basis_point(market: MarketData, slippage_bps: float) -> None:
+    setup = make_setup(market, START, END, rebalance_every=1, settings=BacktestSettings(slippage_bps=slippage_bps))
     fast = replay(setup, Rotating(setup.pools))
     with ChainWorld(setup) as world:
         chain = replay(setup, Rotating(setup.pools), vault=world.vault("rotating"))
@@ -68,6 +75,11 @@ def test_chain_mode_matches_fast_mode_within_one_basis_point(market: MarketData)
     assert chain.values["total"].iloc[-1] * setup.settings.unit == pytest.approx(snapshot.total_assets, abs=1)
     assert abs(chain.pnl["peg"]) > 0, "the stablecoin pools' price moves were applied on chain too"
     assert chain.pnl["gas"] < 0 and all(d.gas > 0 for d in accepted)  # receipts' gasUsed, priced
+    # slippage: the deposit fees the markets charged, as fast mode's execution charges them
+    assert (chain.pnl["slippage"] < 0) == (slippage_bps > 0)
+    assert chain.pnl["slippage"] == pytest.approx(fast.pnl["slippage"], rel=1e-6, abs=1e-9)
+    for on_chain, simulated in zip(chain.decisions, fast.decisions, strict=True):
+        assert abs(on_chain.slippage - simulated.slippage) <= len(setup.pools)  # rounding of positions: a unit each
 
 
 def test_a_rebalance_the_contract_rejects_is_counted_with_its_reason(market: MarketData) -> None:
@@ -118,3 +130,18 @@ def test_cli_unreachable_fork_url_is_one_line_exit_1(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"--fork-url http://127.0.0.1:{port}: no JSON-RPC answers there" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_slippage_bps_becomes_an_exact_deposit_fee_or_is_refused() -> None:
+    assert [deposit_fee_for(bps) for bps in (0.0, 1.0, 2.5, 0.3, 1e-5)] == [0, 10**14, 25 * 10**13, 3 * 10**13, 10**9]
+    with pytest.raises(ChainModeError, match=r"slippage_bps = 0.3333333333333333: .* in steps of 1e-14 bps"):
+        deposit_fee_for(1 / 3)
+
+
+def test_cli_chain_mode_refuses_slippage_beyond_the_markets_fee_limit(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[backtest]\nslippage_bps = 1500\n")
+    result = _backtest("--chain", "--config", str(config), "--report", str(tmp_path))
+    assert result.exit_code == 1
+    assert "slippage_bps = 1500: chain mode charges it as a MockMarket deposit fee, which is at most 1000 bps" \
+        in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -1,11 +1,15 @@
-"""`vaultbot backtest run|lookahead` in fast mode from the command line: table, report files, errors."""
+"""`vaultbot backtest run|lookahead` in fast mode from the command line: table, report files, errors; and the
+fork-mode flags refused before any chain is started."""
 
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
+from web3 import Web3
 
+from backtest.market import largest_pools, synthetic_market
 from keeper.cli import app
 
 SMALL = ["--synthetic", "--synthetic-pools", "4", "--warmup-days", "90", "--start", "2024-01-01",
@@ -72,3 +76,59 @@ def test_missing_data_is_named(tmp_path: Path) -> None:
 def test_lookahead_finds_no_decision_that_changes() -> None:
     result = backtest("lookahead", *SMALL)
     assert result.exit_code == 0, result.output
+
+
+# ---------------------------------------------------------------- --fork-market, refused before anvil starts
+
+FORK = ["--fork-url", "http://127.0.0.1:1", "--fork-block", "0"]  # never reached: every case fails first
+SEED = ["--seed", "5"]
+
+
+def address(index: int) -> str:
+    return Web3.to_checksum_address(f"0x{'abcdef' * 6}{index:04x}")  # letters enough for a mixed-case checksum
+
+
+@pytest.fixture(scope="module")
+def pools() -> list[str]:
+    """The pool ids of the SMALL synthetic market at seed 5, in the order the backtest lists them."""
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    market = synthetic_market(4, start, pd.Timestamp("2024-02-15", tz="UTC"), 90, 5)
+    return largest_pools(market, start, 16)
+
+
+def fork_markets(pairs: list[tuple[str, str]]) -> list[str]:
+    return [arg for pool, market in pairs for arg in ("--fork-market", f"{pool}={market}")]
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("without fork mode", "--fork-market lists markets already on a forked chain: give --fork-url and --fork-block"),
+    ("no equals sign", "--fork-market 'POOL': expected POOL=0xADDRESS"),
+    ("not an address", "=0x1234: not an address (0x and 40 hex digits)"),
+    ("bad checksum", "the mixed-case checksum is wrong (a typo?)"),
+    ("pool twice", "is given twice"),
+    ("market twice", "name the same market"),
+    ("unknown pool", "--fork-market: no-such-pool not among the backtest's pools ("),
+    ("missing pool", "--fork-market: no market for pool(s) "),
+])
+def test_bad_fork_markets_are_one_line_usage_errors(pools: list[str], case: str, message: str,
+                                                    tmp_path: Path) -> None:
+    every = [(pool, address(i)) for i, pool in enumerate(pools)]
+    checksummed = address(0)
+    wrong_case = checksummed[:2] + "".join(c.swapcase() if c.isalpha() else c for c in checksummed[2:])
+    assert wrong_case.lower() != wrong_case != wrong_case.upper()  # mixed case: the checksum applies
+    flags = {
+        "without fork mode": fork_markets(every),
+        "no equals sign": [*FORK, "--fork-market", "POOL"],
+        "not an address": [*FORK, *fork_markets([(pools[0], "0x1234")])],
+        "bad checksum": [*FORK, *fork_markets([(pools[0], wrong_case)])],
+        "pool twice": [*FORK, *fork_markets([*every, (pools[0], address(99))])],
+        "market twice": [*FORK, *fork_markets([*every[:-1], (pools[-1], address(0).lower())])],
+        "unknown pool": [*FORK, *fork_markets([*every, ("no-such-pool", address(99))])],
+        "missing pool": [*FORK, *fork_markets(every[:-1])],
+    }[case]
+    result = backtest("run", *SMALL, *SEED, *flags, "--report", str(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    if case == "missing pool":
+        assert result.stderr.strip().endswith(f"{pools[-1]}; give one for every pool of the backtest, "
+                                              f"or none to deploy new markets")

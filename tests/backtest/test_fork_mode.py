@@ -1,5 +1,6 @@
 """Fork mode, tested by forking a local anvil that plays the upstream: a devnet with MockMarkets holding other
-depositors' money, forked at a past block; the backtest runs its vault over those markets as they were then."""
+depositors' money, forked at a past block; the backtest runs its vault over those markets as they were then
+(`ChainOptions.markets`, `--fork-market POOL=0xADDRESS`), or over new markets it deploys on the fork."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from web3 import Web3
 
 from backtest.chain import ChainOptions, ChainWorld
 from backtest.engine import replay
-from backtest.market import synthetic_market
+from backtest.market import largest_pools, synthetic_market
 from backtest.settings import BacktestSettings
 from keeper.chain.anvil import AnvilProcess
 from keeper.chain.artifacts import CompiledContracts
@@ -30,18 +31,21 @@ START = pd.Timestamp("2024-03-01", tz="UTC")
 END = START + pd.Timedelta(days=19)
 SUPPLIED = 50_000 * USDC  # the upstream depositor's money in the first market before the fork block
 LATER = 7_000 * USDC  # supplied after the fork block: the fork must not see it
+UPSTREAM_FEE = 5 * 10**14  # 5 bps: the deposit fee the upstream markets charge from `fee_block` on
 
 
 class Upstream(NamedTuple):
     rpc_url: str
     deployment: Deployment
     fork_block: int
+    fee_block: int  # a later block, from which every upstream market charges UPSTREAM_FEE
     depositor: str
 
 
 @pytest.fixture(scope="module")
 def upstream(compiled_contracts: CompiledContracts, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
-    """A devnet anvil whose first market holds SUPPLIED at the fork block and SUPPLIED + LATER after it."""
+    """A devnet anvil whose first market holds SUPPLIED at the fork block and SUPPLIED + LATER after it, and
+    whose markets charge a deposit fee from a later block on."""
     with AnvilProcess() as node:
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
         deployment = deploy_devnet(w3, compiled_contracts, tmp_path_factory.mktemp("upstream") / "abi")
@@ -57,7 +61,10 @@ def upstream(compiled_contracts: CompiledContracts, tmp_path_factory: pytest.Tem
         w3.provider.make_request("anvil_mine", [5])
         fork_block = w3.eth.block_number
         supply(LATER)
-        yield Upstream(node.rpc_url, deployment, fork_block, depositor)
+        for listed in deployment.markets:
+            fee = deployment.contract(w3, "MockMarket", listed.address).functions.set_deposit_fee(UPSTREAM_FEE)
+            assert w3.eth.wait_for_transaction_receipt(fee.transact({"from": deployment.admin}))["status"] == 1
+        yield Upstream(node.rpc_url, deployment, fork_block, w3.eth.block_number, depositor)
 
 
 def test_fork_runs_the_vault_over_the_upstream_markets_as_of_the_fork_block(upstream: Upstream) -> None:
@@ -70,8 +77,8 @@ def test_fork_runs_the_vault_over_the_upstream_markets_as_of_the_fork_block(upst
     margin = BacktestSettings(slippage_bps=0.0, guardrails={"markets": caps})
     setup = make_setup(market_data, START, END, settings=margin, universe=deployed.pools)
     fast = replay(setup, Rotating(setup.pools))
-    addresses = [m.address for m in upstream.deployment.markets]
-    with ChainWorld(deployed, ChainOptions(upstream.rpc_url, upstream.fork_block), markets=addresses) as world:
+    markets = {pool: m.address for pool, m in zip(deployed.pools, upstream.deployment.markets, strict=True)}
+    with ChainWorld(deployed, ChainOptions(upstream.rpc_url, upstream.fork_block, markets)) as world:
         first = world.contracts.markets[0]
         # the upstream depositor's position as of the fork block: the later deposit is not on the fork
         # (plus a few seconds of interest: the fork's clock starts at the wall clock, after the fork block)
@@ -81,6 +88,57 @@ def test_fork_runs_the_vault_over_the_upstream_markets_as_of_the_fork_block(upst
         assert world.contracts.w3.eth.chain_id == 31337
     assert sum(d.accepted for d in chain.decisions) >= 2
     assert relative(chain.values["total"].iloc[-1], fast.values["total"].iloc[-1]) < ONE_BP
+    assert chain.pnl["slippage"] == 0  # the upstream markets charged no fee yet at the fork block
+
+
+CLI_WINDOW = ["--synthetic", "--synthetic-pools", "3", "--warmup-days", "30", "--start", "2024-03-01",
+              "--end", "2024-03-06", "--seed", "3"]
+
+
+def cli_pools() -> list[str]:
+    """The pools a CLI run over CLI_WINDOW lists, in its order."""
+    market = synthetic_market(3, START, pd.Timestamp("2024-03-06", tz="UTC"), 30, 3)
+    return largest_pools(market, START, 16)
+
+
+def test_cli_fork_market_runs_the_vault_over_the_markets_already_on_the_fork(upstream: Upstream,
+                                                                            tmp_path: Path) -> None:
+    """Forked where the upstream markets charge a 5 bps deposit fee and the config says no slippage: only those
+    markets can have charged the slippage the report shows."""
+    config = tmp_path / "config.toml"
+    config.write_text("[backtest]\nslippage_bps = 0.0\n")
+    pairs = [f"{pool}={market.address.lower()}" for pool, market in zip(cli_pools(), upstream.deployment.markets)]
+    result = CliRunner().invoke(app, [
+        "backtest", "run", *CLI_WINDOW, "--strategy", "equal", "--config", str(config),
+        "--fork-url", upstream.rpc_url, "--fork-block", str(upstream.fee_block),
+        *(arg for pair in pairs for arg in ("--fork-market", pair)), "--report", str(tmp_path / "report"),
+    ])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert summary["mode"] == "fork"
+    traded = [s for s in summary["strategies"].values() if s["metrics"]["rebalances"] > 0]
+    assert traded, "some strategy must supply the markets"
+    for strategy in traded:
+        assert strategy["pnl"]["slippage"] < 0
+
+
+@pytest.mark.parametrize(("market", "message"), [
+    ("0x000000000000000000000000000000000000dEaD", "no contract at that address on the fork"),
+    ("asset", "not a MockMarket (it has no asset())"),
+])
+def test_cli_fork_market_that_is_no_market_is_one_line_exit_1(upstream: Upstream, market: str, message: str,
+                                                              tmp_path: Path) -> None:
+    market = upstream.deployment.asset if market == "asset" else market
+    pools = cli_pools()
+    pairs = [f"{pools[0]}={market}",
+             *(f"{pool}={m.address}" for pool, m in zip(pools[1:], upstream.deployment.markets[1:]))]
+    result = CliRunner().invoke(app, [
+        "backtest", "run", *CLI_WINDOW, "--fork-url", upstream.rpc_url, "--fork-block", str(upstream.fork_block),
+        *(arg for pair in pairs for arg in ("--fork-market", pair)), "--report", str(tmp_path),
+    ])
+    assert result.exit_code == 1, result.output
+    assert f"--fork-market {pools[0]}=" in result.stderr and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_cli_fork_mode_deploys_on_the_fork_and_says_so(upstream: Upstream, tmp_path: Path) -> None:
