@@ -1,8 +1,8 @@
 """DeFiLlama answers for keeper tests, served by pytest-httpserver on 127.0.0.1.
 
 The payloads come from `keeper.devdata.SyntheticLlama` (strategy.synthetic data in DeFiLlama's documented
-shapes). When recorded answers exist in shared/data/recorded/ (defillama-yields-pools.json,
-defillama-yields-chart.json), their records are served instead, under the synthetic pool ids and with the
+shapes). When real answers are recorded (`tests.shared_data.recorded_answer`: shared/data/recorded/ or a
+dataset downloaded by `vaultbot data download`), their records are served instead, under the synthetic pool ids and with the
 chart's timestamps moved so that its last point is as fresh as the synthetic one.
 """
 
@@ -10,7 +10,6 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -18,10 +17,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from keeper.devdata import NEWS_PATH, SyntheticLlama
-from tests.conftest import SHARED_DATA
+from tests.shared_data import recorded_answer
 
 Clock = Callable[[], datetime]
-RECORDED = SHARED_DATA / "recorded"
 
 
 def utc_now() -> datetime:
@@ -30,8 +28,8 @@ def utc_now() -> datetime:
 
 @cache
 def recorded(name: str) -> Any | None:
-    path = RECORDED / name
-    return json.loads(path.read_text()) if path.is_file() else None
+    body = recorded_answer(name)
+    return None if body is None else json.loads(body)
 
 
 def pools_payload(llama: SyntheticLlama, now: datetime) -> dict[str, Any]:
@@ -84,7 +82,3 @@ def handler_of(status: int, body: str) -> Callable[[Request], Response]:
 
 def base_url(server: HTTPServer) -> str:
     return server.url_for("/").rstrip("/")
-
-
-def shared_recordings_present() -> bool:
-    return Path(RECORDED / "defillama-yields-chart.json").is_file()

@@ -16,6 +16,7 @@ from strategy.data import load_market_history, load_news, load_pools
 from tests.cli import vaultbot
 from tests.keeper.keeper_world import llama  # noqa: F401 - fixture
 from tests.keeper.llama_payloads import base_url, chart_payload, handler_of, json_response, serve_llama
+from tests.shared_data import real_dataset
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +46,9 @@ def test_the_recording_loads_and_backtests(httpserver: HTTPServer, llama: Synthe
         assert entry["rows"] == len(rows) and entry["last_day"] == rows["timestamp"].max().date().isoformat()
     news = load_news(out / "news").frame
     assert len(news) == manifest["feeds"][httpserver.url_for(NEWS_PATH)]["items"] > 0
+    found = real_dataset(tmp_path)  # the layout the tests look for in ../shared/data
+    assert found is not None and (found.history, found.pools, found.news) == (out / "charts", out / "pools.json",
+                                                                              out / "news")
 
     end = datetime.now(UTC).date() - timedelta(days=1)
     start = end - timedelta(days=60)

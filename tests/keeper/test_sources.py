@@ -35,6 +35,7 @@ from strategy.data.errors import DataError
 from strategy.data.news import parse_feed
 
 from tests.keeper.test_sources_freshness import DAI_POOL, NOW, USDC_COIN, USDC_POOL
+from tests.shared_data import recorded_answer
 
 DAI_COIN = "ethereum:0x6b175474e89094c44da98b954eedeac495271d0f"
 RETRIES = 2
@@ -103,10 +104,10 @@ def atom_body() -> bytes:
 </feed>"""
 
 
-def recorded_or(shared_data: Path, name: str, build: Callable[[], bytes]) -> bytes:
-    """The recorded answer shared/data/recorded/<name> when present, else the built one."""
-    path = shared_data / "recorded" / name
-    return path.read_bytes() if path.is_file() else build()
+def recorded_or(name: str, build: Callable[[], bytes]) -> bytes:
+    """The recorded real answer `name` when there is one (`tests.shared_data.recorded_answer`), else the built one."""
+    recorded = recorded_answer(name)
+    return build() if recorded is None else recorded
 
 
 # -- fixtures -------------------------------------------------------------------------------------------
@@ -359,8 +360,8 @@ def test_coin_chart_without_coins_raises_payload_error(server, sources):
 # -- the sources, with realistic payloads --------------------------------------------------------------
 
 
-def test_pools_are_fetched_and_parsed(server, sources, shared_data):
-    body = recorded_or(shared_data, "defillama-yields-pools.json", pools_body)
+def test_pools_are_fetched_and_parsed(server, sources):
+    body = recorded_or("defillama-yields-pools.json", pools_body)
     server.expect_request("/yields/pools").respond_with_data(body, content_type="application/json")
     fetched = sources.yields.pools()
     expected = parse_pools(json.loads(body))
@@ -369,8 +370,8 @@ def test_pools_are_fetched_and_parsed(server, sources, shared_data):
     assert len(fetched) > 0
 
 
-def test_chart_is_fetched_and_parsed(server, sources, shared_data):
-    body = recorded_or(shared_data, "defillama-yields-chart.json", chart_body)
+def test_chart_is_fetched_and_parsed(server, sources):
+    body = recorded_or("defillama-yields-chart.json", chart_body)
     server.expect_request(f"/yields/chart/{USDC_POOL}").respond_with_data(body, content_type="application/json")
     history = sources.yields.chart(USDC_POOL)
     assert history.equals(parse_chart(USDC_POOL, json.loads(body)))
@@ -383,9 +384,9 @@ def test_empty_pool_id_is_refused_before_any_request(server, sources):
     assert server.log == []
 
 
-def test_coin_prices_are_fetched_with_start_span_and_period(server, sources, shared_data):
+def test_coin_prices_are_fetched_with_start_span_and_period(server, sources):
     start = NOW - timedelta(days=2)
-    body = recorded_or(shared_data, "defillama-coins-chart.json", coins_body)
+    body = recorded_or("defillama-coins-chart.json", coins_body)
     server.expect_request(
         f"/coins/chart/{USDC_COIN},{DAI_COIN}",
         query_string={"start": str(int(start.timestamp())), "span": "3", "period": "1d"},
