@@ -8,7 +8,6 @@ plus every baseline. Prints wall time (total, per strategy, model training) and 
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
 import pandas as pd
@@ -17,6 +16,7 @@ from rich.console import Console
 from backtest.market import synthetic_market
 from backtest.report import rich_table, summarise
 from backtest.run import STRATEGIES, RunConfig, build_setup, run_backtest
+from benchmarks.memory import peak_rss_mib
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -43,7 +43,6 @@ def main() -> None:
 
     result = run_backtest(setup, config, args.strategy)
     total = time.perf_counter() - started
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
     Console().print(rich_table(summarise(result)))
     print(f"market: {args.pools} pools, window {len(setup.days)} days (+{args.warmup_days} warm-up), "
@@ -54,7 +53,7 @@ def main() -> None:
     if result.model_trainings:
         print(f"  model: {result.model_trainings} trainings, {result.training_seconds:.1f} s of the ml time")
     print(f"wall time: {total:.1f} s")
-    print(f"peak memory: {peak_rss_mb:.0f} MiB (max resident set size of the process)")
+    print(f"peak memory: {peak_rss_mib():.0f} MiB (max resident set size of the process)")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ process and of anvil.
 from __future__ import annotations
 
 import argparse
-import resource
 import time
-from pathlib import Path
 
 import pandas as pd
 
@@ -20,18 +18,9 @@ from backtest.chain import ChainWorld
 from backtest.engine import replay
 from backtest.market import synthetic_market
 from backtest.run import RunConfig, build_setup, make_forecaster
+from benchmarks.memory import peak_rss_mib
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
-
-
-def peak_rss_mib(pid: int | None = None) -> float:
-    """Max resident set size: this process (getrusage), or another one (VmHWM of /proc/<pid>/status, Linux)."""
-    if pid is None:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:

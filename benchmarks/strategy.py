@@ -9,7 +9,6 @@ Run it as a module: as a script, the file name would shadow the `strategy` packa
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -17,6 +16,7 @@ from typing import TypeVar
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.memory import peak_rss_mib
 from strategy.config import ModelSettings
 from strategy.forecast import forecast_at
 from strategy.models import train_artifact
@@ -24,10 +24,6 @@ from strategy.models.dataset import model_features
 from strategy.synthetic import generate_market
 
 T = TypeVar("T")
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def main() -> None:

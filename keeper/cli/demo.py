@@ -16,6 +16,8 @@ from keeper.cli.common import JsonOption, deployment_path, exit_on
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from web3 import Web3
+
     from keeper.chain.deploy import Deployment
     from keeper.cycle import Keeper
 
@@ -48,7 +50,7 @@ def demo(json_path: JsonOption = None, cycles: Cycles = 3, chain_hours: ChainHou
     with exit_on(ConfigError):
         settings = devnet_config(path)
     typer.echo("starting the keeper (the first start trains its model on synthetic history) ...")
-    _deposit_for_depositors(path, deployment, deposit)
+    deposit_for_depositors(path, deployment, deposit)
     metrics = KeeperMetrics(max_age_s=settings.service.health_age_s)
     with exit_on(*startup_errors()), open_keeper(settings, metrics=metrics) as keeper:
         if cycles == 0:
@@ -60,7 +62,7 @@ def demo(json_path: JsonOption = None, cycles: Cycles = 3, chain_hours: ChainHou
                f"`vaultbot vault info{json_flag}`, `vaultbot keeper status`, `vaultbot devnet down{json_flag}`.")
 
 
-def _deposit_for_depositors(path: "Path", deployment: "Deployment", amount: str) -> None:
+def deposit_for_depositors(path: "Path", deployment: "Deployment", amount: str) -> None:
     """Each devnet depositor without shares deposits `amount` USDC, through the depositor CLI's own flow."""
     from keeper.depositor.accounts import UnlockedSender
     from keeper.depositor.amounts import parse_amount
@@ -85,14 +87,18 @@ def _run_cycles(keeper: "Keeper", deployment: "Deployment", cycles: int, chain_s
     w3 = keeper.chain.w3
     for number in range(cycles):
         if number and chain_seconds:
-            # anvil only: the devnet's chain clock jumps, so cooldowns pass and markets accrue.
-            w3.provider.make_request("evm_increaseTime", [chain_seconds])
-            w3.provider.make_request("evm_mine", [])
+            advance_chain(w3, chain_seconds)
         outcome = keeper.run_cycle()
         line = f"cycle {outcome.cycle_id}: {outcome.status.value}"
         typer.echo(line + (f" ({outcome.reason})" if outcome.reason else "")
                    + (f", decision {outcome.decision_hash}" if outcome.tx_hash else ""))
         _print_positions(keeper, deployment)
+
+
+def advance_chain(w3: "Web3", seconds: int) -> None:
+    """anvil only: the devnet's chain clock jumps, so cooldowns pass and markets accrue."""
+    w3.provider.make_request("evm_increaseTime", [seconds])
+    w3.provider.make_request("evm_mine", [])
 
 
 def _print_positions(keeper: "Keeper", deployment: "Deployment") -> None:
