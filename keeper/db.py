@@ -1,9 +1,9 @@
 """The keeper's journal: cycles, decisions and transactions in one SQL database (SQLAlchemy 2 ORM).
 
-SQLite by default; any SQLAlchemy URL works (e.g. postgresql+psycopg://...). Every method commits before
-it returns, so whatever the keeper does next (broadcasting a signed transaction above all) happens only
-after the database knows about it: a transaction is stored as `signed`, with its raw bytes, before it is
-sent, and a restarted keeper finds it there and resumes it instead of signing a new one.
+SQLite by default; any SQLAlchemy URL works (the tests also run it on PostgreSQL, postgresql+psycopg://...).
+Every method commits before it returns, so whatever the keeper does next (broadcasting a signed transaction
+above all) happens only after the database knows about it: a transaction is stored as `signed`, with its raw
+bytes, before it is sent, and a restarted keeper finds it there and resumes it instead of signing a new one.
 
 Amounts in wei that fit 64 bits (fees per gas, gas) are integers; uint256 values (share price, assets) are
 decimal strings.
@@ -76,6 +76,16 @@ class UtcDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+class MessageText(TypeDecorator[str]):
+    """Free text from outside (revert reasons, error messages): PostgreSQL text cannot hold NUL, so it is escaped."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else value.replace("\x00", "\\x00")
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -92,7 +102,7 @@ class Cycle(Base):
     finished: Mapped[datetime | None] = mapped_column(UtcDateTime)
     status: Mapped[CycleStatus] = mapped_column(Enum(CycleStatus, native_enum=False, length=16),
                                                 default=CycleStatus.RUNNING)
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(MessageText)
     dry_run: Mapped[bool] = mapped_column(default=False)
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     chain_time: Mapped[int | None] = mapped_column(BigInteger)
@@ -138,7 +148,7 @@ class Transaction(Base):
     gas_used: Mapped[int | None] = mapped_column(BigInteger)
     effective_gas_price: Mapped[int | None] = mapped_column(BigInteger)
     receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(MessageText)
     decision: Mapped[Decision] = relationship(back_populates="transactions")
 
     @property
@@ -307,7 +317,8 @@ def _engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    # a server may drop idle connections (restart, idle_session_timeout): test each one before a unit of work
+    engine = create_engine(url, pool_pre_ping=True)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

@@ -1,18 +1,24 @@
-"""The keeper's journal on SQLite: cycles, decisions, transactions and their states across reopening."""
+"""The keeper's journal: cycles, decisions, transactions and their states across reopening.
 
+Every test using `db` or `database_url` runs twice: on SQLite (the default) and on a real PostgreSQL server.
+"""
+
+import re
+from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
-from keeper.db import CycleStatus, DatabaseError, KeeperDB, TxStatus, sqlite_url
+from keeper.db import CycleStatus, DatabaseError, KeeperDB, TxStatus
+from tests.keeper.postgres import database_url, postgres, postgres_url  # noqa: F401 - fixtures
 
 SENDER = "0x" + "70" * 20
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> KeeperDB:
-    journal = KeeperDB(sqlite_url(tmp_path / "state" / "keeper.sqlite"))
+def db(database_url: str) -> Iterator[KeeperDB]:
+    journal = KeeperDB(database_url)
     yield journal
     journal.close()
 
@@ -49,14 +55,13 @@ def test_cycle_lifecycle_is_recorded_with_utc_times(db: KeeperDB) -> None:
     assert db.last_share_price(before_cycle=cycle_id) is None
 
 
-def test_signed_transaction_survives_reopening_and_is_pending(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "keeper.sqlite")
-    first = KeeperDB(url)
+def test_signed_transaction_survives_reopening_and_is_pending(database_url: str) -> None:
+    first = KeeperDB(database_url)
     decision_id = decision(first, first.start_cycle(dry_run=False))
     sign(first, decision_id, "0x" + "AB" * 32)
     first.close()  # as if the process died right after signing
 
-    reopened = KeeperDB(url)
+    reopened = KeeperDB(database_url)
     [pending] = reopened.pending_transactions()
     assert (pending.tx_hash, pending.status, pending.nonce) == ("0x" + "ab" * 32, TxStatus.SIGNED, 7)
     reopened.mark_sent(pending.tx_hash)
@@ -94,11 +99,32 @@ def test_decisions_are_found_by_hash_case_insensitively(db: KeeperDB) -> None:
     assert db.decisions_with_hash("0x" + "ff" * 32) == []
 
 
-def test_a_transaction_hash_is_stored_once(db: KeeperDB) -> None:
+def test_a_transaction_hash_is_stored_once(db: KeeperDB, database_url: str) -> None:
     decision_id = decision(db, db.start_cycle(dry_run=False))
     sign(db, decision_id, "0x" + "05" * 32)
-    with pytest.raises(DatabaseError, match="keeper.sqlite"):
+    with pytest.raises(DatabaseError, match=re.escape(make_url(database_url).database)):
         sign(db, decision_id, "0x" + "05" * 32)
+
+
+def test_chain_numbers_keep_every_digit(db: KeeperDB) -> None:
+    cycle_id = db.start_cycle(dry_run=False)
+    db.update_cycle(cycle_id, block_number=2**63 - 1, total_assets=str(2**256 - 1))
+    cycle = db.recent_cycles()[0]
+    assert (cycle.block_number, cycle.total_assets) == (2**63 - 1, str(2**256 - 1))
+    sign(db, decision(db, cycle_id), "0x" + "06" * 32, max_fee=2**63 - 1)
+    assert db.last_decision().targets == {"0xm": 2**70}  # JSON keeps integers beyond 64 bits
+    assert db.transaction("0x" + "06" * 32).max_fee_per_gas == 2**63 - 1
+
+
+def test_a_nul_in_a_message_is_stored_escaped(db: KeeperDB) -> None:
+    # a revert string may carry NUL bytes (a bytes32 turned into a string); PostgreSQL text cannot
+    cycle_id = db.start_cycle(dry_run=False)
+    sign(db, decision(db, cycle_id), "0x" + "07" * 32)
+    reason = "ContractLogicError: market: cap\x00\x00"
+    db.mark_failed("0x" + "07" * 32, reason)
+    db.finish_cycle(cycle_id, CycleStatus.REVERTED, reason)
+    stored = r"ContractLogicError: market: cap\x00\x00"
+    assert db.recent_cycles()[0].reason == db.transaction("0x" + "07" * 32).error == stored
 
 
 def test_unknown_transaction_and_naive_times_are_refused(db: KeeperDB) -> None:
