@@ -76,7 +76,7 @@ class ChainSettings(BaseModel):
     password_env: str | None = None  # environment variable holding the keystore password
     password_file: Path | None = None
     raw_key_env: str | None = None  # environment variable holding a raw private key: chain 31337 only
-    max_fee_gwei: PositiveFloat = 100.0  # never pay more per gas than this
+    max_fee_gwei: Annotated[float, Field(gt=0, le=100_000)] = 100.0  # never pay more per gas; above 1e5: a typo
     priority_fee_gwei: NonNegativeFloat = 1.5
     receipt_timeout_s: PositiveFloat = 180.0  # then replace the transaction with bumped fees
     bump_percent: Annotated[int, Field(ge=10, le=500)] = 15  # nodes require at least 10 % for a replacement

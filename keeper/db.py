@@ -172,12 +172,12 @@ class KeeperDB:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._shown_url = make_url(url).render_as_string(hide_password=True)
+        self.shown_url = make_url(url).render_as_string(hide_password=True)  # for messages: no password
         try:
             self.engine = _engine(url)
             Base.metadata.create_all(self.engine)
         except SQLAlchemyError as error:
-            raise DatabaseError(f"cannot open the keeper database {self._shown_url}: {error}") from error
+            raise DatabaseError(f"cannot open the keeper database {self.shown_url}: {error}") from error
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
@@ -192,7 +192,7 @@ class KeeperDB:
                 session.commit()
             except SQLAlchemyError as error:
                 session.rollback()
-                raise DatabaseError(f"keeper database {self._shown_url}: {error}") from error
+                raise DatabaseError(f"keeper database {self.shown_url}: {error}") from error
             except BaseException:
                 session.rollback()
                 raise

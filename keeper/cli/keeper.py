@@ -121,7 +121,7 @@ def status(config: ConfigOption = None,
             cycles, pending, decision = db.recent_cycles(limit), db.pending_transactions(), db.last_decision()
         finally:
             db.close()
-    table = Table(title=f"keeper journal {settings.service.database_url}")
+    table = Table(title=f"keeper journal {db.shown_url}")
     for column in ("cycle", "started (UTC)", "took", "status", "reason"):
         table.add_column(column)
     for cycle in cycles:

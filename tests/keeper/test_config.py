@@ -66,6 +66,7 @@ def test_the_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     (minimal(markets={POOL: "0x1234"}), f"markets.{POOL}", "not an Ethereum address"),
     (minimal(gate={"max_age": "a day"}), "gate.max_age", "duration"),
     (minimal(chain={"bump_percent": 5}), "chain.bump_percent", "greater than or equal to 10"),
+    (minimal(chain={"max_fee_gwei": 1e10}), "chain.max_fee_gwei", "less than or equal to 100000"),
 ])
 def test_a_wrong_or_missing_key_is_named_with_its_environment_variable(tmp_path, table, key, message) -> None:
     text = problem(tmp_path, table)

@@ -64,7 +64,8 @@ def test_a_connection_the_server_dropped_is_replaced(postgres: PostgresProcess, 
 @pytest.mark.anvil
 def test_keeper_once_journals_in_postgres_and_verify_confirms_it(
         w3: Web3, funded: Deployment, keeper_table: dict, postgres_url: str, tmp_path: Path) -> None:
-    keeper_table["service"]["database_url"] = postgres_url
+    # the server trusts local connections, so a password is accepted and ignored: it must never be shown
+    keeper_table["service"]["database_url"] = postgres_url.replace("postgres@", "postgres:s3cret-pw@", 1)
     config = tmp_path / "keeper.toml"
     config.write_text(toml_text(keeper_table))
 
@@ -86,3 +87,7 @@ def test_keeper_once_journals_in_postgres_and_verify_confirms_it(
     verified = vaultbot("keeper", "verify", tx_hash, "--config", str(config))
     assert verified.exit_code == 0, verified.output
     assert "OK: the on-chain decision hash matches the journal's record" in verified.output
+
+    status = vaultbot("keeper", "status", "--config", str(config))
+    assert status.exit_code == 0, status.output
+    assert "rebalanced" in status.output and "s3cret-pw" not in status.output and "***" in status.output
