@@ -1,5 +1,5 @@
-"""Backtest outputs: `report.json` (the summary), `report.html` (self-contained, charts inline) and the
-terminal table."""
+"""Backtest outputs: `report.json` (the summary), `report.html` (self-contained, charts inline), CSV tables
+per day and per decision (`exports`) and the terminal table."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 from backtest.errors import BacktestError
 from backtest.report.charts import allocation_chart, prediction_chart, value_chart
+from backtest.report.exports import write_csv_tables
 from backtest.report.html import render_html
 from backtest.report.summary import summarise
 from backtest.report.table import rich_table
@@ -20,14 +21,15 @@ __all__ = ["ReportFiles", "rich_table", "summarise", "write_report"]
 class ReportFiles(NamedTuple):
     json: Path
     html: Path
+    tables: list[Path]  # CSV
 
 
 def write_report(result: BacktestResult, directory: Path, summary: dict[str, Any] | None = None) -> ReportFiles:
-    """Write `report.json` and `report.html` into `directory` (created if missing)."""
+    """Write `report.json`, `report.html` and the CSV tables into `directory` (created if missing)."""
     summary = summary if summary is not None else summarise(result)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        files = ReportFiles(directory / "report.json", directory / "report.html")
+        files = ReportFiles(directory / "report.json", directory / "report.html", write_csv_tables(result, directory))
         files.json.write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n", encoding="utf-8")
         charts = {
             "Value over time": value_chart(result),

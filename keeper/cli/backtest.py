@@ -185,7 +185,7 @@ def run(
         summary = summarise(result)
         files = write_report(result, report, summary)
     Console().print(rich_table(summary))
-    typer.echo(f"report: {files.json} {files.html}")
+    typer.echo(f"report: {files.json} {files.html}; tables: {', '.join(path.name for path in files.tables)}")
 
 
 @app.command()

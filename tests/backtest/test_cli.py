@@ -42,6 +42,24 @@ def test_a_run_prints_the_ml_strategy_next_to_every_baseline(report) -> None:
     assert data["strategies"]["ml"]["metrics"]["rebalances"] >= 1
 
 
+def test_the_csv_tables_agree_with_the_report(report) -> None:
+    _, data, directory = report
+    days = data["window"]["days"]
+    values = pd.read_csv(directory / "values.csv")
+    assert list(values.columns) == ["strategy", "date", "total", "idle", "gas", "net"]
+    for name, net in data["series"]["net_value"].items():
+        assert values.loc[values["strategy"] == name, "net"].tolist() == pytest.approx(net, rel=1e-12)
+    positions = pd.read_csv(directory / "positions.csv")
+    assert len(positions) == len(STRATEGIES) * days * len(data["universe"])
+    decisions = pd.read_csv(directory / "decisions.csv")
+    for name, strategy in data["strategies"].items():
+        mine = decisions[decisions["strategy"] == name]
+        assert int(mine["accepted"].sum()) == strategy["metrics"]["rebalances"]
+        assert -mine["slippage"].sum() == pytest.approx(strategy["pnl"]["slippage"], abs=1e-9)
+    forecasts = pd.read_csv(directory / "forecasts.csv")
+    assert set(forecasts["strategy"]) >= {"ml", "trailing-best"} and forecasts["apy_pct"].notna().all()
+
+
 def test_the_html_report_is_self_contained_with_its_charts(report) -> None:
     html = (report[2] / "report.html").read_text()
     for chart in ("Value over time", "Allocation over time", "Predicted vs realised APY"):
