@@ -135,12 +135,16 @@ class Keeper:
                 log.exception("cycle %d failed unexpectedly", cycle_id)
             outcome = CycleOutcome(cycle_id, status, describe(error), kind, decision_hash)
         self.db.finish_cycle(cycle_id, outcome.status, outcome.reason)
+        duration_s = time.monotonic() - started
         log.log(logging.INFO if outcome.succeeded else logging.WARNING, "cycle %d %s%s", cycle_id,
-                outcome.status.value, f": {outcome.reason}" if outcome.reason else "")
+                outcome.status.value, f": {outcome.reason}" if outcome.reason else "",
+                extra={"cycle_id": cycle_id, "status": outcome.status.value, "reason": outcome.reason,
+                       "failure_kind": outcome.failure_kind, "decision_hash": outcome.decision_hash,
+                       "tx_hash": outcome.tx_hash, "duration_s": round(duration_s, 3), "dry_run": dry_run})
         if self.metrics is not None:
             self.metrics.cycle_finished(outcome.status.value, success=outcome.succeeded,
                                         failure_kind=outcome.failure_kind, reason=outcome.reason,
-                                        duration_s=time.monotonic() - started)
+                                        duration_s=duration_s)
             self.metrics.pending_transactions.set(len(self.db.pending_transactions()))
         return outcome
 
@@ -201,7 +205,9 @@ class Keeper:
             raw_tx=to_hex(pending.raw_tx), max_fee_per_gas=pending.max_fee_per_gas,
             max_priority_fee_per_gas=pending.max_priority_fee_per_gas, gas_limit=pending.gas_limit,
         )
-        log.info("signed %s (nonce %d), journaled before broadcast", to_hex(pending.tx_hash), pending.nonce)
+        log.info("signed %s (nonce %d), journaled before broadcast", to_hex(pending.tx_hash), pending.nonce,
+                 extra={"tx_hash": to_hex(pending.tx_hash), "nonce": pending.nonce,
+                        "max_fee_per_gas": pending.max_fee_per_gas})
 
     # -- restart ----------------------------------------------------------------------------------------
 

@@ -5,9 +5,8 @@ runs against the devnet of $VAULTBOT_HOME/devnet.json (else .vaultbot/devnet.jso
 data, so `vaultbot devnet up && vaultbot keeper once` works on a fresh checkout.
 """
 
-import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -29,6 +28,9 @@ ConfigOption = Annotated[
                                         "(else .vaultbot/devnet.json) with synthetic market data."),
 ]
 LogLevel = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
+LogFormat = Annotated[Literal["text", "json"], typer.Option(
+    "--log-format", envvar="VAULTBOT_LOG_FORMAT",
+    help="text, or json: one object per line with cycle_id, status, decision_hash, tx_hash fields.")]
 
 
 def _config(path: Path | None) -> "KeeperConfig":
@@ -39,11 +41,14 @@ def _config(path: Path | None) -> "KeeperConfig":
         return load_config(path) if path is not None else devnet_config(state_dir() / "devnet.json")
 
 
-def configure_logging(level: str) -> None:
-    numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        raise typer.BadParameter(f"unknown log level {level!r}", param_hint="--log-level")
-    logging.basicConfig(level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: str, log_format: Literal["text", "json"] = "text") -> None:
+    """`keeper.logs.configure_logging`, a bad level being a usage error."""
+    from keeper.logs import configure_logging as configure
+
+    try:
+        configure(level, log_format)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--log-level") from None
 
 
 def startup_errors() -> tuple[type[Exception], ...]:
@@ -58,9 +63,9 @@ def startup_errors() -> tuple[type[Exception], ...]:
 
 
 @app.command()
-def run(config: ConfigOption = None, log_level: LogLevel = "INFO") -> None:
+def run(config: ConfigOption = None, log_level: LogLevel = "INFO", log_format: LogFormat = "text") -> None:
     """Run a cycle now and then every service.interval_s until SIGTERM/SIGINT; serves /metrics and /health."""
-    configure_logging(log_level)
+    configure_logging(log_level, log_format)
     settings = _config(config)
     from keeper.metrics import KeeperMetrics
     from keeper.runtime import open_keeper
@@ -87,9 +92,9 @@ def serve(keeper: "Keeper", metrics: "KeeperMetrics", service: "ServiceSettings"
 @app.command()
 def once(config: ConfigOption = None,
          dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide and simulate, but send nothing.")] = False,
-         log_level: LogLevel = "WARNING") -> None:
+         log_level: LogLevel = "WARNING", log_format: LogFormat = "text") -> None:
     """Run one cycle and print its outcome; exit 1 if it failed, was refused or reverted."""
-    configure_logging(log_level)
+    configure_logging(log_level, log_format)
     settings = _config(config)
     from keeper.runtime import open_keeper
 

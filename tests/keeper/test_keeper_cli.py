@@ -1,5 +1,6 @@
 """`vaultbot keeper once|status|verify|run` from the command line, on the funded devnet."""
 
+import json
 import os
 import re
 import signal
@@ -111,7 +112,7 @@ def test_once_exits_1_when_the_data_is_refused(funded, keeper_table, httpserver,
 def test_run_serves_health_and_stops_gracefully_on_sigterm(funded, keeper_table, tmp_path) -> None:
     keeper_table["service"] |= {"interval_s": 1.0, "metrics_port": 0}
     path = config_file(keeper_table, tmp_path)
-    env = dict(os.environ, **{KEY_ENV: os.environ[KEY_ENV]})
+    env = dict(os.environ, **{KEY_ENV: os.environ[KEY_ENV], "VAULTBOT_LOG_FORMAT": "json"})
     process = subprocess.Popen([str(Path(sys.executable).parent / "vaultbot"), "keeper", "run", "--config", str(path)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     try:
@@ -138,3 +139,11 @@ def test_run_serves_health_and_stops_gracefully_on_sigterm(funded, keeper_table,
     assert process.returncode == 0, output
     cycles = journal(config_of(keeper_table)).recent_cycles(100)
     assert cycles and all(cycle.status != CycleStatus.RUNNING for cycle in cycles)
+    # structured logs: one JSON object a line, the cycle's fields filterable; the key never in them
+    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    [first] = [r for r in records if r.get("cycle_id") == 1 and r.get("status")]
+    assert first["status"] == "rebalanced" and first["level"] == "INFO" and first["logger"] == "keeper.cycle"
+    assert re.fullmatch(r"0x[0-9a-f]{64}", first["decision_hash"]) and re.fullmatch(r"0x[0-9a-f]{64}", first["tx_hash"])
+    assert first["time"].endswith("+00:00") and first["duration_s"] > 0
+    assert any(r.get("tx_hash") == first["tx_hash"] and "journaled before broadcast" in r["message"] for r in records)
+    assert os.environ[KEY_ENV].removeprefix("0x") not in output
