@@ -178,7 +178,10 @@ class TxSender:
         return self._sign_and_broadcast(replacement, on_signed)
 
     def _base_fee(self) -> int:
-        return self.w3.eth.get_block("latest")["baseFeePerGas"]
+        """The base fee a transaction sent now must meet: the higher of the latest block's and the next one's,
+        which EIP-1559 fixes from the latest block (up to +12.5 % after a full block)."""
+        latest = self.w3.eth.get_block("latest")
+        return max(latest["baseFeePerGas"], next_base_fee(latest))
 
     def _fees(self, base_fee: int) -> tuple[int, int]:
         """(maxFeePerGas, maxPriorityFeePerGas) at a base fee below the cap: room for it to double, within the cap."""
@@ -266,6 +269,21 @@ class TxSender:
     def _nonce_used(self, pending: PendingTx) -> NonceUsed:
         return NonceUsed(f"nonce {pending.nonce} of {self.address} was used by another transaction; "
                          f"{pending.tx_hash.to_0x_hex()} will never be mined")
+
+
+BASE_FEE_MAX_CHANGE_DENOMINATOR = 8  # EIP-1559: the base fee moves by at most 1/8 a block
+ELASTICITY_MULTIPLIER = 2  # EIP-1559: the gas target is half the gas limit
+
+
+def next_base_fee(block: Mapping[str, Any]) -> int:
+    """The base fee of the block after `block` (baseFeePerGas, gasUsed, gasLimit), by EIP-1559's rule."""
+    base_fee, used = block["baseFeePerGas"], block["gasUsed"]
+    target = block["gasLimit"] // ELASTICITY_MULTIPLIER
+    if target == 0 or used == target:
+        return base_fee
+    if used > target:
+        return base_fee + max(base_fee * (used - target) // target // BASE_FEE_MAX_CHANGE_DENOMINATOR, 1)
+    return base_fee - base_fee * (target - used) // target // BASE_FEE_MAX_CHANGE_DENOMINATOR
 
 
 def _one_nonce(versions: Sequence[PendingTx]) -> list[PendingTx]:

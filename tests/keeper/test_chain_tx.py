@@ -11,7 +11,7 @@ from eth_account import Account
 from web3.exceptions import TimeExhausted, TransactionNotFound
 
 from keeper.chain.errors import ContractRevert
-from keeper.chain.tx import GWEI, MIN_BUMP_PERCENT, NonceUsed, PendingTx, TxError, TxSender, bumped
+from keeper.chain.tx import GWEI, MIN_BUMP_PERCENT, NonceUsed, PendingTx, TxError, TxSender, bumped, next_base_fee
 from keeper.db import to_hex
 from tests.keeper.chain_world import (  # noqa: F401 - fixtures
     Devnet,
@@ -321,3 +321,21 @@ def test_resume_refuses_a_transaction_another_key_signed(net, keeper_account):
     with pytest.raises(TxError, match=f"was signed by {keeper_account.address}, not by this key {rotated.address}"):
         TxSender(net.w3, rotated).resume(journal)
     assert not known_to_node(net, journal[0].tx_hash)
+
+
+@pytest.mark.parametrize(("base_fee", "used", "expected"), [
+    (10**9, 15_000_000, 10**9),  # at the target: unchanged
+    (10**9, 30_000_000, 1_125_000_000),  # a full block: +12.5 %
+    (10**9, 0, 875_000_000),  # an empty block: -12.5 %
+    (10**9, 22_500_000, 1_062_500_000),
+    (100, 15_000_001, 101),  # above the target: at least +1 wei
+])
+def test_the_next_base_fee_follows_eip_1559(base_fee, used, expected):
+    assert next_base_fee({"baseFeePerGas": base_fee, "gasUsed": used, "gasLimit": 30_000_000}) == expected
+
+
+def test_the_next_base_fee_agrees_with_anvil(net, keeper_account):
+    fund_vault(net)
+    latest = net.w3.eth.get_block("latest")
+    net.rpc("evm_mine")
+    assert net.w3.eth.get_block("latest")["baseFeePerGas"] == next_base_fee(latest)
