@@ -4,6 +4,7 @@ a model trained once per session on the same synthetic data, and a keeper config
 Test modules import the fixtures they use from here (`from tests.keeper.keeper_world import ...`).
 """
 
+import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,9 @@ from keeper.runtime import open_keeper
 from strategy.config import ModelSettings
 from strategy.data import align_to_daily
 from strategy.data.defillama import parse_pools
+from tests.cli import vaultbot
 from tests.keeper.llama_payloads import base_url, serve_llama
+from tests.keeper.tomlfile import toml_text
 
 KEY_ENV = "VAULTBOT_TEST_KEEPER_KEY"
 DEPOSIT = 100_000 * USDC
@@ -117,3 +120,22 @@ def rebalanced_hashes(w3: Web3, deployment: Deployment) -> list[str]:
     events = vault.events.Rebalanced().get_logs(from_block=deployment.deployed_at)
     return ["0x" + bytes(event["args"]["decision_hash"]).hex() for event in events]
 
+
+
+def config_file(table: Mapping[str, Any], directory: Path) -> Path:
+    """`table` written as `directory`/keeper.toml, for the CLI's --config."""
+    path = directory / "keeper.toml"
+    path.write_text(toml_text(dict(table)))
+    return path
+
+
+def once_rebalancing(w3: Web3, deployment: Deployment, config: Path) -> tuple[str, str]:
+    """`vaultbot keeper once --config CONFIG`, which must rebalance: its (tx hash, decision hash), the
+    decision checked against the vault's Rebalanced event."""
+    once = vaultbot("keeper", "once", "--config", str(config))
+    assert once.exit_code == 0, once.output
+    assert re.search(r"cycle \d+: rebalanced", once.output), once.output
+    tx_hash = re.search(r"transaction (0x[0-9a-f]{64})", once.output).group(1)
+    decision_hash = re.search(r"decision (0x[0-9a-f]{64})", once.output).group(1)
+    assert rebalanced_hashes(w3, deployment)[-1] == decision_hash
+    return tx_hash, decision_hash

@@ -4,7 +4,6 @@ The journal's own operations run on both SQLite and Postgres in test_db.py.
 """
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,14 @@ from keeper.decision import decision_hash_of
 from tests.cli import vaultbot
 from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     artifact_dir,
+    config_file,
     funded,
     keeper_table,
     llama,
+    once_rebalancing,
     rebalanced_hashes,
 )
 from tests.keeper.postgres import PostgresProcess, postgres, postgres_url  # noqa: F401 - fixtures
-from tests.keeper.tomlfile import toml_text
 
 
 def test_the_server_listens_on_its_socket_only(postgres_url: str) -> None:
@@ -66,14 +66,8 @@ def test_keeper_once_journals_in_postgres_and_verify_confirms_it(
         w3: Web3, funded: Deployment, keeper_table: dict, postgres_url: str, tmp_path: Path) -> None:
     # the server trusts local connections, so a password is accepted and ignored: it must never be shown
     keeper_table["service"]["database_url"] = postgres_url.replace("postgres@", "postgres:s3cret-pw@", 1)
-    config = tmp_path / "keeper.toml"
-    config.write_text(toml_text(keeper_table))
-
-    once = vaultbot("keeper", "once", "--config", str(config))
-    assert once.exit_code == 0, once.output
-    assert re.search(r"cycle 1: rebalanced", once.output)
-    tx_hash = re.search(r"transaction (0x[0-9a-f]{64})", once.output).group(1)
-    decision_hash = re.search(r"decision (0x[0-9a-f]{64})", once.output).group(1)
+    config = config_file(keeper_table, tmp_path)
+    tx_hash, decision_hash = once_rebalancing(w3, funded, config)
     assert rebalanced_hashes(w3, funded) == [decision_hash]
 
     db = KeeperDB(postgres_url)

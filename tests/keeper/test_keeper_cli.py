@@ -18,20 +18,15 @@ from tests.cli import vaultbot
 from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     KEY_ENV,
     artifact_dir,
+    config_file,
     config_of,
     funded,
     journal,
     keeper_table,
     llama,
+    once_rebalancing,
     rebalanced_hashes,
 )
-from tests.keeper.tomlfile import toml_text
-
-
-def config_file(table: dict, tmp_path: Path) -> Path:
-    path = tmp_path / "keeper.toml"
-    path.write_text(toml_text(table))
-    return path
 
 
 def test_a_missing_key_stops_the_keeper_at_start_naming_it_and_the_file(tmp_path: Path) -> None:
@@ -59,11 +54,7 @@ def test_without_config_and_devnet_the_keeper_says_how_to_start_one(tmp_path, mo
 @pytest.mark.anvil
 def test_once_status_and_verify(w3: Web3, funded, keeper_table, tmp_path) -> None:
     path = config_file(keeper_table, tmp_path)
-    once = vaultbot("keeper", "once", "--config", str(path))
-    assert once.exit_code == 0, once.output
-    assert re.search(r"cycle 1: rebalanced", once.output)
-    tx_hash = re.search(r"transaction (0x[0-9a-f]{64})", once.output).group(1)
-    decision = re.search(r"decision (0x[0-9a-f]{64})", once.output).group(1)
+    tx_hash, decision = once_rebalancing(w3, funded, path)
     assert rebalanced_hashes(w3, funded) == [decision]
 
     verified = vaultbot("keeper", "verify", tx_hash, "--config", str(path))
@@ -87,8 +78,7 @@ def test_once_status_and_verify(w3: Web3, funded, keeper_table, tmp_path) -> Non
 
 @pytest.mark.anvil
 def test_verify_needs_the_decision_in_the_journal(w3: Web3, funded, keeper_table, tmp_path) -> None:
-    once = vaultbot("keeper", "once", "--config", str(config_file(keeper_table, tmp_path)))
-    tx_hash = re.search(r"transaction (0x[0-9a-f]{64})", once.output).group(1)
+    tx_hash, _ = once_rebalancing(w3, funded, config_file(keeper_table, tmp_path))
     (tmp_path / "other").mkdir()
     elsewhere = dict(keeper_table, service={"database_url": f"sqlite:///{tmp_path / 'other' / 'keeper.sqlite'}"})
     other = config_file(elsewhere, tmp_path / "other")
