@@ -1,8 +1,9 @@
 """Builds a running `Keeper` from a `KeeperConfig`: journal, chain connection, key, sources, model.
 
-Every check that can fail at start fails here with a message naming the setting: the RPC's chain id
-against `chain.chain_id`, the key's address against the vault's keeper role, the markets against the
-vault's list, a missing model artifact (unless `model.train_if_missing`).
+Every check that can fail at start fails here with a message naming the setting: another keeper holding
+the journal (`keeper.lock`), the RPC's chain id against `chain.chain_id`, the key's address against the
+vault's keeper role, the markets against the vault's list, a missing model artifact (unless
+`model.train_if_missing`).
 """
 
 import logging
@@ -24,6 +25,7 @@ from keeper.cycle import Keeper, VaultChain
 from keeper.db import KeeperDB
 from keeper.devdata import NEWS_PATH, SyntheticLlama, serve_synthetic_llama
 from keeper.inputs import fetch_history, fetch_pools_meta
+from keeper.lock import JournalLocked, journal_lock
 from keeper.metrics import KeeperMetrics
 from keeper.modelstore import load_or_train
 from keeper.sources import Sources, open_sources
@@ -41,6 +43,10 @@ def open_keeper(config: KeeperConfig, *, metrics: KeeperMetrics | None = None) -
     with ExitStack() as stack:
         db = KeeperDB(config.service.database_url)
         stack.callback(db.close)
+        try:
+            stack.enter_context(journal_lock(db))
+        except JournalLocked as locked:
+            raise StartupError(str(locked)) from None
         chain = open_chain(config)
         markets = config.markets
         if config.sources.synthetic is not None:
