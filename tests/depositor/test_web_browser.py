@@ -4,12 +4,14 @@ wallet bridging to anvil for an unlocked depositor account, the devnet vault on 
 Chromium is not optional: `./run setup` installs it, so a missing /usr/bin/chromium fails these tests.
 """
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from werkzeug import Response
 
 from tests.conftest import REPO_ROOT
 from tests.depositor.conftest import SHARE, USDC, deposit_directly, vault_contract
@@ -160,8 +162,10 @@ def test_dashboard_shows_rebalances_history_apy_and_keeper_health(
         bytes.fromhex(decision_hash[2:])).transact({"from": devnet.keeper}).to_0x_hex()
     w3.provider.make_request("evm_increaseTime", [30 * 86_400])  # a month of interest for the history
     w3.provider.make_request("evm_mine", [])
-    httpserver.expect_request("/health").respond_with_json(
-        {"status": "ok", "last_success": time.time() - 120, "last_cycle_status": "rebalanced", "last_reason": None})
+    httpserver.expect_request("/health").respond_with_handler(  # 2.5 min before each request: "2 min ago"
+        lambda _request: Response(json.dumps({"status": "ok", "last_success": time.time() - 150,
+                                              "last_cycle_status": "rebalanced", "last_reason": None}),
+                                  content_type="application/json"))
     server = serve(VaultViews(depositor_vault, KeeperSources(health_url=httpserver.url_for("/health"))),
                    "127.0.0.1", 0)
     try:
