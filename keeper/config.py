@@ -112,6 +112,8 @@ class KeeperSources(SourcesConfig):
     news_feeds: list[HttpUrl] = []  # RSS/Atom feeds for the news features; none: no news
     price_coins: list[str] = []  # DeFiLlama coins ("chain:address") whose prices the data gate checks
     price_days: Annotated[int, Field(ge=2)] = 3
+    # Days of the pools' underlying-token prices joined into each cycle's history (peg features: 30-day windows).
+    price_history_days: Annotated[int, Field(ge=2)] = 60
     synthetic: SyntheticSource | None = None
 
 

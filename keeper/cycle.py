@@ -258,6 +258,7 @@ class Keeper:
         return gather_inputs(
             self.sources, market_pools=list(self.markets), extra_pools=self.config.model.extra_pools,
             news_feeds=sources.news_feeds, price_coins=sources.price_coins, price_days=sources.price_days,
+            price_history_days=sources.price_history_days,
             limits=self.config.gate, now=now,
         )
 

@@ -2,26 +2,30 @@
 
 `SyntheticLlama.generate(seed, days, pools)` picks `pools` stablecoin lending pools of a synthetic market
 (deterministic by seed) whose history covers every day and whose last step passes the keeper's data gate.
-Its payloads (`/pools`, `/chart/{pool}`, and an RSS feed of the market's news at `/news.xml`) move the
-timestamps so that the last daily point lies an hour before the current hour: the data stays fresh
+Its payloads (`/pools`, `/chart/{pool}`, the coins API's `/chart/{chain:address,...}?start=&span=&period=1d`
+with the price of every single-token pool's token, and an RSS feed of the market's news at `/news.xml`)
+move the timestamps so that the last daily point lies an hour before the current hour: the data stays fresh
 however long a devnet runs. `serve_synthetic_llama` serves them on 127.0.0.1.
 
-The keeper uses it when its config has a `[sources.synthetic]` table (devnet only): the yields base URL
-and the news feed then point at this server. Tests build their DeFiLlama answers from the same payloads.
+The keeper uses it when its config has a `[sources.synthetic]` table (devnet only): the yields and coins
+base URLs and the news feed then point at this server. Tests build their DeFiLlama answers from the same
+payloads.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from functools import cached_property
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 from xml.sax.saxutils import escape
 
 import pandas as pd
 
 from keeper.sources.freshness import DataGateError, check_market
 from keeper.wsgi import StartResponse, WsgiServer, serve_wsgi
+from strategy.data.prices import pool_coins
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.synthetic import PROTOCOLS, SyntheticMarket, generate_market
 
@@ -92,6 +96,31 @@ class SyntheticLlama:
         ]
         return {"status": "success", "data": data}
 
+    @cached_property
+    def _coin_prices(self) -> pd.DataFrame:
+        """(timestamp, coin, symbol, price) of every single-token pool's token, unshifted; a token priced
+        by several pools (or chains) has the same price in each."""
+        coins = pool_coins(self.market.pools)
+        rows = self.market.history[self.market.history[POOL].isin(coins)]
+        symbols = self.market.pools.set_index(POOL)["symbol"]
+        prices = pd.DataFrame({TIMESTAMP: rows[TIMESTAMP], "coin": rows[POOL].map(coins),
+                               "symbol": rows[POOL].map(symbols), "price": rows["price"]})
+        return prices.drop_duplicates(["coin", TIMESTAMP]).sort_values(["coin", TIMESTAMP], ignore_index=True)
+
+    def coins_chart_payload(self, coins: Sequence[str], start: datetime, span: int, now: datetime) -> dict[str, Any]:
+        """Coins `GET /chart/{coins}?start=&span=&period=1d`: each known coin's daily points from `start` for
+        `span` days (unknown coins are left out, as DeFiLlama does); unix-second timestamps."""
+        prices = self._coin_prices.assign(**{TIMESTAMP: self._coin_prices[TIMESTAMP] + self._shift(now)})
+        first = pd.Timestamp(start)
+        window = prices[prices["coin"].isin(coins) & (prices[TIMESTAMP] >= first)
+                        & (prices[TIMESTAMP] < first + pd.Timedelta(days=span))]
+        return {"coins": {
+            coin: {"symbol": rows["symbol"].iloc[0], "decimals": 18, "confidence": 0.99,
+                   "prices": [{"timestamp": int(ts.timestamp()), "price": float(price)}
+                              for ts, price in zip(rows[TIMESTAMP], rows["price"], strict=True)]}
+            for coin, rows in window.groupby("coin", sort=True)
+        }}
+
     def news_feed(self, now: datetime) -> bytes:
         """RSS 2.0 with every news item of the market published by `now`."""
         items = "".join(
@@ -107,13 +136,20 @@ class SyntheticLlama:
         ).encode()
 
     def wsgi_app(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Callable[..., Iterable[bytes]]:
-        """Serves `/pools`, `/chart/{pool}` and `/news.xml` as of `clock()`."""
+        """Serves `/pools`, `/chart/{pool}`, the coins `/chart/{coins}` and `/news.xml` as of `clock()`."""
         import json
 
         def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
             path, now = unquote(environ.get("PATH_INFO", "")), clock()
             if path == "/pools":
                 return _respond(start_response, "application/json", json.dumps(self.pools_payload(now)).encode())
+            if is_coins_chart(path):
+                try:
+                    coins, start, span = coins_chart_request(path, dict(parse_qsl(environ.get("QUERY_STRING", ""))))
+                except ValueError as error:
+                    return _respond(start_response, "text/plain", f"{error}\n".encode(), "400 Bad Request")
+                body = json.dumps(self.coins_chart_payload(coins, start, span, now)).encode()
+                return _respond(start_response, "application/json", body)
             if path.startswith("/chart/") and path.removeprefix("/chart/") in self.pool_ids:
                 body = json.dumps(self.chart_payload(path.removeprefix("/chart/"), now)).encode()
                 return _respond(start_response, "application/json", body)
@@ -122,6 +158,25 @@ class SyntheticLlama:
             return _respond(start_response, "text/plain", f"no such path {path}\n".encode(), "404 Not Found")
 
         return app
+
+
+def is_coins_chart(path: str) -> bool:
+    """A coins `/chart/{chain:address,...}` path (pool ids of the yields `/chart/{pool}` have no colon)."""
+    return path.startswith("/chart/") and ":" in path
+
+
+def coins_chart_request(path: str, params: Mapping[str, str]) -> tuple[list[str], datetime, int]:
+    """The coins, start and span of a coins chart request; ValueError names a bad or unsupported parameter."""
+    coins = [coin for coin in path.removeprefix("/chart/").split(",") if coin]
+    if params.get("period", "1d") != "1d":
+        raise ValueError(f"period {params['period']!r} is not served; only 1d")
+    try:
+        start, span = int(params["start"]), int(params["span"])
+    except (KeyError, ValueError) as error:
+        raise ValueError(f"start and span must be integers (unix seconds, points): {error}") from None
+    if span < 1:
+        raise ValueError(f"span must be at least 1, got {span}")
+    return coins, datetime.fromtimestamp(start, UTC), span
 
 
 def serve_synthetic_llama(llama: SyntheticLlama, host: str = "127.0.0.1", port: int = 0) -> WsgiServer:

@@ -1,10 +1,17 @@
 """A cycle's model inputs: fetched from the sources, passed through the data gate, aligned and named by hash.
 
 Fetched every cycle: `/pools` (metadata of the pools used), `/chart/{pool}` for each market's pool and each
-extra pool, the configured news feeds and coin prices. Only the markets' pools and the coins pass the
-gate (`keeper.sources.check_market` / `check_prices`): an extra pool that is stale still feeds the
-cross-sectional features, but never stops a cycle. A gate refusal or a source failure raises (the cycle
-records it and stops before anything reaches the chain).
+extra pool, the configured news feeds, the daily prices (DeFiLlama coins) of each pool's single underlying
+token over the last `sources.price_history_days` days, and the prices of the `sources.price_coins` the gate
+checks. `/chart` carries no price: the token prices are joined into the raw history point in time
+(`strategy.data.prices.with_prices`) before it is aligned, so the peg features see them and the inputs hash
+covers them; pools with several underlying tokens, or none, keep no price. Training at start joins the
+same prices over its whole history (`with_token_prices`).
+
+Only the markets' pools and the `price_coins` pass the gate (`keeper.sources.check_market` /
+`check_prices`): an extra pool that is stale still feeds the cross-sectional features, but never stops a
+cycle. A gate refusal or a source failure, the coins API's included, raises (the cycle records it and stops
+before anything reaches the chain).
 """
 
 import logging
@@ -17,6 +24,7 @@ import pandas as pd
 from keeper.decision import inputs_hash
 from keeper.sources import GateLimits, MissingDataError, Sources, check_market, check_prices
 from strategy.data import align_to_daily
+from strategy.data.prices import pool_coins, with_prices
 from strategy.data.schema import POOL, TIMESTAMP
 
 log = logging.getLogger(__name__)
@@ -48,6 +56,28 @@ def fetch_pools_meta(sources: Sources, pools: Sequence[str]) -> pd.DataFrame:
     return meta
 
 
+def with_token_prices(sources: Sources, history: pd.DataFrame, pools_meta: pd.DataFrame, start: datetime,
+                      days: int) -> pd.DataFrame:
+    """`history` with `price` joined from the daily prices of its pools' single tokens over `days` days from
+    `start`; nothing is fetched when no pool has a single token (`price` is then empty, but always there)."""
+    coins = sorted(set(pool_coins(pools_meta).values()))
+    if not coins:
+        return history if "price" in history else history.assign(price=float("nan"))
+    prices = sources.prices.daily(coins, start, days)
+    unpriced = sorted(set(coins) - set(prices["coin"]))
+    if unpriced:
+        log.warning("DeFiLlama coins has no prices for %s; their pools' peg features stay empty", ", ".join(unpriced))
+    return with_prices(history, pools_meta, prices)
+
+
+def history_days(history: pd.DataFrame) -> tuple[pd.Timestamp, int]:
+    """The UTC midnight of `history`'s first day and the number of days up to and including its last."""
+    if history.empty:
+        raise MissingDataError("no /chart history for any pool")
+    first, last = history[TIMESTAMP].min().floor("D"), history[TIMESTAMP].max().floor("D")
+    return first, (last - first).days + 1
+
+
 def gather_inputs(
     sources: Sources,
     *,
@@ -56,19 +86,22 @@ def gather_inputs(
     news_feeds: Sequence[str],
     price_coins: Sequence[str],
     price_days: int,
+    price_history_days: int,
     limits: GateLimits,
     now: datetime,
 ) -> ModelInputs:
     """Fetches, gates and aligns everything one decision needs (see the module docstring)."""
     pools = list(dict.fromkeys([*market_pools, *extra_pools]))
+    pools_meta = fetch_pools_meta(sources, pools)  # first: it names the tokens whose prices are joined
     history = fetch_history(sources, pools)
     check_market(history[history[POOL].isin(market_pools)], now, required_pools=market_pools, limits=limits)
     if price_coins:
         start = now - timedelta(days=price_days - 1)
         check_prices(sources.prices.chart(price_coins, start=start, span=price_days), now, price_coins, limits)
     news = sources.news.fetch(news_feeds).items if news_feeds else None
-    pools_meta = fetch_pools_meta(sources, pools)
-    aligned = align_to_daily(history)
+    # From a UTC midnight: the same requests (and answers) all day, so the inputs hash does not move with `now`.
+    price_start = pd.Timestamp(now).tz_convert("UTC").floor("D") - pd.Timedelta(days=price_history_days - 1)
+    aligned = align_to_daily(with_token_prices(sources, history, pools_meta, price_start, price_history_days))
     at = decision_day(aligned, market_pools)
     # The snapshot's timestamp is when /pools was fetched, not data: it must not change the hash.
     tables = {"history": aligned, "pools": pools_meta.drop(columns=[TIMESTAMP], errors="ignore")}

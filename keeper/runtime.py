@@ -24,7 +24,7 @@ from keeper.config import ANVIL_KEEPER_KEY, DEVNET_KEY_ENV, KeeperConfig
 from keeper.cycle import Keeper, VaultChain
 from keeper.db import KeeperDB
 from keeper.devdata import NEWS_PATH, SyntheticLlama, serve_synthetic_llama
-from keeper.inputs import fetch_history, fetch_pools_meta
+from keeper.inputs import fetch_history, fetch_pools_meta, history_days, with_token_prices
 from keeper.lock import JournalLocked, journal_lock
 from keeper.metrics import KeeperMetrics
 from keeper.modelstore import load_or_train
@@ -131,7 +131,7 @@ def _with_synthetic_sources(config: KeeperConfig, chain: VaultChain,
     server = serve_synthetic_llama(llama)
     stack.callback(server.stop)
     log.info("serving synthetic DeFiLlama data (seed %d) at %s", synthetic.seed, server.url)
-    sources = config.sources.model_copy(update={"yields_base_url": server.url,
+    sources = config.sources.model_copy(update={"yields_base_url": server.url, "coins_base_url": server.url,
                                                 "news_feeds": [server.url + NEWS_PATH]})
     markets = dict(config.markets) or dict(zip(llama.pool_ids, listed, strict=False))
     return config.model_copy(update={"sources": sources}), markets
@@ -145,6 +145,9 @@ def _check_markets(markets: dict[str, str], reader: VaultReader) -> None:
 
 
 def _training_data(sources: Sources, config: KeeperConfig, market_pools: list[str]):
+    """What a cycle fetches (`keeper.inputs`), over the whole /chart history: token prices for all of it."""
     pools = list(dict.fromkeys([*market_pools, *config.model.extra_pools]))
     news = sources.news.fetch(config.sources.news_feeds).items if config.sources.news_feeds else None
-    return fetch_history(sources, pools), news, fetch_pools_meta(sources, pools)
+    pools_meta = fetch_pools_meta(sources, pools)
+    history = fetch_history(sources, pools)
+    return with_token_prices(sources, history, pools_meta, *history_days(history)), news, pools_meta

@@ -1,7 +1,7 @@
 """DeFiLlama coins: price history of tokens (`/chart/{chain:address,...}?start=&span=&period=`)."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import pandas as pd
@@ -9,6 +9,10 @@ import requests
 
 from keeper.sources.http import fetch_json
 from strategy.data.defillama import parse_coin_chart
+from strategy.data.schema import TIMESTAMP
+
+# Days asked for in one daily chart request: a longer history is fetched in consecutive requests of this span.
+MAX_SPAN_DAYS = 365
 
 
 class DefiLlamaPrices:
@@ -32,3 +36,13 @@ class DefiLlamaPrices:
         url = f"{self._base_url}/chart/{quote(','.join(coins), safe=':,')}"
         params = {"start": int(start.timestamp()), "span": span, "period": period}
         return fetch_json(self._session, url, parse_coin_chart, params)
+
+    def daily(self, coins: Sequence[str], start: datetime, days: int) -> pd.DataFrame:
+        """Daily prices of `coins` over `days` days from `start`: consecutive `chart` requests of at most
+        `MAX_SPAN_DAYS` points, each day asked for once."""
+        if days < 1:
+            raise ValueError(f"days must be at least 1, got {days}")
+        chunks = [self.chart(coins, start + timedelta(days=offset), min(MAX_SPAN_DAYS, days - offset))
+                  for offset in range(0, days, MAX_SPAN_DAYS)]
+        prices = pd.concat(chunks, ignore_index=True).drop_duplicates(["coin", TIMESTAMP])
+        return prices.sort_values(["coin", TIMESTAMP], ignore_index=True)

@@ -80,7 +80,7 @@ def keeper_table(funded: Deployment, llama: SyntheticLlama, httpserver: HTTPServ
     return {
         "chain": {"rpc_urls": [funded.rpc_url], "chain_id": funded.chain_id, "deployment": str(deployment_path),
                   "raw_key_env": KEY_ENV, "receipt_timeout_s": 20.0},
-        "sources": {"yields_base_url": url, "news_feeds": [url + NEWS_PATH],
+        "sources": {"yields_base_url": url, "coins_base_url": url, "news_feeds": [url + NEWS_PATH],
                     "http": {"cache_dir": str(tmp_path / "http"), "retries": 1, "backoff_factor": 0.0,
                              "read_timeout": 3.0, "retry_after_max": 0}},
         "markets": {pool: market.address for pool, market in zip(llama.pool_ids, funded.markets, strict=True)},

@@ -13,10 +13,10 @@ from functools import cache
 from typing import Any
 
 import pandas as pd
-from pytest_httpserver import HTTPServer
+from pytest_httpserver import HTTPServer, URIPattern
 from werkzeug import Request, Response
 
-from keeper.devdata import NEWS_PATH, SyntheticLlama
+from keeper.devdata import NEWS_PATH, SyntheticLlama, coins_chart_request, is_coins_chart
 from tests.shared_data import recorded_answer
 
 Clock = Callable[[], datetime]
@@ -37,7 +37,9 @@ def pools_payload(llama: SyntheticLlama, now: datetime) -> dict[str, Any]:
     saved = recorded("defillama-yields-pools.json")
     if saved is None:
         return payload
-    records = [dict(record, pool=pool) for record, pool in zip(saved["data"], llama.pool_ids, strict=False)]
+    # real records under the synthetic ids, keeping the synthetic chain and tokens the coins route can price
+    records = [dict(record, pool=mine["pool"], chain=mine["chain"], underlyingTokens=mine["underlyingTokens"])
+               for record, mine in zip(saved["data"], payload["data"], strict=False)]
     return {"status": "success", "data": records}
 
 
@@ -59,14 +61,39 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(json.dumps(payload), status=status, content_type="application/json")
 
 
+class _CoinsChart(URIPattern):
+    """The coins API's `/chart/{chain:address,...}`, told apart from `/chart/{pool}` as the devnet server does."""
+
+    def match(self, uri: str) -> bool:
+        return is_coins_chart(uri)
+
+
+COINS_CHART = _CoinsChart()
+
+
+def coins_chart_handler(llama: SyntheticLlama, clock: Clock = utc_now) -> Callable[[Request], Response]:
+    """Answers the coins `/chart/{coins}?start=&span=&period=` like the devnet's synthetic server."""
+
+    def handler(request: Request) -> Response:
+        try:
+            coins, start, span = coins_chart_request(request.path, request.args)
+        except ValueError as error:
+            return Response(str(error), status=400)
+        return json_response(llama.coins_chart_payload(coins, start, span, clock()))
+
+    return handler
+
+
 def serve_llama(server: HTTPServer, llama: SyntheticLlama, clock: Clock = utc_now,
                 chart: Callable[[str, datetime], dict[str, Any]] | None = None) -> None:
-    """Answers /pools, /chart/{pool} and the news feed as of `clock()`; `chart` replaces the chart payloads."""
+    """Answers /pools, /chart/{pool}, the coins /chart/{coins} and the news feed as of `clock()`; `chart`
+    replaces the pool chart payloads."""
     build_chart = chart or (lambda pool, now: chart_payload(llama, pool, now))
     server.expect_request("/pools").respond_with_handler(lambda _r: json_response(pools_payload(llama, clock())))
     for pool in llama.pool_ids:
         server.expect_request(f"/chart/{pool}").respond_with_handler(
             lambda _r, pool=pool: json_response(build_chart(pool, clock())))
+    server.expect_request(COINS_CHART).respond_with_handler(coins_chart_handler(llama, clock))
     server.expect_request(NEWS_PATH).respond_with_handler(
         lambda _r: Response(llama.news_feed(clock()), content_type="application/rss+xml"))
 

@@ -5,6 +5,7 @@ transaction signed before the crash: whichever of its versions was mined, or a r
 when the base fee priced it out, never a second rebalance).
 """
 
+import re
 import threading
 from pathlib import Path
 
@@ -38,12 +39,14 @@ from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     transact,
 )
 from tests.keeper.chain_world import manual_mining
-from tests.keeper.llama_payloads import handler_of, serve_llama, stale_chart, utc_now
+from tests.keeper.llama_payloads import COINS_CHART, handler_of, serve_llama, stale_chart, utc_now
 
 pytestmark = pytest.mark.anvil
 
 
-def refused_without_tx(w3: Web3, deployment: Deployment, table: dict, expected: str, kind: str) -> None:
+def refused_without_tx(w3: Web3, deployment: Deployment, table: dict, expected: str, kind: str) -> str:
+    """Runs one cycle that must be refused with `expected` in its reason, journaled, without a transaction;
+    returns the reason."""
     metrics = KeeperMetrics(max_age_s=60)
     nonce = w3.eth.get_transaction_count(deployment.keeper)
     with open_keeper(config_of(table), metrics=metrics) as keeper:
@@ -56,6 +59,7 @@ def refused_without_tx(w3: Web3, deployment: Deployment, table: dict, expected: 
     assert db.decisions_with_hash("0x" + "00" * 32) == [] and db.pending_transactions() == []
     db.close()
     assert metrics.registry.get_sample_value("vaultbot_keeper_failures_total", {"reason": kind}) == 1
+    return outcome.reason
 
 
 def break_chart(server: HTTPServer, llama: SyntheticLlama, handler) -> None:
@@ -82,6 +86,32 @@ def test_a_source_that_times_out_refuses_the_cycle(w3, funded, keeper_table, htt
         return Response("{}", content_type="application/json")
 
     break_chart(httpserver, llama, hang)
+    keeper_table["sources"]["http"]["read_timeout"] = 0.3
+    try:
+        refused_without_tx(w3, funded, keeper_table, "timed out", "source")
+    finally:
+        release.set()
+
+
+def test_a_failing_coins_api_refuses_the_cycle(w3, funded, keeper_table, httpserver, llama):
+    """The token prices feed the model: without them the cycle stops, it never decides price-less."""
+    httpserver.clear_all_handlers()
+    httpserver.expect_request(COINS_CHART).respond_with_handler(handler_of(500, "coins down"))
+    serve_llama(httpserver, llama)
+    reason = refused_without_tx(w3, funded, keeper_table, "HTTP 500", "source")
+    assert re.search(r"http://\S+/chart/\w+:0x[0-9a-f]{40}\S*span=60", reason), reason  # names the coins request
+
+
+def test_a_coins_api_that_times_out_refuses_the_cycle(w3, funded, keeper_table, httpserver, llama):
+    release = threading.Event()
+
+    def hang(_request: Request) -> Response:
+        release.wait(timeout=15)
+        return Response("{}", content_type="application/json")
+
+    httpserver.clear_all_handlers()
+    httpserver.expect_request(COINS_CHART).respond_with_handler(hang)
+    serve_llama(httpserver, llama)
     keeper_table["sources"]["http"]["read_timeout"] = 0.3
     try:
         refused_without_tx(w3, funded, keeper_table, "timed out", "source")

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import requests
 from pytest_httpserver import HTTPServer
+from werkzeug import Request
 
 from keeper.devdata import NEWS_PATH, SyntheticLlama, serve_synthetic_llama
 from keeper.inputs import gather_inputs
@@ -23,8 +24,21 @@ from keeper.sources import (
     StaleDataError,
     open_sources,
 )
+from keeper.sources.prices import MAX_SPAN_DAYS
+from strategy.data import align_to_daily
+from strategy.data.defillama import parse_coin_chart, parse_pools
+from strategy.data.prices import pool_coins
 from strategy.data.schema import POOL, TIMESTAMP
-from tests.keeper.llama_payloads import base_url, chart_payload, handler_of, json_response, serve_llama, stale_chart, utc_now
+from tests.keeper.llama_payloads import (
+    COINS_CHART,
+    base_url,
+    chart_payload,
+    handler_of,
+    json_response,
+    serve_llama,
+    stale_chart,
+    utc_now,
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +46,15 @@ def llama() -> SyntheticLlama:
     return SyntheticLlama.generate(seed=7, days=120, pools=3)
 
 
+def sources_of(server: HTTPServer, cache_dir: Path) -> Sources:
+    http = HttpSettings(connect_timeout=2, read_timeout=2, retries=1, backoff_factor=0, retry_after_max=0,
+                        cache_dir=cache_dir)
+    return open_sources(SourcesConfig(yields_base_url=base_url(server), coins_base_url=base_url(server), http=http))
+
+
 @pytest.fixture
 def sources(httpserver: HTTPServer, tmp_path: Path) -> Iterator[Sources]:
-    http = HttpSettings(connect_timeout=2, read_timeout=2, retries=1, backoff_factor=0, retry_after_max=0,
-                        cache_dir=tmp_path / "cache")
-    opened = open_sources(SourcesConfig(yields_base_url=base_url(httpserver), http=http))
+    opened = sources_of(httpserver, tmp_path / "cache")
     yield opened
     opened.close()
 
@@ -45,8 +63,8 @@ def gather(sources: Sources, llama: SyntheticLlama, server: HTTPServer, *, marke
            limits: GateLimits = GateLimits()):
     return gather_inputs(
         sources, market_pools=list(llama.pool_ids[:markets]), extra_pools=list(llama.pool_ids[markets:]),
-        news_feeds=[server.url_for(NEWS_PATH)] if news else [], price_coins=[], price_days=3, limits=limits,
-        now=utc_now(),
+        news_feeds=[server.url_for(NEWS_PATH)] if news else [], price_coins=[], price_days=3,
+        price_history_days=60, limits=limits, now=utc_now(),
     )
 
 
@@ -109,9 +127,8 @@ def test_a_pool_without_points_is_missing_data(httpserver, sources, llama) -> No
     (200, '{"status": "success", "data": [{"timestamp": "2024-01-01T00:00:00Z"}]}', PayloadError, "tvlUsd"),
 ])
 def test_source_failures_surface_as_source_errors(httpserver, sources, llama, status, body, error, message) -> None:
-    serve_llama(httpserver, llama)
-    httpserver.clear_all_handlers()
     httpserver.expect_request(f"/chart/{llama.pool_ids[0]}").respond_with_handler(handler_of(status, body))
+    serve_llama(httpserver, llama)  # every other answer is fine; the broken one is matched first
     with pytest.raises(error, match=message):
         gather(sources, llama, httpserver)
 
@@ -129,10 +146,11 @@ def test_pools_listing_may_lack_a_pool(httpserver, sources, llama) -> None:
 def test_the_devnet_synthetic_server_passes_the_gate(llama, tmp_path) -> None:
     server = serve_synthetic_llama(llama)
     try:
-        sources = open_sources(SourcesConfig(yields_base_url=server.url, http=HttpSettings(cache_dir=tmp_path)))
+        sources = open_sources(SourcesConfig(yields_base_url=server.url, coins_base_url=server.url,
+                                             http=HttpSettings(cache_dir=tmp_path)))
         inputs = gather_inputs(sources, market_pools=list(llama.pool_ids), extra_pools=[],
-                               news_feeds=[server.url + NEWS_PATH], price_coins=[], price_days=3, limits=GateLimits(),
-                               now=utc_now())
+                               news_feeds=[server.url + NEWS_PATH], price_coins=[], price_days=3,
+                               price_history_days=60, limits=GateLimits(), now=utc_now())
         sources.close()
         assert set(inputs.history[POOL]) == set(llama.pool_ids) and len(inputs.news) > 0
         assert requests.get(server.url + "/chart/unknown-pool", timeout=5).status_code == 404
@@ -149,3 +167,89 @@ def test_synthetic_pools_are_fresh_stablecoin_lending_pools(llama) -> None:
     assert timedelta(hours=1) <= pd.Timestamp(now) - last <= timedelta(hours=2)
     with pytest.raises(ValueError, match="pools must be at least 1"):
         SyntheticLlama.generate(pools=0)
+
+
+# -- underlying-token prices (DeFiLlama coins) --------------------------------------------------------------
+
+
+def coins_requests(server: HTTPServer) -> list[Request]:
+    return [request for request, _response in server.log if COINS_CHART.match(request.path)]
+
+
+def test_the_inputs_carry_each_single_token_pools_price_for_the_last_days(httpserver, sources, llama) -> None:
+    serve_llama(httpserver, llama)
+    inputs = gather(sources, llama, httpserver)
+    expected = align_to_daily(llama.history(utc_now())).set_index([POOL, TIMESTAMP])["price"]
+    priced = inputs.history.set_index([POOL, TIMESTAMP])["price"]
+    recent = inputs.history[TIMESTAMP] >= inputs.at - pd.Timedelta(days=59)  # 60 days (aligned up to midnight)
+    assert priced[recent.to_numpy()].notna().all() and recent.sum() == 60 * len(llama.pool_ids)
+    assert priced[~recent.to_numpy()].isna().all()  # older than sources.price_history_days: not fetched
+    assert priced[recent.to_numpy()].to_numpy() == pytest.approx(expected[priced.index[recent.to_numpy()]].to_numpy())
+    [request] = coins_requests(httpserver)  # every pool's token in one request
+    assert set(request.path.removeprefix("/chart/").split(",")) == set(pool_coins(inputs.pools_meta).values())
+    assert request.args["span"] == "60" and int(request.args["start"]) % 86_400 == 0  # from a UTC midnight
+
+
+def test_prices_change_the_inputs_hash(httpserver, sources, llama, tmp_path) -> None:
+    serve_llama(httpserver, llama)
+    priced = gather(sources, llama, httpserver)
+    httpserver.clear_all_handlers()
+    httpserver.expect_request(COINS_CHART).respond_with_handler(lambda _r: json_response({"coins": {}}))
+    serve_llama(httpserver, llama)
+    uncached = sources_of(httpserver, tmp_path / "other-cache")
+    unpriced = gather(uncached, llama, httpserver)
+    uncached.close()
+    assert unpriced.history["price"].isna().all() and unpriced.inputs_hash != priced.inputs_hash
+
+
+@pytest.mark.parametrize(("status", "body", "error", "message"), [
+    (500, "coins down", SourceError, "HTTP 500"),
+    (200, '{"coins": {"ethereum:0x1": {"prices": []}}}', PayloadError, "symbol"),
+])
+def test_a_failing_coins_api_stops_the_inputs(httpserver, sources, llama, status, body, error, message) -> None:
+    httpserver.expect_request(COINS_CHART).respond_with_handler(handler_of(status, body))
+    serve_llama(httpserver, llama)
+    with pytest.raises(error, match=message):
+        gather(sources, llama, httpserver)
+
+
+def test_no_prices_are_fetched_when_no_pool_has_a_single_token(httpserver, sources, llama) -> None:
+    pools = llama.pools_payload(utc_now())
+    pairs = {"status": "success", "data": [p | {"underlyingTokens": ["0x" + "1" * 40, "0x" + "2" * 40]}
+                                           for p in pools["data"]]}
+    httpserver.expect_request("/pools").respond_with_handler(lambda _r: json_response(pairs))  # matched first
+    serve_llama(httpserver, llama)
+    inputs = gather(sources, llama, httpserver)
+    assert coins_requests(httpserver) == [] and inputs.history["price"].isna().all()
+
+
+def test_a_long_price_history_is_fetched_in_chunks_asking_for_every_day_once(httpserver, sources, llama) -> None:
+    serve_llama(httpserver, llama)
+    coin = next(iter(pool_coins(parse_pools(llama.pools_payload(utc_now()))).values()))
+    start = pd.Timestamp(utc_now()).floor("D") - pd.Timedelta(days=799)
+    prices = sources.prices.daily([coin], start, 800)
+    asked = [(int(r.args["start"]), int(r.args["span"])) for r in coins_requests(httpserver)]
+    assert [span for _start, span in asked] == [MAX_SPAN_DAYS, MAX_SPAN_DAYS, 800 - 2 * MAX_SPAN_DAYS]
+    days = [(first - int(start.timestamp())) // 86_400 + offset for first, span in asked for offset in range(span)]
+    assert days == list(range(800))  # consecutive, no day twice, none left out
+    assert len(prices) == len(llama.history(utc_now())) // len(llama.pool_ids)  # the served days, once each
+    assert prices["timestamp"].is_unique and (prices["coin"] == coin).all()
+    with pytest.raises(ValueError, match="days must be at least 1"):
+        sources.prices.daily([coin], start, 0)
+
+
+def test_the_synthetic_coins_chart_answers_known_coins_in_the_documented_shape(llama) -> None:
+    server = serve_synthetic_llama(llama)
+    try:
+        coins = sorted(pool_coins(parse_pools(llama.pools_payload(utc_now()))).values())
+        start = int((pd.Timestamp(utc_now()) - pd.Timedelta(days=10)).timestamp())
+        answer = requests.get(f"{server.url}/chart/{','.join([*coins, 'ethereum:0xunknown'])}",
+                              params={"start": start, "span": 5, "period": "1d"}, timeout=5)
+        assert answer.status_code == 200
+        parsed = parse_coin_chart(answer.json(), strict=True)
+        assert sorted(parsed["coin"].unique()) == coins and (parsed.groupby("coin").size() == 5).all()
+        bad = requests.get(f"{server.url}/chart/{coins[0]}", params={"start": start, "span": 5, "period": "1h"},
+                           timeout=5)
+        assert bad.status_code == 400 and "only 1d" in bad.text
+    finally:
+        server.stop()

@@ -27,6 +27,7 @@ from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     once_rebalancing,
     rebalanced_hashes,
 )
+from tests.keeper.llama_payloads import serve_llama
 
 
 def test_a_missing_key_stops_the_keeper_at_start_naming_it_and_the_file(tmp_path: Path) -> None:
@@ -92,6 +93,7 @@ def test_verify_needs_the_decision_in_the_journal(w3: Web3, funded, keeper_table
 def test_once_exits_1_when_the_data_is_refused(funded, keeper_table, httpserver, llama, tmp_path) -> None:
     httpserver.clear_all_handlers()
     httpserver.expect_request(f"/chart/{llama.pool_ids[0]}").respond_with_data("down", status=503)
+    serve_llama(httpserver, llama)  # everything else answers; the broken chart is matched first
     path = config_file(keeper_table, tmp_path)
     result = vaultbot("keeper", "once", "--config", str(path))
     assert result.exit_code == 1 and "refused" in result.output and "HTTP 503" in result.output

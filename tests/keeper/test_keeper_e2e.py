@@ -5,7 +5,10 @@ the record stored in the journal, and `keeper verify TX` confirms it.
 """
 
 import json
+from datetime import datetime
+from pathlib import Path
 
+import pandas as pd
 import pytest
 from web3 import Web3
 
@@ -15,10 +18,13 @@ from keeper.config import KeeperConfig
 from keeper.cycle import Keeper
 from keeper.db import CycleStatus, TxStatus
 from keeper.decision import decision_hash_of
+from keeper.inputs import ModelInputs
 from keeper.metrics import KeeperMetrics
 from keeper.runtime import open_keeper
+from strategy.models import ModelArtifact
 from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     artifact_dir,
+    as_a,
     config_of,
     funded,
     journal,
@@ -117,3 +123,32 @@ def test_metrics_follow_the_cycles(w3: Web3, funded: Deployment, keeper_config: 
     assert 0 < value("vaultbot_keeper_realised_apy_percent") < 10
     assert value("vaultbot_keeper_pending_transactions") == 0
     assert metrics.health()[0]
+
+
+class SeesItsInputs(Keeper):
+    """Keeps the inputs of its last cycle."""
+
+    def _inputs(self, now: datetime) -> ModelInputs:
+        self.seen = super()._inputs(now)
+        return self.seen
+
+
+def trained_ranges(artifact: ModelArtifact) -> dict[str, str]:
+    """Feature -> the value range LightGBM saw in training ("none": no value at all) of the yield booster."""
+    line = next(line for line in artifact.model_texts["yield"].splitlines() if line.startswith("feature_infos="))
+    return dict(zip(artifact.features, line.removeprefix("feature_infos=").split(" "), strict=True))
+
+
+def test_the_model_trained_at_start_and_each_cycle_see_the_token_prices(
+        w3: Web3, funded: Deployment, keeper_table: dict, tmp_path: Path) -> None:
+    keeper_table["model"] = {"artifact_dir": str(tmp_path / "model"), "train_if_missing": True}
+    with open_keeper(config_of(keeper_table)) as opened:
+        keeper = as_a(SeesItsInputs, opened)
+        outcome = keeper.run_cycle()
+    assert outcome.status == CycleStatus.REBALANCED, outcome.reason
+    ranges = trained_ranges(keeper.artifact)
+    for feature in ("peg_dev", "peg_dev_max_30d", "price_vol_30d"):
+        assert ranges[feature] != "none", f"{feature} had no value in training"
+    history = keeper.seen.history
+    recent = history[history["timestamp"] >= keeper.seen.at - pd.Timedelta(days=59)]
+    assert set(recent["pool"]) == set(keeper.markets) and recent["price"].notna().all()
