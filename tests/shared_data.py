@@ -1,7 +1,7 @@
 """The team's real data in ../shared/data, found by its layout rather than by a folder name agreed in advance.
 
-A market history is a directory laid out as `vaultbot data download` writes it (`charts/` of DeFiLlama chart
-answers, `pools.json`, `news/`) or holding `market_history.parquet|csv`, at ../shared/data itself or in any
+A market history is a directory laid out as `vaultbot data download` writes it (`market_history.parquet` and
+`charts/` of DeFiLlama chart answers, `pools.json`, `news/`) or holding `market_history.parquet|csv`, at ../shared/data itself or in any
 folder below it (the first in sorted order wins). Recorded single answers live in ../shared/data/recorded/;
 the yields `/pools` and `/chart` answers are also taken from such a dataset when none is recorded there.
 """
@@ -14,7 +14,8 @@ from pathlib import Path
 
 from tests.conftest import SHARED_DATA
 
-HISTORY_NAMES = ("charts", "market_history.parquet", "market_history.csv")
+# A canonical table first: `vaultbot data download` writes one with coin prices joined beside the raw charts.
+HISTORY_NAMES = ("market_history.parquet", "market_history.csv", "charts")
 RECORDED = SHARED_DATA / "recorded"
 
 

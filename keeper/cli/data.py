@@ -1,7 +1,7 @@
 """`vaultbot data download`: record real DeFiLlama history (and news feeds) for backtests and model evaluation.
 
 Writes the layout of `keeper.sources.recorder`, which `vaultbot backtest run` and `vaultbot model evaluate`
-read with --data DIR/charts --pools DIR/pools.json [--news DIR/news]. Exit codes: 0 all recorded, 1 /pools
+read with --data DIR/market_history.parquet --pools DIR/pools.json [--news DIR/news]. Exit codes: 0 all recorded, 1 /pools
 unreadable, an empty selection, or some chart or feed failed (the rest is written; re-run to fetch it),
 2 bad flags.
 """
@@ -34,20 +34,30 @@ def download(
     feed: Annotated[list[str] | None, typer.Option("--feed", help="An RSS/Atom news feed URL (repeatable).")] = None,
     yields_url: Annotated[str, typer.Option("--yields-url", help="DeFiLlama yields API base URL.")] =
         "https://yields.llama.fi",
+    coins_url: Annotated[str, typer.Option("--coins-url", help="DeFiLlama coins API base URL (token prices).")] =
+        "https://coins.llama.fi",
 ) -> None:
     """Fetch /pools, the chosen pools' /chart histories and news feeds into --out, with a manifest."""
     from pydantic import ValidationError
-    from rich.console import Console
-    from rich.markup import escape
     from rich.progress import Progress
 
     from keeper.sources import SourceError, SourcesConfig, open_sources
-    from keeper.sources.recorder import CHARTS_DIR, NEWS_DIR, POOLS_FILE, PoolSelection, SelectionError, record
+    from keeper.sources.recorder import (
+        CHARTS_DIR,
+        NEWS_DIR,
+        POOLS_FILE,
+        TABLE_FILE,
+        PoolSelection,
+        SelectionError,
+        record,
+    )
 
     try:
-        config = SourcesConfig(yields_base_url=yields_url)
+        config = SourcesConfig(yields_base_url=yields_url, coins_base_url=coins_url)
     except ValidationError as error:
-        fail(f"--yields-url: {error.errors()[0]['msg'].removeprefix('Value error, ')}", code=2)
+        problem = error.errors()[0]
+        flag = "--yields-url" if problem["loc"][0] == "yields_base_url" else "--coins-url"
+        fail(f"{flag}: {problem['msg'].removeprefix('Value error, ')}", code=2)
     selection = PoolSelection(chains=tuple(chain or ()), projects=tuple(project or ()), symbols=tuple(symbol or ()),
                               stablecoin_only=not any_asset, min_tvl_usd=min_tvl, top=top, pools=tuple(pool or ()))
     sources = open_sources(config)
@@ -58,15 +68,19 @@ def download(
                                on_step=lambda step: progress.update(task, description=step, advance=1))
     finally:
         sources.close()
-    console = Console()
+    # plain lines: the paths are to be copied, never wrapped or shortened
     days = sum(entry["rows"] for entry in recording.pools.values())
-    console.print(f"recorded {len(recording.pools)} pool histories ({days} daily points) and "
-                  f"{len(recording.feeds)} feed(s) into {out}")
+    typer.echo(f"recorded {len(recording.pools)} pool histories ({days} daily points) and "
+               f"{len(recording.feeds)} feed(s) into {out}")
+    if recording.table is not None:
+        typer.echo(f"{TABLE_FILE}: {recording.table['rows']} rows, prices for {recording.table['priced_pools']} "
+                   "pools (those with a single underlying token)")
     for what, reason in recording.failures.items():
-        console.print(f"[red]failed[/] {escape(what)}: {escape(reason)}", highlight=False)
+        typer.secho(f"failed {what}: {reason}", fg="red")
     news = f" --news {out / NEWS_DIR}" if recording.feeds else ""
-    console.print(f"use it: vaultbot backtest run --data {out / CHARTS_DIR} --pools {out / POOLS_FILE}{news}",
-                  highlight=False, markup=False)
+    data = out / (TABLE_FILE if recording.table is not None else CHARTS_DIR)
+    typer.echo(f"use it: vaultbot backtest run --data {data} --pools {out / POOLS_FILE}{news}")
     if recording.failures:
-        fail(f"{len(recording.failures)} of {len(recording.failures) + len(recording.pools) + len(recording.feeds)} "
-             "downloads failed (listed above and in manifest.json); run the command again to fetch them")
+        attempts = len(recording.failures) + len(recording.pools) + len(recording.feeds) + (recording.table is not None)
+        fail(f"{len(recording.failures)} of {attempts} downloads failed (listed above and in manifest.json); "
+             "run the command again to fetch them")

@@ -1,8 +1,10 @@
 """Recording DeFiLlama yields and news feeds to disk, in the layout the data loaders read, so that backtests
 and model evaluation can run on real history (and tests can replay real answers):
 
+    DIR/market_history.parquet  the charts as one canonical table, with the coin prices of the pools'
+                                single underlying tokens joined as the keeper joins them (--data)
     DIR/pools.json          the /pools answer as served         (--pools DIR/pools.json)
-    DIR/charts/<pool>.json  each chosen pool's /chart answer     (--data DIR/charts)
+    DIR/charts/<pool>.json  each chosen pool's /chart answer     (--data DIR/charts: the same, without prices)
     DIR/news/<feed>.xml     each feed as served                  (--news DIR/news)
     DIR/manifest.json       when and from where, the selection, rows and days per pool, and what failed
 
@@ -13,6 +15,7 @@ feed failing does not stop the others: it is listed in the manifest, and a re-ru
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -21,13 +24,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
+from keeper.inputs import history_days, with_token_prices
 from keeper.sources import Sources, SourceError
 from strategy.data.schema import POOL, TIMESTAMP
 
 POOLS_FILE, CHARTS_DIR, NEWS_DIR, MANIFEST_FILE = "pools.json", "charts", "news", "manifest.json"
+TABLE_FILE = "market_history.parquet"
+PRICES_KEY = "coin prices"  # under which a failure of the coins API is listed
+Fetched = TypeVar("Fetched")
 
 
 class SelectionError(ValueError):
@@ -79,6 +87,7 @@ class Recording:
     selection: dict
     pools: dict[str, dict] = field(default_factory=dict)  # pool -> rows, first_day, last_day, project, symbol
     feeds: dict[str, dict] = field(default_factory=dict)  # feed URL -> file, items
+    table: dict | None = None  # file, rows, rows with a price, pools with a price
     failures: dict[str, str] = field(default_factory=dict)
 
     def manifest(self) -> dict:
@@ -99,12 +108,13 @@ def record(sources: Sources, directory: Path, selection: PoolSelection, feeds: S
     recording = Recording(directory, datetime.now(UTC).isoformat(timespec="seconds"), sources.yields.base_url,
                           asdict(selection))
     _write(directory / POOLS_FILE, body)
-    meta = listed.set_index(POOL)
+    meta, charts = listed.set_index(POOL), []
     for pool in chosen:
         fetched = _attempt(recording, pool, f"chart {pool}", partial(sources.yields.chart_with_body, pool), on_step)
         if fetched is None:
             continue
         chart, body = fetched
+        charts.append(chart)
         _write(directory / CHARTS_DIR / f"{pool}.json", body)
         recording.pools[pool] = {
             "project": meta.at[pool, "project"], "symbol": meta.at[pool, "symbol"], "chain": meta.at[pool, "chain"],
@@ -112,6 +122,8 @@ def record(sources: Sources, directory: Path, selection: PoolSelection, feeds: S
             "first_day": None if chart.empty else chart[TIMESTAMP].min().date().isoformat(),
             "last_day": None if chart.empty else chart[TIMESTAMP].max().date().isoformat(),
         }
+    if charts:
+        _record_table(recording, sources, pd.concat(charts, ignore_index=True), listed, on_step)
     for url in feeds:
         fetched = _attempt(recording, url, f"feed {url}", partial(sources.news.feed, url), on_step)
         if fetched is None:
@@ -124,8 +136,25 @@ def record(sources: Sources, directory: Path, selection: PoolSelection, feeds: S
     return recording
 
 
-def _attempt(recording: Recording, key: str, step: str, fetch: Callable[[], tuple[pd.DataFrame, bytes]],
-             on_step: Callable[[str], None] | None) -> tuple[pd.DataFrame, bytes] | None:
+def _record_table(recording: Recording, sources: Sources, history: pd.DataFrame, listed: pd.DataFrame,
+                  on_step: Callable[[str], None] | None) -> None:
+    """`TABLE_FILE`: the recorded charts with their pools' coin prices (`keeper.inputs.with_token_prices`)."""
+    meta = listed[listed[POOL].isin(set(history[POOL]))]
+    start, days = history_days(history)
+    priced = _attempt(recording, PRICES_KEY, "coin prices",
+                      partial(with_token_prices, sources, history, meta, start.to_pydatetime(), days), on_step)
+    if priced is None:
+        return
+    table = io.BytesIO()
+    priced.to_parquet(table, index=False)
+    _write(recording.directory / TABLE_FILE, table.getvalue())
+    with_price = priced["price"].notna()
+    recording.table = {"file": TABLE_FILE, "rows": len(priced), "priced_rows": int(with_price.sum()),
+                       "priced_pools": int(priced.loc[with_price, POOL].nunique())}
+
+
+def _attempt(recording: Recording, key: str, step: str, fetch: Callable[[], Fetched],
+             on_step: Callable[[str], None] | None) -> Fetched | None:
     """`fetch()`, or None with the failure noted under `key`: one source failing does not stop the others."""
     if on_step is not None:
         on_step(step)

@@ -15,7 +15,14 @@ from keeper.sources.recorder import feed_file_name
 from strategy.data import load_market_history, load_news, load_pools
 from tests.cli import vaultbot
 from tests.keeper.keeper_world import llama  # noqa: F401 - fixture
-from tests.keeper.llama_payloads import base_url, chart_payload, handler_of, json_response, serve_llama
+from tests.keeper.llama_payloads import (
+    COINS_CHART,
+    base_url,
+    chart_payload,
+    handler_of,
+    json_response,
+    serve_llama,
+)
 from tests.shared_data import real_dataset
 
 
@@ -25,7 +32,8 @@ def own_http_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def download(server: HTTPServer, out: Path, *args: str):
-    return vaultbot("data", "download", "--out", str(out), "--yields-url", base_url(server), *args)
+    return vaultbot("data", "download", "--out", str(out), "--yields-url", base_url(server),
+                    "--coins-url", base_url(server), *args)
 
 
 def test_the_recording_loads_and_backtests(httpserver: HTTPServer, llama: SyntheticLlama, tmp_path: Path) -> None:
@@ -46,14 +54,22 @@ def test_the_recording_loads_and_backtests(httpserver: HTTPServer, llama: Synthe
         assert entry["rows"] == len(rows) and entry["last_day"] == rows["timestamp"].max().date().isoformat()
     news = load_news(out / "news").frame
     assert len(news) == manifest["feeds"][httpserver.url_for(NEWS_PATH)]["items"] > 0
+    # the canonical table: the same rows, with the coin prices of single-token pools joined
+    table = load_market_history(out / "market_history.parquet").frame
+    assert len(table) == len(history) and set(table["pool"]) == set(history["pool"])
+    single = {pool for pool, tokens in zip(pools["pool"], pools["underlying_tokens"], strict=True)
+              if len(tokens) == 1 and pool in set(history["pool"])}
+    priced = set(table.loc[table["price"].notna(), "pool"])
+    assert single and priced == single and manifest["table"]["priced_pools"] == len(single)
+    assert 0.5 < table["price"].median() < 2 or not single  # the synthetic tokens' prices, not garbage
     found = real_dataset(tmp_path)  # the layout the tests look for in ../shared/data
-    assert found is not None and (found.history, found.pools, found.news) == (out / "charts", out / "pools.json",
-                                                                              out / "news")
+    assert found is not None and (found.history, found.pools, found.news) == (
+        out / "market_history.parquet", out / "pools.json", out / "news")
 
     end = datetime.now(UTC).date() - timedelta(days=1)
     start = end - timedelta(days=60)
     report = tmp_path / "report"
-    run = vaultbot("backtest", "run", "--data", str(out / "charts"), "--pools", str(out / "pools.json"),
+    run = vaultbot("backtest", "run", "--data", str(out / "market_history.parquet"), "--pools", str(out / "pools.json"),
                    "--news", str(out / "news"), "--start", str(start), "--end", str(end), "--strategy",
                    "trailing-best", "--rebalance-every", "7", "--report", str(report))
     assert run.exit_code == 0, run.output
@@ -69,7 +85,7 @@ def test_a_failing_chart_is_reported_the_rest_kept_and_a_rerun_completes(httpser
     result = download(httpserver, out, "--top", "4")
     assert result.exit_code == 1
     assert f"failed {broken}" in result.output and "HTTP 404" in result.output
-    assert "1 of 4 downloads failed" in result.output
+    assert "1 of 5 downloads failed" in result.output  # 4 charts and the coin prices
     assert sorted(path.stem for path in (out / "charts").glob("*.json")) == sorted(set(llama.pool_ids) - {broken})
     assert not list((out / "charts").glob("*.partial"))
 
@@ -79,6 +95,17 @@ def test_a_failing_chart_is_reported_the_rest_kept_and_a_rerun_completes(httpser
     assert again.exit_code == 0, again.output
     assert sorted(path.stem for path in (out / "charts").glob("*.json")) == sorted(llama.pool_ids)
     assert json.loads((out / "manifest.json").read_text())["failures"] == {}
+
+
+def test_a_failing_coins_api_keeps_the_charts_and_writes_no_table(httpserver: HTTPServer, llama: SyntheticLlama,
+                                                                  tmp_path: Path) -> None:
+    httpserver.expect_request(COINS_CHART).respond_with_handler(handler_of(404, "no coins here"))
+    serve_llama(httpserver, llama)
+    out = tmp_path / "llama"
+    result = download(httpserver, out, "--top", "2")
+    assert result.exit_code == 1 and "failed coin prices" in result.output and "HTTP 404" in result.output
+    assert len(list((out / "charts").glob("*.json"))) == 2 and not (out / "market_history.parquet").exists()
+    assert f"--data {out / 'charts'}" in result.output  # what can be used meanwhile
 
 
 def test_a_malformed_chart_is_a_failure_never_a_file(httpserver: HTTPServer, llama: SyntheticLlama,
