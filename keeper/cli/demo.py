@@ -102,18 +102,26 @@ def advance_chain(w3: "Web3", seconds: int) -> None:
 
 
 def _print_positions(keeper: "Keeper", deployment: "Deployment") -> None:
+    """Positions, with each market's rate on chain and the model's forecast for the synthetic pool mapped to it
+    (the forecast, not the devnet's rate, is what the allocator weighs)."""
     from rich.console import Console
     from rich.table import Table
+    from web3 import Web3
 
     state = keeper.chain.reader.state()
     total = state.total or 1
     decimals = 10 ** keeper.chain.reader.snapshot().asset_decimals
+    decision = keeper.db.last_decision()
+    forecasts = {} if decision is None else {
+        Web3.to_checksum_address(p["market"]): p["apy_pct"] for p in decision.predictions.values() if p["market"]}
     table = Table(show_header=True, box=None, pad_edge=False)
-    for column in ("where", "USDC", "share"):
+    for column in ("where", "rate on chain", "forecast", "USDC", "share"):
         table.add_column(column, justify="right" if column != "where" else "left")
-    table.add_row("idle", f"{state.idle / decimals:,.2f}", f"{state.idle / total:.1%}")
+    table.add_row("idle", "", "", f"{state.idle / decimals:,.2f}", f"{state.idle / total:.1%}")
     for market in deployment.markets:
         position = state.position(market.address)
-        table.add_row(f"{market.name} ({market.apy:.1%})", f"{position / decimals:,.2f}", f"{position / total:.1%}")
-    table.add_row("total", f"{state.total / decimals:,.2f}", "")
+        forecast = forecasts.get(Web3.to_checksum_address(market.address))
+        table.add_row(market.name, f"{market.apy:.1%}", "" if forecast is None else f"{forecast:.2f}%",
+                      f"{position / decimals:,.2f}", f"{position / total:.1%}")
+    table.add_row("total", "", "", f"{state.total / decimals:,.2f}", "")
     Console().print(table)
