@@ -13,6 +13,7 @@ from strategy.data.schema import TIMESTAMP
 
 # Days asked for in one daily chart request: a longer history is fetched in consecutive requests of this span.
 MAX_SPAN_DAYS = 365
+MAX_COINS_PER_REQUEST = 40  # the coins go into the URL's path: keep it well under common 8 KiB limits
 
 
 class DefiLlamaPrices:
@@ -39,10 +40,11 @@ class DefiLlamaPrices:
 
     def daily(self, coins: Sequence[str], start: datetime, days: int) -> pd.DataFrame:
         """Daily prices of `coins` over `days` days from `start`: consecutive `chart` requests of at most
-        `MAX_SPAN_DAYS` points, each day asked for once."""
+        `MAX_SPAN_DAYS` points, each day asked for once, for at most `MAX_COINS_PER_REQUEST` coins at a time."""
         if days < 1:
             raise ValueError(f"days must be at least 1, got {days}")
-        chunks = [self.chart(coins, start + timedelta(days=offset), min(MAX_SPAN_DAYS, days - offset))
-                  for offset in range(0, days, MAX_SPAN_DAYS)]
+        groups = [coins[i:i + MAX_COINS_PER_REQUEST] for i in range(0, len(coins), MAX_COINS_PER_REQUEST)]
+        chunks = [self.chart(group, start + timedelta(days=offset), min(MAX_SPAN_DAYS, days - offset))
+                  for group in groups for offset in range(0, days, MAX_SPAN_DAYS)]
         prices = pd.concat(chunks, ignore_index=True).drop_duplicates(["coin", TIMESTAMP])
         return prices.sort_values(["coin", TIMESTAMP], ignore_index=True)

@@ -24,7 +24,7 @@ from keeper.sources import (
     StaleDataError,
     open_sources,
 )
-from keeper.sources.prices import MAX_SPAN_DAYS
+from keeper.sources.prices import MAX_COINS_PER_REQUEST, MAX_SPAN_DAYS
 from strategy.data import align_to_daily
 from strategy.data.defillama import parse_coin_chart, parse_pools
 from strategy.data.prices import pool_coins
@@ -236,6 +236,19 @@ def test_a_long_price_history_is_fetched_in_chunks_asking_for_every_day_once(htt
     assert prices["timestamp"].is_unique and (prices["coin"] == coin).all()
     with pytest.raises(ValueError, match="days must be at least 1"):
         sources.prices.daily([coin], start, 0)
+
+
+def test_many_coins_are_asked_for_in_groups_each_coin_once(httpserver, sources, llama) -> None:
+    serve_llama(httpserver, llama)
+    known = sorted(set(pool_coins(parse_pools(llama.pools_payload(utc_now()))).values()))
+    coins = known + [f"ethereum:0x{i:040x}" for i in range(2 * MAX_COINS_PER_REQUEST)]
+    start = pd.Timestamp(utc_now()).floor("D") - pd.Timedelta(days=9)
+    prices = sources.prices.daily(coins, start, 10)
+    groups = [request.path.removeprefix("/chart/").split(",") for request in coins_requests(httpserver)]
+    assert len(groups) == -(-len(coins) // MAX_COINS_PER_REQUEST)
+    assert all(len(group) <= MAX_COINS_PER_REQUEST for group in groups)
+    assert sorted(coin for group in groups for coin in group) == sorted(coins)
+    assert set(prices["coin"]) == set(known)  # DeFiLlama leaves unknown coins out
 
 
 def test_the_synthetic_coins_chart_answers_known_coins_in_the_documented_shape(llama) -> None:
