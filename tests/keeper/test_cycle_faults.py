@@ -78,14 +78,20 @@ def test_a_broken_source_refuses_the_cycle(w3, funded, keeper_table, httpserver,
     refused_without_tx(w3, funded, keeper_table, expected, "source")
 
 
-def test_a_source_that_times_out_refuses_the_cycle(w3, funded, keeper_table, httpserver, llama):
+@pytest.mark.parametrize("route", ["yields chart", "coins chart"])
+def test_a_source_that_times_out_refuses_the_cycle(w3, funded, keeper_table, httpserver, llama, route):
     release = threading.Event()
 
     def hang(_request: Request) -> Response:
         release.wait(timeout=15)
         return Response("{}", content_type="application/json")
 
-    break_chart(httpserver, llama, hang)
+    if route == "yields chart":
+        break_chart(httpserver, llama, hang)
+    else:
+        httpserver.clear_all_handlers()
+        httpserver.expect_request(COINS_CHART).respond_with_handler(hang)
+        serve_llama(httpserver, llama)
     keeper_table["sources"]["http"]["read_timeout"] = 0.3
     try:
         refused_without_tx(w3, funded, keeper_table, "timed out", "source")
@@ -100,23 +106,6 @@ def test_a_failing_coins_api_refuses_the_cycle(w3, funded, keeper_table, httpser
     serve_llama(httpserver, llama)
     reason = refused_without_tx(w3, funded, keeper_table, "HTTP 500", "source")
     assert re.search(r"http://\S+/chart/\w+:0x[0-9a-f]{40}\S*span=60", reason), reason  # names the coins request
-
-
-def test_a_coins_api_that_times_out_refuses_the_cycle(w3, funded, keeper_table, httpserver, llama):
-    release = threading.Event()
-
-    def hang(_request: Request) -> Response:
-        release.wait(timeout=15)
-        return Response("{}", content_type="application/json")
-
-    httpserver.clear_all_handlers()
-    httpserver.expect_request(COINS_CHART).respond_with_handler(hang)
-    serve_llama(httpserver, llama)
-    keeper_table["sources"]["http"]["read_timeout"] = 0.3
-    try:
-        refused_without_tx(w3, funded, keeper_table, "timed out", "source")
-    finally:
-        release.set()
 
 
 def test_stale_data_refuses_the_cycle(w3, funded, keeper_table, httpserver, llama):
