@@ -1,9 +1,34 @@
 """The data gate the keeper cycle calls before anything can reach a transaction.
 
-Given fetched frames (canonical `strategy.data` schema) and "now", it refuses data that is
-incomplete, stale or implausible: it logs the reason and raises a `DataGateError`; otherwise it
-returns the frame unchanged. Only the latest point of each series is judged (its age, its level and
-the step from the point before it): real spikes deep in the history must not block today's cycle.
+Given fetched frames (canonical `strategy.data` schema) and "now", it refuses data that is incomplete,
+stale or implausible: it logs the reason and raises a `DataGateError`; otherwise it returns the frame
+unchanged. Only the last points of each series are judged: real spikes deep in the history must not block
+today's cycle.
+
+The gate separates a broken feed from a market that moves. On real lending markets (../shared/data, eight
+Ethereum stablecoin markets 2022-2025) DeFiLlama's `tvlUsd` is the liquidity still available (supplied -
+borrowed): it moves with every borrow, beyond ±50 % on 148 of 3,797 daily steps (from -99.9 % to
++58,500 %), and a supply APY on the steep side of a rate model's kink moves tens of points in a day (+66.6
+on Aave v3 USDT). Steps of TVL and APY are therefore not judged by default (`max_tvl_change`,
+`max_apy_jump`: set them for sources whose values do not move like that). What a market cannot do, and a
+broken feed does, is checked on every point:
+
+- `max_age` 36 h: DeFiLlama publishes about one point a day per pool; more than a day and a half without
+  one means the feed stopped. A clock more than `max_clock_skew` (10 min) ahead is a broken source.
+- APY within [`min_apy`, `max_apy`] = [0, 1000] %: supply rates are never negative, and at full
+  utilization a stablecoin rate model pays well under 100 % (real maximum 68.2 %); 1000 % leaves an order
+  of magnitude for savings vaults and spikes, while a unit error (basis points or a ratio read as percent,
+  1e6 %) or NaN is refused.
+- TVL within (0, `max_tvl_usd` = 1e12] USD: zero available liquidity is a glitch (the real minimum is
+  3,408 USD at 99.99 % utilization), and no pool holds more than all stablecoins in existence (a decimals
+  error multiplies by 1e6 or 1e12).
+- utilization, where the source gives it, within [0, 1]: borrowed over supplied.
+- `max_frozen_points` 3: the same APY and TVL on the last three points. Available liquidity changes with
+  every block, and no two consecutive real points in the shared data repeat either value; a feed that
+  re-serves its last answer does.
+- prices: positive, and at most `max_price_change` (25 %) from the point before: the March 2023 USDC depeg
+  moved the daily close by 3 % (intraday low 12 %), while a decimals or symbol mix-up moves it by orders
+  of magnitude.
 """
 
 import logging
@@ -11,9 +36,10 @@ import math
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Annotated
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, PositiveFloat
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 from strategy.data.errors import DataError
 from strategy.data.schema import POOL, TIMESTAMP
@@ -38,7 +64,7 @@ class ImplausibleDataError(DataGateError):
 
 
 class GateLimits(BaseModel):
-    """Thresholds of the gate; DeFiLlama publishes about one point a day, hence the 36 h default age."""
+    """Thresholds of the gate; the module docstring says why each default is what it is."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -48,10 +74,13 @@ class GateLimits(BaseModel):
     # APY bounds in percent; the vault's lending pools never pay below zero.
     min_apy: float = 0.0
     max_apy: PositiveFloat = 1000.0
-    # Percentage points between the last two APY points of a pool.
-    max_apy_jump: PositiveFloat = 50.0
-    # Relative change between the last two points, e.g. 0.5 = a 50 % rise or fall.
-    max_tvl_change: PositiveFloat = 0.5
+    max_tvl_usd: PositiveFloat = 1e12
+    # This many last points with the same APY and TVL: the feed re-serves a frozen answer.
+    max_frozen_points: Annotated[int, Field(ge=2)] = 3
+    # Step limits between the last two points; None (the default) leaves steps unjudged, as lending markets
+    # move that much (module docstring). Percentage points, and a relative change (0.5 = a 50 % rise or fall).
+    max_apy_jump: PositiveFloat | None = None
+    max_tvl_change: PositiveFloat | None = None
     max_price_change: PositiveFloat = 0.25
 
 
@@ -67,6 +96,7 @@ def check_market(
     limits = limits or GateLimits()
     latest, previous = _check_series(history, POOL, GATED_MARKET_COLUMNS, required_pools, now, limits)
     _judge_latest_points(latest, previous, partial(_market_point_problems, limits=limits))
+    _refuse_if(_frozen_pools(history, limits), StaleDataError)
     return history
 
 
@@ -97,21 +127,34 @@ def _market_point_problems(pool: str, latest: pd.Series, previous: pd.Series | N
     problems = []
     if not limits.min_apy <= latest.apy <= limits.max_apy:
         problems.append(f"pool {pool}: APY {latest.apy} % is outside {limits.min_apy}..{limits.max_apy} %")
-    if not latest.tvl_usd > 0:
-        problems.append(f"pool {pool}: TVL {latest.tvl_usd} USD is not positive")
+    if not 0 < latest.tvl_usd <= limits.max_tvl_usd:
+        problems.append(f"pool {pool}: TVL {latest.tvl_usd} USD is outside (0, {limits.max_tvl_usd:,.0f}] USD")
+    utilization = latest.get("utilization")
+    if utilization is not None and not pd.isna(utilization) and not 0 <= utilization <= 1:
+        problems.append(f"pool {pool}: utilization {utilization} is outside 0..1")
     if problems or previous is None:
         return problems
-    if abs(latest.apy - previous.apy) > limits.max_apy_jump:
+    if limits.max_apy_jump is not None and abs(latest.apy - previous.apy) > limits.max_apy_jump:
         problems.append(
             f"pool {pool}: APY jumped from {previous.apy} % to {latest.apy} %, "
             f"more than {limits.max_apy_jump} points in one step"
         )
-    if _relative_change(previous.tvl_usd, latest.tvl_usd) > limits.max_tvl_change:
+    if limits.max_tvl_change is not None and _relative_change(previous.tvl_usd, latest.tvl_usd) > limits.max_tvl_change:
         problems.append(
             f"pool {pool}: TVL moved from {previous.tvl_usd:,.0f} to {latest.tvl_usd:,.0f} USD, "
             f"more than {limits.max_tvl_change:.0%} in one step"
         )
     return problems
+
+
+def _frozen_pools(history: pd.DataFrame, limits: GateLimits) -> list[str]:
+    """Pools whose last `max_frozen_points` points all carry the same APY and TVL."""
+    count = limits.max_frozen_points
+    recent = history.sort_values([POOL, TIMESTAMP]).groupby(POOL, sort=False).tail(count)
+    points = recent[POOL].value_counts()
+    distinct = recent.drop_duplicates([POOL, "apy", "tvl_usd"])[POOL].value_counts().reindex(points.index)
+    frozen = sorted(points.index[(points == count) & (distinct == 1)])
+    return [f"pool {pool}: the last {count} points repeat APY and TVL exactly (a frozen feed)" for pool in frozen]
 
 
 def _price_point_problems(coin: str, latest: pd.Series, previous: pd.Series | None, limits: GateLimits) -> list[str]:
@@ -145,9 +188,11 @@ def _check_series(
     if frame.empty:
         _refuse(MissingDataError, f"no {key} data at all")
 
-    by_key = frame.sort_values([key, TIMESTAMP]).groupby(key, sort=True)
-    latest = by_key.tail(1).set_index(key)
-    previous = by_key.nth(-2).set_index(key)
+    ordered = frame.sort_values([key, TIMESTAMP])
+    is_last = ~ordered[key].duplicated(keep="last")
+    latest = ordered[is_last].set_index(key)
+    earlier = ordered[~is_last]
+    previous = earlier[~earlier[key].duplicated(keep="last")].set_index(key)
     ages = pd.Timestamp(now) - latest[TIMESTAMP]
     _refuse_if(
         [

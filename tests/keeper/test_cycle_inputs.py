@@ -101,14 +101,14 @@ def test_a_stale_extra_pool_does_not_stop_the_cycle(httpserver, sources, llama) 
     assert extra in set(inputs.history[POOL])
 
 
-def test_implausible_jump_is_refused(httpserver, sources, llama) -> None:
-    def jumped(pool: str, now) -> dict:
+def test_an_implausible_point_is_refused(httpserver, sources, llama) -> None:
+    def broken(pool: str, now) -> dict:
         payload = chart_payload(llama, pool, now)
-        payload["data"][-1]["apy"] += 80.0
+        payload["data"][-1]["apy"] = 5000.0  # basis points read as percent: no market pays this
         return payload
 
-    serve_llama(httpserver, llama, chart=jumped)
-    with pytest.raises(ImplausibleDataError, match="jumped"):
+    serve_llama(httpserver, llama, chart=broken)
+    with pytest.raises(ImplausibleDataError, match="is outside"):
         gather(sources, llama, httpserver)
 
 

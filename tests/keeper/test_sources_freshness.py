@@ -110,18 +110,52 @@ def test_naive_now_is_a_programming_error():
 @pytest.mark.parametrize(
     ("apys", "tvls", "reason"),
     [
-        ((4.0, 4.1, 90.0), (1e9, 1e9, 1e9), "APY jumped from 4.1 % to 90.0 %"),
-        ((4.0, 4.1, 4.2), (1e9, 1e9, 3e8), "TVL moved from 1,000,000,000 to 300,000,000 USD"),
-        ((4.0, 4.1, 4.2), (1e9, 1e9, 2.5e9), "TVL moved from 1,000,000,000 to 2,500,000,000 USD"),
         ((4.0, 4.1, -1.0), (1e9, 1e9, 1e9), "APY -1.0 % is outside 0.0..1000.0 %"),
         ((4.0, 4.1, 5000.0), (1e9, 1e9, 1e9), "APY 5000.0 % is outside"),
         ((4.0, 4.1, float("nan")), (1e9, 1e9, 1e9), "APY nan % is outside"),
-        ((4.0, 4.1, 4.2), (1e9, 1e9, 0.0), "TVL 0.0 USD is not positive"),
+        ((4.0, 4.1, 4.2), (1e9, 1e9, 0.0), "TVL 0.0 USD is outside (0, 1,000,000,000,000] USD"),
+        ((4.0, 4.1, 4.2), (1e9, 1e9, 1e18), "TVL 1e+18 USD is outside"),
+        ((4.0, 4.1, 4.2), (1e9, 1e9, float("nan")), "TVL nan USD is outside"),
     ],
 )
 def test_implausible_latest_point_is_refused(apys, tvls, reason):
-    with pytest.raises(ImplausibleDataError, match=reason.replace("(", "\\(").replace(".", "\\.")):
+    with pytest.raises(ImplausibleDataError, match=reason.replace("(", "\\(").replace(".", "\\.").replace("+", "\\+")):
         check_market(market(apys=apys, tvls=tvls), NOW)
+
+
+@pytest.mark.parametrize(
+    ("apys", "tvls"),
+    [((4.0, 4.1, 90.0), (1e9, 1e9, 1e9)), ((4.0, 4.1, 4.2), (1e9, 1e9, 3e6)), ((4.0, 4.1, 4.2), (1e9, 1e9, 2.5e11))],
+)
+def test_steps_of_apy_and_available_liquidity_are_market_moves_by_default(apys, tvls):
+    """A lending market's available liquidity and its rate at the kink move this much in a day (module docstring)."""
+    check_market(market(apys=apys, tvls=tvls), NOW)
+
+
+@pytest.mark.parametrize(
+    ("apys", "tvls", "limits", "reason"),
+    [
+        ((4.0, 4.1, 90.0), (1e9, 1e9, 1e9), GateLimits(max_apy_jump=50.0), "APY jumped from 4.1 % to 90.0 %"),
+        ((4.0, 4.1, 4.2), (1e9, 1e9, 3e8), GateLimits(max_tvl_change=0.5),
+         "TVL moved from 1,000,000,000 to 300,000,000 USD"),
+    ],
+)
+def test_step_limits_apply_when_configured(apys, tvls, limits, reason):
+    with pytest.raises(ImplausibleDataError, match=reason.replace("(", "\\(").replace(".", "\\.")):
+        check_market(market(apys=apys, tvls=tvls), NOW, limits=limits)
+
+
+def test_utilization_outside_its_range_is_refused():
+    history = market().assign(utilization=[0.5, 0.6, 1.4])
+    with pytest.raises(ImplausibleDataError, match="utilization 1.4 is outside 0..1"):
+        check_market(history, NOW)
+    check_market(market().assign(utilization=[0.5, 0.6, float("nan")]), NOW)  # unknown is not wrong
+
+
+def test_a_frozen_feed_is_stale():
+    with pytest.raises(StaleDataError, match="the last 3 points repeat APY and TVL exactly"):
+        check_market(market(apys=(4.0, 4.2, 4.2, 4.2)), NOW)
+    check_market(market(apys=(4.2, 4.2, 4.3)), NOW)  # a repeat of one step is not a frozen feed
 
 
 def test_old_spikes_in_history_do_not_block_the_cycle():
@@ -135,8 +169,9 @@ def test_single_point_series_is_judged_on_level_only():
 
 def test_jump_thresholds_are_configurable():
     history = market(apys=(4.0, 4.0, 64.0))
+    check_market(history, NOW)
     with pytest.raises(ImplausibleDataError):
-        check_market(history, NOW)
+        check_market(history, NOW, limits=GateLimits(max_apy_jump=50.0))
     check_market(history, NOW, limits=GateLimits(max_apy_jump=100.0))
 
 
