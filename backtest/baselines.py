@@ -2,8 +2,9 @@
 through the same allocator and guardrails as the model's.
 
 - `equal`: equal weights: every pool with data today gets the same share of what may be invested (within its
-  cap), moved towards at the turnover limit's pace and only when the drift exceeds `EQUAL_WEIGHT_BAND`; it
-  brings its own `plan` instead of the allocator, which with tied values would pick pools arbitrarily;
+  cap), moved towards at the turnover limit's pace and only when the drift exceeds `EQUAL_WEIGHT_BAND` or
+  money sits in a pool without data today (which it leaves); it brings its own `plan` instead of the
+  allocator, which with tied values would pick pools arbitrarily;
 - `trailing-best`: each pool's mean APY over the trailing 7 days (chases what paid best lately);
 - `hold`: fixed preferences chosen once at the first decision, by TVL (the biggest pool first), never revised;
 - `perfect-foresight`: the realised forward mean APY and adverse-event flag of `strategy.targets`, read from
@@ -67,14 +68,16 @@ class EqualForecaster:
         markets = list(guardrails.markets)
         current = {market: state.position(market) for market in markets}
         alive = [market for market in markets if market in forecasts and market in self._with_data]
+        # Money in a pool without data today is left whatever the band: such a pool is unknown (backtest.engine).
+        stranded = any(current[market] > 0 for market in markets if market not in alive)
         total = state.total
-        if state.paused or total == 0 or not alive:
+        if state.paused or total == 0 or not (alive or stranded):
             return Allocation(current, {}, 0.0, AllocationStatus.EMPTY, None, "nothing to weigh")
         caps = position_caps(total, guardrails, markets, config)
-        share = (total - idle_floor(total, guardrails)) // len(alive)
+        share = (total - idle_floor(total, guardrails)) // len(alive) if alive else 0
         goal = {market: min(share, caps[market]) if market in alive else 0 for market in markets}
         drift = sum(abs(goal[market] - current[market]) for market in markets)
-        if drift <= EQUAL_WEIGHT_BAND * total:
+        if drift <= EQUAL_WEIGHT_BAND * total and not stranded:
             return Allocation(current, {}, 0.0, AllocationStatus.OPTIMAL, None, "within the band")
         # One step of at most the turnover limit: a convex combination of today and the goal keeps caps and
         # the idle floor; withdrawals round up and the step keeps one unit per market for that.
@@ -135,7 +138,7 @@ class PerfectForesightForecaster:
     leaky = True
 
     def __init__(self, market: MarketData, params: TargetParams):
-        self._targets = build_targets(market.history, market.pools, params).dropna(subset=["fwd_apy_mean"])
+        self._targets = build_targets(market.history, market.pools, params, market.news).dropna(subset=["fwd_apy_mean"])
         self._days = set(self._targets.index.get_level_values(TIMESTAMP))
 
     def forecast(self, view: MarketData, now: pd.Timestamp) -> dict[str, MarketForecast]:

@@ -7,8 +7,11 @@ its forecasts into targets on the vault's state and the vault executes them unde
 gas is paid for an accepted call that moves something. The day's value is then recorded, and the positions
 earn the next day's realised yield and suffer its losses (`backtest.realised`). No decision on the last day.
 
-Listed pools with no data on a decision day are forecast at 0 % (nothing to earn there), so the vault may
-leave them; a strategy that gives no forecast for a pool with data leaves it where it is.
+A listed pool with no data on a decision day nor the day before (its feed stopped, or has not started yet) is
+unknown: every strategy's forecast for it is replaced by `strategy.allocator.UNKNOWN_MARKET`, so the vault
+leaves it as fast as the guardrails allow instead of holding a dead position at an assumed rate. A strategy
+that gives no forecast for a pool with data leaves it where it is (the ML strategy while it warms up: in cash
+at the start).
 """
 
 from __future__ import annotations
@@ -19,14 +22,26 @@ from typing import NamedTuple, Protocol
 
 import pandas as pd
 
-from backtest.market import MarketData
+from backtest.market import Investable, MarketData
+from backtest.realised import PNL_EFFECTS
 from backtest.settings import BacktestSettings
-from strategy.allocator import Allocation, AllocationStatus, AllocatorConfig, MarketForecast, allocate
+from strategy.allocator import (
+    UNKNOWN_MARKET,
+    Allocation,
+    AllocationStatus,
+    AllocatorConfig,
+    MarketForecast,
+    allocate,
+)
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.guardrails import Guardrails, VaultState
 from strategy.targets import TargetParams
 
-NO_DATA_FORECAST = MarketForecast(apy_pct=0.0, p_event=0.0)
+
+# A pool whose last row is older than this is unknown. One missing day is a feed's gap (the real Compound v3
+# chart skips 2024-02-05), not an ended market: the keeper's data gate likewise accepts a point 36 h old. A
+# pool without today's row but with yesterday's gets no forecast that day, so it is held.
+UNKNOWN_AFTER = pd.Timedelta(days=1)
 
 
 Planner = Callable[[VaultState, Guardrails, Mapping[str, MarketForecast], AllocatorConfig], Allocation]
@@ -80,6 +95,7 @@ class Setup:
     settings: BacktestSettings
     capital: int  # asset base units
     rebalance_every: int  # days
+    investable: Investable | None = None  # the pools the vault's asset allows (None: not recorded)
 
     @property
     def pools(self) -> list[str]:
@@ -118,7 +134,7 @@ class StrategyRun:
     positions: pd.DataFrame  # per day × pool, asset units
     decisions: list[Decision]
     forecasts: pd.DataFrame  # timestamp, pool, apy_pct, p_event for each decision and listed pool
-    pnl: dict[str, float] = field(default_factory=dict)  # yield, peg, tvl_run, slippage, gas (asset units)
+    pnl: dict[str, float] = field(default_factory=dict)  # PNL_EFFECTS, slippage, gas (asset units)
 
 
 def replay(setup: Setup, forecaster: Forecaster, on_day: Callable[[], None] | None = None,
@@ -131,7 +147,7 @@ def replay(setup: Setup, forecaster: Forecaster, on_day: Callable[[], None] | No
     # How the strategy turns forecasts into targets: the allocator, unless it brings its own `plan`.
     plan: Planner = getattr(forecaster, "plan", allocate)
     gas_paid = 0
-    pnl = dict.fromkeys(("yield", "peg", "tvl_run", "slippage"), 0.0)
+    pnl = dict.fromkeys((*PNL_EFFECTS, "slippage"), 0.0)
     decisions: list[Decision] = []
     forecast_rows: list[tuple[pd.Timestamp, str, float, float]] = []
     value_rows, position_rows = [], []
@@ -164,12 +180,14 @@ def replay(setup: Setup, forecaster: Forecaster, on_day: Callable[[], None] | No
 
 
 def _listed_forecasts(setup: Setup, forecaster: Forecaster, day: pd.Timestamp) -> dict[str, MarketForecast]:
-    """The strategy's forecasts for the listed pools, with `NO_DATA_FORECAST` for listed pools without data today."""
+    """The strategy's forecasts for the listed pools, `UNKNOWN_MARKET` for those without data today whatever
+    the strategy said (a forecaster that remembers a pool, as `hold` does, must not keep money in it)."""
     view = setup.market.until(day)
     forecasts = forecaster.forecast(view, day)
-    with_data = set(view.history.loc[view.history[TIMESTAMP] == day, POOL])
+    recent = view.history[TIMESTAMP] >= day - UNKNOWN_AFTER
+    with_data = set(view.history.loc[recent, POOL])
     listed = {pool: forecasts[pool] for pool in setup.pools if pool in forecasts}
-    return listed | {pool: NO_DATA_FORECAST for pool in setup.pools if pool not in with_data}
+    return listed | {pool: UNKNOWN_MARKET for pool in setup.pools if pool not in with_data}
 
 
 def _decide(setup: Setup, vault: BacktestVault, plan: Planner, forecasts: dict[str, MarketForecast],

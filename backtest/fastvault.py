@@ -22,7 +22,7 @@ class FastVault:
 
     def __init__(self, setup: Setup):
         self.setup = setup
-        self.realised = RealisedMarket(setup.market, setup.pools, setup.targets)
+        self.realised = RealisedMarket(setup.market, setup.pools, setup.settings.asset_symbol)
         self._state = VaultState(idle=setup.capital, positions=dict.fromkeys(setup.pools, 0), last_rebalance=0,
                                  paused=False)
 
@@ -40,10 +40,10 @@ class FastVault:
 
     def advance(self, day: pd.Timestamp, pnl: dict[str, float]) -> None:
         factors = self.realised.on(day)
-        haircut, unit = self.setup.settings.tvl_run_haircut, self.setup.settings.unit
+        unit = self.setup.settings.unit
         positions = {}
         for index, pool in enumerate(self.realised.pools):
-            held = factors.hold(index, self._state.position(pool), haircut)
+            held = factors.hold(index, self._state.position(pool))
             held.add_pnl(pnl, unit)
             positions[pool] = int(held.after)
         self._state = replace(self._state, positions=positions)

@@ -4,11 +4,15 @@ For the day ``d`` arriving (the position was held over (d-1, d]):
 
 - yield: the position compounds daily at the APY the pool reports on day ``d`` (the rate over that day;
   `strategy.targets` likewise takes days t+1..t+H as what holding from t earns); no row that day earns 0;
-- peg: in a stablecoin pool (per the pool metadata) the position is marked to the pool's price,
-  i.e. it moves by price(d) / price(d-1), so a depeg loses value and a recovery wins it back;
-- TVL run: on the first day of a TVL collapse, as `strategy.targets` defines it (TVL below
-  (1 - tvl_run_fraction) × its maximum over the H days before), the position loses `tvl_run_haircut` of
-  its value (the share of funds that could not be withdrawn in time, or were lost).
+- peg: in a stablecoin pool (per the pool metadata) of a token other than the vault's asset, the position is
+  marked to the pool's price, i.e. it moves by price(d) / price(d-1), so a depeg loses value and a recovery
+  wins it back. A pool of the asset itself is not marked: the vault counts in that token, so its depeg moves
+  idle and every position alike (a USDC vault holding Aave's USDC market loses nothing to it in USDC);
+- incident: on the day of an exploit or bad-debt report naming the pool's protocol, the position loses the
+  reported loss pro rata (`backtest.incidents`).
+
+Changes of a lending market's available liquidity (its DeFiLlama TVL) cost nothing: they are other
+depositors' and borrowers' flows, and on real markets a "TVL run" haircut charged losses nobody had.
 
 Prices of non-stablecoin pools are not applied: the vault's positions are in its asset, the yield is
 what they earn.
@@ -22,14 +26,14 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from backtest.incidents import incident_losses
 from backtest.market import MarketData
 from strategy.allocator import DAYS_PER_YEAR
 from strategy.data.daily import DailyPanel
-from strategy.targets import TargetParams
 
 
 class Held(NamedTuple):
-    """One position carried through one day, in base units (floats): after the yield, the peg, the TVL run."""
+    """One position carried through one day, in base units (floats): after the yield, the peg, an incident."""
 
     before: int
     earned: float
@@ -37,10 +41,10 @@ class Held(NamedTuple):
     after: float
 
     def add_pnl(self, pnl: dict[str, float], unit: int) -> None:
-        """Add what each effect gave or took, in asset units, to `pnl` (keys yield, peg, tvl_run)."""
+        """Add what each effect gave or took, in asset units, to `pnl` (keys of `PNL_EFFECTS`)."""
         pnl["yield"] += (self.earned - self.before) / unit
         pnl["peg"] += (self.marked - self.earned) / unit
-        pnl["tvl_run"] += (self.after - self.marked) / unit
+        pnl["incident"] += (self.after - self.marked) / unit
 
 
 class DayFactors(NamedTuple):
@@ -48,40 +52,40 @@ class DayFactors(NamedTuple):
 
     growth: np.ndarray  # yield
     peg: np.ndarray  # price move of stablecoin pools
-    run: np.ndarray  # True on the first day of a TVL run
+    loss: np.ndarray  # share lost to incidents
 
-    def hold(self, index: int, position: int, haircut: float) -> Held:
-        """Position `position` of the pool at `index` held through the day (a run loses `haircut` of it)."""
+    def hold(self, index: int, position: int) -> Held:
+        """Position `position` of the pool at `index` held through the day."""
         earned = position * float(self.growth[index])
         marked = earned * float(self.peg[index])
-        return Held(position, earned, marked, marked * (1 - haircut) if self.run[index] else marked)
+        return Held(position, earned, marked, marked * (1 - float(self.loss[index])))
+
+
+PNL_EFFECTS = ("yield", "peg", "incident")
 
 
 class RealisedMarket:
-    """Daily yield, peg and TVL-run factors of the universe's pools, precomputed on the daily grid."""
+    """Daily yield, peg and incident factors of the universe's pools, precomputed on the daily grid."""
 
-    def __init__(self, market: MarketData, pools: Sequence[str], params: TargetParams):
+    def __init__(self, market: MarketData, pools: Sequence[str], asset_symbol: str | None = None):
         panel = DailyPanel(market.history)
         columns = pd.Index(list(pools))
 
         def wide(column: str) -> pd.DataFrame:
             return panel.wide(column).reindex(columns=columns)
 
-        apy, price, tvl = wide("apy"), wide("price"), wide("tvl_usd")
+        apy, price = wide("apy"), wide("price")
         self.pools = list(pools)
         self.growth = ((1 + apy / 100) ** (1 / DAYS_PER_YEAR)).fillna(1.0)
-        stable = columns.isin(sorted(market.stablecoin_pools()))
+        stable = columns.isin(sorted(market.stablecoin_pools() - market.pools_of(asset_symbol)))
         ratio = price / price.shift(1)
         self.peg = ratio.where(np.broadcast_to(stable, ratio.shape)).fillna(1.0)
-        earlier_peak = tvl.shift(1).rolling(params.horizon_days, min_periods=1).max()
-        running = tvl < (1 - params.tvl_run_fraction) * earlier_peak
-        self.run = running & ~running.shift(1, fill_value=False)
+        losses = incident_losses(market.history, market.news, market.pools, self.pools)
+        self.loss, self.unpriced_incidents = losses.share.reindex(self.growth.index, fill_value=0.0), losses.unpriced
 
     def on(self, day: pd.Timestamp) -> DayFactors:
         """The factors of `day` (all neutral if the data has no such day)."""
         if day not in self.growth.index:
             neutral = np.ones(len(self.pools))
-            return DayFactors(neutral, neutral, np.zeros(len(self.pools), dtype=bool))
-        return DayFactors(
-            self.growth.loc[day].to_numpy(), self.peg.loc[day].to_numpy(), self.run.loc[day].to_numpy(dtype=bool)
-        )
+            return DayFactors(neutral, neutral, np.zeros(len(self.pools)))
+        return DayFactors(self.growth.loc[day].to_numpy(), self.peg.loc[day].to_numpy(), self.loss.loc[day].to_numpy())

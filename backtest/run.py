@@ -18,7 +18,14 @@ import pandas as pd
 from backtest.baselines import EqualForecaster, HoldForecaster, PerfectForesightForecaster, TrailingBestForecaster
 from backtest.engine import Forecaster, Setup, StrategyRun, replay
 from backtest.errors import BacktestError, UsageError
-from backtest.market import MarketData, largest_pools, require_known_pools, window_days
+from backtest.market import (
+    MarketData,
+    default_universe,
+    investable_pools,
+    require_investable,
+    require_known_pools,
+    window_days,
+)
 from backtest.model import ModelForecaster
 from backtest.settings import BacktestSettings, load_backtest_settings, vault_guardrails
 
@@ -62,6 +69,7 @@ class BacktestResult:
     seconds: dict[str, float]  # wall time per strategy (not part of the report: it would break reproducibility)
     training_seconds: float  # of which training the model
     mode: str = "fast"  # fast, chain or fork (`backtest.chain.ChainOptions.mode`)
+    model_first_trained: pd.Timestamp | None = None  # the ML strategy's first model: its warm-up ends there
 
 
 def build_setup(
@@ -74,11 +82,13 @@ def build_setup(
         raise UsageError(f"--rebalance-every must be at least 1 day, got {rebalance_every}")
     settings = config.backtest
     days = window_days(market, start, end)
+    investable = investable_pools(market, settings.asset_symbol)
     universe = settings.configured_markets()
     if universe is None:
-        universe = largest_pools(market, days[0], settings.max_markets)
+        universe = default_universe(market, days, settings.max_markets, investable)
     else:
         require_known_pools(market, universe)
+        require_investable(market, universe, investable)
     guardrails = vault_guardrails(settings, universe, where=config.source)
     # The allocator is told the costs the simulation charges: gas of a call moving one market, and slippage.
     allocator = replace(
@@ -95,6 +105,7 @@ def build_setup(
         settings=settings,
         capital=round(capital * settings.unit),
         rebalance_every=rebalance_every,
+        investable=investable,
     )
 
 
@@ -138,7 +149,7 @@ def run_backtest(
             world = stack.enter_context(ChainWorld(setup, chain))
         runs: dict[str, StrategyRun] = {}
         seconds: dict[str, float] = {}
-        trainings, training_seconds = 0, 0.0
+        trainings, training_seconds, first_trained = 0, 0.0, None
         for name in strategy_names(headline):
             forecaster = make_forecaster(name, setup, config)
             started = time.perf_counter()
@@ -146,6 +157,16 @@ def run_backtest(
             runs[name] = replay(setup, forecaster, None if on_day is None else lambda name=name: on_day(name), vault)
             seconds[name] = time.perf_counter() - started
             if isinstance(forecaster, ModelForecaster):
+                require_trained(forecaster, setup)
                 trainings, training_seconds = len(forecaster.trainings), forecaster.training_seconds
+                first_trained = forecaster.first_trained
     mode = "fast" if chain is None else chain.mode
-    return BacktestResult(setup, config, runs, headline, trainings, seconds, training_seconds, mode)
+    return BacktestResult(setup, config, runs, headline, trainings, seconds, training_seconds, mode, first_trained)
+
+
+def require_trained(forecaster: ModelForecaster, setup: Setup) -> None:
+    """A model strategy that never trained sat in cash throughout: its replay says nothing about the model,
+    so the run stops with the reason instead of reporting it."""
+    if forecaster.first_trained is None:
+        raise BacktestError(f"the ml model never trained between {setup.days[0].date()} and "
+                            f"{setup.days[-1].date()}: {forecaster.untrained_reason or 'no decision day'}")

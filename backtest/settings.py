@@ -5,14 +5,14 @@ Every key has a default, so a config file (or the table) may be left out:
 
 ```toml
 [backtest]
+asset_symbol = "USDC"       # the vault's asset: only pools of it are investable (others inform the model only)
 asset_decimals = 6          # the vault asset's decimals (amounts are simulated in base units)
 gas_price_gwei = 20.0       # gas price of every rebalance call
 native_price = 3000.0       # price of the gas token in asset units (ETH in USD)
 gas_per_rebalance = 100000  # gas of one rebalance call ...
 gas_per_market = 150000     # ... plus this per market it moves
 slippage_bps = 1.0          # share of every moved amount lost in execution
-tvl_run_haircut = 0.10      # share of a position lost when its pool's TVL runs (see backtest.losses)
-max_markets = 16            # without a market list: the largest pools by TVL at the start, at most this many
+max_markets = 16            # without a market list: the asset's pools with data in the window, by mean TVL
 
 [backtest.guardrails]       # the vault's parameters; defaults are the devnet's
 min_rebalance_interval = 3600
@@ -51,13 +51,14 @@ class BacktestSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # The pools-metadata symbol of the vault's asset (case-insensitive; see `backtest.market.investable_pools`).
+    asset_symbol: Annotated[str, Field(min_length=1)] = "USDC"
     asset_decimals: Annotated[int, Field(ge=0, le=36)] = 6
     gas_price_gwei: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 20.0
     native_price: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 3000.0
     gas_per_rebalance: Annotated[int, Field(ge=0)] = 100_000
     gas_per_market: Annotated[int, Field(ge=0)] = 150_000
     slippage_bps: Annotated[float, Field(ge=0, le=BPS, allow_inf_nan=False)] = 1.0
-    tvl_run_haircut: Annotated[float, Field(ge=0, le=1)] = 0.10
     max_markets: Annotated[int, Field(ge=1, le=MAX_MARKETS)] = MAX_MARKETS
     guardrails: dict[str, Any] = Field(default_factory=dict)
 

@@ -39,10 +39,8 @@ class ModelSettings(BaseModel):
     seed: int = 7
     # Targets (see strategy.targets.TargetParams for the definitions).
     horizon_days: Annotated[int, Field(ge=1, le=90)] = 7
-    collapse_fraction: Fraction = 0.5
-    collapse_min_apy: Annotated[float, Field(ge=0)] = 1.0
-    tvl_run_fraction: Fraction = 0.3
     peg_tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.02
+    illiquid_utilization: Annotated[float, Field(gt=0, le=1)] = 0.98
     # Training data: the last validation_fraction of the labelled days drive early stopping; training rows
     # end purge (= horizon) + embargo_days before them, and before train_end.
     retrain_every_days: Annotated[int, Field(ge=1)] = 30
@@ -68,10 +66,8 @@ class ModelSettings(BaseModel):
     def target_params(self) -> TargetParams:
         return TargetParams(
             horizon_days=self.horizon_days,
-            collapse_fraction=self.collapse_fraction,
-            collapse_min_apy=self.collapse_min_apy,
-            tvl_run_fraction=self.tvl_run_fraction,
             peg_tolerance=self.peg_tolerance,
+            illiquid_utilization=self.illiquid_utilization,
         )
 
 

@@ -7,8 +7,12 @@ Dynamics, one step per day:
   depends on the pool: lending rates rise with utilization, DEX/vault yields are diluted by TVL growth;
 - reward APY comes from emission programs that start at random, decay exponentially and end; it is
   emissions / TVL, so inflows dilute it;
-- TVL is a random walk whose drift chases yield (APY above the day's median draws deposits);
-- adverse events: a pool's APY collapses (permanent regime cut, rewards stop) or its TVL runs; a protocol is
+- TVL is a random walk whose drift chases yield (APY above the day's median draws deposits); a lending
+  pool's `tvl_usd` is its available liquidity, supplied × (1 - utilization), as DeFiLlama reports lending
+  markets, so it swings with borrowing;
+- adverse events: a pool's APY collapses (permanent regime cut, rewards stop) or its TVL runs (in a lending
+  pool the run lends out nearly everything: utilization near 1, the loss event `strategy.targets` calls
+  illiquid); a protocol is
   exploited (TVL and APY of all its pools collapse) or paused (TVL out, APY near 0 for some days); a
   stablecoin depegs (price drop with a slow recovery, TVL out of the pools holding it). About 60 % of the
   events are announced 1–4 days ahead by a news item with a risk word naming the protocol or token, and
@@ -43,7 +47,8 @@ PROTOCOLS = {  # slug → kind
     "tidal-yield": "vault",
     "ember-stake": "staking",
 }
-STABLE_TOKENS = ("ZUSD", "NUSD", "QUSD", "KUSD", "VUSD")
+# USDC is the devnet vault's asset: its pools are the investable ones, the others train the models.
+STABLE_TOKENS = ("USDC", "NUSD", "QUSD", "KUSD", "VUSD")
 VOLATILE_TOKENS = {"WETH": (2000.0, 0.035), "WBTC": (30000.0, 0.03), "STETH": (2000.0, 0.035)}  # start, daily vol
 CHAINS = ("Ethereum", "Arbitrum", "Base", "Optimism", "Polygon")
 NEWS_SOURCES = ("defi-wire", "chain-daily", "yield-watch")
@@ -287,7 +292,7 @@ def _simulate(
         reward = np.minimum(100 * emissions / tvl, 200.0)
         out["apy_base"][day] = base * shocks.apy_factor[day]
         out["apy_reward"][day] = reward * shocks.apy_factor[day]
-        out["tvl_usd"][day] = tvl
+        out["tvl_usd"][day] = np.where(lending, tvl * (1 - util), tvl)
         out["utilization"][day] = np.where(lending, util, np.nan)
     pool_price = np.column_stack([prices[tokens].mean(axis=1).to_numpy() for tokens in pools["tokens"]])
     alive = np.arange(days)[:, None] >= pools["first_day"].to_numpy()[None, :]

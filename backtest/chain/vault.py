@@ -110,7 +110,7 @@ class ChainVault:
 
     def __init__(self, setup: Setup, contracts: ChainContracts, strategy: str) -> None:
         self.setup, self.c, self.strategy = setup, contracts, strategy
-        self.realised = RealisedMarket(setup.market, setup.pools, setup.targets)
+        self.realised = RealisedMarket(setup.market, setup.pools, setup.settings.asset_symbol)
         self.address_of = {pool: market.address for pool, market in zip(setup.pools, contracts.markets, strict=True)}
         self.chain_id = contracts.w3.eth.chain_id
         self._day_index = {day: index for index, day in enumerate(setup.days)}
@@ -166,9 +166,9 @@ class ChainVault:
     def advance(self, day: pd.Timestamp, pnl: dict[str, float]) -> None:
         before = self.state()
         factors = self.realised.on(day)
-        haircut, unit = self.setup.settings.tvl_run_haircut, self.setup.settings.unit
+        unit = self.setup.settings.unit
         for index, pool in enumerate(self.setup.pools):
-            factors.hold(index, before.position(pool), haircut).add_pnl(pnl, unit)
+            factors.hold(index, before.position(pool)).add_pnl(pnl, unit)
         self._state = None
         self._touch(day)
         self._mark(day, factors)
@@ -184,11 +184,10 @@ class ChainVault:
         self.c.mine(calls, self.clock(day), f"set the market rates on {day.date()}")
 
     def _mark(self, day: pd.Timestamp, factors: DayFactors) -> None:
-        """Price moves, TVL runs and negative yields of `day`, as exact changes of each market's balance."""
-        haircut = self.setup.settings.tvl_run_haircut
+        """Price moves, incident losses and negative yields of `day`, as exact changes of each market's balance."""
         calls: list[Call] = []
         for index, (market, operator) in enumerate(zip(self.c.markets, self.c.operators, strict=True)):
-            factor = factors.hold(index, 1, haircut).after / max(float(factors.growth[index]), 1.0)
+            factor = factors.hold(index, 1).after / max(float(factors.growth[index]), 1.0)
             if factor == 1.0:
                 continue
             balance = self.c.token.functions.balanceOf(market.address).call()

@@ -6,7 +6,8 @@ import base64
 from html import escape
 from typing import Any
 
-from backtest.report.table import format_metric, metric_rows, strategy_columns
+from backtest.realised import PNL_EFFECTS
+from backtest.report.table import format_metric, live_span, metric_rows, strategy_columns, warmup_note
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -43,18 +44,23 @@ def render_html(summary: dict[str, Any], charts: dict[str, bytes | None]) -> str
     window = summary["window"]
     strategies = summary["strategies"]
     metrics = _table(["metric", *strategy_columns(summary)], [[label, *cells] for label, cells in metric_rows(summary)])
-    pnl_keys = ["yield", "peg", "tvl_run", "slippage", "gas"]
+    pnl_keys = [*PNL_EFFECTS, "slippage", "gas"]
     pnl = _table(["strategy", *pnl_keys, "guardrail rejections by reason"], [
         [name, *(format_metric(strategy["pnl"][key], "amount") for key in pnl_keys),
          ", ".join(f"{reason}: {count}" for reason, count in strategy["rejection_reasons"].items()) or "none"]
         for name, strategy in strategies.items()
     ])
     guardrails = _table(["guardrail", "value"], [[key, f"{value:,}"] for key, value in summary["guardrails"].items()])
-    universe = _table(["pool", "name", "cap (bps)", "cap (base units)"], [
-        [entry["pool"], entry["label"], f"{entry['cap_bps']:,}",
+    universe = _table(["pool", "name", "live in the window", "cap (bps)", "cap (base units)"], [
+        [entry["pool"], entry["label"], live_span(entry), f"{entry['cap_bps']:,}",
          "none" if entry["cap_abs"] == 2**256 - 1 else f"{entry['cap_abs']:,}"]
         for entry in summary["universe"]
-    ], numeric_from=2)
+    ], numeric_from=3)
+    roles = summary["pools"]
+    model_only = _table(["pool", "name", "why not investable"], [
+        [entry["pool"], entry["label"], entry["why"]] for entry in roles["model_only"]
+    ], numeric_from=3) if roles["model_only"] else "<p>none</p>"
+    warmup = warmup_note(summary)
     costs = _table(["cost / loss setting", "value"], [[key, str(value)] for key, value in summary["costs"].items()])
     images = "\n".join(_image(title, png) for title, png in charts.items())
     return f"""<!DOCTYPE html>
@@ -64,7 +70,8 @@ def render_html(summary: dict[str, Any], charts: dict[str, bytes | None]) -> str
 <p>Data: {escape(summary['data'])}; config: {escape(summary['config'])}; {window['days']} days;
 capital {summary['capital']:,.2f}; rebalance every {summary['rebalance_every_days']} day(s);
 {escape(summary['mode'])} mode, rejections by {escape(summary['rejections_by'])};
-models trained: {summary['model_trainings']}. * marks the chosen strategy, † one that reads the future.</p>
+models trained: {summary['model_trainings']}{escape(f"; {warmup}") if warmup else ""}.
+* marks the chosen strategy, † one that reads the future.</p>
 <p class="note">Point-in-time replay: each decision sees only data up to its day. Perfect foresight reads the
 realised future: a reference for what knowing it is worth, not a strategy. Values are net of gas, slippage and losses.</p>
 <h2>Metrics</h2>
@@ -76,6 +83,10 @@ realised future: a reference for what knowing it is worth, not a strategy. Value
 {guardrails}
 {costs}
 <h2>Vault universe</h2>
+<p>Investable: {escape(roles['rule'])}. A pool is invested in only while it has data: on a decision day
+without data it is unknown, and every strategy leaves it.</p>
 {universe}
+<h2>Pools that only informed the model</h2>
+{model_only}
 </body></html>
 """

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
+from backtest.market import Investable, investable_pools, live_spans, pool_symbols
 from backtest.metrics import compute_metrics, rejection_reasons
 from backtest.run import BacktestResult
 from strategy.data.schema import POOL, TIMESTAMP
@@ -18,9 +20,10 @@ REJECTED_BY = {  # who rejected the rebalances counted as "rejections"
 }
 
 
-def pool_labels(result: BacktestResult) -> dict[str, str]:
-    """A short readable name per listed pool: project and symbol from the metadata, else the id's start."""
-    pools = result.setup.pools
+def pool_labels(result: BacktestResult, pools: Sequence[str] | None = None) -> dict[str, str]:
+    """A short readable name per pool (the listed ones by default): project and symbol from the metadata,
+    else the id's start."""
+    pools = result.setup.pools if pools is None else pools
     meta = result.setup.market.pools
     if meta is None:
         return {pool: pool[:8] for pool in pools}
@@ -45,11 +48,66 @@ def predictions(result: BacktestResult) -> dict[str, pd.DataFrame]:
     return joined
 
 
+def investable_of(result: BacktestResult) -> Investable:
+    """The investable pools the setup recorded (recomputed from the data for a setup built without them)."""
+    setup = result.setup
+    return setup.investable or investable_pools(setup.market, setup.settings.asset_symbol)
+
+
+def universe_entries(result: BacktestResult) -> list[dict[str, Any]]:
+    """Per listed pool: its caps and when it was live, its first and last day with data inside the window
+    (None: no data in it). A pool live for part of the window was invested in only then."""
+    setup = result.setup
+    labels, spans = pool_labels(result), live_spans(setup.market, setup.pools, setup.days)
+    return [
+        {"pool": pool, "label": labels[pool], "cap_bps": limits.cap_bps, "cap_abs": limits.cap_abs,
+         "live_from": _iso_day(spans[pool][0]) if spans[pool] else None,
+         "live_to": _iso_day(spans[pool][1]) if spans[pool] else None}
+        for pool, limits in setup.guardrails.markets.items()
+    ]
+
+
+def pool_roles(result: BacktestResult) -> dict[str, Any]:
+    """Which pools the vault could invest in (the listed ones) and which only informed the models: every
+    other pool with data known by the window's end, with why it is not listed (another asset, no data in the
+    window, left out of the configured market list or beyond max_markets)."""
+    setup, investable = result.setup, investable_of(result)
+    left_out = "not in [backtest.guardrails.markets]" if setup.settings.configured_markets() else "beyond max_markets"
+    history = setup.market.history
+    known = set(history.loc[history[TIMESTAMP] <= setup.days[-1], POOL])
+    listed = set(setup.pools)
+    others = sorted(known - listed)
+    labels, symbols = pool_labels(result, others), pool_symbols(setup.market)
+    in_window = {pool for pool, span in live_spans(setup.market, others, setup.days).items() if span}
+
+    def why(pool: str) -> str:
+        if pool not in investable.pools:
+            symbol = symbols.get(pool)
+            return f"a {symbol} pool" if symbol else "no symbol in the pool metadata"
+        return left_out if pool in in_window else "no data in the window"
+
+    return {
+        "asset_symbol": investable.asset_symbol,
+        "rule": investable.rule,
+        "investable": list(setup.pools),
+        "model_only": [{"pool": pool, "label": labels[pool], "why": why(pool)} for pool in others],
+    }
+
+
+def warmup_until(result: BacktestResult) -> str | None:
+    """The day the ML strategy's first model trained, when that was after the first decision (None: no warm-up)."""
+    first = result.model_first_trained
+    return _iso_day(first) if first is not None and first > result.setup.days[0] else None
+
+
+def _iso_day(day: pd.Timestamp) -> str:
+    return day.date().isoformat()
+
+
 def summarise(result: BacktestResult) -> dict[str, Any]:
     """Everything `report.json` holds; deterministic for a given input (no timings)."""
     setup, settings = result.setup, result.setup.settings
     capital = setup.capital / settings.unit
-    labels = pool_labels(result)
     guardrails = setup.guardrails
     prediction_errors = {
         name: {"mae": float((frame["predicted"] - frame["realised"]).abs().mean()), "n": len(frame)}
@@ -66,17 +124,16 @@ def summarise(result: BacktestResult) -> dict[str, Any]:
         "rejections_by": REJECTED_BY["fast" if result.mode == "fast" else "chain"],
         "model_seed": result.config.strategy.model.seed,
         "model_trainings": result.model_trainings,
+        "model_warmup_until": warmup_until(result),
         "guardrails": {
             "min_rebalance_interval": guardrails.min_rebalance_interval,
             "max_turnover_bps": guardrails.max_turnover_bps,
             "max_loss_bps": guardrails.max_loss_bps,
             "min_idle_bps": guardrails.min_idle_bps,
         },
-        "universe": [
-            {"pool": pool, "label": labels[pool], "cap_bps": limits.cap_bps, "cap_abs": limits.cap_abs}
-            for pool, limits in guardrails.markets.items()
-        ],
-        "costs": settings.model_dump(exclude={"guardrails"}),
+        "universe": universe_entries(result),
+        "pools": pool_roles(result),
+        "costs": settings.model_dump(exclude={"guardrails", "asset_symbol"}),
         "strategies": {
             name: {
                 "leaky": run.leaky,

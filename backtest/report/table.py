@@ -1,9 +1,11 @@
-"""The strategies side by side: formatted metric rows shared by the terminal table and the HTML report."""
+"""The strategies side by side and the pools they could use: formatted rows shared by the terminal table and
+the HTML report."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
 
 from backtest.metrics import METRIC_LABELS
@@ -39,15 +41,44 @@ def metric_rows(summary: dict[str, Any]) -> list[tuple[str, list[str]]]:
     ]
 
 
-def rich_table(summary: dict[str, Any]) -> Table:
+def live_span(entry: dict[str, Any]) -> str:
+    """A listed pool's first and last day with data in the window, as `first .. last`."""
+    if entry["live_from"] is None:
+        return "no data in the window"
+    return f"{entry['live_from']} .. {entry['live_to']}"
+
+
+def pool_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """(name, role, live in the window) per pool: the listed (investable) ones, then those whose history only
+    informed the models, with why. (Names carry the id's start; report.json has the ids.)"""
+    asset = summary["pools"]["asset_symbol"]
+    listed = [[entry["label"], f"investable ({asset})", live_span(entry)] for entry in summary["universe"]]
+    others = [[entry["label"], f"model only: {entry['why']}", ""] for entry in summary["pools"]["model_only"]]
+    return listed + others
+
+
+def warmup_note(summary: dict[str, Any]) -> str | None:
+    """`ml: warm-up until <day>` when the model could not train on the first decision day (None otherwise)."""
+    day = summary.get("model_warmup_until")
+    return None if day is None else f"ml: warm-up until {day}, in cash before (too little history to train)"
+
+
+def rich_table(summary: dict[str, Any]) -> Group:
+    """The metrics of every strategy, then the pools: which were investable, when, and which only trained."""
     window = summary["window"]
+    notes = ["* the chosen strategy; † reads the future (a reference, not a strategy)",
+             f"rejections by {summary['rejections_by']}", warmup_note(summary)]
     table = Table(title=f"backtest {window['start'][:10]} .. {window['end'][:10]} ({window['days']} days), "
                         f"capital {summary['capital']:,.0f}, {summary['mode']} mode",
-                  caption="* the chosen strategy; † reads the future (a reference, not a strategy); "
-                          f"rejections by {summary['rejections_by']}")
+                  caption="; ".join(note for note in notes if note))
     table.add_column("metric")
     for title in strategy_columns(summary):
         table.add_column(title, justify="right")
     for label, cells in metric_rows(summary):
         table.add_row(label, *cells)
-    return table
+    pools = Table(title=f"investable: {summary['pools']['rule']}")
+    for column in ("pool", "role", "live in the window"):
+        pools.add_column(column)
+    for row in pool_rows(summary):
+        pools.add_row(*row)
+    return Group(table, pools)

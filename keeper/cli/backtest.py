@@ -69,12 +69,13 @@ def _one_line_errors() -> Iterator[None]:
     """Expected failures (bad flags, data, config, model training) as one line and an exit code, no traceback."""
     from backtest.errors import BacktestError
     from strategy.data import DataError
+    from strategy.models import ModelError
 
     try:
         yield
     except BacktestError as error:
         fail(str(error), error.exit_code)
-    except DataError as error:
+    except (DataError, ModelError) as error:
         fail(str(error).splitlines()[0], 1)
 
 

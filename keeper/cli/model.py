@@ -123,6 +123,7 @@ def evaluate(
     """Walk-forward out-of-sample scores: yield MAE against persistence, risk AUC, Brier and reliability."""
     from rich.console import Console
 
+    from strategy.config import StrategyConfig
     from strategy.models import walk_forward
 
     with exit_on(*_expected_errors()):
@@ -136,6 +137,13 @@ def evaluate(
     verdict = "beats" if evaluation.beats_baseline else "does NOT beat"
     typer.echo(f"the yield model {verdict} persistence on the test period "
                f"({evaluation.mae_model:.3f} vs {evaluation.mae_baseline:.3f} MAE, percentage points)")
+    from strategy.config import load_strategy_config
+    from strategy.targets import loss_given_event
+
+    measured = loss_given_event(market.history, market.pools, settings.target_params(), market.news)
+    assumed = (load_strategy_config(config) if config is not None else StrategyConfig()).allocator.loss_given_event
+    typer.echo(f"loss given an event on this data: {_number(measured, 4)} (the allocator assumes {assumed:g}, "
+               "[strategy.allocator] loss_given_event)")
 
 
 @app.command()

@@ -24,6 +24,11 @@ from strategy.data.schema import POOL, TIMESTAMP
 RISK_TERMS = ("exploit", "hack", "depeg", "pause", "insolvency")
 # The risk terms and their inflections: exploited, hacker, de-pegged, paused, insolvent, ...
 RISK_PATTERN = r"\b(?:exploit\w*|hack\w*|de-?peg\w*|paus(?:e|ed|es|ing)|insolven\w*)\b"
+# An incident: what costs a protocol's depositors money or access (a depeg of the token is in its price).
+INCIDENT_PATTERN = (r"\b(?:incident|exploit\w*|hack\w*|drain\w*|bad debt|paus(?:e|ed|es|ing)|insolven\w*|"
+                    r"attack\w*)\b")
+# A warning or a rumour is not a report: "could", "may", "warn", "fears", "rumours", "possible".
+HEDGE_PATTERN = r"\b(?:could|may|might|warns?|warning|fears?|worries|rumou?rs?|possible|possibly)\b"
 _MIN_KEYWORD_LENGTH = 3
 
 
@@ -46,6 +51,8 @@ def news_features(
     per_day = {  # days × pools, before windows
         "count": weights,
         "risk": weights * risky[:, None],
+        "incident": incident_matches(news, pools_meta).reindex(columns=panel.pools, fill_value=False)
+        .to_numpy(dtype=float),
         "sentiment_sum": weights * sentiment[:, None],
         "sentiment_low": np.where(weights > 0, sentiment[:, None], np.nan),
     }
@@ -60,6 +67,7 @@ def news_features(
     for w in (1, *windows):
         features[f"news_count_{w}d"] = daily["count"].rolling(w, min_periods=1).sum()
         features[f"news_risk_count_{w}d"] = daily["risk"].rolling(w, min_periods=1).sum()
+        features[f"news_incident_count_{w}d"] = daily["incident"].rolling(w, min_periods=1).sum()
     for w in windows:
         count = daily["count"].rolling(w, min_periods=1).sum()
         features[f"news_sentiment_mean_{w}d"] = daily["sentiment_sum"].rolling(w, min_periods=1).sum() / count.where(count > 0)
@@ -68,15 +76,39 @@ def news_features(
     return {name: frame.reindex(panel.days).where(known) for name, frame in features.items()}
 
 
-def pool_keywords(pools_meta: pd.DataFrame) -> pd.DataFrame:
-    """(pool, keyword) pairs, lower-case, one per distinct keyword of a pool."""
+def incident_days(panel: DailyPanel, news: pd.DataFrame, pools_meta: pd.DataFrame) -> pd.DataFrame:
+    """Days × pools: 1.0 on the day (first midnight at or after publication) of an item reporting an incident
+    of the pool's protocol (`incident_matches`), else 0.0; NaN for pools `pools_meta` lacks."""
+    matched = incident_matches(news, pools_meta).reindex(columns=panel.pools, fill_value=False)
+    day = pd.DatetimeIndex(news[TIMESTAMP].dt.ceil("D"))
+    daily = pd.DataFrame(matched.to_numpy(dtype=float), index=day, columns=panel.pools).groupby(level=0).max()
+    known = np.broadcast_to(panel.pools.isin(pools_meta[POOL]), (len(panel.days), len(panel.pools)))
+    return daily.reindex(panel.days, fill_value=0.0).where(known)
+
+
+def incident_matches(news: pd.DataFrame, pools_meta: pd.DataFrame) -> pd.DataFrame:
+    """Items × pools: the item reports an incident (INCIDENT_PATTERN in its title or summary, and no hedge of
+    HEDGE_PATTERN in its title) and names the pool's protocol in its title. Tokens are not enough: "USDC" is
+    in every stablecoin story."""
+    title = news["title"].fillna("")
+    text = title + ". " + news["summary"].fillna("")
+    reports = (text.str.contains(INCIDENT_PATTERN, case=False, regex=True)
+               & ~title.str.contains(HEDGE_PATTERN, case=False, regex=True)).to_numpy()
+    named = match_pools(title, pool_keywords(pools_meta, tokens=False))
+    return named & reports[:, None]
+
+
+def pool_keywords(pools_meta: pd.DataFrame, *, tokens: bool = True) -> pd.DataFrame:
+    """(pool, keyword) pairs, lower-case, one per distinct keyword of a pool (its protocol's, and its tokens
+    unless `tokens` is False)."""
     project = pools_meta["project"].astype("str").str.lower()
     protocol = project.str.replace(r"-v\d+\b", "", regex=True)
     parts = [
         protocol.str.split("-").str[0],  # "morpho"
         protocol.str.replace("-", " "),  # "morpho blue"
-        pools_meta["symbol"].astype("str").str.lower().str.split(r"[-/ ]+", regex=True),  # tokens
     ]
+    if tokens:
+        parts.append(pools_meta["symbol"].astype("str").str.lower().str.split(r"[-/ ]+", regex=True))
     keywords = pd.concat(
         [pd.DataFrame({POOL: pools_meta[POOL], "keyword": part}).explode("keyword") for part in parts],
         ignore_index=True,

@@ -38,7 +38,7 @@ def model_features(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta:
 def labelled_dataset(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta: pd.DataFrame | None,
                      params: TargetParams) -> pd.DataFrame:
     """Features and the two targets (NaN where the horizon is not complete in `history`)."""
-    targets = build_targets(history, pools_meta, params)[[YIELD_TARGET, RISK_TARGET]]
+    targets = build_targets(history, pools_meta, params, news)[[YIELD_TARGET, RISK_TARGET]]
     return model_features(history, news, pools_meta).join(targets)
 
 

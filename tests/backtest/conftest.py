@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from backtest.engine import Setup
-from backtest.market import MarketData, largest_pools, synthetic_market, window_days
+from backtest.market import MarketData, default_universe, investable_pools, synthetic_market, window_days
 from backtest.settings import BacktestSettings, vault_guardrails
 from strategy.allocator import AllocatorConfig
+from strategy.data.schema import POOL, TIMESTAMP
 from strategy.targets import TargetParams
 
 START = pd.Timestamp("2024-03-01", tz="UTC")
@@ -29,14 +30,30 @@ def make_setup(
     market: MarketData, start: pd.Timestamp = START, end: pd.Timestamp = END, rebalance_every: int = 1,
     settings: BacktestSettings | None = None, universe: list[str] | None = None,
 ) -> Setup:
-    """A replay setup with default costs and guardrails over the largest pools at `start`."""
+    """A replay setup with default costs and guardrails over the default universe (as `backtest.run`)."""
     settings = settings or BacktestSettings()
     days = window_days(market, start, end)
-    pools = universe or largest_pools(market, days[0], settings.max_markets)
+    investable = investable_pools(market, settings.asset_symbol)
+    pools = universe or default_pools(market, start, end, settings)
     allocator = AllocatorConfig(horizon_days=7, gas_cost=float(settings.gas_cost(1)),
                                 slippage_bps=settings.slippage_bps)
     return Setup(market, days, vault_guardrails(settings, pools), allocator, TargetParams(), settings,
-                 CAPITAL * settings.unit, rebalance_every)
+                 CAPITAL * settings.unit, rebalance_every, investable)
+
+
+def default_pools(market: MarketData, start: pd.Timestamp, end: pd.Timestamp,
+                  settings: BacktestSettings | None = None) -> list[str]:
+    """The pools a run over [start, end] lists without a market list, in its order (`backtest.run.build_setup`)."""
+    settings = settings or BacktestSettings()
+    return default_universe(market, window_days(market, start, end), settings.max_markets,
+                            investable_pools(market, settings.asset_symbol))
+
+
+def every_pool(market: MarketData, day: pd.Timestamp) -> list[str]:
+    """Every pool with data on `day`, the biggest TVL first (ties by id), whatever its asset: a universe of
+    every kind of pool, for tests of the vault's mechanics rather than of which pools it may hold."""
+    today = market.history[market.history[TIMESTAMP] == day]
+    return today.sort_values(["tvl_usd", POOL], ascending=[False, True])[POOL].tolist()
 
 
 @pytest.fixture

@@ -64,6 +64,19 @@ def test_equal_weight_leaves_small_drifts_alone() -> None:
     assert equal.plan(drifted, RAILS, equal.forecast(*at(7)), CONFIG).changed
 
 
+def test_equal_weight_leaves_pools_without_data_even_within_the_band_or_with_none_left() -> None:
+    equal = EqualForecaster()
+    small = VaultState(idle=60_000, positions={"rising": 470_000, "steady": 465_000, "gone": 5_000},
+                       last_rebalance=0, paused=False)  # 0.5 % in "gone", which has no data on day 7
+    allocation = equal.plan(small, RAILS, equal.forecast(*at(7)), CONFIG)
+    assert allocation.trades["gone"] == 0
+    stranded = VaultState(idle=0, positions={"rising": 0, "steady": 400_000, "gone": 600_000}, last_rebalance=0,
+                          paused=False)
+    allocation = equal.plan(stranded, RAILS, equal.forecast(*at(12)), CONFIG)  # no pool has data on day 12
+    assert allocation.trades and all(target < stranded.position(pool) for pool, target in allocation.trades.items())
+    assert check_rebalance(stranded, simulate_rebalance(stranded, allocation.trades), 1, RAILS) == []
+
+
 def test_trailing_best_is_the_mean_of_the_last_seven_days() -> None:
     forecasts = TrailingBestForecaster().forecast(*at(9))
     assert forecasts["rising"].apy_pct == pytest.approx(sum(range(4, 11)) / 7)

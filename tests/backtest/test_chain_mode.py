@@ -21,7 +21,7 @@ from backtest.metrics import compute_metrics
 from backtest.settings import BacktestSettings
 from keeper.cli import app
 from strategy.allocator import MarketForecast
-from tests.backtest.conftest import CAPITAL, make_setup
+from tests.backtest.conftest import CAPITAL, every_pool, make_setup
 
 pytestmark = pytest.mark.anvil
 
@@ -60,7 +60,8 @@ def relative(a: float, b: float) -> float:
 
 @pytest.mark.parametrize("slippage_bps", [0.0, 2.5])
 def test_chain_mode_matches_fast_mode_within_one_basis_point(market: MarketData, slippage_bps: float) -> None:
-    setup = make_setup(market, START, END, rebalance_every=1, settings=BacktestSettings(slippage_bps=slippage_bps))
+    setup = make_setup(market, START, END, rebalance_every=1, settings=BacktestSettings(slippage_bps=slippage_bps),
+                       universe=every_pool(market, START))
     fast = replay(setup, Rotating(setup.pools))
     with ChainWorld(setup) as world:
         chain = replay(setup, Rotating(setup.pools), vault=world.vault("rotating"))
@@ -83,9 +84,11 @@ def test_chain_mode_matches_fast_mode_within_one_basis_point(market: MarketData,
 
 
 def test_a_rebalance_the_contract_rejects_is_counted_with_its_reason(market: MarketData) -> None:
-    loose = make_setup(market, START, START + pd.Timedelta(days=9), settings=NO_SLIPPAGE)
+    loose = make_setup(market, START, START + pd.Timedelta(days=9), settings=NO_SLIPPAGE,
+                       universe=every_pool(market, START))
     tight = make_setup(market, START, START + pd.Timedelta(days=9),
-                       settings=BacktestSettings(slippage_bps=0.0, guardrails={"max_turnover_bps": 100}))
+                       settings=BacktestSettings(slippage_bps=0.0, guardrails={"max_turnover_bps": 100}),
+                       universe=every_pool(market, START))
     # the allocator plans under the loose guardrails; the vault on chain was deployed with the tight ones
     with ChainWorld(tight) as world:
         run = replay(loose, TrailingBestForecaster(), vault=world.vault("trailing-best"))

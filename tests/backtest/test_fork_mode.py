@@ -16,13 +16,13 @@ from web3 import Web3
 
 from backtest.chain import ChainOptions, ChainWorld
 from backtest.engine import replay
-from backtest.market import largest_pools, synthetic_market
+from backtest.market import synthetic_market
 from backtest.settings import BacktestSettings
 from keeper.chain.anvil import AnvilProcess
 from keeper.chain.artifacts import CompiledContracts
 from keeper.chain.deploy import USDC, Deployment, deploy_devnet
 from keeper.cli import app
-from tests.backtest.conftest import make_setup
+from tests.backtest.conftest import default_pools, every_pool, make_setup
 from tests.backtest.test_chain_mode import NO_SLIPPAGE, ONE_BP, Rotating, relative
 
 pytestmark = pytest.mark.anvil
@@ -69,7 +69,8 @@ def upstream(compiled_contracts: CompiledContracts, tmp_path_factory: pytest.Tem
 
 def test_fork_runs_the_vault_over_the_upstream_markets_as_of_the_fork_block(upstream: Upstream) -> None:
     market_data = synthetic_market(4, START, END, warmup_days=30, seed=3)
-    deployed = make_setup(market_data, START, END, settings=NO_SLIPPAGE)  # caps of 4000 bps on chain
+    deployed = make_setup(market_data, START, END, settings=NO_SLIPPAGE,  # caps of 4000 bps on chain
+                          universe=every_pool(market_data, START))  # as many pools as the devnet has markets
     # The allocator plans 10 bps under the caps: depositing into a market whose shares are worth more than 1
     # rounds the vault's position down a unit, which lowers total assets and would push a market planned at
     # exactly its cap over it (the contract rejects that plan; the lossless Python mirror does not see it).
@@ -97,8 +98,8 @@ CLI_WINDOW = ["--synthetic", "--synthetic-pools", "3", "--warmup-days", "30", "-
 
 def cli_pools() -> list[str]:
     """The pools a CLI run over CLI_WINDOW lists, in its order."""
-    market = synthetic_market(3, START, pd.Timestamp("2024-03-06", tz="UTC"), 30, 3)
-    return largest_pools(market, START, 16)
+    end = pd.Timestamp("2024-03-06", tz="UTC")
+    return default_pools(synthetic_market(3, START, end, 30, 3), START, end)
 
 
 def test_cli_fork_market_runs_the_vault_over_the_markets_already_on_the_fork(upstream: Upstream,

@@ -1,4 +1,4 @@
-"""Realised yield, peg moves and TVL runs from the market data."""
+"""Realised yield, peg moves and incident losses from the market data."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ import pytest
 
 from backtest.market import MarketData
 from backtest.realised import RealisedMarket
-from strategy.targets import TargetParams
 from tests.backtest.conftest import history_frame, meta_frame
 
 DAY = pd.Timedelta(days=1)
 
 
-def realised(rows: dict, stable: dict[str, bool] | None = None) -> RealisedMarket:
-    market = MarketData(history_frame(rows), None, meta_frame(stable) if stable else None, "test")
-    return RealisedMarket(market, list(rows), TargetParams(horizon_days=3, tvl_run_fraction=0.3))
+def realised(rows: dict, stable: dict[str, bool] | None = None, news: pd.DataFrame | None = None) -> RealisedMarket:
+    market = MarketData(history_frame(rows), news, meta_frame(stable) if stable else None, "test")
+    return RealisedMarket(market, list(rows))
 
 
 def test_yield_compounds_daily_at_the_apy_of_the_day_arriving() -> None:
@@ -36,9 +35,34 @@ def test_peg_moves_apply_to_stablecoin_pools_only() -> None:
     np.testing.assert_allclose(market.on(day1 + DAY).peg, [0.99 / 0.9, 1.0])
 
 
-def test_tvl_run_fires_once_on_the_first_day_below_the_threshold() -> None:
-    # TVL 100 for three days, then 75 (a 25 % fall: no run), 65 (35 % below the 3-day peak: run), 60, 60.
-    tvls = [100, 100, 100, 75, 65, 60, 60]
+def test_moves_of_available_liquidity_cost_nothing() -> None:
+    """A lending market's TVL is what is not lent out: it swings with borrowing, nobody loses by it."""
+    tvls = [100, 100, 100, 75, 30, 5, 60]
     market = realised({"a": [(5.0, float(tvl), 1.0) for tvl in tvls]})
     days = pd.date_range("2024-01-01", periods=len(tvls), freq="D", tz="UTC")
-    assert [bool(market.on(day).run[0]) for day in days] == [False, False, False, False, True, False, False]
+    assert [float(market.on(day).loss[0]) for day in days] == [0.0] * len(tvls)
+
+
+def test_an_incident_costs_its_reported_loss_pro_rata() -> None:
+    news = pd.DataFrame({
+        "timestamp": pd.to_datetime(["2024-01-02T10:00:00Z", "2024-01-03T10:00:00Z"]),
+        "title": ["Test Lend - Flashloan attack (lost $2M)", "Test Lend - Logic flaw (lost 21 ETH)"],
+        "source": "incidents", "url": ["https://a", "https://b"], "summary": ["", "DeFi incident (Test Lend)."],
+    })
+    path = [(5.0, 8e6, 1.0)] * 4  # 8 M available; utilization unknown, so 8 M supplied
+    market = realised({"a": path, "b": path}, stable={"a": True, "b": True}, news=news)
+    day = pd.Timestamp("2024-01-03", tz="UTC")  # the first midnight after the report
+    np.testing.assert_allclose(market.on(day).loss, [2e6 / 16e6, 2e6 / 16e6])
+    assert market.on(day + DAY).loss.tolist() == [0.0, 0.0]  # an amount in ETH is not priced here
+    assert market.unpriced_incidents == 1
+    held = market.on(day).hold(0, 1_000_000)
+    assert held.after == pytest.approx(1_000_000 * held.earned / 1_000_000 * (1 - 0.125))
+
+
+def test_a_pool_of_the_vaults_own_asset_is_not_marked_to_its_price() -> None:
+    """A USDC depeg moves a USDC vault's idle and its USDC positions alike: no loss in the vault's unit."""
+    path = [(5.0, 1e6, 1.0), (5.0, 1e6, 0.97), (5.0, 1e6, 1.0)]
+    market = MarketData(history_frame({"a": path}), None, meta_frame({"a": True}), "test")  # a ZUSD pool
+    day1 = pd.Timestamp("2024-01-02", tz="UTC")
+    assert RealisedMarket(market, ["a"], "zusd").on(day1).peg.tolist() == [1.0]
+    assert RealisedMarket(market, ["a"], "USDC").on(day1).peg.tolist() == pytest.approx([0.97])

@@ -8,7 +8,14 @@ import pandas as pd
 import pytest
 
 from backtest.errors import BacktestError, UsageError
-from backtest.market import MarketData, largest_pools, load_market, require_known_pools, window_days
+from backtest.market import (
+    MarketData,
+    default_universe,
+    investable_pools,
+    load_market,
+    require_known_pools,
+    window_days,
+)
 from backtest.settings import UINT256_MAX, BacktestSettings, load_backtest_settings, vault_guardrails
 from tests.backtest.conftest import history_frame
 
@@ -63,6 +70,13 @@ def test_bad_tables_name_the_file_and_key(tmp_path: Path, text: str, message: st
         load_backtest_settings(write(tmp_path, text))
 
 
+def test_the_vault_asset_defaults_to_usdc(tmp_path: Path) -> None:
+    assert BacktestSettings().asset_symbol == "USDC"
+    assert load_backtest_settings(write(tmp_path, '[backtest]\nasset_symbol = "DAI"\n')).asset_symbol == "DAI"
+    with pytest.raises(BacktestError, match=r"\[backtest\] asset_symbol: String should have at least 1 character"):
+        load_backtest_settings(write(tmp_path, '[backtest]\nasset_symbol = ""\n'))
+
+
 def test_bad_guardrail_names_the_key(tmp_path: Path) -> None:
     settings = load_backtest_settings(write(tmp_path, "[backtest.guardrails]\nmax_loss_bps = 20000\n"))
     with pytest.raises(BacktestError, match=r"\[backtest.guardrails\] max_loss_bps: Input should be less than"):
@@ -75,12 +89,15 @@ def test_missing_config_file_is_named(tmp_path: Path) -> None:
 
 
 def test_window_and_universe() -> None:
-    rows = {"small": [(5.0, 1e6, 1.0)] * 5, "big": [(3.0, 9e6, 1.0)] * 5, "late": [None, None, (9.0, 5e7, 1.0)]}
+    rows = {"small": [(5.0, 1e6, 1.0)] * 5, "big": [(3.0, 9e6, 1.0)] * 5, "late": [None, None, (9.0, 3e7, 1.0)]}
     market = MarketData(history_frame(rows), None, None, "rows")
     days = window_days(market, DAY - pd.Timedelta(days=10), DAY + pd.Timedelta(days=100))
     assert (days[0], days[-1], len(days)) == (DAY, DAY + pd.Timedelta(days=4), 5)  # clipped to the data
-    assert largest_pools(market, DAY, 5) == ["big", "small"]  # "late" has no row on the first day
-    assert largest_pools(market, DAY + pd.Timedelta(days=2), 1) == ["late"]
+    every = investable_pools(market, "USDC")  # no pool metadata: every pool
+    # By mean TVL over the window, a day without a row counting 0: "late" (3e7 on 1 of 5 days) after "big".
+    assert default_universe(market, days, 5, every) == ["big", "late", "small"]
+    assert default_universe(market, days, 1, every) == ["big"]
+    assert default_universe(market, days[3:], 5, every) == ["big", "small"]  # "late" has no data in that window
     with pytest.raises(BacktestError, match="empty window: the data covers 2024-01-01 to 2024-01-05"):
         window_days(market, DAY + pd.Timedelta(days=4), DAY + pd.Timedelta(days=30))
     with pytest.raises(UsageError, match="--start 2024-01-03 is after --end 2024-01-02"):

@@ -17,6 +17,8 @@ from tests.shared_data import real_dataset
 
 # Tests only need a slice: the pools with the longest histories, over the last days.
 MAX_POOLS, MAX_DAYS = 8, 240
+# Real data: its last 240 days hold two pools and hardly an event, so tests read the last 800 (all eight pools).
+MAX_REAL_DAYS = 800
 
 
 @dataclass(frozen=True)
@@ -30,14 +32,14 @@ class MarketData:
 @pytest.fixture(scope="session")
 def synthetic_or_real() -> MarketData:
     """Real market data when ``../shared/data`` has it (`tests.shared_data.real_dataset`), else a synthetic
-    market of MAX_POOLS pools over MAX_DAYS days (seed 7). Real data is cut to the same size."""
+    market of MAX_POOLS pools over MAX_DAYS days (seed 7). Real data is cut to MAX_REAL_DAYS."""
     real = real_dataset()
     if real is None:
         market = generate_market(n_pools=MAX_POOLS, days=MAX_DAYS, seed=7)
         return MarketData(market.history, market.pools, market.news, "synthetic")
     history = align_to_daily(load_market_history(real.history).frame)
     longest = history[history["pool"].isin(history["pool"].value_counts().index[:MAX_POOLS])]
-    recent = longest[longest["timestamp"] > longest["timestamp"].max() - pd.Timedelta(days=MAX_DAYS)]
+    recent = longest[longest["timestamp"] > longest["timestamp"].max() - pd.Timedelta(days=MAX_REAL_DAYS)]
     pools = load_pools(real.pools) if real.pools is not None else None
     news = load_news(real.news).frame if real.news is not None and pools is not None else None
     return MarketData(recent.reset_index(drop=True), pools, news, str(real.history))

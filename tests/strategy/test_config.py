@@ -26,7 +26,7 @@ def test_the_table_sets_model_and_allocator_and_the_allocator_follows_the_models
 [strategy.model]
 seed = 3
 horizon_days = 14
-tvl_run_fraction = 0.4
+illiquid_utilization = 0.95
 [strategy.allocator]
 risk_aversion = 2
 [backtest]
@@ -35,7 +35,7 @@ other_tables = "are not read here"
     assert (config.model.seed, config.model.horizon_days) == (3, 14)
     assert config.allocator_config().horizon_days == 14.0 and config.allocator_config().risk_aversion == 2.0
     params = config.target_params()
-    assert (params.horizon_days, params.tvl_run_fraction) == (14, 0.4)
+    assert (params.horizon_days, params.illiquid_utilization) == (14, 0.95)
     explicit = load_strategy_config(write(tmp_path, "[strategy.model]\nhorizon_days = 14\n"
                                                     "[strategy.allocator]\nhorizon_days = 3.5\n"))
     assert explicit.allocator_config().horizon_days == 3.5

@@ -84,16 +84,25 @@ def test_some_events_are_announced_by_risk_news(market):
 
 
 def test_adverse_targets_come_mostly_from_scheduled_events(market):
-    """The generator's events make the adverse-event target: rows in the week before an event are flagged,
-    rows far from any event (a depeg can last a while) hardly ever."""
-    targets = build_targets(market.history, market.pools, TargetParams(horizon_days=7)).dropna().reset_index()
+    """The generator's loss events make the adverse-event target: rows in the week before an exploit, a pause,
+    a depeg or a run on a lending pool (which lends it out) are flagged, rows far from any event hardly ever.
+    An APY collapse costs no principal: it is the yield model's to foresee, not an adverse event."""
+    targets = build_targets(market.history, market.pools, TargetParams(horizon_days=7), market.news)
+    targets = targets.dropna(subset=["fwd_apy_mean"]).reset_index()
+    lending = set(market.pools.loc[market.history.groupby("pool")["utilization"].count().reindex(
+        market.pools["pool"]).to_numpy() > 0, "pool"])
+    losses = market.events[market.events["kind"].isin(["exploit", "pause", "depeg"])
+                           | ((market.events["kind"] == "tvl_run") & market.events["pool"].isin(lending))]
     soon, near = pd.Series(False, index=targets.index), pd.Series(False, index=targets.index)
     for event in market.events.itertuples():
         days_to_event = (event.timestamp - targets["timestamp"]).dt.days.where(targets["pool"] == event.pool)
-        soon |= days_to_event.between(1, 7)
         near |= days_to_event.between(-30, 7)
+    for event in losses.itertuples():
+        days_to_event = (event.timestamp - targets["timestamp"]).dt.days.where(targets["pool"] == event.pool)
+        soon |= days_to_event.between(1, 7)
+    assert len(losses) > 0
     assert targets.loc[soon, "adverse_event"].mean() > 0.5
-    assert targets.loc[~near, "adverse_event"].mean() < 0.01
+    assert targets.loc[~near, "adverse_event"].mean() < 0.03  # a depeg can last a while
 
 
 def test_bad_sizes_are_refused():
