@@ -43,7 +43,7 @@ from keeper.decision import canonical_json, decision_hash_of, decision_record
 from keeper.inputs import ModelInputs, gather_inputs
 from keeper.metrics import KeeperMetrics
 from keeper.sources import DataGateError, SourceError, Sources
-from strategy.allocator import Allocation, MarketForecast, allocate
+from strategy.allocator import UNKNOWN_MARKET, Allocation, MarketForecast, allocate
 from strategy.data.errors import DataError
 from strategy.forecast import forecast_at
 from strategy.guardrails import Guardrails, Reason, VaultState, check_rebalance, simulate_rebalance
@@ -156,7 +156,7 @@ class Keeper:
         guardrails, state = self.chain.reader.guardrails(), self.chain.reader.state()
         block = self.chain.w3.eth.get_block("latest")
         self._record_chain_facts(cycle_id, state, block)
-        by_market = self._forecasts_by_market(forecasts, guardrails)
+        by_market = self._forecasts_by_market(forecasts, guardrails, inputs.unknown_pools)
         allocation = allocate(state, guardrails, by_market, self.config.strategy.allocator_config())
         self._observe_prediction(allocation, by_market, state)
 
@@ -262,12 +262,15 @@ class Keeper:
             limits=self.config.gate, now=now,
         )
 
-    def _forecasts_by_market(self, forecasts: Mapping[str, MarketForecast],
-                             guardrails: Guardrails) -> dict[str, MarketForecast]:
+    def _forecasts_by_market(self, forecasts: Mapping[str, MarketForecast], guardrails: Guardrails,
+                             unknown_pools: Sequence[str] = ()) -> dict[str, MarketForecast]:
         by_market = {}
         for pool, market in self.markets.items():
             if market not in guardrails.markets:
                 log.warning("market %s (pool %s) is not listed by the vault; ignored", market, pool)
+            elif pool in unknown_pools:
+                log.warning("pool %s has no fresh data: market %s is unknown and is left", pool, market)
+                by_market[market] = UNKNOWN_MARKET
             elif pool not in forecasts:
                 log.warning("no forecast for pool %s on the decision day; market %s is held", pool, market)
             else:

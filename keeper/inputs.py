@@ -10,8 +10,11 @@ same prices over its whole history (`with_token_prices`).
 
 Only the markets' pools and the `price_coins` pass the gate (`keeper.sources.check_market` /
 `check_prices`): an extra pool that is stale still feeds the cross-sectional features, but never stops a
-cycle. A gate refusal or a source failure, the coins API's included, raises (the cycle records it and stops
-before anything reaches the chain).
+cycle. A market's pool whose latest point is older than the gate's `max_age` is unknown (`unknown_pools`):
+its feed stopped, so the keeper leaves the market as the backtest does (`strategy.allocator.UNKNOWN_MARKET`)
+instead of refusing every cycle while money sits in a market nobody can see; only when every market's pool
+is stale is the data refused as stale. A gate refusal or a source failure, the coins API's included, raises
+(the cycle records it and stops before anything reaches the chain).
 """
 
 import logging
@@ -23,6 +26,7 @@ import pandas as pd
 
 from keeper.decision import inputs_hash
 from keeper.sources import GateLimits, MissingDataError, Sources, check_market, check_prices
+from keeper.sources.freshness import stale_series
 from strategy.data import align_to_daily
 from strategy.data.prices import pool_coins, with_prices
 from strategy.data.schema import POOL, TIMESTAMP
@@ -37,8 +41,9 @@ class ModelInputs:
     history: pd.DataFrame  # canonical, aligned to UTC midnights, markets' pools and extra pools
     news: pd.DataFrame | None
     pools_meta: pd.DataFrame  # /pools rows of the pools in history (may lack some)
-    at: pd.Timestamp  # the latest day every market's pool has a row for
+    at: pd.Timestamp  # the latest day every market's pool that is not unknown has a row for
     inputs_hash: str
+    unknown_pools: tuple[str, ...] = ()  # markets' pools whose feed is stale: to be left
 
 
 def fetch_history(sources: Sources, pools: Sequence[str]) -> pd.DataFrame:
@@ -94,7 +99,14 @@ def gather_inputs(
     pools = list(dict.fromkeys([*market_pools, *extra_pools]))
     pools_meta = fetch_pools_meta(sources, pools)  # first: it names the tokens whose prices are joined
     history = fetch_history(sources, pools)
-    check_market(history[history[POOL].isin(market_pools)], now, required_pools=market_pools, limits=limits)
+    markets_history = history[history[POOL].isin(market_pools)]
+    unknown = stale_series(markets_history, POOL, now, limits)
+    live = [pool for pool in market_pools if pool not in unknown]
+    if not live:  # every market's feed stopped: the data is stale, and the gate below says so
+        live, unknown = list(market_pools), []
+    elif unknown:
+        log.warning("no fresh data for pool(s) %s: their markets are unknown and will be left", ", ".join(unknown))
+    check_market(markets_history[markets_history[POOL].isin(live)], now, required_pools=live, limits=limits)
     if price_coins:
         start = now - timedelta(days=price_days - 1)
         check_prices(sources.prices.chart(price_coins, start=start, span=price_days), now, price_coins, limits)
@@ -102,11 +114,11 @@ def gather_inputs(
     # From a UTC midnight: the same requests (and answers) all day, so the inputs hash does not move with `now`.
     price_start = pd.Timestamp(now).tz_convert("UTC").floor("D") - pd.Timedelta(days=price_history_days - 1)
     aligned = align_to_daily(with_token_prices(sources, history, pools_meta, price_start, price_history_days))
-    at = decision_day(aligned, market_pools)
+    at = decision_day(aligned, live)
     # The snapshot's timestamp is when /pools was fetched, not data: it must not change the hash.
     tables = {"history": aligned, "pools": pools_meta.drop(columns=[TIMESTAMP], errors="ignore")}
     tables |= {"news": news} if news is not None else {}
-    return ModelInputs(aligned, news, pools_meta, at, inputs_hash(at, tables))
+    return ModelInputs(aligned, news, pools_meta, at, inputs_hash(at, tables), tuple(unknown))
 
 
 def decision_day(aligned: pd.DataFrame, market_pools: Sequence[str]) -> pd.Timestamp:

@@ -110,6 +110,13 @@ def check_prices(
     return prices
 
 
+def stale_series(frame: pd.DataFrame, key: str, now: datetime, limits: GateLimits | None = None) -> list[str]:
+    """The series of `frame` (by `key`) whose latest point is older than `max_age` at `now`."""
+    limits = limits or GateLimits()
+    latest = frame.groupby(key, sort=True)[TIMESTAMP].max()
+    return [str(name) for name, at in latest.items() if pd.Timestamp(now) - at > limits.max_age]
+
+
 PointJudge = Callable[[str, pd.Series, pd.Series | None], list[str]]
 
 

@@ -266,3 +266,12 @@ def test_the_synthetic_coins_chart_answers_known_coins_in_the_documented_shape(l
         assert bad.status_code == 400 and "only 1d" in bad.text
     finally:
         server.stop()
+
+
+def test_a_stale_market_pool_is_unknown_and_the_others_go_on(httpserver, sources, llama) -> None:
+    stopped, fresh = llama.pool_ids[0], llama.pool_ids[1]
+    serve_llama(httpserver, llama, chart=lambda pool, now: chart_payload(
+        llama, pool, now - timedelta(hours=72) if pool == stopped else now))
+    inputs = gather(sources, llama, httpserver)
+    assert inputs.unknown_pools == (stopped,)
+    assert inputs.at == inputs.history.loc[inputs.history[POOL] == fresh, TIMESTAMP].max()  # not held back by it

@@ -5,7 +5,7 @@ the record stored in the journal, and `keeper verify TX` confirms it.
 """
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +22,7 @@ from keeper.inputs import ModelInputs
 from keeper.metrics import KeeperMetrics
 from keeper.runtime import open_keeper
 from strategy.models import ModelArtifact
+from tests.keeper.llama_payloads import chart_payload, serve_llama
 from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     artifact_dir,
     as_a,
@@ -152,3 +153,22 @@ def test_the_model_trained_at_start_and_each_cycle_see_the_token_prices(
     history = keeper.seen.history
     recent = history[history["timestamp"] >= keeper.seen.at - pd.Timedelta(days=59)]
     assert set(recent["pool"]) == set(keeper.markets) and recent["price"].notna().all()
+
+
+def test_a_market_whose_feed_stopped_is_left(w3: Web3, funded: Deployment, keeper: Keeper, httpserver, llama) -> None:
+    """The backtest's rule live: a market's pool without fresh data is unknown and the vault moves out of it,
+    while the other markets' fresh data still drives the cycle (only all-stale data is refused)."""
+    assert keeper.run_cycle().status == CycleStatus.REBALANCED
+    state = keeper.chain.reader.state()
+    stopped, market = max(keeper.markets.items(), key=lambda item: state.position(item[1]))
+    invested = state.position(market)
+    assert invested > 0
+    httpserver.clear_all_handlers()
+    serve_llama(httpserver, llama, chart=lambda pool, now: chart_payload(
+        llama, pool, now - timedelta(hours=72) if pool == stopped else now))
+    keeper.sources.session.cache.clear()  # the next cycle must fetch the new answers, not the cached ones
+    w3.provider.make_request("evm_increaseTime", [2 * 3600])  # past the vault's one-hour cooldown
+    w3.provider.make_request("evm_mine", [])
+    outcome = keeper.run_cycle()
+    assert outcome.status == CycleStatus.REBALANCED, outcome.reason
+    assert keeper.chain.reader.state().position(market) < invested
