@@ -56,8 +56,7 @@ def market_features(
     for w in (7, 30):
         features[f"peg_dev_max_{w}d"] = peg_deviation.abs().rolling(w, min_periods=1).max()
 
-    features["utilization"] = utilization
-    features["utilization_chg_7d"] = utilization - utilization.shift(7)
+    features |= utilization_features(apy, tvl, utilization)
 
     seen = apy.notna().cummax()
     features["pool_age_days"] = (seen.cumsum() - 1).where(seen)
@@ -65,6 +64,63 @@ def market_features(
     features["tvl_rank"] = tvl.rank(axis=1, pct=True)
     features["apy_excess_median"] = apy.sub(apy.median(axis=1), axis=0)
     return features
+
+
+# -- lending markets --------------------------------------------------------------------------------------
+# A lending pool's supply APY is set by a rate model of its utilization u = borrowed / supplied: the borrow
+# rate rises gently up to a "kink" (the optimal utilization, 0.8-0.92 in these markets) and steeply above
+# it, and suppliers earn about borrow rate x u. High rates pull in deposits and push out borrowers, so
+# utilization, and with it the APY, reverts. These features say which side moved and where the pool sits on
+# its curve. (Utilization changes over 1/3/30 days, trailing means and maxima, and the distance to a trailing
+# 90 % quantile were tried as well and left out: they did not lower the walk-forward MAE on validation
+# periods before the test period.)
+
+RATE_CURVE_DAYS = 90  # history to read a pool's rate curve from (rate models change only by governance)
+REVERSION_DAYS = 30  # the recent utilization level the pool tends back to
+MIN_UTILIZATION_STD = 1e-3  # below this spread in a window, utilization says nothing about the APY's slope
+
+
+def utilization_features(apy: pd.DataFrame, tvl: pd.DataFrame, utilization: pd.DataFrame
+                         ) -> dict[str, pd.DataFrame]:
+    """Utilization, its supply and borrow sides, and the slope of the rate curve; NaN without utilization."""
+    features = {"utilization": utilization, "utilization_chg_7d": utilization - utilization.shift(7)}
+    features |= _supply_and_borrow(tvl, utilization)
+    features |= _rate_curve(apy, utilization)
+    return features
+
+
+def _supply_and_borrow(tvl: pd.DataFrame, utilization: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Supplied and borrowed USD (log levels and 1- and 7-day flows), as tvl_usd is only supplied - borrowed.
+
+    supplied = tvl / (1 - u), borrowed = supplied - tvl (NaN at u = 1). A rate moves when one side moves
+    faster than the other; which side moved (deposits leaving, or borrowers arriving) tvl and u alone hide.
+    """
+    supplied = tvl / (1 - utilization.where(utilization < 1))
+    borrowed = supplied - tvl
+    features = {}
+    for side, amount in (("supply", supplied), ("borrow", borrowed)):
+        log_amount = np.log1p(amount.clip(lower=0))
+        features[f"{side}_log"] = log_amount
+        for w in (1, 7):
+            features[f"{side}_growth_{w}d"] = log_amount - log_amount.shift(w)
+    return features
+
+
+def _rate_curve(apy: pd.DataFrame, utilization: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The pool's own rate curve, read from its trailing history of APY against utilization.
+
+    - apy_util_slope: least-squares slope of APY (pp) on utilization over RATE_CURVE_DAYS (half of them
+      observed); steep when the pool has been working above its kink, where a utilization move costs most.
+    - apy_util_reversion: slope x (REVERSION_DAYS mean utilization - utilization): the APY move if
+      utilization went back to its recent level along that slope (negative after a spike above the kink).
+    """
+    window = utilization.rolling(RATE_CURVE_DAYS, min_periods=RATE_CURVE_DAYS // 2)
+    slope = window.cov(apy) / window.var().where(window.std() > MIN_UTILIZATION_STD)
+    recent = utilization.rolling(REVERSION_DAYS, min_periods=1).mean()
+    return {
+        f"apy_util_slope_{RATE_CURVE_DAYS}d": slope,
+        f"apy_util_reversion_{RATE_CURVE_DAYS}d": slope * (recent - utilization),
+    }
 
 
 def _rolling(frame: pd.DataFrame, window: int) -> Rolling:
