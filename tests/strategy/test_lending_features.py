@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from strategy.features import build_features
-from strategy.features.market import KINK_QUANTILE, KINK_WINDOW
+from strategy.features.market import RATE_CURVE_DAYS as KINK_WINDOW
 
 DAY = pd.Timedelta(days=1)
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -36,16 +36,12 @@ SUPPLIED = [200.0, 200.0, 200.0, 200.0, 200.0]
 BORROWED = [100.0, 120.0, 150.0, 180.0, 160.0]
 
 
-def test_utilization_changes_means_and_maxima_over_trailing_days():
-    features = features_of(lending_pool([3.0] * 5, TVL, UTIL))
-    assert features["utilization_chg_1d"].tolist()[1:] == pytest.approx([0.1, 0.15, 0.15, -0.1])
-    assert math.isnan(features["utilization_chg_1d"].iloc[0])
-    assert features["utilization_chg_3d"].tolist()[3:] == pytest.approx([0.4, 0.2])
-    assert features["utilization_chg_7d"].isna().all()  # five days: no utilization seven days back
-    assert features["utilization_mean_3d"].tolist() == pytest.approx(
-        [0.5, 0.55, (0.5 + 0.6 + 0.75) / 3, (0.6 + 0.75 + 0.9) / 3, (0.75 + 0.9 + 0.8) / 3])
-    assert features["utilization_max_3d"].tolist() == pytest.approx([0.5, 0.6, 0.75, 0.9, 0.9])
-    assert features["utilization_max_7d"].tolist() == pytest.approx([0.5, 0.6, 0.75, 0.9, 0.9])
+def test_utilization_and_its_weekly_change():
+    util = [0.5, 0.6, 0.75, 0.9, 0.8, 0.7, 0.6, 0.65]
+    features = features_of(lending_pool([3.0] * 8, [100.0] * 8, util))
+    assert features["utilization"].tolist() == pytest.approx(util)
+    assert features["utilization_chg_7d"].iloc[:7].isna().all()  # no utilization seven days back
+    assert features["utilization_chg_7d"].iloc[7] == pytest.approx(0.65 - 0.5)
 
 
 def test_supplied_and_borrowed_are_recovered_from_available_liquidity_and_utilization():
@@ -95,8 +91,6 @@ def test_rate_curve_features_read_the_pools_own_trailing_history():
         assert 5 < expected < 50  # between the two legs of the curve
         recent = util[max(0, t - 29): t + 1].mean()
         assert features[f"apy_util_reversion_{KINK_WINDOW}d"].iloc[t] == pytest.approx(expected * (recent - util[t]))
-        gap = util[t] - np.quantile(u, KINK_QUANTILE)  # linear interpolation, as pandas
-        assert features[f"utilization_kink_gap_{KINK_WINDOW}d"].iloc[t] == pytest.approx(gap)
 
 
 def test_a_steeper_curve_gives_a_steeper_slope():
@@ -111,7 +105,6 @@ def test_utilization_that_does_not_move_gives_no_slope():
     days = KINK_WINDOW
     features = features_of(lending_pool(np.linspace(2, 4, days), [1e6] * days, [0.8] * days))
     assert features[f"apy_util_slope_{KINK_WINDOW}d"].isna().all()
-    assert features[f"utilization_kink_gap_{KINK_WINDOW}d"].iloc[-1] == pytest.approx(0.0)
 
 
 def test_every_lending_feature_is_nan_without_utilization_and_nothing_fails():
@@ -120,7 +113,7 @@ def test_every_lending_feature_is_nan_without_utilization_and_nothing_fails():
     with_util, without = build_features(history), build_features(history.drop(columns="utilization"))
     assert list(with_util.columns) == list(without.columns)
     lending = [c for c in with_util.columns if c.startswith(("utilization", "supply_", "borrow_", "apy_util_"))]
-    assert len(lending) >= 14
+    assert len(lending) == 10  # utilization and its change, 3 supply and 3 borrow, slope and reversion
     assert without[lending].isna().all().all()
     assert with_util[lending].iloc[-1].notna().all()  # all known once the windows have filled
     # One pool with utilization, one without (a DeFiLlama chart): each gets what its own data allow.
