@@ -12,11 +12,17 @@ TVL: tvl_log = ln(1 + tvl_usd); tvl_growth_{1,3,7,30}d = tvl_log(t) - tvl_log(t 
   tvl_drawdown_{w}d = tvl / (max tvl over w days) - 1; tvl_flow_vol_30d (std of daily growth).
 Price (NaN without a price column): price_ret_{1,7}d (log returns), price_vol_{7,30}d (std of daily log
   returns); for stablecoin pools (needs pools_meta) peg_dev = price - 1 and peg_dev_max_{7,30}d = max |price - 1|.
-Utilization (NaN without the column): utilization, utilization_chg_7d.
+Lending (NaN without the utilization column; see `strategy.features.market.utilization_features`):
+  utilization (borrowed / supplied), utilization_chg_7d; supply_log, borrow_log = ln(1 + USD) of supplied =
+  tvl / (1 - utilization) and borrowed = supplied - tvl; supply_growth_{1,7}d, borrow_growth_{1,7}d (log
+  changes: the flows on each side); apy_util_slope_90d = trailing 90-day least-squares slope of apy on
+  utilization (the pool's own rate curve); apy_util_reversion_90d = slope x (30-day mean utilization -
+  utilization), the APY move if utilization went back to its recent level.
 Pool: pool_age_days = days since the pool's first row in this history.
 Cross-section of the day: apy_rank, tvl_rank (percentile rank in (0, 1]); apy_excess_median = apy - median apy.
 News (NaN without news, or for pools missing from pools_meta): news_count_{1,3,7,30}d (matched items),
-  news_risk_count_{1,3,7,30}d (matched items with a risk word), news_sentiment_mean_{w}d and
+  news_risk_count_{1,3,7,30}d (matched items with a risk word), news_incident_count_{1,3,7,30}d (incident
+  reports naming the pool's protocol, `strategy.features.news.incident_matches`), news_sentiment_mean_{w}d and
   news_sentiment_min_{w}d (VADER compound of matched items; NaN when none). See `strategy.features.news`.
 
 Rolling deviations need half the window observed (at least 2 days); other windows take what is there.
