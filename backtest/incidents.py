@@ -20,6 +20,7 @@ import pandas as pd
 
 from strategy.data.daily import DailyPanel
 from strategy.data.schema import TIMESTAMP
+from strategy.features.market import supplied_usd
 from strategy.features.news import incident_matches
 
 _AMOUNT = re.compile(r"\blost\b\W{0,3}~?\s*(?P<usd>\$)?\s*(?P<number>\d[\d,]*(?:\.\d+)?)\s*(?P<scale>[KMB]\b)?"
@@ -55,7 +56,7 @@ def incident_losses(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta
     matched = incident_matches(news, pools_meta).reindex(columns=panel.pools, fill_value=False)
     hits = matched.to_numpy().any(axis=1)
     tvl, utilization = panel.wide("tvl_usd"), panel.wide("utilization")
-    supplied = tvl / (1 - utilization.where(utilization < 1)).fillna(1.0)
+    supplied = supplied_usd(tvl, utilization).fillna(tvl)  # unknown utilization: what is available
     unpriced = 0
     for item in np.flatnonzero(hits):
         row = news.iloc[item]

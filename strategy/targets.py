@@ -68,9 +68,7 @@ def build_targets(
     apy, price, utilization = panel.wide("apy"), panel.wide("price"), panel.wide("utilization")
 
     def ahead(frame: pd.DataFrame, statistic: str) -> pd.DataFrame:
-        """``statistic`` of days t+1 ... t+H at row t; NaN unless all H values are there."""
-        window = frame.shift(-1).iloc[::-1].rolling(horizon, min_periods=horizon)
-        return getattr(window, statistic)().iloc[::-1]
+        return _ahead(frame, horizon, statistic)
 
     fwd_apy_mean = ahead(apy, "mean")
     complete = fwd_apy_mean.notna()
@@ -109,8 +107,13 @@ def loss_given_event(history: pd.DataFrame, pools_meta: pd.DataFrame | None = No
     """
     panel = DailyPanel(history)
     price = panel.wide("price")
-    window = price.shift(-1).iloc[::-1].rolling(params.horizon_days, min_periods=params.horizon_days)
-    worst = (1 - window.min().iloc[::-1] / price).clip(lower=0)
+    worst = (1 - _ahead(price, params.horizon_days, "min") / price).clip(lower=0)
     rows = build_targets(history, pools_meta, params, news).join(panel.long({"worst": worst}))
     losses = rows.loc[rows["adverse_event"] == 1, "worst"].dropna()
     return float(losses.mean()) if len(losses) else None
+
+
+def _ahead(frame: pd.DataFrame, horizon: int, statistic: str) -> pd.DataFrame:
+    """``statistic`` of days t+1 ... t+H at row t; NaN unless all H values are there."""
+    window = frame.shift(-1).iloc[::-1].rolling(horizon, min_periods=horizon)
+    return getattr(window, statistic)().iloc[::-1]

@@ -95,7 +95,7 @@ def _supply_and_borrow(tvl: pd.DataFrame, utilization: pd.DataFrame) -> dict[str
     supplied = tvl / (1 - u), borrowed = supplied - tvl (NaN at u = 1). A rate moves when one side moves
     faster than the other; which side moved (deposits leaving, or borrowers arriving) tvl and u alone hide.
     """
-    supplied = tvl / (1 - utilization.where(utilization < 1))
+    supplied = supplied_usd(tvl, utilization)
     borrowed = supplied - tvl
     features = {}
     for side, amount in (("supply", supplied), ("borrow", borrowed)):
@@ -104,6 +104,12 @@ def _supply_and_borrow(tvl: pd.DataFrame, utilization: pd.DataFrame) -> dict[str
         for w in (1, 7):
             features[f"{side}_growth_{w}d"] = log_amount - log_amount.shift(w)
     return features
+
+
+def supplied_usd(tvl: pd.DataFrame, utilization: pd.DataFrame) -> pd.DataFrame:
+    """What depositors supplied: available liquidity (DeFiLlama's TVL of a lending market) / (1 - utilization);
+    NaN where utilization is unknown or 1."""
+    return tvl / (1 - utilization.where(utilization < 1))
 
 
 def _rate_curve(apy: pd.DataFrame, utilization: pd.DataFrame) -> dict[str, pd.DataFrame]:
