@@ -1,5 +1,5 @@
 """The daily replay of one strategy on a vault: simulated in memory (fast mode, `backtest.fastvault`) or the
-real contracts on anvil (chain mode, `backtest.chain`), both behind `BacktestVault`.
+real contracts on anvil (chain mode, `backtest.chainmode`), both behind `BacktestVault`.
 
 Each day of the window, in order: on a rebalance day (every `rebalance_every` days from the first) the
 forecaster sees the market as known that day (`MarketData.until(day)`), `strategy.allocator.allocate` turns
@@ -36,7 +36,6 @@ from strategy.allocator import (
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.guardrails import Guardrails, VaultState
 from strategy.targets import TargetParams
-
 
 # A pool whose last row is older than this is unknown. One missing day is a feed's gap (the real Compound v3
 # chart skips 2024-02-05), not an ended market: the keeper's data gate likewise accepts a point 36 h old. A

@@ -16,7 +16,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import NamedTuple
 
-from strategy.guardrails import BPS, Guardrails, VaultState, check_rebalance, simulate_rebalance
+from strategy.guardrails import (
+    BPS,
+    Guardrails,
+    VaultState,
+    check_rebalance,
+    simulate_rebalance,
+)
 
 
 class Execution(NamedTuple):

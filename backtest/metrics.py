@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from backtest.engine import StrategyRun
-from strategy.allocator import DAYS_PER_YEAR
+from strategy.units import DAYS_PER_YEAR
 
 METRIC_LABELS = {  # name: (label, format), the order of the report
     "net_apy": ("net APY", "pct"),

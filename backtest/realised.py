@@ -28,8 +28,8 @@ import pandas as pd
 
 from backtest.incidents import incident_losses
 from backtest.market import MarketData
-from strategy.allocator import DAYS_PER_YEAR
 from strategy.data.daily import DailyPanel
+from strategy.units import DAYS_PER_YEAR
 
 
 class Held(NamedTuple):

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from backtest.baselines import EqualForecaster, HoldForecaster, PerfectForesightForecaster, TrailingBestForecaster
+from backtest.baselines import (
+    EqualForecaster,
+    HoldForecaster,
+    PerfectForesightForecaster,
+    TrailingBestForecaster,
+)
 from backtest.engine import Forecaster, Setup, StrategyRun, replay
 from backtest.errors import BacktestError, UsageError
 from backtest.market import (
@@ -30,7 +35,7 @@ from backtest.model import ModelForecaster
 from backtest.settings import BacktestSettings, load_backtest_settings, vault_guardrails
 
 if TYPE_CHECKING:
-    from backtest.chain import ChainOptions
+    from backtest.chainmode import ChainOptions
     from strategy.config import StrategyConfig
 
 STRATEGIES = ("ml", "equal", "trailing-best", "hold")
@@ -68,7 +73,7 @@ class BacktestResult:
     model_trainings: int  # models trained by the ML strategy (0 when it did not run)
     seconds: dict[str, float]  # wall time per strategy (not part of the report: it would break reproducibility)
     training_seconds: float  # of which training the model
-    mode: str = "fast"  # fast, chain or fork (`backtest.chain.ChainOptions.mode`)
+    mode: str = "fast"  # fast, chain or fork (`backtest.chainmode.ChainOptions.mode`)
     model_first_trained: pd.Timestamp | None = None  # the ML strategy's first model: its warm-up ends there
 
 
@@ -139,12 +144,12 @@ def run_backtest(
 ) -> BacktestResult:
     """Replay the headline strategy and every baseline; `on_day(name)` is called after each simulated day.
 
-    With `chain`, every strategy runs on the real contracts on one anvil (`backtest.chain`), each from the
+    With `chain`, every strategy runs on the real contracts on one anvil (`backtest.chainmode`), each from the
     same fresh deployment; anvil is stopped before this returns."""
     with ExitStack() as stack:
         world = None
         if chain is not None:
-            from backtest.chain import ChainWorld
+            from backtest.chainmode import ChainWorld
 
             world = stack.enter_context(ChainWorld(setup, chain))
         runs: dict[str, StrategyRun] = {}

@@ -34,10 +34,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backtest.errors import BacktestError
-from strategy.guardrails import BPS, MAX_MARKETS, Guardrails
+from strategy.guardrails import MAX_MARKETS, Guardrails
+from strategy.units import BPS, UINT256_MAX
 
-UINT256_MAX = 2**256 - 1
-DEFAULT_GUARDRAILS: dict[str, int] = {  # the devnet's (keeper.chain.deploy.DevnetParams)
+DEFAULT_GUARDRAILS: dict[str, int] = {  # the devnet's (devnet.deploy.DevnetParams)
     "min_rebalance_interval": 3600,
     "max_turnover_bps": 5000,
     "max_loss_bps": 10,

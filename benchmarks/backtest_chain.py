@@ -14,7 +14,7 @@ import time
 
 import pandas as pd
 
-from backtest.chain import ChainWorld
+from backtest.chainmode import ChainWorld
 from backtest.engine import replay
 from backtest.market import synthetic_market
 from backtest.run import RunConfig, build_setup, make_forecaster

@@ -14,13 +14,20 @@ Only the first rebalance fills empty markets (their storage goes from zero to no
 
 from __future__ import annotations
 
-
 import boa
 from boa.contracts.vyper.vyper_contract import VyperContract
 from rich.console import Console
 from rich.table import Table
 
-from tests.contracts.world import BASE_PARAMS, USDC, WAD, Param, deploy_world, idle, positions
+from tests.contracts.world import (
+    BASE_PARAMS,
+    USDC,
+    WAD,
+    Param,
+    deploy_world,
+    idle,
+    positions,
+)
 
 MARKET_COUNTS = (2, 5, 10)
 HOUR = 3_600

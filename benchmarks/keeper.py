@@ -21,12 +21,13 @@ from pathlib import Path
 from sqlalchemy import select
 
 from benchmarks.memory import peak_rss_mib, rss_mib
-from keeper.chain.anvil import stop_background
-from keeper.cli.demo import advance_chain, deposit_for_depositors
-from keeper.cli.devnet import start_devnet
+from cli.demo import advance_chain, deposit_for_depositors
+from cli.devnet import start_devnet
+from devnet.anvil import stop_background
+from journal.db import Transaction, TxStatus
 from keeper.config import devnet_config
-from keeper.db import Transaction, TxStatus
-from keeper.runtime import open_keeper
+from keeper.startup import open_keeper
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

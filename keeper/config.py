@@ -2,12 +2,12 @@
 
 Sections (keeper/example-config.toml documents every key): `[chain]`, `[sources]`, `[markets]`,
 `[strategy]` (`strategy.config.StrategyConfig`, shared with the backtester), `[model]`, `[service]`, `[gate]`
-(`keeper.sources.GateLimits`). An environment variable VAULTBOT_<SECTION>__<KEY> (nested keys joined by
+(`sources.GateLimits`). An environment variable VAULTBOT_<SECTION>__<KEY> (nested keys joined by
 `__`, values of lists and tables as JSON) wins over the file, e.g. VAULTBOT_CHAIN__RPC_URLS='["http://..."]'.
 
 `load_config(path)` raises `ConfigError` naming the file and each wrong, missing or unknown key.
 `devnet_config(deployment_json)` is the default when no file is given: the devnet's chain, anvil's well-known
-keeper key, the synthetic DeFiLlama of `keeper.devdata`, a model trained at start.
+keeper key, the synthetic DeFiLlama of `devnet.llama_server`, a model trained at start.
 """
 
 import json
@@ -28,15 +28,20 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from sqlalchemy.engine import make_url
 from web3 import Web3
 
-from keeper.chain.keys import DEVNET_CHAIN_ID
-from keeper.chain.paths import state_dir
-from keeper.db import sqlite_url
-from keeper.sources import GateLimits, SourcesConfig
+from chain.keys import DEVNET_CHAIN_ID
+from journal.db import sqlite_url
+from sources import GateLimits, SourcesConfig
 from strategy.config import StrategyConfig
+from vaultbot.paths import state_dir
 
 ENV_PREFIX = "VAULTBOT_"
 ENV_NESTED_DELIMITER = "__"
@@ -97,7 +102,7 @@ class ChainSettings(BaseModel):
 
 
 class SyntheticSource(BaseModel):
-    """Serve `keeper.devdata.SyntheticLlama` on 127.0.0.1 instead of reading DeFiLlama (devnet only)."""
+    """Serve `devnet.llama_server.SyntheticLlama` on 127.0.0.1 instead of reading DeFiLlama (devnet only)."""
 
     model_config = _FROZEN
 
@@ -107,7 +112,7 @@ class SyntheticSource(BaseModel):
 
 
 class KeeperSources(SourcesConfig):
-    """`keeper.sources.SourcesConfig` plus what the keeper reads each cycle."""
+    """`sources.SourcesConfig` plus what the keeper reads each cycle."""
 
     news_feeds: list[HttpUrl] = []  # RSS/Atom feeds for the news features; none: no news
     price_coins: list[str] = []  # DeFiLlama coins ("chain:address") whose prices the data gate checks
@@ -288,10 +293,10 @@ def devnet_config(deployment_path: Path) -> KeeperConfig:
     """The configuration `vaultbot keeper` uses without --config: the devnet of `deployment_path`.
 
     Everything lives next to the deployment JSON (journal keeper.sqlite, model/); data come from the
-    synthetic DeFiLlama (`keeper.devdata`), the keeper signs with anvil's well-known account 1 key (read
+    synthetic DeFiLlama (`devnet.llama_server`), the keeper signs with anvil's well-known account 1 key (read
     from $VAULTBOT_DEVNET_KEEPER_KEY, which defaults to it). Environment overrides apply as usual.
     """
-    from keeper.chain.deploy import Deployment
+    from chain.deployment import Deployment
 
     try:
         deployment = Deployment.load(deployment_path)

@@ -1,15 +1,15 @@
 """One keeper cycle: data -> gate -> forecast -> chain state -> allocation -> decision -> simulate -> send.
 
-`Keeper.run_cycle()` journals every cycle (keeper.db) and never lets an expected failure escape:
+`Keeper.run_cycle()` journals every cycle (journal.db) and never lets an expected failure escape:
 
 1. Resume: a transaction left signed or sent by an earlier run is resumed with every journaled version of its
    nonce (`TxSender.resume`: the receipt of whichever was mined, else the newest re-broadcast and replaced with
    bumped fees while stuck or priced out, each replacement journaled before broadcast) and its outcome
    recorded; no decision is made while one is pending.
-2. Inputs (`keeper.inputs`): a source failure or a data-gate refusal ends the cycle as `refused`.
+2. Inputs (`sources.inputs`): a source failure or a data-gate refusal ends the cycle as `refused`.
 3. Forecasts (`strategy.forecast.forecast_at`) per pool, mapped to the vault's markets by `[markets]`.
 4. Chain: guardrails and state through `VaultReader`; `strategy.allocator.allocate` within them.
-5. Decision: the record and its hash (`keeper.decision`) are committed before anything is sent.
+5. Decision: the record and its hash (`strategy.decision_record`) are committed before anything is sent.
    No change -> `held`; a guardrail the Python mirror says would fail now (cooldown) -> `skipped`.
 6. Simulate `rebalance(allocations, decision_hash)` with eth_call: a revert ends the cycle as `reverted`
    with the vault's reason; it is not retried in this cycle. Dry-run stops here (`dry_run`).
@@ -18,7 +18,6 @@
 """
 
 import logging
-import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -30,28 +29,34 @@ from typing import Any
 import requests
 from web3 import Web3
 from web3.contract import Contract
-from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
 from web3.logs import DISCARD
 
-from keeper.chain.errors import ContractRevert, RpcUnavailable
-from keeper.chain.tx import NonceUsed, PendingTx, TxError, TxSender
-from keeper.chain.vault import VaultReader
+from chain.errors import ContractRevert, RpcUnavailable
+from chain.rebalance import rebalance_call
+from chain.tx import NonceUsed, PendingTx, TxError, TxSender
+from chain.vault_reader import VaultReader
+from journal.db import CycleStatus, DatabaseError, KeeperDB, Transaction, to_hex
 from keeper.config import KeeperConfig
-from keeper.db import CycleStatus, DatabaseError, KeeperDB, Transaction, to_hex
-from keeper.decision import canonical_json, decision_hash_of, decision_record
-from keeper.inputs import ModelInputs, gather_inputs
 from keeper.metrics import KeeperMetrics
-from keeper.sources import DataGateError, SourceError, Sources
+from sources import DataGateError, SourceError, Sources
+from sources.inputs import ModelInputs, gather_inputs
 from strategy.allocator import UNKNOWN_MARKET, Allocation, MarketForecast, allocate
 from strategy.data.errors import DataError
+from strategy.decision_record import canonical_json, decision_hash_of, decision_record
 from strategy.forecast import forecast_at
-from strategy.guardrails import Guardrails, Reason, VaultState, check_rebalance, simulate_rebalance
+from strategy.guardrails import (
+    Guardrails,
+    Reason,
+    VaultState,
+    check_rebalance,
+    simulate_rebalance,
+)
 from strategy.models import ModelArtifact, ModelError
+from strategy.units import annualised_growth
 
 log = logging.getLogger(__name__)
 
-SECONDS_PER_YEAR = 365 * 24 * 3600
 # Cycle outcomes that count as the keeper working (for the health check and last-success metric).
 SUCCESSFUL = frozenset({CycleStatus.REBALANCED, CycleStatus.HELD, CycleStatus.SKIPPED, CycleStatus.DRY_RUN})
 
@@ -283,9 +288,10 @@ class Keeper:
         self.db.update_cycle(cycle_id, block_number=block["number"], chain_time=block["timestamp"],
                              total_assets=str(state.total), share_price=str(share_price))
         if self.metrics is not None and previous is not None and previous.chain_time is not None:
-            realised = realised_apy(int(previous.share_price), share_price, block["timestamp"] - previous.chain_time)
+            realised = annualised_growth(int(previous.share_price), share_price,
+                                         block["timestamp"] - previous.chain_time)
             if realised is not None:
-                self.metrics.realised_apy.set(realised)
+                self.metrics.realised_apy.set(realised * 100)
 
     def _observe_prediction(self, allocation: Allocation, forecasts: Mapping[str, MarketForecast],
                             state: VaultState) -> None:
@@ -307,22 +313,9 @@ class Keeper:
                             decision_hash=decision_hash, tx_hash=tx.tx_hash)
 
 
-def rebalance_call(vault: Contract, allocations: Sequence[tuple[str, int]], decision_hash: str) -> ContractFunction:
-    """`Vault.rebalance(allocations, decision_hash)` as the keeper simulates and sends it (also the backtester's
-    chain mode); `decision_hash` is 0x-hex."""
-    return vault.functions.rebalance(list(allocations), bytes.fromhex(decision_hash[2:]))
-
-
 def predicted_apy(targets: Mapping[str, int], forecasts: Mapping[str, MarketForecast], total: int) -> float:
     """The model's APY (percent) of the whole vault after the allocation; idle and unforecast markets earn 0."""
     return sum(amount * forecasts[market].apy_pct for market, amount in targets.items() if market in forecasts) / total
-
-
-def realised_apy(price_before: int, price_after: int, seconds: int) -> float | None:
-    """Share-price growth over `seconds`, compounded to a year, in percent; None when it cannot be told."""
-    if seconds <= 0 or price_before <= 0 or price_after <= 0:
-        return None
-    return (math.exp(math.log(price_after / price_before) * SECONDS_PER_YEAR / seconds) - 1) * 100
 
 
 def classify(error: Exception) -> tuple[CycleStatus, str]:

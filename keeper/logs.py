@@ -4,7 +4,7 @@ whose logs a collector (journald, Loki, ...) parses.
 JSON records carry the time (ISO 8601, UTC), level, logger and message, plus the fields a call passes in
 `extra` (the cycle logs cycle_id, status, reason, decision_hash, tx_hash and duration_s), so a collector can
 filter on them without parsing messages. Secrets are never logged in either format (keys stay in
-`keeper.chain.keys`).
+`chain.keys`).
 """
 
 from __future__ import annotations

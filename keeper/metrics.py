@@ -28,7 +28,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
 
-from keeper.wsgi import StartResponse, WsgiApp, WsgiServer, serve_wsgi
+from vaultbot.wsgi import StartResponse, WsgiApp, WsgiServer, serve_wsgi
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Training at start (`model.train_if_missing = true`, the devnet default) fits `strategy.models.train_artifact`
 on the /chart history of the markets' pools and `model.extra_pools` with their tokens' coin prices joined
-(`keeper.inputs.with_token_prices`), the configured news and the pools' metadata, with every target horizon ending before today (UTC midnight), then saves the artifact where the
+(`sources.inputs.with_token_prices`), the configured news and the pools' metadata, with every target horizon ending before today (UTC midnight), then saves the artifact where the
 next start finds it. A directory that holds files but no valid artifact is an error, never overwritten.
 """
 

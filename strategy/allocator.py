@@ -47,9 +47,9 @@ from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, milp
 
-from strategy.guardrails import BPS, Guardrails, Uint256, VaultState
+from strategy.guardrails import Guardrails, Uint256, VaultState
+from strategy.units import BPS, DAYS_PER_YEAR
 
-DAYS_PER_YEAR = 365
 # Solver amounts within this fraction of T of a bound are that bound (full exits stay full exits).
 _SNAP = 1e-9
 _MIP_REL_GAP = 1e-9

@@ -20,11 +20,12 @@ from typing import Annotated, Any, NamedTuple
 from pydantic import ConfigDict, Field, Strict, TypeAdapter
 from pydantic.dataclasses import dataclass
 
-BPS = 10_000
+from strategy.units import BPS, UINT256_MAX
+
 MAX_MARKETS = 16  # Vault.vy MAX_MARKETS: rebalance takes at most this many allocations
 
 # On-chain amounts are uint256; strict so that a float or bool from a config file is an error, not a cast.
-Uint256 = Annotated[int, Strict(), Field(ge=0, le=2**256 - 1)]
+Uint256 = Annotated[int, Strict(), Field(ge=0, le=UINT256_MAX)]
 Bps = Annotated[int, Strict(), Field(ge=0, le=BPS)]
 MarketId = Annotated[str, Strict(), Field(min_length=1)]
 

@@ -3,7 +3,7 @@
 from click.testing import Result
 from typer.testing import CliRunner
 
-from keeper.cli import app
+from cli import app
 
 _runner = CliRunner()
 

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, settings
 if TYPE_CHECKING:
     from web3 import Web3
 
-    from keeper.chain.anvil import AnvilProcess
-    from keeper.chain.artifacts import CompiledContracts
-    from keeper.chain.deploy import Deployment
+    from chain.artifacts import CompiledContracts
+    from chain.deployment import Deployment
+    from devnet.anvil import AnvilProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"  # the team's real data, read-only: tests/shared_data.py
@@ -30,7 +30,7 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 @pytest.fixture(scope="session")
 def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator["AnvilProcess"]:
     """A running anvil (chain id 31337, 10 unlocked accounts), stopped at the end of the session."""
-    from keeper.chain.anvil import AnvilProcess
+    from devnet.anvil import AnvilProcess
 
     with AnvilProcess(log_path=tmp_path_factory.mktemp("anvil") / "anvil.log") as node:
         yield node
@@ -47,7 +47,7 @@ def w3(anvil: "AnvilProcess") -> "Web3":
 @pytest.fixture(scope="session")
 def compiled_contracts() -> "CompiledContracts":
     """contracts/*.vy compiled (through the on-disk cache, $VAULTBOT_CACHE or the user's cache dir)."""
-    from keeper.chain.artifacts import compile_contracts
+    from chain.artifacts import compile_contracts
 
     return compile_contracts()
 
@@ -59,7 +59,7 @@ def devnet(w3: "Web3", compiled_contracts: "CompiledContracts",
 
     Tests that change chain state should use `chain_snapshot` so the next test sees the fresh deployment.
     """
-    from keeper.chain.deploy import deploy_devnet
+    from devnet.deploy import deploy_devnet
 
     return deploy_devnet(w3, compiled_contracts, tmp_path_factory.mktemp("devnet") / "abi")
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import typer.main
 
-from keeper.cli import app
+from cli import app
 from tests.cli import vaultbot
 
 TABLE_NAME = re.compile(r"\\?\[([a-z_.]+)\]")

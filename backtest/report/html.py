@@ -7,7 +7,14 @@ from html import escape
 from typing import Any
 
 from backtest.realised import PNL_EFFECTS
-from backtest.report.table import format_metric, live_span, metric_rows, strategy_columns, warmup_note
+from backtest.report.table import (
+    format_metric,
+    live_span,
+    metric_rows,
+    strategy_columns,
+    warmup_note,
+)
+from strategy.units import UINT256_MAX
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -53,7 +60,7 @@ def render_html(summary: dict[str, Any], charts: dict[str, bytes | None]) -> str
     guardrails = _table(["guardrail", "value"], [[key, f"{value:,}"] for key, value in summary["guardrails"].items()])
     universe = _table(["pool", "name", "live in the window", "cap (bps)", "cap (base units)"], [
         [entry["pool"], entry["label"], live_span(entry), f"{entry['cap_bps']:,}",
-         "none" if entry["cap_abs"] == 2**256 - 1 else f"{entry['cap_abs']:,}"]
+         "none" if entry["cap_abs"] == UINT256_MAX else f"{entry['cap_abs']:,}"]
         for entry in summary["universe"]
     ], numeric_from=3)
     roles = summary["pools"]

@@ -16,7 +16,13 @@ import pandas as pd
 from strategy.data.checks import TIMESTAMP_DTYPE, RecordChecker
 from strategy.data.errors import DataError
 from strategy.data.market import Validated, check_market_records
-from strategy.data.schema import APY_BOUNDS, MARKET_COLUMNS, POOL, PRICE_BOUNDS, TIMESTAMP
+from strategy.data.schema import (
+    APY_BOUNDS,
+    MARKET_COLUMNS,
+    POOL,
+    PRICE_BOUNDS,
+    TIMESTAMP,
+)
 
 
 @dataclass(frozen=True)

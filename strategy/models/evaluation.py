@@ -22,7 +22,12 @@ import pandas as pd
 from strategy.config import ModelSettings
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.models import metrics
-from strategy.models.dataset import BASELINE, RISK_TARGET, YIELD_TARGET, labelled_dataset
+from strategy.models.dataset import (
+    BASELINE,
+    RISK_TARGET,
+    YIELD_TARGET,
+    labelled_dataset,
+)
 from strategy.models.errors import ModelError
 from strategy.models.training import train_artifact
 

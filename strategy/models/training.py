@@ -27,9 +27,24 @@ import pandas as pd
 from strategy.config import ModelSettings
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.models import metrics
-from strategy.models.artifact import MODELS, QUANTILE, RISK, YIELD, YIELD_Q10, ArtifactMetadata, ModelArtifact
+from strategy.models.artifact import (
+    MODELS,
+    QUANTILE,
+    RISK,
+    YIELD,
+    YIELD_Q10,
+    ArtifactMetadata,
+    ModelArtifact,
+)
 from strategy.models.calibration import fit_calibration
-from strategy.models.dataset import BASELINE, RISK_TARGET, YIELD_TARGET, known_at, labelled_dataset, utc
+from strategy.models.dataset import (
+    BASELINE,
+    RISK_TARGET,
+    YIELD_TARGET,
+    known_at,
+    labelled_dataset,
+    utc,
+)
 from strategy.models.errors import ModelError
 
 TARGETS = (YIELD_TARGET, RISK_TARGET)

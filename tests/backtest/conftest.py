@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from backtest.engine import Setup
-from backtest.market import MarketData, default_universe, investable_pools, synthetic_market, window_days
+from backtest.market import (
+    MarketData,
+    default_universe,
+    investable_pools,
+    synthetic_market,
+    window_days,
+)
 from backtest.settings import BacktestSettings, vault_guardrails
 from strategy.allocator import AllocatorConfig
 from strategy.data.schema import POOL, TIMESTAMP

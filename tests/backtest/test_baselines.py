@@ -7,10 +7,21 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from backtest.baselines import EqualForecaster, HoldForecaster, PerfectForesightForecaster, TrailingBestForecaster
+from backtest.baselines import (
+    EqualForecaster,
+    HoldForecaster,
+    PerfectForesightForecaster,
+    TrailingBestForecaster,
+)
 from backtest.market import MarketData
 from strategy.allocator import AllocatorConfig
-from strategy.guardrails import Guardrails, MarketLimits, VaultState, check_rebalance, simulate_rebalance
+from strategy.guardrails import (
+    Guardrails,
+    MarketLimits,
+    VaultState,
+    check_rebalance,
+    simulate_rebalance,
+)
 from strategy.targets import TargetParams
 from tests.backtest.conftest import history_frame
 

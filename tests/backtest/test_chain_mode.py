@@ -12,14 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from backtest.baselines import TrailingBestForecaster
-from backtest.chain import ChainWorld
-from backtest.chain.world import deposit_fee_for
-from backtest.errors import ChainModeError
+from backtest.chainmode import ChainWorld
+from backtest.chainmode.world import deposit_fee_for
 from backtest.engine import replay
+from backtest.errors import ChainModeError
 from backtest.market import MarketData, synthetic_market
 from backtest.metrics import compute_metrics
 from backtest.settings import BacktestSettings
-from keeper.cli import app
+from cli import app
 from strategy.allocator import MarketForecast
 from tests.backtest.conftest import CAPITAL, every_pool, make_setup
 

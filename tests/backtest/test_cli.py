@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from web3 import Web3
 
 from backtest.market import synthetic_market
-from keeper.cli import app
+from cli import app
 from tests.backtest.conftest import default_pools
 
 SMALL = ["--synthetic", "--synthetic-pools", "4", "--warmup-days", "90", "--start", "2024-01-01",

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from strategy.guardrails import Guardrails, MarketLimits, Reason, VaultState
-
 from backtest.execution import execute
+from strategy.guardrails import Guardrails, MarketLimits, Reason, VaultState
 
 UNLIMITED = 2**256 - 1
 

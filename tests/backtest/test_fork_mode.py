@@ -14,14 +14,15 @@ import pytest
 from typer.testing import CliRunner
 from web3 import Web3
 
-from backtest.chain import ChainOptions, ChainWorld
+from backtest.chainmode import ChainOptions, ChainWorld
 from backtest.engine import replay
 from backtest.market import synthetic_market
 from backtest.settings import BacktestSettings
-from keeper.chain.anvil import AnvilProcess
-from keeper.chain.artifacts import CompiledContracts
-from keeper.chain.deploy import USDC, Deployment, deploy_devnet
-from keeper.cli import app
+from chain.artifacts import CompiledContracts
+from chain.deployment import Deployment
+from cli import app
+from devnet.anvil import AnvilProcess
+from devnet.deploy import USDC, deploy_devnet
 from tests.backtest.conftest import default_pools, every_pool, make_setup
 from tests.backtest.test_chain_mode import NO_SLIPPAGE, ONE_BP, Rotating, relative
 

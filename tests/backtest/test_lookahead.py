@@ -7,7 +7,12 @@ from collections.abc import Callable
 import pandas as pd
 import pytest
 
-from backtest.baselines import EqualForecaster, HoldForecaster, PerfectForesightForecaster, TrailingBestForecaster
+from backtest.baselines import (
+    EqualForecaster,
+    HoldForecaster,
+    PerfectForesightForecaster,
+    TrailingBestForecaster,
+)
 from backtest.engine import Setup
 from backtest.errors import UsageError
 from backtest.lookahead import check_lookahead, cut_points

@@ -16,7 +16,12 @@ from backtest.market import (
     require_known_pools,
     window_days,
 )
-from backtest.settings import UINT256_MAX, BacktestSettings, load_backtest_settings, vault_guardrails
+from backtest.settings import (
+    UINT256_MAX,
+    BacktestSettings,
+    load_backtest_settings,
+    vault_guardrails,
+)
 from tests.backtest.conftest import history_frame
 
 DAY = pd.Timestamp("2024-01-01", tz="UTC")

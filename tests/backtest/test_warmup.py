@@ -17,7 +17,7 @@ from backtest.model import ModelForecaster
 from backtest.report import rich_table, summarise
 from backtest.report.html import render_html
 from backtest.run import RunConfig, build_setup, run_backtest
-from keeper.cli import app
+from cli import app
 from strategy.config import ModelSettings
 from tests.backtest.conftest import make_setup
 

@@ -8,7 +8,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backtest.execution import execute
-from tests.contracts.world import MAX_UINT256, USDC, WAD, events, read_guardrails, read_state, rebalance
+from tests.contracts.world import (
+    MAX_UINT256,
+    USDC,
+    WAD,
+    events,
+    read_guardrails,
+    read_state,
+    rebalance,
+)
 
 BP = WAD // 10_000  # a deposit fee of one basis point
 

@@ -4,7 +4,17 @@ and a matrix of every privileged function against every role."""
 import boa
 import pytest
 
-from tests.contracts.world import DAY, MAX_UINT256, USDC, Param, deploy_vault, events, idle, positions, rebalance
+from tests.contracts.world import (
+    DAY,
+    MAX_UINT256,
+    USDC,
+    Param,
+    deploy_vault,
+    events,
+    idle,
+    positions,
+    rebalance,
+)
 
 
 def test_constructor_sets_roles_and_initial_parameters(token, accounts):

@@ -9,33 +9,20 @@ real timelock last (a tightening, which applies immediately).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 from functools import cache
 from pathlib import Path
 
 import boa
 from boa.contracts.vyper.vyper_contract import VyperContract, VyperDeployer
 
+from chain.params import Param  # noqa: F401 - re-exported to the contract tests
 from strategy.guardrails import Guardrails, MarketLimits, VaultState
+from strategy.units import BPS, SECONDS_PER_DAY, UINT256_MAX, WAD  # noqa: F401 - re-exported
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 USDC = 10**6  # one whole token of the 6-decimal mock asset
-BPS = 10_000
-DAY = 86_400
-MAX_UINT256 = 2**256 - 1
-WAD = 10**18
-
-
-class Param(IntEnum):
-    """Parameter ids of `Vault.submit_param`."""
-
-    MIN_REBALANCE_INTERVAL = 0
-    MAX_TURNOVER_BPS = 1
-    MAX_LOSS_BPS = 2
-    MIN_IDLE_BPS = 3
-    DEPOSIT_LIMIT = 4
-    PERFORMANCE_FEE_BPS = 5
-    TIMELOCK = 6
+DAY = SECONDS_PER_DAY
+MAX_UINT256 = UINT256_MAX
 
 
 BASE_PARAMS: dict[Param, int] = {

@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     from web3 import Web3
     from web3.contract import Contract
 
-    from keeper.chain.deploy import Deployment
-    from keeper.depositor.vault import DepositorVault
+    from chain.deployment import Deployment
+    from depositor.vault import DepositorVault
 
 USDC = 10**6
 SHARE = 10**18  # the devnet vault has 6 + 12 decimals
@@ -28,7 +28,7 @@ def devnet_json(devnet: "Deployment", tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="session")
 def depositor_vault(devnet_json: Path) -> "DepositorVault":
-    from keeper.depositor.vault import open_vault
+    from depositor.vault import open_vault
 
     return open_vault(None, None, devnet_json)
 
@@ -36,10 +36,10 @@ def depositor_vault(devnet_json: Path) -> "DepositorVault":
 @pytest.fixture(scope="module")
 def web_url(depositor_vault: "DepositorVault") -> Iterator[str]:
     """The page served in-process on a free port, without keeper data."""
-    from keeper.chain.errors import RpcUnavailable
-    from keeper.depositor.keeper_health import KeeperSources
-    from keeper.depositor.views import VaultViews
-    from keeper.web.server import serve
+    from chain.errors import RpcUnavailable
+    from depositor.keeper_health import KeeperSources
+    from depositor.views import VaultViews
+    from depositor.web.server import serve
 
     server = serve(VaultViews(depositor_vault, KeeperSources()), "127.0.0.1", 0, unavailable=(RpcUnavailable,))
     yield server.url

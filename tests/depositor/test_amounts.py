@@ -6,8 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keeper.depositor.amounts import at_least, at_most, format_units, parse_amount, parse_bps, plain_units
-from keeper.depositor.errors import BadInput
+from depositor.amounts import (
+    at_least,
+    at_most,
+    format_units,
+    parse_amount,
+    parse_bps,
+    plain_units,
+)
+from depositor.errors import BadInput
 
 
 @pytest.mark.parametrize(("text", "decimals", "units"), [

@@ -8,17 +8,24 @@ from typing import TYPE_CHECKING
 import pytest
 from typer.testing import CliRunner, Result
 
-from keeper.cli import app
-from tests.depositor.conftest import SHARE, USDC, deposit_directly, lock_in_markets, token, vault_contract
+from chain.params import Param
+from cli import app
+from tests.depositor.conftest import (
+    SHARE,
+    USDC,
+    deposit_directly,
+    lock_in_markets,
+    token,
+    vault_contract,
+)
 
 if TYPE_CHECKING:
     from web3 import Web3
 
-    from keeper.chain.deploy import Deployment
+    from chain.deployment import Deployment
 
 pytestmark = pytest.mark.anvil
 
-PARAM_DEPOSIT_LIMIT = 4
 DEPOSITOR_INDEX = 3  # anvil account 3 = devnet.depositors[0]
 
 
@@ -106,7 +113,7 @@ def test_refuses_deposit_while_paused(devnet_json: Path, w3: "Web3", devnet: "De
 
 def test_refuses_deposit_over_the_limit(devnet_json: Path, w3: "Web3", devnet: "Deployment",
                                         chain_snapshot: None) -> None:
-    vault_contract(w3, devnet).functions.submit_param(PARAM_DEPOSIT_LIMIT, 5_000 * USDC).transact(
+    vault_contract(w3, devnet).functions.submit_param(Param.DEPOSIT_LIMIT, 5_000 * USDC).transact(
         {"from": devnet.admin})  # lowering the limit is a tightening: it applies at once
     deposit_directly(w3, devnet, devnet.depositors[1], 4_000 * USDC)
     output = refused(devnet_json, w3, devnet.depositors[0], "deposit", "1000.01")

@@ -6,21 +6,27 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from keeper.depositor.errors import Refusal
-from tests.depositor.conftest import SHARE, USDC, deposit_directly, token, vault_contract
+from depositor.errors import Refusal
+from tests.depositor.conftest import (
+    SHARE,
+    USDC,
+    deposit_directly,
+    token,
+    vault_contract,
+)
 
 if TYPE_CHECKING:
     from web3 import Web3
 
-    from keeper.chain.deploy import Deployment
-    from keeper.depositor.vault import DepositorVault
+    from chain.deployment import Deployment
+    from depositor.vault import DepositorVault
 
 pytestmark = pytest.mark.anvil
 
 
 def test_a_plan_needing_approval_previews_then_simulates_once_approved(
         depositor_vault: "DepositorVault", w3: "Web3", devnet: "Deployment", chain_snapshot: None) -> None:
-    from keeper.depositor.flows import plan_action
+    from depositor.flows import plan_action
 
     account = devnet.depositors[0]
     before = plan_action(depositor_vault, "deposit", account, 100 * USDC)
@@ -34,8 +40,8 @@ def test_a_plan_needing_approval_previews_then_simulates_once_approved(
 
 def test_a_revert_after_the_checks_is_decoded(depositor_vault: "DepositorVault", w3: "Web3", devnet: "Deployment",
                                               chain_snapshot: None) -> None:
-    from keeper.depositor.accounts import UnlockedSender
-    from keeper.depositor.flows import execute, plan_action
+    from depositor.accounts import UnlockedSender
+    from depositor.flows import execute, plan_action
 
     account = devnet.depositors[0]
     token(w3, devnet).functions.approve(devnet.vault, 100 * USDC).transact({"from": account})
@@ -48,8 +54,8 @@ def test_a_revert_after_the_checks_is_decoded(depositor_vault: "DepositorVault",
 
 def test_the_guard_is_checked_again_after_the_approval(
         depositor_vault: "DepositorVault", w3: "Web3", devnet: "Deployment", chain_snapshot: None) -> None:
-    from keeper.depositor.accounts import UnlockedSender
-    from keeper.depositor.flows import execute, plan_action
+    from depositor.accounts import UnlockedSender
+    from depositor.flows import execute, plan_action
 
     account, other = devnet.depositors[0], devnet.depositors[1]
     deposit_directly(w3, devnet, other, 1_000 * USDC)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pytest_httpserver import HTTPServer
 
-from keeper.db import CycleStatus, KeeperDB, sqlite_url
-from keeper.depositor.keeper_health import KeeperSources, keeper_status
+from depositor.keeper_health import KeeperSources, keeper_status
+from journal.db import CycleStatus, KeeperDB, sqlite_url
 
 NOW = datetime(2025, 1, 2, 12, 0, tzinfo=UTC)
 

@@ -17,7 +17,7 @@ from web3 import Web3
 from tests.depositor.conftest import USDC, deposit_directly, vault_contract
 
 if TYPE_CHECKING:
-    from keeper.chain.deploy import Deployment
+    from chain.deployment import Deployment
 
 pytestmark = pytest.mark.anvil
 

@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from pytest_httpserver import HTTPServer
     from web3 import Web3
 
-    from keeper.chain.anvil import AnvilProcess
-    from keeper.chain.deploy import Deployment
-    from keeper.depositor.vault import DepositorVault
+    from chain.deployment import Deployment
+    from depositor.vault import DepositorVault
+    from devnet.anvil import AnvilProcess
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
@@ -151,9 +151,9 @@ def test_dashboard_shows_rebalances_history_apy_and_keeper_health(
         httpserver: "HTTPServer") -> None:
     from playwright.sync_api import expect
 
-    from keeper.depositor.keeper_health import KeeperSources
-    from keeper.depositor.views import VaultViews
-    from keeper.web.server import serve
+    from depositor.keeper_health import KeeperSources
+    from depositor.views import VaultViews
+    from depositor.web.server import serve
 
     deposit_directly(w3, devnet, devnet.depositors[2], 20_000 * USDC)
     decision_hash = "0x" + "ab" * 32

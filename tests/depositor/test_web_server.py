@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 import requests
 
-from keeper.depositor.errors import BadInput, Refusal
-from keeper.web.server import serve
+from depositor.errors import BadInput, Refusal
+from depositor.web.server import serve
 
 
 class Unavailable(Exception):

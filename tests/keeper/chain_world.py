@@ -1,4 +1,4 @@
-"""Helpers for the keeper.chain tests on the session devnet: a fresh locally-signing account made the vault's
+"""Helpers for the chain tests on the session devnet: a fresh locally-signing account made the vault's
 keeper, and a vault holding deposits."""
 
 from collections.abc import Iterator
@@ -11,7 +11,8 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
-from keeper.chain.deploy import USDC, Deployment
+from chain.deployment import Deployment
+from devnet.deploy import USDC
 
 DEPOSIT = 10_000 * USDC
 

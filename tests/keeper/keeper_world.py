@@ -15,12 +15,13 @@ import pytest
 from pytest_httpserver import HTTPServer
 from web3 import Web3
 
-from keeper.chain.deploy import USDC, Deployment
+from chain.deployment import Deployment
+from devnet.deploy import USDC
+from devnet.llama_server import NEWS_PATH, SyntheticLlama
+from journal.db import KeeperDB
 from keeper.config import ANVIL_KEEPER_KEY, KeeperConfig, build_config
 from keeper.cycle import Keeper
-from keeper.db import KeeperDB
-from keeper.devdata import NEWS_PATH, SyntheticLlama
-from keeper.runtime import open_keeper
+from keeper.startup import open_keeper
 from strategy.config import ModelSettings
 from strategy.data import align_to_daily
 from strategy.data.defillama import parse_pools

@@ -1,6 +1,6 @@
 """DeFiLlama answers for keeper tests, served by pytest-httpserver on 127.0.0.1.
 
-The payloads come from `keeper.devdata.SyntheticLlama` (strategy.synthetic data in DeFiLlama's documented
+The payloads come from `devnet.llama_server.SyntheticLlama` (strategy.synthetic data in DeFiLlama's documented
 shapes). When real answers are recorded (`tests.shared_data.recorded_answer`: shared/data/recorded/ or a
 dataset downloaded by `vaultbot data download`), their records are served instead, under the synthetic pool ids and with the
 chart's timestamps moved so that its last point is as fresh as the synthetic one.
@@ -16,7 +16,12 @@ import pandas as pd
 from pytest_httpserver import HTTPServer, URIPattern
 from werkzeug import Request, Response
 
-from keeper.devdata import NEWS_PATH, SyntheticLlama, coins_chart_request, is_coins_chart
+from devnet.llama_server import (
+    NEWS_PATH,
+    SyntheticLlama,
+    coins_chart_request,
+    is_coins_chart,
+)
 from tests.shared_data import recorded_answer
 
 Clock = Callable[[], datetime]

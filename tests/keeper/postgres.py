@@ -25,7 +25,7 @@ import psycopg
 import pytest
 from sqlalchemy import URL
 
-from keeper.db import sqlite_url
+from journal.db import sqlite_url
 
 UNPRIVILEGED_USER = "nobody"
 PGSERVER_WHEELS_BELOW = (3, 13)  # pgserver 0.1.4 ships wheels for CPython 3.11 and 3.12 (pyproject's marker)

@@ -1,4 +1,4 @@
-"""keeper.chain.anvil: finding the pinned binary, running anvil in-process and in the background."""
+"""devnet.anvil: finding the pinned binary, running anvil in-process and in the background."""
 
 import json
 import os
@@ -9,7 +9,8 @@ import sys
 import pytest
 import requests
 
-from keeper.chain.anvil import (
+from vaultbot.paths import repo_root
+from devnet.anvil import (
     ANVIL_ENV,
     AnvilConfig,
     AnvilError,
@@ -23,7 +24,6 @@ from keeper.chain.anvil import (
     start_background,
     stop_background,
 )
-from keeper.chain.paths import repo_root
 
 
 @pytest.fixture(autouse=True)

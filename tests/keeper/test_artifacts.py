@@ -1,4 +1,4 @@
-"""keeper.chain.artifacts: compiling contracts/*.vy with vyper's API, the on-disk cache, ABI files."""
+"""chain.artifacts: compiling contracts/*.vy with vyper's API, the on-disk cache, ABI files."""
 
 import json
 import shutil
@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from keeper.chain.artifacts import CompilationError, compile_contracts, default_contracts_dir, write_abis
+from chain.artifacts import (
+    CompilationError,
+    compile_contracts,
+    default_contracts_dir,
+    write_abis,
+)
 
 
 @pytest.fixture

@@ -1,10 +1,16 @@
-"""keeper.chain.errors: revert reasons decoded from raw data, from web3's errors, and from a real vault revert."""
+"""chain.errors: revert reasons decoded from raw data, from web3's errors, and from a real vault revert."""
 
 import pytest
 from eth_abi import encode
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
-from keeper.chain.errors import ERROR_SELECTOR, PANIC_SELECTOR, ContractRevert, RpcUnavailable, decode_revert
+from chain.errors import (
+    ERROR_SELECTOR,
+    PANIC_SELECTOR,
+    ContractRevert,
+    RpcUnavailable,
+    decode_revert,
+)
 from tests.keeper.chain_world import Devnet, net  # noqa: F401 - fixtures
 
 ERROR_DATA = ERROR_SELECTOR + encode(["string"], ["vault: cooldown"])

@@ -1,4 +1,4 @@
-"""keeper.chain.keys: keystores with the password from a variable or a file, raw keys on the devnet only."""
+"""chain.keys: keystores with the password from a variable or a file, raw keys on the devnet only."""
 
 import json
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from keeper.chain.keys import DEVNET_CHAIN_ID, KeyLoadError, load_account
+from chain.keys import DEVNET_CHAIN_ID, KeyLoadError, load_account
 
 PASSWORD = "correct horse"
 KEY = "0x" + "4c" * 32

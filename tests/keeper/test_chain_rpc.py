@@ -1,4 +1,4 @@
-"""keeper.chain.rpc against real anvils: fail-over at connect and while serving, a dead or hanging RPC,
+"""chain.rpc against real anvils: fail-over at connect and while serving, a dead or hanging RPC,
 a wrong chain."""
 
 import socket
@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from keeper.chain.anvil import AnvilConfig, AnvilProcess
-from keeper.chain.errors import RpcUnavailable
-from keeper.chain.rpc import connect
+from chain.errors import RpcUnavailable
+from chain.rpc import connect
+from devnet.anvil import AnvilConfig, AnvilProcess
 
 pytestmark = pytest.mark.anvil
 
@@ -84,6 +84,6 @@ def test_the_last_url_dying_raises_rpc_unavailable(tmp_path):
 
 
 def anvil_block(anvil: AnvilProcess) -> int:
-    from keeper.chain.anvil import rpc_call
+    from devnet.anvil import rpc_call
 
     return int(rpc_call(anvil.rpc_url, "eth_blockNumber"), 16)

@@ -1,4 +1,4 @@
-"""keeper.chain.tx on the devnet: EIP-1559 sends, reverts with their reasons, stuck transactions replaced,
+"""chain.tx on the devnet: EIP-1559 sends, reverts with their reasons, stuck transactions replaced,
 and a transaction journaled before a crash resumed after it without ever being sent twice: whichever of its
 versions was mined, or replaced with bumped fees when the base fee priced it out."""
 
@@ -10,9 +10,18 @@ import pytest
 from eth_account import Account
 from web3.exceptions import TimeExhausted, TransactionNotFound
 
-from keeper.chain.errors import ContractRevert
-from keeper.chain.tx import GWEI, MIN_BUMP_PERCENT, NonceUsed, PendingTx, TxError, TxSender, bumped, next_base_fee
-from keeper.db import to_hex
+from chain.errors import ContractRevert
+from chain.tx import (
+    GWEI,
+    MIN_BUMP_PERCENT,
+    NonceUsed,
+    PendingTx,
+    TxError,
+    TxSender,
+    bumped,
+    next_base_fee,
+)
+from journal.db import to_hex
 from tests.keeper.chain_world import (  # noqa: F401 - fixtures
     Devnet,
     first_markets,

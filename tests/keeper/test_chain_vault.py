@@ -1,4 +1,4 @@
-"""keeper.chain.vault.VaultReader on the devnet after deposits and a rebalance: every number equals the
+"""chain.vault_reader.VaultReader on the devnet after deposits and a rebalance: every number equals the
 contract's own answer, guardrails and state are what strategy.guardrails models, events carry their hashes."""
 
 from pathlib import Path
@@ -6,9 +6,14 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from keeper.chain.deploy import MARKET_PRESETS, DevnetParams, apy_to_rate_wad
-from keeper.chain.vault import VaultReader
-from strategy.guardrails import MarketLimits, Reason, check_rebalance, simulate_rebalance
+from chain.vault_reader import VaultReader
+from devnet.deploy import MARKET_PRESETS, DevnetParams, apy_to_rate_wad
+from strategy.guardrails import (
+    MarketLimits,
+    Reason,
+    check_rebalance,
+    simulate_rebalance,
+)
 from tests.keeper.chain_world import DEPOSIT, Devnet, first_markets, fund_vault, net  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.anvil
@@ -118,7 +123,7 @@ def test_abis_from_a_directory_or_compiled(net, reader):
 
 def test_a_market_without_a_rate_shows_none(net, reader):
     """A market that is not a MockMarket (here: the token itself answers name() but has no rate)."""
-    from keeper.chain.vault import _optional
+    from chain.vault_reader import _optional
 
     token_as_market = net.w3.eth.contract(address=net.deployment.asset, abi=reader.market_abi)
     assert _optional(token_as_market.functions.rate_per_second(), net.w3.eth.block_number) is None

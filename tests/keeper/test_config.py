@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from keeper.chain.deploy import Deployment, MarketInfo
+from chain.deployment import Deployment, MarketInfo
 from keeper.config import ConfigError, KeeperConfig, devnet_config, load_config
-from keeper.sources import GateLimits
+from sources import GateLimits
 from tests.keeper.tomlfile import toml_text
 
 REPO = Path(__file__).resolve().parents[2]

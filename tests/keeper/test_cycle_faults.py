@@ -15,15 +15,18 @@ from pytest_httpserver import HTTPServer
 from web3 import Web3
 from werkzeug import Request, Response
 
-from keeper.chain.anvil import AnvilProcess
-from keeper.chain.deploy import PARAM_MIN_IDLE_BPS, Deployment, deploy_devnet
-from keeper.chain.tx import GWEI, PendingTx
+from chain.deployment import Deployment
+from chain.tx import GWEI, PendingTx
+from devnet.anvil import AnvilProcess
+from chain.params import Param
+from devnet.deploy import deploy_devnet
+from devnet.llama_server import SyntheticLlama
+from journal.db import CycleStatus, KeeperDB, TxStatus, to_hex
 from keeper.config import KeeperConfig
 from keeper.cycle import CycleOutcome, Keeper, Plan
-from keeper.db import CycleStatus, KeeperDB, TxStatus, to_hex
-from keeper.devdata import SyntheticLlama
 from keeper.metrics import KeeperMetrics
-from keeper.runtime import open_keeper
+from keeper.startup import open_keeper
+from tests.keeper.chain_world import manual_mining
 from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     DEPOSIT,
     KEY_ENV,
@@ -38,8 +41,13 @@ from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     rebalanced_hashes,
     transact,
 )
-from tests.keeper.chain_world import manual_mining
-from tests.keeper.llama_payloads import COINS_CHART, handler_of, serve_llama, stale_chart, utc_now
+from tests.keeper.llama_payloads import (
+    COINS_CHART,
+    handler_of,
+    serve_llama,
+    stale_chart,
+    utc_now,
+)
 
 pytestmark = pytest.mark.anvil
 
@@ -122,7 +130,7 @@ class AdminTightensFirst(Keeper):
 
     def execute(self, plan: Plan, *, dry_run: bool):
         admin = self.chain.reader.snapshot().admin
-        transact(self.chain.w3, self.chain.vault.functions.submit_param(PARAM_MIN_IDLE_BPS, 9_900), admin)
+        transact(self.chain.w3, self.chain.vault.functions.submit_param(Param.MIN_IDLE_BPS, 9_900), admin)
         return super().execute(plan, dry_run=dry_run)
 
 

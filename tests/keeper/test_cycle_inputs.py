@@ -10,9 +10,8 @@ import requests
 from pytest_httpserver import HTTPServer
 from werkzeug import Request
 
-from keeper.devdata import NEWS_PATH, SyntheticLlama, serve_synthetic_llama
-from keeper.inputs import gather_inputs
-from keeper.sources import (
+from devnet.llama_server import NEWS_PATH, SyntheticLlama, serve_synthetic_llama
+from sources import (
     GateLimits,
     HttpSettings,
     ImplausibleDataError,
@@ -24,7 +23,8 @@ from keeper.sources import (
     StaleDataError,
     open_sources,
 )
-from keeper.sources.prices import MAX_COINS_PER_REQUEST, MAX_SPAN_DAYS
+from sources.inputs import gather_inputs
+from sources.prices import MAX_COINS_PER_REQUEST, MAX_SPAN_DAYS
 from strategy.data import align_to_daily
 from strategy.data.defillama import parse_coin_chart, parse_pools
 from strategy.data.prices import pool_coins

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from keeper.devdata import NEWS_PATH, SyntheticLlama
-from keeper.sources.recorder import feed_file_name
+from devnet.llama_server import NEWS_PATH, SyntheticLlama
+from sources.recorder import feed_file_name
 from strategy.data import load_market_history, load_news, load_pools
 from tests.cli import vaultbot
 from tests.keeper.keeper_world import llama  # noqa: F401 - fixture

@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy.engine import make_url
 
-from keeper.db import CycleStatus, DatabaseError, KeeperDB, TxStatus
+from journal.db import CycleStatus, DatabaseError, KeeperDB, TxStatus
 from tests.keeper.postgres import database_url, postgres, postgres_url  # noqa: F401 - fixtures
 
 SENDER = "0x" + "70" * 20

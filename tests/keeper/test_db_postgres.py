@@ -11,9 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from web3 import Web3
 
-from keeper.chain.deploy import Deployment
-from keeper.db import CycleStatus, KeeperDB, TxStatus, utc_now
-from keeper.decision import decision_hash_of
+from chain.deployment import Deployment
+from journal.db import CycleStatus, KeeperDB, TxStatus, utc_now
+from strategy.decision_record import decision_hash_of
 from tests.cli import vaultbot
 from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     artifact_dir,

@@ -8,7 +8,7 @@ from eth_utils import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keeper.decision import (
+from strategy.decision_record import (
     DecisionError,
     canonical_json,
     decision_hash_of,

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from keeper.chain.deploy import Deployment
-from keeper.chain.vault import VaultReader
+from chain.deployment import Deployment
+from chain.vault_reader import VaultReader
 from tests.cli import vaultbot
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]

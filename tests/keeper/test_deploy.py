@@ -11,8 +11,8 @@ from pathlib import Path
 import typer.main
 import yaml
 
-from keeper.chain.paths import CACHE_DIR_ENV
-from keeper.cli import app
+from vaultbot.paths import CACHE_DIR_ENV
+from cli import app
 from keeper.metrics import KeeperMetrics
 from tests.cli import vaultbot
 

@@ -1,4 +1,4 @@
-"""keeper.chain.deploy and `vaultbot devnet up|down|status` against real anvil processes."""
+"""devnet.deploy and `vaultbot devnet up|down|status` against real anvil processes."""
 
 import math
 from pathlib import Path
@@ -7,10 +7,10 @@ import pytest
 from web3 import Web3
 from web3.logs import DISCARD
 
-from keeper.chain.anvil import is_alive
-from keeper.chain.deploy import (
+from chain.params import Param
+from devnet.anvil import is_alive
+from devnet.deploy import (
     MARKET_PRESETS,
-    PARAM_MAX_LOSS_BPS,
     SECONDS_PER_YEAR,
     USDC,
     WAD,
@@ -89,7 +89,7 @@ def test_deployment_is_configured_as_specified(w3: Web3, devnet: Deployment) -> 
 @pytest.mark.anvil
 def test_timelock_is_raised_last_so_later_loosening_waits(w3: Web3, devnet: Deployment, chain_snapshot) -> None:
     vault = devnet.contract(w3, "Vault", devnet.vault)
-    receipt = send(w3, vault.functions.submit_param(PARAM_MAX_LOSS_BPS, 50), devnet.admin)
+    receipt = send(w3, vault.functions.submit_param(Param.MAX_LOSS_BPS, 50), devnet.admin)
     (queued,) = vault.events.ChangeQueued().process_receipt(receipt, errors=DISCARD)
     assert queued["args"]["valid_at"] == w3.eth.get_block(receipt["blockNumber"])["timestamp"] + DevnetParams().timelock
     assert vault.functions.max_loss_bps().call() == DevnetParams().max_loss_bps

@@ -8,7 +8,13 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from keeper.sources.freshness import ImplausibleDataError, MissingDataError, StaleDataError, GateLimits, check_market
+from sources.gate import (
+    GateLimits,
+    ImplausibleDataError,
+    MissingDataError,
+    StaleDataError,
+    check_market,
+)
 from strategy.data import load_market_history
 from tests.shared_data import real_dataset
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from keeper.db import KeeperDB
-from keeper.lock import JournalLocked, journal_lock
+from journal.db import KeeperDB
+from journal.lock import JournalLocked, journal_lock
 from tests.cli import vaultbot
 from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     artifact_dir,
@@ -26,8 +26,8 @@ from tests.keeper.postgres import database_url, postgres, postgres_url  # noqa: 
 
 HOLDER = """
 import sys, time
-from keeper.db import KeeperDB
-from keeper.lock import journal_lock
+from journal.db import KeeperDB
+from journal.lock import journal_lock
 with journal_lock(KeeperDB(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(120)

@@ -13,7 +13,7 @@ import pytest
 import requests
 from web3 import Web3
 
-from keeper.db import CycleStatus
+from journal.db import CycleStatus
 from tests.cli import vaultbot
 from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     KEY_ENV,

@@ -12,17 +12,16 @@ import pandas as pd
 import pytest
 from web3 import Web3
 
-from keeper.audit import verify_transaction
-from keeper.chain.deploy import Deployment
+from chain.deployment import Deployment
+from journal.audit import verify_transaction
+from journal.db import CycleStatus, TxStatus
 from keeper.config import KeeperConfig
 from keeper.cycle import Keeper
-from keeper.db import CycleStatus, TxStatus
-from keeper.decision import decision_hash_of
-from keeper.inputs import ModelInputs
 from keeper.metrics import KeeperMetrics
-from keeper.runtime import open_keeper
+from keeper.startup import open_keeper
+from sources.inputs import ModelInputs
+from strategy.decision_record import decision_hash_of
 from strategy.models import ModelArtifact
-from tests.keeper.llama_payloads import chart_payload, serve_llama
 from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     artifact_dir,
     as_a,
@@ -35,6 +34,7 @@ from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     llama,
     rebalanced_hashes,
 )
+from tests.keeper.llama_payloads import chart_payload, serve_llama
 
 pytestmark = pytest.mark.anvil
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from keeper.sources import (
+from sources import (
     HttpSettings,
     PayloadError,
     SourceError,
@@ -29,11 +29,10 @@ from keeper.sources import (
     check_market,
     open_sources,
 )
-from keeper.sources.http import RETRY_STATUSES, fetch_json
+from sources.http import RETRY_STATUSES, fetch_json
 from strategy.data.defillama import parse_chart, parse_coin_chart, parse_pools
 from strategy.data.errors import DataError
 from strategy.data.news import parse_feed
-
 from tests.keeper.test_sources_freshness import DAI_POOL, NOW, USDC_COIN, USDC_POOL
 from tests.shared_data import recorded_answer
 
@@ -446,7 +445,7 @@ def test_one_broken_feed_is_logged_counted_and_skipped(server, sources, caplog):
     not_a_feed = "<html><body>Not a feed</body></html>"
     server.expect_request("/news/html").respond_with_data(not_a_feed, content_type="text/html")
     feeds = [server.url_for("/news/down"), server.url_for("/news/rss"), server.url_for("/news/html")]
-    with caplog.at_level(logging.WARNING, logger="keeper.sources.news"):
+    with caplog.at_level(logging.WARNING, logger="sources.news"):
         batch = sources.news.fetch(feeds)
     assert list(batch.items["title"]) == list(parse_feed(rss_body(), feeds[1])["title"])
     assert set(batch.failures) == {feeds[0], feeds[2]}

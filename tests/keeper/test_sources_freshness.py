@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keeper.sources.freshness import (
+from sources.gate import (
     DataGateError,
     GateLimits,
     ImplausibleDataError,
@@ -60,7 +60,7 @@ def test_fresh_plausible_market_passes_unchanged():
 
 def test_stale_pool_is_refused_with_a_logged_reason(caplog):
     history = pd.concat([market(), market(pool=DAI_POOL, last=NOW - timedelta(days=3))], ignore_index=True)
-    with caplog.at_level(logging.ERROR, logger="keeper.sources.freshness"):
+    with caplog.at_level(logging.ERROR, logger="sources.gate"):
         stale = f"pool {DAI_POOL}: latest point .* is 72 h old \\(limit 36 h\\)"
         with pytest.raises(StaleDataError, match=stale) as caught:
             check_market(history, NOW)

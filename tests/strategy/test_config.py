@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from strategy.config import ModelSettings, StrategyConfig, StrategyConfigError, load_strategy_config
+from strategy.config import (
+    ModelSettings,
+    StrategyConfig,
+    StrategyConfigError,
+    load_strategy_config,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from keeper.cli import app
+from cli import app
 from strategy.models import ModelArtifact
 from strategy.synthetic import generate_market
 

@@ -1,0 +1,90 @@
+"""A Web3 over several RPC URLs: the first that answers (on the right chain) serves, the next takes over when it fails.
+
+Fail-over happens at `connect` and on every later request: a connection error, timeout or HTTP error moves
+to the next URL in order (web3's own retries are off, so a dead URL costs one timeout, not a backoff
+series). A URL is used only after it answered eth_chainId with the expected chain id, so a fail-over never
+silently switches chains. When no URL answers, RpcUnavailable names every URL tried and why it failed.
+"""
+
+import json
+import logging
+from collections.abc import Sequence
+
+import requests
+from web3 import HTTPProvider, Web3
+from web3.types import RPCEndpoint
+
+from chain.errors import RpcUnavailable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 10.0
+_FAILURES = (requests.ConnectionError, requests.Timeout, requests.HTTPError)
+
+
+class FailoverProvider(HTTPProvider):
+    """HTTPProvider that moves to the next URL (in the given order, wrapping around) when its current one fails."""
+
+    def __init__(self, urls: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S,
+                 chain_id: int | None = None) -> None:
+        if not urls:
+            raise ValueError("connect needs at least one RPC URL")
+        super().__init__(urls[0], request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None)
+        self.urls = list(urls)
+        self.chain_id = chain_id  # learnt from the first URL that answers when not given
+        self._checked: set[str] = set()
+
+    def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
+        current = self.urls.index(self.endpoint_uri)
+        order = self.urls[current:] + self.urls[:current]
+        failures = []
+        for url in order:
+            try:
+                self._check_chain(url)
+                raw = self._request_session_manager.make_post_request(url, request_data,
+                                                                      **self.get_request_kwargs())
+            except (*_FAILURES, WrongChain) as error:
+                failures.append(f"{url} ({_short(error)})")
+                continue
+            if url != self.endpoint_uri:
+                log.warning("RPC fail-over: %s now serves (%s)", url, "; ".join(failures))
+                self.endpoint_uri = url
+            return raw
+        raise RpcUnavailable(f"no RPC answered {method}: tried " + ", ".join(failures), self.urls)
+
+    def _check_chain(self, url: str) -> None:
+        """eth_chainId at `url` once, before it serves anything."""
+        if url in self._checked:
+            return
+        body = self.encode_rpc_request(RPCEndpoint("eth_chainId"), [])
+        raw = self._request_session_manager.make_post_request(url, body, **self.get_request_kwargs())
+        try:
+            served = int(json.loads(raw)["result"], 16)
+        except (KeyError, TypeError, ValueError):
+            raise WrongChain(f"eth_chainId answered {raw[:200]!r}") from None
+        if self.chain_id is None:
+            self.chain_id = served
+        elif served != self.chain_id:
+            raise WrongChain(f"serves chain {served}, expected {self.chain_id}")
+        self._checked.add(url)
+
+
+class WrongChain(Exception):
+    """An RPC URL answered for another chain (or not with a chain id): it is skipped like a dead one."""
+
+
+def connect(urls: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S, *, chain_id: int | None = None) -> Web3:
+    """Web3 on the first of `urls` that answers (and serves `chain_id`, if given); RpcUnavailable if none does.
+
+    `timeout_s` bounds each request to each URL.
+    """
+    provider = FailoverProvider(urls, timeout_s, chain_id)
+    w3 = Web3(provider)
+    w3.eth.chain_id  # noqa: B018 - the probe: walks the URLs until one answers
+    return w3
+
+
+def _short(error: Exception) -> str:
+    # requests' messages embed whole urllib3 reprs; the exception type and the tail say enough
+    text = str(error).split("Caused by ")[-1].strip("()")
+    return f"{type(error).__name__}: {text[:160]}"

@@ -1,0 +1,317 @@
+"""Sends contract calls as locally signed EIP-1559 transactions under a fee cap, crash-safe and unstuck.
+
+Crash safety: every signed transaction is handed to `on_signed` (a `PendingTx`: hash, nonce, fees, the signed
+bytes) BEFORE it is broadcast, so a caller that journals it can, after a crash, `resume` exactly those
+transactions instead of signing a new one: the nonce is never used twice by us.
+
+Stuck transactions: when no receipt arrives within `receipt_timeout_s`, the same nonce is signed again with
+both fee fields raised by at least `bump_percent` (never less than MIN_BUMP_PERCENT, what nodes demand for a
+replacement) and never above the fee cap, at most `max_replacements` times per call; a receipt of any version
+ends the wait. When the cap leaves no room for a bump (or the base fee reached it), web3's TimeExhausted is
+raised and the transaction stays pending for `resume`.
+
+Resume: `resume` takes every journaled version of one nonce. A receipt of any of them settles it (the node
+may have mined an older version than the newest we signed). Otherwise the newest is broadcast again and
+then waited for and replaced exactly as `send` does (one shared loop); it is replaced at once when its fee
+cap is below the base fee or the node refuses it. Replacements are re-signed from the stored signed bytes
+and handed to `on_signed` before broadcast, like every version `send` signs.
+
+A receipt with status 0 raises ContractRevert (carrying the receipt) with the reason found by replaying the
+call with eth_call at its block.
+"""
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions import TypedTransaction
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract.contract import ContractFunction
+from web3.exceptions import (
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
+from web3.types import TxParams, TxReceipt
+
+from chain.errors import ContractRevert, decode_revert
+
+log = logging.getLogger(__name__)
+
+GWEI = 10**9
+MIN_BUMP_PERCENT = 12.5  # geth wants +10 % on both fee fields for a replacement, others +12.5 %
+GAS_MARGIN = 1.2  # estimates miss state changes between estimate and block
+MAX_REPLACEMENTS = 5
+
+
+@dataclass(frozen=True)
+class PendingTx:
+    """A signed transaction as it is journaled before broadcast (hash and raw bytes as bytes or 0x-hex)."""
+
+    nonce: int
+    tx_hash: bytes | str
+    raw_tx: bytes | str
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+    gas_limit: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tx_hash", HexBytes(self.tx_hash))
+        object.__setattr__(self, "raw_tx", HexBytes(self.raw_tx))
+
+
+OnSigned = Callable[[PendingTx], None]  # journals a signed transaction before it is broadcast
+
+
+class TxError(RuntimeError):
+    """A transaction cannot be sent as asked (fee cap below the base fee, nonce taken); the message says why."""
+
+
+class NonceUsed(TxError):
+    """The pending transaction's nonce was used by another transaction: it will never be mined."""
+
+
+def bumped(fee: int, percent: float) -> int:
+    """`fee` raised by `percent` (rounded up), at least by MIN_BUMP_PERCENT."""
+    return math.ceil(fee * (100 + max(percent, MIN_BUMP_PERCENT)) / 100)
+
+
+class TxSender:
+    """Signs with `account` and sends through `w3`; fees in gwei, `max_fee_gwei` is never exceeded."""
+
+    def __init__(self, w3: Web3, account: LocalAccount, *, max_fee_gwei: float = 100.0,
+                 priority_fee_gwei: float = 1.5, receipt_timeout_s: float = 180.0, bump_percent: float = 15,
+                 max_replacements: int = MAX_REPLACEMENTS, poll_s: float = 0.25) -> None:
+        if priority_fee_gwei > max_fee_gwei:
+            raise ValueError(f"priority fee {priority_fee_gwei} gwei is above the fee cap {max_fee_gwei} gwei")
+        self.w3, self.account = w3, account
+        self.fee_cap = int(max_fee_gwei * GWEI)
+        self.priority_fee = int(priority_fee_gwei * GWEI)
+        self.receipt_timeout_s, self.bump_percent = receipt_timeout_s, bump_percent
+        self.max_replacements, self.poll_s = max_replacements, poll_s
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    # -- simulate and send ------------------------------------------------------------------------------
+
+    def simulate(self, call: ContractFunction) -> Any:
+        """eth_call of `call` from this account at the latest block; its return value, or ContractRevert."""
+        try:
+            return call.call({"from": self.address})
+        except ContractLogicError as error:
+            raise ContractRevert.of(error) from error
+
+    def send(self, call: ContractFunction, on_signed: OnSigned | None = None) -> TxReceipt:
+        """Sign, hand to `on_signed`, broadcast and wait for the receipt, replacing the transaction while it
+        is stuck. Raises ContractRevert (at estimation or mined with status 0), TxError, TimeExhausted."""
+        nonce = self.w3.eth.get_transaction_count(self.address, "pending")
+        base_fee = self._base_fee()
+        if base_fee >= self.fee_cap:
+            raise TxError(f"the base fee is {base_fee / GWEI:g} gwei, at or above the fee cap "
+                          f"{self.fee_cap / GWEI:g} gwei: no transaction sent")
+        max_fee, priority = self._fees(base_fee)
+        try:
+            tx = call.build_transaction({"from": self.address, "nonce": nonce, "maxFeePerGas": max_fee,
+                                         "maxPriorityFeePerGas": priority, "chainId": self.w3.eth.chain_id})
+        except ContractLogicError as error:  # gas estimation ran the call: it would revert
+            raise ContractRevert.of(error) from error
+        tx["gas"] = math.ceil(tx["gas"] * GAS_MARGIN)
+        return self._until_mined([self._sign_and_broadcast(tx, on_signed)], on_signed)
+
+    def resume(self, versions: Sequence[PendingTx], on_signed: OnSigned | None = None) -> TxReceipt:
+        """Every journaled version of one transaction (one nonce, oldest first) after a restart: the receipt of
+        whichever was mined; else the newest broadcast again and, while it is stuck or cannot be mined, replaced
+        as `send` does, each replacement handed to `on_signed` before broadcast. Raises NonceUsed when another
+        transaction took the nonce, TimeExhausted while still pending, ContractRevert when mined with status 0."""
+        versions = _one_nonce(versions)
+        signer = Account.recover_transaction(versions[-1].raw_tx)
+        if signer != self.address:  # our nonce checks and re-signing would be about the wrong account
+            raise TxError(f"{_named(versions[-1])} was signed by {signer}, not by this key {self.address}: "
+                          "resume it with the key that signed it")
+        receipt = self._wait(versions, 0)
+        if receipt is not None:
+            return self._checked(receipt)
+        newest, base_fee = versions[-1], self._base_fee()
+        stuck = None
+        if newest.max_fee_per_gas < base_fee:  # no node would mine it: replace without waiting
+            stuck = f"has a max fee of {newest.max_fee_per_gas / GWEI:g} gwei, below the base fee"
+        elif (refusal := self._rebroadcast(newest)) is not None:
+            receipt = self._wait(versions, 0)  # mined between our two looks, or NonceUsed
+            if receipt is not None:
+                return self._checked(receipt)
+            stuck = f"was refused by the node ({refusal})"  # e.g. below the next block's base fee
+        return self._until_mined(versions, on_signed, stuck=stuck)
+
+    # -- helpers ----------------------------------------------------------------------------------------
+
+    def _until_mined(self, versions: list[PendingTx], on_signed: OnSigned | None, *,
+                     stuck: str | None = None) -> TxReceipt:
+        """The checked receipt of any of `versions`, the newest replaced with bumped fees each time none is
+        mined within receipt_timeout_s, at most max_replacements times; `stuck` (why the newest cannot be mined
+        as it is) replaces it before any wait."""
+        replacements = 0
+        while True:
+            if stuck is None:
+                receipt = self._wait(versions, self.receipt_timeout_s)
+                if receipt is not None:
+                    return self._checked(receipt)
+                stuck = f"not mined within {self.receipt_timeout_s:g}s"
+            if replacements == self.max_replacements:
+                raise TimeExhausted(f"{_named(versions[-1])} {stuck}; no replacement left "
+                                    f"(max_replacements={self.max_replacements})")
+            versions.append(self._replace(versions[-1], on_signed, stuck))
+            replacements, stuck = replacements + 1, None
+
+    def _replace(self, newest: PendingTx, on_signed: OnSigned | None, stuck: str) -> PendingTx:
+        """`newest` re-signed (same nonce and call) with bumped fees, handed to `on_signed` and broadcast."""
+        base_fee = self._base_fee()
+        replacement = self._replacement(_unsigned(newest), base_fee)
+        if replacement is None:
+            raise TimeExhausted(f"{_named(newest)} {stuck}; the fee cap {self.fee_cap / GWEI:g} gwei leaves no room "
+                                f"for a replacement at the base fee {base_fee / GWEI:g} gwei")
+        log.warning("%s %s; replacing it with fees %d/%d wei", _named(newest), stuck,
+                    replacement["maxFeePerGas"], replacement["maxPriorityFeePerGas"])
+        return self._sign_and_broadcast(replacement, on_signed)
+
+    def _base_fee(self) -> int:
+        """The base fee a transaction sent now must meet: the higher of the latest block's and the next one's,
+        which EIP-1559 fixes from the latest block (up to +12.5 % after a full block)."""
+        latest = self.w3.eth.get_block("latest")
+        return max(latest["baseFeePerGas"], next_base_fee(latest))
+
+    def _fees(self, base_fee: int) -> tuple[int, int]:
+        """(maxFeePerGas, maxPriorityFeePerGas) at a base fee below the cap: room for it to double, within the cap."""
+        max_fee = min(self.fee_cap, 2 * base_fee + self.priority_fee)
+        return max_fee, min(self.priority_fee, max_fee - base_fee)
+
+    def _replacement(self, tx: TxParams, base_fee: int) -> TxParams | None:
+        """`tx` with both fees bumped (and at least today's fees), within the cap; None if the cap forbids it
+        (a replacement the base fee already priced out would be no better than `tx`)."""
+        if base_fee >= self.fee_cap:
+            return None
+        fresh_max, fresh_priority = self._fees(base_fee)
+        max_fee = min(self.fee_cap, max(bumped(tx["maxFeePerGas"], self.bump_percent), fresh_max))
+        priority = min(max_fee, max(bumped(tx["maxPriorityFeePerGas"], self.bump_percent), fresh_priority))
+        if max_fee < bumped(tx["maxFeePerGas"], 0) or priority < bumped(tx["maxPriorityFeePerGas"], 0):
+            return None
+        return {**tx, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": priority}
+
+    def _rebroadcast(self, pending: PendingTx) -> Web3RPCError | None:
+        """The stored bytes sent again; the node's refusal, None when it took them or holds them already."""
+        try:
+            self.w3.eth.send_raw_transaction(pending.raw_tx)
+        except Web3RPCError as error:
+            if not _already_known(error):
+                return error
+        return None
+
+    def _sign_and_broadcast(self, tx: TxParams, on_signed: OnSigned | None) -> PendingTx:
+        signed = self.account.sign_transaction(tx)
+        pending = PendingTx(nonce=tx["nonce"], tx_hash=signed.hash, raw_tx=signed.raw_transaction,
+                            max_fee_per_gas=tx["maxFeePerGas"], max_priority_fee_per_gas=tx["maxPriorityFeePerGas"],
+                            gas_limit=tx["gas"])
+        if on_signed is not None:
+            on_signed(pending)  # journaled before the network sees it
+        self.w3.eth.send_raw_transaction(pending.raw_tx)
+        log.info("sent %s (nonce %d)", pending.tx_hash.to_0x_hex(), pending.nonce)
+        return pending
+
+    def _wait(self, versions: list[PendingTx], timeout_s: float) -> TxReceipt | None:
+        """The receipt of any version of the transaction, polling until `timeout_s`; None if none came."""
+        deadline = time.monotonic() + timeout_s
+        delay = min(0.05, self.poll_s)
+        while True:
+            for version in reversed(versions):
+                receipt = self._receipt(version.tx_hash)
+                if receipt is not None:
+                    return receipt
+            if self.w3.eth.get_transaction_count(self.address, "latest") > versions[0].nonce:
+                # the nonce is used: one of ours may have been mined just now, else another transaction took it
+                for version in versions:
+                    receipt = self._receipt(version.tx_hash)
+                    if receipt is not None:
+                        return receipt
+                raise self._nonce_used(versions[-1])
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, self.poll_s)
+
+    def _receipt(self, tx_hash: bytes) -> TxReceipt | None:
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+
+    def _checked(self, receipt: TxReceipt) -> TxReceipt:
+        if receipt["status"] == 1:
+            return receipt
+        tx_hash = receipt["transactionHash"].to_0x_hex()
+        raise ContractRevert(self._replay(receipt), tx_hash=tx_hash, receipt=receipt)
+
+    def _replay(self, receipt: Mapping[str, Any]) -> str | None:
+        """The reason a mined transaction reverted: the call re-run with eth_call at its block.
+
+        That state includes whatever else its block changed (e.g. a pause mined before it), the usual cause of a
+        revert that the simulation before sending did not see."""
+        tx = self.w3.eth.get_transaction(receipt["transactionHash"])
+        try:
+            self.w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]},
+                             block_identifier=receipt["blockNumber"])
+        except ContractLogicError as error:
+            return decode_revert(error)
+        return "reverted when mined, succeeds when replayed (the chain changed within its block, or out of gas)"
+
+    def _nonce_used(self, pending: PendingTx) -> NonceUsed:
+        return NonceUsed(f"nonce {pending.nonce} of {self.address} was used by another transaction; "
+                         f"{pending.tx_hash.to_0x_hex()} will never be mined")
+
+
+BASE_FEE_MAX_CHANGE_DENOMINATOR = 8  # EIP-1559: the base fee moves by at most 1/8 a block
+ELASTICITY_MULTIPLIER = 2  # EIP-1559: the gas target is half the gas limit
+
+
+def next_base_fee(block: Mapping[str, Any]) -> int:
+    """The base fee of the block after `block` (baseFeePerGas, gasUsed, gasLimit), by EIP-1559's rule."""
+    base_fee, used = block["baseFeePerGas"], block["gasUsed"]
+    target = block["gasLimit"] // ELASTICITY_MULTIPLIER
+    if target == 0 or used == target:
+        return base_fee
+    if used > target:
+        return base_fee + max(base_fee * (used - target) // target // BASE_FEE_MAX_CHANGE_DENOMINATOR, 1)
+    return base_fee - base_fee * (target - used) // target // BASE_FEE_MAX_CHANGE_DENOMINATOR
+
+
+def _one_nonce(versions: Sequence[PendingTx]) -> list[PendingTx]:
+    if not versions:
+        raise ValueError("resume needs at least one journaled version of the transaction")
+    nonces = sorted({version.nonce for version in versions})
+    if len(nonces) > 1:
+        raise ValueError(f"resume takes the versions of one nonce, got nonces {nonces}")
+    return list(versions)
+
+
+def _unsigned(pending: PendingTx) -> TxParams:
+    """The fields `pending` was signed with, decoded from its stored bytes (to sign a replacement)."""
+    fields = TypedTransaction.from_bytes(pending.raw_tx).as_dict()
+    for signature_field in ("v", "r", "s"):
+        del fields[signature_field]
+    return fields
+
+
+def _named(pending: PendingTx) -> str:
+    return f"transaction {pending.tx_hash.to_0x_hex()} (nonce {pending.nonce})"
+
+
+def _already_known(error: Web3RPCError) -> bool:
+    # the node still holds the same signed transaction in its pool: nothing to rebroadcast
+    return "already known" in str(error).lower() or "already imported" in str(error).lower()

@@ -1,0 +1,277 @@
+"""Reads the Vault contract (contracts/Vault.vy) for the keeper and the depositor tools.
+
+`snapshot()` is everything a dashboard shows, read at one block; `guardrails()` and `state()` are the
+on-chain rebalance parameters and positions as `strategy.guardrails` models them (markets keyed by checksum
+address), so the keeper's Python mirror checks exactly what the contract will check. ABIs come from a devnet
+deployment, a directory of `<Contract>.json` files (chain.artifacts.write_abis), or are compiled
+from this repo's contracts when neither is given.
+"""
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
+from web3.types import BlockIdentifier
+
+from chain.deployment import Deployment
+from strategy.guardrails import Guardrails, MarketLimits, VaultState
+
+AbiSource = Path | Deployment | None
+
+
+@dataclass(frozen=True)
+class MarketSnapshot:
+    address: str
+    name: str
+    position: int  # assets the vault would get back now
+    cap_bps: int
+    cap_abs: int
+    rate: int | None  # MockMarket's per-second rate (1e18 = 100 %/s); None for a market without one
+
+
+@dataclass(frozen=True)
+class VaultSnapshot:
+    """The vault at one block; amounts in asset base units, `price_per_share` per 10**decimals shares."""
+
+    block: int
+    address: str
+    name: str
+    symbol: str
+    decimals: int
+    asset: str
+    asset_decimals: int
+    total_assets: int
+    total_supply: int
+    idle: int
+    price_per_share: int
+    paused: bool
+    admin: str
+    keeper: str
+    guardian: str
+    fee_recipient: str
+    deposit_limit: int
+    fee_bps: int
+    timelock: int
+    last_rebalance: int
+    high_water_mark: int
+    markets: tuple[MarketSnapshot, ...]
+
+
+@dataclass(frozen=True)
+class RebalanceEvent:
+    """One `Rebalanced` log."""
+
+    block: int
+    time: int
+    tx_hash: str
+    log_index: int
+    keeper: str
+    decision_hash: str  # 0x-hex
+    total_before: int
+    total_after: int
+    idle_after: int
+    moved: int
+
+
+def load_abis(source: AbiSource) -> dict[str, list[dict]]:
+    """Vault, MockToken (the asset's ERC-20 surface) and MockMarket ABIs from `source`."""
+    names = ("Vault", "MockToken", "MockMarket")
+    if source is None:
+        from chain.artifacts import compile_contracts
+
+        compiled = compile_contracts()
+        return {name: compiled[name].abi for name in names}
+    directory = Path(source.abi_dir) if isinstance(source, Deployment) else source
+    abis = {}
+    for name in names:
+        path = directory / f"{name}.json"
+        try:
+            abis[name] = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise FileNotFoundError(f"cannot read the {name} ABI {path}: {error}") from error
+    return abis
+
+
+class VaultReader:
+    """Read-only view of the vault at `address`."""
+
+    def __init__(self, w3: Web3, address: str, abi_source: AbiSource = None) -> None:
+        self.w3 = w3
+        abis = load_abis(abi_source)
+        self.contract: Contract = w3.eth.contract(address=Web3.to_checksum_address(address), abi=abis["Vault"])
+        self.asset_abi: list[dict] = abis["MockToken"]
+        self.market_abi: list[dict] = abis["MockMarket"]
+        self._market_names: dict[str, str] = {}
+
+    @property
+    def address(self) -> str:
+        return self.contract.address
+
+    def _call(self, name: str, *args: Any, block: BlockIdentifier = "latest") -> Any:
+        return getattr(self.contract.functions, name)(*args).call(block_identifier=block)
+
+    # -- immutable facts (read once) ----------------------------------------------------------------
+
+    @cached_property
+    def _static(self) -> tuple[str, str, int, str, int]:
+        asset = Web3.to_checksum_address(self._call("asset"))
+        token = self.w3.eth.contract(address=asset, abi=self.asset_abi)
+        return (self._call("name"), self._call("symbol"), self._call("decimals"), asset,
+                token.functions.decimals().call())
+
+    @property
+    def asset(self) -> Contract:
+        return self.w3.eth.contract(address=self._static[3], abi=self.asset_abi)
+
+    def deployed_block(self) -> int:
+        """The first block holding the vault's code (binary search over eth_getCode)."""
+        return self._deployed_block
+
+    @cached_property
+    def _deployed_block(self) -> int:
+        low, high = 0, self.w3.eth.block_number
+        if not self.w3.eth.get_code(self.address, high):
+            raise ValueError(f"no contract at {self.address} on chain {self.w3.eth.chain_id}")
+        while low < high:
+            middle = (low + high) // 2
+            if self.w3.eth.get_code(self.address, middle):
+                high = middle
+            else:
+                low = middle + 1
+        return low
+
+    # -- the whole vault ----------------------------------------------------------------------------
+
+    def snapshot(self, block: BlockIdentifier = "latest") -> VaultSnapshot:
+        number = self._block_number(block)
+        name, symbol, decimals, asset, asset_decimals = self._static
+
+        def call(fn: str, *args: Any) -> Any:
+            return self._call(fn, *args, block=number)
+
+        idle = self.asset.functions.balanceOf(self.address).call(block_identifier=number)
+        markets = tuple(self._market(m, number) for m in self._listed(number))
+        return VaultSnapshot(
+            block=number, address=self.address, name=name, symbol=symbol, decimals=decimals, asset=asset,
+            asset_decimals=asset_decimals, total_assets=call("totalAssets"), total_supply=call("totalSupply"),
+            idle=idle, price_per_share=call("convertToAssets", 10**decimals), paused=call("paused"),
+            admin=call("admin"), keeper=call("keeper"), guardian=call("guardian"),
+            fee_recipient=call("fee_recipient"), deposit_limit=call("deposit_limit"),
+            fee_bps=call("performance_fee_bps"), timelock=call("timelock"), last_rebalance=call("last_rebalance"),
+            high_water_mark=call("high_water_mark"), markets=markets,
+        )
+
+    def guardrails(self, block: BlockIdentifier = "latest") -> Guardrails:
+        """The rebalance parameters and every listed market's caps, keyed by checksum address."""
+        number = self._block_number(block)
+        markets = {}
+        for market in self._listed(number):
+            enabled, cap_bps, cap_abs = self._call("market_config", market, block=number)
+            if enabled:
+                markets[market] = MarketLimits(cap_bps=cap_bps, cap_abs=cap_abs)
+        return Guardrails(
+            min_rebalance_interval=self._call("min_rebalance_interval", block=number),
+            max_turnover_bps=self._call("max_turnover_bps", block=number),
+            max_loss_bps=self._call("max_loss_bps", block=number),
+            min_idle_bps=self._call("min_idle_bps", block=number),
+            markets=markets,
+        )
+
+    def state(self, block: BlockIdentifier = "latest") -> VaultState:
+        """Idle, every listed market's position, the last rebalance time and the pause flag, at one block."""
+        number = self._block_number(block)
+        return VaultState(
+            idle=self.asset.functions.balanceOf(self.address).call(block_identifier=number),
+            positions={m: self._call("position", m, block=number) for m in self._listed(number)},
+            last_rebalance=self._call("last_rebalance", block=number),
+            paused=self._call("paused", block=number),
+        )
+
+    def rebalance_events(self, from_block: int = 0, to_block: BlockIdentifier = "latest") -> list[RebalanceEvent]:
+        """Every `Rebalanced` from `from_block` (not before the vault existed), oldest first."""
+        first, last = max(from_block, self.deployed_block()), self._block_number(to_block)
+        if first > last:
+            return []  # nodes refuse a range that starts after its end
+        logs = self.contract.events.Rebalanced().get_logs(from_block=first, to_block=last)
+        times = {n: self.w3.eth.get_block(n)["timestamp"] for n in {log["blockNumber"] for log in logs}}
+        return [RebalanceEvent(
+            block=log["blockNumber"], time=times[log["blockNumber"]], tx_hash=log["transactionHash"].to_0x_hex(),
+            log_index=log["logIndex"], keeper=log["args"]["keeper"],
+            decision_hash=HexBytes(log["args"]["decision_hash"]).to_0x_hex(), total_before=log["args"]["total_before"],
+            total_after=log["args"]["total_after"], idle_after=log["args"]["idle_after"], moved=log["args"]["moved"],
+        ) for log in sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"]))]
+
+    # -- single values ------------------------------------------------------------------------------
+
+    def balance(self, account: str, block: BlockIdentifier = "latest") -> int:
+        """Vault shares held by `account`."""
+        return self._call("balanceOf", Web3.to_checksum_address(account), block=block)
+
+    def total_assets(self, block: BlockIdentifier = "latest") -> int:
+        return self._call("totalAssets", block=block)
+
+    def paused(self, block: BlockIdentifier = "latest") -> bool:
+        return self._call("paused", block=block)
+
+    def deposit_limit(self, block: BlockIdentifier = "latest") -> int:
+        return self._call("deposit_limit", block=block)
+
+    def price_per_share(self, block: BlockIdentifier = "latest") -> int:
+        """Assets per 10**decimals shares."""
+        return self._call("convertToAssets", 10**self._static[2], block=block)
+
+    def preview_deposit(self, assets: int) -> int:
+        return self._call("previewDeposit", assets)
+
+    def preview_mint(self, shares: int) -> int:
+        return self._call("previewMint", shares)
+
+    def preview_withdraw(self, assets: int) -> int:
+        return self._call("previewWithdraw", assets)
+
+    def preview_redeem(self, shares: int) -> int:
+        return self._call("previewRedeem", shares)
+
+    def max_deposit(self, account: str) -> int:
+        return self._call("maxDeposit", Web3.to_checksum_address(account))
+
+    def max_mint(self, account: str) -> int:
+        return self._call("maxMint", Web3.to_checksum_address(account))
+
+    def max_withdraw(self, account: str) -> int:
+        return self._call("maxWithdraw", Web3.to_checksum_address(account))
+
+    def max_redeem(self, account: str) -> int:
+        return self._call("maxRedeem", Web3.to_checksum_address(account))
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _block_number(self, block: BlockIdentifier) -> int:
+        # pin "latest" to a number so that every read of one snapshot sees the same state
+        return block if isinstance(block, int) else self.w3.eth.get_block(block)["number"]
+
+    def _listed(self, block: int) -> list[str]:
+        return [Web3.to_checksum_address(m) for m in self._call("markets", block=block)]
+
+    def _market(self, address: str, block: int) -> MarketSnapshot:
+        _, cap_bps, cap_abs = self._call("market_config", address, block=block)
+        market = self.w3.eth.contract(address=address, abi=self.market_abi)
+        if address not in self._market_names:
+            self._market_names[address] = _optional(market.functions.name(), block) or address
+        return MarketSnapshot(address=address, name=self._market_names[address],
+                              position=self._call("position", address, block=block), cap_bps=cap_bps,
+                              cap_abs=cap_abs, rate=_optional(market.functions.rate_per_second(), block))
+
+
+def _optional(function: Any, block: int) -> Any:
+    """A view a market may not have (a real ERC-4626 has no `rate_per_second`): None when it is missing."""
+    try:
+        return function.call(block_identifier=block)
+    except (ContractLogicError, BadFunctionCallOutput):
+        return None

@@ -1,0 +1,43 @@
+"""What every `vaultbot` command group shares: the devnet JSON option and one-line error exits."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+JsonOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--json",
+        help="Deployment JSON (a directory means <dir>/devnet.json); anvil.pid, anvil.log and abi/ go next to it. "
+        "Default: $VAULTBOT_HOME/devnet.json, else .vaultbot/devnet.json.",
+    ),
+]
+
+
+def deployment_path(json_path: Path | None) -> Path:
+    """The devnet deployment JSON a command works on (see `JsonOption`)."""
+    from vaultbot.paths import state_dir
+
+    path = json_path if json_path is not None else state_dir() / "devnet.json"
+    return path / "devnet.json" if path.is_dir() else path
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print `error: message` to stderr and exit with `code` (1: bad data or state, 2: bad usage)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def exit_on(*errors: type[Exception]) -> Iterator[None]:
+    """Turn the expected failures into a one-line message and exit code 1 instead of a traceback."""
+    try:
+        yield
+    except errors as error:
+        fail(str(error))

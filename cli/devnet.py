@@ -1,0 +1,130 @@
+"""`vaultbot devnet up|down|status`: a local anvil chain with the vault deployed, in the background.
+
+A devnet lives in the directory of its deployment JSON (default $VAULTBOT_HOME/devnet.json,
+else .vaultbot/devnet.json): anvil.pid, anvil.log and abi/ sit next to it.
+"""
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cli.common import JsonOption, deployment_path, exit_on, fail
+
+if TYPE_CHECKING:
+    from chain.deployment import Deployment
+
+app = typer.Typer(help="Start and stop a local anvil chain with the vault deployed.", no_args_is_help=True)
+
+
+@app.command()
+def up(
+    json_path: JsonOption = None,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="RPC port on 127.0.0.1; 0 picks a free one.")] = 0,
+    markets: Annotated[int, typer.Option(help="How many mock markets to deploy (1-8).")] = 4,
+) -> None:
+    """Start anvil in the background, deploy the token, markets and vault, write the deployment JSON."""
+    from devnet.anvil import AnvilError, running_background
+
+    path = deployment_path(json_path)
+    with exit_on(AnvilError):
+        running = running_background(path.parent)
+    if running is not None:
+        fail(f"a devnet is already running (pid {running.pid}, {running.rpc_url}); "
+             f"stop it first with `vaultbot devnet down{_json_flag(json_path)}`")
+    start_devnet(path, port=port, markets=markets)
+
+
+def start_devnet(path: Path, *, port: int = 0, markets: int = 4) -> "Deployment":
+    """Start anvil in the background for `path`, deploy, save and print the deployment; exit 1 on failure."""
+    from web3 import Web3
+
+    from chain.artifacts import CompilationError, compile_contracts
+    from devnet.anvil import AnvilConfig, AnvilError, start_background, stop_background
+    from devnet.deploy import DeploymentError, DevnetParams, deploy_devnet
+
+    try:
+        params = DevnetParams(markets=markets)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--markets") from error
+    home = path.parent
+    with exit_on(AnvilError, CompilationError):
+        compiled = compile_contracts()  # before anvil starts, so a compile error leaves no process behind
+        started = time.perf_counter()
+        anvil = start_background(home, AnvilConfig(port=port))
+    try:
+        deployment = deploy_devnet(Web3(Web3.HTTPProvider(anvil.rpc_url)), compiled, home / "abi",
+                                   params, anvil_pid=anvil.pid)
+        deployment.save(path)
+    except DeploymentError as error:
+        stop_background(home)
+        fail(f"{error}\n(anvil stopped; its log is {anvil.log_path})")
+    except BaseException:
+        stop_background(home)
+        raise
+    _print_summary(path, deployment, anvil.log_path,
+                   compiled=f"{'from cache' if compiled.from_cache else 'compiled'} in {compiled.seconds:.1f}s",
+                   deployed=f"in {time.perf_counter() - started:.1f}s")
+    return deployment
+
+
+def _json_flag(json_path: Path | None) -> str:
+    return f" --json {json_path}" if json_path is not None else ""
+
+
+def _print_summary(path: Path, deployment: "Deployment", log_path: Path, compiled: str, deployed: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"devnet up: {deployment.rpc_url} (chain {deployment.chain_id})", show_header=False)
+    table.add_row("vault", deployment.vault)
+    table.add_row("asset (USDC)", deployment.asset)
+    for market in deployment.markets:
+        table.add_row(f"{market.name} ({market.apy:.1%} APY)", market.address)
+    table.add_row("admin / keeper / guardian", f"{deployment.admin}\n{deployment.keeper}\n{deployment.guardian}")
+    table.add_row("depositors", "\n".join(deployment.depositors))
+    table.add_row("contracts", compiled)
+    table.add_row("anvil + deploy", deployed)
+    table.add_row("deployment", str(path))
+    table.add_row("anvil log / pid", f"{log_path} / {deployment.anvil_pid}")
+    Console().print(table)
+
+
+@app.command()
+def down(json_path: JsonOption = None) -> None:
+    """Stop the background anvil and delete its deployment JSON. Nothing running is not an error."""
+    from devnet.anvil import AnvilError, stop_background
+
+    path = deployment_path(json_path)
+    with exit_on(AnvilError):
+        result = stop_background(path.parent)
+    path.unlink(missing_ok=True)  # it described a chain that no longer exists
+    typer.echo(result.message)
+
+
+@app.command()
+def status(json_path: JsonOption = None) -> None:
+    """Whether the devnet is up, its block number and the vault's totalAssets; exits 1 if it is down."""
+    from devnet.anvil import AnvilError, running_background
+
+    path = deployment_path(json_path)
+    with exit_on(AnvilError):
+        running = running_background(path.parent)
+    if running is None:
+        fail(f"no devnet is running for {path}; start one with `vaultbot devnet up{_json_flag(json_path)}`")
+    from web3 import (
+        Web3,  # only once there is a chain to talk to: it takes a second to import
+    )
+
+    from chain.deployment import Deployment
+
+    w3 = Web3(Web3.HTTPProvider(running.rpc_url))
+    typer.echo(f"devnet is up: {running.rpc_url} (pid {running.pid}), chain {w3.eth.chain_id}, "
+               f"block {w3.eth.block_number}")
+    with exit_on(FileNotFoundError, ValueError):
+        deployment = Deployment.load(path)
+    vault = deployment.contract(w3, "Vault", deployment.vault)
+    decimals = deployment.contract(w3, "MockToken", deployment.asset).functions.decimals().call()
+    total = vault.functions.totalAssets().call()
+    typer.echo(f"vault {deployment.vault}: totalAssets {total / 10**decimals:,.2f} USDC ({total} base units)")

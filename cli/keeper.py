@@ -1,0 +1,188 @@
+"""`vaultbot keeper run|once|status|verify`: the keeper service, one cycle, its journal, and audits.
+
+Every command takes `--config PATH` (a keeper TOML, see keeper/example-config.toml). Without it the keeper
+runs against the devnet of $VAULTBOT_HOME/devnet.json (else .vaultbot/devnet.json) with synthetic market
+data, so `vaultbot devnet up && vaultbot keeper once` works on a fresh checkout.
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+
+from cli.common import exit_on, fail
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from keeper.config import KeeperConfig, ServiceSettings
+    from keeper.cycle import Keeper
+    from keeper.metrics import KeeperMetrics
+
+app = typer.Typer(help="Run the keeper (decide and rebalance on a schedule) and inspect its journal.",
+                  no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Keeper config (TOML). Default: the devnet of $VAULTBOT_HOME/devnet.json "
+                                        "(else .vaultbot/devnet.json) with synthetic market data."),
+]
+LogLevel = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
+LogFormat = Annotated[Literal["text", "json"], typer.Option(
+    "--log-format", envvar="VAULTBOT_LOG_FORMAT",
+    help="text, or json: one object per line with cycle_id, status, decision_hash, tx_hash fields.")]
+
+
+def _config(path: Path | None) -> "KeeperConfig":
+    from vaultbot.paths import state_dir
+    from keeper.config import ConfigError, devnet_config, load_config
+
+    with exit_on(ConfigError):
+        return load_config(path) if path is not None else devnet_config(state_dir() / "devnet.json")
+
+
+def configure_logging(level: str, log_format: Literal["text", "json"] = "text") -> None:
+    """`keeper.logs.configure_logging`, a bad level being a usage error."""
+    from keeper.logs import configure_logging as configure
+
+    try:
+        configure(level, log_format)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--log-level") from None
+
+
+def startup_errors() -> tuple[type[Exception], ...]:
+    from chain.errors import RpcUnavailable
+    from journal.db import DatabaseError
+    from keeper.config import ConfigError
+    from keeper.startup import StartupError
+    from sources import SourceError
+    from strategy.models import ModelError
+
+    return StartupError, ConfigError, DatabaseError, RpcUnavailable, ModelError, SourceError
+
+
+@app.command()
+def run(config: ConfigOption = None, log_level: LogLevel = "INFO", log_format: LogFormat = "text") -> None:
+    """Run a cycle now and then every service.interval_s until SIGTERM/SIGINT; serves /metrics and /health."""
+    configure_logging(log_level, log_format)
+    settings = _config(config)
+    from keeper.metrics import KeeperMetrics
+    from keeper.startup import open_keeper
+
+    metrics = KeeperMetrics(max_age_s=settings.service.health_age_s)
+    with exit_on(*startup_errors()), open_keeper(settings, metrics=metrics) as keeper:
+        serve(keeper, metrics, settings.service)
+
+
+def serve(keeper: "Keeper", metrics: "KeeperMetrics", service: "ServiceSettings") -> None:
+    """The keeper service with its /metrics and /health server, until SIGTERM/SIGINT."""
+    from keeper.metrics import start_metrics_server
+    from keeper.service import Schedule, run_service
+
+    server = start_metrics_server(metrics, service.metrics_host, service.metrics_port)
+    try:
+        typer.echo(f"keeper running every {service.interval_s:g}s; metrics {server.url}/metrics, "
+                   f"health {server.url}/health")
+        run_service(keeper.run_cycle, Schedule(service.interval_s, service.misfire_grace_s))
+    finally:
+        server.stop()
+
+
+@app.command()
+def once(config: ConfigOption = None,
+         dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide and simulate, but send nothing.")] = False,
+         log_level: LogLevel = "WARNING", log_format: LogFormat = "text") -> None:
+    """Run one cycle and print its outcome; exit 1 if it failed, was refused or reverted."""
+    configure_logging(log_level, log_format)
+    settings = _config(config)
+    from keeper.startup import open_keeper
+
+    with exit_on(*startup_errors()), open_keeper(settings) as keeper:
+        outcome = keeper.run_cycle(dry_run=dry_run)
+    typer.echo(f"cycle {outcome.cycle_id}: {outcome.status.value}" + (f": {outcome.reason}" if outcome.reason else ""))
+    if outcome.decision_hash:
+        typer.echo(f"decision {outcome.decision_hash}")
+    if outcome.tx_hash:
+        typer.echo(f"transaction {outcome.tx_hash}")
+    if not outcome.succeeded:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(config: ConfigOption = None,
+           limit: Annotated[int, typer.Option(min=1, help="How many recent cycles to show.")] = 10) -> None:
+    """The last cycles and their outcomes, pending transactions, and the vault's positions against the last
+    decision's targets (positions need the RPC; without it the journal part still prints)."""
+    settings = _config(config)
+    from rich.console import Console
+    from rich.table import Table
+
+    from journal.db import DatabaseError, KeeperDB
+
+    with exit_on(DatabaseError):
+        db = KeeperDB(settings.service.database_url)
+        try:
+            cycles, pending, decision = db.recent_cycles(limit), db.pending_transactions(), db.last_decision()
+        finally:
+            db.close()
+    table = Table(title=f"keeper journal {db.shown_url}")
+    for column in ("cycle", "started (UTC)", "took", "status", "reason"):
+        table.add_column(column)
+    for cycle in cycles:
+        took = f"{(cycle.finished - cycle.started).total_seconds():.1f}s" if cycle.finished else "-"
+        table.add_row(str(cycle.id), f"{cycle.started:%Y-%m-%d %H:%M:%S}", took,
+                      cycle.status.value + (" (dry)" if cycle.dry_run else ""), cycle.reason or "")
+    console = Console(soft_wrap=True)
+    console.print(table if cycles else "no cycles yet")
+    for tx in pending:
+        console.print(f"pending transaction {tx.tx_hash} (nonce {tx.nonce}, {tx.status.value} at {tx.updated:%c})")
+    if decision is not None:
+        _print_positions_against(decision.targets, f"cycle {decision.cycle_id}, {decision.decision_hash}",
+                                 settings, console)
+
+
+def _print_positions_against(targets: dict[str, int], decided: str, settings: "KeeperConfig",
+                             console: "Console") -> None:
+    from rich.table import Table
+
+    from chain.errors import RpcUnavailable
+    from keeper.startup import StartupError, open_vault
+
+    try:
+        _, reader = open_vault(settings)
+        state, decimals = reader.state(), reader.snapshot().asset_decimals
+    except (RpcUnavailable, StartupError) as error:
+        console.print(f"positions not shown: {error}")
+        return
+    unit = 10**decimals
+    table = Table(title=f"positions now vs targets of the last decision ({decided})")
+    for column in ("market", "position", "target", "difference"):
+        table.add_column(column, justify="left" if column == "market" else "right")
+    for market in sorted(set(state.positions) | set(targets)):
+        position, target = state.position(market), int(targets.get(market, state.position(market)))
+        table.add_row(market, f"{position / unit:,.2f}", f"{target / unit:,.2f}", f"{(position - target) / unit:+,.2f}")
+    table.add_row("idle", f"{state.idle / unit:,.2f}", "", "")
+    console.print(table)
+
+
+@app.command()
+def verify(tx: Annotated[str, typer.Argument(help="Hash of a rebalance transaction.")],
+           config: ConfigOption = None) -> None:
+    """Check a rebalance: its on-chain decision hash equals the hash of the journal's stored record."""
+    settings = _config(config)
+    from journal.audit import verify_transaction
+    from journal.db import KeeperDB
+    from keeper.startup import open_vault
+
+    with exit_on(*startup_errors()):
+        w3, reader = open_vault(settings)
+        db = KeeperDB(settings.service.database_url)
+        try:
+            report = verify_transaction(db, w3, reader.contract, tx)
+        finally:
+            db.close()
+    for line in report.lines():
+        typer.echo(line)
+    if not report.ok:
+        fail(f"transaction {tx} does not match the journal")

@@ -1,0 +1,204 @@
+"""`vaultbot model train|evaluate|explain`: fit a model artifact, score it out of sample, show what it uses.
+
+Without --data the commands run on a generated market (`strategy.synthetic`) and say so. Bad flag values
+exit with code 2, bad data, config or artifacts with a one-line message and code 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cli.common import exit_on
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.table import Table
+
+    from backtest.market import MarketData
+    from strategy.config import ModelSettings
+    from strategy.models import Evaluation
+
+app = typer.Typer(help="Train, evaluate and explain the LightGBM yield and risk models.", no_args_is_help=True)
+
+Data = Annotated[Path | None, typer.Option(
+    "--data", help="Market history: CSV/Parquet, DeFiLlama chart JSON or a directory of them. "
+                   "Default: a synthetic market.")]
+News = Annotated[Path | None, typer.Option(
+    "--news", help="News: CSV/Parquet table, RSS/Atom file or a directory of feeds (needs --pools).")]
+Pools = Annotated[Path | None, typer.Option("--pools", help="Pool metadata: a saved DeFiLlama /pools JSON.")]
+Config = Annotated[Path | None, typer.Option(
+    "--config", help="TOML whose \\[strategy.model] table sets the model (the keeper's or backtest's file).")]
+Seed = Annotated[int | None, typer.Option("--seed", help="Seed of the model and the synthetic market "
+                                                         "(default: the config's model seed).")]
+SyntheticPools = Annotated[int, typer.Option("--synthetic-pools", min=1, help="Pools of the synthetic market.")]
+SyntheticDays = Annotated[int, typer.Option("--synthetic-days", min=60, help="Days of the synthetic market.")]
+ArtifactDir = Annotated[Path, typer.Option("--artifact", help="Directory of a saved model artifact.")]
+
+
+def _expected_errors() -> tuple[type[Exception], ...]:
+    from backtest.errors import BacktestError
+    from strategy.config import StrategyConfigError
+    from strategy.data import DataError
+    from strategy.models import ModelError
+
+    return BacktestError, DataError, ModelError, StrategyConfigError
+
+
+def _settings(config: Path | None, seed: int | None) -> ModelSettings:
+    from strategy.config import ModelSettings, load_strategy_config
+
+    settings = load_strategy_config(config).model if config is not None else ModelSettings()
+    return settings if seed is None else settings.model_copy(update={"seed": seed})
+
+
+def _market(data: Path | None, news: Path | None, pools: Path | None, seed: int, synthetic_pools: int,
+            synthetic_days: int) -> MarketData:
+    from backtest.market import MarketData, load_market
+    from strategy.synthetic import generate_market
+
+    if data is not None:
+        return load_market(data, news, pools)
+    if news is not None or pools is not None:
+        raise typer.BadParameter("--news and --pools go with --data (the synthetic market has its own)")
+    typer.echo(f"note: no --data given, using SYNTHETIC data (strategy.synthetic: {synthetic_pools} pools, "
+               f"{synthetic_days} days, seed {seed}); the numbers say nothing about real markets", err=True)
+    market = generate_market(n_pools=synthetic_pools, days=synthetic_days, seed=seed)
+    return MarketData(market.history, market.news, market.pools, f"synthetic(seed={seed})")
+
+
+def _day(flag: str, text: str) -> pd.Timestamp:
+    import pandas as pd
+
+    from strategy.models.dataset import utc
+
+    try:
+        day = pd.Timestamp(text)
+    except ValueError:
+        day = pd.NaT
+    if day is pd.NaT:
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint=flag)
+    return utc(day).floor("D")
+
+
+@app.command()
+def train(
+    data: Data = None, news: News = None, pools: Pools = None, config: Config = None, seed: Seed = None,
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the artifact to.")] = Path("model"),
+    train_end: Annotated[str | None, typer.Option(
+        "--train-end", help="Train on what was known at this day, YYYY-MM-DD (default: the last day of data).")] = None,
+    synthetic_pools: SyntheticPools = 20, synthetic_days: SyntheticDays = 540,
+) -> None:
+    """Train the yield, risk and quantile models and save them as an artifact directory."""
+    from strategy.models import train_artifact
+
+    end = _day("--train-end", train_end) if train_end is not None else None
+    with exit_on(*_expected_errors()):
+        settings = _settings(config, seed)
+        market = _market(data, news, pools, settings.seed, synthetic_pools, synthetic_days)
+        end = end if end is not None else market.history["timestamp"].max()
+        artifact = train_artifact(market.history, market.news, market.pools, train_end=end, settings=settings)
+        artifact.save(out)
+    meta = artifact.metadata
+    typer.echo(f"model {artifact.content_hash} saved to {out}")
+    typer.echo(f"trained on {meta.rows} rows of {meta.pools} pools, days {meta.train_start.date()} to "
+               f"{meta.last_label_day.date()} (train_end {meta.train_end.date()}, horizon "
+               f"{settings.horizon_days} days); rounds {meta.best_iterations}")
+    validation = meta.validation
+    typer.echo(f"validation: yield MAE {validation['mae_model']:.3f} (persistence {validation['mae_baseline']:.3f}), "
+               f"risk AUC {_number(validation['auc'])}, Brier {validation['brier']:.4f}")
+
+
+@app.command()
+def evaluate(
+    data: Data = None, news: News = None, pools: Pools = None, config: Config = None, seed: Seed = None,
+    test_days: Annotated[int, typer.Option("--test-days", min=1, help="Length of the test period (last days).")] = 180,
+    fold_days: Annotated[int | None, typer.Option(
+        "--fold-days", min=1, help="Retrain every this many test days (default: model.retrain_every_days).")] = None,
+    synthetic_pools: SyntheticPools = 20, synthetic_days: SyntheticDays = 540,
+) -> None:
+    """Walk-forward out-of-sample scores: yield MAE against persistence, risk AUC, Brier and reliability."""
+    from rich.console import Console
+
+    from strategy.config import StrategyConfig
+    from strategy.models import walk_forward
+
+    with exit_on(*_expected_errors()):
+        settings = _settings(config, seed)
+        market = _market(data, news, pools, settings.seed, synthetic_pools, synthetic_days)
+        evaluation, _ = walk_forward(market.history, market.news, market.pools, settings, test_days=test_days,
+                                     fold_days=fold_days)
+    console = Console()
+    console.print(_scores_table(evaluation, market.source))
+    console.print(_reliability_table(evaluation))
+    verdict = "beats" if evaluation.beats_baseline else "does NOT beat"
+    typer.echo(f"the yield model {verdict} persistence on the test period "
+               f"({evaluation.mae_model:.3f} vs {evaluation.mae_baseline:.3f} MAE, percentage points)")
+    from strategy.config import load_strategy_config
+    from strategy.targets import loss_given_event
+
+    measured = loss_given_event(market.history, market.pools, settings.target_params(), market.news)
+    assumed = (load_strategy_config(config) if config is not None else StrategyConfig()).allocator.loss_given_event
+    typer.echo(f"loss given an event on this data: {_number(measured, 4)} (the allocator assumes {assumed:g}, "
+               "[strategy.allocator] loss_given_event)")
+
+
+@app.command()
+def explain(
+    artifact_dir: ArtifactDir = Path("model"),
+    top: Annotated[int, typer.Option("--top", min=1, help="How many features to show.")] = 20,
+) -> None:
+    """Feature importances (total gain, as a share of each model's) of a saved artifact."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from strategy.models import ModelArtifact
+
+    with exit_on(*_expected_errors()):
+        artifact = ModelArtifact.load(artifact_dir)
+    gains = artifact.importances("gain")
+    shares = gains / gains.sum().where(gains.sum() > 0, 1.0)
+    table = Table(title=f"feature importance (gain share) of model {artifact.content_hash[:18]}...")
+    table.add_column("feature")
+    for name in gains.columns:
+        table.add_column(name, justify="right")
+    for feature, row in shares.head(top).iterrows():
+        table.add_row(str(feature), *(f"{value:.1%}" for value in row))
+    Console().print(table)
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _scores_table(evaluation: Evaluation, source: str) -> Table:
+    from rich.table import Table
+
+    table = Table(title=f"walk-forward evaluation on {source}: {evaluation.test_start.date()} to "
+                        f"{evaluation.test_end.date()}, {evaluation.folds} folds, {evaluation.rows} rows, "
+                        f"{evaluation.pools} pools")
+    for column, justify in (("measure", "left"), ("model", "right"), ("baseline", "right"), ("baseline is", "left")):
+        table.add_column(column, justify=justify)
+    table.add_row("yield MAE (pp of APY)", f"{evaluation.mae_model:.4f}", f"{evaluation.mae_baseline:.4f}",
+                  "trailing 7-day mean APY")
+    table.add_row("risk AUC", _number(evaluation.auc), "0.500", "no skill")
+    table.add_row("risk Brier score", f"{evaluation.brier:.5f}", f"{evaluation.brier_base_rate:.5f}",
+                  "training event rate")
+    table.add_row("event rate", f"{evaluation.event_rate:.4f}", "", "")
+    table.add_row("outcomes below q10", f"{evaluation.q10_below_share:.3f}", "0.100", "calibrated")
+    return table
+
+
+def _reliability_table(evaluation: Evaluation) -> Table:
+    from rich.table import Table
+
+    table = Table(title="risk reliability: forecast p_event bins")
+    for column in ("p_event bin", "rows", "mean forecast", "observed rate"):
+        table.add_column(column, justify="right")
+    for row in evaluation.reliability:
+        if row.count:
+            table.add_row(f"[{row.low:.1f}, {row.high:.1f})", str(row.count), _number(row.mean_predicted),
+                          _number(row.observed_rate))
+    return table

@@ -1,0 +1,153 @@
+"""`vaultbot vault info|balance|deposit|withdraw|redeem`: a depositor's commands.
+
+Without --rpc/--vault the devnet deployment JSON (as `vaultbot devnet up` wrote it) names the chain and
+the vault. Every action previews first (what it will mint, burn or pay, and the guard), refuses early with
+the reason the vault would give, asks before sending (unless --yes), approves only when the allowance is
+short, and is re-simulated against the guard right before it is sent.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+# the devnet group's default deployment path and error line, so every group finds and fails alike
+from cli.common import JsonOption, deployment_path, fail
+
+if TYPE_CHECKING:
+    from depositor.flows import Action
+    from depositor.vault import DepositorVault
+
+app = typer.Typer(help="A depositor's view of the vault: figures, balances, deposit, withdraw, redeem.",
+                  no_args_is_help=True)
+
+RpcOption = Annotated[str | None, typer.Option("--rpc", help="JSON-RPC URL. Default: the devnet JSON's.")]
+VaultOption = Annotated[str | None, typer.Option("--vault", help="Vault address. Default: the devnet JSON's.")]
+AccountOption = Annotated[str, typer.Option(
+    "--account", help="Who acts: an anvil account index (3) or an address the node holds unlocked, "
+                      "or a keystore JSON file (signed locally).")]
+PasswordFileOption = Annotated[Path | None, typer.Option("--password-file", help="Keystore password file.")]
+PasswordEnvOption = Annotated[str | None, typer.Option("--password-env", help="Variable holding the keystore password.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Send without asking for confirmation.")]
+SlippageOption = Annotated[str, typer.Option(
+    "--slippage", help="How much worse than the preview the outcome may be before the send is refused "
+                       "(used when no explicit bound is given), e.g. 0.5% or 50bps.")]
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """Refusals and bad input as one line and exit code 1 (2 for bad input), never a traceback."""
+    from chain.errors import RpcUnavailable
+    from depositor.errors import BadInput, DepositorError
+
+    try:
+        yield
+    except BadInput as error:
+        fail(str(error), 2)
+    except (DepositorError, RpcUnavailable) as error:
+        fail(str(error))
+
+
+def _open(rpc: str | None, vault: str | None, json_path: Path | None) -> "DepositorVault":
+    from depositor.vault import open_vault
+
+    return open_vault(rpc, vault, deployment_path(json_path))
+
+
+@app.command()
+def info(rpc: RpcOption = None, vault: VaultOption = None, json_path: JsonOption = None) -> None:
+    """The vault's figures: total assets, share price, APY, allocation against caps, guardrails."""
+    from rich.console import Console
+
+    from depositor.report import info_tables
+
+    with _one_line_errors():
+        tables = info_tables(_open(rpc, vault, json_path))
+    console = Console()
+    for table in tables:
+        console.print(table)
+
+
+@app.command()
+def balance(account: AccountOption, rpc: RpcOption = None, vault: VaultOption = None,
+            json_path: JsonOption = None) -> None:
+    """An account's asset balance, shares, what they are worth, and what it can deposit or withdraw now."""
+    from rich.console import Console
+
+    from depositor.accounts import resolve_address
+    from depositor.report import balance_table
+
+    with _one_line_errors():
+        opened = _open(rpc, vault, json_path)
+        table = balance_table(opened, resolve_address(opened.w3, account))
+    Console().print(table)
+
+
+@app.command()
+def deposit(
+    amount: Annotated[str, typer.Argument(help="Assets to deposit, e.g. 1000 or 1,000.50; 'max' for all the vault takes.")],
+    account: AccountOption,
+    min_shares: Annotated[str | None, typer.Option("--min-shares", help="Refuse if fewer shares would be minted.")] = None,
+    slippage: SlippageOption = "0.5%", yes: YesOption = False, rpc: RpcOption = None, vault: VaultOption = None,
+    json_path: JsonOption = None, password_file: PasswordFileOption = None, password_env: PasswordEnvOption = None,
+) -> None:
+    """Deposit AMOUNT of the asset (approving the vault first if the allowance is short)."""
+    _act("deposit", amount, min_shares, account, slippage, yes, rpc, vault, json_path, password_file, password_env)
+
+
+@app.command()
+def withdraw(
+    amount: Annotated[str, typer.Argument(help="Assets to receive, e.g. 250; 'max' for all that is liquid now.")],
+    account: AccountOption,
+    max_shares: Annotated[str | None, typer.Option("--max-shares", help="Refuse if more shares would be burned.")] = None,
+    slippage: SlippageOption = "0.5%", yes: YesOption = False, rpc: RpcOption = None, vault: VaultOption = None,
+    json_path: JsonOption = None, password_file: PasswordFileOption = None, password_env: PasswordEnvOption = None,
+) -> None:
+    """Withdraw exactly AMOUNT of the asset, burning the shares it costs."""
+    _act("withdraw", amount, max_shares, account, slippage, yes, rpc, vault, json_path, password_file, password_env)
+
+
+@app.command()
+def redeem(
+    shares: Annotated[str, typer.Argument(help="Vault shares to burn, e.g. 100.5; 'all' for every share redeemable now.")],
+    account: AccountOption,
+    min_assets: Annotated[str | None, typer.Option("--min-assets", help="Refuse if fewer assets would be paid.")] = None,
+    slippage: SlippageOption = "0.5%", yes: YesOption = False, rpc: RpcOption = None, vault: VaultOption = None,
+    json_path: JsonOption = None, password_file: PasswordFileOption = None, password_env: PasswordEnvOption = None,
+) -> None:
+    """Redeem exactly SHARES for the assets they are worth."""
+    _act("redeem", shares, min_assets, account, slippage, yes, rpc, vault, json_path, password_file, password_env)
+
+
+def _act(action: "Action", amount_text: str, guard_text: str | None, account: str, slippage: str, yes: bool,
+         rpc: str | None, vault: str | None, json_path: Path | None, password_file: Path | None,
+         password_env: str | None) -> None:
+    from rich.console import Console
+
+    from depositor.accounts import open_sender
+    from depositor.amounts import parse_bps
+    from depositor.flows import (
+        describe_result,
+        execute,
+        parse_guard,
+        plan_action,
+        resolve_amount,
+    )
+    from depositor.report import plan_table
+
+    console = Console()
+    with _one_line_errors():
+        tolerance = parse_bps(slippage, what="--slippage")
+        opened = _open(rpc, vault, json_path)
+        sender = open_sender(opened.w3, account, password_file=password_file, password_env=password_env)
+        amount = resolve_amount(amount_text, action, opened, sender.address)
+        plan = plan_action(opened, action, sender.address, amount,
+                           guard_bound=parse_guard(guard_text, action, opened), tolerance_bps=tolerance)
+        console.print(plan_table(plan))
+        if not yes and not typer.confirm(f"Send {len(plan.steps)} transaction(s) from {sender.address}?"):
+            fail("nothing sent")
+        receipt = execute(opened, plan, sender, on_mined=lambda step, mined: typer.echo(
+            f"{step.label}: mined in block {mined['blockNumber']} ({mined['transactionHash'].to_0x_hex()})"))
+        typer.echo(describe_result(opened, receipt))

@@ -1,0 +1,52 @@
+"""`vaultbot web`: serve the depositors' page (vault figures, history, keeper health; deposit and withdraw
+through the browser's wallet) until Ctrl-C."""
+
+import threading
+from typing import Annotated
+
+import typer
+
+from cli.common import JsonOption, deployment_path, fail
+from cli.vault import RpcOption, VaultOption
+
+app = typer.Typer(help="Serve the depositors' web page.")
+
+
+@app.callback(invoke_without_command=True)
+def web(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8550,
+    rpc: RpcOption = None,
+    vault: VaultOption = None,
+    json_path: JsonOption = None,
+    keeper_health: Annotated[str | None, typer.Option(
+        "--keeper-health", help="The keeper's health URL, e.g. http://127.0.0.1:9464/health.")] = None,
+    keeper_db: Annotated[str | None, typer.Option(
+        "--keeper-db", help="The keeper's journal database URL, e.g. sqlite:///.vaultbot/keeper.sqlite.")] = None,
+) -> None:
+    """Serve the page on http://HOST:PORT; without --keeper-health/--keeper-db it shows 'no keeper data'."""
+    from chain.errors import RpcUnavailable
+    from depositor.errors import BadInput, DepositorError
+    from depositor.keeper_health import KeeperSources
+    from depositor.vault import open_vault
+    from depositor.views import VaultViews
+    from depositor.web.server import serve
+
+    try:
+        opened = open_vault(rpc, vault, deployment_path(json_path))
+    except BadInput as error:
+        fail(str(error), 2)
+    except (DepositorError, RpcUnavailable) as error:
+        fail(str(error))
+    views = VaultViews(opened, KeeperSources(health_url=keeper_health, database_url=keeper_db))
+    try:
+        server = serve(views, host, port, unavailable=(RpcUnavailable,))
+    except OSError as error:
+        fail(f"cannot listen on {host}:{port}: {error}")
+    typer.echo(f"vault {opened.address} on chain {opened.chain_id}: serving {server.url}/ (Ctrl-C stops)")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

@@ -1,0 +1,164 @@
+"""The vault's figures for `vaultbot vault info` and the web page, all read through VaultReader:
+allocation against caps, current APY from the markets' rates, share price over time (sampled blocks),
+realised APY from that history, guardrail settings, the last rebalances with their decision hashes.
+"""
+
+import math
+from dataclasses import dataclass
+
+from depositor.vault import DepositorVault
+from strategy.units import BPS, SECONDS_PER_YEAR, UINT256_MAX, WAD, annualised_growth
+
+HISTORY_POINTS = 48
+REBALANCES_SHOWN = 10
+MIN_REALISED_SPAN_S = 3_600  # a shorter history annualises noise
+
+
+@dataclass(frozen=True)
+class MarketRow:
+    name: str
+    address: str
+    position: int
+    share: float  # of total assets, 0..1
+    cap_bps: int
+    cap_abs: int
+    cap_used: float  # position / min(cap_abs, cap_bps of total assets), 0..1 (can exceed 1 after a loss elsewhere)
+    apy: float | None  # from the market's rate, when it exposes one
+
+
+@dataclass(frozen=True)
+class PricePoint:
+    block: int
+    time: int
+    price: int  # assets per 10**decimals shares
+
+
+@dataclass(frozen=True)
+class RebalanceRow:
+    block: int
+    time: int
+    tx_hash: str
+    decision_hash: str
+    moved: int
+    total_after: int
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    block: int
+    block_time: int
+    total_assets: int
+    total_supply: int
+    price_per_share: int
+    idle: int
+    paused: bool
+    markets: list[MarketRow]
+    current_apy: float | None
+    realised_apy: float | None
+    history: list[PricePoint]
+    rebalances: list[RebalanceRow]
+    guardrails: list[tuple[str, str]]
+
+
+def rate_to_apy(rate_per_second_wad: int) -> float:
+    """A MockMarket's per-second rate (1e18 = 100 %/s) as a yearly yield; the inverse of deploy.apy_to_rate_wad."""
+    return math.expm1(rate_per_second_wad / WAD * SECONDS_PER_YEAR)
+
+
+def read_dashboard(vault: DepositorVault, *, from_block: int = 0, history_points: int = HISTORY_POINTS,
+                   rebalances: int = REBALANCES_SHOWN) -> Dashboard:
+    reader = vault.reader
+    snapshot = reader.snapshot()
+    block = vault.w3.eth.get_block("latest")
+    total = snapshot.total_assets
+    markets = [_market_row(m, total) for m in snapshot.markets]
+    idle = total - sum(m.position for m in markets)
+    history = price_history(vault, from_block, block["number"], history_points)
+    return Dashboard(
+        block=block["number"], block_time=block["timestamp"], total_assets=total,
+        total_supply=snapshot.total_supply, price_per_share=snapshot.price_per_share, idle=idle,
+        paused=snapshot.paused, markets=markets,
+        current_apy=current_apy(markets, total, snapshot.fee_bps), realised_apy=realised_apy(history),
+        history=history, rebalances=recent_rebalances(vault, from_block, rebalances),
+        guardrails=guardrail_rows(vault),
+    )
+
+
+def _market_row(market: object, total: int) -> MarketRow:
+    cap = min(market.cap_abs, market.cap_bps * total // BPS)
+    return MarketRow(
+        name=market.name, address=market.address, position=market.position,
+        share=market.position / total if total else 0.0, cap_bps=market.cap_bps, cap_abs=market.cap_abs,
+        cap_used=market.position / cap if cap else 0.0,
+        apy=None if market.rate is None else rate_to_apy(market.rate),
+    )
+
+
+def current_apy(markets: list[MarketRow], total: int, fee_bps: int) -> float | None:
+    """What the vault earns now after the performance fee: positions weighted by their market's APY, idle at 0.
+    None when a market holding assets has no known rate, or the vault is empty."""
+    if total == 0 or any(m.apy is None and m.position for m in markets):
+        return None
+    gross = sum(m.position * (m.apy or 0.0) for m in markets) / total
+    return gross * (BPS - fee_bps) / BPS
+
+
+def price_history(vault: DepositorVault, from_block: int, to_block: int, points: int) -> list[PricePoint]:
+    """The share price at up to `points` blocks spread evenly from `from_block` to `to_block`."""
+    first = max(from_block, vault.reader.deployed_block())
+    if to_block < first:
+        return []
+    count = min(points, to_block - first + 1)
+    blocks = sorted({first + round(i * (to_block - first) / max(1, count - 1)) for i in range(count)})
+    eth = vault.w3.eth
+    return [PricePoint(b, eth.get_block(b)["timestamp"], vault.reader.price_per_share(block=b)) for b in blocks]
+
+
+def realised_apy(history: list[PricePoint]) -> float | None:
+    """The share price's growth over the history, annualised; None over less than an hour."""
+    if len(history) < 2:
+        return None
+    first, last = history[0], history[-1]
+    span = last.time - first.time
+    if span < MIN_REALISED_SPAN_S:
+        return None
+    return annualised_growth(first.price, last.price, span)
+
+
+def recent_rebalances(vault: DepositorVault, from_block: int, limit: int) -> list[RebalanceRow]:
+    events = vault.reader.rebalance_events(from_block)[-limit:]
+    return [RebalanceRow(e.block, e.time, e.tx_hash, e.decision_hash, e.moved, e.total_after) for e in reversed(events)]
+
+
+def guardrail_rows(vault: DepositorVault) -> list[tuple[str, str]]:
+    snapshot, rails = vault.reader.snapshot(), vault.reader.guardrails()
+    limit = snapshot.deposit_limit
+    return [
+        ("deposit limit", "none" if limit == UINT256_MAX else vault.assets_text(limit)),
+        ("performance fee", _percent(snapshot.fee_bps)),
+        ("idle floor", f"{_percent(rails.min_idle_bps)} of total assets"),
+        ("max turnover per rebalance", _percent(rails.max_turnover_bps)),
+        ("max loss per rebalance", _percent(rails.max_loss_bps)),
+        ("min time between rebalances", duration(rails.min_rebalance_interval)),
+        ("timelock on loosening", duration(snapshot.timelock)),
+    ]
+
+
+def _percent(bps: int) -> str:
+    return f"{bps / 100:g} %"
+
+
+def duration(seconds: int) -> str:
+    """3600 -> '1 h', 90061 -> '1 d 1 h 1 min 1 s'; 0 -> 'none'."""
+    if seconds == 0:
+        return "none"
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size} {unit}")
+            seconds %= size
+    return " ".join(parts)
+
+
+def percent_text(fraction: float | None) -> str | None:
+    return None if fraction is None else f"{fraction * 100:.2f} %"

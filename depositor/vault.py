@@ -1,0 +1,82 @@
+"""The vault as a depositor sees it: `chain.vault_reader.VaultReader` for every vault read, the asset token
+for the account's balance and allowance, and amounts written with the right decimals and symbols.
+
+`open_vault` finds the RPC URL and vault address from --rpc/--vault or the devnet deployment JSON.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from web3 import Web3
+from web3.contract import Contract
+
+from chain.deployment import Deployment
+from chain.vault_reader import VaultReader
+from depositor.amounts import format_units
+from depositor.errors import BadInput
+
+RPC_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class DepositorVault:
+    w3: Web3
+    reader: VaultReader
+    asset: Contract  # the ERC-20 the vault holds
+    name: str
+    symbol: str
+    decimals: int
+    asset_symbol: str
+    asset_decimals: int
+    chain_id: int
+
+    @property
+    def contract(self) -> Contract:
+        return self.reader.contract
+
+    @property
+    def address(self) -> str:
+        return self.reader.contract.address
+
+    def asset_balance(self, account: str) -> int:
+        return self.asset.functions.balanceOf(account).call()
+
+    def asset_allowance(self, account: str) -> int:
+        return self.asset.functions.allowance(account, self.address).call()
+
+    def assets_text(self, assets: int) -> str:
+        return format_units(assets, self.asset_decimals, self.asset_symbol)
+
+    def shares_text(self, shares: int) -> str:
+        return format_units(shares, self.decimals, f"{self.symbol} shares")
+
+    def share_price_text(self) -> str:
+        return f"{self.assets_text(self.reader.snapshot().price_per_share)} per share"
+
+
+def open_vault(rpc: str | None, vault: str | None, deployment_json: Path) -> DepositorVault:
+    """Connect to the vault named by --rpc/--vault, filling what is missing from the devnet deployment JSON."""
+    from chain.rpc import connect
+
+    deployment = _deployment_if_needed(rpc, vault, deployment_json)
+    rpc_url = rpc or deployment.rpc_url
+    address = vault or deployment.vault
+    if not Web3.is_address(address):
+        raise BadInput(f"--vault {address!r} is not an address (0x + 40 hex digits)")
+    w3 = connect([rpc_url], RPC_TIMEOUT_S)
+    reader = VaultReader(w3, Web3.to_checksum_address(address), deployment)
+    snapshot = reader.snapshot()
+    asset = w3.eth.contract(address=snapshot.asset, abi=reader.asset_abi)
+    return DepositorVault(w3, reader, asset, snapshot.name, snapshot.symbol, snapshot.decimals,
+                          asset.functions.symbol().call(), snapshot.asset_decimals, w3.eth.chain_id)
+
+
+def _deployment_if_needed(rpc: str | None, vault: str | None, path: Path) -> Deployment | None:
+    if rpc and vault and not path.is_file():
+        return None
+    try:
+        return Deployment.load(path)
+    except FileNotFoundError as error:
+        raise BadInput(f"give --rpc and --vault, or start a devnet: {error}") from error
+    except ValueError as error:
+        raise BadInput(str(error)) from error

@@ -1,0 +1,145 @@
+"""The JSON the web page reads: the dashboard, an account's position, plans to send through the browser's
+wallet, a wallet error explained, a mined transaction described. Built from the same flows as the CLI,
+so the page shows the CLI's previews and refusals word for word."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import ContractLogicError, TransactionNotFound
+
+from chain.errors import decode_revert
+from depositor.amounts import plain_units
+from depositor.dashboard import Dashboard, percent_text, read_dashboard
+from depositor.errors import BadInput, Refusal
+from depositor.flows import ACTIONS, describe_result, plan_action, resolve_amount
+from depositor.keeper_health import KeeperSources, keeper_status
+from depositor.refusals import explain_reason
+from depositor.vault import DepositorVault
+
+Json = dict[str, Any]
+VERIFY_COMMAND = "vaultbot keeper verify {tx}"
+REJECTED_BY_USER = 4001  # EIP-1193
+
+
+class VaultViews:
+    """Implements depositor.web.server.DepositorViews for one vault."""
+
+    def __init__(self, vault: DepositorVault, keeper: KeeperSources, *, from_block: int = 0) -> None:
+        self.v = vault
+        self.keeper = keeper
+        self.from_block = from_block
+
+    def vault(self) -> Json:
+        board = read_dashboard(self.v, from_block=self.from_block)
+        return {
+            "chain_id": self.v.chain_id,
+            "block": board.block,
+            "vault": {"address": self.v.address, "name": self.v.name, "symbol": self.v.symbol,
+                      "decimals": self.v.decimals,
+                      "asset": {"address": self.v.asset.address, "symbol": self.v.asset_symbol,
+                                "decimals": self.v.asset_decimals}},
+            "total_assets": self.v.assets_text(board.total_assets),
+            "share_price": self.v.assets_text(board.price_per_share),
+            "paused": board.paused,
+            "current_apy": percent_text(board.current_apy),
+            "realised_apy": percent_text(board.realised_apy),
+            "price_history": self._history(board),
+            "markets": [{
+                "name": m.name, "address": m.address, "position": self.v.assets_text(m.position),
+                "share": percent_text(m.share), "cap": f"{m.cap_bps / 100:g} % / {self.v.assets_text(m.cap_abs)}",
+                "cap_used_pct": round(m.cap_used * 100, 2), "apy": percent_text(m.apy),
+            } for m in board.markets],
+            "idle": {"position": self.v.assets_text(board.idle),
+                     "share": percent_text(board.idle / board.total_assets if board.total_assets else 0.0)},
+            "guardrails": board.guardrails,
+            "rebalances": [{
+                "time": _time(r.time), "block": r.block, "tx": r.tx_hash, "decision_hash": r.decision_hash,
+                "moved": self.v.assets_text(r.moved), "total_after": self.v.assets_text(r.total_after),
+                "verify": VERIFY_COMMAND.format(tx=r.tx_hash),
+            } for r in board.rebalances],
+            "keeper": keeper_status(self.keeper),
+        }
+
+    def _history(self, board: Dashboard) -> list[Json]:
+        unit = 10**self.v.asset_decimals
+        return [{"block": p.block, "time": p.time, "price": p.price / unit, "label": _time(p.time)}
+                for p in board.history]
+
+    def account(self, address: str) -> Json:
+        account = _address(address, "address")
+        reader = self.v.reader
+        shares = reader.balance(account)
+        liquid = reader.max_withdraw(account)
+        return {
+            "address": account,
+            "asset_balance": self.v.assets_text(self.v.asset_balance(account)),
+            "shares": self.v.shares_text(shares),
+            "value": self.v.assets_text(reader.preview_redeem(shares)),
+            "max_deposit": self.v.assets_text(min(self.v.asset_balance(account), reader.max_deposit(account))),
+            "max_withdraw": self.v.assets_text(liquid),
+            "max_withdraw_amount": plain_units(liquid, self.v.asset_decimals),
+        }
+
+    def plan(self, request: Json) -> Json:
+        action = request.get("action")
+        if action not in ACTIONS:
+            raise BadInput(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
+        account = _address(request.get("account"), "account")
+        amount = resolve_amount(str(request.get("amount", "")), action, self.v, account)
+        guard = request.get("guard")
+        if guard is not None and not (isinstance(guard, str) and guard.isdigit()):
+            raise BadInput(f"guard must be a whole number of base units as a string, got {guard!r}")
+        plan = plan_action(self.v, action, account, amount, guard_bound=None if guard is None else int(guard))
+        return {
+            "title": plan.title,
+            "lines": [list(line) for line in plan.lines],
+            "steps": [{"label": step.label, **step.transaction()} for step in plan.steps],
+            "guard": str(plan.guard.bound),
+        }
+
+    def explain(self, request: Json) -> Json:
+        """A wallet's error as the depositor should read it: a rejection, a decoded revert, or its own words."""
+        message = str(request.get("message") or "the wallet refused")
+        if request.get("code") == REJECTED_BY_USER:
+            return {"error": "you rejected the transaction in the wallet; nothing was sent"}
+        data = request.get("data")
+        revert_data = data.get("data") if isinstance(data, dict) else data
+        if isinstance(revert_data, str) and revert_data.startswith("0x"):
+            return {"error": explain_reason(decode_revert(ContractLogicError(message, data=revert_data)))}
+        if isinstance(data, dict) and isinstance(data.get("txHash"), str):
+            return {"error": self._replay(data["txHash"])}
+        return {"error": f"the wallet refused: {message}"}
+
+    def _replay(self, tx_hash: str) -> str:
+        """Why a mined transaction reverted: it is re-run with eth_call on the state its block started from."""
+        eth = self.v.w3.eth
+        try:
+            tx = eth.get_transaction(HexBytes(tx_hash))
+        except (TransactionNotFound, ValueError):
+            return f"transaction {tx_hash} reverted (the node does not know it any more)"
+        try:
+            eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"]}, block_identifier=tx["blockNumber"] - 1)
+        except ContractLogicError as error:
+            return f"transaction {tx_hash} reverted: {explain_reason(decode_revert(error))}"
+        return f"transaction {tx_hash} reverted (it succeeds when replayed: the chain changed in its block)"
+
+    def result(self, tx_hash: str) -> Json:
+        try:
+            receipt = self.v.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except (TransactionNotFound, ValueError) as error:
+            raise BadInput(f"no mined transaction {tx_hash}") from error
+        if receipt["status"] != 1:
+            raise Refusal(f"transaction {tx_hash} reverted")
+        return {"message": describe_result(self.v, receipt)}
+
+
+def _address(value: object, name: str) -> str:
+    if not isinstance(value, str) or not Web3.is_address(value):
+        raise BadInput(f"{name} must be an address (0x + 40 hex digits), got {value!r}")
+    return Web3.to_checksum_address(value)
+
+
+def _time(timestamp: int) -> str:
+    return f"{datetime.fromtimestamp(timestamp, UTC):%Y-%m-%d %H:%M:%S} UTC"

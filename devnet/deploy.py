@@ -1,0 +1,166 @@
+"""Deploy the devnet: a 6-decimal mock USDC, N mock markets at realistic rates, and the Vault.
+
+Uses anvil's unlocked default accounts: 0 = admin (and market operator), 1 = keeper,
+2 = guardian, 3..5 = depositors holding test USDC. The result is a `Deployment`, saved as JSON
+for the keeper, the backtester and the depositor tools.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractConstructor, ContractFunction
+from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from chain.artifacts import CompiledContracts, write_abis
+from chain.deployment import Deployment, MarketInfo
+from chain.params import Param
+from strategy.units import SECONDS_PER_YEAR, WAD
+
+USDC = 10**6  # one whole token of the devnet's 6-decimal mock USDC
+
+
+ADMIN, KEEPER, GUARDIAN = 0, 1, 2
+DEPOSITORS = range(3, 6)
+
+
+class DeploymentError(RuntimeError):
+    """A deployment step failed; the message names the step."""
+
+
+@dataclass(frozen=True)
+class MarketPreset:
+    name: str
+    symbol: str
+    apy: float
+
+
+MARKET_PRESETS = (
+    MarketPreset("Aave USDC", "aUSDC", 0.042),
+    MarketPreset("Compound USDC", "cUSDC", 0.051),
+    MarketPreset("Morpho USDC", "mUSDC", 0.067),
+    MarketPreset("Spark USDC", "spUSD", 0.035),
+    MarketPreset("Euler USDC", "eUSDC", 0.078),
+    MarketPreset("Fluid USDC", "fUSDC", 0.058),
+    MarketPreset("Maple USDC", "mpUSD", 0.073),
+    MarketPreset("Fraxlend USDC", "fxUSD", 0.046),
+)
+
+
+@dataclass(frozen=True)
+class DevnetParams:
+    """What the devnet deploys and the vault guardrails it starts with."""
+
+    markets: int = 4
+    min_rebalance_interval: int = 3600  # seconds
+    max_turnover_bps: int = 5000
+    max_loss_bps: int = 10
+    min_idle_bps: int = 500
+    market_cap_bps: int = 4000
+    market_cap_abs: int = 10_000_000 * USDC
+    timelock: int = 24 * 3600  # raised last: loosening anything afterwards waits a day
+    decimals_offset: int = 12  # 6-decimal asset -> 18-decimal vault shares
+    depositor_balance: int = 100_000 * USDC
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.markets <= len(MARKET_PRESETS):
+            raise ValueError(f"markets must be between 1 and {len(MARKET_PRESETS)}, got {self.markets}")
+
+
+def apy_to_rate_wad(apy: float) -> int:
+    """Per-second rate (1e18 = 100 %/s) that compounds continuously to `apy` over a year."""
+    return round(math.log1p(apy) / SECONDS_PER_YEAR * WAD)
+
+
+class _Deployer:
+    """Sends the deployment's transactions from the admin account, naming each step in errors."""
+
+    def __init__(self, w3: Web3, compiled: CompiledContracts) -> None:
+        self.w3 = w3
+        self.compiled = compiled
+        accounts = w3.eth.accounts
+        if len(accounts) < max(DEPOSITORS) + 1:
+            raise DeploymentError(f"need {max(DEPOSITORS) + 1} unlocked accounts, the node has {len(accounts)}")
+        self.accounts = [Web3.to_checksum_address(a) for a in accounts]
+        self.admin = self.accounts[ADMIN]
+        self.last_block = 0
+
+    def send(self, step: str, call: ContractFunction | ContractConstructor) -> TxReceipt:
+        """Send one transaction from the admin; any revert becomes a DeploymentError naming `step`."""
+        try:
+            tx_hash = call.transact({"from": self.admin})
+        except (ContractLogicError, Web3RPCError) as error:
+            raise DeploymentError(f"{step} failed: {error}") from error
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
+        if receipt["status"] != 1:
+            raise DeploymentError(f"{step} failed: transaction {tx_hash.to_0x_hex()} reverted")
+        self.last_block = receipt["blockNumber"]
+        return receipt
+
+    def deploy(self, name: str, *args: object, label: str | None = None) -> Contract:
+        artifact = self.compiled[name]
+        factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        receipt = self.send(f"deploy {name} {label or ''}".rstrip(), factory.constructor(*args))
+        return self.w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+
+    def submit_and_accept(self, step: str, vault: Contract, submit: Callable[..., ContractFunction],
+                          accept: Callable[..., ContractFunction], *args: object) -> None:
+        """Submit a change; if the vault queued it (a loosening), accept it (timelock is still 0)."""
+        receipt = self.send(f"{step} (submit)", submit(*args))
+        if vault.events.ChangeQueued().process_receipt(receipt, errors=DISCARD):
+            self.send(f"{step} (accept)", accept(*args))
+
+
+def deploy_devnet(w3: Web3, compiled: CompiledContracts, abi_dir: Path,
+                  params: DevnetParams = DevnetParams(), anvil_pid: int | None = None) -> Deployment:
+    """Deploy and configure everything on the node behind `w3`; writes the ABIs into abi_dir."""
+    d = _Deployer(w3, compiled)
+    token = d.deploy("MockToken", "USD Coin", "USDC", 6)
+
+    markets = []
+    for preset in MARKET_PRESETS[: params.markets]:
+        market = d.deploy("MockMarket", token.address, preset.name, preset.symbol, d.admin, label=preset.name)
+        d.send(f"set_rate on {preset.name}", market.functions.set_rate(apy_to_rate_wad(preset.apy)))
+        markets.append((market, preset))
+
+    vault = d.deploy("Vault", token.address, "vaultbot USDC", "vbUSD", params.decimals_offset,
+                     d.admin, d.accounts[KEEPER], d.accounts[GUARDIAN], 0)
+    for market, preset in markets:
+        d.submit_and_accept(f"list {preset.name}", vault, vault.functions.submit_market,
+                            vault.functions.accept_market, market.address, params.market_cap_bps, params.market_cap_abs)
+    guardrails = (
+        ("min_rebalance_interval", Param.MIN_REBALANCE_INTERVAL, params.min_rebalance_interval),
+        ("max_turnover_bps", Param.MAX_TURNOVER_BPS, params.max_turnover_bps),
+        ("max_loss_bps", Param.MAX_LOSS_BPS, params.max_loss_bps),
+        ("min_idle_bps", Param.MIN_IDLE_BPS, params.min_idle_bps),
+        # last: a longer timelock is a tightening, so it applies at once and guards everything above
+        ("timelock", Param.TIMELOCK, params.timelock),
+    )
+    for label, param, value in guardrails:
+        d.submit_and_accept(f"set {label}={value}", vault, vault.functions.submit_param,
+                            vault.functions.accept_param, param, value)
+
+    depositors = [d.accounts[i] for i in DEPOSITORS]
+    for depositor in depositors:
+        d.send(f"mint test USDC to {depositor}", token.functions.mint(depositor, params.depositor_balance))
+
+    write_abis(compiled, abi_dir)
+    return Deployment(
+        rpc_url=w3.provider.endpoint_uri,
+        chain_id=w3.eth.chain_id,
+        asset=token.address,
+        vault=vault.address,
+        markets=[MarketInfo(address=m.address, name=p.name, apy=p.apy) for m, p in markets],
+        admin=d.admin,
+        keeper=d.accounts[KEEPER],
+        guardian=d.accounts[GUARDIAN],
+        depositors=depositors,
+        abi_dir=str(abi_dir.resolve()),
+        deployed_at=d.last_block,
+        anvil_pid=anvil_pid,
+    )

@@ -1,0 +1,206 @@
+"""A stand-in for DeFiLlama on devnet: `strategy.synthetic` market data served in DeFiLlama's shapes.
+
+`SyntheticLlama.generate(seed, days, pools)` picks `pools` stablecoin lending pools of a synthetic market
+(deterministic by seed) whose history covers every day and whose last step passes the keeper's data gate.
+Its payloads (`/pools`, `/chart/{pool}`, the coins API's `/chart/{chain:address,...}?start=&span=&period=1d`
+with the price of every single-token pool's token, and an RSS feed of the market's news at `/news.xml`)
+move the timestamps so that the last daily point lies an hour before the current hour: the data stays fresh
+however long a devnet runs. `serve_synthetic_llama` serves them on 127.0.0.1.
+
+The keeper uses it when its config has a `[sources.synthetic]` table (devnet only): the yields and coins
+base URLs and the news feed then point at this server. Tests build their DeFiLlama answers from the same
+payloads.
+"""
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from functools import cached_property
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+from xml.sax.saxutils import escape
+
+import pandas as pd
+
+from sources.gate import DataGateError, check_market
+from strategy.data.prices import pool_coins
+from strategy.data.schema import POOL, TIMESTAMP
+from strategy.synthetic import PROTOCOLS, SyntheticMarket, generate_market
+from vaultbot.wsgi import StartResponse, WsgiServer, serve_wsgi
+
+NEWS_PATH = "/news.xml"
+# Candidates drawn to find enough well-behaved lending pools.
+_CANDIDATES_PER_POOL = 12
+
+
+@dataclass(frozen=True)
+class SyntheticLlama:
+    """The chosen pools of a synthetic market, and their DeFiLlama payloads at any "now"."""
+
+    market: SyntheticMarket
+    pool_ids: tuple[str, ...]
+
+    @classmethod
+    def generate(cls, seed: int = 7, days: int = 730, pools: int = 4) -> "SyntheticLlama":
+        if pools < 1:
+            raise ValueError(f"pools must be at least 1, got {pools}")
+        market = generate_market(n_pools=_CANDIDATES_PER_POOL * pools, days=days, seed=seed)
+        chosen = _well_behaved_lending_pools(market, days)
+        if len(chosen) < pools:
+            raise ValueError(f"synthetic market (seed {seed}) has only {len(chosen)} usable lending pools, "
+                             f"{pools} wanted; try another seed")
+        return cls(market, tuple(chosen[:pools]))
+
+    def history(self, now: datetime) -> pd.DataFrame:
+        """Canonical history of the chosen pools, the last day an hour before the current hour."""
+        rows = self.market.history[self.market.history[POOL].isin(self.pool_ids)]
+        return rows.assign(**{TIMESTAMP: rows[TIMESTAMP] + self._shift(now)})
+
+    def news(self, now: datetime) -> pd.DataFrame:
+        news = self.market.news.assign(**{TIMESTAMP: self.market.news[TIMESTAMP] + self._shift(now)})
+        return news[news[TIMESTAMP] <= pd.Timestamp(now)]
+
+    def _shift(self, now: datetime) -> pd.Timedelta:
+        anchor = pd.Timestamp(now).floor("h") - pd.Timedelta(hours=1)
+        return anchor - self.market.history[TIMESTAMP].max()
+
+    def pools_payload(self, now: datetime) -> dict[str, Any]:
+        """`GET /pools`: the chosen pools as of their last point."""
+        latest = self.history(now).groupby(POOL).tail(1).set_index(POOL)
+        meta = self.market.pools.set_index(POOL)
+        data = [
+            {
+                "pool": pool, "chain": meta.at[pool, "chain"], "project": meta.at[pool, "project"],
+                "symbol": meta.at[pool, "symbol"], "tvlUsd": float(latest.at[pool, "tvl_usd"]),
+                "apy": float(latest.at[pool, "apy"]), "apyBase": float(latest.at[pool, "apy_base"]),
+                "apyReward": float(latest.at[pool, "apy_reward"]), "apyMean30d": None,
+                "stablecoin": bool(meta.at[pool, "stablecoin"]), "ilRisk": "no", "exposure": "single",
+                "underlyingTokens": list(meta.at[pool, "underlying_tokens"]), "rewardTokens": [], "poolMeta": None,
+            }
+            for pool in self.pool_ids
+        ]
+        return {"status": "success", "data": data}
+
+    def chart_payload(self, pool: str, now: datetime) -> dict[str, Any]:
+        """`GET /chart/{pool}`: one point a day, ISO timestamps with milliseconds as DeFiLlama writes them."""
+        if pool not in self.pool_ids:
+            raise KeyError(pool)
+        rows = self.history(now)
+        rows = rows[rows[POOL] == pool]
+        data = [
+            {"timestamp": ts.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "tvlUsd": tvl, "apy": apy, "apyBase": base,
+             "apyReward": reward, "il7d": None, "apyBase7d": None}
+            for ts, tvl, apy, base, reward in zip(rows[TIMESTAMP], rows["tvl_usd"], rows["apy"], rows["apy_base"],
+                                                  rows["apy_reward"], strict=True)
+        ]
+        return {"status": "success", "data": data}
+
+    @cached_property
+    def _coin_prices(self) -> pd.DataFrame:
+        """(timestamp, coin, symbol, price) of every single-token pool's token, unshifted; a token priced
+        by several pools (or chains) has the same price in each."""
+        coins = pool_coins(self.market.pools)
+        rows = self.market.history[self.market.history[POOL].isin(coins)]
+        symbols = self.market.pools.set_index(POOL)["symbol"]
+        prices = pd.DataFrame({TIMESTAMP: rows[TIMESTAMP], "coin": rows[POOL].map(coins),
+                               "symbol": rows[POOL].map(symbols), "price": rows["price"]})
+        return prices.drop_duplicates(["coin", TIMESTAMP]).sort_values(["coin", TIMESTAMP], ignore_index=True)
+
+    def coins_chart_payload(self, coins: Sequence[str], start: datetime, span: int, now: datetime) -> dict[str, Any]:
+        """Coins `GET /chart/{coins}?start=&span=&period=1d`: each known coin's daily points from `start` for
+        `span` days (unknown coins are left out, as DeFiLlama does); unix-second timestamps."""
+        prices = self._coin_prices.assign(**{TIMESTAMP: self._coin_prices[TIMESTAMP] + self._shift(now)})
+        first = pd.Timestamp(start)
+        window = prices[prices["coin"].isin(coins) & (prices[TIMESTAMP] >= first)
+                        & (prices[TIMESTAMP] < first + pd.Timedelta(days=span))]
+        return {"coins": {
+            coin: {"symbol": rows["symbol"].iloc[0], "decimals": 18, "confidence": 0.99,
+                   "prices": [{"timestamp": int(ts.timestamp()), "price": float(price)}
+                              for ts, price in zip(rows[TIMESTAMP], rows["price"], strict=True)]}
+            for coin, rows in window.groupby("coin", sort=True)
+        }}
+
+    def news_feed(self, now: datetime) -> bytes:
+        """RSS 2.0 with every news item of the market published by `now`."""
+        items = "".join(
+            f"<item><title>{escape(title)}</title><link>{escape(url)}</link>"
+            f"<pubDate>{format_datetime(ts.to_pydatetime(), usegmt=True)}</pubDate>"
+            f"<description>{escape(summary)}</description></item>"
+            for ts, title, url, summary in zip(*(self.news(now)[c] for c in (TIMESTAMP, "title", "url", "summary")),
+                                               strict=True)
+        )
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>synthetic DeFi news</title>'
+            f"<link>https://news.example/</link><description>strategy.synthetic</description>{items}</channel></rss>"
+        ).encode()
+
+    def wsgi_app(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Callable[..., Iterable[bytes]]:
+        """Serves `/pools`, `/chart/{pool}`, the coins `/chart/{coins}` and `/news.xml` as of `clock()`."""
+        import json
+
+        def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+            path, now = unquote(environ.get("PATH_INFO", "")), clock()
+            if path == "/pools":
+                return _respond(start_response, "application/json", json.dumps(self.pools_payload(now)).encode())
+            if is_coins_chart(path):
+                try:
+                    coins, start, span = coins_chart_request(path, dict(parse_qsl(environ.get("QUERY_STRING", ""))))
+                except ValueError as error:
+                    return _respond(start_response, "text/plain", f"{error}\n".encode(), "400 Bad Request")
+                body = json.dumps(self.coins_chart_payload(coins, start, span, now)).encode()
+                return _respond(start_response, "application/json", body)
+            if path.startswith("/chart/") and path.removeprefix("/chart/") in self.pool_ids:
+                body = json.dumps(self.chart_payload(path.removeprefix("/chart/"), now)).encode()
+                return _respond(start_response, "application/json", body)
+            if path == NEWS_PATH:
+                return _respond(start_response, "application/rss+xml", self.news_feed(now))
+            return _respond(start_response, "text/plain", f"no such path {path}\n".encode(), "404 Not Found")
+
+        return app
+
+
+def is_coins_chart(path: str) -> bool:
+    """A coins `/chart/{chain:address,...}` path (pool ids of the yields `/chart/{pool}` have no colon)."""
+    return path.startswith("/chart/") and ":" in path
+
+
+def coins_chart_request(path: str, params: Mapping[str, str]) -> tuple[list[str], datetime, int]:
+    """The coins, start and span of a coins chart request; ValueError names a bad or unsupported parameter."""
+    coins = [coin for coin in path.removeprefix("/chart/").split(",") if coin]
+    if params.get("period", "1d") != "1d":
+        raise ValueError(f"period {params['period']!r} is not served; only 1d")
+    try:
+        start, span = int(params["start"]), int(params["span"])
+    except (KeyError, ValueError) as error:
+        raise ValueError(f"start and span must be integers (unix seconds, points): {error}") from None
+    if span < 1:
+        raise ValueError(f"span must be at least 1, got {span}")
+    return coins, datetime.fromtimestamp(start, UTC), span
+
+
+def serve_synthetic_llama(llama: SyntheticLlama, host: str = "127.0.0.1", port: int = 0) -> WsgiServer:
+    return serve_wsgi(llama.wsgi_app(), host, port, name="synthetic-llama")
+
+
+def _respond(start_response: StartResponse, content_type: str, body: bytes, status: str = "200 OK") -> list[bytes]:
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _well_behaved_lending_pools(market: SyntheticMarket, days: int) -> list[str]:
+    """Stablecoin lending pools with a row every day whose last step passes the default data gate."""
+    meta = market.pools
+    lending = meta[meta["project"].map(PROTOCOLS).eq("lending") & meta["stablecoin"]][POOL]
+    rows_per_pool = market.history.groupby(POOL).size()
+    chosen = []
+    for pool in lending:
+        if rows_per_pool.get(pool, 0) != days:
+            continue
+        tail = market.history[market.history[POOL] == pool].tail(2)
+        try:
+            check_market(tail, tail[TIMESTAMP].max().to_pydatetime() + timedelta(hours=1))
+        except DataGateError:
+            continue
+        chosen.append(pool)
+    return chosen

@@ -1,0 +1,366 @@
+"""The keeper's journal: cycles, decisions and transactions in one SQL database (SQLAlchemy 2 ORM).
+
+SQLite by default; any SQLAlchemy URL works (the tests also run it on PostgreSQL, postgresql+psycopg://...).
+Every method commits before it returns, so whatever the keeper does next (broadcasting a signed transaction
+above all) happens only after the database knows about it: a transaction is stored as `signed`, with its raw
+bytes, before it is sent, and a restarted keeper finds it there and resumes it instead of signing a new one.
+
+Amounts in wei that fit 64 bits (fees per gas, gas) are integers; uint256 values (share price, assets) are
+decimal strings.
+"""
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
+
+
+class CycleStatus(StrEnum):
+    RUNNING = "running"  # started, not finished (a crash leaves it so)
+    REBALANCED = "rebalanced"  # a rebalance was mined
+    HELD = "held"  # the allocator kept the current positions
+    SKIPPED = "skipped"  # nothing may be sent now (cooldown, paused, a transaction still pending)
+    REFUSED = "refused"  # the data gate or a source refused the data
+    REVERTED = "reverted"  # the vault refused the rebalance (simulation or mined revert)
+    FAILED = "failed"  # anything else went wrong (RPC, model, transaction)
+    DRY_RUN = "dry_run"  # a rebalance was decided and simulated, not sent
+
+
+class TxStatus(StrEnum):
+    SIGNED = "signed"  # stored, maybe not broadcast yet
+    SENT = "sent"  # broadcast, no receipt yet
+    MINED = "mined"  # receipt with status 1
+    FAILED = "failed"  # receipt with status 0, or given up
+    REPLACED = "replaced"  # another transaction with the same nonce was mined
+
+    @property
+    def pending(self) -> bool:
+        return self in (TxStatus.SIGNED, TxStatus.SENT)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the journal stores UTC times only")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class MessageText(TypeDecorator[str]):
+    """Free text from outside (revert reasons, error messages): PostgreSQL text cannot hold NUL, so it is escaped."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else value.replace("\x00", "\\x00")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Cycle(Base):
+    __tablename__ = "cycles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    finished: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    status: Mapped[CycleStatus] = mapped_column(Enum(CycleStatus, native_enum=False, length=16),
+                                                default=CycleStatus.RUNNING)
+    reason: Mapped[str | None] = mapped_column(MessageText)
+    dry_run: Mapped[bool] = mapped_column(default=False)
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    chain_time: Mapped[int | None] = mapped_column(BigInteger)
+    total_assets: Mapped[str | None] = mapped_column(String(80))
+    share_price: Mapped[str | None] = mapped_column(String(80))  # assets per 10**decimals shares
+    decision: Mapped["Decision | None"] = relationship(back_populates="cycle")
+
+
+class Decision(Base):
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id"), unique=True)
+    created: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    inputs_hash: Mapped[str] = mapped_column(String(66))
+    model_hash: Mapped[str] = mapped_column(String(66))
+    predictions: Mapped[dict[str, Any]] = mapped_column(JSON)  # pool id -> {market, apy_pct, p_event}
+    targets: Mapped[dict[str, int]] = mapped_column(JSON)  # every market -> target (asset units)
+    allocation_status: Mapped[str] = mapped_column(String(16))
+    expected_gain: Mapped[float]
+    decision_hash: Mapped[str] = mapped_column(String(66), index=True)
+    record: Mapped[str] = mapped_column(Text)  # the canonical JSON that hashes to decision_hash
+    cycle: Mapped[Cycle] = relationship(back_populates="decision")
+    transactions: Mapped[list["Transaction"]] = relationship(back_populates="decision", order_by="Transaction.id")
+
+
+class Transaction(Base):
+    __tablename__ = "transactions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"))
+    created: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+    sender: Mapped[str] = mapped_column(String(42))
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66), unique=True)
+    raw_tx: Mapped[str] = mapped_column(Text)
+    max_fee_per_gas: Mapped[int] = mapped_column(BigInteger)
+    max_priority_fee_per_gas: Mapped[int] = mapped_column(BigInteger)
+    gas_limit: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[TxStatus] = mapped_column(Enum(TxStatus, native_enum=False, length=16), default=TxStatus.SIGNED)
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    gas_used: Mapped[int | None] = mapped_column(BigInteger)
+    effective_gas_price: Mapped[int | None] = mapped_column(BigInteger)
+    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(MessageText)
+    decision: Mapped[Decision] = relationship(back_populates="transactions")
+
+    @property
+    def fee_paid(self) -> int | None:
+        """Wei paid for gas, once mined."""
+        if self.gas_used is None or self.effective_gas_price is None:
+            return None
+        return self.gas_used * self.effective_gas_price
+
+
+class DatabaseError(RuntimeError):
+    """The journal cannot be opened or written; names the database URL (without its password)."""
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+class KeeperDB:
+    """Opens (and creates) the journal at `url`; each method is one committed unit of work."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.shown_url = make_url(url).render_as_string(hide_password=True)  # for messages: no password
+        try:
+            self.engine = _engine(url)
+            Base.metadata.create_all(self.engine)
+        except SQLAlchemyError as error:
+            raise DatabaseError(f"cannot open the keeper database {self.shown_url}: {error}") from error
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session committed on success, rolled back on error."""
+        with self._sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except SQLAlchemyError as error:
+                session.rollback()
+                raise DatabaseError(f"keeper database {self.shown_url}: {error}") from error
+            except BaseException:
+                session.rollback()
+                raise
+
+    # -- cycles ------------------------------------------------------------------------------------------
+
+    def start_cycle(self, *, dry_run: bool) -> int:
+        with self.session() as session:
+            cycle = Cycle(dry_run=dry_run, started=utc_now())
+            session.add(cycle)
+            session.flush()
+            return cycle.id
+
+    def update_cycle(self, cycle_id: int, **fields: Any) -> None:
+        """Sets chain facts (block_number, chain_time, total_assets, share_price) on a running cycle."""
+        with self.session() as session:
+            cycle = session.get_one(Cycle, cycle_id)
+            for name, value in fields.items():
+                setattr(cycle, name, value)
+
+    def finish_cycle(self, cycle_id: int, status: CycleStatus, reason: str | None = None) -> None:
+        with self.session() as session:
+            cycle = session.get_one(Cycle, cycle_id)
+            cycle.status, cycle.reason, cycle.finished = status, reason, utc_now()
+
+    def recent_cycles(self, limit: int = 10) -> list[Cycle]:
+        with self.session() as session:
+            return list(session.scalars(select(Cycle).order_by(Cycle.id.desc()).limit(limit)))
+
+    def last_cycle_with(self, statuses: Sequence[CycleStatus]) -> Cycle | None:
+        with self.session() as session:
+            query = select(Cycle).where(Cycle.status.in_(statuses)).order_by(Cycle.id.desc()).limit(1)
+            return session.scalars(query).first()
+
+    def last_share_price(self, before_cycle: int) -> Cycle | None:
+        """The latest earlier cycle that read the share price (for the realised yield)."""
+        with self.session() as session:
+            query = (select(Cycle).where(Cycle.id < before_cycle, Cycle.share_price.is_not(None))
+                     .order_by(Cycle.id.desc()).limit(1))
+            return session.scalars(query).first()
+
+    # -- decisions ---------------------------------------------------------------------------------------
+
+    def record_decision(self, cycle_id: int, **fields: Any) -> int:
+        with self.session() as session:
+            decision = Decision(cycle_id=cycle_id, created=utc_now(), **fields)
+            session.add(decision)
+            session.flush()
+            return decision.id
+
+    def last_decision(self) -> Decision | None:
+        with self.session() as session:
+            return session.scalars(select(Decision).order_by(Decision.id.desc()).limit(1)).first()
+
+    def decisions_with_hash(self, decision_hash: str) -> list[Decision]:
+        with self.session() as session:
+            query = select(Decision).where(Decision.decision_hash == decision_hash.lower()).order_by(Decision.id)
+            return list(session.scalars(query))
+
+    # -- transactions ------------------------------------------------------------------------------------
+
+    def record_signed(self, decision_id: int, *, sender: str, nonce: int, tx_hash: str, raw_tx: str,
+                      max_fee_per_gas: int, max_priority_fee_per_gas: int, gas_limit: int) -> None:
+        """Stores a signed transaction; called before it is broadcast."""
+        with self.session() as session:
+            session.add(Transaction(
+                decision_id=decision_id, sender=sender, nonce=nonce, tx_hash=tx_hash.lower(), raw_tx=raw_tx,
+                max_fee_per_gas=max_fee_per_gas, max_priority_fee_per_gas=max_priority_fee_per_gas,
+                gas_limit=gas_limit, status=TxStatus.SIGNED, created=utc_now(), updated=utc_now(),
+            ))
+
+    def mark_sent(self, tx_hash: str) -> None:
+        with self.session() as session:
+            tx = _tx(session, tx_hash)
+            if tx.status == TxStatus.SIGNED:
+                tx.status = TxStatus.SENT
+
+    def record_receipt(self, receipt: Mapping[str, Any]) -> Transaction:
+        """Marks the mined transaction mined or failed, and every other one of its nonce replaced."""
+        tx_hash = to_hex(receipt["transactionHash"])
+        with self.session() as session:
+            tx = _tx(session, tx_hash)
+            tx.status = TxStatus.MINED if receipt["status"] == 1 else TxStatus.FAILED
+            tx.block_number = receipt["blockNumber"]
+            tx.gas_used = receipt["gasUsed"]
+            tx.effective_gas_price = receipt.get("effectiveGasPrice")
+            tx.receipt = _jsonable(receipt)
+            siblings = select(Transaction).where(Transaction.sender == tx.sender, Transaction.nonce == tx.nonce,
+                                                 Transaction.id != tx.id)
+            for sibling in session.scalars(siblings):
+                sibling.status = TxStatus.REPLACED
+            return tx
+
+    def mark_failed(self, tx_hash: str, error: str) -> None:
+        with self.session() as session:
+            tx = _tx(session, tx_hash)
+            tx.status, tx.error = TxStatus.FAILED, error
+
+    def pending_transactions(self) -> list[Transaction]:
+        """Signed or sent transactions, oldest first: a restart must resume these, never sign anew."""
+        with self.session() as session:
+            query = (select(Transaction).where(Transaction.status.in_([TxStatus.SIGNED, TxStatus.SENT]))
+                     .order_by(Transaction.id))
+            return list(session.scalars(query))
+
+    def transaction(self, tx_hash: str) -> Transaction | None:
+        with self.session() as session:
+            query = select(Transaction).where(Transaction.tx_hash == tx_hash.lower())
+            return session.scalars(query).first()
+
+    def decision_of(self, tx: Transaction) -> Decision:
+        with self.session() as session:
+            return session.get_one(Decision, tx.decision_id)
+
+    def gas_spent_wei(self) -> int:
+        with self.session() as session:
+            mined = select(Transaction).where(Transaction.gas_used.is_not(None))
+            return sum(tx.fee_paid or 0 for tx in session.scalars(mined))
+
+
+def _engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # a server may drop idle connections (restart, idle_session_timeout): test each one before a unit of work
+    engine = create_engine(url, pool_pre_ping=True)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # WAL lets `vaultbot keeper status` read while the service writes; FULL sync makes a commit durable.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _tx(session: Session, tx_hash: str) -> Transaction:
+    tx = session.scalars(select(Transaction).where(Transaction.tx_hash == tx_hash.lower())).first()
+    if tx is None:
+        raise DatabaseError(f"no transaction {tx_hash} in the keeper database")
+    return tx
+
+
+def to_hex(value: Any) -> str:
+    """bytes, HexBytes or a hex string as lowercase 0x hex."""
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    text = str(value).lower()
+    return text if text.startswith("0x") else "0x" + text
+
+
+def _jsonable(value: Any) -> Any:
+    """A receipt as plain JSON: bytes as 0x hex, nested attribute dicts as objects."""
+    if isinstance(value, (bytes, bytearray)):
+        return to_hex(value)
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    return value

@@ -1,0 +1,91 @@
+"""One keeper per journal: `journal_lock` is held for the life of a keeper process, so that a second
+`keeper run` or `keeper once` on the same journal refuses to start instead of deciding and signing beside
+the first (same key, same nonces, two rebalances where one was meant). Read-only commands (`status`,
+`verify`, the web page) do not take it.
+
+The lock dies with its holder, so a crash never leaves it behind:
+- SQLite: an exclusive `flock` on `<database file>.lock`, which also records the holder's pid;
+- PostgreSQL: a session-level advisory lock on a connection held open (outside any transaction, so no
+  snapshot is kept open); a server that drops that connection releases it;
+- any other database: no lock, with a warning.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from journal.db import KeeperDB
+
+log = logging.getLogger(__name__)
+
+ADVISORY_LOCK_KEY = 0x7661756C74626F74  # "vaultbot": one keeper per PostgreSQL database
+
+
+class JournalLocked(RuntimeError):
+    """Another keeper process holds the journal; the message says which journal (and pid when known)."""
+
+
+@contextmanager
+def journal_lock(db: KeeperDB) -> Iterator[None]:
+    """Hold the journal's keeper lock until the block ends; JournalLocked at once if another process has it."""
+    url = make_url(db.url)
+    backend = url.get_backend_name()
+    if backend == "sqlite" and url.database not in (None, "", ":memory:"):
+        with _file_lock(Path(f"{url.database}.lock"), db.shown_url):
+            yield
+    elif backend == "postgresql":
+        with _advisory_lock(db):
+            yield
+    else:
+        if backend != "sqlite":
+            log.warning("no keeper lock on %s databases: make sure one keeper runs on %s", backend, db.shown_url)
+        yield
+
+
+@contextmanager
+def _file_lock(path: Path, shown_url: str) -> Iterator[None]:
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            raise JournalLocked(f"another keeper is running on the journal {shown_url}"
+                                + (f" (pid {holder})" if holder else "") + f"; it holds {path}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _advisory_lock(db: KeeperDB) -> Iterator[None]:
+    with db.engine.connect() as connection:
+        holds = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}).scalar()
+        connection.commit()  # the lock is the session's: no transaction stays open while it is held
+        if not holds:
+            holder = connection.execute(
+                text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                     "AND ((classid::bigint << 32) | objid::bigint) = :key"), {"key": ADVISORY_LOCK_KEY}).scalar()
+            connection.commit()
+            raise JournalLocked(f"another keeper is running on the journal {db.shown_url}"
+                                + (f" (server backend pid {holder})" if holder is not None else ""))
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            connection.commit()

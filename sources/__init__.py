@@ -1,0 +1,72 @@
+"""The keeper's HTTP data sources (DeFiLlama yields and prices, news feeds) and the data gate.
+
+`open_sources(config)` builds the shared session and the three sources on it. Transport failures
+raise `SourceError`; payloads that fail to parse raise `PayloadError`; `check_market` and
+`check_prices` refuse stale, incomplete or implausible data before it can reach a transaction.
+"""
+
+from dataclasses import dataclass
+
+import requests
+
+from sources.config import HttpSettings, SourcesConfig
+from sources.defillama import DefiLlamaYields
+from sources.gate import (
+    DataGateError,
+    GateLimits,
+    ImplausibleDataError,
+    MissingDataError,
+    StaleDataError,
+    check_market,
+    check_prices,
+)
+from sources.http import PayloadError, SourceError, build_session
+from sources.news import NewsBatch, NewsFeeds
+from sources.prices import DefiLlamaPrices
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The data sources of one keeper, sharing one session (and so one cache)."""
+
+    session: requests.Session
+    yields: DefiLlamaYields
+    prices: DefiLlamaPrices
+    news: NewsFeeds
+
+    def close(self) -> None:
+        """Releases the connection pool and the cache database."""
+        self.session.close()
+
+
+def open_sources(config: SourcesConfig) -> Sources:
+    """Builds the shared session from `config.http` and points each source at its base URL."""
+    session = build_session(config.http)
+    return Sources(
+        session=session,
+        yields=DefiLlamaYields(session, config.yields_base_url),
+        prices=DefiLlamaPrices(session, config.coins_base_url),
+        news=NewsFeeds(session),
+    )
+
+
+__all__ = [
+    "DataGateError",
+    "DefiLlamaPrices",
+    "DefiLlamaYields",
+    "GateLimits",
+    "HttpSettings",
+    "ImplausibleDataError",
+    "MissingDataError",
+    "NewsBatch",
+    "NewsFeeds",
+    "PayloadError",
+    "SourceError",
+    "Sources",
+    "SourcesConfig",
+    "StaleDataError",
+    "build_session",
+    "check_market",
+    "check_prices",
+    "open_sources",
+]

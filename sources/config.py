@@ -1,0 +1,61 @@
+"""Settings for the keeper's data sources: base URLs, HTTP timeouts, retries and the on-disk cache.
+
+Every URL is configurable so that tests (and mirrors) can point the keeper at another server.
+"""
+
+from importlib.metadata import version
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    field_validator,
+)
+
+from vaultbot.paths import cache_dir
+
+
+def default_cache_dir() -> Path:
+    """Cached HTTP answers live under vaultbot's cache directory ($VAULTBOT_CACHE or the user's cache)."""
+    return cache_dir() / "http"
+
+
+class HttpSettings(BaseModel):
+    """How the shared HTTP session behaves; the defaults suit DeFiLlama's public API."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    connect_timeout: PositiveFloat = 5.0
+    read_timeout: PositiveFloat = 30.0
+    retries: NonNegativeInt = 3
+    # Sleep between retries is backoff_factor * 2**(n-1) seconds, capped at backoff_max.
+    backoff_factor: NonNegativeFloat = 0.5
+    backoff_max: PositiveFloat = 30.0
+    # A server's Retry-After is honoured up to this many seconds, so one 429 cannot stall a keeper cycle.
+    retry_after_max: NonNegativeInt = 60
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    cache_expire_seconds: PositiveFloat = 300.0
+    user_agent: str = Field(default=f"vaultbot-keeper/{version('vaultbot')}", min_length=1)
+
+
+class SourcesConfig(BaseModel):
+    """Base URLs of the data sources plus the HTTP settings they share."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    yields_base_url: str = "https://yields.llama.fi"
+    coins_base_url: str = "https://coins.llama.fi"
+    http: HttpSettings = Field(default_factory=HttpSettings)
+
+    @field_validator("yields_base_url", "coins_base_url")
+    @classmethod
+    def _http_url_without_trailing_slash(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"expected an http(s) URL such as https://yields.llama.fi, got {url!r}")
+        return url.rstrip("/")
