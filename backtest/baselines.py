@@ -5,7 +5,8 @@ through the same allocator and guardrails as the model's.
   cap), moved towards at the turnover limit's pace and only when the drift exceeds `EQUAL_WEIGHT_BAND` or
   money sits in a pool without data today (which it leaves); it brings its own `plan` instead of the
   allocator, which with tied values would pick pools arbitrarily;
-- `trailing-best`: each pool's mean APY over the trailing 7 days (chases what paid best lately);
+- `trailing-best`: each pool's mean APY over the trailing 7 days (chases what paid best lately): the rule of
+  `strategy.trailing_best`, which also decides for the ML strategy when its model is not trusted;
 - `hold`: fixed preferences chosen once at the first decision, by TVL (the biggest pool first), never revised;
 - `perfect-foresight`: the realised forward mean APY and adverse-event flag of `strategy.targets`, read from
   the full data: a reference for what knowing the future is worth (an upper bound on forecasting, though not
@@ -34,8 +35,8 @@ from strategy.allocator import (
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.guardrails import Guardrails, VaultState
 from strategy.targets import TargetParams, build_targets
+from strategy.trailing_best import trailing_best
 
-TRAILING_DAYS = 7
 EQUAL_WEIGHT_BAND = Fraction(1, 100)  # of total assets: smaller drifts from equal weights are left alone
 
 
@@ -94,17 +95,13 @@ def _towards(delta: int, step: Fraction) -> int:
 
 
 class TrailingBestForecaster:
-    """Each pool's mean APY over the last `TRAILING_DAYS` days up to today."""
+    """Each pool's mean APY over the last `strategy.trailing_best.TRAILING_DAYS` days up to today."""
 
     name = "trailing-best"
     leaky = False
 
     def forecast(self, view: MarketData, now: pd.Timestamp) -> dict[str, MarketForecast]:
-        history = view.history
-        recent = history[history[TIMESTAMP] > now - pd.Timedelta(days=TRAILING_DAYS)]
-        alive = set(rows_at(view, now).index)
-        means = recent[recent[POOL].isin(alive)].groupby(POOL)["apy"].mean()
-        return {str(pool): MarketForecast(apy_pct=float(apy), p_event=0.0) for pool, apy in means.items()}
+        return trailing_best(view.history, now)
 
 
 class HoldForecaster:

@@ -24,16 +24,16 @@ import pandas as pd
 
 from backtest.market import Investable, MarketData
 from backtest.realised import PNL_EFFECTS
-from backtest.settings import BacktestSettings
+from config import BacktestSettings
 from strategy.allocator import (
-    UNKNOWN_MARKET,
-    Allocation,
     AllocationStatus,
     AllocatorConfig,
     MarketForecast,
     allocate,
 )
+from strategy.costs import ExecutionCosts
 from strategy.data.schema import POOL, TIMESTAMP
+from strategy.decision import Planner, VerdictKind, decide, forecasts_for_markets
 from strategy.guardrails import Guardrails, VaultState
 from strategy.targets import TargetParams
 
@@ -43,7 +43,6 @@ from strategy.targets import TargetParams
 UNKNOWN_AFTER = pd.Timedelta(days=1)
 
 
-Planner = Callable[[VaultState, Guardrails, Mapping[str, MarketForecast], AllocatorConfig], Allocation]
 
 
 class Forecaster(Protocol):
@@ -73,6 +72,10 @@ class BacktestVault(Protocol):
 
     def state(self) -> VaultState: ...
 
+    def clock(self, day: pd.Timestamp) -> int:
+        """The vault's time on `day` (Unix seconds; a chain's own clock in chain mode), as cooldowns see it."""
+        ...
+
     def rebalance(self, trades: Mapping[str, int], day: pd.Timestamp) -> Executed:
         """Send the allocator's trades on decision day `day`."""
         ...
@@ -90,11 +93,16 @@ class Setup:
     days: pd.DatetimeIndex
     guardrails: Guardrails  # markets keyed by pool id: the universe
     allocator: AllocatorConfig
+    costs: ExecutionCosts  # what the vault is charged: gas at `settings.gas_price_gwei`, slippage
     targets: TargetParams
     settings: BacktestSettings
     capital: int  # asset base units
     rebalance_every: int  # days
     investable: Investable | None = None  # the pools the vault's asset allows (None: not recorded)
+
+    def price_of_gas(self, gas: int) -> int:
+        """`gas` at the simulated gas price, in asset base units."""
+        return self.costs.price_of_gas(gas, self.settings.gas_price_wei, self.settings.asset_decimals)
 
     @property
     def pools(self) -> list[str]:
@@ -143,8 +151,7 @@ def replay(setup: Setup, forecaster: Forecaster, on_day: Callable[[], None] | No
 
     pools, unit = setup.pools, setup.settings.unit
     vault = vault if vault is not None else FastVault(setup)
-    # How the strategy turns forecasts into targets: the allocator, unless it brings its own `plan`.
-    plan: Planner = getattr(forecaster, "plan", allocate)
+    plan = planner_of(forecaster)
     gas_paid = 0
     pnl = dict.fromkeys((*PNL_EFFECTS, "slippage"), 0.0)
     decisions: list[Decision] = []
@@ -152,9 +159,8 @@ def replay(setup: Setup, forecaster: Forecaster, on_day: Callable[[], None] | No
     value_rows, position_rows = [], []
     for index, day in enumerate(setup.days):
         if setup.is_decision_day(index):
-            forecasts = _listed_forecasts(setup, forecaster, day)
+            forecasts, decision = decide_day(setup, forecaster, vault, day, plan)
             forecast_rows += [(day, pool, f.apy_pct, f.p_event) for pool, f in forecasts.items()]
-            decision = _decide(setup, vault, plan, forecasts, day)
             decisions.append(decision)
             gas_paid += decision.gas
             pnl["slippage"] -= decision.slippage / unit
@@ -178,22 +184,40 @@ def replay(setup: Setup, forecaster: Forecaster, on_day: Callable[[], None] | No
     )
 
 
+def planner_of(forecaster: Forecaster) -> Planner:
+    """How the strategy turns forecasts into targets: the allocator, unless it brings its own `plan`."""
+    return getattr(forecaster, "plan", allocate)
+
+
+def decide_day(setup: Setup, forecaster: Forecaster, vault: BacktestVault, day: pd.Timestamp,
+               plan: Planner | None = None) -> tuple[dict[str, MarketForecast], Decision]:
+    """One decision day of the replay: the strategy's forecasts for the listed pools and what became of them,
+    the step a keeper cycle takes on the same inputs (`strategy.decision.decide`)."""
+    forecasts = _listed_forecasts(setup, forecaster, day)
+    return forecasts, _decide(setup, vault, plan or planner_of(forecaster), forecasts, day)
+
+
 def _listed_forecasts(setup: Setup, forecaster: Forecaster, day: pd.Timestamp) -> dict[str, MarketForecast]:
-    """The strategy's forecasts for the listed pools, `UNKNOWN_MARKET` for those without data today whatever
-    the strategy said (a forecaster that remembers a pool, as `hold` does, must not keep money in it)."""
+    """The strategy's forecasts for the listed pools under `strategy.decision`'s missing-forecast policy; a pool
+    without data today is stale whatever the strategy said (a forecaster that remembers a pool, as `hold` does,
+    must not keep money in it)."""
     view = setup.market.until(day)
     forecasts = forecaster.forecast(view, day)
     recent = view.history[TIMESTAMP] >= day - UNKNOWN_AFTER
     with_data = set(view.history.loc[recent, POOL])
-    listed = {pool: forecasts[pool] for pool in setup.pools if pool in forecasts}
-    return listed | {pool: UNKNOWN_MARKET for pool in setup.pools if pool not in with_data}
+    return forecasts_for_markets(setup.pools, forecasts, stale=[pool for pool in setup.pools if pool not in with_data])
 
 
 def _decide(setup: Setup, vault: BacktestVault, plan: Planner, forecasts: dict[str, MarketForecast],
             day: pd.Timestamp) -> Decision:
-    allocation = plan(vault.state(), setup.guardrails, forecasts, setup.allocator)
-    if not allocation.changed:
+    """`strategy.decision.decide` on the vault's state, as the keeper decides; only a `send` reaches the vault."""
+    verdict = decide(vault.state(), setup.guardrails, forecasts, setup.allocator, vault.clock(day), plan)
+    allocation = verdict.allocation
+    if verdict.kind == VerdictKind.HOLD:
         return Decision(day, allocation.targets, allocation.status, False, [], 0, 0, 0)
+    if verdict.kind != VerdictKind.SEND:  # the keeper would not send it: no gas, nothing moves
+        return Decision(day, allocation.targets, allocation.status, True,
+                        [str(violation.reason) for violation in verdict.violations], 0, 0, 0)
     done = vault.rebalance(allocation.trades, day)
     return Decision(day, allocation.targets, allocation.status, True, done.rejections, done.moved, done.gas,
                     done.slippage)

@@ -4,13 +4,9 @@
 class BacktestError(ValueError):
     """Bad input to a backtest (window, pools, config, data): a one-line message naming what is wrong."""
 
-    exit_code = 1
-
 
 class UsageError(BacktestError):
-    """A bad command-line value (dates, strategy name, amounts): exit code 2, as for other usage errors."""
-
-    exit_code = 2
+    """A bad value the user chose (dates, strategy name, amounts), as opposed to bad data or a broken chain."""
 
 
 class ChainModeError(BacktestError):

@@ -1,5 +1,5 @@
 """The simulated vault of fast mode: the state in Python, rebalances by `backtest.execution`, the day's yield and
-losses by `backtest.realised`, gas charged from `BacktestSettings.gas_cost`."""
+losses by `backtest.realised`, gas charged from `[strategy.costs]` at the simulated gas price."""
 
 from __future__ import annotations
 
@@ -29,13 +29,16 @@ class FastVault:
     def state(self) -> VaultState:
         return self._state
 
+    def clock(self, day: pd.Timestamp) -> int:
+        return int(day.timestamp())
+
     def rebalance(self, trades: Mapping[str, int], day: pd.Timestamp) -> Executed:
         from backtest.engine import Executed
 
-        settings = self.setup.settings
-        result = execute(self._state, trades, int(day.timestamp()), self.setup.guardrails, settings.slippage_bps)
+        costs = self.setup.costs
+        result = execute(self._state, trades, self.clock(day), self.setup.guardrails, costs.slippage_bps)
         self._state = result.state
-        gas = settings.gas_cost(len(trades)) if result.accepted else 0
+        gas = self.setup.price_of_gas(costs.rebalance_gas(len(trades))) if result.accepted else 0
         return Executed(result.rejections, result.moved, gas, result.slippage)
 
     def advance(self, day: pd.Timestamp, pnl: dict[str, float]) -> None:

@@ -54,6 +54,17 @@ class MarketData:
             return table.iloc[:0].droplevel(TIMESTAMP)
         return table.xs(day, level=TIMESTAMP)
 
+    def model_features_until(self, day: pd.Timestamp) -> pd.DataFrame:
+        """The `model_features` rows of every day up to `day`, indexed by (timestamp, pool), read from the same
+        table as `model_features_on` and for the same reason: the promotion policy scores past days with them.
+        A day without any row is fine; rows this cut has not seen are refused."""
+        table = (self._whole or self)._model_features
+        stamps = table.index.get_level_values(TIMESTAMP)
+        known = self.history[TIMESTAMP].max() if not self.history.empty else None
+        if known is not None and ((stamps > known) & (stamps <= day)).any():
+            raise ValueError(f"features up to {day.date()} asked of data known at {known.date()}")
+        return table[stamps <= day]
+
     @cached_property
     def _model_features(self) -> pd.DataFrame:
         from strategy.models.dataset import model_features

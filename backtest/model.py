@@ -1,12 +1,14 @@
-"""The model strategy as a forecaster: a LightGBM artifact trained only on data before the decision.
+"""The model strategy as a forecaster: the keeper's retraining-and-promotion policy, replayed day by day.
 
-The first decision trains on everything known then (`train_artifact(..., train_end=now)`, which itself
-purges rows whose target horizon reaches past `train_end`); the model is retrained every
-`retrain_every_days` days on the data known at that moment, and in between predicts with the last one.
+Each decision steps `strategy.models.promotion.advance` on the market as known that day, exactly as each keeper
+cycle does, so the backtest measures what the keeper does: a challenger is trained on everything known then
+(`train_artifact(..., train_end=now)`, which purges rows whose horizon reaches past it) at the first decision
+and every `retrain_every_days`, promoted only past the gate, and the trailing-best rule decides while the
+champion's realised error is worse than persistence's (`strategy.forecast.policy_forecasts`).
 
 Warm-up: early in a history there is too little labelled data to train on (`train_artifact` raises
-`ModelError`). Until a model exists the forecaster gives no forecasts, so the vault stays where it is (in
-cash at the start), and it tries again at the next decision. `first_trained` is the first day it could
+`ModelError`). Until a challenger has trained the forecaster gives no forecasts, so the vault stays where it
+is (in cash at the start), and it tries again at the next decision. `first_trained` is the first day it could
 trade; `untrained_reason` says why the last attempt failed, for a run in which no model ever trained.
 """
 
@@ -23,20 +25,29 @@ from strategy.allocator import MarketForecast
 if TYPE_CHECKING:
     from strategy.config import ModelSettings
     from strategy.models.artifact import ModelArtifact
+    from strategy.models.promotion import Rule, Verdict
 
 
 class ModelForecaster:
-    """Forecasts of `strategy.forecast.forecasts_from` on the view's features, with point-in-time retraining."""
+    """Forecasts of what the promotion policy trusts on each decision day, from the view's features."""
 
     name = "ml"
     leaky = False
 
     def __init__(self, settings: ModelSettings):
+        from strategy.models.promotion import PolicyState
+
         self.settings = settings
-        self.trainings: list[pd.Timestamp] = []  # train_end of each model trained
+        self.state = PolicyState()
+        self.verdicts: list[Verdict] = []  # one per challenger trained
+        self.rules: dict[pd.Timestamp, Rule | None] = {}  # what decided on each decision day (None: warm-up)
         self.training_seconds = 0.0
         self.untrained_reason: str | None = None  # why the last training failed (None: it did not)
-        self._artifact: ModelArtifact | None = None
+
+    @property
+    def trainings(self) -> list[pd.Timestamp]:
+        """The day of each challenger trained, promoted or not."""
+        return [verdict.day for verdict in self.verdicts]
 
     @property
     def first_trained(self) -> pd.Timestamp | None:
@@ -44,32 +55,26 @@ class ModelForecaster:
         return self.trainings[0] if self.trainings else None
 
     def forecast(self, view: MarketData, now: pd.Timestamp) -> dict[str, MarketForecast]:
-        from strategy.forecast import forecasts_from
+        from strategy.forecast import policy_forecasts
+        from strategy.models.promotion import Known, advance
 
-        if self._retrain_due(now):
-            self._train(view, now)
-        if self._artifact is None:
-            return {}  # warming up
-        return forecasts_from(self._artifact, view.model_features_on(now), now)
+        known = Known(view.model_features_until(now), view.history, lambda train_end: self._train(view, train_end))
+        step = advance(self.state, now, known, self.settings)
+        self.state = step.state
+        if step.verdict is not None:
+            self.verdicts.append(step.verdict)
+            self.untrained_reason = None
+        elif step.untrained is not None:
+            self.untrained_reason = step.untrained
+        self.rules[now] = self.state.rule
+        return policy_forecasts(self.state, known, now)[0]
 
-    def _retrain_due(self, now: pd.Timestamp) -> bool:
-        """No model yet, or the last one is `retrain_every_days` old (a failed retraining is retried daily)."""
-        if self._artifact is None:
-            return True
-        return now - self.trainings[-1] >= pd.Timedelta(days=self.settings.retrain_every_days)
-
-    def _train(self, view: MarketData, now: pd.Timestamp) -> None:
-        """Train on what is known at `now`; with too little history keep the last model (or none)."""
-        from strategy.models import ModelError, train_artifact
+    def _train(self, view: MarketData, train_end: pd.Timestamp) -> ModelArtifact:
+        """A model trained on what is known at `train_end`, timed."""
+        from strategy.models import train_artifact
 
         started = time.perf_counter()
         try:
-            artifact = train_artifact(view.history, view.news, view.pools, train_end=now, settings=self.settings)
-        except ModelError as error:  # training raises it only for too little history: warm up, retry next time
-            self.untrained_reason = str(error)
-            return
+            return train_artifact(view.history, view.news, view.pools, train_end=train_end, settings=self.settings)
         finally:
             self.training_seconds += time.perf_counter() - started
-        self.untrained_reason = None
-        self._artifact = artifact
-        self.trainings.append(now)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,9 @@ from backtest.market import (
     window_days,
 )
 from backtest.model import ModelForecaster
-from backtest.settings import BacktestSettings, load_backtest_settings, vault_guardrails
+from backtest.settings import vault_guardrails
+from config import BacktestSettings, load_config
+from strategy.costs import allocator_config
 
 if TYPE_CHECKING:
     from backtest.chainmode import ChainOptions
@@ -52,16 +54,13 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: Path | None, seed: int | None = None) -> RunConfig:
-        """Read `path`; `seed`, when given, replaces the model's seed."""
-        from strategy.config import StrategyConfig, load_strategy_config
-
-        try:
-            strategy = load_strategy_config(path) if path is not None else StrategyConfig()
-        except (OSError, ValueError) as error:  # a missing or unreadable file, a bad key (named in the message)
-            raise BacktestError(str(error).splitlines()[0]) from None
+        """Read `path` (the defaults without one) with `config.load_config`; `seed`, when given, replaces the
+        model's seed. A bad file or key is a `config.ConfigError`."""
+        config = load_config(path)
+        strategy = config.strategy
         if seed is not None:
             strategy = strategy.model_copy(update={"model": strategy.model.model_copy(update={"seed": seed})})
-        return cls(strategy, load_backtest_settings(path), str(path) if path is not None else "defaults")
+        return cls(strategy, config.backtest, str(path) if path is not None else "defaults")
 
 
 @dataclass(frozen=True)
@@ -95,17 +94,15 @@ def build_setup(
         require_known_pools(market, universe)
         require_investable(market, universe, investable)
     guardrails = vault_guardrails(settings, universe, where=config.source)
-    # The allocator is told the costs the simulation charges: gas of a call moving one market, and slippage.
-    allocator = replace(
-        config.strategy.allocator_config(),
-        gas_cost=float(settings.gas_cost(1)),
-        slippage_bps=settings.slippage_bps,
-    )
+    # The allocator is told the costs the simulation charges, at the simulated gas price, as the keeper is live.
+    allocator = allocator_config(config.strategy.allocator, config.strategy.costs, settings.gas_price_wei,
+                                 settings.asset_decimals)
     return Setup(
         market=market,
         days=days,
         guardrails=guardrails,
         allocator=allocator,
+        costs=config.strategy.costs,
         targets=config.strategy.target_params(),
         settings=settings,
         capital=round(capital * settings.unit),

@@ -38,7 +38,8 @@ def main() -> None:
     end = START + pd.Timedelta(days=args.days - 1)
     market = synthetic_market(args.pools, START, end, args.warmup_days, args.seed)
     config = RunConfig.load(None, args.seed)
-    config = RunConfig(config.strategy, config.backtest.model_copy(update={"slippage_bps": args.slippage_bps}), config.source)
+    costs = config.strategy.costs.model_copy(update={"slippage_bps": args.slippage_bps})
+    config = RunConfig(config.strategy.model_copy(update={"costs": costs}), config.backtest, config.source)
     setup = build_setup(market, START, end, config, 1_000_000.0, args.rebalance_every)
 
     started = time.perf_counter()
@@ -65,7 +66,8 @@ def main() -> None:
           f"({chain_seconds / steps * 1000:.0f} ms/day)")
     print(f"fast mode:  {fast_seconds:.2f} s = {steps / fast_seconds:.0f} steps/s")
     print(f"final value, chain vs fast (gross of gas): {difference_bp:.2e} bp; slippage paid "
-          f"{-chain.pnl['slippage']:,.2f} on chain, {-fast.pnl['slippage']:,.2f} in fast mode ({args.slippage_bps:g} bps)")
+          f"{-chain.pnl['slippage']:,.2f} on chain, {-fast.pnl['slippage']:,.2f} in fast mode "
+          f"({args.slippage_bps:g} bps)")
     print(f"peak memory: {peak_rss_mib():.0f} MiB (this process), {anvil_mib:.0f} MiB (anvil)")
 
 

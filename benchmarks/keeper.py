@@ -21,11 +21,14 @@ from pathlib import Path
 from sqlalchemy import select
 
 from benchmarks.memory import peak_rss_mib, rss_mib
-from cli.demo import advance_chain, deposit_for_depositors
-from cli.devnet import start_devnet
+from depositor.accounts import UnlockedSender
+from depositor.flows import execute, plan_action
+from depositor.vault import open_vault
 from devnet.anvil import stop_background
+from devnet.config import devnet_config
+from devnet.lifecycle import advance_chain, start_devnet
+from devnet.synthetic_sources import serving_synthetic_sources
 from journal.db import Transaction, TxStatus
-from keeper.config import devnet_config
 from keeper.startup import open_keeper
 
 
@@ -39,11 +42,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vaultbot-keeper-bench-") as home:
         path = Path(home) / "devnet.json"
         started = time.perf_counter()
-        deployment = start_devnet(path)
+        deployment = start_devnet(path).deployment
         try:
-            deposit_for_depositors(path, deployment, "25000")
+            _deposit(path, deployment.depositors, 25_000)
             settings = devnet_config(path)
-            with open_keeper(settings) as keeper:
+            with serving_synthetic_sources(settings) as served, open_keeper(served) as keeper:
                 ready = time.perf_counter() - started
                 seconds, outcomes, memory = [], Counter(), {}
                 for number in range(args.cycles):
@@ -56,7 +59,8 @@ def main() -> None:
                         memory["warm"] = rss_mib()
                 memory["end"] = rss_mib()
                 with keeper.db.session() as session:
-                    gas = list(session.scalars(select(Transaction.gas_used).where(Transaction.status == TxStatus.MINED)))
+                    mined = select(Transaction.gas_used).where(Transaction.status == TxStatus.MINED)
+                    gas = list(session.scalars(mined))
             journal_kib = (Path(home) / "keeper.sqlite").stat().st_size / 1024
         finally:
             stop_background(Path(home))
@@ -73,6 +77,14 @@ def main() -> None:
     warm = memory.get("warm", float("nan"))
     print(f"memory: {warm:.0f} MiB after {args.warmup} cycles, {memory['end']:.0f} MiB after {cycles} "
           f"({memory['end'] - warm:+.1f} MiB), peak {peak_rss_mib():.0f} MiB")
+
+
+def _deposit(path: Path, depositors: list[str], whole_tokens: int) -> None:
+    """Each devnet depositor deposits, through the depositor tools' own checked flow."""
+    vault = open_vault(None, None, path)
+    for depositor in depositors:
+        units = whole_tokens * 10**vault.asset_decimals
+        execute(vault, plan_action(vault, "deposit", depositor, units), UnlockedSender(vault.w3, depositor))
 
 
 if __name__ == "__main__":

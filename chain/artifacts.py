@@ -1,4 +1,5 @@
-"""Compile contracts/*.vy with vyper's Python API into ABI + deploy bytecode, cached on disk.
+"""Compile the contracts (contracts/*.vy, shipped as vaultbot.contracts) with vyper's Python API into ABI +
+deploy bytecode, cached on disk.
 
 The cache key hashes every Vyper source under the contracts directory together with the
 vyper and snekmate versions, so an unchanged tree is compiled once per machine.
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from vaultbot.paths import cache_dir, repo_root
+from vaultbot import resources
+from vaultbot.paths import cache_dir
 
 CACHE_FORMAT = 1  # bump when the cached JSON layout changes
 
@@ -43,10 +45,6 @@ class CompiledContracts:
             return self.contracts[name]
         except KeyError:
             raise KeyError(f"no compiled contract {name!r}; have {sorted(self.contracts)}") from None
-
-
-def default_contracts_dir() -> Path:
-    return repo_root() / "contracts"
 
 
 def _source_files(contracts_dir: Path) -> list[Path]:
@@ -87,7 +85,7 @@ def _compile(contracts_dir: Path) -> dict[str, ContractArtifact]:
 def compile_contracts(contracts_dir: Path | None = None, cache: Path | None = None) -> CompiledContracts:
     """Compile every contracts/*.vy, or load the result of an identical earlier compile."""
     started = time.perf_counter()
-    contracts_dir = (contracts_dir or default_contracts_dir()).resolve()
+    contracts_dir = (contracts_dir or resources.contracts_dir()).resolve()
     if not contracts_dir.is_dir():
         raise CompilationError(f"contracts directory {contracts_dir} does not exist")
     cache_file = (cache or cache_dir()) / f"contracts-{source_hash(contracts_dir)}.json"

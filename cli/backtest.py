@@ -47,7 +47,8 @@ Seed = Annotated[int | None, typer.Option(
     "--seed", help="Seed of the synthetic market and the model (default: the config's model seed).")]
 Report = Annotated[Path, typer.Option("--report", help="Directory for report.json and report.html.")]
 Chain = Annotated[bool, typer.Option(
-    "--chain", help="Replay on the real Vault and MockMarkets on a fresh local anvil (slower; see backtest.chainmode).")]
+    "--chain",
+    help="Replay on the real Vault and MockMarkets on a fresh local anvil (slower; see backtest.chainmode).")]
 ForkUrl = Annotated[str | None, typer.Option(
     "--fork-url", help="Fork mode: run on anvil forked from this (archive) RPC; needs --fork-block.")]
 ForkBlock = Annotated[int | None, typer.Option("--fork-block", help="Fork mode: the block to fork at.")]
@@ -67,14 +68,17 @@ class _Prepared:
 @contextmanager
 def _one_line_errors() -> Iterator[None]:
     """Expected failures (bad flags, data, config, model training) as one line and an exit code, no traceback."""
-    from backtest.errors import BacktestError
+    from backtest.errors import BacktestError, UsageError
+    from config import ConfigError
     from strategy.data import DataError
     from strategy.models import ModelError
 
     try:
         yield
     except BacktestError as error:
-        fail(str(error), error.exit_code)
+        fail(str(error), 2 if isinstance(error, UsageError) else 1)  # 2: a usage error, as Typer's own
+    except ConfigError as error:
+        fail(str(error), 1)
     except (DataError, ModelError) as error:
         fail(str(error).splitlines()[0], 1)
 

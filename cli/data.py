@@ -1,8 +1,8 @@
 """`vaultbot data download`: record real DeFiLlama history (and news feeds) for backtests and model evaluation.
 
 Writes the layout of `sources.recorder`, which `vaultbot backtest run` and `vaultbot model evaluate`
-read with --data DIR/market_history.parquet --pools DIR/pools.json [--news DIR/news]. Exit codes: 0 all recorded, 1 /pools
-unreadable, an empty selection, or some chart or feed failed (the rest is written; re-run to fetch it),
+read with --data DIR/market_history.parquet --pools DIR/pools.json [--news DIR/news]. Exit codes: 0 all recorded,
+1 /pools unreadable, an empty selection, or some chart or feed failed (the rest is written; re-run to fetch it),
 2 bad flags.
 """
 
@@ -25,7 +25,8 @@ def download(
     chain: Annotated[list[str] | None, typer.Option("--chain", help="Only pools on this chain (repeatable).")] = None,
     project: Annotated[list[str] | None, typer.Option(
         "--project", help="Only pools of this DeFiLlama project, e.g. aave-v3 (repeatable).")] = None,
-    symbol: Annotated[list[str] | None, typer.Option("--symbol", help="Only pools of this symbol (repeatable).")] = None,
+    symbol: Annotated[list[str] | None, typer.Option(
+        "--symbol", help="Only pools of this symbol (repeatable).")] = None,
     any_asset: Annotated[bool, typer.Option(
         "--any-asset", help="Also pools that are not stablecoin pools (default: stablecoin pools only).")] = False,
     min_tvl: Annotated[float, typer.Option("--min-tvl", min=0, help="Only pools with at least this TVL (USD).")] = 0.0,

@@ -16,8 +16,6 @@ from cli.common import JsonOption, deployment_path, exit_on
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from web3 import Web3
-
     from chain.deployment import Deployment
     from keeper.cycle import Keeper
 
@@ -34,11 +32,11 @@ def demo(json_path: JsonOption = None, cycles: Cycles = 3, chain_hours: ChainHou
     """Start the devnet, deposit, and run the keeper on synthetic market data (the README's main job)."""
     from chain.deployment import Deployment
     from cli.devnet import start_devnet
-    from cli.keeper import configure_logging, serve, startup_errors
+    from cli.keeper import configure_logging, opened_keeper, serve
+    from config import ConfigError
     from devnet.anvil import AnvilError, running_background
-    from keeper.config import ConfigError, devnet_config
+    from devnet.config import devnet_config
     from keeper.metrics import KeeperMetrics
-    from keeper.startup import open_keeper
 
     configure_logging(log_level)
     path = deployment_path(json_path)
@@ -52,7 +50,7 @@ def demo(json_path: JsonOption = None, cycles: Cycles = 3, chain_hours: ChainHou
     typer.echo("starting the keeper (the first start trains its model on synthetic history) ...")
     deposit_for_depositors(path, deployment, deposit)
     metrics = KeeperMetrics(max_age_s=settings.service.health_age_s)
-    with exit_on(*startup_errors()), open_keeper(settings, metrics=metrics) as keeper:
+    with opened_keeper(settings, metrics) as keeper:
         if cycles == 0:
             serve(keeper, metrics, settings.service)
         else:
@@ -79,11 +77,14 @@ def deposit_for_depositors(path: "Path", deployment: "Deployment", amount: str) 
         if vault.reader.balance(depositor) > 0:
             continue
         with exit_on(BadInput, Refusal):
-            receipt = execute(vault, plan_action(vault, "deposit", depositor, units), UnlockedSender(vault.w3, depositor))
+            receipt = execute(vault, plan_action(vault, "deposit", depositor, units),
+                              UnlockedSender(vault.w3, depositor))
         typer.echo(f"{depositor} {describe_result(vault, receipt)}")
 
 
 def _run_cycles(keeper: "Keeper", deployment: "Deployment", cycles: int, chain_seconds: int) -> None:
+    from devnet.lifecycle import advance_chain
+
     w3 = keeper.chain.w3
     for number in range(cycles):
         if number and chain_seconds:
@@ -93,12 +94,6 @@ def _run_cycles(keeper: "Keeper", deployment: "Deployment", cycles: int, chain_s
         typer.echo(line + (f" ({outcome.reason})" if outcome.reason else "")
                    + (f", decision {outcome.decision_hash}" if outcome.tx_hash else ""))
         _print_positions(keeper, deployment)
-
-
-def advance_chain(w3: "Web3", seconds: int) -> None:
-    """anvil only: the devnet's chain clock jumps, so cooldowns pass and markets accrue."""
-    w3.provider.make_request("evm_increaseTime", [seconds])
-    w3.provider.make_request("evm_mine", [])
 
 
 def _print_positions(keeper: "Keeper", deployment: "Deployment") -> None:

@@ -4,7 +4,6 @@ A devnet lives in the directory of its deployment JSON (default $VAULTBOT_HOME/d
 else .vaultbot/devnet.json): anvil.pid, anvil.log and abi/ sit next to it.
 """
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -37,36 +36,22 @@ def up(
 
 
 def start_devnet(path: Path, *, port: int = 0, markets: int = 4) -> "Deployment":
-    """Start anvil in the background for `path`, deploy, save and print the deployment; exit 1 on failure."""
-    from web3 import Web3
-
-    from chain.artifacts import CompilationError, compile_contracts
-    from devnet.anvil import AnvilConfig, AnvilError, start_background, stop_background
-    from devnet.deploy import DeploymentError, DevnetParams, deploy_devnet
+    """`devnet.lifecycle.start_devnet`, its summary printed; exit 1 on failure."""
+    from devnet.deploy import DevnetParams
+    from devnet.lifecycle import DevnetError
+    from devnet.lifecycle import start_devnet as start
 
     try:
         params = DevnetParams(markets=markets)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--markets") from error
-    home = path.parent
-    with exit_on(AnvilError, CompilationError):
-        compiled = compile_contracts()  # before anvil starts, so a compile error leaves no process behind
-        started = time.perf_counter()
-        anvil = start_background(home, AnvilConfig(port=port))
-    try:
-        deployment = deploy_devnet(Web3(Web3.HTTPProvider(anvil.rpc_url)), compiled, home / "abi",
-                                   params, anvil_pid=anvil.pid)
-        deployment.save(path)
-    except DeploymentError as error:
-        stop_background(home)
-        fail(f"{error}\n(anvil stopped; its log is {anvil.log_path})")
-    except BaseException:
-        stop_background(home)
-        raise
-    _print_summary(path, deployment, anvil.log_path,
-                   compiled=f"{'from cache' if compiled.from_cache else 'compiled'} in {compiled.seconds:.1f}s",
-                   deployed=f"in {time.perf_counter() - started:.1f}s")
-    return deployment
+    with exit_on(DevnetError):
+        started = start(path, params, port=port)
+    _print_summary(path, started.deployment, started.log_path,
+                   compiled=f"{'from cache' if started.compiled_from_cache else 'compiled'} in "
+                            f"{started.compile_seconds:.1f}s",
+                   deployed=f"in {started.deploy_seconds:.1f}s")
+    return started.deployment
 
 
 def _json_flag(json_path: Path | None) -> str:

@@ -5,6 +5,8 @@ runs against the devnet of $VAULTBOT_HOME/devnet.json (else .vaultbot/devnet.jso
 data, so `vaultbot devnet up && vaultbot keeper once` works on a fresh checkout.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -15,7 +17,7 @@ from cli.common import exit_on, fail
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from keeper.config import KeeperConfig, ServiceSettings
+    from config import Config, ServiceSettings
     from keeper.cycle import Keeper
     from keeper.metrics import KeeperMetrics
 
@@ -33,12 +35,25 @@ LogFormat = Annotated[Literal["text", "json"], typer.Option(
     help="text, or json: one object per line with cycle_id, status, decision_hash, tx_hash fields.")]
 
 
-def _config(path: Path | None) -> "KeeperConfig":
+def _config(path: Path | None) -> "Config":
+    from config import ConfigError, load_config
+    from devnet.config import devnet_config
     from vaultbot.paths import state_dir
-    from keeper.config import ConfigError, devnet_config, load_config
 
     with exit_on(ConfigError):
-        return load_config(path) if path is not None else devnet_config(state_dir() / "devnet.json")
+        return load_config(path, keeper=True) if path is not None else devnet_config(state_dir() / "devnet.json")
+
+
+@contextmanager
+def opened_keeper(settings: "Config", metrics: "KeeperMetrics | None" = None) -> "Iterator[Keeper]":
+    """`keeper.startup.open_keeper`, after serving the devnet's synthetic data when the config asks for it;
+    a start-up failure is one line and exit 1."""
+    from devnet.synthetic_sources import serving_synthetic_sources
+    from keeper.startup import open_keeper
+
+    with exit_on(*startup_errors()), serving_synthetic_sources(settings) as served, \
+            open_keeper(served, metrics=metrics) as keeper:
+        yield keeper
 
 
 def configure_logging(level: str, log_format: Literal["text", "json"] = "text") -> None:
@@ -53,8 +68,8 @@ def configure_logging(level: str, log_format: Literal["text", "json"] = "text") 
 
 def startup_errors() -> tuple[type[Exception], ...]:
     from chain.errors import RpcUnavailable
+    from config import ConfigError
     from journal.db import DatabaseError
-    from keeper.config import ConfigError
     from keeper.startup import StartupError
     from sources import SourceError
     from strategy.models import ModelError
@@ -68,10 +83,9 @@ def run(config: ConfigOption = None, log_level: LogLevel = "INFO", log_format: L
     configure_logging(log_level, log_format)
     settings = _config(config)
     from keeper.metrics import KeeperMetrics
-    from keeper.startup import open_keeper
 
     metrics = KeeperMetrics(max_age_s=settings.service.health_age_s)
-    with exit_on(*startup_errors()), open_keeper(settings, metrics=metrics) as keeper:
+    with opened_keeper(settings, metrics) as keeper:
         serve(keeper, metrics, settings.service)
 
 
@@ -96,9 +110,7 @@ def once(config: ConfigOption = None,
     """Run one cycle and print its outcome; exit 1 if it failed, was refused or reverted."""
     configure_logging(log_level, log_format)
     settings = _config(config)
-    from keeper.startup import open_keeper
-
-    with exit_on(*startup_errors()), open_keeper(settings) as keeper:
+    with opened_keeper(settings) as keeper:
         outcome = keeper.run_cycle(dry_run=dry_run)
     typer.echo(f"cycle {outcome.cycle_id}: {outcome.status.value}" + (f": {outcome.reason}" if outcome.reason else ""))
     if outcome.decision_hash:
@@ -142,7 +154,7 @@ def status(config: ConfigOption = None,
                                  settings, console)
 
 
-def _print_positions_against(targets: dict[str, int], decided: str, settings: "KeeperConfig",
+def _print_positions_against(targets: dict[str, int], decided: str, settings: "Config",
                              console: "Console") -> None:
     from rich.table import Table
 

@@ -40,17 +40,17 @@ ArtifactDir = Annotated[Path, typer.Option("--artifact", help="Directory of a sa
 
 def _expected_errors() -> tuple[type[Exception], ...]:
     from backtest.errors import BacktestError
-    from strategy.config import StrategyConfigError
+    from config import ConfigError
     from strategy.data import DataError
     from strategy.models import ModelError
 
-    return BacktestError, DataError, ModelError, StrategyConfigError
+    return BacktestError, DataError, ModelError, ConfigError
 
 
 def _settings(config: Path | None, seed: int | None) -> ModelSettings:
-    from strategy.config import ModelSettings, load_strategy_config
+    from config import load_config
 
-    settings = load_strategy_config(config).model if config is not None else ModelSettings()
+    settings = load_config(config).strategy.model
     return settings if seed is None else settings.model_copy(update={"seed": seed})
 
 
@@ -122,7 +122,6 @@ def evaluate(
     """Walk-forward out-of-sample scores: yield MAE against persistence, risk AUC, Brier and reliability."""
     from rich.console import Console
 
-    from strategy.config import StrategyConfig
     from strategy.models import walk_forward
 
     with exit_on(*_expected_errors()):
@@ -136,11 +135,11 @@ def evaluate(
     verdict = "beats" if evaluation.beats_baseline else "does NOT beat"
     typer.echo(f"the yield model {verdict} persistence on the test period "
                f"({evaluation.mae_model:.3f} vs {evaluation.mae_baseline:.3f} MAE, percentage points)")
-    from strategy.config import load_strategy_config
+    from config import load_config
     from strategy.targets import loss_given_event
 
     measured = loss_given_event(market.history, market.pools, settings.target_params(), market.news)
-    assumed = (load_strategy_config(config) if config is not None else StrategyConfig()).allocator.loss_given_event
+    assumed = load_config(config).strategy.allocator.loss_given_event
     typer.echo(f"loss given an event on this data: {_number(measured, 4)} (the allocator assumes {assumed:g}, "
                "[strategy.allocator] loss_given_event)")
 

@@ -29,23 +29,30 @@ AccountOption = Annotated[str, typer.Option(
     "--account", help="Who acts: an anvil account index (3) or an address the node holds unlocked, "
                       "or a keystore JSON file (signed locally).")]
 PasswordFileOption = Annotated[Path | None, typer.Option("--password-file", help="Keystore password file.")]
-PasswordEnvOption = Annotated[str | None, typer.Option("--password-env", help="Variable holding the keystore password.")]
+PasswordEnvOption = Annotated[str | None, typer.Option(
+    "--password-env", help="Variable holding the keystore password.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Send without asking for confirmation.")]
 SlippageOption = Annotated[str, typer.Option(
     "--slippage", help="How much worse than the preview the outcome may be before the send is refused "
                        "(used when no explicit bound is given), e.g. 0.5% or 50bps.")]
 
 
+# The option that sets each action's guard (`depositor.flows.Guard`).
+GUARD_FLAGS: dict["Action", str] = {"deposit": "--min-shares", "withdraw": "--max-shares", "redeem": "--min-assets"}
+
+
 @contextmanager
 def _one_line_errors() -> Iterator[None]:
     """Refusals and bad input as one line and exit code 1 (2 for bad input), never a traceback."""
     from chain.errors import RpcUnavailable
-    from depositor.errors import BadInput, DepositorError
+    from depositor.errors import BadInput, DepositorError, GuardRefusal
 
     try:
         yield
     except BadInput as error:
         fail(str(error), 2)
+    except GuardRefusal as error:  # the library says "loosen the guard"; here it is a flag
+        fail(f"{error} ({GUARD_FLAGS[error.action]} or --slippage)")
     except (DepositorError, RpcUnavailable) as error:
         fail(str(error))
 
@@ -87,9 +94,11 @@ def balance(account: AccountOption, rpc: RpcOption = None, vault: VaultOption = 
 
 @app.command()
 def deposit(
-    amount: Annotated[str, typer.Argument(help="Assets to deposit, e.g. 1000 or 1,000.50; 'max' for all the vault takes.")],
+    amount: Annotated[str, typer.Argument(
+        help="Assets to deposit, e.g. 1000 or 1,000.50; 'max' for all the vault takes.")],
     account: AccountOption,
-    min_shares: Annotated[str | None, typer.Option("--min-shares", help="Refuse if fewer shares would be minted.")] = None,
+    min_shares: Annotated[str | None, typer.Option(
+        "--min-shares", help="Refuse if fewer shares would be minted.")] = None,
     slippage: SlippageOption = "0.5%", yes: YesOption = False, rpc: RpcOption = None, vault: VaultOption = None,
     json_path: JsonOption = None, password_file: PasswordFileOption = None, password_env: PasswordEnvOption = None,
 ) -> None:
@@ -101,7 +110,8 @@ def deposit(
 def withdraw(
     amount: Annotated[str, typer.Argument(help="Assets to receive, e.g. 250; 'max' for all that is liquid now.")],
     account: AccountOption,
-    max_shares: Annotated[str | None, typer.Option("--max-shares", help="Refuse if more shares would be burned.")] = None,
+    max_shares: Annotated[str | None, typer.Option(
+        "--max-shares", help="Refuse if more shares would be burned.")] = None,
     slippage: SlippageOption = "0.5%", yes: YesOption = False, rpc: RpcOption = None, vault: VaultOption = None,
     json_path: JsonOption = None, password_file: PasswordFileOption = None, password_env: PasswordEnvOption = None,
 ) -> None:
@@ -111,9 +121,11 @@ def withdraw(
 
 @app.command()
 def redeem(
-    shares: Annotated[str, typer.Argument(help="Vault shares to burn, e.g. 100.5; 'all' for every share redeemable now.")],
+    shares: Annotated[str, typer.Argument(
+        help="Vault shares to burn, e.g. 100.5; 'all' for every share redeemable now.")],
     account: AccountOption,
-    min_assets: Annotated[str | None, typer.Option("--min-assets", help="Refuse if fewer assets would be paid.")] = None,
+    min_assets: Annotated[str | None, typer.Option(
+        "--min-assets", help="Refuse if fewer assets would be paid.")] = None,
     slippage: SlippageOption = "0.5%", yes: YesOption = False, rpc: RpcOption = None, vault: VaultOption = None,
     json_path: JsonOption = None, password_file: PasswordFileOption = None, password_env: PasswordEnvOption = None,
 ) -> None:
@@ -144,7 +156,8 @@ def _act(action: "Action", amount_text: str, guard_text: str | None, account: st
         sender = open_sender(opened.w3, account, password_file=password_file, password_env=password_env)
         amount = resolve_amount(amount_text, action, opened, sender.address)
         plan = plan_action(opened, action, sender.address, amount,
-                           guard_bound=parse_guard(guard_text, action, opened), tolerance_bps=tolerance)
+                           guard_bound=parse_guard(guard_text, action, opened, what=GUARD_FLAGS[action]),
+                           tolerance_bps=tolerance)
         console.print(plan_table(plan))
         if not yes and not typer.confirm(f"Send {len(plan.steps)} transaction(s) from {sender.address}?"):
             fail("nothing sent")

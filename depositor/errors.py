@@ -12,3 +12,12 @@ class BadInput(DepositorError, ValueError):
 class Refusal(DepositorError):
     """The vault would refuse (or did refuse) the action: paused, over a limit, not liquid, not enough balance,
     or the price moved past the minimum-out guard. Checked before sending whenever possible."""
+
+
+class GuardRefusal(Refusal):
+    """The price moved past the action's minimum-out (or maximum-in) guard; `action` says which guard, so a
+    front end can name its own control for loosening it."""
+
+    def __init__(self, message: str, action: str) -> None:
+        super().__init__(message)
+        self.action = action

@@ -22,7 +22,7 @@ from web3.types import TxReceipt
 
 from chain.errors import decode_revert
 from depositor.amounts import at_least, at_most, parse_amount
-from depositor.errors import BadInput, Refusal
+from depositor.errors import BadInput, GuardRefusal, Refusal
 from depositor.refusals import PAUSED, explain_reason
 from depositor.vault import DepositorVault
 
@@ -33,7 +33,6 @@ Action = Literal["deposit", "withdraw", "redeem"]
 ACTIONS: tuple[Action, ...] = ("deposit", "withdraw", "redeem")
 DEFAULT_TOLERANCE_BPS = 50  # 0.5 %: interest moves the price a little between preview and block
 MAX_WORDS = ("max", "all")
-GUARD_FLAGS: dict[Action, str] = {"deposit": "--min-shares", "withdraw": "--max-shares", "redeem": "--min-assets"}
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,6 @@ class Guard:
     """deposit: at least `bound` shares minted; withdraw: at most `bound` shares burned; redeem: at least
     `bound` assets paid."""
 
-    flag: str  # the CLI option that sets it
     bound: int
     minimum: bool  # True: the outcome must be >= bound; False: <= bound
 
@@ -93,12 +91,13 @@ class Plan:
         return f"{self.action} {self.lines[0][1]}"
 
 
-def parse_guard(text: str | None, action: Action, vault: DepositorVault) -> int | None:
-    """The --min-shares/--max-shares/--min-assets value in base units (None: use the tolerance)."""
+def parse_guard(text: str | None, action: Action, vault: DepositorVault, *, what: str) -> int | None:
+    """A guard bound given as text (shares for deposit and withdraw, assets for redeem) in base units; None
+    without one (the tolerance sets it). `what` names the field in an error."""
     if text is None:
         return None
     decimals = vault.decimals if _OUTCOMES[action].in_shares else vault.asset_decimals
-    return parse_amount(text, decimals, what=GUARD_FLAGS[action])
+    return parse_amount(text, decimals, what=what)
 
 
 def resolve_amount(text: str, action: Action, vault: DepositorVault, account: str) -> int:
@@ -205,14 +204,14 @@ def _finish(vault: DepositorVault, action: Action, account: str, amount: int, ca
     show = vault.shares_text if kind.in_shares else vault.assets_text
     if guard_bound is None:
         guard_bound = at_least(preview, tolerance_bps) if kind.minimum else at_most(preview, tolerance_bps)
-    guard = Guard(GUARD_FLAGS[action], guard_bound, kind.minimum)
+    guard = Guard(guard_bound, kind.minimum)
     amount_text = vault.shares_text(amount) if action == "redeem" else vault.assets_text(amount)
     step = Step(f"{action} {amount_text}", call)
     outcome, simulated = (preview, False) if approve else (_simulate(call, account), True)
     if not guard.accepts(outcome):
         side = "minimum" if guard.minimum else "maximum"
-        raise Refusal(f"price moved past the guard: {kind.would} {show(outcome)}, past the {side} of "
-                      f"{show(guard.bound)} ({guard.flag}); preview again, or pass a looser {guard.flag} or --slippage")
+        raise GuardRefusal(f"price moved past the guard: {kind.would} {show(outcome)}, past the {side} of "
+                           f"{show(guard.bound)}; preview again, or loosen the {side} or the tolerance", action)
     lines = ((action, amount_text), (kind.label, show(outcome)),
              ("at least" if kind.minimum else "at most", show(guard.bound)),
              ("share price", vault.share_price_text()), after(outcome))

@@ -8,10 +8,18 @@ PAUSED = "the vault is paused: deposits are stopped (withdrawals and redemptions
 
 _REASONS = {
     "vault: paused": PAUSED,
-    "vault: deposit more than max": "over the deposit limit: the vault takes less than that now (see `vaultbot vault info`)",
-    "vault: mint more than max": "over the deposit limit: the vault takes less than that now (see `vaultbot vault info`)",
-    "vault: withdraw more than max": "not enough liquidity or shares: the vault pays out less than that to this account now",
-    "vault: redeem more than max": "not enough liquidity or shares: the vault redeems fewer shares than that for this account now",
+    "vault: deposit more than max": (
+        "over the deposit limit: the vault takes less than that now (see `vaultbot vault info`)"
+    ),
+    "vault: mint more than max": (
+        "over the deposit limit: the vault takes less than that now (see `vaultbot vault info`)"
+    ),
+    "vault: withdraw more than max": (
+        "not enough liquidity or shares: the vault pays out less than that to this account now"
+    ),
+    "vault: redeem more than max": (
+        "not enough liquidity or shares: the vault redeems fewer shares than that for this account now"
+    ),
     "erc20: transfer amount exceeds balance": "insufficient balance: the account holds less of the asset than that",
     "erc20: burn amount exceeds balance": "insufficient balance: the account holds fewer vault shares than that",
     "erc20: insufficient allowance": "the vault may not take that much of the account's asset: approve it first",

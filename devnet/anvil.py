@@ -1,4 +1,4 @@
-"""Find the pinned anvil binary and run it on 127.0.0.1.
+"""Find anvil (the npm-pinned binary of the checkout, or $VAULTBOT_ANVIL) and run it on 127.0.0.1.
 
 Two ways to run it: `AnvilProcess` as a context manager (tests, backtests) stops anvil on
 exit; `start_background`/`stop_background` run a detached anvil that outlives the command
@@ -20,8 +20,6 @@ from types import TracebackType
 from typing import Self
 
 import requests
-
-from vaultbot.paths import repo_root
 
 ANVIL_ENV = "VAULTBOT_ANVIL"
 HOST = "127.0.0.1"
@@ -51,15 +49,24 @@ def anvil_package_name(system: str = sys.platform, machine: str = platform.machi
     return f"anvil-{os_name}-{arch}"
 
 
+def checkout_root() -> Path | None:
+    """The checkout this code runs from (the directory holding package.json, which pins anvil), or None for
+    a wheel installed outside any checkout: anvil is an npm package, never part of the wheel."""
+    return next((d for d in Path(__file__).resolve().parents if (d / "package.json").is_file()), None)
+
+
 def find_anvil(root: Path | None = None) -> Path:
-    """$VAULTBOT_ANVIL if set, else the binary of the pinned npm package under the repo root."""
+    """$VAULTBOT_ANVIL if set, else the binary of the pinned npm package under the checkout (`root`)."""
     override = os.environ.get(ANVIL_ENV)
     if override:
         path = Path(override)
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise AnvilError(f"{ANVIL_ENV}={override} is not an executable file")
         return path
-    root = root if root is not None else repo_root()
+    root = root if root is not None else checkout_root()
+    if root is None:
+        raise AnvilError(f"anvil not found: vaultbot is not running from its checkout (no node_modules with "
+                         f"the pinned anvil); set {ANVIL_ENV} to the path of an anvil binary.")
     exe = "anvil.exe" if sys.platform == "win32" else "anvil"
     path = root / "node_modules" / "@foundry-rs" / anvil_package_name() / "bin" / exe
     if not path.is_file():

@@ -20,6 +20,7 @@ from web3.types import TxReceipt
 from chain.artifacts import CompiledContracts, write_abis
 from chain.deployment import Deployment, MarketInfo
 from chain.params import Param
+from strategy.guardrails import DEFAULT_CAP_BPS, DEFAULT_GUARDRAILS
 from strategy.units import SECONDS_PER_YEAR, WAD
 
 USDC = 10**6  # one whole token of the devnet's 6-decimal mock USDC
@@ -57,11 +58,11 @@ class DevnetParams:
     """What the devnet deploys and the vault guardrails it starts with."""
 
     markets: int = 4
-    min_rebalance_interval: int = 3600  # seconds
-    max_turnover_bps: int = 5000
-    max_loss_bps: int = 10
-    min_idle_bps: int = 500
-    market_cap_bps: int = 4000
+    min_rebalance_interval: int = DEFAULT_GUARDRAILS["min_rebalance_interval"]  # seconds
+    max_turnover_bps: int = DEFAULT_GUARDRAILS["max_turnover_bps"]
+    max_loss_bps: int = DEFAULT_GUARDRAILS["max_loss_bps"]
+    min_idle_bps: int = DEFAULT_GUARDRAILS["min_idle_bps"]
+    market_cap_bps: int = DEFAULT_CAP_BPS
     market_cap_abs: int = 10_000_000 * USDC
     timelock: int = 24 * 3600  # raised last: loosening anything afterwards waits a day
     decimals_offset: int = 12  # 6-decimal asset -> 18-decimal vault shares

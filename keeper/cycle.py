@@ -7,14 +7,17 @@
    bumped fees while stuck or priced out, each replacement journaled before broadcast) and its outcome
    recorded; no decision is made while one is pending.
 2. Inputs (`sources.inputs`): a source failure or a data-gate refusal ends the cycle as `refused`.
-3. Forecasts (`strategy.forecast.forecast_at`) per pool, mapped to the vault's markets by `[markets]`.
-4. Chain: guardrails and state through `VaultReader`; `strategy.allocator.allocate` within them.
-5. Decision: the record and its hash (`strategy.decision_record`) are committed before anything is sent.
-   No change -> `held`; a guardrail the Python mirror says would fail now (cooldown) -> `skipped`.
-6. Simulate `rebalance(allocations, decision_hash)` with eth_call: a revert ends the cycle as `reverted`
-   with the vault's reason; it is not retried in this cycle. Dry-run stops here (`dry_run`).
-7. Send through `TxSender`, which hands each signed transaction to the journal before broadcasting it;
-   the receipt marks the cycle `rebalanced` (or `reverted` when mined with status 0).
+3. Forecasts per pool from what the promotion policy trusts (`keeper.models`: the champion model, or the
+   trailing-best rule while it is not trusted), mapped to the vault's markets by `[markets]`.
+4. Chain: guardrails and state through `VaultReader`; the gas price for the allocator's costs.
+5. Decision: `strategy.decision.decide`, the step the backtester replays (allocation under `[strategy.costs]`
+   and the missing-forecast policy, then the guardrail mirror); the record and its hash
+   (`strategy.decision_record`) are committed before anything is sent. Verdict `hold` -> `held`, `skip`
+   (cooldown, pause) -> `skipped`, `would_revert` -> `reverted` without sending.
+6-7. `chain.rebalance.simulate_then_send`: eth_call (a revert ends the cycle as `reverted` with the vault's
+   reason; not retried in this cycle; dry-run stops here), then `TxSender`, which hands each signed
+   transaction to the journal before broadcasting it; the receipt marks the cycle `rebalanced` (or
+   `reverted` when mined with status 0).
 """
 
 import logging
@@ -23,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 import requests
@@ -33,26 +36,25 @@ from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
 from web3.logs import DISCARD
 
 from chain.errors import ContractRevert, RpcUnavailable
-from chain.rebalance import rebalance_call
+from chain.rebalance import simulate_then_send
 from chain.tx import NonceUsed, PendingTx, TxError, TxSender
 from chain.vault_reader import VaultReader
+from config import Config
 from journal.db import CycleStatus, DatabaseError, KeeperDB, Transaction, to_hex
-from keeper.config import KeeperConfig
 from keeper.metrics import KeeperMetrics
+from keeper.models import KeeperModels
 from sources import DataGateError, SourceError, Sources
 from sources.inputs import ModelInputs, gather_inputs
-from strategy.allocator import UNKNOWN_MARKET, Allocation, MarketForecast, allocate
+from strategy.allocator import Allocation, AllocatorConfig, MarketForecast
+from strategy.costs import allocator_config
 from strategy.data.errors import DataError
+from strategy.decision import VerdictKind, decide, forecasts_for_markets
 from strategy.decision_record import canonical_json, decision_hash_of, decision_record
-from strategy.forecast import forecast_at
 from strategy.guardrails import (
     Guardrails,
-    Reason,
     VaultState,
-    check_rebalance,
-    simulate_rebalance,
 )
-from strategy.models import ModelArtifact, ModelError
+from strategy.models import ModelError
 from strategy.units import annualised_growth
 
 log = logging.getLogger(__name__)
@@ -110,10 +112,10 @@ class _Stop(Exception):
 class Keeper:
     """Runs cycles for one vault; holds the journal, sources, chain client and model for its lifetime."""
 
-    def __init__(self, config: KeeperConfig, db: KeeperDB, sources: Sources, chain: VaultChain,
-                 artifact: ModelArtifact, markets: Mapping[str, str], *, metrics: KeeperMetrics | None = None,
+    def __init__(self, config: Config, db: KeeperDB, sources: Sources, chain: VaultChain,
+                 models: KeeperModels, markets: Mapping[str, str], *, metrics: KeeperMetrics | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.config, self.db, self.sources, self.chain, self.artifact = config, db, sources, chain, artifact
+        self.config, self.db, self.sources, self.chain, self.models = config, db, sources, chain, models
         self.markets = {pool: Web3.to_checksum_address(market) for pool, market in markets.items()}
         self.metrics = metrics
         self.clock = clock
@@ -134,7 +136,7 @@ class Keeper:
             outcome = CycleOutcome(cycle_id, stop.status, stop.reason, stop.failure_kind, decision_hash)
         except DatabaseError:
             raise  # without its journal the keeper must not go on
-        except Exception as error:  # noqa: BLE001 - every failure is journaled, the service goes on
+        except Exception as error:
             status, kind = classify(error)
             if kind == "internal":
                 log.exception("cycle %d failed unexpectedly", cycle_id)
@@ -157,50 +159,59 @@ class Keeper:
         """Steps 2-5: inputs, forecasts, chain state, allocation, the journaled decision."""
         now = self.clock()
         inputs = self._inputs(now)
-        forecasts = forecast_at(self.artifact, inputs.history, inputs.news, inputs.pools_meta, inputs.at)
+        model = self.models.for_cycle(inputs)
+        forecasts = model.forecasts
         guardrails, state = self.chain.reader.guardrails(), self.chain.reader.state()
         block = self.chain.w3.eth.get_block("latest")
         self._record_chain_facts(cycle_id, state, block)
-        by_market = self._forecasts_by_market(forecasts, guardrails, inputs.unknown_pools)
-        allocation = allocate(state, guardrails, by_market, self.config.strategy.allocator_config())
+        by_market, stale = self._forecasts_by_market(forecasts, guardrails, inputs.unknown_pools)
+        listed = [market for market in self.markets.values() if market in guardrails.markets]
+        verdict = decide(state, guardrails, forecasts_for_markets(listed, by_market, stale), self._allocator(),
+                         block["timestamp"] + 1)
+        allocation = verdict.allocation
         self._observe_prediction(allocation, by_market, state)
 
         record = decision_record(chain_id=self.chain.chain_id, vault=self.chain.vault.address,
-                                 inputs_hash=inputs.inputs_hash, model_hash=self.artifact.content_hash,
+                                 inputs_hash=inputs.inputs_hash, model_hash=model.model_hash,
                                  targets=allocation.trades, timestamp=int(now.timestamp()))
         decision_hash = decision_hash_of(record)
         decision_id = self.db.record_decision(
-            cycle_id, inputs_hash=inputs.inputs_hash, model_hash=self.artifact.content_hash,
+            cycle_id, inputs_hash=inputs.inputs_hash, model_hash=model.model_hash,
             predictions=_predictions_json(forecasts, self.markets), targets=allocation.targets,
             allocation_status=allocation.status.value, expected_gain=allocation.expected_gain,
             decision_hash=decision_hash, record=canonical_json(record),
         )
-        if not allocation.changed:
-            raise _Stop(CycleStatus.HELD, f"allocator kept the positions ({allocation.status.value})")
-        violations = check_rebalance(state, simulate_rebalance(state, allocation.trades), block["timestamp"] + 1,
-                                     guardrails)
-        if violations:
-            reasons = "; ".join(f"{v.reason.value} ({v.detail})" for v in violations)
-            if violations[0].reason in (Reason.COOLDOWN, Reason.PAUSED):
-                raise _Stop(CycleStatus.SKIPPED, reasons)
-            raise _Stop(CycleStatus.REVERTED, f"would revert, not sent: {reasons}", "revert")
+        if verdict.kind == VerdictKind.HOLD:
+            raise _Stop(CycleStatus.HELD, verdict.reason)
+        if verdict.kind == VerdictKind.SKIP:
+            raise _Stop(CycleStatus.SKIPPED, verdict.reason)
+        if verdict.kind == VerdictKind.WOULD_REVERT:
+            raise _Stop(CycleStatus.REVERTED, f"would revert, not sent: {verdict.reason}", "revert")
         log.info("cycle %d decided %s: %s", cycle_id, decision_hash, allocation.trades)
         return Plan(cycle_id, decision_id, decision_hash, list(allocation.trades.items()))
 
+    def _allocator(self) -> AllocatorConfig:
+        """The allocator told what trading costs now: `[strategy.costs]` at the chain's current gas price."""
+        strategy = self.config.strategy
+        return allocator_config(strategy.allocator, strategy.costs, self.chain.w3.eth.gas_price, self._asset_decimals)
+
+    @cached_property
+    def _asset_decimals(self) -> int:
+        return self.chain.reader.snapshot().asset_decimals
+
     def execute(self, plan: Plan, *, dry_run: bool) -> CycleOutcome:
         """Steps 6-7: simulate, then (unless dry-run) send and record the receipt."""
-        call = rebalance_call(self.chain.vault, plan.allocations, plan.decision_hash)
-        self.chain.sender.simulate(call)
-        if dry_run:
-            return CycleOutcome(plan.cycle_id, CycleStatus.DRY_RUN, "simulated with eth_call; dry run, not sent",
-                                decision_hash=plan.decision_hash)
         try:
-            receipt = self.chain.sender.send(call,
-                                             on_signed=lambda pending: self.journal_signed(plan.decision_id, pending))
+            receipt = simulate_then_send(self.chain.sender, self.chain.vault, plan.allocations, plan.decision_hash,
+                                         send=not dry_run,
+                                         on_signed=lambda pending: self.journal_signed(plan.decision_id, pending))
         except ContractRevert as revert:
             if revert.receipt is not None:  # mined with status 0: the journal records it as failed, not pending
                 self.db.record_receipt(revert.receipt)
             raise
+        if receipt is None:
+            return CycleOutcome(plan.cycle_id, CycleStatus.DRY_RUN, "simulated with eth_call; dry run, not sent",
+                                decision_hash=plan.decision_hash)
         return self._settle(plan.cycle_id, plan.decision_hash, receipt)
 
     def journal_signed(self, decision_id: int, pending: PendingTx) -> None:
@@ -268,19 +279,21 @@ class Keeper:
         )
 
     def _forecasts_by_market(self, forecasts: Mapping[str, MarketForecast], guardrails: Guardrails,
-                             unknown_pools: Sequence[str] = ()) -> dict[str, MarketForecast]:
-        by_market = {}
+                             unknown_pools: Sequence[str] = ()) -> tuple[dict[str, MarketForecast], list[str]]:
+        """The pools' forecasts keyed by their markets, and the markets whose pools have no fresh data; what
+        that means for the allocation is `strategy.decision`'s missing-forecast policy."""
+        by_market, stale = {}, []
         for pool, market in self.markets.items():
             if market not in guardrails.markets:
                 log.warning("market %s (pool %s) is not listed by the vault; ignored", market, pool)
             elif pool in unknown_pools:
                 log.warning("pool %s has no fresh data: market %s is unknown and is left", pool, market)
-                by_market[market] = UNKNOWN_MARKET
+                stale.append(market)
             elif pool not in forecasts:
                 log.warning("no forecast for pool %s on the decision day; market %s is held", pool, market)
             else:
                 by_market[market] = forecasts[pool]
-        return by_market
+        return by_market, stale
 
     def _record_chain_facts(self, cycle_id: int, state: VaultState, block: Mapping[str, Any]) -> None:
         share_price = self.chain.reader.snapshot().price_per_share

@@ -14,6 +14,9 @@ vaultbot_keeper_gas_spent_wei_total             counter  gas fees paid by mined 
 vaultbot_keeper_predicted_apy_percent           gauge    the model's APY of the vault after the last decision
 vaultbot_keeper_realised_apy_percent            gauge    annualised share-price growth between the last cycles
 vaultbot_keeper_pending_transactions            gauge    signed or sent transactions without a receipt
+vaultbot_keeper_model_fallback                  gauge    1 while the trailing-best rule decides, not the model
+vaultbot_keeper_model_age_days                  gauge    days from the champion's training day to the decision
+vaultbot_keeper_model_trainings_total{verdict}  counter  challengers trained, by verdict (promoted, rejected)
 ==============================================  =======  =====================================================
 
 `/health` answers 200 with JSON while the keeper works: a cycle succeeded within `max_age` seconds, or the
@@ -63,6 +66,12 @@ class KeeperMetrics:
                                   registry=r)
         self.pending_transactions = Gauge("vaultbot_keeper_pending_transactions",
                                           "Keeper transactions signed or sent but without a receipt.", registry=r)
+        self.model_fallback = Gauge("vaultbot_keeper_model_fallback",
+                                    "1 while the trailing-best rule decides instead of the model.", registry=r)
+        self.model_age = Gauge("vaultbot_keeper_model_age_days",
+                               "Days from the champion model's training day to the last decision.", registry=r)
+        self.model_trainings = Counter("vaultbot_keeper_model_trainings", "Challenger models trained, by verdict.",
+                                       ["verdict"], registry=r)
 
     def cycle_finished(self, status: str, *, success: bool, failure_kind: str | None, reason: str | None,
                        duration_s: float) -> None:

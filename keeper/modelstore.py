@@ -1,48 +1,94 @@
-"""The keeper's model artifact: loaded from `model.artifact_dir`, or trained once at start when it is missing.
+"""The keeper's model store in `model.artifact_dir`: every model it trained, by content hash, and the promotion
+policy's state (`strategy.models.promotion.PolicyState`) that names the champion.
 
-Training at start (`model.train_if_missing = true`, the devnet default) fits `strategy.models.train_artifact`
-on the /chart history of the markets' pools and `model.extra_pools` with their tokens' coin prices joined
-(`sources.inputs.with_token_prices`), the configured news and the pools' metadata, with every target horizon ending before today (UTC midnight), then saves the artifact where the
-next start finds it. A directory that holds files but no valid artifact is an error, never overwritten.
+Layout:
+- `<content hash>/`: a saved `ModelArtifact` for each challenger trained, promoted or not, so that any
+  decision's `model_hash` can be looked up; never rewritten, as the name is the content;
+- `champion.json`: the state, `{"champion": hash or null, "last_trained": day or null, "fallback": why the
+  trailing-best rule decides, or null}`, replaced atomically after the artifact it names is saved.
+
+A directory holding a single saved artifact (`vaultbot model train --out DIR`) is adopted: copied under its
+hash and made the champion without a gate (an operator put it there), retrained `retrain_every_days` after its
+training day. A directory holding other files is an error, never overwritten.
 """
 
+import json
 import logging
-from collections.abc import Callable
-from datetime import datetime
+import os
 from pathlib import Path
 
 import pandas as pd
 
-from keeper.config import ModelPlacement
-from strategy.config import ModelSettings
-from strategy.data import align_to_daily
-from strategy.models import ModelArtifact, ModelError, train_artifact
+from strategy.models import ModelArtifact, ModelError
+from strategy.models.artifact import ARTIFACT_FILE
+from strategy.models.promotion import PolicyState
 
 log = logging.getLogger(__name__)
 
-TrainingData = tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]  # history, news, pools metadata
+STATE_FILE = "champion.json"
 
 
-def load_or_train(placement: ModelPlacement, settings: ModelSettings,
-                  training_data: Callable[[], TrainingData], now: datetime) -> ModelArtifact:
-    """The artifact in `placement.artifact_dir`, or one trained from `training_data()` (see the docstring)."""
-    directory = Path(placement.artifact_dir)
-    if _holds_files(directory):
-        artifact = ModelArtifact.load(directory)
-        log.info("model %s loaded from %s", artifact.content_hash, directory)
-        return artifact
-    if not placement.train_if_missing:
-        raise ModelError(f"no model artifact in {directory} (model.artifact_dir); train one with `vaultbot model "
-                         f"train`, or set model.train_if_missing = true to train at start")
-    history, news, pools_meta = training_data()
-    train_end = pd.Timestamp(now).floor("D")
-    log.info("no model in %s: training on %d rows of %d pools up to %s", directory, len(history),
-             history["pool"].nunique(), train_end.date())
-    artifact = train_artifact(align_to_daily(history), news, pools_meta, train_end=train_end, settings=settings)
-    artifact.save(directory)
-    log.info("model %s trained and saved to %s", artifact.content_hash, directory)
-    return artifact
+class ModelStore:
+    """The models and the policy state in one directory (see the module docstring)."""
 
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
 
-def _holds_files(directory: Path) -> bool:
-    return directory.is_dir() and any(directory.iterdir())
+    def load_state(self) -> PolicyState | None:
+        """The stored state, that of a single artifact it adopts (writing its state), or None for an empty (or
+        missing) directory."""
+        if (self.directory / STATE_FILE).is_file():
+            return self._read_state()
+        if (self.directory / ARTIFACT_FILE).is_file():
+            champion = ModelArtifact.load(self.directory)
+            state = PolicyState.with_champion(champion)
+            self.write(state)
+            log.info("model %s in %s adopted as the champion", champion.content_hash, self.directory)
+            return state
+        if self.directory.is_dir() and any(self.directory.iterdir()):
+            raise ModelError(f"{self.directory} (model.artifact_dir) holds files but neither a model store "
+                             f"({STATE_FILE}) nor a model artifact ({ARTIFACT_FILE})")
+        return None
+
+    def save(self, artifact: ModelArtifact) -> Path:
+        """`artifact` under its content hash (kept as it is when already there)."""
+        path = self.directory / artifact.content_hash
+        if not (path / ARTIFACT_FILE).is_file():  # `ModelArtifact.save` writes that file last
+            artifact.save(path)
+        return path
+
+    def load(self, content_hash: str) -> ModelArtifact:
+        return ModelArtifact.load(self.directory / content_hash)
+
+    def hashes(self) -> list[str]:
+        """The content hashes of the models in the store."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(path.name for path in self.directory.iterdir() if (path / ARTIFACT_FILE).is_file())
+
+    def write(self, state: PolicyState) -> None:
+        """Replace the stored state; its champion is saved first."""
+        if state.champion is not None:
+            self.save(state.champion)
+        document = {
+            "champion": state.champion.content_hash if state.champion is not None else None,
+            "last_trained": state.last_trained.date().isoformat() if state.last_trained is not None else None,
+            "fallback": state.fallback,
+        }
+        self.directory.mkdir(parents=True, exist_ok=True)
+        staged = self.directory / f".{STATE_FILE}.tmp"
+        staged.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        os.replace(staged, self.directory / STATE_FILE)
+
+    def _read_state(self) -> PolicyState:
+        path = self.directory / STATE_FILE
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            champion, last_trained, fallback = document["champion"], document["last_trained"], document["fallback"]
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+            raise ModelError(f"{path}: unreadable or corrupt: {error}") from None
+        return PolicyState(
+            champion=self.load(champion) if champion is not None else None,
+            last_trained=pd.Timestamp(last_trained, tz="UTC") if last_trained is not None else None,
+            fallback=fallback,
+        )

@@ -43,7 +43,9 @@ def run_service(cycle: Callable[[], object], schedule: Schedule) -> None:
     scheduler = BlockingScheduler(
         timezone=UTC,
         executors={"default": executor},
-        job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": max(1, round(schedule.misfire_grace_s))},
+        job_defaults={
+            "max_instances": 1, "coalesce": True, "misfire_grace_time": max(1, round(schedule.misfire_grace_s)),
+        },
     )
     scheduler.add_job(_logged(cycle), IntervalTrigger(seconds=schedule.interval_s, timezone=UTC), id=JOB_ID,
                       name="keeper cycle", next_run_time=datetime.now(UTC))

@@ -1,4 +1,4 @@
-"""Builds a running `Keeper` from a `KeeperConfig`: journal, chain connection, key, sources, model.
+"""Builds a running `Keeper` from a `Config`: journal, chain connection, key, sources, model.
 
 Every check that can fail at start fails here with a message naming the setting: another keeper holding
 the journal (`journal.lock`), the RPC's chain id against `chain.chain_id`, the key's address against the
@@ -7,10 +7,8 @@ vault's keeper role, the markets against the vault's list, a missing model artif
 """
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from web3 import Web3
@@ -20,13 +18,12 @@ from chain.keys import KeyLoadError, load_account
 from chain.rpc import connect
 from chain.tx import TxSender
 from chain.vault_reader import VaultReader
-from devnet.llama_server import NEWS_PATH, SyntheticLlama, serve_synthetic_llama
+from config import Config
 from journal.db import KeeperDB
 from journal.lock import JournalLocked, journal_lock
-from keeper.config import ANVIL_KEEPER_KEY, DEVNET_KEY_ENV, KeeperConfig
 from keeper.cycle import Keeper, VaultChain
 from keeper.metrics import KeeperMetrics
-from keeper.modelstore import load_or_train
+from keeper.models import KeeperModels
 from sources import Sources, open_sources
 from sources.inputs import (
     fetch_history,
@@ -43,7 +40,7 @@ class StartupError(RuntimeError):
 
 
 @contextmanager
-def open_keeper(config: KeeperConfig, *, metrics: KeeperMetrics | None = None) -> Iterator[Keeper]:
+def open_keeper(config: Config, *, metrics: KeeperMetrics | None = None) -> Iterator[Keeper]:
     """A ready keeper; closes its journal, sources and the synthetic data server on exit."""
     with ExitStack() as stack:
         db = KeeperDB(config.service.database_url)
@@ -54,19 +51,17 @@ def open_keeper(config: KeeperConfig, *, metrics: KeeperMetrics | None = None) -
             raise StartupError(str(locked)) from None
         chain = open_chain(config)
         markets = config.markets
-        if config.sources.synthetic is not None:
-            config, markets = _with_synthetic_sources(config, chain, stack)
         _check_markets(markets, chain.reader)
         sources = open_sources(config.sources)
         stack.callback(sources.close)
-        artifact = load_or_train(config.model, config.strategy.model,
-                                 lambda: _training_data(sources, config, list(markets)), datetime.now(UTC))
-        keeper = Keeper(config, db, sources, chain, artifact, markets, metrics=metrics)
+        models = KeeperModels.open(config.model, config.strategy.model,
+                                   lambda: _training_data(sources, config, list(markets)), metrics=metrics)
+        keeper = Keeper(config, db, sources, chain, models, markets, metrics=metrics)
         keeper.recover_interrupted()
         yield keeper
 
 
-def open_vault(config: KeeperConfig) -> tuple[Web3, VaultReader]:
+def open_vault(config: Config) -> tuple[Web3, VaultReader]:
     """Connects to the first RPC that answers and checks its chain id; no key needed (audits, status)."""
     settings = config.chain
     w3 = connect(list(settings.rpc_urls), settings.rpc_timeout_s)
@@ -77,14 +72,14 @@ def open_vault(config: KeeperConfig) -> tuple[Web3, VaultReader]:
     return w3, VaultReader(w3, vault_address, abi_source)
 
 
-def open_chain(config: KeeperConfig) -> VaultChain:
+def open_chain(config: Config) -> VaultChain:
     """`open_vault` plus the keeper's key (checked against the vault's keeper role) and its sender."""
     settings = config.chain
     w3, reader = open_vault(config)
     try:
         account = load_account(
             keystore_path=settings.keystore, password_env=settings.password_env, password_file=settings.password_file,
-            raw_key_env=_raw_key_env(settings.raw_key_env), chain_id=settings.chain_id,
+            raw_key_env=settings.raw_key_env, chain_id=settings.chain_id,
         )
     except KeyLoadError as error:
         raise StartupError(f"chain key: {error}") from error
@@ -96,7 +91,7 @@ def open_chain(config: KeeperConfig) -> VaultChain:
     return VaultChain(w3, settings.chain_id, reader.contract, reader, sender, account.address)
 
 
-def _vault_location(config: KeeperConfig) -> tuple[str, Path | Deployment]:
+def _vault_location(config: Config) -> tuple[str, Path | Deployment]:
     if config.chain.deployment is None:
         return config.chain.vault, _bundled_abis()
     try:
@@ -120,36 +115,15 @@ def _bundled_abis() -> Path:
     return directory
 
 
-def _raw_key_env(name: str | None) -> str | None:
-    # The devnet default signs with anvil's published account-1 key unless the variable says otherwise.
-    if name == DEVNET_KEY_ENV:
-        os.environ.setdefault(DEVNET_KEY_ENV, ANVIL_KEEPER_KEY)
-    return name
-
-
-def _with_synthetic_sources(config: KeeperConfig, chain: VaultChain,
-                            stack: ExitStack) -> tuple[KeeperConfig, dict[str, str]]:
-    """Starts the synthetic DeFiLlama and points the sources at it; maps its pools onto unmapped markets."""
-    synthetic = config.sources.synthetic
-    listed = list(chain.reader.guardrails().markets)
-    llama = SyntheticLlama.generate(synthetic.seed, synthetic.days, synthetic.pools or len(listed))
-    server = serve_synthetic_llama(llama)
-    stack.callback(server.stop)
-    log.info("serving synthetic DeFiLlama data (seed %d) at %s", synthetic.seed, server.url)
-    sources = config.sources.model_copy(update={"yields_base_url": server.url, "coins_base_url": server.url,
-                                                "news_feeds": [server.url + NEWS_PATH]})
-    markets = dict(config.markets) or dict(zip(llama.pool_ids, listed, strict=False))
-    return config.model_copy(update={"sources": sources}), markets
-
-
 def _check_markets(markets: dict[str, str], reader: VaultReader) -> None:
     listed = set(reader.guardrails().markets)
     unknown = sorted(set(markets.values()) - listed)
     if unknown:
-        raise StartupError(f"markets: {', '.join(unknown)} not listed by the vault (it lists {', '.join(sorted(listed))})")
+        raise StartupError(f"markets: {', '.join(unknown)} not listed by the vault "
+                           f"(it lists {', '.join(sorted(listed))})")
 
 
-def _training_data(sources: Sources, config: KeeperConfig, market_pools: list[str]):
+def _training_data(sources: Sources, config: Config, market_pools: list[str]):
     """What a cycle fetches (`sources.inputs`), over the whole /chart history: token prices for all of it."""
     pools = list(dict.fromkeys([*market_pools, *config.model.extra_pools]))
     news = sources.news.fetch(config.sources.news_feeds).items if config.sources.news_feeds else None

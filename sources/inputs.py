@@ -111,10 +111,13 @@ def gather_inputs(
         start = now - timedelta(days=price_days - 1)
         check_prices(sources.prices.chart(price_coins, start=start, span=price_days), now, price_coins, limits)
     news = sources.news.fetch(news_feeds).items if news_feeds else None
-    # From a UTC midnight: the same requests (and answers) all day, so the inputs hash does not move with `now`.
-    price_start = pd.Timestamp(now).tz_convert("UTC").floor("D") - pd.Timedelta(days=price_history_days - 1)
-    aligned = align_to_daily(with_token_prices(sources, history, pools_meta, price_start, price_history_days))
-    at = decision_day(aligned, live)
+    at = decision_day(align_to_daily(history), live)
+    # The last `price_history_days` daily rows up to `at`: a row labelled day D holds a point from (D - 1 day, D]
+    # and takes the price at or before it, so the window starts a day earlier. From a UTC midnight fixed by the
+    # data, not the clock: the same requests all day (the inputs hash does not move), and no missing first
+    # price between midnight and the first point of the new day.
+    price_start = at - pd.Timedelta(days=price_history_days)
+    aligned = align_to_daily(with_token_prices(sources, history, pools_meta, price_start, price_history_days + 1))
     # The snapshot's timestamp is when /pools was fetched, not data: it must not change the hash.
     tables = {"history": aligned, "pools": pools_meta.drop(columns=[TIMESTAMP], errors="ignore")}
     tables |= {"news": news} if news is not None else {}

@@ -137,7 +137,9 @@ def risk_limit(state: VaultState, forecasts: Mapping[str, MarketForecast], confi
     return max(Fraction(config.risk_budget) * state.total, Fraction(today))
 
 
-def expected_loss(targets: Mapping[str, int], forecasts: Mapping[str, MarketForecast], config: AllocatorConfig) -> Fraction:
+def expected_loss(
+    targets: Mapping[str, int], forecasts: Mapping[str, MarketForecast], config: AllocatorConfig
+) -> Fraction:
     """Σ x_i·p_i·LGD over the forecast markets, exactly."""
     return Fraction(sum(targets.get(m, 0) * _risk_weight(f, config) for m, f in forecasts.items()))
 
@@ -335,11 +337,14 @@ def _integer_trades(solution: np.ndarray, limits: _Limits, values: Mapping[str, 
 
     unit = dict.fromkeys(limits.markets, Fraction(1))
     cheapest_first = sorted(supplies, key=values.__getitem__)
-    _cut(supplies, sum(supplies.values()) - sum(withdrawals.values()) - limits.invest_room, cheapest_first, unit, limits)
+    _cut(supplies, sum(supplies.values()) - sum(withdrawals.values()) - limits.invest_room, cheapest_first, unit,
+         limits)
     if limits.risk_room is not None:
-        risk_added = sum(limits.risk[m] * a for m, a in supplies.items()) - sum(limits.risk[m] * a for m, a in withdrawals.items())
+        risk_added = (sum(limits.risk[m] * a for m, a in supplies.items())
+                      - sum(limits.risk[m] * a for m, a in withdrawals.items()))
         _cut(supplies, risk_added - limits.risk_room, cheapest_first, limits.risk, limits)
-    excess = _cut(supplies, sum(supplies.values()) + sum(withdrawals.values()) - limits.move_room, cheapest_first, unit, limits)
+    excess = _cut(supplies, sum(supplies.values()) + sum(withdrawals.values()) - limits.move_room, cheapest_first,
+                  unit, limits)
     _cut(withdrawals, excess, sorted(withdrawals, key=values.__getitem__, reverse=True), unit, limits)
 
     trades = {market: amount for market, amount in supplies.items() if amount}
@@ -360,7 +365,8 @@ def _to_units(fraction: float, bound: int, limits: _Limits) -> int:
 def _cut(
     amounts: dict[str, int], excess: Fraction | int, order: list[str], weight: Mapping[str, Fraction], limits: _Limits
 ) -> Fraction | int:
-    """Reduce `amounts` in `order` until Σ weight·cut covers `excess`, dropping what falls below m; what is left over."""
+    """Reduce `amounts` in `order` until Σ weight·cut covers `excess`, dropping what falls below m; what is left
+    over."""
     for market in order:
         if excess <= 0:
             break

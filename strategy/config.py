@@ -4,31 +4,37 @@
 [strategy.model]            # ModelSettings: targets, training and the LightGBM parameters
 seed = 7
 horizon_days = 7            # H: the models forecast the mean APY over the next H days, and events in them
-retrain_every_days = 30     # the backtest retrains this often; `vaultbot model evaluate` uses it as fold length
+retrain_every_days = 30     # the keeper and the backtest retrain this often; `vaultbot model evaluate`'s fold length
+gate_window_days = 21       # a challenger is promoted only if it beats the champion and persistence on these days
+fallback_window_days = 14   # the champion's realised error over these days, if worse, hands over to trailing-best
 num_boost_round = 400       # at most; early stopping on the validation split picks the number
 ...
 [strategy.allocator]        # strategy.allocator.AllocatorConfig; horizon_days defaults to the model's
 risk_aversion = 1.0
 ```
 
-Every key has a default, so the table (or the file) may be left out. `load_strategy_config(path)` raises
-`StrategyConfigError` naming the file and every unknown or wrong key.
+Every key has a default, so the table (or the file) may be left out. The file is read by `config.load_config`,
+which names every unknown or wrong key with its environment variable.
 """
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from strategy.allocator import AllocatorConfig
+from strategy.costs import ExecutionCosts
 from strategy.targets import TargetParams
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 CalibrationMethod = Literal["none", "platt", "isotonic"]  # of the risk model: strategy.models.calibration
+
+
+# How models are promoted, not how one is trained: left out of an artifact's metadata and content hash
+# (`strategy.models.artifact`), so an artifact saved before these settings existed loads with its hash.
+PROMOTION_SETTINGS = frozenset({"gate_window_days", "fallback_window_days"})
 
 
 class ModelSettings(BaseModel):
@@ -48,6 +54,12 @@ class ModelSettings(BaseModel):
     validation_fraction: Annotated[float, Field(gt=0, le=0.5)] = 0.2
     embargo_days: Annotated[int, Field(ge=0)] = 1
     min_train_rows: Annotated[int, Field(ge=10)] = 100
+    # Promotion (strategy.models.promotion): a retrained challenger replaces the champion only if its trial
+    # beats both it and persistence over the last gate_window_days labelled days; the trailing-best rule
+    # decides while the champion's realised error over the last fallback_window_days labelled days is worse
+    # than persistence's, until a challenger is promoted. Not part of a model (`PROMOTION_SETTINGS`).
+    gate_window_days: Annotated[int, Field(ge=1)] = 21
+    fallback_window_days: Annotated[int, Field(ge=1)] = 14
     # LightGBM.
     num_boost_round: Annotated[int, Field(ge=1, le=10_000)] = 400
     early_stopping_rounds: Annotated[int, Field(ge=1)] = 40
@@ -72,13 +84,15 @@ class ModelSettings(BaseModel):
 
 
 class StrategyConfig(BaseModel):
-    """The `[strategy]` table: `model` (ModelSettings) and `allocator` (AllocatorConfig)."""
+    """The `[strategy]` table: `model` (ModelSettings), `allocator` (AllocatorConfig) and `costs`
+    (`strategy.costs.ExecutionCosts`)."""
 
     model_config = _FROZEN
 
     model: ModelSettings = Field(default_factory=ModelSettings)
     allocator: AllocatorConfig = Field(default_factory=lambda: AllocatorConfig(
         horizon_days=ModelSettings().horizon_days))
+    costs: ExecutionCosts = Field(default_factory=ExecutionCosts)
 
     @model_validator(mode="before")
     @classmethod
@@ -92,40 +106,5 @@ class StrategyConfig(BaseModel):
                 data = {**data, "allocator": {**allocator, "horizon_days": horizon}}
         return data
 
-    def allocator_config(self) -> AllocatorConfig:
-        return self.allocator
-
     def target_params(self) -> TargetParams:
         return self.model.target_params()
-
-
-class StrategyConfigError(ValueError):
-    """The `[strategy]` table (or its file) cannot be used; the message names the file and each bad key."""
-
-
-def load_strategy_config(path: str | Path) -> StrategyConfig:
-    """The `[strategy]` table of the TOML file at `path` (defaults when the file has no such table)."""
-    path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            table = tomllib.load(handle).get("strategy", {})
-    except FileNotFoundError:
-        raise StrategyConfigError(f"config file not found: {path}") from None
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise StrategyConfigError(f"cannot read config file {path}: {error}") from None
-    if not isinstance(table, dict):
-        raise StrategyConfigError(f"{path}: [strategy] must be a table")
-    try:
-        return StrategyConfig.model_validate(table)
-    except ValidationError as error:
-        raise StrategyConfigError(f"{path}: {describe_errors(error)}") from None
-
-
-def describe_errors(error: ValidationError) -> str:
-    """Every problem of a validation error on one line: `[strategy] model.seed: message; ...`."""
-    problems = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"])
-        message = "unknown key" if item["type"] in ("extra_forbidden", "unexpected_keyword_argument") else item["msg"]
-        problems.append(f"[strategy] {key}: {message}")
-    return "; ".join(problems)

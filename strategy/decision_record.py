@@ -7,7 +7,8 @@ key             value
 ==============  ==============================================================================
 chain_id        integer
 inputs_hash     "0x" + 64 lowercase hex digits: `inputs_hash` of the data the model saw
-model_hash      "0x" + 64 lowercase hex digits: the model artifact's content hash
+model_hash      "0x" + 64 lowercase hex digits: the content hash of the model artifact that decided, or
+                `strategy.trailing_best.RULE_HASH` when the trailing-best rule decided instead
 targets         object: market address (lowercase "0x" + 40 hex) -> target position in asset
                 base units (integer); exactly the allocations named in the rebalance call
 timestamp       integer: Unix seconds (UTC) when the keeper decided

@@ -1,4 +1,5 @@
-"""Per-pool forecasts for the allocator from a model artifact, using only what is known at the decision time."""
+"""Per-pool forecasts for the allocator from a model artifact, or from the rule the promotion policy trusts
+(`policy_forecasts`), using only what is known at the decision time."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from strategy.allocator import MarketForecast
 from strategy.data.schema import TIMESTAMP
 from strategy.models.artifact import ModelArtifact
 from strategy.models.dataset import known_at, model_features, utc
+from strategy.models.promotion import MODEL, TRAILING_BEST, Known, PolicyState
+from strategy.trailing_best import RULE_HASH, trailing_best
 
 log = logging.getLogger(__name__)
 
@@ -45,3 +48,15 @@ def forecasts_from(artifact: ModelArtifact, features: pd.DataFrame, day: pd.Time
         forecasts[str(pool)] = MarketForecast(apy_pct=apy, p_event=p_event)
     return forecasts
 
+
+
+def policy_forecasts(state: PolicyState, known: Known, day: pd.Timestamp) -> tuple[dict[str, MarketForecast],
+                                                                                 str | None]:
+    """The forecasts of what `strategy.models.promotion` trusts on `day` and the hash naming it in a decision
+    record: the champion and its content hash, or the trailing-best rule and `RULE_HASH`; ({}, None) while no
+    challenger has trained yet."""
+    if state.rule == MODEL:
+        return forecasts_from(state.champion, known.features_on(day), day), state.champion.content_hash
+    if state.rule == TRAILING_BEST:
+        return trailing_best(known.history, day), RULE_HASH
+    return {}, None

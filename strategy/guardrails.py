@@ -23,6 +23,15 @@ from pydantic.dataclasses import dataclass
 from strategy.units import BPS, UINT256_MAX
 
 MAX_MARKETS = 16  # Vault.vy MAX_MARKETS: rebalance takes at most this many allocations
+# The guardrails the devnet deploys and a backtest simulates unless its config says otherwise: an hour between
+# rebalances, at most half the assets moved and 0.1 % lost per rebalance, 5 % idle; 40 % of assets per market.
+DEFAULT_GUARDRAILS: dict[str, int] = {
+    "min_rebalance_interval": 3600,
+    "max_turnover_bps": 5000,
+    "max_loss_bps": 10,
+    "min_idle_bps": 500,
+}
+DEFAULT_CAP_BPS = 4000
 
 # On-chain amounts are uint256; strict so that a float or bool from a config file is an error, not a cast.
 Uint256 = Annotated[int, Strict(), Field(ge=0, le=UINT256_MAX)]
@@ -184,7 +193,9 @@ def simulate_rebalance(before: VaultState, targets: Mapping[str, int]) -> VaultS
     return replace(before, idle=idle, positions={**before.positions, **targets})
 
 
-def apply_rebalance(before: VaultState, targets: Mapping[str, int], now: int, guardrails: Guardrails) -> RebalanceOutcome:
+def apply_rebalance(
+    before: VaultState, targets: Mapping[str, int], now: int, guardrails: Guardrails
+) -> RebalanceOutcome:
     """Rebalance as the contract would: the new state stamped with `now` if every guardrail holds, else `before`."""
     after = simulate_rebalance(before, targets)
     violations = check_rebalance(before, after, now, guardrails)

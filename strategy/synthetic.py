@@ -128,7 +128,8 @@ def generate_market(
         history=history,
         pools=pools[list(POOL_META_COLUMNS)],
         news=news,
-        events=event_log[["timestamp", "pool", "kind", "subject"]].sort_values(["timestamp", "pool"], ignore_index=True),
+        events=event_log[["timestamp", "pool", "kind", "subject"]].sort_values(
+            ["timestamp", "pool"], ignore_index=True),
     )
 
 
@@ -183,7 +184,8 @@ def _token_prices(rng: np.random.Generator, days: int) -> pd.DataFrame:
 
 
 def _schedule_events(rng: np.random.Generator, pools: pd.DataFrame, days: int) -> pd.DataFrame:
-    """Event days and the pools each hits: pool-level (collapse, run), protocol-level (exploit, pause), token-level (depeg)."""
+    """Event days and the pools each hits: pool-level (collapse, run), protocol-level (exploit, pause),
+    token-level (depeg)."""
     events = []
     earliest = 10  # leave a little history before the first event
 
@@ -335,7 +337,8 @@ def _news(
     items: list[tuple[int, str]] = []  # (day, title)
     for event in events.itertuples():
         if rng.random() < _WARNING_PROBABILITY:
-            items.append((event.day - int(rng.integers(1, 5)), _WARNINGS[event.kind].format(**words(event.kind, event.subject))))
+            items.append((event.day - int(rng.integers(1, 5)),
+                          _WARNINGS[event.kind].format(**words(event.kind, event.subject))))
         if rng.random() < _REPORT_PROBABILITY:
             items.append((event.day, _REPORTS[event.kind].format(**words(event.kind, event.subject))))
     for _ in range(rng.poisson(_WARNING_PROBABILITY * max(len(events), 1))):  # false alarms

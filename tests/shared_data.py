@@ -1,9 +1,10 @@
 """The team's real data in ../shared/data, found by its layout rather than by a folder name agreed in advance.
 
 A market history is a directory laid out as `vaultbot data download` writes it (`market_history.parquet` and
-`charts/` of DeFiLlama chart answers, `pools.json`, `news/`) or holding `market_history.parquet|csv`, at ../shared/data itself or in any
-folder below it (the first in sorted order wins). Recorded single answers live in ../shared/data/recorded/;
-the yields `/pools` and `/chart` answers are also taken from such a dataset when none is recorded there.
+`charts/` of DeFiLlama chart answers, `pools.json`, `news/`) or holding `market_history.parquet|csv`, at
+../shared/data itself or in any folder below it (the first in sorted order wins). Recorded single answers live in
+../shared/data/recorded/; the yields `/pools` and `/chart` answers are also taken from such a dataset when none is
+recorded there.
 """
 
 from __future__ import annotations

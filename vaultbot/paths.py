@@ -1,4 +1,4 @@
-"""Where the chain tooling finds the repo, keeps devnet state and caches compiled contracts."""
+"""Where the chain tooling keeps devnet state and caches compiled contracts."""
 
 import os
 from pathlib import Path
@@ -7,15 +7,6 @@ import platformdirs
 
 STATE_DIR_ENV = "VAULTBOT_HOME"
 CACHE_DIR_ENV = "VAULTBOT_CACHE"
-
-
-def repo_root() -> Path:
-    """The directory holding package.json (it pins anvil), searched upward from this file."""
-    here = Path(__file__).resolve()
-    for directory in here.parents:
-        if (directory / "package.json").is_file():
-            return directory
-    raise FileNotFoundError(f"no package.json in any parent directory of {here}; is vaultbot installed from its repo?")
 
 
 def state_dir() -> Path:

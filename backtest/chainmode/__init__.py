@@ -7,10 +7,10 @@ hands each strategy a `ChainVault` on the same fresh deployment (an anvil snapsh
 moves chain time to the day, sets every market's rate so that its value grows by the day's realised factor
 (`backtest.realised`), applies price moves and TVL-run losses exactly (`inject_loss`, then a top-up to the
 base unit), and on decision days sends the rebalance through the keeper's own path: `strategy.decision_record` record
-and hash, `keeper.cycle.rebalance_call`, `TxSender.simulate` then `TxSender.send`. A revert is a rejection
+and hash, `chain.rebalance.simulate_then_send` (eth_call, then `TxSender.send`). A revert is a rejection
 with the contract's reason.
 
-Slippage is charged as in fast mode: every market `ChainWorld` deploys takes `[backtest] slippage_bps` of each
+Slippage is charged as in fast mode: every market `ChainWorld` deploys takes `[strategy.costs] slippage_bps` of each
 supply as a deposit fee (`MockMarket.set_deposit_fee`, rounded up against the vault, sent out of the market to
 its operator) and withdrawals arrive in full, so the vault's own loss guard sees it as fast mode's
 `check_rebalance` does; a rebalance's slippage is the fees its receipt shows paid (`DepositFeePaid`). The fee
@@ -18,8 +18,8 @@ is exact to 1e-14 bps, so `slippage_bps` with more decimals is refused. Markets 
 own fee (none unless their operator set one), and `slippage_bps` then only informs the allocator.
 
 Differences to fast mode, by design: gas is the receipt's `gasUsed` priced with `[backtest]` gas_price_gwei
-and native_price (on chain the keeper pays it in ETH, so the vault's value per share is gross of gas); the
-contract, not the Python mirror, decides rejections.
+and `[strategy.costs]` native_price (on chain the keeper pays it in ETH, so the vault's value per share is gross
+of gas); the contract, not the Python mirror, decides rejections.
 """
 
 from backtest.chainmode.chain_vault import ChainVault

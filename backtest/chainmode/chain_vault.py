@@ -28,7 +28,7 @@ from backtest.engine import Executed, Setup
 from backtest.errors import ChainModeError
 from backtest.realised import DayFactors, RealisedMarket
 from chain.errors import ContractRevert
-from chain.rebalance import rebalance_call
+from chain.rebalance import simulate_then_send
 from chain.tx import TxSender
 from chain.vault_reader import VaultReader
 from strategy.decision_record import decision_hash_of, decision_record, keccak_hex
@@ -132,7 +132,8 @@ class ChainVault:
         return self._state
 
     def rebalance(self, trades: Mapping[str, int], day: pd.Timestamp) -> Executed:
-        """Decide, simulate and send as `keeper.cycle` does; a revert is a rejection with the contract's reason."""
+        """The engine's `send` verdict, through `chain.rebalance.simulate_then_send` as the keeper sends it; a revert
+        is a rejection with the contract's reason."""
         now = self.clock(day)
         before = self.state()
         planned = sum(abs(amount - before.position(pool)) for pool, amount in trades.items())
@@ -141,18 +142,16 @@ class ChainVault:
                                  inputs_hash=keccak_hex(f"{self.setup.market.source} at {day.isoformat()}"),
                                  model_hash=keccak_hex(f"backtest strategy {self.strategy}"),
                                  targets=dict(allocations), timestamp=now)
-        call = rebalance_call(self.c.vault, allocations, decision_hash_of(record))
         self._state = None
         try:
-            self.c.sender.simulate(call)
-            self.c.rpc("evm_setNextBlockTimestamp", now)
-            receipt = self.c.sender.send(call)
+            receipt = simulate_then_send(self.c.sender, self.c.vault, allocations, decision_hash_of(record),
+                                         before_send=lambda: self.c.rpc("evm_setNextBlockTimestamp", now))
         except ContractRevert as revert:
             gas = revert.receipt["gasUsed"] if revert.receipt is not None else 0  # mined and reverted: gas was paid
             return Executed([revert.reason or "reverted without a reason"], planned,
-                            self.setup.settings.price_of_gas(gas), 0)
+                            self.setup.price_of_gas(gas), 0)
         events = self.c.vault.events.Rebalanced().process_receipt(receipt, errors=DISCARD)
-        return Executed([], int(events[0]["args"]["moved"]), self.setup.settings.price_of_gas(receipt["gasUsed"]),
+        return Executed([], int(events[0]["args"]["moved"]), self.setup.price_of_gas(receipt["gasUsed"]),
                         self._fees_paid(receipt))
 
     def _fees_paid(self, receipt: TxReceipt) -> int:

@@ -93,14 +93,14 @@ class ChainOptions:
 class ChainWorld:
     """anvil with the backtest's contracts; `vault(strategy)` returns a `ChainVault` on the fresh deployment.
 
-    Markets it deploys charge `[backtest] slippage_bps` as their deposit fee; markets already on a fork
+    Markets it deploys charge `[strategy.costs] slippage_bps` as their deposit fee; markets already on a fork
     (`ChainOptions.markets`, one for every pool of `setup`) keep the fee they have.
     """
 
     def __init__(self, setup: Setup, options: ChainOptions = ChainOptions()) -> None:
         if options.markets is not None:
             _check_covers(options.markets, setup.pools)
-        self.deposit_fee = deposit_fee_for(setup.settings.slippage_bps)
+        self.deposit_fee = deposit_fee_for(setup.costs.slippage_bps)
         self.setup, self.options = setup, options
         self.anvil: AnvilProcess | None = None
         self.contracts: ChainContracts | None = None
@@ -214,7 +214,7 @@ class ChainWorld:
             return
         maximum = markets[0].functions.MAX_DEPOSIT_FEE().call()
         if self.deposit_fee > maximum:
-            raise ChainModeError(f"[backtest] slippage_bps = {self.setup.settings.slippage_bps:g}: chain mode "
+            raise ChainModeError(f"[strategy.costs] slippage_bps = {self.setup.costs.slippage_bps:g}: chain mode "
                                  f"charges it as a MockMarket deposit fee, which is at most "
                                  f"{maximum / FEE_PER_BPS:g} bps")
         for pool, market in zip(self.setup.pools, markets, strict=True):
@@ -227,7 +227,7 @@ def deposit_fee_for(slippage_bps: float) -> int:
     (there in floats: for a decimal with no exact binary form the two may differ by a unit at a rounding edge)."""
     fee = Fraction(repr(slippage_bps)) * FEE_PER_BPS
     if fee.denominator != 1:
-        raise ChainModeError(f"[backtest] slippage_bps = {slippage_bps!r}: chain mode charges it as a MockMarket "
+        raise ChainModeError(f"[strategy.costs] slippage_bps = {slippage_bps!r}: chain mode charges it as a MockMarket "
                              f"deposit fee, in steps of 1e-14 bps; give it with at most 14 decimals")
     return int(fee)
 

@@ -59,7 +59,8 @@ def allocation_chart(result: BacktestResult) -> bytes:
         axes.grid(alpha=0.3)
     for axes in list(grid.flat)[len(names):]:
         axes.set_visible(False)
-    handles = {label: handle for axes in grid.flat for handle, label in zip(*axes.get_legend_handles_labels())}
+    handles = {label: handle for axes in grid.flat
+               for handle, label in zip(*axes.get_legend_handles_labels(), strict=True)}
     figure.legend(list(handles.values()), list(handles), loc="lower center", ncols=3, fontsize="small",
                   bbox_to_anchor=(0.5, -0.02 - 0.02 * math.ceil(len(handles) / 3)))
     figure.autofmt_xdate()

@@ -79,8 +79,8 @@ capital {summary['capital']:,.2f}; rebalance every {summary['rebalance_every_day
 {escape(summary['mode'])} mode, rejections by {escape(summary['rejections_by'])};
 models trained: {summary['model_trainings']}{escape(f"; {warmup}") if warmup else ""}.
 * marks the chosen strategy, † one that reads the future.</p>
-<p class="note">Point-in-time replay: each decision sees only data up to its day. Perfect foresight reads the
-realised future: a reference for what knowing it is worth, not a strategy. Values are net of gas, slippage and losses.</p>
+<p class="note">Point-in-time replay: each decision sees only data up to its day. Perfect foresight reads the realised
+future: a reference for what knowing it is worth, not a strategy. Values are net of gas, slippage and losses.</p>
 <h2>Metrics</h2>
 {metrics}
 <h2>Where the money went (asset units)</h2>

@@ -14,16 +14,16 @@ import json
 import logging
 import mimetypes
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from depositor.errors import BadInput, Refusal
+from vaultbot.resources import web_static_dir
 from vaultbot.wsgi import StartResponse, WsgiServer, serve_wsgi
 
 log = logging.getLogger(__name__)
 
-STATIC_DIR = Path(__file__).with_name("static")
+STATIC_DIR = web_static_dir()
 MAX_BODY_BYTES = 64 * 1024
 
 Json = dict[str, Any]

@@ -101,7 +101,8 @@ def _read_table(path: Path, dtypes: dict[str, str]) -> tuple[pd.DataFrame, list[
     if suffix == ".parquet":
         frame = _read(path, pd.read_parquet)
         return frame, [f"row {i}" for i in range(len(frame))]
-    raise DataError(f"unsupported file type {suffix!r} (expected .csv, .parquet, .json or a directory)", where=str(path))
+    raise DataError(f"unsupported file type {suffix!r} (expected .csv, .parquet, .json or a directory)",
+                    where=str(path))
 
 
 def _csv_record_lines(path: Path) -> list[int]:

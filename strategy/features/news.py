@@ -70,7 +70,8 @@ def news_features(
         features[f"news_incident_count_{w}d"] = daily["incident"].rolling(w, min_periods=1).sum()
     for w in windows:
         count = daily["count"].rolling(w, min_periods=1).sum()
-        features[f"news_sentiment_mean_{w}d"] = daily["sentiment_sum"].rolling(w, min_periods=1).sum() / count.where(count > 0)
+        features[f"news_sentiment_mean_{w}d"] = (daily["sentiment_sum"].rolling(w, min_periods=1).sum()
+                                                 / count.where(count > 0))
         features[f"news_sentiment_min_{w}d"] = daily["sentiment_low"].rolling(w, min_periods=1).min()
     known = np.broadcast_to(panel.pools.isin(pools_meta[POOL]), (len(panel.days), len(panel.pools)))
     return {name: frame.reindex(panel.days).where(known) for name, frame in features.items()}

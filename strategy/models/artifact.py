@@ -8,7 +8,9 @@
 
 On disk (`save`/`load`) an artifact is a directory of ``artifact.json`` (metadata and content hash) and one
 LightGBM model text file per booster. ``content_hash`` is "0x" + sha256 of the canonical metadata JSON and
-the model texts, so it is the same after a save/load round trip and `load` refuses files that changed.
+the model texts, so it is the same after a save/load round trip and `load` refuses files that changed. The
+settings of `strategy.config.PROMOTION_SETTINGS` say how models are promoted, not how this one was trained:
+they are left out of both (a loaded artifact has their defaults).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from strategy.config import ModelSettings
+from strategy.config import PROMOTION_SETTINGS, ModelSettings
 from strategy.models.calibration import RiskCalibration
 from strategy.models.dataset import BASELINE
 from strategy.models.errors import ModelError
@@ -165,7 +167,7 @@ class ModelArtifact:
 
 
 def _metadata_json(metadata: ArtifactMetadata) -> dict[str, Any]:
-    return metadata.model_dump(mode="json")
+    return metadata.model_dump(mode="json", exclude={"settings": set(PROMOTION_SETTINGS)})
 
 
 def content_hash(metadata: ArtifactMetadata, model_texts: Mapping[str, str]) -> str:

@@ -16,8 +16,10 @@ from backtest.market import (
     synthetic_market,
     window_days,
 )
-from backtest.settings import BacktestSettings, vault_guardrails
+from backtest.settings import vault_guardrails
+from config import BacktestSettings
 from strategy.allocator import AllocatorConfig
+from strategy.costs import ExecutionCosts, allocator_config
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.targets import TargetParams
 
@@ -34,16 +36,16 @@ def market() -> MarketData:
 
 def make_setup(
     market: MarketData, start: pd.Timestamp = START, end: pd.Timestamp = END, rebalance_every: int = 1,
-    settings: BacktestSettings | None = None, universe: list[str] | None = None,
+    settings: BacktestSettings | None = None, universe: list[str] | None = None, costs: ExecutionCosts | None = None,
 ) -> Setup:
     """A replay setup with default costs and guardrails over the default universe (as `backtest.run`)."""
-    settings = settings or BacktestSettings()
+    settings, costs = settings or BacktestSettings(), costs or ExecutionCosts()
     days = window_days(market, start, end)
     investable = investable_pools(market, settings.asset_symbol)
     pools = universe or default_pools(market, start, end, settings)
-    allocator = AllocatorConfig(horizon_days=7, gas_cost=float(settings.gas_cost(1)),
-                                slippage_bps=settings.slippage_bps)
-    return Setup(market, days, vault_guardrails(settings, pools), allocator, TargetParams(), settings,
+    allocator = allocator_config(AllocatorConfig(horizon_days=7), costs, settings.gas_price_wei,
+                                 settings.asset_decimals)
+    return Setup(market, days, vault_guardrails(settings, pools), allocator, costs, TargetParams(), settings,
                  CAPITAL * settings.unit, rebalance_every, investable)
 
 

@@ -18,16 +18,17 @@ from backtest.engine import replay
 from backtest.errors import ChainModeError
 from backtest.market import MarketData, synthetic_market
 from backtest.metrics import compute_metrics
-from backtest.settings import BacktestSettings
 from cli import app
+from config import BacktestSettings
 from strategy.allocator import MarketForecast
+from strategy.costs import ExecutionCosts
 from tests.backtest.conftest import CAPITAL, every_pool, make_setup
 
 pytestmark = pytest.mark.anvil
 
 START = pd.Timestamp("2024-03-01", tz="UTC")
 END = START + pd.Timedelta(days=29)  # 30 days
-NO_SLIPPAGE = BacktestSettings(slippage_bps=0.0)  # as markets already on a fork charge: no deposit fee
+NO_SLIPPAGE = ExecutionCosts(slippage_bps=0.0)  # as markets already on a fork charge: no deposit fee
 ONE_BP = 1e-4
 
 
@@ -60,7 +61,7 @@ def relative(a: float, b: float) -> float:
 
 @pytest.mark.parametrize("slippage_bps", [0.0, 2.5])
 def test_chain_mode_matches_fast_mode_within_one_basis_point(market: MarketData, slippage_bps: float) -> None:
-    setup = make_setup(market, START, END, rebalance_every=1, settings=BacktestSettings(slippage_bps=slippage_bps),
+    setup = make_setup(market, START, END, rebalance_every=1, costs=ExecutionCosts(slippage_bps=slippage_bps),
                        universe=every_pool(market, START))
     fast = replay(setup, Rotating(setup.pools))
     with ChainWorld(setup) as world:
@@ -84,10 +85,10 @@ def test_chain_mode_matches_fast_mode_within_one_basis_point(market: MarketData,
 
 
 def test_a_rebalance_the_contract_rejects_is_counted_with_its_reason(market: MarketData) -> None:
-    loose = make_setup(market, START, START + pd.Timedelta(days=9), settings=NO_SLIPPAGE,
+    loose = make_setup(market, START, START + pd.Timedelta(days=9), costs=NO_SLIPPAGE,
                        universe=every_pool(market, START))
     tight = make_setup(market, START, START + pd.Timedelta(days=9),
-                       settings=BacktestSettings(slippage_bps=0.0, guardrails={"max_turnover_bps": 100}),
+                       settings=BacktestSettings(guardrails={"max_turnover_bps": 100}), costs=NO_SLIPPAGE,
                        universe=every_pool(market, START))
     # the allocator plans under the loose guardrails; the vault on chain was deployed with the tight ones
     with ChainWorld(tight) as world:
@@ -143,7 +144,7 @@ def test_slippage_bps_becomes_an_exact_deposit_fee_or_is_refused() -> None:
 
 def test_cli_chain_mode_refuses_slippage_beyond_the_markets_fee_limit(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    config.write_text("[backtest]\nslippage_bps = 1500\n")
+    config.write_text("[strategy.costs]\nslippage_bps = 1500\n")
     result = _backtest("--chain", "--config", str(config), "--report", str(tmp_path))
     assert result.exit_code == 1
     assert "slippage_bps = 1500: chain mode charges it as a MockMarket deposit fee, which is at most 1000 bps" \

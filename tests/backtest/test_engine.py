@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 
 import pandas as pd
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from backtest.baselines import TrailingBestForecaster
 from backtest.engine import Setup, replay
 from backtest.market import MarketData
-from backtest.settings import BacktestSettings
+from config import BacktestSettings
 from strategy.allocator import MarketForecast
 from strategy.data.schema import TIMESTAMP
 from tests.backtest.conftest import CAPITAL, history_frame
@@ -55,7 +56,7 @@ def test_positions_earn_the_realised_yield_net_of_gas_and_slippage(setup_of: Cal
     idle = CAPITAL - first.targets["a"] / setup.settings.unit
     expected = idle + invested * 1.10 ** ((DAYS - 1) / 365) - first.gas / setup.settings.unit
     assert run.values["net"].iloc[-1] == pytest.approx(expected, abs=DAYS * 1e-6)  # flooring: < 1 base unit a day
-    assert run.pnl["gas"] == -setup.settings.gas_cost(1) / setup.settings.unit
+    assert run.pnl["gas"] == -setup.price_of_gas(setup.costs.rebalance_gas(1)) / setup.settings.unit
     assert run.pnl["yield"] == pytest.approx(run.values["total"].iloc[-1] - CAPITAL + first.slippage / 1e6, abs=1e-3)
 
 
@@ -99,7 +100,7 @@ def test_guardrail_rejections_are_counted_and_cost_nothing(setup_of: Callable[..
     rejected = [d for d in run.decisions if d.rejections]
     assert rejected and all(d.rejections == ["vault: cooldown"] and d.gas == 0 for d in rejected)
     accepted = [d for d in run.decisions if d.accepted]
-    assert all((b.day - a.day).days >= 2 for a, b in zip(accepted, accepted[1:]))
+    assert all((b.day - a.day).days >= 2 for a, b in pairwise(accepted))
     assert -run.pnl["gas"] == sum(d.gas for d in accepted) / 1e6 > 0
 
 

@@ -17,10 +17,10 @@ from web3 import Web3
 from backtest.chainmode import ChainOptions, ChainWorld
 from backtest.engine import replay
 from backtest.market import synthetic_market
-from backtest.settings import BacktestSettings
 from chain.artifacts import CompiledContracts
 from chain.deployment import Deployment
 from cli import app
+from config import BacktestSettings
 from devnet.anvil import AnvilProcess
 from devnet.deploy import USDC, deploy_devnet
 from tests.backtest.conftest import default_pools, every_pool, make_setup
@@ -70,14 +70,14 @@ def upstream(compiled_contracts: CompiledContracts, tmp_path_factory: pytest.Tem
 
 def test_fork_runs_the_vault_over_the_upstream_markets_as_of_the_fork_block(upstream: Upstream) -> None:
     market_data = synthetic_market(4, START, END, warmup_days=30, seed=3)
-    deployed = make_setup(market_data, START, END, settings=NO_SLIPPAGE,  # caps of 4000 bps on chain
+    deployed = make_setup(market_data, START, END, costs=NO_SLIPPAGE,  # caps of 4000 bps on chain
                           universe=every_pool(market_data, START))  # as many pools as the devnet has markets
     # The allocator plans 10 bps under the caps: depositing into a market whose shares are worth more than 1
     # rounds the vault's position down a unit, which lowers total assets and would push a market planned at
     # exactly its cap over it (the contract rejects that plan; the lossless Python mirror does not see it).
-    caps = dict.fromkeys(deployed.pools, {"cap_bps": 3990})
-    margin = BacktestSettings(slippage_bps=0.0, guardrails={"markets": caps})
-    setup = make_setup(market_data, START, END, settings=margin, universe=deployed.pools)
+    caps = {pool: {"cap_bps": 3990} for pool in deployed.pools}
+    margin = BacktestSettings(guardrails={"markets": caps})
+    setup = make_setup(market_data, START, END, settings=margin, universe=deployed.pools, costs=NO_SLIPPAGE)
     fast = replay(setup, Rotating(setup.pools))
     markets = {pool: m.address for pool, m in zip(deployed.pools, upstream.deployment.markets, strict=True)}
     with ChainWorld(deployed, ChainOptions(upstream.rpc_url, upstream.fork_block, markets)) as world:
@@ -108,8 +108,10 @@ def test_cli_fork_market_runs_the_vault_over_the_markets_already_on_the_fork(ups
     """Forked where the upstream markets charge a 5 bps deposit fee and the config says no slippage: only those
     markets can have charged the slippage the report shows."""
     config = tmp_path / "config.toml"
-    config.write_text("[backtest]\nslippage_bps = 0.0\n")
-    pairs = [f"{pool}={market.address.lower()}" for pool, market in zip(cli_pools(), upstream.deployment.markets)]
+    config.write_text("[strategy.costs]\nslippage_bps = 0.0\n")
+    # the CLI window lists fewer pools than the upstream has markets: they take the first ones
+    pairs = [f"{pool}={market.address.lower()}"
+             for pool, market in zip(cli_pools(), upstream.deployment.markets, strict=False)]
     result = CliRunner().invoke(app, [
         "backtest", "run", *CLI_WINDOW, "--strategy", "equal", "--config", str(config),
         "--fork-url", upstream.rpc_url, "--fork-block", str(upstream.fee_block),
@@ -133,7 +135,7 @@ def test_cli_fork_market_that_is_no_market_is_one_line_exit_1(upstream: Upstream
     market = upstream.deployment.asset if market == "asset" else market
     pools = cli_pools()
     pairs = [f"{pools[0]}={market}",
-             *(f"{pool}={m.address}" for pool, m in zip(pools[1:], upstream.deployment.markets[1:]))]
+             *(f"{pool}={m.address}" for pool, m in zip(pools[1:], upstream.deployment.markets[1:], strict=False))]
     result = CliRunner().invoke(app, [
         "backtest", "run", *CLI_WINDOW, "--fork-url", upstream.rpc_url, "--fork-block", str(upstream.fork_block),
         *(arg for pair in pairs for arg in ("--fork-market", pair)), "--report", str(tmp_path),

@@ -12,7 +12,8 @@ from backtest.baselines import HoldForecaster
 from backtest.engine import replay
 from backtest.market import load_market
 from backtest.run import RunConfig, build_setup
-from backtest.settings import BacktestSettings
+from config import BacktestSettings
+from strategy.costs import ExecutionCosts
 from tests.shared_data import real_dataset
 
 START, END = pd.Timestamp("2024-04-01", tz="UTC"), pd.Timestamp("2024-06-30", tz="UTC")
@@ -27,10 +28,11 @@ def test_holding_one_real_market_earns_its_realised_apy() -> None:
     if AAVE_V3_USDC not in set(market.history["pool"]):
         pytest.skip(f"the real dataset has no Aave v3 USDC market ({AAVE_V3_USDC})")
     # One market, all of the vault in it, no costs: what the vault earns is what the market paid.
-    settings = BacktestSettings(gas_price_gwei=0.0, slippage_bps=0.0, guardrails={
+    settings = BacktestSettings(gas_price_gwei=0.0, guardrails={
         "min_idle_bps": 0, "max_turnover_bps": 10_000, "markets": {AAVE_V3_USDC: {"cap_bps": 10_000}}})
     defaults = RunConfig.load(None)
-    setup = build_setup(market, START, END, RunConfig(defaults.strategy, settings, "test"), 1_000_000.0, 1)
+    strategy = defaults.strategy.model_copy(update={"costs": ExecutionCosts(slippage_bps=0.0)})
+    setup = build_setup(market, START, END, RunConfig(strategy, settings, "test"), 1_000_000.0, 1)
     run = replay(setup, HoldForecaster())
 
     held = run.positions[AAVE_V3_USDC]

@@ -16,12 +16,9 @@ from backtest.market import (
     require_known_pools,
     window_days,
 )
-from backtest.settings import (
-    UINT256_MAX,
-    BacktestSettings,
-    load_backtest_settings,
-    vault_guardrails,
-)
+from backtest.settings import vault_guardrails
+from config import BacktestSettings, ConfigError, load_config
+from strategy.units import UINT256_MAX
 from tests.backtest.conftest import history_frame
 
 DAY = pd.Timestamp("2024-01-01", tz="UTC")
@@ -43,54 +40,59 @@ def test_defaults_match_the_devnet() -> None:
 
 def test_table_overrides_defaults_and_lists_markets(tmp_path: Path) -> None:
     path = write(tmp_path, """
-[strategy]
-ignored_here = true
-[backtest]
-gas_price_gwei = 1.0
+[strategy.model]
+seed = 3
+[strategy.costs]
 native_price = 2000.0
 gas_per_rebalance = 50000
 gas_per_market = 100000
+[backtest]
+gas_price_gwei = 1.0
 [backtest.guardrails]
 max_turnover_bps = 2000
 [backtest.guardrails.markets."pool-a"]
 cap_bps = 2500
 [backtest.guardrails.markets."pool-b"]
 """)
-    settings = load_backtest_settings(path)
+    config = load_config(path)
+    settings, costs = config.backtest, config.strategy.costs
     assert settings.configured_markets() == ["pool-a", "pool-b"]
     # 50 000 + 2 × 100 000 gas at 1 gwei and 2000 asset units per ETH, in 6-decimal base units.
-    assert settings.gas_cost(2) == round(250_000 * 1e-9 * 2000 * 10**6)
+    assert costs.price_of_gas(costs.rebalance_gas(2), settings.gas_price_wei, settings.asset_decimals) == round(
+        250_000 * 1e-9 * 2000 * 10**6)
     guardrails = vault_guardrails(settings, ["ignored-default-universe"])
     assert guardrails.max_turnover_bps == 2000 and guardrails.min_idle_bps == 500
     assert {p: m.cap_bps for p, m in guardrails.markets.items()} == {"pool-a": 2500, "pool-b": 4000}
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("[backtest]\ngas_price = 3\n", r"\[backtest\] gas_price: Extra inputs are not permitted"),
-    ("[backtest]\nslippage_bps = -1\n", r"\[backtest\] slippage_bps: Input should be greater than or equal to 0"),
-    ("[backtest\n", r"cannot read config file .*vaultbot.toml"),
+    ("[backtest]\ngas_price = 3\n", r"key backtest.gas_price \(env VAULTBOT_BACKTEST__GAS_PRICE\): unknown key"),
+    ("[strategy.costs]\nslippage_bps = -1\n",
+     r"key strategy.costs.slippage_bps .*: Input should be greater than or equal to 0"),
+    ("[backtest\n", r"config .*vaultbot.toml is not valid TOML"),
 ])
 def test_bad_tables_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(BacktestError, match=message):
-        load_backtest_settings(write(tmp_path, text))
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text))
 
 
 def test_the_vault_asset_defaults_to_usdc(tmp_path: Path) -> None:
     assert BacktestSettings().asset_symbol == "USDC"
-    assert load_backtest_settings(write(tmp_path, '[backtest]\nasset_symbol = "DAI"\n')).asset_symbol == "DAI"
-    with pytest.raises(BacktestError, match=r"\[backtest\] asset_symbol: String should have at least 1 character"):
-        load_backtest_settings(write(tmp_path, '[backtest]\nasset_symbol = ""\n'))
+    assert load_config(write(tmp_path, '[backtest]\nasset_symbol = "DAI"\n')).backtest.asset_symbol == "DAI"
+    with pytest.raises(ConfigError, match=r"key backtest.asset_symbol .*: String should have at least 1 character"):
+        load_config(write(tmp_path, '[backtest]\nasset_symbol = ""\n'))
 
 
 def test_bad_guardrail_names_the_key(tmp_path: Path) -> None:
-    settings = load_backtest_settings(write(tmp_path, "[backtest.guardrails]\nmax_loss_bps = 20000\n"))
-    with pytest.raises(BacktestError, match=r"\[backtest.guardrails\] max_loss_bps: Input should be less than"):
+    settings = load_config(write(tmp_path, "[backtest.guardrails]\nmax_loss_bps = 20000\n")).backtest
+    with pytest.raises(ConfigError, match=r"key backtest.guardrails.max_loss_bps \(env "
+                                          r"VAULTBOT_BACKTEST__GUARDRAILS__MAX_LOSS_BPS\): Input should be less than"):
         vault_guardrails(settings, ["p"])
 
 
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(BacktestError, match="config file not found: .*nope.toml"):
-        load_backtest_settings(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="config .*nope.toml does not exist"):
+        load_config(tmp_path / "nope.toml")
 
 
 def test_window_and_universe() -> None:

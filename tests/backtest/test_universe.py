@@ -16,7 +16,7 @@ from backtest.market import MarketData, investable_pools
 from backtest.report import rich_table, summarise
 from backtest.report.html import render_html
 from backtest.run import RunConfig, build_setup, run_backtest
-from backtest.settings import BacktestSettings
+from config import BacktestSettings
 from strategy.allocator import UNKNOWN_MARKET
 from strategy.config import StrategyConfig
 from tests.backtest.conftest import history_frame

@@ -48,7 +48,8 @@ def test_withdraw_is_served_from_idle_first(invested):
         burned = vault.withdraw(400 * K, alice, alice)
     (withdrawal,) = events(vault, "Withdraw")
     assert share_transfers(vault) == [(alice, ZERO_ADDRESS, burned)]
-    assert (withdrawal.receiver, withdrawal.owner, withdrawal.assets, withdrawal.shares) == (alice, alice, 400 * K, burned)
+    assert (withdrawal.receiver, withdrawal.owner, withdrawal.assets, withdrawal.shares) == (
+        alice, alice, 400 * K, burned)
     assert positions(invested) == [300 * K, 200 * K, 0]
     assert idle(invested) == 100 * K
 
@@ -152,7 +153,8 @@ def test_permit_sets_an_allowance_from_a_signature(vault, accounts):
     deadline = boa.env.timestamp + 3_600
     permit = {"owner": owner.address, "spender": accounts.bob, "value": 123, "nonce": 0, "deadline": deadline}
     domain = {"name": "Vault USDC", "version": "1", "chainId": boa.eval("chain.id"), "verifyingContract": vault.address}
-    fields = [("owner", "address"), ("spender", "address"), ("value", "uint256"), ("nonce", "uint256"), ("deadline", "uint256")]
+    fields = [("owner", "address"), ("spender", "address"), ("value", "uint256"), ("nonce", "uint256"),
+              ("deadline", "uint256")]
     types = {"Permit": [{"name": name, "type": kind} for name, kind in fields]}
     signed = owner.sign_typed_data(domain, types, permit)
     signature = (signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"))

@@ -37,7 +37,8 @@ class Scenario:
         vault, accounts, m = world.vault, world.accounts, world.markets
         with boa.env.prank(accounts.alice):
             vault.deposit(self.deposit, accounts.alice)
-        rebalance(world, {m[0]: self.deposit * self.market_bps[0] // 10_000, m[1]: self.deposit * self.market_bps[1] // 10_000})
+        rebalance(world, {m[0]: self.deposit * self.market_bps[0] // 10_000,
+                          m[1]: self.deposit * self.market_bps[1] // 10_000})
         with boa.env.prank(accounts.operator):
             m[0].set_rate(self.rates[0])
             m[1].set_rate(self.rates[1])

@@ -35,7 +35,8 @@ def test_success_moves_funds_and_logs_every_market(invested):
     (done,) = events(vault, "Rebalanced")
     assert allocated == [(m[0].address, 300 * K, 100 * K), (m[2].address, 0, 250 * K)]
     assert (done.keeper, done.decision_hash) == (invested.accounts.keeper, DECISION)
-    assert (done.total_before, done.total_after, done.idle_after, done.moved) == (1_000 * K, 1_000 * K, 450 * K, 450 * K)
+    assert (done.total_before, done.total_after, done.idle_after, done.moved) == (
+        1_000 * K, 1_000 * K, 450 * K, 450 * K)
     assert positions(invested) == [100 * K, 200 * K, 250 * K]  # market 1 not named, kept
     assert idle(invested) == 450 * K
     assert vault.last_rebalance() == boa.env.timestamp

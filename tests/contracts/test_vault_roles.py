@@ -141,7 +141,8 @@ def test_emergency_withdraw_all_pauses_and_pulls_what_markets_pay(invested):
 
 ROLES = ("admin", "keeper", "guardian", "operator", "fee_recipient", "alice")
 QUEUED = (Param.MAX_LOSS_BPS, 50)  # a loosening, queued for the revoke_pending row
-# Every privileged function: arguments (from the world and the id of a queued change), who may call it, the revert for others.
+# Every privileged function: arguments (from the world and the id of a queued change), who may call it, the revert
+# for others.
 PRIVILEGED = {
     "transfer_admin": (lambda w, queued: [w.accounts.bob], {"admin"}, "vault: not admin"),
     "set_keeper": (lambda w, queued: [w.accounts.bob], {"admin"}, "vault: not admin"),

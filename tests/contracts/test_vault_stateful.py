@@ -255,7 +255,8 @@ class VaultMachine(RuleBasedStateMachine):
             boa.env.time_travel(seconds=ready_at - boa.env.timestamp)
 
     def targets_within_guardrails(self, weights: list[int | None]) -> list[tuple[str, int]]:
-        """Targets `weight` bps of totalAssets per market (None = not named), pulled inside every guardrail with a margin."""
+        """Targets `weight` bps of totalAssets per market (None = not named), pulled inside every guardrail with a
+        margin."""
         state, limits = self.state(), read_guardrails(self.vault)
         total = state.total
         moves: dict[str, tuple[int, int]] = {}

@@ -15,9 +15,9 @@ from pathlib import Path
 import boa
 from boa.contracts.vyper.vyper_contract import VyperContract, VyperDeployer
 
-from chain.params import Param  # noqa: F401 - re-exported to the contract tests
+from chain.params import Param
 from strategy.guardrails import Guardrails, MarketLimits, VaultState
-from strategy.units import BPS, SECONDS_PER_DAY, UINT256_MAX, WAD  # noqa: F401 - re-exported
+from strategy.units import BPS, SECONDS_PER_DAY, UINT256_MAX, WAD
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 USDC = 10**6  # one whole token of the 6-decimal mock asset
@@ -80,14 +80,18 @@ def deploy_market(token: VyperContract, operator: str, index: int) -> VyperContr
     return deployer("MockMarket").deploy(token.address, f"Market {index}", f"mkt{index}", operator)
 
 
-def deploy_vault(token: VyperContract, accounts: Accounts, decimals_offset: int = 3, timelock: int = 0) -> VyperContract:
+def deploy_vault(
+    token: VyperContract, accounts: Accounts, decimals_offset: int = 3, timelock: int = 0
+) -> VyperContract:
     return deployer("Vault").deploy(
-        token.address, "Vault USDC", "vUSDC", decimals_offset, accounts.admin, accounts.keeper, accounts.guardian, timelock
+        token.address, "Vault USDC", "vUSDC", decimals_offset, accounts.admin, accounts.keeper, accounts.guardian,
+        timelock,
     )
 
 
 def events(contract: VyperContract, name: str) -> list:
-    """The decoded `name` events (from any contract) of `contract`'s last call; read them before any other call to it."""
+    """The decoded `name` events (from any contract) of `contract`'s last call; read them before any other call
+    to it."""
     return [log for log in contract.get_logs() if type(log).__name__ == name]
 
 

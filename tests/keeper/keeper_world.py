@@ -16,10 +16,11 @@ from pytest_httpserver import HTTPServer
 from web3 import Web3
 
 from chain.deployment import Deployment
+from config import Config, build_config
+from devnet.config import ANVIL_KEEPER_KEY
 from devnet.deploy import USDC
 from devnet.llama_server import NEWS_PATH, SyntheticLlama
 from journal.db import KeeperDB
-from keeper.config import ANVIL_KEEPER_KEY, KeeperConfig, build_config
 from keeper.cycle import Keeper
 from keeper.startup import open_keeper
 from strategy.config import ModelSettings
@@ -90,28 +91,28 @@ def keeper_table(funded: Deployment, llama: SyntheticLlama, httpserver: HTTPServ
     }
 
 
-def config_of(table: Mapping[str, Any]) -> KeeperConfig:
+def config_of(table: Mapping[str, Any]) -> Config:
     return build_config(dict(table), origin="(test)")
 
 
 @pytest.fixture
-def keeper_config(keeper_table: dict[str, Any]) -> KeeperConfig:
+def keeper_config(keeper_table: dict[str, Any]) -> Config:
     return config_of(keeper_table)
 
 
 @pytest.fixture
-def keeper(keeper_config: KeeperConfig) -> Iterator[Keeper]:
+def keeper(keeper_config: Config) -> Iterator[Keeper]:
     with open_keeper(keeper_config) as opened:
         yield opened
 
 
 def as_a(kind: type[Keeper], keeper: Keeper) -> Keeper:
     """The same keeper (journal, sources, chain, model) as an instance of a test subclass."""
-    return kind(keeper.config, keeper.db, keeper.sources, keeper.chain, keeper.artifact, keeper.markets,
+    return kind(keeper.config, keeper.db, keeper.sources, keeper.chain, keeper.models, keeper.markets,
                 metrics=keeper.metrics, clock=keeper.clock)
 
 
-def journal(config: KeeperConfig) -> KeeperDB:
+def journal(config: Config) -> KeeperDB:
     return KeeperDB(config.service.database_url)
 
 

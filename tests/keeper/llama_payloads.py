@@ -2,8 +2,8 @@
 
 The payloads come from `devnet.llama_server.SyntheticLlama` (strategy.synthetic data in DeFiLlama's documented
 shapes). When real answers are recorded (`tests.shared_data.recorded_answer`: shared/data/recorded/ or a
-dataset downloaded by `vaultbot data download`), their records are served instead, under the synthetic pool ids and with the
-chart's timestamps moved so that its last point is as fresh as the synthetic one.
+dataset downloaded by `vaultbot data download`), their records are served instead, under the synthetic pool ids and
+with the chart's timestamps moved so that its last point is as fresh as the synthetic one.
 """
 
 import json

@@ -5,11 +5,12 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
 
-from vaultbot.paths import repo_root
+from devnet import anvil
 from devnet.anvil import (
     ANVIL_ENV,
     AnvilConfig,
@@ -24,6 +25,8 @@ from devnet.anvil import (
     start_background,
     stop_background,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +76,16 @@ def test_missing_binary_tells_the_user_to_install_it(tmp_path) -> None:
     assert str(tmp_path / "node_modules" / "@foundry-rs") in message
 
 
+def test_outside_the_checkout_the_error_says_to_set_the_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(anvil, "checkout_root", lambda: None)  # as when installed from a wheel
+    with pytest.raises(AnvilError, match=f"not running from its checkout.*set {ANVIL_ENV}"):
+        find_anvil()
+
+
+def test_the_checkout_is_the_directory_of_package_json() -> None:
+    assert anvil.checkout_root() == REPO
+
+
 def test_override_must_point_to_an_executable(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ANVIL_ENV, str(tmp_path / "nope"))
     with pytest.raises(AnvilError, match=f"{ANVIL_ENV}=.*nope is not an executable file"):
@@ -82,11 +95,11 @@ def test_override_must_point_to_an_executable(tmp_path, monkeypatch: pytest.Monk
 def test_override_is_used_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
     real = find_anvil()
     monkeypatch.setenv(ANVIL_ENV, str(real))
-    assert find_anvil(repo_root() / "no-such-root") == real
+    assert find_anvil(REPO / "no-such-root") == real
 
 
 def test_pinned_binary_has_the_version_package_json_pins() -> None:
-    pinned = json.loads((repo_root() / "package.json").read_text())["devDependencies"]["@foundry-rs/anvil"]
+    pinned = json.loads((REPO / "package.json").read_text())["devDependencies"]["@foundry-rs/anvil"]
     output = subprocess.run([find_anvil(), "--version"], capture_output=True, text=True, check=True).stdout
     assert f"anvil Version: {pinned}" in output
 

@@ -9,9 +9,9 @@ import pytest
 from chain.artifacts import (
     CompilationError,
     compile_contracts,
-    default_contracts_dir,
     write_abis,
 )
+from vaultbot.resources import contracts_dir
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def token_only(tmp_path: Path) -> Path:
     """A contracts dir with just MockToken.vy (it imports snekmate, so search paths are exercised)."""
     contracts = tmp_path / "contracts"
     contracts.mkdir()
-    shutil.copy(default_contracts_dir() / "MockToken.vy", contracts)
+    shutil.copy(contracts_dir() / "MockToken.vy", contracts)
     return contracts
 
 
@@ -75,7 +75,7 @@ def test_missing_or_empty_contracts_dir_is_named(tmp_path: Path) -> None:
 
 def test_unknown_contract_name_lists_what_exists(token_only: Path, tmp_path: Path) -> None:
     with pytest.raises(KeyError, match=r"no compiled contract 'Vault'; have \['MockToken'\]"):
-        compile_contracts(token_only, cache=tmp_path / "cache")["Vault"]  # noqa: B018
+        compile_contracts(token_only, cache=tmp_path / "cache")["Vault"]
 
 
 def test_repo_contracts_all_compile(compiled_contracts) -> None:

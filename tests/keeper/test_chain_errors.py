@@ -11,7 +11,7 @@ from chain.errors import (
     RpcUnavailable,
     decode_revert,
 )
-from tests.keeper.chain_world import Devnet, net  # noqa: F401 - fixtures
+from tests.keeper.chain_world import Devnet, net
 
 ERROR_DATA = ERROR_SELECTOR + encode(["string"], ["vault: cooldown"])
 PANIC_DATA = PANIC_SELECTOR + encode(["uint256"], [0x11])

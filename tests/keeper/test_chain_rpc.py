@@ -80,7 +80,7 @@ def test_the_last_url_dying_raises_rpc_unavailable(tmp_path):
     w3 = connect([url], 1.0)
     node.stop()
     with pytest.raises(RpcUnavailable, match=f"no RPC answered eth_blockNumber: tried {url}"):
-        w3.eth.block_number
+        _ = w3.eth.block_number
 
 
 def anvil_block(anvil: AnvilProcess) -> int:

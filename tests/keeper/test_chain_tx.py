@@ -22,7 +22,7 @@ from chain.tx import (
     next_base_fee,
 )
 from journal.db import to_hex
-from tests.keeper.chain_world import (  # noqa: F401 - fixtures
+from tests.keeper.chain_world import (
     Devnet,
     first_markets,
     fund_vault,
@@ -67,7 +67,7 @@ def in_background(work: Callable[[], object]) -> tuple[threading.Thread, dict]:
     def run() -> None:
         try:
             result["value"] = work()
-        except Exception as error:  # noqa: BLE001 - handed to the test thread
+        except Exception as error:
             result["error"] = error
 
     thread = threading.Thread(target=run, daemon=True)
@@ -108,7 +108,7 @@ def test_send_signs_eip1559_journals_before_broadcast_and_returns_the_receipt(ne
     assert receipt["effectiveGasPrice"] <= pending.max_fee_per_gas and receipt["gasUsed"] < pending.gas_limit
     mined = net.w3.eth.get_transaction(receipt["transactionHash"])
     assert (mined["maxFeePerGas"], mined["nonce"]) == (pending.max_fee_per_gas, nonce)
-    assert [p for p in sender.simulate(net.vault.functions.markets())] == [m.address for m in net.deployment.markets]
+    assert list(sender.simulate(net.vault.functions.markets())) == [m.address for m in net.deployment.markets]
 
 
 def test_a_guardrail_revert_is_decoded_and_nothing_is_sent(net, keeper_account):

@@ -14,7 +14,7 @@ from strategy.guardrails import (
     check_rebalance,
     simulate_rebalance,
 )
-from tests.keeper.chain_world import DEPOSIT, Devnet, first_markets, fund_vault, net  # noqa: F401 - fixtures
+from tests.keeper.chain_world import DEPOSIT, Devnet, first_markets, fund_vault, net
 
 pytestmark = pytest.mark.anvil
 

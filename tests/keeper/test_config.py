@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from chain.deployment import Deployment, MarketInfo
-from keeper.config import ConfigError, KeeperConfig, devnet_config, load_config
+from config import Config, ConfigError, load_config
+from devnet.config import devnet_config
 from sources import GateLimits
 from tests.keeper.tomlfile import toml_text
 
@@ -35,7 +36,7 @@ def write(tmp_path: Path, table: dict, name: str = "keeper.toml") -> Path:
 def problem(tmp_path: Path, table: dict) -> str:
     path = write(tmp_path, table)
     with pytest.raises(ConfigError) as caught:
-        load_config(path)
+        load_config(path, keeper=True)
     assert str(path) in str(caught.value)
     return str(caught.value)
 
@@ -48,6 +49,19 @@ def test_a_minimal_file_gets_the_documented_defaults(tmp_path: Path) -> None:
     assert config.service.interval_s == 3600 and config.service.health_age_s == 3 * 3600
     assert config.gate == GateLimits()
     assert config.sources.yields_base_url == "https://yields.llama.fi"
+
+
+def test_one_file_serves_every_program_and_the_keeper_requires_its_sections(tmp_path: Path) -> None:
+    table = minimal(backtest={"gas_price_gwei": 2.0}, strategy={"model": {"seed": 3}})
+    config = load_config(write(tmp_path, table), keeper=True)  # the keeper reads a file with a [backtest] table
+    assert config.backtest.gas_price_gwei == 2.0 and config.strategy.model.seed == 3
+    backtest_only = write(tmp_path, {"backtest": {"gas_price_gwei": 2.0}}, "backtest.toml")
+    assert load_config(backtest_only).chain is None  # the backtester needs no chain
+    with pytest.raises(ConfigError, match=r"2 problems\n  key chain \(env VAULTBOT_CHAIN\): missing key\n"
+                                          r"  key markets \(env VAULTBOT_MARKETS\): map at least one"):
+        load_config(backtest_only, keeper=True)
+    assert "key backtest.slippage (env VAULTBOT_BACKTEST__SLIPPAGE): unknown key" in problem(
+        tmp_path, minimal(backtest={"slippage": 1}))  # still strict inside every section
 
 
 def test_the_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,7 +167,7 @@ def test_devnet_default_comes_from_the_deployment_json(tmp_path, monkeypatch) ->
     path = tmp_path / "devnet.json"
     deployment.save(path)
     config = devnet_config(path)
-    assert isinstance(config, KeeperConfig)
+    assert isinstance(config, Config)
     assert (config.chain.rpc_urls, config.chain.chain_id, config.chain.deployment) == (
         ["http://127.0.0.1:8545"], 31337, path)
     assert config.sources.synthetic is not None and config.model.train_if_missing

@@ -16,18 +16,18 @@ from web3 import Web3
 from werkzeug import Request, Response
 
 from chain.deployment import Deployment
-from chain.tx import GWEI, PendingTx
-from devnet.anvil import AnvilProcess
 from chain.params import Param
+from chain.tx import GWEI, PendingTx
+from config import Config
+from devnet.anvil import AnvilProcess
 from devnet.deploy import deploy_devnet
 from devnet.llama_server import SyntheticLlama
 from journal.db import CycleStatus, KeeperDB, TxStatus, to_hex
-from keeper.config import KeeperConfig
 from keeper.cycle import CycleOutcome, Keeper, Plan
 from keeper.metrics import KeeperMetrics
 from keeper.startup import open_keeper
 from tests.keeper.chain_world import manual_mining
-from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
+from tests.keeper.keeper_world import (
     DEPOSIT,
     KEY_ENV,
     artifact_dir,
@@ -79,7 +79,8 @@ def break_chart(server: HTTPServer, llama: SyntheticLlama, handler) -> None:
 @pytest.mark.parametrize(("status", "body", "expected"), [
     (500, "upstream down", "HTTP 500"),
     (200, "<html>maintenance</html>", "not valid JSON"),
-    (200, '{"status": "success", "data": [{"timestamp": "2024-01-01T00:00:00Z", "apy": "high", "tvlUsd": 1.0e8}]}', "expected a number"),
+    (200, '{"status": "success", "data": [{"timestamp": "2024-01-01T00:00:00Z", "apy": "high", "tvlUsd": 1.0e8}]}',
+     "expected a number"),
 ])
 def test_a_broken_source_refuses_the_cycle(w3, funded, keeper_table, httpserver, llama, status, body, expected):
     break_chart(httpserver, llama, handler_of(status, body))
@@ -113,7 +114,7 @@ def test_a_failing_coins_api_refuses_the_cycle(w3, funded, keeper_table, httpser
     httpserver.expect_request(COINS_CHART).respond_with_handler(handler_of(500, "coins down"))
     serve_llama(httpserver, llama)
     reason = refused_without_tx(w3, funded, keeper_table, "HTTP 500", "source")
-    assert re.search(r"http://\S+/chart/\w+:0x[0-9a-f]{40}\S*span=60", reason), reason  # names the coins request
+    assert re.search(r"http://\S+/chart/\w+:0x[0-9a-f]{40}\S*span=61", reason), reason  # the coins request
 
 
 def test_stale_data_refuses_the_cycle(w3, funded, keeper_table, httpserver, llama):
@@ -248,13 +249,13 @@ class DiesAfterJournalingTheReplacement(Keeper):
             raise KeyboardInterrupt("killed after journaling the replacement")
 
 
-def crash(config: KeeperConfig, kind: type[Keeper] = DiesAfterJournaling) -> None:
+def crash(config: Config, kind: type[Keeper] = DiesAfterJournaling) -> None:
     with open_keeper(config) as opened:
         with pytest.raises(KeyboardInterrupt):
             as_a(kind, opened).run_cycle()
 
 
-def restart(config: KeeperConfig) -> CycleOutcome:
+def restart(config: Config) -> CycleOutcome:
     with open_keeper(config) as restarted:  # a new process: resumes, then decides anew
         return restarted.run_cycle()
 

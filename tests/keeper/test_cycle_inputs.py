@@ -40,6 +40,8 @@ from tests.keeper.llama_payloads import (
     utc_now,
 )
 
+DEFAULT_LIMITS = GateLimits()
+
 
 @pytest.fixture(scope="module")
 def llama() -> SyntheticLlama:
@@ -60,7 +62,7 @@ def sources(httpserver: HTTPServer, tmp_path: Path) -> Iterator[Sources]:
 
 
 def gather(sources: Sources, llama: SyntheticLlama, server: HTTPServer, *, markets: int = 2, news: bool = True,
-           limits: GateLimits = GateLimits()):
+           limits: GateLimits = DEFAULT_LIMITS):
     return gather_inputs(
         sources, market_pools=list(llama.pool_ids[:markets]), extra_pools=list(llama.pool_ids[markets:]),
         news_feeds=[server.url_for(NEWS_PATH)] if news else [], price_coins=[], price_days=3,
@@ -187,7 +189,7 @@ def test_the_inputs_carry_each_single_token_pools_price_for_the_last_days(httpse
     assert priced[recent.to_numpy()].to_numpy() == pytest.approx(expected[priced.index[recent.to_numpy()]].to_numpy())
     [request] = coins_requests(httpserver)  # every pool's token in one request
     assert set(request.path.removeprefix("/chart/").split(",")) == set(pool_coins(inputs.pools_meta).values())
-    assert request.args["span"] == "60" and int(request.args["start"]) % 86_400 == 0  # from a UTC midnight
+    assert request.args["span"] == "61" and int(request.args["start"]) % 86_400 == 0  # a UTC midnight, a day early
 
 
 def test_prices_change_the_inputs_hash(httpserver, sources, llama, tmp_path) -> None:

@@ -14,7 +14,7 @@ from devnet.llama_server import NEWS_PATH, SyntheticLlama
 from sources.recorder import feed_file_name
 from strategy.data import load_market_history, load_news, load_pools
 from tests.cli import vaultbot
-from tests.keeper.keeper_world import llama  # noqa: F401 - fixture
+from tests.keeper.keeper_world import llama
 from tests.keeper.llama_payloads import (
     COINS_CHART,
     base_url,
@@ -76,8 +76,9 @@ def test_the_recording_loads_and_backtests(httpserver: HTTPServer, llama: Synthe
     assert json.loads((report / "report.json").read_text())["strategies"]["trailing-best"]["metrics"]["final_value"] > 0
 
 
-def test_a_failing_chart_is_reported_the_rest_kept_and_a_rerun_completes(httpserver: HTTPServer,
-                                                                          llama: SyntheticLlama, tmp_path: Path) -> None:
+def test_a_failing_chart_is_reported_the_rest_kept_and_a_rerun_completes(
+    httpserver: HTTPServer, llama: SyntheticLlama, tmp_path: Path
+) -> None:
     broken = llama.pool_ids[1]
     httpserver.expect_request(f"/chart/{broken}").respond_with_handler(handler_of(404, "no such pool"))
     serve_llama(httpserver, llama)

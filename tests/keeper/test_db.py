@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from journal.db import CycleStatus, DatabaseError, KeeperDB, TxStatus
-from tests.keeper.postgres import database_url, postgres, postgres_url  # noqa: F401 - fixtures
+from tests.keeper.postgres import database_url, postgres, postgres_url
 
 SENDER = "0x" + "70" * 20
 

@@ -15,7 +15,7 @@ from chain.deployment import Deployment
 from journal.db import CycleStatus, KeeperDB, TxStatus, utc_now
 from strategy.decision_record import decision_hash_of
 from tests.cli import vaultbot
-from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
+from tests.keeper.keeper_world import (
     artifact_dir,
     config_file,
     funded,
@@ -24,7 +24,7 @@ from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
     once_rebalancing,
     rebalanced_hashes,
 )
-from tests.keeper.postgres import PostgresProcess, postgres, postgres_url  # noqa: F401 - fixtures
+from tests.keeper.postgres import PostgresProcess, postgres, postgres_url
 
 
 def test_the_server_listens_on_its_socket_only(postgres_url: str) -> None:

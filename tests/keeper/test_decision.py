@@ -24,8 +24,8 @@ HASH = "0x" + "ab" * 32
 
 
 def record(**changes: object) -> dict:
-    fields = dict(chain_id=31337, vault=VAULT, inputs_hash=HASH, model_hash="0x" + "cd" * 32,
-                  targets={MARKET_B: 5 * 10**6, MARKET_A: 2**200}, timestamp=1_717_200_000)
+    fields = {"chain_id": 31337, "vault": VAULT, "inputs_hash": HASH, "model_hash": "0x" + "cd" * 32,
+              "targets": {MARKET_B: 5 * 10**6, MARKET_A: 2**200}, "timestamp": 1_717_200_000}
     return decision_record(**(fields | changes))
 
 

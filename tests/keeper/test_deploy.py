@@ -11,10 +11,10 @@ from pathlib import Path
 import typer.main
 import yaml
 
-from vaultbot.paths import CACHE_DIR_ENV
 from cli import app
 from keeper.metrics import KeeperMetrics
 from tests.cli import vaultbot
+from vaultbot.paths import CACHE_DIR_ENV
 
 DEPLOY = Path(__file__).resolve().parents[2] / "keeper" / "deploy"
 

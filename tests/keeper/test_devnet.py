@@ -77,7 +77,8 @@ def test_deployment_is_configured_as_specified(w3: Web3, devnet: Deployment) -> 
         assert market.functions.name().call() == info.name
         assert market.functions.asset().call() == devnet.asset
         assert market.functions.rate_per_second().call() == apy_to_rate_wad(info.apy)
-        assert vault.functions.market_config(info.address).call() == (True, params.market_cap_bps, params.market_cap_abs)
+        assert vault.functions.market_config(info.address).call() == (
+            True, params.market_cap_bps, params.market_cap_abs)
 
     assert devnet.depositors == w3.eth.accounts[3:6]
     for depositor in devnet.depositors:

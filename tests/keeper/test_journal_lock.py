@@ -15,14 +15,14 @@ import pytest
 from journal.db import KeeperDB
 from journal.lock import JournalLocked, journal_lock
 from tests.cli import vaultbot
-from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
+from tests.keeper.keeper_world import (
     artifact_dir,
     config_file,
     funded,
     keeper_table,
     llama,
 )
-from tests.keeper.postgres import database_url, postgres, postgres_url  # noqa: F401 - fixtures
+from tests.keeper.postgres import database_url, postgres, postgres_url
 
 HOLDER = """
 import sys, time

@@ -15,7 +15,7 @@ from web3 import Web3
 
 from journal.db import CycleStatus
 from tests.cli import vaultbot
-from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
+from tests.keeper.keeper_world import (
     KEY_ENV,
     artifact_dir,
     config_file,
@@ -34,7 +34,7 @@ def test_a_missing_key_stops_the_keeper_at_start_naming_it_and_the_file(tmp_path
     path = config_file({"chain": {"rpc_urls": ["http://127.0.0.1:1"]}, "markets": {"p": "0x" + "12" * 20}}, tmp_path)
     result = vaultbot("keeper", "once", "--config", str(path))
     assert result.exit_code == 1
-    assert f"keeper config {path}" in result.output
+    assert f"config {path}" in result.output
     assert "key chain.chain_id (env VAULTBOT_CHAIN__CHAIN_ID): missing key" in result.output
 
 

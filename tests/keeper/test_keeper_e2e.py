@@ -13,16 +13,16 @@ import pytest
 from web3 import Web3
 
 from chain.deployment import Deployment
+from config import Config
 from journal.audit import verify_transaction
 from journal.db import CycleStatus, TxStatus
-from keeper.config import KeeperConfig
 from keeper.cycle import Keeper
 from keeper.metrics import KeeperMetrics
 from keeper.startup import open_keeper
 from sources.inputs import ModelInputs
 from strategy.decision_record import decision_hash_of
 from strategy.models import ModelArtifact
-from tests.keeper.keeper_world import (  # noqa: F401 - fixtures
+from tests.keeper.keeper_world import (
     artifact_dir,
     as_a,
     config_of,
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.anvil
 
 
 def test_once_rebalances_and_the_chain_carries_the_stored_decision_hash(
-        w3: Web3, funded: Deployment, keeper: Keeper, keeper_config: KeeperConfig) -> None:
+        w3: Web3, funded: Deployment, keeper: Keeper, keeper_config: Config) -> None:
     nonce_before = w3.eth.get_transaction_count(funded.keeper)
     outcome = keeper.run_cycle()
     assert outcome.status == CycleStatus.REBALANCED, outcome.reason
@@ -52,7 +52,7 @@ def test_once_rebalances_and_the_chain_carries_the_stored_decision_hash(
     assert decision_hash_of(record) == outcome.decision_hash == decision.decision_hash
     assert rebalanced_hashes(w3, funded) == [outcome.decision_hash]
     assert record["vault"] == funded.vault.lower() and record["chain_id"] == funded.chain_id
-    assert record["model_hash"] == keeper.artifact.content_hash
+    assert record["model_hash"] == keeper.models.state.champion.content_hash
     assert set(record["targets"]) <= {m.address.lower() for m in funded.markets}
 
     tx = db.transaction(outcome.tx_hash)
@@ -67,7 +67,7 @@ def test_once_rebalances_and_the_chain_carries_the_stored_decision_hash(
 
 
 def test_targets_reach_the_vault_positions(w3: Web3, funded: Deployment, keeper: Keeper,
-                                           keeper_config: KeeperConfig) -> None:
+                                           keeper_config: Config) -> None:
     outcome = keeper.run_cycle()
     db = journal(keeper_config)
     targets = json.loads(db.decisions_with_hash(outcome.decision_hash)[0].record)["targets"]
@@ -88,7 +88,7 @@ def test_second_cycle_inside_the_cooldown_is_skipped_without_a_transaction(
 
 
 def test_dry_run_decides_and_simulates_but_sends_nothing(w3: Web3, funded: Deployment, keeper: Keeper,
-                                                         keeper_config: KeeperConfig) -> None:
+                                                         keeper_config: Config) -> None:
     nonce = w3.eth.get_transaction_count(funded.keeper)
     outcome = keeper.run_cycle(dry_run=True)
     assert outcome.status == CycleStatus.DRY_RUN and outcome.decision_hash and outcome.tx_hash is None
@@ -109,7 +109,7 @@ def test_an_empty_vault_is_held(w3: Web3, devnet: Deployment, chain_snapshot: No
     assert outcome.status == CycleStatus.HELD and "empty" in outcome.reason
 
 
-def test_metrics_follow_the_cycles(w3: Web3, funded: Deployment, keeper_config: KeeperConfig) -> None:
+def test_metrics_follow_the_cycles(w3: Web3, funded: Deployment, keeper_config: Config) -> None:
     metrics = KeeperMetrics(max_age_s=60)
     with open_keeper(keeper_config, metrics=metrics) as keeper:
         keeper.run_cycle()
@@ -147,7 +147,7 @@ def test_the_model_trained_at_start_and_each_cycle_see_the_token_prices(
         keeper = as_a(SeesItsInputs, opened)
         outcome = keeper.run_cycle()
     assert outcome.status == CycleStatus.REBALANCED, outcome.reason
-    ranges = trained_ranges(keeper.artifact)
+    ranges = trained_ranges(keeper.models.state.champion)
     for feature in ("peg_dev", "peg_dev_max_30d", "price_vol_30d"):
         assert ranges[feature] != "none", f"{feature} had no value in training"
     history = keeper.seen.history

@@ -41,13 +41,13 @@ NO_CAP = MarketLimits(cap_bps=BPS, cap_abs=2**256 - 1)
 
 
 def open_rails(names=(A, B), cap: MarketLimits = NO_CAP, **overrides) -> Guardrails:
-    values = dict(
-        min_rebalance_interval=0,
-        max_turnover_bps=BPS,
-        max_loss_bps=0,
-        min_idle_bps=0,
-        markets=dict.fromkeys(names, cap),
-    )
+    values = {
+        "min_rebalance_interval": 0,
+        "max_turnover_bps": BPS,
+        "max_loss_bps": 0,
+        "min_idle_bps": 0,
+        "markets": dict.fromkeys(names, cap),
+    }
     return Guardrails(**(values | overrides))
 
 
@@ -118,7 +118,8 @@ def test_caps_and_idle_floor_spill_over_to_the_next_best_market():
 
 def test_absolute_cap_binds_before_the_share_cap():
     rails = open_rails(markets={A: NO_CAP, B: MarketLimits(cap_bps=5000, cap_abs=1234)})
-    allocation = allocate(idle_vault(10_000), rails, {A: MarketForecast(1.0, 0.0), B: MarketForecast(9.0, 0.0)}, plain())
+    allocation = allocate(idle_vault(10_000), rails, {A: MarketForecast(1.0, 0.0), B: MarketForecast(9.0, 0.0)},
+                          plain())
     assert allocation.targets == {A: 10_000 - 1234, B: 1234}
 
 
@@ -291,34 +292,34 @@ MARKET_IDS = [f"0x{i:040x}" for i in range(1, MAX_MARKETS + 1)]
 bps = st.one_of(st.sampled_from([0, 1, 5000, 9999, BPS]), st.integers(0, BPS))
 # Where random problems come from: corner values that stress the numbers and the limits, or a keeper's
 # everyday settings (where most decisions trade, so the guardrail checks see many real plans).
-ADVERSARIAL = dict(
-    unit=st.sampled_from([1, 10**6, 10**18, 10**40]),
-    cap_bps=bps,
-    turnover_bps=bps,
-    loss_bps=bps,
-    idle_bps=bps,
-    apy=st.one_of(st.floats(-100, 1000), st.sampled_from([0.0, 1e-12, -1e-12, 1e9, -1e9, 1e300, -1e300, 5e-324])),
-    p_event=st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0, 1)),
-    horizon=st.one_of(st.floats(1, 365), st.sampled_from([0.01, 3650])),
-    risk_aversion=st.one_of(st.just(0.0), st.floats(0, 10), st.just(1e6)),
-    gas_share=st.one_of(st.just(0.0), st.floats(0, 1e-6), st.sampled_from([1e-3, 1e30])),  # of total assets
-    floor=st.one_of(st.just(0), st.integers(0, 1000), st.just(2**256 - 1)),
-    slippage=st.one_of(st.just(0.0), st.floats(0, 200)),
-)
-EVERYDAY = dict(
-    unit=st.sampled_from([10**6, 10**18]),
-    cap_bps=st.integers(1000, BPS),
-    turnover_bps=st.integers(1000, BPS),
-    loss_bps=st.integers(0, 100),
-    idle_bps=st.integers(0, 2000),
-    apy=st.floats(-5, 30),
-    p_event=st.floats(0, 0.2),
-    horizon=st.floats(1, 90),
-    risk_aversion=st.floats(0, 5),
-    gas_share=st.floats(0, 1e-6),
-    floor=st.integers(0, 1000),
-    slippage=st.floats(0, 5),
-)
+ADVERSARIAL = {
+    "unit": st.sampled_from([1, 10**6, 10**18, 10**40]),
+    "cap_bps": bps,
+    "turnover_bps": bps,
+    "loss_bps": bps,
+    "idle_bps": bps,
+    "apy": st.one_of(st.floats(-100, 1000), st.sampled_from([0.0, 1e-12, -1e-12, 1e9, -1e9, 1e300, -1e300, 5e-324])),
+    "p_event": st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0, 1)),
+    "horizon": st.one_of(st.floats(1, 365), st.sampled_from([0.01, 3650])),
+    "risk_aversion": st.one_of(st.just(0.0), st.floats(0, 10), st.just(1e6)),
+    "gas_share": st.one_of(st.just(0.0), st.floats(0, 1e-6), st.sampled_from([1e-3, 1e30])),  # of total assets
+    "floor": st.one_of(st.just(0), st.integers(0, 1000), st.just(2**256 - 1)),
+    "slippage": st.one_of(st.just(0.0), st.floats(0, 200)),
+}
+EVERYDAY = {
+    "unit": st.sampled_from([10**6, 10**18]),
+    "cap_bps": st.integers(1000, BPS),
+    "turnover_bps": st.integers(1000, BPS),
+    "loss_bps": st.integers(0, 100),
+    "idle_bps": st.integers(0, 2000),
+    "apy": st.floats(-5, 30),
+    "p_event": st.floats(0, 0.2),
+    "horizon": st.floats(1, 90),
+    "risk_aversion": st.floats(0, 5),
+    "gas_share": st.floats(0, 1e-6),
+    "floor": st.integers(0, 1000),
+    "slippage": st.floats(0, 5),
+}
 
 
 @st.composite
@@ -331,10 +332,13 @@ def problems(draw) -> tuple[Guardrails, VaultState, dict[str, MarketForecast], A
         max_turnover_bps=draw(ranges["turnover_bps"]),
         max_loss_bps=draw(ranges["loss_bps"]),
         min_idle_bps=draw(ranges["idle_bps"]),
-        markets={m: MarketLimits(draw(ranges["cap_bps"]), draw(st.one_of(amounts, st.just(2**256 - 1)))) for m in markets},
+        markets={
+            m: MarketLimits(draw(ranges["cap_bps"]), draw(st.one_of(amounts, st.just(2**256 - 1)))) for m in markets
+        },
     )
     positions = {m: draw(amounts) for m in markets if draw(st.booleans())}
-    before = VaultState(idle=draw(amounts), positions=positions, last_rebalance=draw(st.integers(0, 10**9)), paused=False)
+    before = VaultState(idle=draw(amounts), positions=positions, last_rebalance=draw(st.integers(0, 10**9)),
+                        paused=False)
     forecasts = draw(
         st.dictionaries(
             st.sampled_from(markets),
@@ -397,7 +401,7 @@ def test_no_single_move_beats_the_allocation(problem):
 def test_with_no_risk_aversion_higher_yield_gets_at_least_as_much(total, yields, cap_bps, idle_bps):
     markets = MARKET_IDS[: len(yields)]
     rails = open_rails(names=markets, cap=MarketLimits(cap_bps, 2**256 - 1), min_idle_bps=idle_bps)
-    forecasts = {m: MarketForecast(y, 0.5) for m, y in zip(markets, yields)}
+    forecasts = {m: MarketForecast(y, 0.5) for m, y in zip(markets, yields, strict=True)}
     allocation = allocate(idle_vault(total), rails, forecasts, plain())
     by_yield = sorted(markets, key=lambda m: forecasts[m].apy_pct, reverse=True)
     targets = [allocation.targets[m] for m in by_yield]
@@ -456,7 +460,7 @@ def best_by_brute_force(before: VaultState, rails: Guardrails, forecasts, config
     for targets in itertools.product(range(before.total + 1), repeat=len(markets)):
         if sum(targets) > before.total:
             continue  # more than there is
-        trades = {m: t for m, t in zip(markets, targets) if t != before.position(m)}
+        trades = {m: t for m, t in zip(markets, targets, strict=True) if t != before.position(m)}
         gain = plan_gain(before, trades, forecasts, config)
         if gain > best and plan_allowed(before, trades, rails, forecasts, config, min_trade):
             best = gain

@@ -70,10 +70,12 @@ def test_parse_pools_drops_junk_pools_leniently_and_names_them_strictly():
     (lambda p: p.update(data={"pool": "x"}), "field 'data': expected a list, got dict"),
     (lambda p: p["data"].append("pool"), r"data[3]: expected an object, got str"),
     (lambda p: p["data"][1].pop("project"), "data[1], field 'project': missing key"),
-    (lambda p: p["data"][0].update(tvlUsd="23456789012"), "data[0], field 'tvlUsd': expected a number, got '23456789012'"),
+    (lambda p: p["data"][0].update(tvlUsd="23456789012"),
+     "data[0], field 'tvlUsd': expected a number, got '23456789012'"),
     (lambda p: p["data"][0].update(apy=True), "data[0], field 'apy': expected a number, got True"),
     (lambda p: p["data"][2].update(stablecoin="no"), "data[2], field 'stablecoin': expected true or false, got 'no'"),
-    (lambda p: p["data"][2].update(underlyingTokens="0xabc"), "data[2], field 'underlyingTokens': expected a list of strings"),
+    (lambda p: p["data"][2].update(underlyingTokens="0xabc"),
+     "data[2], field 'underlyingTokens': expected a list of strings"),
 ])
 def test_parse_pools_malformed_payloads(mutate, message):
     payload = copy.deepcopy(POOLS)
@@ -142,7 +144,8 @@ def test_parse_coin_chart_rows():
     ({"status": "success"}, "field 'coins': expected a JSON object with a 'coins' object"),
     ({"coins": {"ethereum:0x1": []}}, "coins['ethereum:0x1']: expected an object"),
     ({"coins": {"ethereum:0x1": {"prices": []}}}, "coins['ethereum:0x1'], field 'symbol': expected a string"),
-    ({"coins": {"ethereum:0x1": {"symbol": "X", "prices": None}}}, "field 'coins['ethereum:0x1'].prices': expected a list"),
+    ({"coins": {"ethereum:0x1": {"symbol": "X", "prices": None}}},
+     "field 'coins['ethereum:0x1'].prices': expected a list"),
     ({"coins": {"ethereum:0x1": {"symbol": "X", "prices": [{"timestamp": 1672531200, "price": "1"}]}}},
      "coins['ethereum:0x1'].prices[0], field 'price': expected a number, got '1'"),
     ({"coins": {"ethereum:0x1": {"symbol": "X", "prices": [{"timestamp": 1672531200, "price": 0}]}}},

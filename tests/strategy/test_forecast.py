@@ -13,7 +13,7 @@ from strategy.allocator import MarketForecast
 from strategy.forecast import forecast_at
 from strategy.models import ModelArtifact
 from tests.strategy.conftest import MarketData
-from tests.strategy.models_world import trained  # noqa: F401 - fixture
+from tests.strategy.models_world import trained
 
 DAY = pd.Timedelta(days=1)
 

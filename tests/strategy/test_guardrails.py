@@ -24,13 +24,13 @@ A, B, C = "0xaaaa", "0xbbbb", "0xcccc"
 
 
 def guardrails(**overrides) -> Guardrails:
-    values = dict(
-        min_rebalance_interval=3600,
-        max_turnover_bps=BPS,
-        max_loss_bps=0,
-        min_idle_bps=0,
-        markets={A: MarketLimits(cap_bps=BPS, cap_abs=10**30), B: MarketLimits(cap_bps=BPS, cap_abs=10**30)},
-    )
+    values = {
+        "min_rebalance_interval": 3600,
+        "max_turnover_bps": BPS,
+        "max_loss_bps": 0,
+        "min_idle_bps": 0,
+        "markets": {A: MarketLimits(cap_bps=BPS, cap_abs=10**30), B: MarketLimits(cap_bps=BPS, cap_abs=10**30)},
+    }
     return Guardrails(**(values | overrides))
 
 
@@ -259,7 +259,8 @@ def test_from_mapping_builds_guardrails():
         ({"markets": {"pool-1": {"cap_bps": 1}}}, r"markets\.pool-1\.cap_abs\n  Field required"),
         ({"markets": {"pool-1": {"cap_bps": 1, "cap_abs": 1, "cap": 2}}}, r"markets\.pool-1\.cap\n  Unexpected"),
         ({"markets": {"": {"cap_bps": 1, "cap_abs": 1}}}, r"at least 1 character"),
-        ({"markets": {f"m{i}": {"cap_bps": 1, "cap_abs": 1} for i in range(17)}}, r"markets\n  Dictionary should have at most 16"),
+        ({"markets": {f"m{i}": {"cap_bps": 1, "cap_abs": 1} for i in range(17)}},
+         r"markets\n  Dictionary should have at most 16"),
     ],
 )
 def test_from_mapping_names_the_bad_key(change, message):

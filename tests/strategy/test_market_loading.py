@@ -62,9 +62,11 @@ STRICT_RAISES = {
     "missing tvl": (GOOD_ROWS[:1] + ["2024-01-02,p1,4.2,3.6,0.6,"] + GOOD_ROWS[2:], 3, "tvl_usd", "missing value"),
     "absurd apy": (GOOD_ROWS[:2] + ["2024-01-01,p2,25000,25000,0,500000"], 4, "apy", "outside [-100, 10000]"),
     "apy below -100": (GOOD_ROWS[:2] + ["2024-01-01,p2,-150,-150,0,500000"], 4, "apy", "outside"),
-    "negative tvl": (GOOD_ROWS[:1] + ["2024-01-02,p1,4.2,3.6,0.6,-5"] + GOOD_ROWS[2:], 3, "tvl_usd", "outside [0, inf]"),
+    "negative tvl": (GOOD_ROWS[:1] + ["2024-01-02,p1,4.2,3.6,0.6,-5"] + GOOD_ROWS[2:], 3, "tvl_usd",
+                     "outside [0, inf]"),
     "exact duplicate": (GOOD_ROWS + GOOD_ROWS[:1], 5, "pool", "exact duplicate"),
-    "timestamps going backwards": ([GOOD_ROWS[1], GOOD_ROWS[0], GOOD_ROWS[2]], 3, "timestamp", "earlier than the previous"),
+    "timestamps going backwards": ([GOOD_ROWS[1], GOOD_ROWS[0], GOOD_ROWS[2]], 3, "timestamp",
+                                   "earlier than the previous"),
 }
 
 

@@ -89,7 +89,8 @@ def test_bad_files_exit_1_with_one_line(tmp_path: Path) -> None:
     bad_config = tmp_path / "bad.toml"
     bad_config.write_text("[strategy.model]\nlearning_rat = 0.1\n")
     configured = run("evaluate", "--config", str(bad_config))
-    assert configured.exit_code == 1 and "[strategy] model.learning_rat: unknown key" in configured.stderr
+    unknown = "key strategy.model.learning_rat (env VAULTBOT_STRATEGY__MODEL__LEARNING_RAT): unknown key"
+    assert configured.exit_code == 1 and unknown in configured.stderr
     empty = run("explain", "--artifact", str(tmp_path))
     assert empty.exit_code == 1 and "no artifact.json" in empty.stderr
     broken = tmp_path / "broken.csv"

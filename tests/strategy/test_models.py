@@ -16,7 +16,7 @@ from strategy.models import ModelArtifact, ModelError, train_artifact
 from strategy.models.artifact import ARTIFACT_FILE, MODELS, PREDICTIONS, model_file
 from strategy.models.dataset import model_features
 from tests.strategy.conftest import MarketData
-from tests.strategy.models_world import FAST, train_end_of, trained  # noqa: F401 - fixture
+from tests.strategy.models_world import FAST, train_end_of, trained
 
 DAY = pd.Timedelta(days=1)
 

@@ -62,7 +62,8 @@ def test_text_that_looks_like_a_url_is_not_fetched():
     (b"", False, "not an RSS or Atom feed"),
     (RSS.replace(b"Thu, 29 Feb 2024 08:00:00 GMT", b"last thursday"), False,
      "item 2, field 'timestamp': unparseable timestamp 'last thursday'"),
-    (RSS.replace(b"<pubDate>Thu, 29 Feb 2024 08:00:00 GMT</pubDate>", b""), True, "item 2, field 'timestamp': missing value"),
+    (RSS.replace(b"<pubDate>Thu, 29 Feb 2024 08:00:00 GMT</pubDate>", b""), True,
+     "item 2, field 'timestamp': missing value"),
     (RSS.replace(b"<title>Curve launches new pool</title>", b""), True, "item 2, field 'title': missing value"),
     (RSS[: RSS.index(b"<item>", RSS.index(b"</item>"))], True, "feed is not well-formed"),
 ])

@@ -15,7 +15,8 @@ USDC = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
 
 
 def meta() -> pd.DataFrame:
-    return pd.DataFrame({"pool": ["usdc-pool", "pair-pool", "avax-pool"], "chain": ["Ethereum", "Ethereum", "Avalanche"],
+    return pd.DataFrame({"pool": ["usdc-pool", "pair-pool", "avax-pool"],
+                         "chain": ["Ethereum", "Ethereum", "Avalanche"],
                          "underlying_tokens": [[USDC], [USDC, "0x" + "11" * 20], ["0x" + "22" * 20]]})
 
 

@@ -1,0 +1,169 @@
+"""The sections of the configuration file, one model each; `config.schema.Config` puts them together.
+
+Each section is validated strictly (an unknown key is an error naming it); every key has a default except
+in `[chain]`, which only the keeper and the depositor tools need.
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
+)
+from web3 import Web3
+
+from chain.keys import DEVNET_CHAIN_ID
+from journal.db import sqlite_url
+from sources import SourcesConfig
+from strategy.costs import GWEI
+from strategy.guardrails import MAX_MARKETS
+from vaultbot.paths import state_dir
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+def _checksum_address(value: str) -> str:
+    if not Web3.is_address(value):
+        raise ValueError(f"{value!r} is not an Ethereum address (0x + 40 hex digits)")
+    return Web3.to_checksum_address(value)
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+Address = Annotated[str, AfterValidator(_checksum_address)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class ChainSettings(BaseModel):
+    """Where the vault lives and how the keeper signs and pays for its transactions."""
+
+    model_config = _FROZEN
+
+    rpc_urls: list[HttpUrl] = Field(min_length=1)  # tried in order; the next one when one fails
+    chain_id: PositiveInt
+    vault: Address | None = None
+    deployment: Path | None = None  # a devnet deployment JSON: vault address and ABIs from it
+    keystore: Path | None = None  # an encrypted JSON keystore (geth/eth-account format)
+    password_env: str | None = None  # environment variable holding the keystore password
+    password_file: Path | None = None
+    raw_key_env: str | None = None  # environment variable holding a raw private key: chain 31337 only
+    max_fee_gwei: Annotated[float, Field(gt=0, le=100_000)] = 100.0  # never pay more per gas; above 1e5: a typo
+    priority_fee_gwei: NonNegativeFloat = 1.5
+    receipt_timeout_s: PositiveFloat = 180.0  # then replace the transaction with bumped fees
+    bump_percent: Annotated[int, Field(ge=10, le=500)] = 15  # nodes require at least 10 % for a replacement
+    rpc_timeout_s: PositiveFloat = 10.0
+
+    @model_validator(mode="after")
+    def _one_vault_one_key(self) -> Self:
+        if (self.vault is None) == (self.deployment is None):
+            raise ValueError("give exactly one of chain.vault (an address) and chain.deployment (a devnet JSON)")
+        if (self.keystore is None) == (self.raw_key_env is None):
+            raise ValueError("give exactly one of chain.keystore and chain.raw_key_env")
+        if self.keystore is not None and (self.password_env is None) == (self.password_file is None):
+            raise ValueError("chain.keystore needs exactly one of chain.password_env and chain.password_file")
+        if self.raw_key_env is not None and self.chain_id != DEVNET_CHAIN_ID:
+            raise ValueError(f"chain.raw_key_env is allowed only on the devnet (chain_id {DEVNET_CHAIN_ID}); "
+                             f"use chain.keystore for chain {self.chain_id}")
+        return self
+
+
+class SyntheticSource(BaseModel):
+    """Serve `devnet.llama_server.SyntheticLlama` on 127.0.0.1 instead of reading DeFiLlama (devnet only)."""
+
+    model_config = _FROZEN
+
+    seed: int = 7
+    days: Annotated[int, Field(ge=60)] = 730
+    pools: PositiveInt | None = None  # default: one per market the vault lists
+
+
+class SourceSettings(SourcesConfig):
+    """`sources.SourcesConfig` plus what the keeper reads each cycle."""
+
+    news_feeds: list[HttpUrl] = Field(default_factory=list)  # RSS/Atom feeds for the news features; none: no news
+    # DeFiLlama coins ("chain:address") whose prices the data gate checks
+    price_coins: list[str] = Field(default_factory=list)
+    price_days: Annotated[int, Field(ge=2)] = 3
+    # Days of the pools' underlying-token prices joined into each cycle's history (peg features: 30-day windows).
+    price_history_days: Annotated[int, Field(ge=2)] = 60
+    synthetic: SyntheticSource | None = None
+
+
+class ModelPlacement(BaseModel):
+    """Where the model artifact lives and what to do without one."""
+
+    model_config = _FROZEN
+
+    artifact_dir: Path = Field(default_factory=lambda: state_dir() / "model")
+    # Without an artifact: train one at start from the /chart history of the markets' pools (and
+    # extra_pools), save it to artifact_dir and use it. Off: a missing artifact is an error at start.
+    train_if_missing: bool = False
+    # Pools fetched every cycle beside the markets' pools: more training rows, and the cross-sectional
+    # features (ranks against other pools) the model was trained with. Not gated, not allocated to.
+    extra_pools: list[str] = []
+
+
+class ServiceSettings(BaseModel):
+    """The scheduler, the journal database and the metrics endpoint."""
+
+    model_config = _FROZEN
+
+    interval_s: PositiveFloat = 3600.0
+    misfire_grace_s: PositiveFloat = 300.0  # a cycle starting later than this after its time is skipped
+    database_url: str = Field(default_factory=lambda: sqlite_url(state_dir() / "keeper.sqlite"))
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464  # 0: any free port
+    health_max_age_s: PositiveFloat | None = None  # default: three intervals
+
+    @property
+    def health_age_s(self) -> float:
+        return self.health_max_age_s if self.health_max_age_s is not None else 3 * self.interval_s
+
+
+class BacktestSettings(BaseModel):
+    """The `[backtest]` table: execution costs and the simulated vault. `guardrails` is kept raw until the pool
+    universe is known (`backtest.settings.vault_guardrails`).
+
+    ```toml
+    [backtest]
+    asset_symbol = "USDC"       # the vault's asset: only pools of it are investable (others inform the model only)
+    asset_decimals = 6          # the vault asset's decimals (amounts are simulated in base units)
+    gas_price_gwei = 20.0       # the simulated chain's gas price (live, the keeper reads the chain's)
+    max_markets = 16            # without a market list: the asset's pools with data in the window, by mean TVL
+    ```
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The pools-metadata symbol of the vault's asset (case-insensitive; see `backtest.market.investable_pools`).
+    asset_symbol: Annotated[str, Field(min_length=1)] = "USDC"
+    asset_decimals: Annotated[int, Field(ge=0, le=36)] = 6
+    gas_price_gwei: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 20.0
+    max_markets: Annotated[int, Field(ge=1, le=MAX_MARKETS)] = MAX_MARKETS
+    guardrails: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def unit(self) -> int:
+        """Base units per asset unit."""
+        return 10**self.asset_decimals
+
+    @property
+    def gas_price_wei(self) -> int:
+        return round(self.gas_price_gwei * GWEI)
+
+    def configured_markets(self) -> list[str] | None:
+        """The pools `[backtest.guardrails.markets]` lists, or None when it does not."""
+        markets = self.guardrails.get("markets")
+        return list(markets) if isinstance(markets, Mapping) and markets else None

@@ -1,0 +1,1 @@
+"""Makes contracts/ the package `vaultbot.contracts` (pyproject.toml), so the Vyper sources ship as package data."""

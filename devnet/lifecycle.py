@@ -1,0 +1,60 @@
+"""Starting a devnet and moving its clock: library steps under `vaultbot devnet` and the demo.
+
+`start_devnet` compiles the contracts, starts anvil in the background next to the deployment JSON, deploys
+and saves the deployment; any failure stops the anvil it started and raises `DevnetError` with the reason.
+"""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from web3 import Web3
+
+from chain.artifacts import CompilationError, compile_contracts
+from chain.deployment import Deployment
+from devnet.anvil import AnvilConfig, AnvilError, start_background, stop_background
+from devnet.deploy import DeploymentError, DevnetParams, deploy_devnet
+
+
+class DevnetError(RuntimeError):
+    """The devnet could not be started; the message says why (and where anvil's log is)."""
+
+
+@dataclass(frozen=True)
+class StartedDevnet:
+    deployment: Deployment
+    log_path: Path
+    compiled_from_cache: bool
+    compile_seconds: float
+    deploy_seconds: float
+
+
+def start_devnet(path: Path, params: DevnetParams | None = None, *, port: int = 0) -> StartedDevnet:
+    """Start anvil in the background for `path` (its directory holds anvil.pid, anvil.log and abi/), deploy
+    `params` and save the deployment JSON at `path`."""
+    params = params or DevnetParams()
+    home = path.parent
+    try:
+        compiled = compile_contracts()  # before anvil starts, so a compile error leaves no process behind
+        started = time.perf_counter()
+        anvil = start_background(home, AnvilConfig(port=port))
+    except (AnvilError, CompilationError) as error:
+        raise DevnetError(str(error)) from error
+    try:
+        deployment = deploy_devnet(Web3(Web3.HTTPProvider(anvil.rpc_url)), compiled, home / "abi",
+                                   params, anvil_pid=anvil.pid)
+        deployment.save(path)
+    except DeploymentError as error:
+        stop_background(home)
+        raise DevnetError(f"{error}\n(anvil stopped; its log is {anvil.log_path})") from error
+    except BaseException:
+        stop_background(home)
+        raise
+    return StartedDevnet(deployment, anvil.log_path, compiled.from_cache, compiled.seconds,
+                         time.perf_counter() - started)
+
+
+def advance_chain(w3: Web3, seconds: int) -> None:
+    """anvil only: the devnet's chain clock jumps, so cooldowns pass and markets accrue."""
+    w3.provider.make_request("evm_increaseTime", [seconds])
+    w3.provider.make_request("evm_mine", [])
