@@ -113,7 +113,7 @@ class Setup:
 
 
 @dataclass(frozen=True)
-class Decision:
+class DayDecision:
     """One rebalance decision: the allocator's targets for every listed pool and what the vault made of them."""
 
     day: pd.Timestamp
@@ -139,7 +139,7 @@ class StrategyRun:
     unit: int  # base units per asset unit
     values: pd.DataFrame  # per day: total (vault assets), idle, gas (cumulative), net = total - gas
     positions: pd.DataFrame  # per day × pool, asset units
-    decisions: list[Decision]
+    decisions: list[DayDecision]
     forecasts: pd.DataFrame  # timestamp, pool, apy_pct, p_event for each decision and listed pool
     pnl: dict[str, float] = field(default_factory=dict)  # PNL_EFFECTS, slippage, gas (asset units)
 
@@ -154,7 +154,7 @@ def replay(setup: Setup, forecaster: Forecaster, on_day: Callable[[], None] | No
     plan = planner_of(forecaster)
     gas_paid = 0
     pnl = dict.fromkeys((*PNL_EFFECTS, "slippage"), 0.0)
-    decisions: list[Decision] = []
+    decisions: list[DayDecision] = []
     forecast_rows: list[tuple[pd.Timestamp, str, float, float]] = []
     value_rows, position_rows = [], []
     for index, day in enumerate(setup.days):
@@ -190,7 +190,7 @@ def planner_of(forecaster: Forecaster) -> Planner:
 
 
 def decide_day(setup: Setup, forecaster: Forecaster, vault: BacktestVault, day: pd.Timestamp,
-               plan: Planner | None = None) -> tuple[dict[str, MarketForecast], Decision]:
+               plan: Planner | None = None) -> tuple[dict[str, MarketForecast], DayDecision]:
     """One decision day of the replay: the strategy's forecasts for the listed pools and what became of them,
     the step a keeper cycle takes on the same inputs (`strategy.decision.decide`)."""
     forecasts = _listed_forecasts(setup, forecaster, day)
@@ -209,15 +209,15 @@ def _listed_forecasts(setup: Setup, forecaster: Forecaster, day: pd.Timestamp) -
 
 
 def _decide(setup: Setup, vault: BacktestVault, plan: Planner, forecasts: dict[str, MarketForecast],
-            day: pd.Timestamp) -> Decision:
+            day: pd.Timestamp) -> DayDecision:
     """`strategy.decision.decide` on the vault's state, as the keeper decides; only a `send` reaches the vault."""
     verdict = decide(vault.state(), setup.guardrails, forecasts, setup.allocator, vault.clock(day), plan)
     allocation = verdict.allocation
     if verdict.kind == VerdictKind.HOLD:
-        return Decision(day, allocation.targets, allocation.status, False, [], 0, 0, 0)
+        return DayDecision(day, allocation.targets, allocation.status, False, [], 0, 0, 0)
     if verdict.kind != VerdictKind.SEND:  # the keeper would not send it: no gas, nothing moves
-        return Decision(day, allocation.targets, allocation.status, True,
+        return DayDecision(day, allocation.targets, allocation.status, True,
                         [str(violation.reason) for violation in verdict.violations], 0, 0, 0)
     done = vault.rebalance(allocation.trades, day)
-    return Decision(day, allocation.targets, allocation.status, True, done.rejections, done.moved, done.gas,
+    return DayDecision(day, allocation.targets, allocation.status, True, done.rejections, done.moved, done.gas,
                     done.slippage)

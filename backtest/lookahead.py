@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from backtest.engine import Decision, Forecaster, Setup, replay
+from backtest.engine import DayDecision, Forecaster, Setup, replay
 from backtest.errors import BacktestError, UsageError
 
 
@@ -26,8 +26,8 @@ class Mismatch:
     cut: pd.Timestamp
     day: pd.Timestamp
     pools: list[str]  # pools whose target differs (empty when only the vault's outcome does)
-    full: Decision
-    truncated: Decision
+    full: DayDecision
+    truncated: DayDecision
 
     def describe(self) -> str:
         what = f"targets of {', '.join(p[:12] for p in self.pools)}" if self.pools else "the vault's outcome"
@@ -92,7 +92,7 @@ def cut_setup(setup: Setup, cut: pd.Timestamp) -> Setup:
     return replace(setup, market=setup.market.until(cut), days=setup.days[setup.days <= cut + pd.Timedelta(days=1)])
 
 
-def _compare(name: str, cut: pd.Timestamp, full: Decision, truncated: Decision) -> Mismatch | None:
+def _compare(name: str, cut: pd.Timestamp, full: DayDecision, truncated: DayDecision) -> Mismatch | None:
     pools = sorted(p for p in full.targets.keys() | truncated.targets.keys()
                    if full.targets.get(p) != truncated.targets.get(p))
     if pools or (full.traded, full.rejections) != (truncated.traded, truncated.rejections):

@@ -49,6 +49,14 @@ class ModelForecaster:
         """The day of each challenger trained, promoted or not."""
         return [verdict.day for verdict in self.verdicts]
 
+    def policy_counts(self) -> dict[str, int]:
+        """What the replay's promotion policy did: decision days by the rule that decided (`model`,
+        `trailing-best`, `warm-up`) and challengers `promoted` and `rejected`."""
+        rules = list(self.rules.values())
+        promoted = sum(verdict.promoted for verdict in self.verdicts)
+        return {"model": rules.count("model"), "trailing-best": rules.count("trailing-best"),
+                "warm-up": rules.count(None), "promoted": promoted, "rejected": len(self.verdicts) - promoted}
+
     @property
     def first_trained(self) -> pd.Timestamp | None:
         """The first decision day with a model (None: none trained): the end of the warm-up."""

@@ -74,6 +74,7 @@ class BacktestResult:
     training_seconds: float  # of which training the model
     mode: str = "fast"  # fast, chain or fork (`backtest.chainmode.ChainOptions.mode`)
     model_first_trained: pd.Timestamp | None = None  # the ML strategy's first model: its warm-up ends there
+    model_policy: dict[str, int] | None = None  # `ModelForecaster.policy_counts` of the ML strategy
 
 
 def build_setup(
@@ -151,7 +152,7 @@ def run_backtest(
             world = stack.enter_context(ChainWorld(setup, chain))
         runs: dict[str, StrategyRun] = {}
         seconds: dict[str, float] = {}
-        trainings, training_seconds, first_trained = 0, 0.0, None
+        trainings, training_seconds, first_trained, policy = 0, 0.0, None, None
         for name in strategy_names(headline):
             forecaster = make_forecaster(name, setup, config)
             started = time.perf_counter()
@@ -161,9 +162,10 @@ def run_backtest(
             if isinstance(forecaster, ModelForecaster):
                 require_trained(forecaster, setup)
                 trainings, training_seconds = len(forecaster.trainings), forecaster.training_seconds
-                first_trained = forecaster.first_trained
+                first_trained, policy = forecaster.first_trained, forecaster.policy_counts()
     mode = "fast" if chain is None else chain.mode
-    return BacktestResult(setup, config, runs, headline, trainings, seconds, training_seconds, mode, first_trained)
+    return BacktestResult(setup, config, runs, headline, trainings, seconds, training_seconds, mode, first_trained,
+                          policy)
 
 
 def require_trained(forecaster: ModelForecaster, setup: Setup) -> None:

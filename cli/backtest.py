@@ -178,7 +178,7 @@ def run(
         TimeElapsedColumn,
     )
 
-    from backtest.report import rich_table, summarise, write_report
+    from backtest.report import policy_text, rich_table, summarise, write_report
     from backtest.run import run_backtest, strategy_names
 
     with _one_line_errors():
@@ -196,6 +196,8 @@ def run(
         summary = summarise(result)
         files = write_report(result, report, summary)
     Console().print(rich_table(summary))
+    if (policy := policy_text(summary)) is not None:
+        typer.echo(policy)
     typer.echo(f"report: {files.json} {files.html}; tables: {', '.join(path.name for path in files.tables)}")
 
 

@@ -159,10 +159,10 @@ def _print_positions_against(targets: dict[str, int], decided: str, settings: "C
     from rich.table import Table
 
     from chain.errors import RpcUnavailable
-    from keeper.startup import StartupError, open_vault
+    from keeper.startup import StartupError, connect_vault
 
     try:
-        _, reader = open_vault(settings)
+        _, reader = connect_vault(settings)
         state, decimals = reader.state(), reader.snapshot().asset_decimals
     except (RpcUnavailable, StartupError) as error:
         console.print(f"positions not shown: {error}")
@@ -185,10 +185,10 @@ def verify(tx: Annotated[str, typer.Argument(help="Hash of a rebalance transacti
     settings = _config(config)
     from journal.audit import verify_transaction
     from journal.db import KeeperDB
-    from keeper.startup import open_vault
+    from keeper.startup import connect_vault
 
     with exit_on(*startup_errors()):
-        w3, reader = open_vault(settings)
+        w3, reader = connect_vault(settings)
         db = KeeperDB(settings.service.database_url)
         try:
             report = verify_transaction(db, w3, reader.contract, tx)

@@ -107,8 +107,8 @@ class ModelPlacement(BaseModel):
     model_config = _FROZEN
 
     artifact_dir: Path = Field(default_factory=lambda: state_dir() / "model")
-    # Without an artifact: train one at start from the /chart history of the markets' pools (and
-    # extra_pools), save it to artifact_dir and use it. Off: a missing artifact is an error at start.
+    # An empty model store is fine: the first cycle trains a model from the /chart history of the markets'
+    # pools (and extra_pools) and the promotion policy judges it. Off: an empty store is an error at start.
     train_if_missing: bool = False
     # Pools fetched every cycle beside the markets' pools: more training rows, and the cross-sectional
     # features (ranks against other pools) the model was trained with. Not gated, not allocated to.

@@ -71,8 +71,10 @@ class Step:
 
     def transaction(self) -> dict[str, str]:
         """{to, data}: what a wallet needs (it fills in from, gas and fees)."""
-        # web3 has no public encoder on a bound function; this is the one `transact` itself uses
-        return {"to": self.call.address, "data": self.call._encode_transaction_data()}
+        # the public encoder lives on the contract: rebuilt from the bound function's own ABI and arguments
+        contract = self.call.w3.eth.contract(address=self.call.address, abi=self.call.contract_abi)
+        data = contract.encode_abi(self.call.abi_element_identifier, args=list(self.call.args))
+        return {"to": self.call.address, "data": data}
 
 
 @dataclass(frozen=True)

@@ -27,59 +27,60 @@ class VaultViews:
     """Implements depositor.web.server.DepositorViews for one vault."""
 
     def __init__(self, vault: DepositorVault, keeper: KeeperSources, *, from_block: int = 0) -> None:
-        self.v = vault
+        self.served = vault  # the vault these views serve
         self.keeper = keeper
         self.from_block = from_block
 
     def vault(self) -> Json:
-        board = read_dashboard(self.v, from_block=self.from_block)
+        board = read_dashboard(self.served, from_block=self.from_block)
         return {
-            "chain_id": self.v.chain_id,
+            "chain_id": self.served.chain_id,
             "block": board.block,
-            "vault": {"address": self.v.address, "name": self.v.name, "symbol": self.v.symbol,
-                      "decimals": self.v.decimals,
-                      "asset": {"address": self.v.asset.address, "symbol": self.v.asset_symbol,
-                                "decimals": self.v.asset_decimals}},
-            "total_assets": self.v.assets_text(board.total_assets),
-            "share_price": self.v.assets_text(board.price_per_share),
+            "vault": {"address": self.served.address, "name": self.served.name, "symbol": self.served.symbol,
+                      "decimals": self.served.decimals,
+                      "asset": {"address": self.served.asset.address, "symbol": self.served.asset_symbol,
+                                "decimals": self.served.asset_decimals}},
+            "total_assets": self.served.assets_text(board.total_assets),
+            "share_price": self.served.assets_text(board.price_per_share),
             "paused": board.paused,
             "current_apy": percent_text(board.current_apy),
             "realised_apy": percent_text(board.realised_apy),
             "price_history": self._history(board),
             "markets": [{
-                "name": m.name, "address": m.address, "position": self.v.assets_text(m.position),
-                "share": percent_text(m.share), "cap": f"{m.cap_bps / 100:g} % / {self.v.assets_text(m.cap_abs)}",
+                "name": m.name, "address": m.address, "position": self.served.assets_text(m.position),
+                "share": percent_text(m.share), "cap": f"{m.cap_bps / 100:g} % / {self.served.assets_text(m.cap_abs)}",
                 "cap_used_pct": round(m.cap_used * 100, 2), "apy": percent_text(m.apy),
             } for m in board.markets],
-            "idle": {"position": self.v.assets_text(board.idle),
+            "idle": {"position": self.served.assets_text(board.idle),
                      "share": percent_text(board.idle / board.total_assets if board.total_assets else 0.0)},
             "guardrails": board.guardrails,
             "rebalances": [{
                 "time": _time(r.time), "block": r.block, "tx": r.tx_hash, "decision_hash": r.decision_hash,
-                "moved": self.v.assets_text(r.moved), "total_after": self.v.assets_text(r.total_after),
+                "moved": self.served.assets_text(r.moved), "total_after": self.served.assets_text(r.total_after),
                 "verify": VERIFY_COMMAND.format(tx=r.tx_hash),
             } for r in board.rebalances],
             "keeper": keeper_status(self.keeper),
         }
 
     def _history(self, board: Dashboard) -> list[Json]:
-        unit = 10**self.v.asset_decimals
+        unit = 10**self.served.asset_decimals
         return [{"block": p.block, "time": p.time, "price": p.price / unit, "label": _time(p.time)}
                 for p in board.history]
 
     def account(self, address: str) -> Json:
         account = _address(address, "address")
-        reader = self.v.reader
+        reader = self.served.reader
         shares = reader.balance(account)
         liquid = reader.max_withdraw(account)
         return {
             "address": account,
-            "asset_balance": self.v.assets_text(self.v.asset_balance(account)),
-            "shares": self.v.shares_text(shares),
-            "value": self.v.assets_text(reader.preview_redeem(shares)),
-            "max_deposit": self.v.assets_text(min(self.v.asset_balance(account), reader.max_deposit(account))),
-            "max_withdraw": self.v.assets_text(liquid),
-            "max_withdraw_amount": plain_units(liquid, self.v.asset_decimals),
+            "asset_balance": self.served.assets_text(self.served.asset_balance(account)),
+            "shares": self.served.shares_text(shares),
+            "value": self.served.assets_text(reader.preview_redeem(shares)),
+            "max_deposit": self.served.assets_text(min(self.served.asset_balance(account),
+                                                       reader.max_deposit(account))),
+            "max_withdraw": self.served.assets_text(liquid),
+            "max_withdraw_amount": plain_units(liquid, self.served.asset_decimals),
         }
 
     def plan(self, request: Json) -> Json:
@@ -87,11 +88,11 @@ class VaultViews:
         if action not in ACTIONS:
             raise BadInput(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
         account = _address(request.get("account"), "account")
-        amount = resolve_amount(str(request.get("amount", "")), action, self.v, account)
+        amount = resolve_amount(str(request.get("amount", "")), action, self.served, account)
         guard = request.get("guard")
         if guard is not None and not (isinstance(guard, str) and guard.isdigit()):
             raise BadInput(f"guard must be a whole number of base units as a string, got {guard!r}")
-        plan = plan_action(self.v, action, account, amount, guard_bound=None if guard is None else int(guard))
+        plan = plan_action(self.served, action, account, amount, guard_bound=None if guard is None else int(guard))
         return {
             "title": plan.title,
             "lines": [list(line) for line in plan.lines],
@@ -114,7 +115,7 @@ class VaultViews:
 
     def _replay(self, tx_hash: str) -> str:
         """Why a mined transaction reverted: it is re-run with eth_call on the state its block started from."""
-        eth = self.v.w3.eth
+        eth = self.served.w3.eth
         try:
             tx = eth.get_transaction(HexBytes(tx_hash))
         except (TransactionNotFound, ValueError):
@@ -127,12 +128,12 @@ class VaultViews:
 
     def result(self, tx_hash: str) -> Json:
         try:
-            receipt = self.v.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+            receipt = self.served.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
         except (TransactionNotFound, ValueError) as error:
             raise BadInput(f"no mined transaction {tx_hash}") from error
         if receipt["status"] != 1:
             raise Refusal(f"transaction {tx_hash} reverted")
-        return {"message": describe_result(self.v, receipt)}
+        return {"message": describe_result(self.served, receipt)}
 
 
 def _address(value: object, name: str) -> str:

@@ -9,7 +9,7 @@ Amounts in wei that fit 64 bits (fees per gas, gas) are integers; uint256 values
 decimal strings.
 """
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -228,11 +228,6 @@ class KeeperDB:
     def recent_cycles(self, limit: int = 10) -> list[Cycle]:
         with self.session() as session:
             return list(session.scalars(select(Cycle).order_by(Cycle.id.desc()).limit(limit)))
-
-    def last_cycle_with(self, statuses: Sequence[CycleStatus]) -> Cycle | None:
-        with self.session() as session:
-            query = select(Cycle).where(Cycle.status.in_(statuses)).order_by(Cycle.id.desc()).limit(1)
-            return session.scalars(query).first()
 
     def last_share_price(self, before_cycle: int) -> Cycle | None:
         """The latest earlier cycle that read the share price (for the realised yield)."""

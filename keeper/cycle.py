@@ -80,7 +80,7 @@ class CycleOutcome:
 
 
 @dataclass(frozen=True)
-class Plan:
+class DecidedRebalance:
     """A decided rebalance, journaled, not yet simulated or sent."""
 
     cycle_id: int
@@ -155,7 +155,7 @@ class Keeper:
             self.metrics.pending_transactions.set(len(self.db.pending_transactions()))
         return outcome
 
-    def plan(self, cycle_id: int) -> Plan:
+    def plan(self, cycle_id: int) -> DecidedRebalance:
         """Steps 2-5: inputs, forecasts, chain state, allocation, the journaled decision."""
         now = self.clock()
         inputs = self._inputs(now)
@@ -188,7 +188,7 @@ class Keeper:
         if verdict.kind == VerdictKind.WOULD_REVERT:
             raise _Stop(CycleStatus.REVERTED, f"would revert, not sent: {verdict.reason}", "revert")
         log.info("cycle %d decided %s: %s", cycle_id, decision_hash, allocation.trades)
-        return Plan(cycle_id, decision_id, decision_hash, list(allocation.trades.items()))
+        return DecidedRebalance(cycle_id, decision_id, decision_hash, list(allocation.trades.items()))
 
     def _allocator(self) -> AllocatorConfig:
         """The allocator told what trading costs now: `[strategy.costs]` at the chain's current gas price."""
@@ -199,7 +199,7 @@ class Keeper:
     def _asset_decimals(self) -> int:
         return self.chain.reader.snapshot().asset_decimals
 
-    def execute(self, plan: Plan, *, dry_run: bool) -> CycleOutcome:
+    def execute(self, plan: DecidedRebalance, *, dry_run: bool) -> CycleOutcome:
         """Steps 6-7: simulate, then (unless dry-run) send and record the receipt."""
         try:
             receipt = simulate_then_send(self.chain.sender, self.chain.vault, plan.allocations, plan.decision_hash,

@@ -61,7 +61,7 @@ def open_keeper(config: Config, *, metrics: KeeperMetrics | None = None) -> Iter
         yield keeper
 
 
-def open_vault(config: Config) -> tuple[Web3, VaultReader]:
+def connect_vault(config: Config) -> tuple[Web3, VaultReader]:
     """Connects to the first RPC that answers and checks its chain id; no key needed (audits, status)."""
     settings = config.chain
     w3 = connect(list(settings.rpc_urls), settings.rpc_timeout_s)
@@ -73,9 +73,9 @@ def open_vault(config: Config) -> tuple[Web3, VaultReader]:
 
 
 def open_chain(config: Config) -> VaultChain:
-    """`open_vault` plus the keeper's key (checked against the vault's keeper role) and its sender."""
+    """`connect_vault` plus the keeper's key (checked against the vault's keeper role) and its sender."""
     settings = config.chain
-    w3, reader = open_vault(config)
+    w3, reader = connect_vault(config)
     try:
         account = load_account(
             keystore_path=settings.keystore, password_env=settings.password_env, password_file=settings.password_file,

@@ -75,6 +75,22 @@ def with_token_prices(sources: Sources, history: pd.DataFrame, pools_meta: pd.Da
     return with_prices(history, pools_meta, prices)
 
 
+def recent_token_prices(sources: Sources, history: pd.DataFrame, pools_meta: pd.DataFrame, at: pd.Timestamp,
+                        days: int) -> pd.DataFrame:
+    """`history` with token prices joined into the rows of its last `days` days up to `at` (daily labels, as
+    `align_to_daily` gives them); older rows are left unpriced.
+
+    A row labelled day D holds a point from (D - 1 day, D] and takes the price at or before it, so prices are
+    fetched from a day before the window's first day. The window is fixed by the data, not the clock: the same
+    requests all day (the inputs hash does not move), and no first day left unpriced between midnight and
+    the first point of the new day.
+    """
+    first = at - pd.Timedelta(days=days - 1)
+    recent = (history[TIMESTAMP].dt.ceil("D") >= first).to_numpy()
+    priced = with_token_prices(sources, history[recent], pools_meta, first - pd.Timedelta(days=1), days + 1)
+    return pd.concat([history[~recent], priced], ignore_index=True)
+
+
 def history_days(history: pd.DataFrame) -> tuple[pd.Timestamp, int]:
     """The UTC midnight of `history`'s first day and the number of days up to and including its last."""
     if history.empty:
@@ -112,12 +128,7 @@ def gather_inputs(
         check_prices(sources.prices.chart(price_coins, start=start, span=price_days), now, price_coins, limits)
     news = sources.news.fetch(news_feeds).items if news_feeds else None
     at = decision_day(align_to_daily(history), live)
-    # The last `price_history_days` daily rows up to `at`: a row labelled day D holds a point from (D - 1 day, D]
-    # and takes the price at or before it, so the window starts a day earlier. From a UTC midnight fixed by the
-    # data, not the clock: the same requests all day (the inputs hash does not move), and no missing first
-    # price between midnight and the first point of the new day.
-    price_start = at - pd.Timedelta(days=price_history_days)
-    aligned = align_to_daily(with_token_prices(sources, history, pools_meta, price_start, price_history_days + 1))
+    aligned = align_to_daily(recent_token_prices(sources, history, pools_meta, at, price_history_days))
     # The snapshot's timestamp is when /pools was fetched, not data: it must not change the hash.
     tables = {"history": aligned, "pools": pools_meta.drop(columns=[TIMESTAMP], errors="ignore")}
     tables |= {"news": news} if news is not None else {}

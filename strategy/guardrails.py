@@ -108,17 +108,6 @@ class Violation(NamedTuple):
     detail: str
 
 
-class RebalanceOutcome(NamedTuple):
-    """The state after a rebalance attempt (unchanged if rejected) and why it was rejected."""
-
-    state: VaultState
-    violations: list[Violation]
-
-    @property
-    def accepted(self) -> bool:
-        return not self.violations
-
-
 class InsufficientIdle(ValueError):
     """The targets supply more than idle plus withdrawals hold: the asset transfer itself would revert."""
 
@@ -183,7 +172,7 @@ def check_rebalance(before: VaultState, after: VaultState, now: int, guardrails:
 def simulate_rebalance(before: VaultState, targets: Mapping[str, int]) -> VaultState:
     """The state after moving each named market to its target, lossless; other markets keep their position.
 
-    `last_rebalance` is left as it was: the contract stamps it only on success (see `apply_rebalance`).
+    `last_rebalance` is left as it was: the contract stamps it only on success (as `backtest.execution.execute` does).
     """
     targets = TypeAdapter(Mapping[MarketId, Uint256]).validate_python(targets)
     change = sum(before.position(m) - target for m, target in targets.items())
@@ -191,14 +180,3 @@ def simulate_rebalance(before: VaultState, targets: Mapping[str, int]) -> VaultS
     if idle < 0:
         raise InsufficientIdle(f"targets supply {-change} more than they withdraw, but idle is only {before.idle}")
     return replace(before, idle=idle, positions={**before.positions, **targets})
-
-
-def apply_rebalance(
-    before: VaultState, targets: Mapping[str, int], now: int, guardrails: Guardrails
-) -> RebalanceOutcome:
-    """Rebalance as the contract would: the new state stamped with `now` if every guardrail holds, else `before`."""
-    after = simulate_rebalance(before, targets)
-    violations = check_rebalance(before, after, now, guardrails)
-    if violations:
-        return RebalanceOutcome(before, violations)
-    return RebalanceOutcome(replace(after, last_rebalance=now), [])

@@ -108,7 +108,7 @@ class ChainVault:
     """One strategy's vault on chain; `start()` sets the first day's rates (`ChainWorld.vault` calls it)."""
 
     def __init__(self, setup: Setup, contracts: ChainContracts, strategy: str) -> None:
-        self.setup, self.c, self.strategy = setup, contracts, strategy
+        self.setup, self.contracts, self.strategy = setup, contracts, strategy
         self.realised = RealisedMarket(setup.market, setup.pools, setup.settings.asset_symbol)
         self.address_of = {pool: market.address for pool, market in zip(setup.pools, contracts.markets, strict=True)}
         self.chain_id = contracts.w3.eth.chain_id
@@ -117,7 +117,7 @@ class ChainVault:
 
     def clock(self, day: pd.Timestamp) -> int:
         """Chain time of `day`."""
-        return self.c.origin + self._day_index[day] * SECONDS_PER_DAY
+        return self.contracts.origin + self._day_index[day] * SECONDS_PER_DAY
 
     def start(self) -> None:
         self._touch(self.setup.days[0])
@@ -126,7 +126,7 @@ class ChainVault:
 
     def state(self) -> VaultState:
         if self._state is None:
-            state = self.c.reader.state()
+            state = self.contracts.reader.state()
             self._state = replace(state, positions={pool: state.position(address)
                                                     for pool, address in self.address_of.items()})
         return self._state
@@ -138,28 +138,29 @@ class ChainVault:
         before = self.state()
         planned = sum(abs(amount - before.position(pool)) for pool, amount in trades.items())
         allocations = [(self.address_of[pool], amount) for pool, amount in trades.items()]
-        record = decision_record(chain_id=self.chain_id, vault=self.c.vault.address,
+        record = decision_record(chain_id=self.chain_id, vault=self.contracts.vault.address,
                                  inputs_hash=keccak_hex(f"{self.setup.market.source} at {day.isoformat()}"),
                                  model_hash=keccak_hex(f"backtest strategy {self.strategy}"),
                                  targets=dict(allocations), timestamp=now)
         self._state = None
         try:
-            receipt = simulate_then_send(self.c.sender, self.c.vault, allocations, decision_hash_of(record),
-                                         before_send=lambda: self.c.rpc("evm_setNextBlockTimestamp", now))
+            receipt = simulate_then_send(
+                self.contracts.sender, self.contracts.vault, allocations, decision_hash_of(record),
+                before_send=lambda: self.contracts.rpc("evm_setNextBlockTimestamp", now))
         except ContractRevert as revert:
             gas = revert.receipt["gasUsed"] if revert.receipt is not None else 0  # mined and reverted: gas was paid
             return Executed([revert.reason or "reverted without a reason"], planned,
                             self.setup.price_of_gas(gas), 0)
-        events = self.c.vault.events.Rebalanced().process_receipt(receipt, errors=DISCARD)
+        events = self.contracts.vault.events.Rebalanced().process_receipt(receipt, errors=DISCARD)
         return Executed([], int(events[0]["args"]["moved"]), self.setup.price_of_gas(receipt["gasUsed"]),
                         self._fees_paid(receipt))
 
     def _fees_paid(self, receipt: TxReceipt) -> int:
         """The slippage of a rebalance: the deposit fees the vault paid to this backtest's markets."""
         markets = set(self.address_of.values())
-        fees = self.c.markets[0].events.DepositFeePaid().process_receipt(receipt, errors=DISCARD)
+        fees = self.contracts.markets[0].events.DepositFeePaid().process_receipt(receipt, errors=DISCARD)
         return sum(int(fee["args"]["assets"]) for fee in fees
-                   if fee["address"] in markets and fee["args"]["sender"] == self.c.vault.address)
+                   if fee["address"] in markets and fee["args"]["sender"] == self.contracts.vault.address)
 
     def advance(self, day: pd.Timestamp, pnl: dict[str, float]) -> None:
         before = self.state()
@@ -178,29 +179,31 @@ class ChainVault:
         index = self._day_index[day]
         ahead = self.realised.on(self.setup.days[index + 1]).growth if index + 1 < len(self.setup.days) else None
         calls = [Call(operator, market, "set_rate", [0 if ahead is None else rate_for(float(ahead[i]))])
-                 for i, (market, operator) in enumerate(zip(self.c.markets, self.c.operators, strict=True))]
-        self.c.mine(calls, self.clock(day), f"set the market rates on {day.date()}")
+                 for i, (market, operator) in enumerate(zip(self.contracts.markets, self.contracts.operators,
+                                                            strict=True))]
+        self.contracts.mine(calls, self.clock(day), f"set the market rates on {day.date()}")
 
     def _mark(self, day: pd.Timestamp, factors: DayFactors) -> None:
         """Price moves, incident losses and negative yields of `day`, as exact changes of each market's balance."""
         calls: list[Call] = []
-        for index, (market, operator) in enumerate(zip(self.c.markets, self.c.operators, strict=True)):
+        for index, (market, operator) in enumerate(zip(self.contracts.markets, self.contracts.operators, strict=True)):
             factor = factors.hold(index, 1).after / max(float(factors.growth[index]), 1.0)
             if factor == 1.0:
                 continue
-            balance = self.c.token.functions.balanceOf(market.address).call()
+            balance = self.contracts.token.functions.balanceOf(market.address).call()
             if balance == 0:
                 continue
             target = round(balance * factor)
             if target > balance:
-                calls.append(Call(self.c.admin, self.c.token, "mint", [market.address, target - balance]))
+                calls.append(Call(self.contracts.admin, self.contracts.token, "mint",
+                                  [market.address, target - balance]))
             elif target < balance:
                 bps = math.ceil((balance - target) * BPS / balance)
                 excess = balance * bps // BPS - (balance - target)
                 calls.append(Call(operator, market, "inject_loss", [bps]))
                 if excess:
-                    calls.append(Call(self.c.admin, self.c.token, "mint", [market.address, excess]))
-        self.c.mine(calls, self.clock(day), f"apply price moves and losses on {day.date()}")
+                    calls.append(Call(self.contracts.admin, self.contracts.token, "mint", [market.address, excess]))
+        self.contracts.mine(calls, self.clock(day), f"apply price moves and losses on {day.date()}")
 
 
 def rate_for(growth: float) -> int:

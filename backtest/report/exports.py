@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from backtest.engine import Decision
+from backtest.engine import DayDecision
 from backtest.run import BacktestResult
 from strategy.data.schema import POOL, TIMESTAMP
 
@@ -45,7 +45,7 @@ def _long(frames: dict[str, pd.DataFrame], index_name: str) -> pd.DataFrame:
     return table[["strategy", *[c for c in table.columns if c != "strategy"]]]
 
 
-def _decision_row(strategy: str, decision: Decision, unit: int) -> dict:
+def _decision_row(strategy: str, decision: DayDecision, unit: int) -> dict:
     return {
         "strategy": strategy, "date": decision.day, "status": decision.status.value, "traded": decision.traded,
         "accepted": decision.accepted, "rejection": "; ".join(decision.rejections),

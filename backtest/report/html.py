@@ -11,6 +11,7 @@ from backtest.report.table import (
     format_metric,
     live_span,
     metric_rows,
+    policy_text,
     strategy_columns,
     warmup_note,
 )
@@ -67,7 +68,8 @@ def render_html(summary: dict[str, Any], charts: dict[str, bytes | None]) -> str
     model_only = _table(["pool", "name", "why not investable"], [
         [entry["pool"], entry["label"], entry["why"]] for entry in roles["model_only"]
     ], numeric_from=3) if roles["model_only"] else "<p>none</p>"
-    warmup = warmup_note(summary)
+    warmup, policy = warmup_note(summary), policy_text(summary)
+    notes = "".join(escape(f"; {note}") for note in (warmup, policy) if note)
     costs = _table(["cost / loss setting", "value"], [[key, str(value)] for key, value in summary["costs"].items()])
     images = "\n".join(_image(title, png) for title, png in charts.items())
     return f"""<!DOCTYPE html>
@@ -77,7 +79,7 @@ def render_html(summary: dict[str, Any], charts: dict[str, bytes | None]) -> str
 <p>Data: {escape(summary['data'])}; config: {escape(summary['config'])}; {window['days']} days;
 capital {summary['capital']:,.2f}; rebalance every {summary['rebalance_every_days']} day(s);
 {escape(summary['mode'])} mode, rejections by {escape(summary['rejections_by'])};
-models trained: {summary['model_trainings']}{escape(f"; {warmup}") if warmup else ""}.
+models trained: {summary['model_trainings']}{notes}.
 * marks the chosen strategy, † one that reads the future.</p>
 <p class="note">Point-in-time replay: each decision sees only data up to its day. Perfect foresight reads the realised
 future: a reference for what knowing it is worth, not a strategy. Values are net of gas, slippage and losses.</p>

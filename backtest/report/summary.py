@@ -125,6 +125,7 @@ def summarise(result: BacktestResult) -> dict[str, Any]:
         "model_seed": result.config.strategy.model.seed,
         "model_trainings": result.model_trainings,
         "model_warmup_until": warmup_until(result),
+        "model_policy": result.model_policy,
         "guardrails": {
             "min_rebalance_interval": guardrails.min_rebalance_interval,
             "max_turnover_bps": guardrails.max_turnover_bps,
@@ -133,7 +134,8 @@ def summarise(result: BacktestResult) -> dict[str, Any]:
         },
         "universe": universe_entries(result),
         "pools": pool_roles(result),
-        "costs": settings.model_dump(exclude={"guardrails", "asset_symbol"}),
+        "costs": {**result.config.strategy.costs.model_dump(), "gas_price_gwei": settings.gas_price_gwei,
+                  "asset_decimals": settings.asset_decimals},
         "strategies": {
             name: {
                 "leaky": run.leaky,

@@ -82,3 +82,12 @@ def rich_table(summary: dict[str, Any]) -> Group:
     for row in pool_rows(summary):
         pools.add_row(*row)
     return Group(table, pools)
+
+
+def policy_text(summary: dict[str, Any]) -> str | None:
+    """One line on what decided the ML strategy's days and what became of its challengers (None: no ML run)."""
+    policy = summary.get("model_policy")
+    if not policy:
+        return None
+    return (f"ml decisions: model {policy['model']} days, trailing-best fallback {policy['trailing-best']}, "
+            f"warm-up {policy['warm-up']}; challengers promoted {policy['promoted']}, rejected {policy['rejected']}")

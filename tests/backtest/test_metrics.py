@@ -8,22 +8,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtest.engine import Decision, StrategyRun
+from backtest.engine import DayDecision, StrategyRun
 from backtest.metrics import compute_metrics, rejection_reasons
 from strategy.allocator import AllocationStatus
 
 UNIT = 10**6
 
 
-def run_of(net: list[float], decisions: list[Decision] = (), gas: float = 0.0) -> StrategyRun:
+def run_of(net: list[float], decisions: list[DayDecision] = (), gas: float = 0.0) -> StrategyRun:
     days = pd.date_range("2024-01-01", periods=len(net), freq="D", tz="UTC")
     values = pd.DataFrame({"total": net, "idle": 0.0, "gas": 0.0, "net": net}, index=days)
     return StrategyRun("test", False, UNIT, values, pd.DataFrame(index=days), list(decisions), pd.DataFrame(),
                        {"gas": -gas})
 
 
-def decision(moved: int, rejections: list[str] = ()) -> Decision:
-    return Decision(pd.Timestamp("2024-01-01", tz="UTC"), {}, AllocationStatus.OPTIMAL, True, list(rejections),
+def decision(moved: int, rejections: list[str] = ()) -> DayDecision:
+    return DayDecision(pd.Timestamp("2024-01-01", tz="UTC"), {}, AllocationStatus.OPTIMAL, True, list(rejections),
                     moved, 0, 0)
 
 

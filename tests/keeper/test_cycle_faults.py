@@ -23,7 +23,7 @@ from devnet.anvil import AnvilProcess
 from devnet.deploy import deploy_devnet
 from devnet.llama_server import SyntheticLlama
 from journal.db import CycleStatus, KeeperDB, TxStatus, to_hex
-from keeper.cycle import CycleOutcome, Keeper, Plan
+from keeper.cycle import CycleOutcome, DecidedRebalance, Keeper
 from keeper.metrics import KeeperMetrics
 from keeper.startup import open_keeper
 from tests.keeper.chain_world import manual_mining
@@ -129,7 +129,7 @@ def test_stale_data_refuses_the_cycle(w3, funded, keeper_table, httpserver, llam
 class AdminTightensFirst(Keeper):
     """Between the keeper's read and its simulation the admin raises the idle floor (a tightening: at once)."""
 
-    def execute(self, plan: Plan, *, dry_run: bool):
+    def execute(self, plan: DecidedRebalance, *, dry_run: bool):
         admin = self.chain.reader.snapshot().admin
         transact(self.chain.w3, self.chain.vault.functions.submit_param(Param.MIN_IDLE_BPS, 9_900), admin)
         return super().execute(plan, dry_run=dry_run)
@@ -217,7 +217,7 @@ def test_rpc_dying_between_decision_and_sending_fails_the_cycle(own_chain, keepe
     node, deployment = own_chain
 
     class NodeDiesBeforeSimulation(Keeper):
-        def execute(self, plan: Plan, *, dry_run: bool):
+        def execute(self, plan: DecidedRebalance, *, dry_run: bool):
             node.stop()
             return super().execute(plan, dry_run=dry_run)
 
@@ -346,7 +346,7 @@ def test_a_restart_with_the_base_fee_above_the_fee_cap_leaves_the_transaction_pe
 
 def test_an_interrupted_cycle_without_a_transaction_is_marked_failed_at_start(funded, keeper_config):
     class DiesWhileDeciding(Keeper):
-        def execute(self, plan: Plan, *, dry_run: bool):
+        def execute(self, plan: DecidedRebalance, *, dry_run: bool):
             raise KeyboardInterrupt("killed while deciding")
 
     with open_keeper(keeper_config) as opened:

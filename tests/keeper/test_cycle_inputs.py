@@ -23,7 +23,7 @@ from sources import (
     StaleDataError,
     open_sources,
 )
-from sources.inputs import gather_inputs
+from sources.inputs import gather_inputs, recent_token_prices
 from sources.prices import MAX_COINS_PER_REQUEST, MAX_SPAN_DAYS
 from strategy.data import align_to_daily
 from strategy.data.defillama import parse_coin_chart, parse_pools
@@ -176,6 +176,23 @@ def test_synthetic_pools_are_fresh_stablecoin_lending_pools(llama) -> None:
 
 def coins_requests(server: HTTPServer) -> list[Request]:
     return [request for request, _response in server.log if COINS_CHART.match(request.path)]
+
+
+@pytest.mark.parametrize("point_at", [pd.Timedelta(0), pd.Timedelta(hours=-1), pd.Timedelta(hours=-23)])
+def test_the_price_window_is_the_last_days_whatever_the_hour_of_the_points(httpserver, sources, llama,
+                                                                           point_at) -> None:
+    """Points exactly at midnight, just before it (a cycle between 00:00 and 01:00 UTC) or early in the day:
+    the last 60 daily rows are priced, the older ones are not."""
+    serve_llama(httpserver, llama)
+    now = utc_now()
+    history = llama.history(now).drop(columns="price")  # as /chart answers: prices come from the coins API
+    history = history.assign(**{TIMESTAMP: history[TIMESTAMP].dt.floor("D") + point_at})
+    pools_meta = parse_pools(llama.pools_payload(now))
+    at = align_to_daily(history)[TIMESTAMP].max()
+    aligned = align_to_daily(recent_token_prices(sources, history, pools_meta, at, 60))
+    recent = aligned[TIMESTAMP] >= at - pd.Timedelta(days=59)
+    assert aligned.loc[recent, "price"].notna().all() and recent.sum() == 60 * len(llama.pool_ids)
+    assert aligned.loc[~recent, "price"].isna().all()
 
 
 def test_the_inputs_carry_each_single_token_pools_price_for_the_last_days(httpserver, sources, llama) -> None:

@@ -15,7 +15,6 @@ from strategy.guardrails import (
     MarketLimits,
     Reason,
     VaultState,
-    apply_rebalance,
     check_rebalance,
     simulate_rebalance,
 )
@@ -220,14 +219,18 @@ def test_simulate_rejects_negative_targets():
         simulate_rebalance(state(10, {A: 500}), {A: -1})
 
 
-def test_apply_stamps_the_time_only_when_accepted():
+def test_executing_stamps_the_time_only_when_accepted():
+    """As the contract: a lossless rebalance (`backtest.execution.execute` without slippage) moves the state and
+    stamps `last_rebalance` only when every guardrail holds."""
+    from backtest.execution import execute
+
     rails = guardrails(max_turnover_bps=1000)
     before = state(1000, {A: 0})
-    accepted = apply_rebalance(before, {A: 100}, 4000, rails)
+    accepted = execute(before, {A: 100}, 4000, rails, slippage_bps=0.0)
     assert accepted.accepted and accepted.state == state(900, {A: 100}, last_rebalance=4000)
-    rejected = apply_rebalance(before, {A: 101}, 4000, rails)
+    rejected = execute(before, {A: 101}, 4000, rails, slippage_bps=0.0)
     assert not rejected.accepted and rejected.state == before
-    assert [violation.reason for violation in rejected.violations] == [Reason.TURNOVER_EXCEEDED]
+    assert rejected.rejections == [str(Reason.TURNOVER_EXCEEDED)]
 
 
 # --- validation ------------------------------------------------------------------------------------------
