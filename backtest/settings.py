@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pydantic import ValidationError
 
 from config import BacktestSettings, ConfigError, describe_errors
+from config.loader import problem_with
 from strategy.guardrails import DEFAULT_CAP_BPS, DEFAULT_GUARDRAILS, Guardrails
 from strategy.units import UINT256_MAX
 
@@ -30,8 +31,7 @@ def vault_guardrails(settings: BacktestSettings, universe: Sequence[str], where:
     table = dict(settings.guardrails)
     listed = table.pop("markets", None) or {pool: {} for pool in universe}
     if not isinstance(listed, Mapping):
-        raise ConfigError(f"config {where}: key backtest.guardrails.markets "
-                          f"(env VAULTBOT_BACKTEST__GUARDRAILS__MARKETS): expected a table of pool id -> caps")
+        raise problem_with(where, "backtest.guardrails.markets", "expected a table of pool id -> caps")
     markets = {
         pool: {**DEFAULT_MARKET_LIMITS, **limits} if isinstance(limits, Mapping) else limits
         for pool, limits in listed.items()

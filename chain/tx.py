@@ -42,10 +42,10 @@ from web3.exceptions import (
 from web3.types import TxParams, TxReceipt
 
 from chain.errors import ContractRevert, decode_revert
+from strategy.units import GWEI
 
 log = logging.getLogger(__name__)
 
-GWEI = 10**9
 MIN_BUMP_PERCENT = 12.5  # geth wants +10 % on both fee fields for a replacement, others +12.5 %
 GAS_MARGIN = 1.2  # estimates miss state changes between estimate and block
 MAX_REPLACEMENTS = 5

@@ -50,10 +50,9 @@ def require_keeper(config: Config, origin: str) -> None:
     """The sections only the keeper needs: `[chain]`, and `[markets]` unless the devnet's synthetic data maps them."""
     problems = []
     if config.chain is None:
-        problems.append(f"key chain (env {ENV_PREFIX}CHAIN): missing key")
+        problems.append(f"{key_named('chain')}: missing key")
     if not config.markets and config.sources.synthetic is None:
-        problems.append(f"key markets (env {ENV_PREFIX}MARKETS): map at least one DeFiLlama pool id to a vault "
-                        f"market address")
+        problems.append(f"{key_named('markets')}: map at least one DeFiLlama pool id to a vault market address")
     if problems:
         raise ConfigError(_report(origin, problems))
 
@@ -70,10 +69,20 @@ def describe_errors(error: ValidationError, origin: str, within: tuple[str, ...]
             message = "unknown key (misspelt, or in the wrong section?)"
         elif kind == "missing":
             message = "missing key"
-        where = f"key {key} (env {ENV_PREFIX}{key.upper().replace('.', ENV_NESTED_DELIMITER)})" if key else "config"
+        where = key_named(key) if key else "config"
         shown = "" if kind == "missing" or kind in _UNKNOWN_KEY or not key else f"; got {problem.get('input')!r}"
         lines.append(f"{where}: {message}{shown}")
     return _report(origin, lines)
+
+
+def key_named(key: str) -> str:
+    """`key a.b (env VAULTBOT_A__B)`: a dotted key as every config error names it."""
+    return f"key {key} (env {ENV_PREFIX}{key.upper().replace('.', ENV_NESTED_DELIMITER)})"
+
+
+def problem_with(origin: str, key: str, message: str) -> ConfigError:
+    """A `ConfigError` for one key checked outside the model (`backtest.settings.vault_guardrails`)."""
+    return ConfigError(_report(origin, [f"{key_named(key)}: {message}"]))
 
 
 def _report(origin: str, problems: list[str]) -> str:

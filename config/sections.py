@@ -23,8 +23,8 @@ from web3 import Web3
 from chain.keys import DEVNET_CHAIN_ID
 from journal.db import sqlite_url
 from sources import SourcesConfig
-from strategy.costs import GWEI
 from strategy.guardrails import MAX_MARKETS
+from strategy.units import GWEI
 from vaultbot.paths import state_dir
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)

@@ -19,10 +19,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from strategy.allocator import AllocatorConfig
-from strategy.units import BPS
-
-GWEI = 10**9
-WEI_PER_NATIVE = 10**18
+from strategy.units import BPS, WEI_PER_NATIVE
 
 
 class ExecutionCosts(BaseModel):

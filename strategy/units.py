@@ -9,6 +9,8 @@ import math
 BPS = 10_000  # basis points in one: the contract's BPS
 WAD = 10**18  # fixed-point one of MockMarket rates (1e18 = 100 % per second)
 UINT256_MAX = 2**256 - 1
+GWEI = 10**9  # wei per gwei, the unit gas prices are quoted in
+WEI_PER_NATIVE = 10**18  # wei per ETH (or any chain's gas token)
 SECONDS_PER_DAY = 24 * 3600
 DAYS_PER_YEAR = 365
 SECONDS_PER_YEAR = DAYS_PER_YEAR * SECONDS_PER_DAY

@@ -17,7 +17,7 @@ from werkzeug import Request, Response
 
 from chain.deployment import Deployment
 from chain.params import Param
-from chain.tx import GWEI, PendingTx
+from chain.tx import PendingTx
 from config import Config
 from devnet.anvil import AnvilProcess
 from devnet.deploy import deploy_devnet
@@ -26,6 +26,7 @@ from journal.db import CycleStatus, KeeperDB, TxStatus, to_hex
 from keeper.cycle import CycleOutcome, DecidedRebalance, Keeper
 from keeper.metrics import KeeperMetrics
 from keeper.startup import open_keeper
+from strategy.units import GWEI
 from tests.keeper.chain_world import manual_mining
 from tests.keeper.keeper_world import (
     DEPOSIT,
