@@ -1,13 +1,12 @@
 """The keeper's HTTP data sources (DeFiLlama yields and prices, news feeds) and the data gate.
 
-`open_sources(config)` builds the shared session and the three sources on it. Transport failures
-raise `SourceError`; payloads that fail to parse raise `PayloadError`; `check_market` and
-`check_prices` refuse stale, incomplete or implausible data before it can reach a transaction.
+`open_sources(config)` builds the shared session and the three sources on it; `Sources.start_cycle` gives
+each keeper cycle a fresh retry budget and its deadline. Transport failures raise `SourceError`; payloads
+that fail to parse raise `PayloadError`; `check_market` and `check_prices` refuse stale, incomplete or
+implausible data before it can reach a transaction.
 """
 
 from dataclasses import dataclass
-
-import requests
 
 from sources.config import HttpSettings, SourcesConfig
 from sources.defillama import DefiLlamaYields
@@ -20,7 +19,7 @@ from sources.gate import (
     check_market,
     check_prices,
 )
-from sources.http import PayloadError, SourceError, build_session
+from sources.http import PayloadError, SourceError, SourceSession, build_session
 from sources.news import NewsBatch, NewsFeeds
 from sources.prices import DefiLlamaPrices
 
@@ -29,10 +28,14 @@ from sources.prices import DefiLlamaPrices
 class Sources:
     """The data sources of one keeper, sharing one session (and so one cache)."""
 
-    session: requests.Session
+    session: SourceSession
     yields: DefiLlamaYields
     prices: DefiLlamaPrices
     news: NewsFeeds
+
+    def start_cycle(self, deadline_s: float | None) -> None:
+        """A cycle starts: its fetches get the full retry budget and end at most `deadline_s` from now."""
+        self.session.budget.start_cycle(deadline_s)
 
     def close(self) -> None:
         """Releases the connection pool and the cache database."""
@@ -62,6 +65,7 @@ __all__ = [
     "NewsFeeds",
     "PayloadError",
     "SourceError",
+    "SourceSession",
     "Sources",
     "SourcesConfig",
     "StaleDataError",

@@ -2,19 +2,34 @@
 
 The session times out every request, retries 429/5xx answers and connection failures with
 exponential backoff (honouring Retry-After), and keeps 200 answers in a short-lived SQLite cache.
+A hostile server cannot hold or sink a cycle: every fetch ends by its deadline (`fetch_deadline`, or the
+cycle's own when that comes first; retries, waits and a body trickled byte by byte included), a body larger
+than `max_body_bytes` once decoded (a gzip bomb) is refused before it reaches the cache, a Retry-After above
+`retry_after_max` or past the deadline is refused instead of slept, and the retries of one cycle share a
+budget (`retries_per_cycle`, reset by `SourceSession.budget.start_cycle`).
 Whatever goes wrong in transport surfaces as `SourceError`; a payload that arrives but cannot be
 parsed surfaces as `PayloadError`, which is both a `SourceError` and a `strategy.data` `DataError`.
 """
 
+import contextlib
 import logging
+import socket
+import threading
+import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests_cache import CachedSession
+from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPSConnectionPool, ProxyManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import ConnectionPool
+from urllib3.response import HTTPResponse
 from urllib3.util.retry import Retry
 
 from sources.config import HttpSettings
@@ -26,6 +41,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 CACHE_FILE_NAME = "responses.sqlite"
 # How much of an error body goes into the message: enough to see the server's reason, not a whole page.
 ERROR_BODY_CHARS = 200
+BODY_CHUNK_BYTES = 64 * 1024  # urllib3 inflates at most this much per read, so a bomb is stopped chunk by chunk
 
 Parsed = TypeVar("Parsed")
 QueryParams = Mapping[str, str | int] | None
@@ -53,22 +69,209 @@ class PayloadError(SourceError, DataError):
         self.status = 200
 
 
-class _TimeoutAdapter(HTTPAdapter):
-    """Gives every request that sets no timeout of its own the configured (connect, read) one."""
+class _Refused(Exception):
+    """A limit of this module ended a fetch; `_get` turns it into a `SourceError` naming the URL."""
 
-    def __init__(self, timeout: tuple[float, float], max_retries: Retry) -> None:
+
+class CycleBudget:
+    """What the fetches of one session share: retries, and the deadline of the cycle under way (if any).
+
+    A cycle calls `start_cycle`; a session that runs no cycle (a data download) spends one budget over its life.
+    """
+
+    def __init__(self, retries_per_cycle: int) -> None:
+        self.retries_per_cycle = retries_per_cycle
+        self.retries_left = retries_per_cycle
+        self._cycle: tuple[float, float] | None = None  # (monotonic deadline, its length in seconds)
+
+    def start_cycle(self, deadline_s: float | None) -> None:
+        """A new cycle: the full retry budget, and fetches that end at most `deadline_s` from now."""
+        self.retries_left = self.retries_per_cycle
+        self._cycle = None if deadline_s is None else (time.monotonic() + deadline_s, deadline_s)
+
+    def take_retry(self) -> bool:
+        if self.retries_left <= 0:
+            return False
+        self.retries_left -= 1
+        return True
+
+    def deadline(self, fetch_s: float) -> tuple[float, str]:
+        """When a fetch starting now must end, and the words naming that deadline."""
+        own = time.monotonic() + fetch_s
+        if self._cycle is not None and self._cycle[0] < own:
+            return self._cycle[0], f"cycle deadline ({self._cycle[1]:g} s)"
+        return own, f"fetch deadline ({fetch_s:g} s)"
+
+
+class _Fetch:
+    """One fetch under way, from its first connection to the end of its body, retries included.
+
+    A server trickling bytes resets every per-read time-out, so a watchdog shuts the fetch's sockets when its
+    deadline passes: the blocked read returns, and the fetch fails with the deadline as its reason.
+    """
+
+    def __init__(self, budget: CycleBudget, fetch_s: float) -> None:
+        self.budget = budget
+        self.deadline, self.deadline_name = budget.deadline(fetch_s)
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._watchdog = threading.Timer(max(self.left(), 0.0), self._expire)
+        self._watchdog.daemon = True
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def refusal(self) -> _Refused:
+        return _Refused(f"no complete answer by the {self.deadline_name}")
+
+    def watch(self, sock: socket.socket) -> None:
+        self._sockets.append(sock)
+        if self.expired:  # the watchdog fired before it saw this socket
+            _shut(sock)
+
+    def _expire(self) -> None:
+        self.expired = True
+        for sock in self._sockets:
+            _shut(sock)
+
+    def __enter__(self) -> Self:
+        self._token = _current_fetch.set(self)
+        self._watchdog.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._watchdog.cancel()
+        _current_fetch.reset(self._token)
+
+
+_current_fetch: ContextVar[_Fetch] = ContextVar("vaultbot_fetch")
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed: nothing left to stop
+        # socket.socket's own shutdown: an SSLSocket's would tear down its TLS state under the reading thread.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    """Hands its socket to the fetch's watchdog before waiting for the answer."""
+
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]
+        _current_fetch.get().watch(self.sock)
+        return super().getresponse()
+
+
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    """The same over TLS (the MRO puts the watch before HTTPSConnection)."""
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _BoundedRetry(Retry):
+    """urllib3's retry policy, refusing what the fetch cannot afford instead of sleeping through it: a
+    Retry-After above `retry_after_max`, a wait past the fetch's deadline, a retry past the cycle's budget."""
+
+    def increment(self, method: str | None = None, url: str | None = None,
+                  response: BaseHTTPResponse | None = None, error: Exception | None = None,
+                  _pool: ConnectionPool | None = None, _stacktrace: TracebackType | None = None) -> Self:
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        fetch = _current_fetch.get()
+        failure = f"HTTP {response.status}" if response is not None else f"{error}"
+        asked = self._retry_after_asked(response)
+        wait = asked or retry.get_backoff_time()  # what `sleep` would wait (Retry-After 0: the backoff)
+        if fetch.expired:  # the watchdog broke this attempt off
+            refusal = fetch.refusal()
+        elif asked is not None and asked > self.retry_after_max:
+            refusal = _Refused(f"{failure} asking to retry after {asked:g} s, over the {self.retry_after_max} s "
+                               "allowed (retry_after_max)")
+        elif wait >= fetch.left():
+            refusal = _Refused(f"{failure}, and a retry would pass the {fetch.deadline_name}")
+        elif not fetch.budget.take_retry():
+            refusal = _Refused(f"{failure}, and the {fetch.budget.retries_per_cycle} retries a cycle may "
+                               "make are spent (retries_per_cycle)")
+        else:
+            return retry
+        if response is not None:
+            response.close()  # its connection is not reused: the body was never read
+        raise refusal
+
+    def _retry_after_asked(self, response: BaseHTTPResponse | None) -> float | None:
+        header = response.headers.get("Retry-After") if response is not None else None
+        if header is None or not self.respect_retry_after_header:
+            return None
+        # As asked: urllib3 would shorten it to retry_after_max and sleep that, where it is refused here.
+        return self.new(retry_after_max=Retry.DEFAULT_RETRY_AFTER_MAX).parse_retry_after(header)
+
+
+class _BoundedAdapter(HTTPAdapter):
+    """Runs each request as one `_Fetch`: its (connect, read) time-outs, within its deadline, its body read
+    here (decoded, at most `max_body_bytes`) so that nothing larger ever reaches requests or the cache."""
+
+    def __init__(self, settings: HttpSettings, budget: CycleBudget, max_retries: Retry) -> None:
+        self._settings, self._budget = settings, budget
         super().__init__(max_retries=max_retries)
-        self._timeout = timeout
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, ProxyManager):  # a SOCKS proxy keeps urllib3's SOCKS pools (and no watchdog)
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self._timeout
-        return super().send(request, **kwargs)
+        with _Fetch(self._budget, self._settings.fetch_deadline) as fetch:
+            if fetch.left() <= 0:
+                raise _Refused(f"not fetched: past the {fetch.deadline_name}")
+            settings, left = self._settings, fetch.left()
+            kwargs["timeout"] = (min(settings.connect_timeout, left), min(settings.read_timeout, left))
+            try:
+                response = super().send(request, **kwargs)
+                self._read_body(response)
+            except (OSError, urllib3.exceptions.HTTPError) as exc:  # requests' errors are OSErrors
+                if fetch.expired:
+                    raise fetch.refusal() from exc
+                raise
+            if fetch.expired:  # a body without a length ends at the shut socket as if it were whole
+                raise fetch.refusal()
+            return response
+
+    def _read_body(self, response: requests.Response) -> None:
+        limit = self._settings.max_body_bytes
+        chunks, size = [], 0
+        for chunk in response.iter_content(BODY_CHUNK_BYTES):
+            size += len(chunk)
+            if size > limit:
+                response.close()
+                raise _Refused(f"body larger than {limit:,} bytes once decoded (max_body_bytes)")
+            chunks.append(chunk)
+        # What `Response.content` would have read, kept where it looks for it.
+        response._content, response._content_consumed = b"".join(chunks), True
 
 
-def build_session(settings: HttpSettings) -> CachedSession:
-    """A session with timeouts, retries with backoff, the on-disk cache and vaultbot's User-Agent."""
-    retry = Retry(
+class SourceSession(CachedSession):
+    """The cached session of the data sources, with the retry budget and deadline its cycles share."""
+
+    def __init__(self, budget: CycleBudget, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.budget = budget
+
+
+def build_session(settings: HttpSettings) -> SourceSession:
+    """A session with timeouts, retries with backoff, the limits above, the on-disk cache and vaultbot's
+    User-Agent."""
+    retry = _BoundedRetry(
         total=settings.retries,
         backoff_factor=settings.backoff_factor,
         backoff_max=settings.backoff_max,
@@ -79,7 +282,9 @@ def build_session(settings: HttpSettings) -> CachedSession:
         # Hand back the last error answer instead of raising, so SourceError can report its status and body.
         raise_on_status=False,
     )
-    session = CachedSession(
+    budget = CycleBudget(settings.retries_per_cycle)
+    session = SourceSession(
+        budget,
         cache_name=str(settings.cache_dir / CACHE_FILE_NAME),
         backend="sqlite",
         expire_after=timedelta(seconds=settings.cache_expire_seconds),
@@ -88,7 +293,7 @@ def build_session(settings: HttpSettings) -> CachedSession:
         # An expired answer is never served in place of a failing source: stale data must stop the cycle.
         stale_if_error=False,
     )
-    adapter = _TimeoutAdapter(timeout=(settings.connect_timeout, settings.read_timeout), max_retries=retry)
+    adapter = _BoundedAdapter(settings, budget, max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = settings.user_agent
@@ -133,6 +338,8 @@ def _fetch_parsed(
 def _get(session: requests.Session, url: str, params: QueryParams) -> requests.Response:
     try:
         response = session.get(url, params=params)
+    except _Refused as exc:
+        raise SourceError(url, str(exc)) from exc
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise SourceError(url, _describe_failure(exc)) from exc
     if response.status_code != 200:

@@ -218,11 +218,14 @@ def test_client_error_is_not_retried(server, settings):
     assert statuses(server) == [404]
 
 
-def test_429_with_retry_after_is_retried(server, settings):
-    limited = {"Retry-After": "3600"}  # an hour: the cap (0 s in tests) keeps the cycle going
-    server.expect_oneshot_request("/limited").respond_with_data("slow down", status=429, headers=limited)
+def test_429_with_retry_after_within_the_cap_is_waited_for_and_retried(server, settings):
+    """A longer Retry-After fails at once (tests/keeper/test_hostile_sources.py)."""
+    server.expect_oneshot_request("/limited").respond_with_data("slow down", status=429, headers={"Retry-After": "1"})
     server.expect_request("/limited").respond_with_json([1, 2])
-    assert fetch_json(build_session(settings), server.url_for("/limited"), as_is) == [1, 2]
+    started = time.monotonic()
+    session = build_session(settings.model_copy(update={"retry_after_max": 1}))
+    assert fetch_json(session, server.url_for("/limited"), as_is) == [1, 2]
+    assert time.monotonic() - started >= 1
     assert statuses(server) == [429, 200]
 
 
