@@ -8,6 +8,7 @@ import typer
 
 from cli.common import JsonOption, deployment_path, fail
 from cli.vault import RpcOption, VaultOption
+from vaultbot.wsgi import REQUEST_TIMEOUT_S
 
 app = typer.Typer(help="Serve the depositors' web page.")
 
@@ -23,6 +24,12 @@ def web(
         "--keeper-health", help="The keeper's health URL, e.g. http://127.0.0.1:9464/health.")] = None,
     keeper_db: Annotated[str | None, typer.Option(
         "--keeper-db", help="The keeper's journal database URL, e.g. sqlite:///.vaultbot/keeper.sqlite.")] = None,
+    allowed_host: Annotated[list[str] | None, typer.Option(
+        "--allowed-host", help="Also answer requests with this Host header, e.g. the name a reverse proxy forwards "
+        "(vault.example.com); repeatable. HOST:PORT, localhost, 127.0.0.1 and [::1] at PORT are always answered.")
+    ] = None,
+    timeout: Annotated[float, typer.Option(
+        min=0.1, help="Seconds a connection may stall (send nothing) before it is dropped.")] = REQUEST_TIMEOUT_S,
 ) -> None:
     """Serve the page on http://HOST:PORT; without --keeper-health/--keeper-db it shows 'no keeper data'."""
     from chain.errors import RpcUnavailable
@@ -40,7 +47,8 @@ def web(
         fail(str(error))
     views = VaultViews(opened, KeeperSources(health_url=keeper_health, database_url=keeper_db))
     try:
-        server = serve(views, host, port, unavailable=(RpcUnavailable,))
+        server = serve(views, host, port, unavailable=(RpcUnavailable,), allowed_hosts=allowed_host or (),
+                       request_timeout_s=timeout)
     except OSError as error:
         fail(f"cannot listen on {host}:{port}: {error}")
     typer.echo(f"vault {opened.address} on chain {opened.chain_id}: serving {server.url}/ (Ctrl-C stops)")

@@ -1,15 +1,27 @@
 """Amounts as people write them ("1,000.5") <-> integer base units, and the slippage bounds of a preview."""
 
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation, localcontext
+from typing import Any
 
-from depositor.errors import BadInput
-from strategy.units import BPS
+from depositor.errors import BadInput, quoted
+from strategy.units import BPS, UINT256_MAX
 
 DISPLAY_PLACES = 6  # more decimals than this only add noise on screen; exact values stay in base units
+UINT256_DIGITS = len(str(UINT256_MAX))  # 78: no token amount has more digits in base units
+MAX_AMOUNT_CHARS = 120  # the largest amount, grouped with commas and a fraction, is shorter
+# Decimal's default precision (28 digits) would round uint256 amounts; this keeps every step exact.
+_EXACT_DIGITS = MAX_AMOUNT_CHARS + UINT256_DIGITS
+
+
+def _exact() -> Any:
+    return localcontext(prec=_EXACT_DIGITS)  # a fresh context manager per use: the web server is threaded
 
 
 def parse_amount(text: str, decimals: int, *, what: str) -> int:
-    """'1,000.5' with 6 decimals -> 1000500000. `what` names the amount in error messages."""
+    """'1,000.5' with 6 decimals -> 1000500000: more than 0, at most uint256 base units. `what` names the
+    amount in error messages."""
+    if len(text) > MAX_AMOUNT_CHARS:
+        raise BadInput(f"{what}: too long ({len(text)} characters; at most {MAX_AMOUNT_CHARS})")
     cleaned = text.strip().replace(",", "").replace("_", "")
     try:
         value = Decimal(cleaned)
@@ -19,16 +31,35 @@ def parse_amount(text: str, decimals: int, *, what: str) -> int:
         raise BadInput(f"{what}: {text!r} is not a finite number")
     if value <= 0:
         raise BadInput(f"{what}: must be more than 0, got {text!r}")
-    units = value.scaleb(decimals)
+    # the exponent alone rules these out, before any arithmetic on an absurd one (1e400, 1e-400)
+    if value.adjusted() + decimals >= UINT256_DIGITS:
+        raise BadInput(f"{what}: {text!r} is more than any token amount (2**256 - 1 base units)")
+    if value.adjusted() < -decimals:
+        raise BadInput(f"{what}: {text!r} has more than {decimals} decimal places")
+    with _exact():
+        units = value.scaleb(decimals)
     if units != units.to_integral_value():
         raise BadInput(f"{what}: {text!r} has more than {decimals} decimal places")
+    if units > UINT256_MAX:
+        raise BadInput(f"{what}: {text!r} is more than any token amount (2**256 - 1 base units)")
     return int(units)
+
+
+def parse_base_units(value: object, *, what: str) -> int:
+    """A whole number of base units sent as a string of digits (what the page sends back): 0 to uint256."""
+    if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= UINT256_DIGITS
+            and int(value) <= UINT256_MAX):
+        raise BadInput(f"{what} must be a whole number of base units as a string (at most 2**256 - 1), "
+                       f"got {quoted(value)}")
+    return int(value)
 
 
 def format_units(value: int, decimals: int, symbol: str = "", *, places: int = DISPLAY_PLACES) -> str:
     """1000500000 with 6 decimals -> '1,000.50 USDC': grouped, at least 2 and at most `places` decimals,
     rounded down so a shown amount is never more than the real one."""
-    shown = Decimal(value).scaleb(-decimals).quantize(Decimal(1).scaleb(-min(places, decimals)), rounding=ROUND_DOWN)
+    step = Decimal(1).scaleb(-min(places, decimals))
+    with _exact():
+        shown = Decimal(value).scaleb(-decimals).quantize(step, rounding=ROUND_DOWN)
     text = f"{shown:,f}"
     if "." in text:
         whole, fraction = text.split(".")
@@ -39,7 +70,8 @@ def format_units(value: int, decimals: int, symbol: str = "", *, places: int = D
 
 def plain_units(value: int, decimals: int) -> str:
     """1000500000 with 6 decimals -> '1000.5': exact, no grouping; what an input field accepts back."""
-    text = f"{Decimal(value).scaleb(-decimals):f}"
+    with _exact():
+        text = f"{Decimal(value).scaleb(-decimals):f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 

@@ -1,5 +1,13 @@
 """What a depositor action can fail with; every message is meant to be shown to the user as is."""
 
+QUOTED_CHARS = 80  # enough of a bad value to recognise it; input can be absurdly long
+
+
+def quoted(value: object) -> str:
+    """repr(value) for an error message, cut at QUOTED_CHARS."""
+    text = repr(value)
+    return text if len(text) <= QUOTED_CHARS else text[:QUOTED_CHARS] + "..."
+
 
 class DepositorError(Exception):
     """Base class: the message says what is wrong and, where it can, what to do."""

@@ -8,25 +8,32 @@ browser's wallet sends them.
 Routes: GET / and /static/<file>; GET /api/vault, /api/account?address=, /api/result?tx=;
 POST /api/plan {action, account, amount, guard?}, /api/explain {message, data}. Errors come back as
 {"error": message}: 400 bad input, 422 the vault would refuse, 503 the chain does not answer.
+
+Hostile clients: the server answers only its own Host names (`serve`'s `allowed_hosts`), and drops a
+connection that stalls (`request_timeout_s`); a body's declared length is checked before a byte of it is
+read (digits only, at most MAX_BODY_BYTES) and chunked bodies are refused, so a request can never make the
+server read more than that.
 """
 
 import json
 import logging
 import mimetypes
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from depositor.errors import BadInput, Refusal
+from depositor.errors import BadInput, Refusal, quoted
 from vaultbot.resources import web_static_dir
-from vaultbot.wsgi import StartResponse, WsgiServer, serve_wsgi
+from vaultbot.wsgi import REQUEST_TIMEOUT_S, StartResponse, WsgiServer, json_answer, serve_wsgi
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = web_static_dir()
 MAX_BODY_BYTES = 64 * 1024
+MAX_QUERY_VALUE_CHARS = 200  # an address is 42 characters, a transaction hash 66
 
 Json = dict[str, Any]
+SERVER_ERROR = "server error: the server's log has the details"
 
 
 class DepositorViews(Protocol):
@@ -59,27 +66,28 @@ def web_app(views: DepositorViews, *, unavailable: tuple[type[Exception], ...] =
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "") or "/"
         try:
+            length = _content_length(environ)  # checked on every request, before any routing or reading
             if method == "GET" and (path == "/" or path.startswith("/static/")):
                 return _static(path, start_response)
             if method == "GET" and path in get_routes:
                 query = {key: values[-1] for key, values in parse_qs(environ.get("QUERY_STRING", "")).items()}
-                return _json(start_response, "200 OK", get_routes[path](query))
+                return json_answer(start_response, "200 OK", get_routes[path](query))
             if method == "POST" and path in post_routes:
-                return _json(start_response, "200 OK", post_routes[path](_body(environ)))
+                return json_answer(start_response, "200 OK", post_routes[path](_body(environ, length)))
             if path in post_routes or path in get_routes:
                 raise _HttpError("405 Method Not Allowed", f"{method} is not allowed on {path}")
             raise _HttpError("404 Not Found", f"no such page: {path}")
         except _HttpError as error:
-            return _json(start_response, error.status, {"error": str(error)})
+            return json_answer(start_response, error.status, {"error": str(error)})
         except BadInput as error:
-            return _json(start_response, "400 Bad Request", {"error": str(error)})
+            return json_answer(start_response, "400 Bad Request", {"error": str(error)})
         except Refusal as error:
-            return _json(start_response, "422 Unprocessable Content", {"error": str(error)})
+            return json_answer(start_response, "422 Unprocessable Content", {"error": str(error)})
         except unavailable as error:
-            return _json(start_response, "503 Service Unavailable", {"error": str(error)})
-        except Exception as error:  # the page shows the message; the log keeps the traceback
+            return json_answer(start_response, "503 Service Unavailable", {"error": str(error)})
+        except Exception:  # a bug: its message may quote anything (a URL with a key), so only the log has it
             log.exception("%s %s failed", method, path)
-            return _json(start_response, "500 Internal Server Error", {"error": f"server error: {error}"})
+            return json_answer(start_response, "500 Internal Server Error", {"error": SERVER_ERROR})
 
     return app
 
@@ -88,30 +96,42 @@ def _required(query: dict[str, str], name: str) -> str:
     value = query.get(name, "").strip()
     if not value:
         raise BadInput(f"missing query parameter {name!r}")
+    if len(value) > MAX_QUERY_VALUE_CHARS:
+        raise BadInput(f"query parameter {name!r} is too long ({len(value)} characters)")
     return value
 
 
-def _body(environ: dict[str, Any]) -> Json:
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise BadInput("bad Content-Length header") from None
-    if length > MAX_BODY_BYTES:
+def _content_length(environ: dict[str, Any]) -> int:
+    """The body's declared length: digits only (`-1` would read to the end of the stream), at most
+    MAX_BODY_BYTES; a chunked body has none and is refused (the server would not decode it)."""
+    if environ.get("HTTP_TRANSFER_ENCODING"):
+        raise _HttpError("411 Length Required", "a request body must come with Content-Length (no Transfer-Encoding)")
+    declared = environ.get("CONTENT_LENGTH", "").strip()
+    if not declared:
+        return 0
+    if not (declared.isascii() and declared.isdigit()):
+        raise _HttpError("400 Bad Request", f"bad Content-Length header {quoted(declared)}: not a number of bytes")
+    if len(declared.lstrip("0")) > len(str(MAX_BODY_BYTES)) or int(declared) > MAX_BODY_BYTES:  # no int() of a huge one
         raise _HttpError("413 Content Too Large", f"request body over {MAX_BODY_BYTES} bytes")
+    return int(declared)
+
+
+def _body(environ: dict[str, Any], length: int) -> Json:
     try:
-        body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        raw = environ["wsgi.input"].read(length)
+    except TimeoutError:  # the socket time-out: the client declared more than it sent
+        raise _HttpError("408 Request Timeout", "the request body did not arrive in time") from None
+    if len(raw) < length:
+        raise BadInput(f"the request body ended after {len(raw)} of its {length} bytes")
+    try:
+        body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError) as error:
         raise BadInput(f"request body is not JSON: {error}") from error
+    except RecursionError:
+        raise BadInput("request body is not JSON this server reads: nested too deeply") from None
     if not isinstance(body, dict):
         raise BadInput("request body must be a JSON object")
     return body
-
-
-def _json(start_response: StartResponse, status: str, payload: Json) -> list[bytes]:
-    body = json.dumps(payload).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                            ("Cache-Control", "no-store")])
-    return [body]
 
 
 def _static(path: str, start_response: StartResponse) -> list[bytes]:
@@ -125,7 +145,12 @@ def _static(path: str, start_response: StartResponse) -> list[bytes]:
     return [body]
 
 
-def serve(views: DepositorViews, host: str, port: int, *,
-          unavailable: tuple[type[Exception], ...] = ()) -> WsgiServer:
-    """Serve the page on host:port (0 = any free port) from a daemon thread; `.stop()` ends it."""
-    return serve_wsgi(web_app(views, unavailable=unavailable), host, port, name="vaultbot-web")
+def serve(views: DepositorViews, host: str, port: int, *, unavailable: tuple[type[Exception], ...] = (),
+          allowed_hosts: Collection[str] = (), request_timeout_s: float = REQUEST_TIMEOUT_S) -> WsgiServer:
+    """Serve the page on host:port (0 = any free port) from a daemon thread; `.stop()` ends it.
+
+    It answers requests for host:port and the loopback names at that port, plus the Host headers in
+    `allowed_hosts` (the name a reverse proxy forwards); a connection idle for `request_timeout_s` is dropped.
+    """
+    return serve_wsgi(web_app(views, unavailable=unavailable), host, port, name="vaultbot-web",
+                      request_timeout_s=request_timeout_s, allowed_hosts=allowed_hosts)

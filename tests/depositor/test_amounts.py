@@ -11,10 +11,12 @@ from depositor.amounts import (
     at_most,
     format_units,
     parse_amount,
+    parse_base_units,
     parse_bps,
     plain_units,
 )
 from depositor.errors import BadInput
+from strategy.units import UINT256_MAX
 
 
 @pytest.mark.parametrize(("text", "decimals", "units"), [
@@ -28,6 +30,11 @@ def test_parse_amount_gives_exact_base_units(text: str, decimals: int, units: in
 @pytest.mark.parametrize(("text", "message"), [
     ("abc", "'abc' is not a number"), ("0", "must be more than 0"), ("-5", "must be more than 0"),
     ("nan", "not a finite number"), ("inf", "not a finite number"), ("1.0000001", "more than 6 decimal places"),
+    # absurd sizes: refused from the exponent or the length, before any arithmetic (they used to crash or give 0)
+    ("1e400", "more than any token amount"), ("1e999999999", "more than any token amount"),
+    (plain_units(UINT256_MAX + 1, 6), "more than any token amount"),
+    ("1e-400", "more than 6 decimal places"), ("1e-999999999", "more than 6 decimal places"),
+    ("9" * 500, "too long (500 characters; at most 120)"),
 ])
 def test_parse_amount_names_what_is_wrong(text: str, message: str) -> None:
     with pytest.raises(BadInput, match="^AMOUNT: ") as error:
@@ -43,11 +50,29 @@ def test_format_units(units: int, decimals: int, symbol: str, shown: str) -> Non
     assert format_units(units, decimals, symbol) == shown
 
 
-@given(st.integers(min_value=1, max_value=10**30), st.integers(min_value=0, max_value=18))
+def test_the_largest_amount_parses_and_shows_exactly() -> None:
+    text = plain_units(UINT256_MAX, 6)
+    assert parse_amount(text, 6, what="AMOUNT") == UINT256_MAX
+    assert format_units(UINT256_MAX, 6, "USDC").endswith(",913,129.639935 USDC")  # no rounding at 78 digits
+
+
+@given(st.integers(min_value=1, max_value=UINT256_MAX), st.integers(min_value=0, max_value=18))
 def test_plain_units_round_trips_and_display_never_exceeds(units: int, decimals: int) -> None:
     assert parse_amount(plain_units(units, decimals), decimals, what="x") == units
     shown = Decimal(format_units(units, decimals).replace(",", ""))
     assert shown.scaleb(decimals) <= units
+
+
+def test_parse_base_units() -> None:
+    assert parse_base_units("0", what="guard") == 0
+    assert parse_base_units(str(UINT256_MAX), what="guard") == UINT256_MAX
+
+
+@pytest.mark.parametrize("value", ["", "-3", "1.5", "²", "١٢", str(UINT256_MAX + 1), "9" * 5000, 12, None])
+def test_parse_base_units_refuses(value: object) -> None:
+    with pytest.raises(BadInput, match="^guard must be a whole number of base units") as error:
+        parse_base_units(value, what="guard")
+    assert len(str(error.value)) < 200  # the value is quoted, never echoed whole
 
 
 @pytest.mark.parametrize(("text", "bps"), [("0.5%", 50), ("50bps", 50), ("50", 50), ("100%", 10_000), ("0", 0)])

@@ -1,5 +1,6 @@
 """The web server's routing: static files, JSON routes, and how each kind of error is answered."""
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -7,7 +8,7 @@ import pytest
 import requests
 
 from depositor.errors import BadInput, Refusal
-from depositor.web.server import serve
+from depositor.web.server import SERVER_ERROR, serve
 
 
 class Unavailable(Exception):
@@ -82,9 +83,31 @@ def test_post_routes_take_a_json_object(url: str) -> None:
     assert a_list.status_code == 400 and a_list.json()["error"] == "request body must be a JSON object"
 
 
+def test_deeply_nested_json_is_a_400() -> None:
+    # json.loads raises RecursionError past the recursion limit: Python's default of 1000 (pytest runs higher)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        server = serve(RecordingViews(), "127.0.0.1", 0)
+        try:
+            nested = requests.post(server.url + "/api/plan", data=b"[" * 30_000 + b"]" * 30_000, timeout=5)
+        finally:
+            server.stop()
+    finally:
+        sys.setrecursionlimit(limit)
+    assert nested.status_code == 400
+    assert nested.json() == {"error": "request body is not JSON this server reads: nested too deeply"}
+
+
+def test_an_overlong_query_parameter_is_a_400(url: str) -> None:
+    reply = requests.get(url + "/api/account", params={"address": "0x" + "1" * 5000}, timeout=5)
+    assert reply.status_code == 400
+    assert reply.json() == {"error": "query parameter 'address' is too long (5002 characters)"}
+
+
 @pytest.mark.parametrize(("fail", "status", "message"), [
     ("bad", 400, "AMOUNT: 'x' is not a number"), ("refuse", 422, "the vault is paused"),
-    ("down", 503, "no RPC answers"), ("bug", 500, "server error: 'oops'"),
+    ("down", 503, "no RPC answers"), ("bug", 500, SERVER_ERROR),  # a bug's own message stays in the log
 ])
 def test_errors_become_json_with_a_status(url: str, fail: str, status: int, message: str) -> None:
     reply = requests.post(url + "/api/plan", json={"fail": fail}, timeout=5)
