@@ -1,4 +1,5 @@
-"""Chain errors the keeper and the depositor tools act on: a contract refusal with its reason, an RPC that is down.
+"""Chain errors the keeper and the depositor tools act on: a contract refusal with its reason, an RPC that is down
+or that serves another chain than the configured one.
 
 `decode_revert` turns whatever a revert arrives as (web3's ContractLogicError and its Panic/custom
 subclasses, or the raw revert data a node or a wallet hands back) into the readable reason. Vyper's
@@ -56,6 +57,11 @@ class RpcUnavailable(ConnectionError):
     def __init__(self, message: str, urls: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.urls = list(urls)
+
+
+class WrongChain(ConnectionError):
+    """An RPC answered for another chain than the configured one (or not with a chain id): nothing is signed for it
+    or sent through it. A ConnectionError, as a dead RPC is: the cycle fails as an RPC failure."""
 
 
 def decode_revert(error_or_data: ContractLogicError | bytes | str | None) -> str | None:

@@ -4,6 +4,7 @@ Fail-over happens at `connect` and on every later request: a connection error, t
 to the next URL in order (web3's own retries are off, so a dead URL costs one timeout, not a backoff
 series). A URL is used only after it answered eth_chainId with the expected chain id, so a fail-over never
 silently switches chains. When no URL answers, RpcUnavailable names every URL tried and why it failed.
+URLs in messages and logs are redacted (`vaultbot.redact`): providers put API keys and passwords in them.
 """
 
 import json
@@ -14,7 +15,8 @@ import requests
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint
 
-from chain.errors import RpcUnavailable
+from chain.errors import RpcUnavailable, WrongChain
+from vaultbot.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +49,10 @@ class FailoverProvider(HTTPProvider):
                 failures.append(f"{url} ({_short(error)})")
                 continue
             if url != self.endpoint_uri:
-                log.warning("RPC fail-over: %s now serves (%s)", url, "; ".join(failures))
+                log.warning("RPC fail-over: %s now serves (%s)", redact(url), redact("; ".join(failures)))
                 self.endpoint_uri = url
             return raw
-        raise RpcUnavailable(f"no RPC answered {method}: tried " + ", ".join(failures), self.urls)
+        raise RpcUnavailable(redact(f"no RPC answered {method}: tried " + ", ".join(failures)), self.urls)
 
     def _check_chain(self, url: str) -> None:
         """eth_chainId at `url` once, before it serves anything."""
@@ -67,10 +69,6 @@ class FailoverProvider(HTTPProvider):
         elif served != self.chain_id:
             raise WrongChain(f"serves chain {served}, expected {self.chain_id}")
         self._checked.add(url)
-
-
-class WrongChain(Exception):
-    """An RPC URL answered for another chain (or not with a chain id): it is skipped like a dead one."""
 
 
 def connect(urls: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S, *, chain_id: int | None = None) -> Web3:

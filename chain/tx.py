@@ -16,6 +16,12 @@ then waited for and replaced exactly as `send` does (one shared loop); it is rep
 cap is below the base fee or the node refuses it. Replacements are re-signed from the stored signed bytes
 and handed to `on_signed` before broadcast, like every version `send` signs.
 
+The chain: the sender signs for the chain id it was built with, never for whatever `eth_chainId` answers; it
+asks the RPC before signing anything or broadcasting again and raises WrongChain when it disagrees. Each
+signed version records the chain it was built on (`BuiltOn`: genesis hash, latest block). When no version
+was mined, `resume` abandons a transaction (Abandoned, nothing broadcast) whose chain is gone (another genesis:
+the chain was reset; its block replaced: a reorg) or that the caller says is stale.
+
 A receipt with status 0 raises ContractRevert (carrying the receipt) with the reason found by replaying the
 call with eth_call at its block.
 """
@@ -34,14 +40,15 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import (
+    BlockNotFound,
     ContractLogicError,
     TimeExhausted,
     TransactionNotFound,
     Web3RPCError,
 )
-from web3.types import TxParams, TxReceipt
+from web3.types import BlockData, TxParams, TxReceipt
 
-from chain.errors import ContractRevert, decode_revert
+from chain.errors import ContractRevert, WrongChain, decode_revert
 from strategy.units import GWEI
 
 log = logging.getLogger(__name__)
@@ -52,8 +59,22 @@ MAX_REPLACEMENTS = 5
 
 
 @dataclass(frozen=True)
+class BuiltOn:
+    """The chain a transaction was signed on: its genesis hash and the latest block then (hashes as bytes or 0x-hex)."""
+
+    genesis_hash: bytes | str
+    block_number: int
+    block_hash: bytes | str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "genesis_hash", HexBytes(self.genesis_hash))
+        object.__setattr__(self, "block_hash", HexBytes(self.block_hash))
+
+
+@dataclass(frozen=True)
 class PendingTx:
-    """A signed transaction as it is journaled before broadcast (hash and raw bytes as bytes or 0x-hex)."""
+    """A signed transaction as it is journaled before broadcast (hash and raw bytes as bytes or 0x-hex);
+    `built_on` is None for one journaled before journals recorded it."""
 
     nonce: int
     tx_hash: bytes | str
@@ -61,10 +82,21 @@ class PendingTx:
     max_fee_per_gas: int
     max_priority_fee_per_gas: int
     gas_limit: int
+    built_on: BuiltOn | None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tx_hash", HexBytes(self.tx_hash))
         object.__setattr__(self, "raw_tx", HexBytes(self.raw_tx))
+
+    @property
+    def chain_id(self) -> int:
+        """The chain id it is signed for, read from the signed bytes."""
+        return _unsigned(self)["chainId"]
+
+    @property
+    def data(self) -> HexBytes:
+        """The calldata it carries, read from the signed bytes."""
+        return HexBytes(_unsigned(self)["data"])
 
 
 OnSigned = Callable[[PendingTx], None]  # journals a signed transaction before it is broadcast
@@ -78,20 +110,26 @@ class NonceUsed(TxError):
     """The pending transaction's nonce was used by another transaction: it will never be mined."""
 
 
+class Abandoned(TxError):
+    """A pending transaction none of whose versions was mined must not be broadcast again: its chain was reset or
+    reorganised, or the caller found it stale; the message says which."""
+
+
 def bumped(fee: int, percent: float) -> int:
     """`fee` raised by `percent` (rounded up), at least by MIN_BUMP_PERCENT."""
     return math.ceil(fee * (100 + max(percent, MIN_BUMP_PERCENT)) / 100)
 
 
 class TxSender:
-    """Signs with `account` and sends through `w3`; fees in gwei, `max_fee_gwei` is never exceeded."""
+    """Signs with `account` for chain `chain_id` only and sends through `w3`; fees in gwei, `max_fee_gwei` is never
+    exceeded."""
 
-    def __init__(self, w3: Web3, account: LocalAccount, *, max_fee_gwei: float = 100.0,
+    def __init__(self, w3: Web3, account: LocalAccount, *, chain_id: int, max_fee_gwei: float = 100.0,
                  priority_fee_gwei: float = 1.5, receipt_timeout_s: float = 180.0, bump_percent: float = 15,
                  max_replacements: int = MAX_REPLACEMENTS, poll_s: float = 0.25) -> None:
         if priority_fee_gwei > max_fee_gwei:
             raise ValueError(f"priority fee {priority_fee_gwei} gwei is above the fee cap {max_fee_gwei} gwei")
-        self.w3, self.account = w3, account
+        self.w3, self.account, self.chain_id = w3, account, chain_id
         self.fee_cap = int(max_fee_gwei * GWEI)
         self.priority_fee = int(priority_fee_gwei * GWEI)
         self.receipt_timeout_s, self.bump_percent = receipt_timeout_s, bump_percent
@@ -112,35 +150,52 @@ class TxSender:
 
     def send(self, call: ContractFunction, on_signed: OnSigned | None = None) -> TxReceipt:
         """Sign, hand to `on_signed`, broadcast and wait for the receipt, replacing the transaction while it
-        is stuck. Raises ContractRevert (at estimation or mined with status 0), TxError, TimeExhausted."""
+        is stuck. Raises ContractRevert (at estimation or mined with status 0), TxError, TimeExhausted, WrongChain."""
+        self._check_chain()
         nonce = self.w3.eth.get_transaction_count(self.address, "pending")
-        base_fee = self._base_fee()
+        latest = self.w3.eth.get_block("latest")
+        base_fee = base_fee_to_meet(latest)
         if base_fee >= self.fee_cap:
             raise TxError(f"the base fee is {base_fee / GWEI:g} gwei, at or above the fee cap "
                           f"{self.fee_cap / GWEI:g} gwei: no transaction sent")
         max_fee, priority = self._fees(base_fee)
         try:
             tx = call.build_transaction({"from": self.address, "nonce": nonce, "maxFeePerGas": max_fee,
-                                         "maxPriorityFeePerGas": priority, "chainId": self.w3.eth.chain_id})
+                                         "maxPriorityFeePerGas": priority, "chainId": self.chain_id})
         except ContractLogicError as error:  # gas estimation ran the call: it would revert
             raise ContractRevert.of(error) from error
         tx["gas"] = math.ceil(tx["gas"] * GAS_MARGIN)
-        return self._until_mined([self._sign_and_broadcast(tx, on_signed)], on_signed)
+        return self._until_mined([self._sign_and_broadcast(tx, on_signed, latest)], on_signed)
 
-    def resume(self, versions: Sequence[PendingTx], on_signed: OnSigned | None = None) -> TxReceipt:
+    def resume(self, versions: Sequence[PendingTx], on_signed: OnSigned | None = None, *,
+               stale: str | None = None) -> TxReceipt:
         """Every journaled version of one transaction (one nonce, oldest first) after a restart: the receipt of
-        whichever was mined; else the newest broadcast again and, while it is stuck or cannot be mined, replaced
-        as `send` does, each replacement handed to `on_signed` before broadcast. Raises NonceUsed when another
-        transaction took the nonce, TimeExhausted while still pending, ContractRevert when mined with status 0."""
+        whichever was mined; else, unless it is abandoned, the newest broadcast again and, while it is stuck or
+        cannot be mined, replaced as `send` does, each replacement handed to `on_signed` before broadcast.
+
+        Abandoned (nothing broadcast) when no version was mined and the chain it was built on is gone, or with
+        `stale` (why the caller no longer wants it). Raises NonceUsed when another transaction took the nonce,
+        TimeExhausted while still pending, ContractRevert when mined with status 0, WrongChain."""
         versions = _one_nonce(versions)
-        signer = Account.recover_transaction(versions[-1].raw_tx)
+        newest = versions[-1]
+        signer = Account.recover_transaction(newest.raw_tx)
         if signer != self.address:  # our nonce checks and re-signing would be about the wrong account
-            raise TxError(f"{_named(versions[-1])} was signed by {signer}, not by this key {self.address}: "
+            raise TxError(f"{_named(newest)} was signed by {signer}, not by this key {self.address}: "
                           "resume it with the key that signed it")
-        receipt = self._wait(versions, 0)
+        if newest.chain_id != self.chain_id:  # its replacements would be signed for that chain
+            raise TxError(f"{_named(newest)} was signed for chain {newest.chain_id}, this sender signs for chain "
+                          f"{self.chain_id} only")
+        self._check_chain()
+        receipt = self._receipt_of_any(versions)
         if receipt is not None:
             return self._checked(receipt)
-        newest, base_fee = versions[-1], self._base_fee()
+        reason = self._chain_gone(newest) or stale
+        if reason is not None:
+            raise Abandoned(f"{_named(newest)} abandoned, never broadcast again: {reason}")
+        receipt = self._wait(versions, 0)  # another transaction may have taken the nonce: NonceUsed
+        if receipt is not None:
+            return self._checked(receipt)
+        base_fee = base_fee_to_meet(self.w3.eth.get_block("latest"))
         stuck = None
         if newest.max_fee_per_gas < base_fee:  # no node would mine it: replace without waiting
             stuck = f"has a max fee of {newest.max_fee_per_gas / GWEI:g} gwei, below the base fee"
@@ -173,20 +228,42 @@ class TxSender:
 
     def _replace(self, newest: PendingTx, on_signed: OnSigned | None, stuck: str) -> PendingTx:
         """`newest` re-signed (same nonce and call) with bumped fees, handed to `on_signed` and broadcast."""
-        base_fee = self._base_fee()
+        self._check_chain()  # the RPC may have changed its answer while we waited
+        latest = self.w3.eth.get_block("latest")
+        base_fee = base_fee_to_meet(latest)
         replacement = self._replacement(_unsigned(newest), base_fee)
         if replacement is None:
             raise TimeExhausted(f"{_named(newest)} {stuck}; the fee cap {self.fee_cap / GWEI:g} gwei leaves no room "
                                 f"for a replacement at the base fee {base_fee / GWEI:g} gwei")
         log.warning("%s %s; replacing it with fees %d/%d wei", _named(newest), stuck,
                     replacement["maxFeePerGas"], replacement["maxPriorityFeePerGas"])
-        return self._sign_and_broadcast(replacement, on_signed)
+        return self._sign_and_broadcast(replacement, on_signed, latest)
 
-    def _base_fee(self) -> int:
-        """The base fee a transaction sent now must meet: the higher of the latest block's and the next one's,
-        which EIP-1559 fixes from the latest block (up to +12.5 % after a full block)."""
-        latest = self.w3.eth.get_block("latest")
-        return max(latest["baseFeePerGas"], next_base_fee(latest))
+    def _check_chain(self) -> None:
+        """The RPC must serve the chain this sender signs for: an RPC that starts answering another chain id is
+        lying or was switched, and gets nothing."""
+        served = self.w3.eth.chain_id
+        if served != self.chain_id:
+            raise WrongChain(f"the RPC now serves chain {served}, but this sender signs for chain {self.chain_id} "
+                             "only: nothing signed or sent")
+
+    def _chain_gone(self, pending: PendingTx) -> str | None:
+        """Why the chain `pending` was built on is not the RPC's chain any more; None when it still is."""
+        if pending.built_on is None:
+            return "journaled without the chain it was built on, so it cannot be checked against this one"
+        built_on, genesis = pending.built_on, self.w3.eth.get_block(0)["hash"]
+        if genesis != built_on.genesis_hash:
+            return (f"chain reset: it was signed on the chain with genesis {built_on.genesis_hash.to_0x_hex()}, "
+                    f"the RPC serves the chain with genesis {genesis.to_0x_hex()}")
+        number = built_on.block_number
+        try:
+            block_hash = self.w3.eth.get_block(number)["hash"]
+        except BlockNotFound:
+            return f"reorg: block {number} it was built on is no longer on the chain"
+        if block_hash != built_on.block_hash:
+            return (f"reorg: block {number} it was built on was {built_on.block_hash.to_0x_hex()}, "
+                    f"the chain's block {number} is {block_hash.to_0x_hex()}")
+        return None
 
     def _fees(self, base_fee: int) -> tuple[int, int]:
         """(maxFeePerGas, maxPriorityFeePerGas) at a base fee below the cap: room for it to double, within the cap."""
@@ -214,11 +291,14 @@ class TxSender:
                 return error
         return None
 
-    def _sign_and_broadcast(self, tx: TxParams, on_signed: OnSigned | None) -> PendingTx:
+    def _sign_and_broadcast(self, tx: TxParams, on_signed: OnSigned | None, latest: BlockData) -> PendingTx:
+        """`tx` (built on the `latest` block) signed, handed to `on_signed`, then broadcast."""
+        built_on = BuiltOn(genesis_hash=self.w3.eth.get_block(0)["hash"], block_number=latest["number"],
+                           block_hash=latest["hash"])
         signed = self.account.sign_transaction(tx)
         pending = PendingTx(nonce=tx["nonce"], tx_hash=signed.hash, raw_tx=signed.raw_transaction,
                             max_fee_per_gas=tx["maxFeePerGas"], max_priority_fee_per_gas=tx["maxPriorityFeePerGas"],
-                            gas_limit=tx["gas"])
+                            gas_limit=tx["gas"], built_on=built_on)
         if on_signed is not None:
             on_signed(pending)  # journaled before the network sees it
         self.w3.eth.send_raw_transaction(pending.raw_tx)
@@ -230,21 +310,27 @@ class TxSender:
         deadline = time.monotonic() + timeout_s
         delay = min(0.05, self.poll_s)
         while True:
-            for version in reversed(versions):
-                receipt = self._receipt(version.tx_hash)
-                if receipt is not None:
-                    return receipt
+            receipt = self._receipt_of_any(versions)
+            if receipt is not None:
+                return receipt
             if self.w3.eth.get_transaction_count(self.address, "latest") > versions[0].nonce:
                 # the nonce is used: one of ours may have been mined just now, else another transaction took it
-                for version in versions:
-                    receipt = self._receipt(version.tx_hash)
-                    if receipt is not None:
-                        return receipt
+                receipt = self._receipt_of_any(versions)
+                if receipt is not None:
+                    return receipt
                 raise self._nonce_used(versions[-1])
             if time.monotonic() >= deadline:
                 return None
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, self.poll_s)
+
+    def _receipt_of_any(self, versions: Sequence[PendingTx]) -> TxReceipt | None:
+        """The receipt of whichever version was mined (newest first), None while none was."""
+        for version in reversed(versions):
+            receipt = self._receipt(version.tx_hash)
+            if receipt is not None:
+                return receipt
+        return None
 
     def _receipt(self, tx_hash: bytes) -> TxReceipt | None:
         try:
@@ -278,6 +364,12 @@ class TxSender:
 
 BASE_FEE_MAX_CHANGE_DENOMINATOR = 8  # EIP-1559: the base fee moves by at most 1/8 a block
 ELASTICITY_MULTIPLIER = 2  # EIP-1559: the gas target is half the gas limit
+
+
+def base_fee_to_meet(latest: Mapping[str, Any]) -> int:
+    """The base fee a transaction sent now must meet: the higher of the `latest` block's and the next one's,
+    which EIP-1559 fixes from the latest block (up to +12.5 % after a full block)."""
+    return max(latest["baseFeePerGas"], next_base_fee(latest))
 
 
 def next_base_fee(block: Mapping[str, Any]) -> int:

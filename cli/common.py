@@ -26,11 +26,14 @@ def deployment_path(json_path: Path | None) -> Path:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print `error: message` to stderr and exit with `code` (1: bad data or state, 2: bad usage)."""
+    """Print `error: message` (URL credentials masked) to stderr and exit with `code` (1: bad data or state,
+    2: bad usage)."""
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    from vaultbot.redact import redact
+
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False)
     raise typer.Exit(code)
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import make_url
 
 from config.schema import ENV_NESTED_DELIMITER, ENV_PREFIX, Config
+from vaultbot.redact import redact
 
 # pydantic's error types for a key the model does not have (models, and the strict dataclasses of strategy).
 _UNKNOWN_KEY = frozenset({"extra_forbidden", "unexpected_keyword_argument"})
@@ -71,7 +72,7 @@ def describe_errors(error: ValidationError, origin: str, within: tuple[str, ...]
             message = "missing key"
         where = key_named(key) if key else "config"
         shown = "" if kind == "missing" or kind in _UNKNOWN_KEY or not key else f"; got {problem.get('input')!r}"
-        lines.append(f"{where}: {message}{shown}")
+        lines.append(redact(f"{where}: {message}{shown}"))  # a URL in the config may hold its API key
     return _report(origin, lines)
 
 

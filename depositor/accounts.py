@@ -121,4 +121,5 @@ def open_sender(w3: Web3, spec: str, *, password_file: Path | None, password_env
         account = load_account(path, password_env=password_env, password_file=password_file)
     except KeyLoadError as error:
         raise BadInput(f"--account {spec}: {error}") from error
-    return KeystoreSender(TxSender(w3, account), account.address)
+    # the chain connected to now: every later signing is for it, and refused if the RPC starts serving another
+    return KeystoreSender(TxSender(w3, account, chain_id=w3.eth.chain_id), account.address)

@@ -1,15 +1,25 @@
-"""What the page says about the keeper: its `/health` endpoint and/or its journal database, when configured."""
+"""What the page says about the keeper: its `/health` endpoint and/or its journal database, when configured.
 
+The page is public and these URLs may carry credentials (postgresql://user:password@host/db), so the page
+never shows the journal's URL or its error, only JOURNAL_UNAVAILABLE; the server's log gets both, redacted.
+"""
+
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
+from sqlalchemy.exc import SQLAlchemyError
 
 from journal.db import DatabaseError, KeeperDB
+from vaultbot.redact import redact
+
+log = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT_S = 2.0
 CYCLES_SHOWN = 5
+JOURNAL_UNAVAILABLE = "keeper journal unavailable"
 
 
 @dataclass(frozen=True)
@@ -39,13 +49,13 @@ def _from_health(url: str, now: datetime) -> tuple[bool | None, str]:
     try:
         reply = requests.get(url, timeout=HEALTH_TIMEOUT_S)
     except requests.RequestException as error:
-        return False, f"keeper health endpoint {url} does not answer ({type(error).__name__})"
+        return False, f"keeper health endpoint {redact(url)} does not answer ({type(error).__name__})"
     try:
         details = reply.json()
     except ValueError:  # requests' JSONDecodeError
-        return None, f"keeper health endpoint {url} answered HTTP {reply.status_code} without JSON"
+        return None, f"keeper health endpoint {redact(url)} answered HTTP {reply.status_code} without JSON"
     if not isinstance(details, dict):
-        return None, f"keeper health endpoint {url} answered HTTP {reply.status_code} with unexpected JSON"
+        return None, f"keeper health endpoint {redact(url)} answered HTTP {reply.status_code} with unexpected JSON"
     healthy = reply.status_code == 200
     last = details.get("last_success")
     since = f"last successful cycle {_ago(datetime.fromtimestamp(last, UTC), now)}" if isinstance(
@@ -65,8 +75,10 @@ def _from_database(url: str, now: datetime) -> tuple[list[dict[str, str | None]]
             cycles = database.recent_cycles(CYCLES_SHOWN)
         finally:
             database.close()
-    except (DatabaseError, OSError) as error:  # OSError: the database's directory cannot be made
-        return [], f"cannot read the keeper database {url}: {error}"
+    # OSError: the database's directory cannot be made; SQLAlchemyError: a malformed URL; ImportError: no driver
+    except (DatabaseError, SQLAlchemyError, OSError, ImportError) as error:
+        log.warning("cannot read the keeper journal %s: %s", redact(url), redact(str(error)))
+        return [], JOURNAL_UNAVAILABLE
     rows = [{"started": f"{cycle.started:%Y-%m-%d %H:%M:%S} UTC", "status": str(cycle.status), "reason": cycle.reason}
             for cycle in cycles]
     if not cycles:
@@ -80,3 +92,4 @@ def _ago(then: datetime, now: datetime) -> str:
         if seconds >= size:
             return f"{seconds // size} {unit} ago"
     return f"{seconds} s ago"
+

@@ -59,7 +59,7 @@ def verify_transaction(db: KeeperDB, w3: Web3, vault: Contract, tx_hash: str) ->
 
     decisions = db.decisions_with_hash(on_chain)
     if not decisions:
-        report.problem(f"the journal {db.url} has no decision with hash {on_chain}")
+        report.problem(f"the journal {db.shown_url} has no decision with hash {on_chain}")
         return report
     try:
         record = verify(decisions[-1].record, on_chain)

@@ -3,8 +3,8 @@ whose logs a collector (journald, Loki, ...) parses.
 
 JSON records carry the time (ISO 8601, UTC), level, logger and message, plus the fields a call passes in
 `extra` (the cycle logs cycle_id, status, reason, decision_hash, tx_hash and duration_s), so a collector can
-filter on them without parsing messages. Secrets are never logged in either format (keys stay in
-`chain.keys`).
+filter on them without parsing messages. Secrets are never logged in either format: keys stay in
+`chain.keys`, and every line is redacted (`vaultbot.redact`) as it is written, whichever library logged a URL.
 """
 
 from __future__ import annotations
@@ -15,13 +15,19 @@ from typing import Literal
 
 from pythonjsonlogger.json import JsonFormatter
 
+from vaultbot.redact import redact
+
 LogFormat = Literal["text", "json"]
 HANDLER_NAME = "vaultbot"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever `sys.stderr` is when a record is emitted (a test runner may have swapped it since)."""
+    """Writes to whatever `sys.stderr` is when a record is emitted (a test runner may have swapped it since), with
+    the credentials of any URL in the line (message, fields, traceback) masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
     @property
     def stream(self):  # type: ignore[override]

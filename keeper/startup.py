@@ -1,9 +1,9 @@
 """Builds a running `Keeper` from a `Config`: journal, chain connection, key, sources, model.
 
 Every check that can fail at start fails here with a message naming the setting: another keeper holding
-the journal (`journal.lock`), the RPC's chain id against `chain.chain_id`, the key's address against the
-vault's keeper role, the markets against the vault's list, a missing model artifact (unless
-`model.train_if_missing`).
+the journal (`journal.lock`), the RPC's chain id against `chain.chain_id` (the one chain the sender signs
+for, asked again before every signing), the key's address against the vault's keeper role, the markets
+against the vault's list, a missing model artifact (unless `model.train_if_missing`).
 """
 
 import logging
@@ -86,8 +86,9 @@ def open_chain(config: Config) -> VaultChain:
     keeper_role = reader.snapshot().keeper
     if Web3.to_checksum_address(keeper_role) != account.address:
         raise StartupError(f"the configured key is {account.address}, but the vault's keeper is {keeper_role}")
-    sender = TxSender(w3, account, max_fee_gwei=settings.max_fee_gwei, priority_fee_gwei=settings.priority_fee_gwei,
-                      receipt_timeout_s=settings.receipt_timeout_s, bump_percent=settings.bump_percent)
+    sender = TxSender(w3, account, chain_id=settings.chain_id, max_fee_gwei=settings.max_fee_gwei,
+                      priority_fee_gwei=settings.priority_fee_gwei, receipt_timeout_s=settings.receipt_timeout_s,
+                      bump_percent=settings.bump_percent)
     return VaultChain(w3, settings.chain_id, reader.contract, reader, sender, account.address)
 
 

@@ -4,9 +4,10 @@ import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from pytest_httpserver import HTTPServer
 
-from depositor.keeper_health import KeeperSources, keeper_status
+from depositor.keeper_health import JOURNAL_UNAVAILABLE, KeeperSources, keeper_status
 from journal.db import CycleStatus, KeeperDB, sqlite_url
 
 NOW = datetime(2025, 1, 2, 12, 0, tzinfo=UTC)
@@ -69,9 +70,31 @@ def test_empty_database(tmp_path: Path) -> None:
     assert status["summary"] == "the keeper database has no cycles yet"
 
 
-def test_unreadable_database_is_a_message_not_a_crash(tmp_path: Path) -> None:
+def test_unreadable_database_is_a_message_not_a_crash(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     garbage = tmp_path / "keeper.sqlite"
     garbage.write_bytes(b"this is not a SQLite file" * 100)
     status = keeper_status(KeeperSources(database_url=sqlite_url(garbage)))
-    assert status["summary"].startswith(f"cannot read the keeper database sqlite:///{garbage}: ")
-    assert "not a database" in status["summary"]
+    assert status == {"summary": JOURNAL_UNAVAILABLE, "healthy": None, "cycles": []}
+    assert "not a database" in caplog.text  # the reason goes to the server's log
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://alice:s3cret@127.0.0.1:1/keeper",  # nothing listens: the database is down
+    "postgresql//alice:s3cret@127.0.0.1:1/keeper",  # malformed (SQLAlchemy refuses to parse it)
+    "postgresql://alice@127.0.0.1:1/keeper?password=s3cret",
+    "mysql://alice:s3cret@127.0.0.1:1/keeper",  # no driver installed
+])
+def test_a_database_down_shows_no_password(url: str, caplog: pytest.LogCaptureFixture) -> None:
+    status = keeper_status(KeeperSources(database_url=url))
+    assert status["summary"] == JOURNAL_UNAVAILABLE
+    assert "cannot read the keeper journal" in caplog.text
+    assert "s3cret" not in str(status) + caplog.text
+
+
+def test_a_health_url_with_credentials_is_shown_without_them() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    status = keeper_status(KeeperSources(health_url=f"http://alice:s3cret@127.0.0.1:{port}/health?token=t0k"), NOW)
+    assert status["summary"].startswith(f"keeper health endpoint http://***@127.0.0.1:{port}/health?token=*** does not")
+    assert "s3cret" not in status["summary"] and "t0k" not in status["summary"]

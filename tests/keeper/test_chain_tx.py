@@ -5,15 +5,18 @@ versions was mined, or replaced with bumped fees when the base fee priced it out
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from web3.exceptions import TimeExhausted, TransactionNotFound
 
 from chain.errors import ContractRevert
 from chain.tx import (
     GWEI,
     MIN_BUMP_PERCENT,
+    BuiltOn,
     NonceUsed,
     PendingTx,
     TxError,
@@ -38,6 +41,11 @@ ALLOCATION = [4_000 * 10**6, 3_000 * 10**6]
 
 class Crash(Exception):
     """The process 'dies' between journaling a signed transaction and broadcasting it."""
+
+
+def sender_of(net: Devnet, account: LocalAccount, **options: Any) -> TxSender:
+    """A sender signing for the devnet's chain."""
+    return TxSender(net.w3, account, chain_id=net.deployment.chain_id, **options)
 
 
 def rebalance(net: Devnet, decision: bytes = b"\x01" * 32):
@@ -92,7 +100,7 @@ def known_to_node(net: Devnet, tx_hash: bytes) -> bool:
 
 def test_send_signs_eip1559_journals_before_broadcast_and_returns_the_receipt(net, keeper_account):
     fund_vault(net)
-    sender = TxSender(net.w3, keeper_account, max_fee_gwei=50, priority_fee_gwei=2)
+    sender = sender_of(net, keeper_account, max_fee_gwei=50, priority_fee_gwei=2)
     journal = []
 
     def on_signed(pending: PendingTx) -> None:
@@ -113,7 +121,7 @@ def test_send_signs_eip1559_journals_before_broadcast_and_returns_the_receipt(ne
 
 def test_a_guardrail_revert_is_decoded_and_nothing_is_sent(net, keeper_account):
     fund_vault(net)
-    sender = TxSender(net.w3, keeper_account)
+    sender = sender_of(net, keeper_account)
     sender.send(rebalance(net))
     nonce = net.w3.eth.get_transaction_count(keeper_account.address)
     with pytest.raises(ContractRevert, match="^vault: cooldown$") as raised:
@@ -128,13 +136,13 @@ def test_a_guardrail_revert_is_decoded_and_nothing_is_sent(net, keeper_account):
 def test_a_call_from_someone_else_than_the_keeper(net):
     stranger = Account.create()
     with pytest.raises(ContractRevert, match="vault: not keeper"):
-        TxSender(net.w3, stranger).simulate(rebalance(net))
+        sender_of(net, stranger).simulate(rebalance(net))
 
 
 def test_a_revert_when_mined_carries_the_receipt_and_the_replayed_reason(net, keeper_account):
     """The guardian's pause (higher tip) lands in the same block just before the rebalance, after its estimate."""
     fund_vault(net)
-    sender = TxSender(net.w3, keeper_account, priority_fee_gwei=1, receipt_timeout_s=20)
+    sender = sender_of(net, keeper_account, priority_fee_gwei=1, receipt_timeout_s=20)
     journal = []
     with manual_mining(net.w3):
         thread, result = in_background(lambda: sender.send(rebalance(net), on_signed=journal.append))
@@ -151,7 +159,7 @@ def test_a_revert_when_mined_carries_the_receipt_and_the_replayed_reason(net, ke
 
 def test_a_stuck_transaction_is_replaced_with_bumped_fees_and_the_same_nonce(net, keeper_account):
     fund_vault(net)
-    sender = TxSender(net.w3, keeper_account, max_fee_gwei=100, priority_fee_gwei=1.5, receipt_timeout_s=0.4,
+    sender = sender_of(net, keeper_account, max_fee_gwei=100, priority_fee_gwei=1.5, receipt_timeout_s=0.4,
                       bump_percent=10)
     journal = []
     nonce = net.w3.eth.get_transaction_count(keeper_account.address)
@@ -173,7 +181,7 @@ def test_a_stuck_transaction_is_replaced_with_bumped_fees_and_the_same_nonce(net
 
 def test_no_replacement_above_the_fee_cap(net, keeper_account):
     fund_vault(net)
-    sender = TxSender(net.w3, keeper_account, max_fee_gwei=1.5, priority_fee_gwei=1.5, receipt_timeout_s=0.3)
+    sender = sender_of(net, keeper_account, max_fee_gwei=1.5, priority_fee_gwei=1.5, receipt_timeout_s=0.3)
     journal = []
     with manual_mining(net.w3):
         with pytest.raises(TimeExhausted, match="fee cap 1.5 gwei leaves no room for a replacement"):
@@ -187,7 +195,7 @@ def test_a_base_fee_above_the_cap_sends_nothing(net, keeper_account):
     net.rpc("evm_mine")
     journal = []
     with pytest.raises(TxError, match="base fee is 200 gwei, at or above the fee cap 100 gwei"):
-        TxSender(net.w3, keeper_account, max_fee_gwei=100).send(rebalance(net), on_signed=journal.append)
+        sender_of(net, keeper_account, max_fee_gwei=100).send(rebalance(net), on_signed=journal.append)
     assert journal == []
 
 
@@ -196,7 +204,7 @@ def test_bumped_rounds_up_and_never_below_the_floor():
 
 
 def test_resume_after_a_crash_broadcasts_the_journaled_bytes_once(net, keeper_account):
-    sender = TxSender(net.w3, keeper_account)
+    sender = sender_of(net, keeper_account)
     nonce = net.w3.eth.get_transaction_count(keeper_account.address)
     journal = crashed_send(net, sender)
     [signed] = journal
@@ -205,8 +213,10 @@ def test_resume_after_a_crash_broadcasts_the_journaled_bytes_once(net, keeper_ac
     # a restarted process: a new sender, the pending transaction as the journal stores it (hex strings)
     stored = PendingTx(nonce=signed.nonce, tx_hash=to_hex(signed.tx_hash), raw_tx=to_hex(signed.raw_tx),
                        max_fee_per_gas=signed.max_fee_per_gas,
-                       max_priority_fee_per_gas=signed.max_priority_fee_per_gas, gas_limit=signed.gas_limit)
-    restarted = TxSender(net.w3, keeper_account)
+                       max_priority_fee_per_gas=signed.max_priority_fee_per_gas, gas_limit=signed.gas_limit,
+                       built_on=BuiltOn(to_hex(signed.built_on.genesis_hash), signed.built_on.block_number,
+                                        to_hex(signed.built_on.block_hash)))
+    restarted = sender_of(net, keeper_account)
     receipt = restarted.resume([stored])
     assert receipt["transactionHash"] == signed.tx_hash and receipt["status"] == 1
     assert restarted.resume([stored]) == receipt  # resuming again only reads the receipt
@@ -215,7 +225,7 @@ def test_resume_after_a_crash_broadcasts_the_journaled_bytes_once(net, keeper_ac
 
 
 def test_resume_of_a_transaction_whose_nonce_another_took(net, keeper_account):
-    sender = TxSender(net.w3, keeper_account)
+    sender = sender_of(net, keeper_account)
     journal = crashed_send(net, sender)
     other = sender.send(net.token.functions.approve(net.deployment.vault, 1))  # signs the same nonce anew
     assert net.w3.eth.get_transaction(other["transactionHash"])["nonce"] == journal[0].nonce
@@ -224,7 +234,7 @@ def test_resume_of_a_transaction_whose_nonce_another_took(net, keeper_account):
 
 
 def test_resume_waits_and_reports_a_transaction_still_pending(net, keeper_account):
-    sender = TxSender(net.w3, keeper_account, receipt_timeout_s=0.3, max_replacements=0)
+    sender = sender_of(net, keeper_account, receipt_timeout_s=0.3, max_replacements=0)
     journal = crashed_send(net, sender)
     with manual_mining(net.w3):
         with pytest.raises(TimeExhausted, match=r"not mined within 0.3s; no replacement left \(max_replacements=0\)"):
@@ -240,7 +250,7 @@ def test_resume_waits_and_reports_a_transaction_still_pending(net, keeper_accoun
 def test_resume_returns_the_receipt_of_an_older_version_that_was_mined(net, keeper_account):
     """The process died after journaling a replacement, before broadcasting it; the node mined the original."""
     fund_vault(net)
-    sender = TxSender(net.w3, keeper_account, receipt_timeout_s=0.3)
+    sender = sender_of(net, keeper_account, receipt_timeout_s=0.3)
     nonce = net.w3.eth.get_transaction_count(keeper_account.address)
     journal = []
 
@@ -255,7 +265,7 @@ def test_resume_returns_the_receipt_of_an_older_version_that_was_mined(net, keep
         original, replacement = journal
         assert known_to_node(net, original.tx_hash) and not known_to_node(net, replacement.tx_hash)
         net.rpc("evm_mine")
-    receipt = TxSender(net.w3, keeper_account).resume(journal)
+    receipt = sender_of(net, keeper_account).resume(journal)
     assert receipt["transactionHash"] == original.tx_hash and receipt["status"] == 1
     assert net.w3.eth.get_transaction_count(keeper_account.address) == nonce + 1
     assert not known_to_node(net, replacement.tx_hash)  # nothing broadcast for a nonce already used
@@ -275,7 +285,7 @@ def priced_out(net: Devnet, pending: PendingTx, *, mined: bool) -> int:
                                                (False, "was refused by the node")],
                          ids=["base-fee-of-the-latest-block", "rebroadcast-refused"])
 def test_resume_replaces_a_transaction_the_base_fee_priced_out(net, keeper_account, caplog, mined, reason):
-    sender = TxSender(net.w3, keeper_account, max_fee_gwei=100)
+    sender = sender_of(net, keeper_account, max_fee_gwei=100)
     nonce = net.w3.eth.get_transaction_count(keeper_account.address)
     journal = crashed_send(net, sender)
     [signed] = journal
@@ -286,7 +296,7 @@ def test_resume_replaces_a_transaction_the_base_fee_priced_out(net, keeper_accou
         assert not known_to_node(net, pending.tx_hash), "a replacement is journaled before its broadcast"
         resumed.append(pending)
 
-    receipt = TxSender(net.w3, keeper_account, max_fee_gwei=100).resume(journal, on_signed=on_signed)
+    receipt = sender_of(net, keeper_account, max_fee_gwei=100).resume(journal, on_signed=on_signed)
     [replacement] = resumed
     assert receipt["transactionHash"] == replacement.tx_hash and receipt["status"] == 1
     assert replacement.nonce == signed.nonce == nonce and replacement.gas_limit == signed.gas_limit
@@ -300,7 +310,7 @@ def test_resume_replaces_a_transaction_the_base_fee_priced_out(net, keeper_accou
 
 
 def test_resume_with_the_base_fee_above_the_cap_signs_nothing(net, keeper_account):
-    sender = TxSender(net.w3, keeper_account, max_fee_gwei=3)
+    sender = sender_of(net, keeper_account, max_fee_gwei=3)
     nonce = net.w3.eth.get_transaction_count(keeper_account.address)
     journal = crashed_send(net, sender)
     net.rpc("anvil_setNextBlockBaseFeePerGas", hex(5 * GWEI))
@@ -314,21 +324,21 @@ def test_resume_with_the_base_fee_above_the_cap_signs_nothing(net, keeper_accoun
 
 
 def test_resume_needs_the_versions_of_one_nonce(net, keeper_account):
-    sender = TxSender(net.w3, keeper_account)
+    sender = sender_of(net, keeper_account)
     with pytest.raises(ValueError, match="at least one journaled version"):
         sender.resume([])
     versions = [PendingTx(nonce=nonce, tx_hash=b"\x01" * 32, raw_tx=b"", max_fee_per_gas=1,
-                          max_priority_fee_per_gas=1, gas_limit=21_000) for nonce in (3, 4)]
+                          max_priority_fee_per_gas=1, gas_limit=21_000, built_on=None) for nonce in (3, 4)]
     with pytest.raises(ValueError, match=r"versions of one nonce, got nonces \[3, 4\]"):
         sender.resume(versions)
 
 
 def test_resume_refuses_a_transaction_another_key_signed(net, keeper_account):
     """After a key rotation the journal may hold a transaction of the old key: its nonce is not ours to judge."""
-    journal = crashed_send(net, TxSender(net.w3, keeper_account))
+    journal = crashed_send(net, sender_of(net, keeper_account))
     rotated = Account.create()
     with pytest.raises(TxError, match=f"was signed by {keeper_account.address}, not by this key {rotated.address}"):
-        TxSender(net.w3, rotated).resume(journal)
+        sender_of(net, rotated).resume(journal)
     assert not known_to_node(net, journal[0].tx_hash)
 
 

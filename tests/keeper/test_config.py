@@ -47,6 +47,7 @@ def test_a_minimal_file_gets_the_documented_defaults(tmp_path: Path) -> None:
     assert config.chain.keystore == tmp_path / "keeper.json"  # relative to the file
     assert (config.chain.max_fee_gwei, config.chain.bump_percent) == (100.0, 15)
     assert config.service.interval_s == 3600 and config.service.health_age_s == 3 * 3600
+    assert config.service.decision_age_s == 3600  # one interval: then the next cycle decides anew
     assert config.gate == GateLimits()
     assert config.sources.yields_base_url == "https://yields.llama.fi"
 
@@ -180,3 +181,11 @@ def test_devnet_default_comes_from_the_deployment_json(tmp_path, monkeypatch) ->
 def test_no_devnet_means_a_clear_error(tmp_path) -> None:
     with pytest.raises(ConfigError, match="vaultbot devnet up"):
         devnet_config(tmp_path / "devnet.json")
+
+
+def test_a_bad_url_is_named_without_its_credentials(tmp_path: Path) -> None:
+    table = minimal()
+    table["chain"]["rpc_urls"] = ["wss://keeper:s3cret@rpc.example/v3/0123456789abcdef0123456789abcdef"]
+    message = problem(tmp_path, table)
+    assert "key chain.rpc_urls.0" in message and "'wss://***@rpc.example/v3/***' is not an http(s) URL" in message
+    assert "s3cret" not in message and "0123456789abcdef" not in message

@@ -44,3 +44,16 @@ def test_text_lines_and_one_handler_however_often_configured(capsys: pytest.Capt
 def test_an_unknown_level_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown log level 'LOUD'"):
         configure_logging("LOUD")
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_urls_are_logged_without_their_credentials(capsys: pytest.CaptureFixture[str], log_format: str) -> None:
+    configure_logging("INFO", log_format)
+    url = "https://keeper:pw-1@rpc.example/v3/" + "ab" * 16
+    logging.getLogger("chain.rpc").warning("RPC fail-over: %s now serves", url,
+                                           extra={"reason": "tried https://rpc.example/x?apikey=k3y"})
+    [line] = capsys.readouterr().err.splitlines()
+    assert "pw-1" not in line and "ab" * 16 not in line and "k3y" not in line
+    assert "RPC fail-over: https://***@rpc.example/v3/*** now serves" in line
+    if log_format == "json":
+        assert json.loads(line)["reason"] == "tried https://rpc.example/x?apikey=***"
