@@ -91,6 +91,7 @@ def measure(n_markets: int) -> dict[str, int]:
     before = positions(world)
     reshuffled = [p - p // 5 if i % 2 == 0 else p + before[i - 1] // 5 for i, p in enumerate(before)]
     step("rebalance: reshuffle among every market", "rebalance", rebalance_to(reshuffled), keeper)
+    step("report: every market valued anew", "report", (), keeper)
     from_first = idle(world) + positions(world)[0] // 2
     step("withdraw, pulling from 1 market", "withdraw", (from_first, alice, alice), alice)
     held = positions(world)

@@ -21,6 +21,10 @@ from web3.types import BlockIdentifier
 
 from chain.deployment import Deployment
 from strategy.guardrails import Guardrails, MarketLimits, VaultState
+from strategy.units import BPS
+
+# The vault keeps its daily budgets as fractions of totalAssets scaled by this (Vault.vy FRACTION).
+FRACTION = 10**18
 
 AbiSource = Path | Deployment | None
 
@@ -61,6 +65,13 @@ class VaultSnapshot:
     last_rebalance: int
     high_water_mark: int
     markets: tuple[MarketSnapshot, ...]
+    daily_loss_bps: int
+    daily_turnover_bps: int
+    loss_budget_left_bps: float  # what is left of each rolling daily budget now, in bps of totalAssets
+    turnover_budget_left_bps: float
+    max_price_growth_bps: int  # a year
+    last_report: int
+    proposals: tuple["Proposal", ...]  # rebalances waiting for the guardian, or approved and not yet run
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,17 @@ class RebalanceEvent:
     total_after: int
     idle_after: int
     moved: int
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A rebalance the keeper proposed beyond the daily budgets (`RebalanceProposed`), still live."""
+
+    id: str  # 0x-hex, what the guardian approves
+    decision_hash: str
+    deadline: int
+    approved: bool
+    allocations: tuple[tuple[str, int], ...]  # (market, target assets)
 
 
 def load_abis(source: AbiSource) -> dict[str, list[dict]]:
@@ -157,6 +179,7 @@ class VaultReader:
 
         idle = self.asset.functions.balanceOf(self.address).call(block_identifier=number)
         markets = tuple(self._market(m, number) for m in self._listed(number))
+        loss_left, turnover_left = call("budgets")
         return VaultSnapshot(
             block=number, address=self.address, name=name, symbol=symbol, decimals=decimals, asset=asset,
             asset_decimals=asset_decimals, total_assets=call("totalAssets"), total_supply=call("totalSupply"),
@@ -165,23 +188,55 @@ class VaultReader:
             fee_recipient=call("fee_recipient"), deposit_limit=call("deposit_limit"),
             fee_bps=call("performance_fee_bps"), timelock=call("timelock"), last_rebalance=call("last_rebalance"),
             high_water_mark=call("high_water_mark"), markets=markets,
+            daily_loss_bps=call("daily_loss_bps"), daily_turnover_bps=call("daily_turnover_bps"),
+            loss_budget_left_bps=loss_left * BPS / FRACTION, turnover_budget_left_bps=turnover_left * BPS / FRACTION,
+            max_price_growth_bps=call("max_price_growth_bps"), last_report=call("last_report"),
+            proposals=tuple(self.proposals(number)),
         )
 
     def guardrails(self, block: BlockIdentifier = "latest") -> Guardrails:
-        """The rebalance parameters and every listed market's caps, keyed by checksum address."""
+        """The rebalance parameters and every listed market's caps, keyed by checksum address.
+
+        The daily budgets appear as the per-rebalance limits they leave now: a rebalance may move what is
+        left of the turnover budget and lose what is left of the loss budget once the report that starts it
+        has spent its share (a market reported lower than its stored value). The budgets only refill
+        between this read and the transaction, so the limits are safe to plan with.
+        """
         number = self._block_number(block)
         markets = {}
         for market in self._listed(number):
             enabled, cap_bps, cap_abs = self._call("market_config", market, block=number)
             if enabled:
                 markets[market] = MarketLimits(cap_bps=cap_bps, cap_abs=cap_abs)
+        loss_left, turnover_left = self._call("budgets", block=number)
+        stored, reported = self._call("totalAssets", block=number), self.state(number).total
+        report_fall = max(0, stored - reported)
+        loss_room = max(0, loss_left * stored // FRACTION - report_fall)
         return Guardrails(
             min_rebalance_interval=self._call("min_rebalance_interval", block=number),
-            max_turnover_bps=self._call("max_turnover_bps", block=number),
-            max_loss_bps=self._call("max_loss_bps", block=number),
+            max_turnover_bps=min(self._call("max_turnover_bps", block=number),
+                                 _bps_of(turnover_left * stored // FRACTION, reported)),
+            max_loss_bps=min(self._call("max_loss_bps", block=number), _bps_of(loss_room, reported)),
             min_idle_bps=self._call("min_idle_bps", block=number),
             markets=markets,
         )
+
+    def proposals(self, block: BlockIdentifier = "latest") -> list[Proposal]:
+        """Proposed rebalances still live at `block` (not run, rejected or past their deadline), oldest first."""
+        number = self._block_number(block)
+        now = self.w3.eth.get_block(number)["timestamp"]
+        logs = self.contract.events.RebalanceProposed().get_logs(from_block=self.deployed_block(), to_block=number)
+        live = {}
+        for log in sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"])):
+            deadline, approved = self._call("proposals", log["args"]["id"], block=number)
+            if deadline >= now:
+                args = log["args"]
+                live[args["id"]] = Proposal(
+                    id=HexBytes(args["id"]).to_0x_hex(), decision_hash=HexBytes(args["decision_hash"]).to_0x_hex(),
+                    deadline=deadline, approved=approved,
+                    allocations=tuple((Web3.to_checksum_address(a["market"]), a["assets"])
+                                      for a in args["allocations"]))
+        return list(live.values())
 
     def state(self, block: BlockIdentifier = "latest") -> VaultState:
         """Idle, every listed market's position, the last rebalance time and the pause flag, at one block."""
@@ -218,6 +273,10 @@ class VaultReader:
 
     def paused(self, block: BlockIdentifier = "latest") -> bool:
         return self._call("paused", block=block)
+
+    def last_report(self, block: BlockIdentifier = "latest") -> int:
+        """When every market was last valued (a report or a rebalance), chain time."""
+        return self._call("last_report", block=block)
 
     def deposit_limit(self, block: BlockIdentifier = "latest") -> int:
         return self._call("deposit_limit", block=block)
@@ -267,6 +326,11 @@ class VaultReader:
         return MarketSnapshot(address=address, name=self._market_names[address],
                               position=self._call("position", address, block=block), cap_bps=cap_bps,
                               cap_abs=cap_abs, rate=_optional(market.functions.rate_per_second(), block))
+
+
+def _bps_of(amount: int, total: int) -> int:
+    """`amount` as whole basis points of `total`, rounded down, at most BPS (an empty vault has nothing to lose)."""
+    return min(BPS, amount * BPS // total) if total > 0 else BPS
 
 
 def _optional(function: Any, block: int) -> Any:

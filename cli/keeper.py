@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from config import Config, ServiceSettings
+    from journal.db import Decision
     from keeper.cycle import Keeper
     from keeper.metrics import KeeperMetrics
 
@@ -110,9 +111,12 @@ def once(config: ConfigOption = None,
     """Run one cycle and print its outcome; exit 1 if it failed, was refused or reverted."""
     configure_logging(log_level, log_format)
     settings = _config(config)
+    from vaultbot.redact import redact
+
     with opened_keeper(settings) as keeper:
         outcome = keeper.run_cycle(dry_run=dry_run)
-    typer.echo(f"cycle {outcome.cycle_id}: {outcome.status.value}" + (f": {outcome.reason}" if outcome.reason else ""))
+    reason = f": {redact(outcome.reason)}" if outcome.reason else ""  # error texts may name a URL with its key
+    typer.echo(f"cycle {outcome.cycle_id}: {outcome.status.value}{reason}")
     if outcome.decision_hash:
         typer.echo(f"decision {outcome.decision_hash}")
     if outcome.tx_hash:
@@ -124,8 +128,9 @@ def once(config: ConfigOption = None,
 @app.command()
 def status(config: ConfigOption = None,
            limit: Annotated[int, typer.Option(min=1, help="How many recent cycles to show.")] = 10) -> None:
-    """The last cycles and their outcomes, pending transactions, and the vault's positions against the last
-    decision's targets (positions need the RPC; without it the journal part still prints)."""
+    """The last cycles and their outcomes, pending transactions, the proposals waiting for the guardian, and the
+    vault's positions against the last decision's targets (the chain part needs the RPC; without it the journal
+    part still prints)."""
     settings = _config(config)
     from rich.console import Console
     from rich.table import Table
@@ -149,25 +154,34 @@ def status(config: ConfigOption = None,
     console.print(table if cycles else "no cycles yet")
     for tx in pending:
         console.print(f"pending transaction {tx.tx_hash} (nonce {tx.nonce}, {tx.status.value} at {tx.updated:%c})")
-    if decision is not None:
-        _print_positions_against(decision.targets, f"cycle {decision.cycle_id}, {decision.decision_hash}",
-                                 settings, console)
+    _print_chain(decision, settings, console)
 
 
-def _print_positions_against(targets: dict[str, int], decided: str, settings: "Config",
-                             console: "Console") -> None:
+def _print_chain(decision: "Decision | None", settings: "Config", console: "Console") -> None:
+    """The vault's live proposals, and its positions against `decision`'s targets."""
     from rich.table import Table
 
     from chain.errors import RpcUnavailable
+    from keeper.proposals import chain_time
     from keeper.startup import StartupError, connect_vault
+    from vaultbot.redact import redact
 
     try:
         _, reader = connect_vault(settings)
-        state, decimals = reader.state(), reader.snapshot().asset_decimals
+        state, snapshot = reader.state(), reader.snapshot()
     except (RpcUnavailable, StartupError) as error:
-        console.print(f"positions not shown: {error}")
+        console.print(f"proposals and positions not shown: {redact(str(error))}")
         return
-    unit = 10**decimals
+    for proposal in snapshot.proposals:  # one line each: ids stay whole for `vaultbot vault approve ID`
+        approved = "yes: the keeper runs it next" if proposal.approved else "no: waiting for the guardian"
+        console.print(f"proposal beyond the daily budgets {proposal.id}: decision {proposal.decision_hash}, "
+                      f"deadline {chain_time(proposal.deadline)}, approved {approved}")
+    if not snapshot.proposals:
+        console.print("no proposal waiting for the guardian")
+    if decision is None:
+        return
+    targets, decided = decision.targets, f"cycle {decision.cycle_id}, {decision.decision_hash}"
+    unit = 10**snapshot.asset_decimals
     table = Table(title=f"positions now vs targets of the last decision ({decided})")
     for column in ("market", "position", "target", "difference"):
         table.add_column(column, justify="left" if column == "market" else "right")

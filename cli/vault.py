@@ -1,4 +1,5 @@
-"""`vaultbot vault info|balance|deposit|withdraw|redeem`: a depositor's commands.
+"""`vaultbot vault info|balance|deposit|withdraw|redeem`: a depositor's commands; `vault approve|reject`: the
+guardian's answer to a rebalance the keeper proposed beyond the daily budgets.
 
 Without --rpc/--vault the devnet deployment JSON (as `vaultbot devnet up` wrote it) names the chain and
 the vault. Every action previews first (what it will mint, burn or pay, and the guard), refuses early with
@@ -18,9 +19,11 @@ from cli.common import JsonOption, deployment_path, fail
 
 if TYPE_CHECKING:
     from depositor.flows import Action
+    from depositor.guardian import Answer
     from depositor.vault import DepositorVault
 
-app = typer.Typer(help="A depositor's view of the vault: figures, balances, deposit, withdraw, redeem.",
+app = typer.Typer(help="A depositor's view of the vault: figures, balances, deposit, withdraw, redeem; the "
+                       "guardian's approve and reject of the keeper's proposals.",
                   no_args_is_help=True)
 
 RpcOption = Annotated[str | None, typer.Option("--rpc", help="JSON-RPC URL. Default: the devnet JSON's.")]
@@ -164,3 +167,44 @@ def _act(action: "Action", amount_text: str, guard_text: str | None, account: st
         receipt = execute(opened, plan, sender, on_mined=lambda step, mined: typer.echo(
             f"{step.label}: mined in block {mined['blockNumber']} ({mined['transactionHash'].to_0x_hex()})"))
         typer.echo(describe_result(opened, receipt))
+
+
+ProposalArgument = Annotated[str, typer.Argument(help="The proposal id (`vaultbot keeper status` lists them).")]
+
+
+@app.command()
+def approve(proposal: ProposalArgument, account: AccountOption, yes: YesOption = False, rpc: RpcOption = None,
+            vault: VaultOption = None, json_path: JsonOption = None, password_file: PasswordFileOption = None,
+            password_env: PasswordEnvOption = None) -> None:
+    """Approve, as the guardian, the keeper's proposal PROPOSAL: the keeper runs it at its next cycle."""
+    _answer("approve", proposal, account, yes, rpc, vault, json_path, password_file, password_env)
+
+
+@app.command()
+def reject(proposal: ProposalArgument, account: AccountOption, yes: YesOption = False, rpc: RpcOption = None,
+           vault: VaultOption = None, json_path: JsonOption = None, password_file: PasswordFileOption = None,
+           password_env: PasswordEnvOption = None) -> None:
+    """Reject, as the guardian, the keeper's proposal PROPOSAL: it never runs."""
+    _answer("reject", proposal, account, yes, rpc, vault, json_path, password_file, password_env)
+
+
+def _answer(answer: "Answer", proposal_id: str, account: str, yes: bool, rpc: str | None, vault: str | None,
+            json_path: Path | None, password_file: Path | None, password_env: str | None) -> None:
+    from rich.console import Console
+
+    from depositor.accounts import open_sender
+    from depositor.guardian import answer_proposal, check_guardian, live_proposal
+    from depositor.report import proposal_table
+
+    with _one_line_errors():
+        opened = _open(rpc, vault, json_path)
+        proposal = live_proposal(opened, proposal_id)
+        sender = open_sender(opened.w3, account, password_file=password_file, password_env=password_env)
+        check_guardian(opened, sender.address, answer)
+        Console().print(proposal_table(opened, proposal))
+        if not yes and not typer.confirm(f"{answer.capitalize()} it from {sender.address}?"):
+            fail("nothing sent")
+        receipt = answer_proposal(opened, sender, proposal, answer)
+    then = "the keeper runs it at its next cycle" if answer == "approve" else "it never runs"
+    typer.echo(f"{answer}d proposal {proposal.id} in block {receipt['blockNumber']} "
+               f"({receipt['transactionHash'].to_0x_hex()}): {then}")

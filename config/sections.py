@@ -122,14 +122,26 @@ class ServiceSettings(BaseModel):
 
     interval_s: PositiveFloat = 3600.0
     misfire_grace_s: PositiveFloat = 300.0  # a cycle starting later than this after its time is skipped
+    # A cycle's data sources must answer within this many seconds of its start; then it is refused (journaled).
+    cycle_deadline_s: PositiveFloat = 300.0
     database_url: str = Field(default_factory=lambda: sqlite_url(state_dir() / "keeper.sqlite"))
     metrics_host: str = "127.0.0.1"
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464  # 0: any free port
     health_max_age_s: PositiveFloat | None = None  # default: three intervals
+    # a journaled transaction of an older decision is abandoned, not broadcast again; default: one interval
+    decision_max_age_s: PositiveFloat | None = None
+    # a cycle that holds reports the markets' values when the vault's last report is older: between rebalances
+    # only a report moves totalAssets, and with it the depositors' share price
+    report_interval_s: PositiveFloat = 86_400.0
 
     @property
     def health_age_s(self) -> float:
         return self.health_max_age_s if self.health_max_age_s is not None else 3 * self.interval_s
+
+    @property
+    def decision_age_s(self) -> float:
+        """The next cycle decides anew: a decision older than one interval is superseded."""
+        return self.decision_max_age_s if self.decision_max_age_s is not None else self.interval_s
 
 
 class BacktestSettings(BaseModel):

@@ -1,5 +1,7 @@
 # pragma version ~=0.4.3
 # pragma nonreentrancy on
+# pragma experimental-codegen
+# pragma optimize codesize
 # SPDX-License-Identifier: AGPL-3.0-only
 """
 @title Vault
@@ -55,7 +57,25 @@ exports: (
 MAX_MARKETS: public(constant(uint256)) = 16
 MAX_PERFORMANCE_FEE_BPS: public(constant(uint256)) = 3_000
 MAX_TIMELOCK: public(constant(uint256)) = 30 * 86_400
+# A queued change not accepted within this long after it became valid lapses: an old
+# loosening cannot be applied months later without a fresh delay.
+PENDING_EXPIRY: public(constant(uint256)) = 7 * 86_400
+# How long the guardian has to approve a rebalance the keeper proposed beyond the daily budgets.
+PROPOSAL_TTL: public(constant(uint256)) = 86_400
+# Upper bound of the daily budgets (10x the vault a day) and of the accepted price growth (1000 % a year).
+MAX_RATE_BPS: public(constant(uint256)) = 100_000
 BPS: constant(uint256) = 10_000
+DAY: constant(uint256) = 86_400
+YEAR: constant(uint256) = 365 * 86_400
+# Accepted prices are assets per share scaled by 1e27: exact enough for shares with 18 decimals
+# over a 6-decimal asset (a price of 1e-12 per base unit keeps 15 digits).
+PRICE_SCALE: constant(uint256) = 10**27
+# The share amount a market is priced with while the vault holds none of it.
+PRICE_PROBE: constant(uint256) = 10**18
+# A holding is stored in one slot, shares in the high half and the price in the low half.
+HALF: constant(uint256) = 2**128 - 1
+# Budgets are kept as fractions of totalAssets scaled by 1e18, finer than a basis point.
+FRACTION: constant(uint256) = 10**18
 
 PARAM_MIN_REBALANCE_INTERVAL: public(constant(uint8)) = 0
 PARAM_MAX_TURNOVER_BPS: public(constant(uint8)) = 1
@@ -64,6 +84,9 @@ PARAM_MIN_IDLE_BPS: public(constant(uint8)) = 3
 PARAM_DEPOSIT_LIMIT: public(constant(uint8)) = 4
 PARAM_PERFORMANCE_FEE_BPS: public(constant(uint8)) = 5
 PARAM_TIMELOCK: public(constant(uint8)) = 6
+PARAM_DAILY_LOSS_BPS: public(constant(uint8)) = 7
+PARAM_DAILY_TURNOVER_BPS: public(constant(uint8)) = 8
+PARAM_MAX_PRICE_GROWTH_BPS: public(constant(uint8)) = 9
 
 
 struct Allocation:
@@ -75,6 +98,32 @@ struct MarketConfig:
     enabled: bool
     cap_bps: uint256
     cap_abs: uint256
+
+
+struct Holding:
+    # The vault's shares in the market, as counted after its last move or report.
+    shares: uint256
+    # Accepted assets per share (x PRICE_SCALE): set at listing, moved only by reports,
+    # upwards at most `max_price_growth_bps` a year.
+    price: uint256
+
+
+struct PendingValue:
+    value: uint256
+    # 0 = nothing pending; acceptable from valid_at until valid_at + PENDING_EXPIRY.
+    valid_at: uint256
+
+
+struct PendingCaps:
+    cap_bps: uint256
+    cap_abs: uint256
+    valid_at: uint256
+
+
+struct Proposal:
+    # The last second the proposal can be approved and executed; 0 = none.
+    deadline: uint256
+    approved: bool
 
 
 event AdminTransferStarted:
@@ -112,13 +161,25 @@ event ParamSet:
     value: uint256
 
 
-event ChangeQueued:
-    id: indexed(bytes32)
+event ParamSubmitted:
+    param: indexed(uint8)
+    value: uint256
     valid_at: uint256
 
 
-event ChangeRevoked:
-    id: indexed(bytes32)
+event ParamRevoked:
+    param: indexed(uint8)
+
+
+event CapsSubmitted:
+    market: indexed(address)
+    cap_bps: uint256
+    cap_abs: uint256
+    valid_at: uint256
+
+
+event CapsRevoked:
+    market: indexed(address)
 
 
 event MarketCapSet:
@@ -127,8 +188,18 @@ event MarketCapSet:
     cap_abs: uint256
 
 
+event MarketRemovalSubmitted:
+    market: indexed(address)
+    valid_at: uint256
+
+
+event MarketRemovalRevoked:
+    market: indexed(address)
+
+
 event MarketRemoved:
     market: indexed(address)
+    written_off: uint256
 
 
 event WithdrawQueueSet:
@@ -150,9 +221,25 @@ event Rebalanced:
     moved: uint256
 
 
+event RebalanceProposed:
+    id: indexed(bytes32)
+    decision_hash: indexed(bytes32)
+    deadline: uint256
+    allocations: DynArray[Allocation, MAX_MARKETS]
+
+
+event RebalanceApproved:
+    id: indexed(bytes32)
+
+
+event RebalanceRejected:
+    id: indexed(bytes32)
+
+
 event EmergencyWithdrawal:
     market: indexed(address)
     assets: uint256
+    ok: bool
 
 
 event FeeAccrued:
@@ -167,6 +254,7 @@ _VIRTUAL_SHARES: immutable(uint256)
 # 10**decimals of the vault: the share amount the high-water mark is priced in.
 _SHARE_UNIT: immutable(uint256)
 
+# ---- roles
 admin: public(address)
 pending_admin: public(address)
 keeper: public(address)
@@ -174,6 +262,7 @@ guardian: public(address)
 fee_recipient: public(address)
 paused: public(bool)
 
+# ---- guardrails (PARAM_*), each set through submit_param
 min_rebalance_interval: public(uint256)
 max_turnover_bps: public(uint256)
 max_loss_bps: public(uint256)
@@ -181,16 +270,41 @@ min_idle_bps: public(uint256)
 deposit_limit: public(uint256)
 performance_fee_bps: public(uint256)
 timelock: public(uint256)
+# What the keeper may lose (reported falls plus losses on moves) and move, as a share of
+# totalAssets, over a rolling day: budgets refill linearly from empty to full in one day.
+daily_loss_bps: public(uint256)
+daily_turnover_bps: public(uint256)
+# The fastest a market's accepted price may rise, a year: a price moved up for one block
+# counts only this much, so it cannot pass a loss check or earn a performance fee.
+max_price_growth_bps: public(uint256)
 
+# ---- accounting
 # Assets per 10**decimals shares; only goes up.
 high_water_mark: public(uint256)
 last_rebalance: public(uint256)
+# Sum of every listed market's shares x accepted price: totalAssets never calls a market,
+# so a market that reverts or lies cannot block deposits or withdrawals served elsewhere.
+total_held: public(uint256)
+# Every market is reported at once, so one timestamp dates every accepted price.
+last_report: public(uint256)
+_holdings: HashMap[address, uint256]
+# What the keeper spent of each daily budget (x FRACTION of totalAssets, 96 bits each) and when,
+# in one slot: loss_spent << 160 | turnover_spent << 64 | timestamp.
+_budgets: uint256
 
+# ---- markets
 market_config: public(HashMap[address, MarketConfig])
-# Change id => timestamp from which it may be accepted (0 = nothing queued).
-pending_changes: public(HashMap[bytes32, uint256])
 _markets: DynArray[address, MAX_MARKETS]
+# The markets withdrawals draw on, in order: any listed markets, so a broken one can be left out.
 _withdraw_queue: DynArray[address, MAX_MARKETS]
+
+# ---- pending changes: one per key, MetaMorpho style
+pending_param: public(HashMap[uint8, PendingValue])
+pending_caps: public(HashMap[address, PendingCaps])
+# valid_at of a forced removal (a removal that writes off a position).
+pending_removal: public(HashMap[address, uint256])
+# Rebalances beyond the daily budgets, by proposal_id(allocations, decision_hash).
+proposals: public(HashMap[bytes32, Proposal])
 
 
 @deploy
@@ -212,7 +326,7 @@ def __init__(
            shares make a donation (inflation) attack on early depositors unprofitable.
     @param admin_ The admin (parameters, markets, roles, unpause).
     @param keeper_ The only account allowed to rebalance.
-    @param guardian_ May pause, emergency-withdraw and revoke queued changes.
+    @param guardian_ May pause, emergency-withdraw, report, approve proposals and revoke queued changes.
     @param timelock_ Seconds a loosening change waits (<= MAX_TIMELOCK).
     """
     assert timelock_ <= MAX_TIMELOCK, "vault: bad value"
@@ -225,10 +339,13 @@ def __init__(
     self.keeper = keeper_
     self.guardian = guardian_
     self.max_turnover_bps = BPS
+    self.daily_turnover_bps = MAX_RATE_BPS
+    self.max_price_growth_bps = MAX_RATE_BPS
     self.deposit_limit = max_value(uint256)
     self.timelock = timelock_
     # The empty vault's share price: one whole share is worth one whole asset.
     self.high_water_mark = 10 ** convert(asset_decimals, uint256)
+    self.last_report = block.timestamp
 
     ownable.__init__()
     erc20.__init__(name, symbol, asset_decimals + decimals_offset, name, "1")
@@ -316,16 +433,23 @@ def unpause():
 def emergency_withdraw_all():
     """
     @notice Pauses, then redeems from every listed market whatever it pays now
-            (guardian or admin). Emits `EmergencyWithdrawal` per market.
+            (guardian or admin), market by market: a market that reverts is
+            skipped (`ok` false in its `EmergencyWithdrawal`), the others still pay.
     """
     self._check_guardian_or_admin()
     self._pause()
     for market: address in self._markets:
-        shares: uint256 = staticcall IERC4626(market).maxRedeem(self)
-        assets: uint256 = 0
-        if shares != 0:
-            assets = extcall IERC4626(market).redeem(shares, self, self)
-        log EmergencyWithdrawal(market=market, assets=assets)
+        ok: bool = False
+        shares: uint256 = 0
+        ok, shares = self._try_view(market, abi_encode(self, method_id=method_id("maxRedeem(address)")))
+        received: uint256 = 0
+        if ok and shares != 0:
+            idle_before: uint256 = self._idle()
+            ok = self._try_call(market, abi_encode(shares, self, self, method_id=method_id("redeem(uint256,address,address)")))
+            if ok:
+                received = self._idle() - idle_before
+                self._recount(market, self._shares_left(market, shares, 0))
+        log EmergencyWithdrawal(market=market, assets=received, ok=ok)
 
 
 # ---------------------------------------------------------------- ERC-4626 views
@@ -335,7 +459,7 @@ def emergency_withdraw_all():
 @view
 def totalAssets() -> uint256:
     """
-    @return Idle assets plus what every listed market would pay back now.
+    @return Idle assets plus every listed market at its last reported value (`total_held`).
     """
     return self._total_assets()
 
@@ -383,12 +507,12 @@ def maxMint(receiver: address) -> uint256:
 @view
 def maxWithdraw(owner: address) -> uint256:
     """
-    @return What `owner`'s shares are worth, capped by what idle and the markets pay now.
+    @return What `owner`'s shares are worth, capped by what idle and the withdraw queue pay now.
     """
     total: uint256 = 0
     supply: uint256 = 0
     total, supply = self._preview_state()
-    return self._max_withdraw(owner, total, supply)
+    return self._liquid_up_to(self._to_assets(erc20.balanceOf[owner], total, supply, False))
 
 
 @external
@@ -401,7 +525,12 @@ def maxRedeem(owner: address) -> uint256:
     total: uint256 = 0
     supply: uint256 = 0
     total, supply = self._preview_state()
-    return self._max_redeem(owner, total, supply)
+    balance: uint256 = erc20.balanceOf[owner]
+    owed: uint256 = self._to_assets(balance, total, supply, False)
+    liquid: uint256 = self._liquid_up_to(owed)
+    if liquid == owed:
+        return balance
+    return self._to_shares(liquid, total, supply, False)
 
 
 @external
@@ -462,9 +591,41 @@ def withdraw_queue() -> DynArray[address, MAX_MARKETS]:
 @view
 def position(market: address) -> uint256:
     """
-    @return What `market` would pay back now for the vault's shares in it.
+    @return What a report of `market` would value the vault's position at now (what
+            `rebalance` starts from); its last reported value if the market reverts.
     """
-    return self._position(market)
+    price: uint256 = 0
+    shares: uint256 = 0
+    ok: bool = False
+    ok, shares, price = self._priced(market)
+    return shares * price // PRICE_SCALE
+
+
+@external
+@view
+def holdings(market: address) -> Holding:
+    """
+    @return The vault's shares in `market` and their accepted price (assets per share x 1e27), as last reported.
+    """
+    return self._holding(market)
+
+
+@external
+@view
+def budgets() -> (uint256, uint256):
+    """
+    @return The daily loss and turnover budgets left now, as fractions of totalAssets x 1e18.
+    """
+    return self._budgets_now()
+
+
+@external
+@pure
+def proposal_id(allocations: DynArray[Allocation, MAX_MARKETS], decision_hash: bytes32) -> bytes32:
+    """
+    @return The id the guardian approves for exactly this rebalance.
+    """
+    return keccak256(abi_encode(allocations, decision_hash))
 
 
 # ---------------------------------------------------------------- ERC-4626 actions
@@ -502,11 +663,12 @@ def mint(shares: uint256, receiver: address) -> uint256:
 def withdraw(assets: uint256, receiver: address, owner: address) -> uint256:
     """
     @notice Sends exactly `assets` to `receiver`, burning `owner`'s shares
-            (rounded up). Served from idle, then the withdraw queue. Never paused.
+            (rounded up). Served from idle, then the withdraw queue, skipping a
+            market that reverts. Never paused.
     """
     total: uint256 = self._accrue_fee()
     supply: uint256 = erc20.totalSupply
-    assert assets <= self._max_withdraw(owner, total, supply), "vault: withdraw more than max"
+    assert assets <= self._to_assets(erc20.balanceOf[owner], total, supply, False), "vault: withdraw more than max"
     shares: uint256 = self._to_shares(assets, total, supply, True)
     self._exit(receiver, owner, assets, shares)
     return shares
@@ -516,11 +678,11 @@ def withdraw(assets: uint256, receiver: address, owner: address) -> uint256:
 def redeem(shares: uint256, receiver: address, owner: address) -> uint256:
     """
     @notice Burns exactly `shares` of `owner`, sending their worth (rounded down)
-            to `receiver`. Served from idle, then the withdraw queue. Never paused.
+            to `receiver`. Served like `withdraw`. Never paused.
     """
     total: uint256 = self._accrue_fee()
     supply: uint256 = erc20.totalSupply
-    assert shares <= self._max_redeem(owner, total, supply), "vault: redeem more than max"
+    assert shares <= erc20.balanceOf[owner], "vault: redeem more than max"
     assets: uint256 = self._to_assets(shares, total, supply, False)
     self._exit(receiver, owner, assets, shares)
     return assets
@@ -532,9 +694,10 @@ def redeem(shares: uint256, receiver: address, owner: address) -> uint256:
 @external
 def rebalance(allocations: DynArray[Allocation, MAX_MARKETS], decision_hash: bytes32):
     """
-    @notice Moves the named markets to their target positions (withdrawals
-            first, then supplies from idle) and reverts unless every guardrail
-            of contracts/README.md holds on the before/after state.
+    @notice Reports every listed market, then moves the named markets to their
+            target positions (withdrawals first, then supplies from idle) and
+            reverts unless every guardrail of contracts/README.md holds. Beyond
+            the daily budgets it needs the guardian's approval of this exact move.
     @param allocations Target positions in assets; markets not named keep theirs.
     @param decision_hash The keeper's record of the decision behind this move.
     """
@@ -546,11 +709,13 @@ def rebalance(allocations: DynArray[Allocation, MAX_MARKETS], decision_hash: byt
         named.append(allocation.market)
     self._check_listed_once(named)
 
+    total_stored: uint256 = self._total_assets()
+    self._report_all()
     total_before: uint256 = self._accrue_fee()
     idle_before: uint256 = self._idle()
-    before: DynArray[uint256, MAX_MARKETS] = self._positions(named)
+    before: DynArray[uint256, MAX_MARKETS] = self._values(named)
     self._move_funds(allocations, before)
-    after: DynArray[uint256, MAX_MARKETS] = self._positions(named)
+    after: DynArray[uint256, MAX_MARKETS] = self._values(named)
     total_after: uint256 = self._total_assets()
     idle_after: uint256 = self._idle()
 
@@ -560,6 +725,9 @@ def rebalance(allocations: DynArray[Allocation, MAX_MARKETS], decision_hash: byt
     moved: uint256 = self._turnover(before, after)
     assert moved * BPS <= self.max_turnover_bps * total_before, "vault: turnover exceeded"
     assert total_after * BPS >= total_before * (BPS - self.max_loss_bps), "vault: loss exceeded"
+    loss: uint256 = self._fall(total_stored, total_before) + self._fall(total_before, total_after)
+    if not self._spend_budgets(loss, moved, total_stored):
+        self._take_approval(keccak256(abi_encode(allocations, decision_hash)))
 
     self.last_rebalance = block.timestamp
     for i: uint256 in range(len(named), bound=MAX_MARKETS):
@@ -574,39 +742,103 @@ def rebalance(allocations: DynArray[Allocation, MAX_MARKETS], decision_hash: byt
     )
 
 
+@external
+def report():
+    """
+    @notice Values every listed market anew (keeper, guardian or admin): a price
+            rises at most `max_price_growth_bps` a year since its last report; a
+            fall counts in full. A market that reverts keeps its last value. The
+            keeper's falls spend its daily loss budget; the guardian's and admin's do not.
+    """
+    is_keeper: bool = msg.sender == self.keeper
+    assert is_keeper or msg.sender == self.guardian or msg.sender == self.admin, "vault: not reporter"
+    total_stored: uint256 = self._total_assets()
+    self._report_all()
+    total: uint256 = self._accrue_fee()
+    if is_keeper:
+        assert self._spend_budgets(self._fall(total_stored, total), 0, total_stored), "vault: over daily budget"
+
+
+@external
+def propose_rebalance(allocations: DynArray[Allocation, MAX_MARKETS], decision_hash: bytes32) -> bytes32:
+    """
+    @notice Publishes a rebalance that exceeds the daily budgets for the guardian
+            to approve (keeper only); it can run until the deadline once approved.
+    @return The proposal id.
+    """
+    assert msg.sender == self.keeper, "vault: not keeper"
+    id: bytes32 = keccak256(abi_encode(allocations, decision_hash))
+    deadline: uint256 = block.timestamp + PROPOSAL_TTL
+    self.proposals[id] = Proposal(deadline=deadline, approved=False)
+    log RebalanceProposed(id=id, decision_hash=decision_hash, deadline=deadline, allocations=allocations)
+    return id
+
+
+@external
+def approve_rebalance(id: bytes32):
+    """
+    @notice Approves a proposed rebalance before its deadline (guardian only).
+    """
+    assert msg.sender == self.guardian, "vault: not guardian"
+    proposal: Proposal = self.proposals[id]
+    assert block.timestamp <= proposal.deadline, "vault: no live proposal"
+    self.proposals[id] = Proposal(deadline=proposal.deadline, approved=True)
+    log RebalanceApproved(id=id)
+
+
+@external
+def reject_rebalance(id: bytes32):
+    """
+    @notice Drops a proposed rebalance (guardian only).
+    """
+    assert msg.sender == self.guardian, "vault: not guardian"
+    assert self.proposals[id].deadline != 0, "vault: no live proposal"
+    self.proposals[id] = empty(Proposal)
+    log RebalanceRejected(id=id)
+
+
 # ---------------------------------------------------------------- parameters and markets
 
 
 @external
 def submit_param(param: uint8, new_value: uint256):
     """
-    @notice Sets a parameter now if the change tightens (or keeps) it, else
-            queues it for `accept_param` after the timelock (admin only).
+    @notice Sets a parameter now if the change tightens (or keeps) it, cancelling
+            any queued change of it; else queues it for `accept_param` after the
+            timelock, replacing any earlier one (admin only).
     @param param One of the PARAM_* ids.
     @param new_value The new value.
     """
     self._check_admin()
     self._check_param_value(param, new_value)
     if self._loosens(param, new_value):
-        self._queue(keccak256(abi_encode(param, new_value)))
+        valid_at: uint256 = block.timestamp + self.timelock
+        self.pending_param[param] = PendingValue(value=new_value, valid_at=valid_at)
+        log ParamSubmitted(param=param, value=new_value, valid_at=valid_at)
     else:
+        self._drop_pending_param(param)
         self._set_param(param, new_value)
 
 
 @external
-def accept_param(param: uint8, new_value: uint256):
+def accept_param(param: uint8):
     """
-    @notice Applies a queued parameter change once its timelock has passed (anyone).
+    @notice Applies the queued change of `param` once its timelock has passed and
+            before it lapses (admin only).
     """
-    self._take_queued(keccak256(abi_encode(param, new_value)))
-    self._set_param(param, new_value)
+    self._check_admin()
+    pending: PendingValue = self.pending_param[param]
+    self._check_ready(pending.valid_at)
+    self.pending_param[param] = empty(PendingValue)
+    self._set_param(param, pending.value)
 
 
 @external
 def submit_market(market: address, cap_bps: uint256, cap_abs: uint256):
     """
-    @notice Lowers a listed market's caps now; listing a market or raising a
-            cap is queued for `accept_market` after the timelock (admin only).
+    @notice Lowers a listed market's caps now, cancelling any queued raise; listing
+            a market or raising a cap is queued for `accept_market` after the timelock,
+            replacing any earlier one (admin only).
     @param market An ERC-4626 market over the vault's asset.
     @param cap_bps Cap as a share of totalAssets, in bps.
     @param cap_abs Cap in assets.
@@ -617,62 +849,115 @@ def submit_market(market: address, cap_bps: uint256, cap_abs: uint256):
     if not config.enabled:
         assert staticcall IERC4626(market).asset() == asset, "vault: wrong asset"
         assert len(self._markets) < MAX_MARKETS, "vault: too many markets"
-        self._queue(keccak256(abi_encode(market, cap_bps, cap_abs)))
-    elif cap_bps > config.cap_bps or cap_abs > config.cap_abs:
-        self._queue(keccak256(abi_encode(market, cap_bps, cap_abs)))
+    if not config.enabled or cap_bps > config.cap_bps or cap_abs > config.cap_abs:
+        valid_at: uint256 = block.timestamp + self.timelock
+        self.pending_caps[market] = PendingCaps(cap_bps=cap_bps, cap_abs=cap_abs, valid_at=valid_at)
+        log CapsSubmitted(market=market, cap_bps=cap_bps, cap_abs=cap_abs, valid_at=valid_at)
     else:
+        self._drop_pending_caps(market)
         self._set_caps(market, cap_bps, cap_abs)
 
 
 @external
-def accept_market(market: address, cap_bps: uint256, cap_abs: uint256):
+def accept_market(market: address):
     """
-    @notice Applies a queued market change once its timelock has passed (anyone);
-            a newly listed market goes to the end of the withdraw queue.
+    @notice Applies the queued caps of `market` once the timelock has passed and
+            before they lapse (admin only); a newly listed market is priced now
+            and goes to the end of the withdraw queue.
     """
-    self._take_queued(keccak256(abi_encode(market, cap_bps, cap_abs)))
+    self._check_admin()
+    pending: PendingCaps = self.pending_caps[market]
+    self._check_ready(pending.valid_at)
+    self.pending_caps[market] = empty(PendingCaps)
     if not self.market_config[market].enabled:
         assert len(self._markets) < MAX_MARKETS, "vault: too many markets"
         self._markets.append(market)
         self._withdraw_queue.append(market)
-    self._set_caps(market, cap_bps, cap_abs)
+        price: uint256 = staticcall IERC4626(market).convertToAssets(PRICE_PROBE) * PRICE_SCALE // PRICE_PROBE
+        self._store(market, 0, price)
+    self._set_caps(market, pending.cap_bps, pending.cap_abs)
+
+
+@external
+def submit_market_removal(market: address):
+    """
+    @notice Sets `market`'s caps to zero now and queues its forced removal, which
+            writes off whatever position is left, for after the timelock (admin only).
+    """
+    self._check_admin()
+    assert self.market_config[market].enabled, "vault: market not allowed"
+    self._drop_pending_caps(market)
+    self._set_caps(market, 0, 0)
+    valid_at: uint256 = block.timestamp + self.timelock
+    self.pending_removal[market] = valid_at
+    log MarketRemovalSubmitted(market=market, valid_at=valid_at)
 
 
 @external
 def remove_market(market: address):
     """
-    @notice Delists a market whose position is zero (admin only, immediate).
+    @notice Delists a market (admin only): at once if the vault holds none of its
+            shares, else once its forced removal is due, writing off its value.
+            The market's allowance is reset to zero.
     """
     self._check_admin()
     assert self.market_config[market].enabled, "vault: market not allowed"
-    assert self._position(market) == 0, "vault: position not empty"
+    holding: Holding = self._holding(market)
+    if holding.shares != 0:
+        self._check_ready(self.pending_removal[market])
+    written_off: uint256 = holding.shares * holding.price // PRICE_SCALE
+    self.total_held -= written_off
+    self._holdings[market] = 0
     self.market_config[market] = empty(MarketConfig)
+    self._drop_pending_caps(market)
+    self.pending_removal[market] = 0
     self._markets = self._without(self._markets, market)
     self._withdraw_queue = self._without(self._withdraw_queue, market)
-    log MarketRemoved(market=market)
+    self._approve(market, 0)
+    log MarketRemoved(market=market, written_off=written_off)
 
 
 @external
 def set_withdraw_queue(queue: DynArray[address, MAX_MARKETS]):
     """
-    @notice Reorders the withdraw queue; it must be a permutation of the listed markets (admin only).
+    @notice Sets the withdraw queue: listed markets, each at most once; a market
+            left out is never drawn on by withdrawals (admin only).
     """
     self._check_admin()
-    assert len(queue) == len(self._markets), "vault: bad queue"
     self._check_listed_once(queue)
     self._withdraw_queue = queue
     log WithdrawQueueSet(markets=queue)
 
 
 @external
-def revoke_pending(id: bytes32):
+def revoke_pending_param(param: uint8):
     """
-    @notice Cancels a queued change (guardian or admin).
+    @notice Cancels the queued change of `param` (guardian or admin).
     """
     self._check_guardian_or_admin()
-    assert self.pending_changes[id] != 0, "vault: not queued"
-    self.pending_changes[id] = 0
-    log ChangeRevoked(id=id)
+    assert self.pending_param[param].valid_at != 0, "vault: not queued"
+    self._drop_pending_param(param)
+
+
+@external
+def revoke_pending_caps(market: address):
+    """
+    @notice Cancels the queued caps (or listing) of `market` (guardian or admin).
+    """
+    self._check_guardian_or_admin()
+    assert self.pending_caps[market].valid_at != 0, "vault: not queued"
+    self._drop_pending_caps(market)
+
+
+@external
+def revoke_pending_removal(market: address):
+    """
+    @notice Cancels the queued forced removal of `market` (guardian or admin).
+    """
+    self._check_guardian_or_admin()
+    assert self.pending_removal[market] != 0, "vault: not queued"
+    self.pending_removal[market] = 0
+    log MarketRemovalRevoked(market=market)
 
 
 # ---------------------------------------------------------------- internals: access
@@ -702,6 +987,36 @@ def _pause():
     log Paused(account=msg.sender)
 
 
+# ---------------------------------------------------------------- internals: calls that may fail
+
+
+@internal
+@view
+def _try_view(target: address, data: Bytes[100]) -> (bool, uint256):
+    """
+    @dev A uint256 view of a market that may revert or answer garbage: (False, 0) then.
+    """
+    ok: bool = False
+    response: Bytes[32] = b""
+    ok, response = raw_call(target, data, max_outsize=32, is_static_call=True, revert_on_failure=False)
+    if not ok or len(response) != 32:
+        return (False, 0)
+    return (True, convert(response, uint256))
+
+
+@internal
+def _try_call(target: address, data: Bytes[100]) -> bool:
+    ok: bool = False
+    response: Bytes[32] = b""
+    ok, response = raw_call(target, data, max_outsize=32, revert_on_failure=False)
+    return ok
+
+
+@internal
+def _approve(market: address, amount: uint256):
+    assert extcall IERC20(asset).approve(market, amount, default_return_value=True), "vault: approve failed"
+
+
 # ---------------------------------------------------------------- internals: accounting
 
 
@@ -713,26 +1028,123 @@ def _idle() -> uint256:
 
 @internal
 @view
-def _position(market: address) -> uint256:
-    return staticcall IERC4626(market).previewRedeem(staticcall IERC20(market).balanceOf(self))
+def _total_assets() -> uint256:
+    return self._idle() + self.total_held
 
 
 @internal
 @view
-def _positions(markets: DynArray[address, MAX_MARKETS]) -> DynArray[uint256, MAX_MARKETS]:
+def _holding(market: address) -> Holding:
+    word: uint256 = self._holdings[market]
+    return Holding(shares=word >> 128, price=word & HALF)
+
+
+@internal
+@view
+def _value(market: address) -> uint256:
+    holding: Holding = self._holding(market)
+    return holding.shares * holding.price // PRICE_SCALE
+
+
+@internal
+@view
+def _values(markets: DynArray[address, MAX_MARKETS]) -> DynArray[uint256, MAX_MARKETS]:
     result: DynArray[uint256, MAX_MARKETS] = []
     for market: address in markets:
-        result.append(self._position(market))
+        result.append(self._value(market))
     return result
 
 
 @internal
 @view
-def _total_assets() -> uint256:
-    total: uint256 = self._idle()
+def _priced(market: address) -> (bool, uint256, uint256):
+    """
+    @dev What a report finds: (answered, shares, price). Shares are the fewer of the
+         market's balance and the vault's own count (shares sent to the vault by others
+         are not counted); the price is the market's, capped by the accepted price
+         grown at `max_price_growth_bps` since the last report.
+    """
+    holding: Holding = self._holding(market)
+    ok: bool = False
+    balance: uint256 = 0
+    ok, balance = self._try_view(market, abi_encode(self, method_id=method_id("balanceOf(address)")))
+    if not ok:
+        return (False, holding.shares, holding.price)
+    shares: uint256 = min(balance, holding.shares)
+    probe: uint256 = shares
+    if probe == 0:
+        probe = PRICE_PROBE
+    assets: uint256 = 0
+    ok, assets = self._try_view(market, abi_encode(probe, method_id=method_id("previewRedeem(uint256)")))
+    if not ok:
+        return (False, holding.shares, holding.price)
+    bound: uint256 = holding.price + holding.price * self.max_price_growth_bps * (block.timestamp - self.last_report) // (BPS * YEAR)
+    return (True, shares, min(math._mul_div(assets, PRICE_SCALE, probe, False), bound))
+
+
+@internal
+def _report_all():
     for market: address in self._markets:
-        total += self._position(market)
-    return total
+        ok: bool = False
+        shares: uint256 = 0
+        price: uint256 = 0
+        ok, shares, price = self._priced(market)
+        if ok:
+            self._store(market, shares, price)
+    self.last_report = block.timestamp
+
+
+@internal
+def _store(market: address, shares: uint256, price: uint256):
+    """
+    @dev Records a market's shares and accepted price, keeping total_held their sum.
+    """
+    assert shares <= HALF and price <= HALF, "vault: holding too large"
+    self.total_held = self.total_held - self._value(market) + shares * price // PRICE_SCALE
+    self._holdings[market] = (shares << 128) | price
+
+
+@internal
+def _recount(market: address, shares: uint256):
+    """
+    @dev After the vault moved funds in or out of `market`: its new share count at the accepted price.
+    """
+    self._store(market, shares, self._holding(market).price)
+
+
+@internal
+@view
+def _shares_of(market: address) -> uint256:
+    """
+    @dev The vault's balance in a market it has just supplied; its own count if the market does not answer.
+    """
+    ok: bool = False
+    balance: uint256 = 0
+    ok, balance = self._try_view(market, abi_encode(self, method_id=method_id("balanceOf(address)")))
+    if not ok:
+        return self._holding(market).shares
+    return balance
+
+
+@internal
+@view
+def _shares_left(market: address, spent_shares: uint256, spent_assets: uint256) -> uint256:
+    """
+    @dev The vault's count after it took `spent_shares` or `spent_assets` out of `market`: the
+         fewer of the market's balance and its own count; if the market does not answer, its own
+         count less what it spent (assets at the accepted price, rounded up), so what was taken
+         out is not counted both in idle and in the market.
+    """
+    holding: Holding = self._holding(market)
+    ok: bool = False
+    balance: uint256 = 0
+    ok, balance = self._try_view(market, abi_encode(self, method_id=method_id("balanceOf(address)")))
+    if ok:
+        return min(balance, holding.shares)
+    spent: uint256 = spent_shares
+    if spent_assets != 0 and holding.price != 0:
+        spent = math._mul_div(spent_assets, PRICE_SCALE, holding.price, True)
+    return holding.shares - min(spent, holding.shares)
 
 
 @internal
@@ -786,31 +1198,77 @@ def _max_mint(total: uint256, supply: uint256) -> uint256:
 def _liquid_up_to(amount: uint256) -> uint256:
     """
     @dev min(amount, idle + what each market in the withdraw queue pays now),
-         asking markets only until `amount` is covered.
+         asking markets only until `amount` is covered; a market that reverts pays nothing.
     """
     liquid: uint256 = self._idle()
     for market: address in self._withdraw_queue:
         if liquid >= amount:
             return amount
-        liquid += staticcall IERC4626(market).maxWithdraw(self)
+        ok: bool = False
+        available: uint256 = 0
+        ok, available = self._try_view(market, abi_encode(self, method_id=method_id("maxWithdraw(address)")))
+        liquid += available
     return min(liquid, amount)
 
 
+# ---------------------------------------------------------------- internals: budgets
+
+
 @internal
-@view
-def _max_withdraw(owner: address, total: uint256, supply: uint256) -> uint256:
-    return self._liquid_up_to(self._to_assets(erc20.balanceOf[owner], total, supply, False))
+@pure
+def _fall(start: uint256, end: uint256) -> uint256:
+    if end >= start:
+        return 0
+    return start - end
 
 
 @internal
 @view
-def _max_redeem(owner: address, total: uint256, supply: uint256) -> uint256:
-    balance: uint256 = erc20.balanceOf[owner]
-    owed: uint256 = self._to_assets(balance, total, supply, False)
-    liquid: uint256 = self._liquid_up_to(owed)
-    if liquid == owed:
-        return balance
-    return self._to_shares(liquid, total, supply, False)
+def _spent_now() -> (uint256, uint256):
+    """
+    @dev What the keeper has spent of each budget in the rolling day: spending
+         fades linearly at the budget's daily size, so a full budget is back a day later.
+    """
+    word: uint256 = self._budgets
+    elapsed: uint256 = block.timestamp - (word & (2**64 - 1))
+    loss_spent: uint256 = word >> 160
+    turnover_spent: uint256 = (word >> 64) & (2**96 - 1)
+    loss_faded: uint256 = self.daily_loss_bps * FRACTION // BPS * elapsed // DAY
+    turnover_faded: uint256 = self.daily_turnover_bps * FRACTION // BPS * elapsed // DAY
+    return (loss_spent - min(loss_spent, loss_faded), turnover_spent - min(turnover_spent, turnover_faded))
+
+
+@internal
+@view
+def _budgets_now() -> (uint256, uint256):
+    loss_spent: uint256 = 0
+    turnover_spent: uint256 = 0
+    loss_spent, turnover_spent = self._spent_now()
+    loss_size: uint256 = self.daily_loss_bps * FRACTION // BPS
+    turnover_size: uint256 = self.daily_turnover_bps * FRACTION // BPS
+    return (loss_size - min(loss_spent, loss_size), turnover_size - min(turnover_spent, turnover_size))
+
+
+@internal
+def _spend_budgets(loss: uint256, moved: uint256, total: uint256) -> bool:
+    """
+    @dev Adds `loss` and `moved` (assets, of `total`) to what was spent; False if
+         either budget is then overdrawn (the spending is still recorded, for an approved move).
+    """
+    loss_spent: uint256 = 0
+    turnover_spent: uint256 = 0
+    loss_spent, turnover_spent = self._spent_now()
+    loss_spent += math._mul_div(loss, FRACTION, max(total, 1), True)
+    turnover_spent += math._mul_div(moved, FRACTION, max(total, 1), True)
+    self._keep_spent(loss_spent, turnover_spent)
+    return loss_spent <= self.daily_loss_bps * FRACTION // BPS and turnover_spent <= self.daily_turnover_bps * FRACTION // BPS
+
+
+@internal
+def _take_approval(id: bytes32):
+    proposal: Proposal = self.proposals[id]
+    assert proposal.approved and block.timestamp <= proposal.deadline, "vault: over daily budget"
+    self.proposals[id] = empty(Proposal)
 
 
 # ---------------------------------------------------------------- internals: fee
@@ -883,37 +1341,48 @@ def _exit(receiver: address, owner: address, assets: uint256, shares: uint256):
 @internal
 def _free_funds(assets: uint256):
     """
-    @dev Withdraws from markets in withdraw-queue order until idle covers `assets`.
+    @dev Withdraws from markets in withdraw-queue order until idle covers `assets`,
+         skipping a market that reverts; reverts if the queue cannot cover it.
     """
     idle: uint256 = self._idle()
     for market: address in self._withdraw_queue:
         if idle >= assets:
             return
-        take: uint256 = min(assets - idle, staticcall IERC4626(market).maxWithdraw(self))
-        if take != 0:
-            extcall IERC4626(market).withdraw(take, self, self)
-            idle += take
+        ok: bool = False
+        available: uint256 = 0
+        ok, available = self._try_view(market, abi_encode(self, method_id=method_id("maxWithdraw(address)")))
+        take: uint256 = min(assets - idle, available)
+        if take != 0 and self._try_call(market, abi_encode(take, self, self, method_id=method_id("withdraw(uint256,address,address)"))):
+            self._recount(market, self._shares_left(market, 0, take))
+            idle = self._idle()
+    assert idle >= assets, "vault: not enough liquidity"
 
 
 @internal
 def _move_funds(allocations: DynArray[Allocation, MAX_MARKETS], before: DynArray[uint256, MAX_MARKETS]):
     """
     @dev Withdraws every market above its target first, then supplies every
-         market below its target from idle.
+         market below its target from idle, approving exactly the amount and
+         resetting the allowance after, so a market that pulls less keeps none.
     """
     for i: uint256 in range(len(allocations), bound=MAX_MARKETS):
         target: Allocation = allocations[i]
         if target.assets == 0 and before[i] != 0:
             extcall IERC4626(target.market).redeem(staticcall IERC20(target.market).balanceOf(self), self, self)
+            self._recount(target.market, self._shares_left(target.market, max_value(uint256), 0))
         elif target.assets < before[i]:
             extcall IERC4626(target.market).withdraw(before[i] - target.assets, self, self)
+            self._recount(target.market, self._shares_left(target.market, 0, before[i] - target.assets))
     for i: uint256 in range(len(allocations), bound=MAX_MARKETS):
         target: Allocation = allocations[i]
         if target.assets > before[i]:
             amount: uint256 = target.assets - before[i]
             assert amount <= self._idle(), "vault: insufficient idle"
-            assert extcall IERC20(asset).approve(target.market, amount, default_return_value=True), "vault: approve failed"
+            self._approve(target.market, amount)
             extcall IERC4626(target.market).deposit(amount, self)
+            if staticcall IERC20(asset).allowance(self, target.market) != 0:
+                self._approve(target.market, 0)
+            self._recount(target.market, self._shares_of(target.market))
 
 
 @internal
@@ -965,18 +1434,25 @@ def _without(markets: DynArray[address, MAX_MARKETS], market: address) -> DynArr
 
 
 @internal
-def _queue(id: bytes32):
-    valid_at: uint256 = block.timestamp + self.timelock
-    self.pending_changes[id] = valid_at
-    log ChangeQueued(id=id, valid_at=valid_at)
+@view
+def _check_ready(valid_at: uint256):
+    assert valid_at != 0, "vault: not queued"
+    assert block.timestamp >= valid_at, "vault: timelock"
+    assert block.timestamp <= valid_at + PENDING_EXPIRY, "vault: expired"
 
 
 @internal
-def _take_queued(id: bytes32):
-    valid_at: uint256 = self.pending_changes[id]
-    assert valid_at != 0, "vault: not queued"
-    assert block.timestamp >= valid_at, "vault: timelock"
-    self.pending_changes[id] = 0
+def _drop_pending_param(param: uint8):
+    if self.pending_param[param].valid_at != 0:
+        self.pending_param[param] = empty(PendingValue)
+        log ParamRevoked(param=param)
+
+
+@internal
+def _drop_pending_caps(market: address):
+    if self.pending_caps[market].valid_at != 0:
+        self.pending_caps[market] = empty(PendingCaps)
+        log CapsRevoked(market=market)
 
 
 @internal
@@ -988,13 +1464,15 @@ def _set_caps(market: address, cap_bps: uint256, cap_abs: uint256):
 @internal
 @pure
 def _check_param_value(param: uint8, new_value: uint256):
-    assert param <= PARAM_TIMELOCK, "vault: bad param"
+    assert param <= PARAM_MAX_PRICE_GROWTH_BPS, "vault: bad param"
     if param == PARAM_MAX_TURNOVER_BPS or param == PARAM_MAX_LOSS_BPS or param == PARAM_MIN_IDLE_BPS:
         assert new_value <= BPS, "vault: bad value"
     elif param == PARAM_PERFORMANCE_FEE_BPS:
         assert new_value <= MAX_PERFORMANCE_FEE_BPS, "vault: bad value"
     elif param == PARAM_TIMELOCK:
         assert new_value <= MAX_TIMELOCK, "vault: bad value"
+    elif param >= PARAM_DAILY_LOSS_BPS:
+        assert new_value <= MAX_RATE_BPS, "vault: bad value"
 
 
 @internal
@@ -1009,13 +1487,31 @@ def _loosens(param: uint8, new_value: uint256) -> bool:
         return new_value < self.min_idle_bps
     if param == PARAM_TIMELOCK:
         return new_value < self.timelock
+    return new_value > self._param(param)
+
+
+@internal
+@view
+def _param(param: uint8) -> uint256:
+    if param == PARAM_MIN_REBALANCE_INTERVAL:
+        return self.min_rebalance_interval
     if param == PARAM_MAX_TURNOVER_BPS:
-        return new_value > self.max_turnover_bps
+        return self.max_turnover_bps
     if param == PARAM_MAX_LOSS_BPS:
-        return new_value > self.max_loss_bps
+        return self.max_loss_bps
+    if param == PARAM_MIN_IDLE_BPS:
+        return self.min_idle_bps
     if param == PARAM_DEPOSIT_LIMIT:
-        return new_value > self.deposit_limit
-    return new_value > self.performance_fee_bps
+        return self.deposit_limit
+    if param == PARAM_PERFORMANCE_FEE_BPS:
+        return self.performance_fee_bps
+    if param == PARAM_TIMELOCK:
+        return self.timelock
+    if param == PARAM_DAILY_LOSS_BPS:
+        return self.daily_loss_bps
+    if param == PARAM_DAILY_TURNOVER_BPS:
+        return self.daily_turnover_bps
+    return self.max_price_growth_bps
 
 
 @internal
@@ -1034,6 +1530,33 @@ def _set_param(param: uint8, new_value: uint256):
         # Gains so far are charged at the old rate.
         self._accrue_fee()
         self.performance_fee_bps = new_value
-    else:
+    elif param == PARAM_TIMELOCK:
         self.timelock = new_value
+    elif param == PARAM_DAILY_LOSS_BPS:
+        self._set_budget_size(True, new_value)
+    elif param == PARAM_DAILY_TURNOVER_BPS:
+        self._set_budget_size(False, new_value)
+    else:
+        self.max_price_growth_bps = new_value
     log ParamSet(param=param, value=new_value)
+
+
+@internal
+def _set_budget_size(loss: bool, new_value: uint256):
+    """
+    @dev Settles what was spent at the old sizes; the new size applies from now.
+    """
+    loss_spent: uint256 = 0
+    turnover_spent: uint256 = 0
+    loss_spent, turnover_spent = self._spent_now()
+    self._keep_spent(loss_spent, turnover_spent)
+    if loss:
+        self.daily_loss_bps = new_value
+    else:
+        self.daily_turnover_bps = new_value
+
+
+@internal
+def _keep_spent(loss_spent: uint256, turnover_spent: uint256):
+    # Capped to fit 96 bits each: 1e19 is ten times the vault, beyond any daily budget.
+    self._budgets = (min(loss_spent, 10**19) << 160) | (min(turnover_spent, 10**19) << 64) | block.timestamp

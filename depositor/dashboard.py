@@ -1,11 +1,14 @@
 """The vault's figures for `vaultbot vault info` and the web page, all read through VaultReader:
 allocation against caps, current APY from the markets' rates, share price over time (sampled blocks),
-realised APY from that history, guardrail settings, the last rebalances with their decision hashes.
+realised APY from that history, guardrail settings and what is left of the daily budgets, when the markets were
+last reported, the keeper's proposals waiting for the guardian, the last rebalances with their decision hashes.
 """
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from chain.vault_reader import Proposal, VaultSnapshot
 from depositor.vault import DepositorVault
 from strategy.units import BPS, SECONDS_PER_YEAR, UINT256_MAX, WAD, annualised_growth
 
@@ -58,6 +61,8 @@ class Dashboard:
     history: list[PricePoint]
     rebalances: list[RebalanceRow]
     guardrails: list[tuple[str, str]]
+    last_report: int  # chain time the markets were last valued: totalAssets moves only then
+    proposals: tuple[Proposal, ...]  # beyond the daily budgets: waiting for the guardian, or approved
 
 
 def rate_to_apy(rate_per_second_wad: int) -> float:
@@ -70,17 +75,19 @@ def read_dashboard(vault: DepositorVault, *, from_block: int = 0, history_points
     reader = vault.reader
     snapshot = reader.snapshot()
     block = vault.w3.eth.get_block("latest")
-    total = snapshot.total_assets
-    markets = [_market_row(m, total) for m in snapshot.markets]
-    idle = total - sum(m.position for m in markets)
+    total, idle = snapshot.total_assets, snapshot.idle
+    # shares and caps are of what the vault holds now, as the next report will value it: the stored
+    # totalAssets leaves out what the markets earned since the last report
+    held = idle + sum(m.position for m in snapshot.markets)
+    markets = [_market_row(m, held) for m in snapshot.markets]
     history = price_history(vault, from_block, block["number"], history_points)
     return Dashboard(
         block=block["number"], block_time=block["timestamp"], total_assets=total,
         total_supply=snapshot.total_supply, price_per_share=snapshot.price_per_share, idle=idle,
         paused=snapshot.paused, markets=markets,
-        current_apy=current_apy(markets, total, snapshot.fee_bps), realised_apy=realised_apy(history),
+        current_apy=current_apy(markets, held, snapshot.fee_bps), realised_apy=realised_apy(history),
         history=history, rebalances=recent_rebalances(vault, from_block, rebalances),
-        guardrails=guardrail_rows(vault),
+        guardrails=guardrail_rows(vault, snapshot), last_report=snapshot.last_report, proposals=snapshot.proposals,
     )
 
 
@@ -130,8 +137,8 @@ def recent_rebalances(vault: DepositorVault, from_block: int, limit: int) -> lis
     return [RebalanceRow(e.block, e.time, e.tx_hash, e.decision_hash, e.moved, e.total_after) for e in reversed(events)]
 
 
-def guardrail_rows(vault: DepositorVault) -> list[tuple[str, str]]:
-    snapshot, rails = vault.reader.snapshot(), vault.reader.guardrails()
+def guardrail_rows(vault: DepositorVault, snapshot: VaultSnapshot) -> list[tuple[str, str]]:
+    rails = vault.reader.guardrails(snapshot.block)
     limit = snapshot.deposit_limit
     return [
         ("deposit limit", "none" if limit == UINT256_MAX else vault.assets_text(limit)),
@@ -141,11 +148,14 @@ def guardrail_rows(vault: DepositorVault) -> list[tuple[str, str]]:
         ("max loss per rebalance", _percent(rails.max_loss_bps)),
         ("min time between rebalances", duration(rails.min_rebalance_interval)),
         ("timelock on loosening", duration(snapshot.timelock)),
+        ("daily loss budget left", f"{_percent(snapshot.loss_budget_left_bps)} of {_percent(snapshot.daily_loss_bps)}"),
+        ("daily turnover budget left",
+         f"{_percent(snapshot.turnover_budget_left_bps)} of {_percent(snapshot.daily_turnover_bps)}"),
     ]
 
 
-def _percent(bps: int) -> str:
-    return f"{bps / 100:g} %"
+def _percent(bps: float) -> str:
+    return f"{bps / 100:.4g} %"
 
 
 def duration(seconds: int) -> str:
@@ -158,6 +168,10 @@ def duration(seconds: int) -> str:
             parts.append(f"{seconds // size} {unit}")
             seconds %= size
     return " ".join(parts)
+
+
+def utc_time(timestamp: int) -> str:
+    return f"{datetime.fromtimestamp(timestamp, UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def percent_text(fraction: float | None) -> str | None:

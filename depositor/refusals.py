@@ -24,6 +24,8 @@ _REASONS = {
     "erc20: burn amount exceeds balance": "insufficient balance: the account holds fewer vault shares than that",
     "erc20: insufficient allowance": "the vault may not take that much of the account's asset: approve it first",
     "vault: transferFrom failed": "the asset token refused the transfer into the vault",
+    "vault: not guardian": "only the vault's guardian may approve or reject a proposal",
+    "vault: no live proposal": "the proposal ran, expired or was rejected meanwhile",
 }
 
 

@@ -2,7 +2,8 @@
 
 from rich.table import Table
 
-from depositor.dashboard import percent_text, read_dashboard
+from chain.vault_reader import Proposal
+from depositor.dashboard import percent_text, read_dashboard, utc_time
 from depositor.flows import Plan
 from depositor.vault import DepositorVault
 from depositor.views import VERIFY_COMMAND
@@ -19,6 +20,7 @@ def info_tables(vault: DepositorVault) -> list[Table]:
         ("current APY (market rates, after fee)", percent_text(board.current_apy) or "n/a"),
         ("realised APY (share price history)", percent_text(board.realised_apy) or "n/a"),
         ("status", "PAUSED: deposits stopped, withdrawals open" if board.paused else "open"),
+        ("markets last reported", utc_time(board.last_report)),
         *board.guardrails,
     ):
         summary.add_row(label, value)
@@ -32,7 +34,7 @@ def info_tables(vault: DepositorVault) -> list[Table]:
                            percent_text(m.apy) or "n/a")
     allocation.add_row("idle", vault.assets_text(board.idle),
                        percent_text(board.idle / board.total_assets if board.total_assets else 0.0), "", "", "0.00 %")
-    tables = [summary, allocation]
+    tables = [summary, allocation, *(proposal_table(vault, proposal) for proposal in board.proposals)]
     if board.rebalances:
         rebalances = Table(title="last rebalances (check one with the command shown)")
         for column in ("block", "moved", "total after", "decision hash", "verify"):
@@ -68,4 +70,15 @@ def plan_table(plan: Plan) -> Table:
         table.add_row(label, value)
     for number, step in enumerate(plan.steps, 1):
         table.add_row(f"transaction {number}", step.label)
+    return table
+
+
+def proposal_table(vault: DepositorVault, proposal: Proposal) -> Table:
+    """A rebalance the keeper proposed beyond the daily budgets: what the guardian approves or rejects."""
+    state = "approved: the keeper runs it at its next cycle" if proposal.approved else "waiting for the guardian"
+    table = Table(title=f"proposal {proposal.id} ({state})", show_header=False)
+    table.add_row("decision hash", proposal.decision_hash)
+    table.add_row("deadline", utc_time(proposal.deadline))
+    for market, target in proposal.allocations:
+        table.add_row(f"target of {market}", vault.assets_text(target))
     return table

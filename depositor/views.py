@@ -2,7 +2,6 @@
 wallet, a wallet error explained, a mined transaction described. Built from the same flows as the CLI,
 so the page shows the CLI's previews and refusals word for word."""
 
-from datetime import UTC, datetime
 from typing import Any
 
 from hexbytes import HexBytes
@@ -10,9 +9,9 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound
 
 from chain.errors import decode_revert
-from depositor.amounts import plain_units
-from depositor.dashboard import Dashboard, percent_text, read_dashboard
-from depositor.errors import BadInput, Refusal
+from depositor.amounts import parse_base_units, plain_units
+from depositor.dashboard import Dashboard, percent_text, read_dashboard, utc_time
+from depositor.errors import BadInput, Refusal, quoted
 from depositor.flows import ACTIONS, describe_result, plan_action, resolve_amount
 from depositor.keeper_health import KeeperSources, keeper_status
 from depositor.refusals import explain_reason
@@ -54,8 +53,14 @@ class VaultViews:
             "idle": {"position": self.served.assets_text(board.idle),
                      "share": percent_text(board.idle / board.total_assets if board.total_assets else 0.0)},
             "guardrails": board.guardrails,
+            "last_report": utc_time(board.last_report),
+            "proposals": [{
+                "id": p.id, "decision_hash": p.decision_hash, "deadline": utc_time(p.deadline), "approved": p.approved,
+                "allocations": [{"market": market, "target": self.served.assets_text(target)}
+                                for market, target in p.allocations],
+            } for p in board.proposals],
             "rebalances": [{
-                "time": _time(r.time), "block": r.block, "tx": r.tx_hash, "decision_hash": r.decision_hash,
+                "time": utc_time(r.time), "block": r.block, "tx": r.tx_hash, "decision_hash": r.decision_hash,
                 "moved": self.served.assets_text(r.moved), "total_after": self.served.assets_text(r.total_after),
                 "verify": VERIFY_COMMAND.format(tx=r.tx_hash),
             } for r in board.rebalances],
@@ -64,7 +69,7 @@ class VaultViews:
 
     def _history(self, board: Dashboard) -> list[Json]:
         unit = 10**self.served.asset_decimals
-        return [{"block": p.block, "time": p.time, "price": p.price / unit, "label": _time(p.time)}
+        return [{"block": p.block, "time": p.time, "price": p.price / unit, "label": utc_time(p.time)}
                 for p in board.history]
 
     def account(self, address: str) -> Json:
@@ -86,13 +91,12 @@ class VaultViews:
     def plan(self, request: Json) -> Json:
         action = request.get("action")
         if action not in ACTIONS:
-            raise BadInput(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
+            raise BadInput(f"action must be one of {', '.join(ACTIONS)}, got {quoted(action)}")
         account = _address(request.get("account"), "account")
         amount = resolve_amount(str(request.get("amount", "")), action, self.served, account)
         guard = request.get("guard")
-        if guard is not None and not (isinstance(guard, str) and guard.isdigit()):
-            raise BadInput(f"guard must be a whole number of base units as a string, got {guard!r}")
-        plan = plan_action(self.served, action, account, amount, guard_bound=None if guard is None else int(guard))
+        guard_bound = None if guard is None else parse_base_units(guard, what="guard")
+        plan = plan_action(self.served, action, account, amount, guard_bound=guard_bound)
         return {
             "title": plan.title,
             "lines": [list(line) for line in plan.lines],
@@ -138,9 +142,5 @@ class VaultViews:
 
 def _address(value: object, name: str) -> str:
     if not isinstance(value, str) or not Web3.is_address(value):
-        raise BadInput(f"{name} must be an address (0x + 40 hex digits), got {value!r}")
+        raise BadInput(f"{name} must be an address (0x + 40 hex digits), got {quoted(value)}")
     return Web3.to_checksum_address(value)
-
-
-def _time(timestamp: int) -> str:
-    return f"{datetime.fromtimestamp(timestamp, UTC):%Y-%m-%d %H:%M:%S} UTC"

@@ -6,7 +6,7 @@ for the keeper, the backtester and the depositor tools.
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from web3.types import TxReceipt
 from chain.artifacts import CompiledContracts, write_abis
 from chain.deployment import Deployment, MarketInfo
 from chain.params import Param
-from strategy.guardrails import DEFAULT_CAP_BPS, DEFAULT_GUARDRAILS
+from strategy.guardrails import DEFAULT_CAP_BPS, DEFAULT_GUARDRAILS, DEFAULT_VAULT_LIMITS
 from strategy.units import SECONDS_PER_YEAR, WAD
 
 USDC = 10**6  # one whole token of the devnet's 6-decimal mock USDC
@@ -62,6 +62,9 @@ class DevnetParams:
     max_turnover_bps: int = DEFAULT_GUARDRAILS["max_turnover_bps"]
     max_loss_bps: int = DEFAULT_GUARDRAILS["max_loss_bps"]
     min_idle_bps: int = DEFAULT_GUARDRAILS["min_idle_bps"]
+    daily_loss_bps: int = DEFAULT_VAULT_LIMITS["daily_loss_bps"]
+    daily_turnover_bps: int = DEFAULT_VAULT_LIMITS["daily_turnover_bps"]
+    max_price_growth_bps: int = DEFAULT_VAULT_LIMITS["max_price_growth_bps"]
     market_cap_bps: int = DEFAULT_CAP_BPS
     market_cap_abs: int = 10_000_000 * USDC
     timelock: int = 24 * 3600  # raised last: loosening anything afterwards waits a day
@@ -109,12 +112,31 @@ class _Deployer:
         receipt = self.send(f"deploy {name} {label or ''}".rstrip(), factory.constructor(*args))
         return self.w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
 
-    def submit_and_accept(self, step: str, vault: Contract, submit: Callable[..., ContractFunction],
-                          accept: Callable[..., ContractFunction], *args: object) -> None:
-        """Submit a change; if the vault queued it (a loosening), accept it (timelock is still 0)."""
-        receipt = self.send(f"{step} (submit)", submit(*args))
-        if vault.events.ChangeQueued().process_receipt(receipt, errors=DISCARD):
-            self.send(f"{step} (accept)", accept(*args))
+    def seed_market(self, token: Contract, market: Contract, amount: int) -> None:
+        """The admin deposits `amount` into a new market, as other lenders would have: a market the vault leaves
+        entirely keeps a share price (an empty ERC-4626 with assets left over prices its next share at all of them,
+        which the vault's accounting rightly reads as a jump it will not trust)."""
+        self.send(f"seed {market.address}: mint", token.functions.mint(self.admin, amount))
+        self.send(f"seed {market.address}: approve", token.functions.approve(market.address, amount))
+        self.send(f"seed {market.address}: deposit", market.functions.deposit(amount, self.admin))
+
+    def set_param(self, vault: Contract, label: str, param: Param, value: int) -> None:
+        """Submit a parameter; if the vault queued it (a loosening), accept it (the timelock is still 0)."""
+        step = f"set {label}={value}"
+        receipt = self.send(f"{step} (submit)", vault.functions.submit_param(param, value))
+        if vault.events.ParamSubmitted().process_receipt(receipt, errors=DISCARD):
+            self.send(f"{step} (accept)", vault.functions.accept_param(param))
+
+    def list_market(self, vault: Contract, label: str, market: str, cap_bps: int, cap_abs: int) -> None:
+        """Submit a market's listing and accept it (the timelock is still 0)."""
+        receipt = self.send(f"list {label} (submit)", vault.functions.submit_market(market, cap_bps, cap_abs))
+        if vault.events.CapsSubmitted().process_receipt(receipt, errors=DISCARD):
+            self.send(f"list {label} (accept)", vault.functions.accept_market(market))
+
+    def set_vault_limits(self, vault: Contract, limits: Mapping[str, int]) -> None:
+        """The guardrails by name (`DEFAULT_GUARDRAILS` and `DEFAULT_VAULT_LIMITS` keys), timelock last."""
+        for label, value in sorted(limits.items(), key=lambda item: item[0] == "timelock"):
+            self.set_param(vault, label, Param[label.upper()], value)
 
 
 def deploy_devnet(w3: Web3, compiled: CompiledContracts, abi_dir: Path,
@@ -127,24 +149,16 @@ def deploy_devnet(w3: Web3, compiled: CompiledContracts, abi_dir: Path,
     for preset in MARKET_PRESETS[: params.markets]:
         market = d.deploy("MockMarket", token.address, preset.name, preset.symbol, d.admin, label=preset.name)
         d.send(f"set_rate on {preset.name}", market.functions.set_rate(apy_to_rate_wad(preset.apy)))
+        d.seed_market(token, market, USDC)
         markets.append((market, preset))
 
     vault = d.deploy("Vault", token.address, "vaultbot USDC", "vbUSD", params.decimals_offset,
                      d.admin, d.accounts[KEEPER], d.accounts[GUARDIAN], 0)
     for market, preset in markets:
-        d.submit_and_accept(f"list {preset.name}", vault, vault.functions.submit_market,
-                            vault.functions.accept_market, market.address, params.market_cap_bps, params.market_cap_abs)
-    guardrails = (
-        ("min_rebalance_interval", Param.MIN_REBALANCE_INTERVAL, params.min_rebalance_interval),
-        ("max_turnover_bps", Param.MAX_TURNOVER_BPS, params.max_turnover_bps),
-        ("max_loss_bps", Param.MAX_LOSS_BPS, params.max_loss_bps),
-        ("min_idle_bps", Param.MIN_IDLE_BPS, params.min_idle_bps),
-        # last: a longer timelock is a tightening, so it applies at once and guards everything above
-        ("timelock", Param.TIMELOCK, params.timelock),
-    )
-    for label, param, value in guardrails:
-        d.submit_and_accept(f"set {label}={value}", vault, vault.functions.submit_param,
-                            vault.functions.accept_param, param, value)
+        d.list_market(vault, preset.name, market.address, params.market_cap_bps, params.market_cap_abs)
+    # the timelock goes last: a longer one is a tightening, so it applies at once and guards everything before it
+    d.set_vault_limits(vault, {name: getattr(params, name) for name in (*DEFAULT_GUARDRAILS, *DEFAULT_VAULT_LIMITS,
+                                                                          "timelock")})
 
     depositors = [d.accounts[i] for i in DEPOSITORS]
     for depositor in depositors:

@@ -7,6 +7,9 @@ bytes, before it is sent, and a restarted keeper finds it there and resumes it i
 
 Amounts in wei that fit 64 bits (fees per gas, gas) are integers; uint256 values (share price, assets) are
 decimal strings.
+
+Schema changes: `create_all` makes missing tables, and opening a journal adds the columns a newer version
+brought (all nullable: rows written before them hold NULL there). Columns are never renamed or dropped.
 """
 
 from collections.abc import Iterator, Mapping
@@ -29,7 +32,9 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -42,6 +47,8 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
+from vaultbot.redact import redact
+
 
 class CycleStatus(StrEnum):
     RUNNING = "running"  # started, not finished (a crash leaves it so)
@@ -52,6 +59,8 @@ class CycleStatus(StrEnum):
     REVERTED = "reverted"  # the vault refused the rebalance (simulation or mined revert)
     FAILED = "failed"  # anything else went wrong (RPC, model, transaction)
     DRY_RUN = "dry_run"  # a rebalance was decided and simulated, not sent
+    ABANDONED = "abandoned"  # its transaction was given up unmined (chain reset, reorg, stale decision)
+    PROPOSED = "proposed"  # the rebalance was over the daily budgets: proposed to the guardian instead
 
 
 class TxStatus(StrEnum):
@@ -60,6 +69,7 @@ class TxStatus(StrEnum):
     MINED = "mined"  # receipt with status 1
     FAILED = "failed"  # receipt with status 0, or given up
     REPLACED = "replaced"  # another transaction with the same nonce was mined
+    ABANDONED = "abandoned"  # never to be broadcast again: its chain is gone or its decision stale (see `error`)
 
     @property
     def pending(self) -> bool:
@@ -84,13 +94,14 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class MessageText(TypeDecorator[str]):
-    """Free text from outside (revert reasons, error messages): PostgreSQL text cannot hold NUL, so it is escaped."""
+    """Free text from outside (revert reasons, error messages): PostgreSQL text cannot hold NUL, so it is escaped;
+    URL credentials are masked, as every reader of the journal shows these (status, the depositors' page)."""
 
     impl = Text
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return None if value is None else value.replace("\x00", "\\x00")
+        return None if value is None else redact(value.replace("\x00", "\\x00"))
 
 
 def utc_now() -> datetime:
@@ -150,6 +161,13 @@ class Transaction(Base):
     max_fee_per_gas: Mapped[int] = mapped_column(BigInteger)
     max_priority_fee_per_gas: Mapped[int] = mapped_column(BigInteger)
     gas_limit: Mapped[int] = mapped_column(BigInteger)
+    # the vault function it calls (rebalance, propose_rebalance, report); NULL in rows from before: rebalances
+    function: Mapped[str | None] = mapped_column(String(32))
+    # the chain it was signed for and built on (NULL in rows journaled before these columns): resume checks them
+    chain_id: Mapped[int | None] = mapped_column(BigInteger)
+    genesis_hash: Mapped[str | None] = mapped_column(String(66))
+    built_on_block: Mapped[int | None] = mapped_column(BigInteger)
+    built_on_hash: Mapped[str | None] = mapped_column(String(66))
     status: Mapped[TxStatus] = mapped_column(Enum(TxStatus, native_enum=False, length=16), default=TxStatus.SIGNED)
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     gas_used: Mapped[int | None] = mapped_column(BigInteger)
@@ -166,6 +184,29 @@ class Transaction(Base):
         return self.gas_used * self.effective_gas_price
 
 
+class ProposalStatus(StrEnum):
+    WAITING = "waiting"  # live on chain: the guardian may approve it, or has and the keeper runs it next
+    EXECUTED = "executed"  # its rebalance was mined
+    EXPIRED = "expired"  # its deadline passed before it ran
+    REJECTED = "rejected"  # the guardian dropped it before its deadline
+
+
+class ProposalRecord(Base):
+    """A rebalance the keeper proposed to the guardian (`Vault.propose_rebalance`), under the decision it is."""
+
+    __tablename__ = "proposals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    proposal_id: Mapped[str] = mapped_column(String(66), unique=True)  # what the guardian approves
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"))
+    decision_hash: Mapped[str] = mapped_column(String(66))
+    deadline: Mapped[int] = mapped_column(BigInteger)  # chain time
+    status: Mapped[ProposalStatus] = mapped_column(Enum(ProposalStatus, native_enum=False, length=16),
+                                                   default=ProposalStatus.WAITING)
+    created: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    closed: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 class DatabaseError(RuntimeError):
     """The journal cannot be opened or written; names the database URL (without its password)."""
 
@@ -179,10 +220,11 @@ class KeeperDB:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.shown_url = make_url(url).render_as_string(hide_password=True)  # for messages: no password
+        self.shown_url = redact(make_url(url).render_as_string(hide_password=True))  # for messages: no secret
         try:
             self.engine = _engine(url)
             Base.metadata.create_all(self.engine)
+            _add_new_columns(self.engine)
         except SQLAlchemyError as error:
             raise DatabaseError(f"cannot open the keeper database {self.shown_url}: {error}") from error
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -249,6 +291,21 @@ class KeeperDB:
         with self.session() as session:
             return session.scalars(select(Decision).order_by(Decision.id.desc()).limit(1)).first()
 
+    def repeat_decision(self, decision_id: int, cycle_id: int) -> int:
+        """Decision `decision_id` journaled again for `cycle_id`, which carries it out (an approved proposal):
+        the same record and hash."""
+        with self.session() as session:
+            original = session.get_one(Decision, decision_id)
+            repeated = Decision(
+                cycle_id=cycle_id, created=utc_now(), inputs_hash=original.inputs_hash,
+                model_hash=original.model_hash, predictions=original.predictions, targets=original.targets,
+                allocation_status=original.allocation_status, expected_gain=original.expected_gain,
+                decision_hash=original.decision_hash, record=original.record,
+            )
+            session.add(repeated)
+            session.flush()
+            return repeated.id
+
     def decisions_with_hash(self, decision_hash: str) -> list[Decision]:
         with self.session() as session:
             query = select(Decision).where(Decision.decision_hash == decision_hash.lower()).order_by(Decision.id)
@@ -257,13 +314,16 @@ class KeeperDB:
     # -- transactions ------------------------------------------------------------------------------------
 
     def record_signed(self, decision_id: int, *, sender: str, nonce: int, tx_hash: str, raw_tx: str,
-                      max_fee_per_gas: int, max_priority_fee_per_gas: int, gas_limit: int) -> None:
-        """Stores a signed transaction; called before it is broadcast."""
+                      max_fee_per_gas: int, max_priority_fee_per_gas: int, gas_limit: int, chain_id: int,
+                      genesis_hash: str, built_on_block: int, built_on_hash: str, function: str = "rebalance") -> None:
+        """Stores a signed transaction and the chain it was built on; called before it is broadcast."""
         with self.session() as session:
             session.add(Transaction(
                 decision_id=decision_id, sender=sender, nonce=nonce, tx_hash=tx_hash.lower(), raw_tx=raw_tx,
                 max_fee_per_gas=max_fee_per_gas, max_priority_fee_per_gas=max_priority_fee_per_gas,
-                gas_limit=gas_limit, status=TxStatus.SIGNED, created=utc_now(), updated=utc_now(),
+                gas_limit=gas_limit, function=function, chain_id=chain_id, genesis_hash=genesis_hash.lower(),
+                built_on_block=built_on_block, built_on_hash=built_on_hash.lower(), status=TxStatus.SIGNED,
+                created=utc_now(), updated=utc_now(),
             ))
 
     def mark_sent(self, tx_hash: str) -> None:
@@ -273,7 +333,7 @@ class KeeperDB:
                 tx.status = TxStatus.SENT
 
     def record_receipt(self, receipt: Mapping[str, Any]) -> Transaction:
-        """Marks the mined transaction mined or failed, and every other one of its nonce replaced."""
+        """Marks the mined transaction mined or failed, and every other pending one of its nonce replaced."""
         tx_hash = to_hex(receipt["transactionHash"])
         with self.session() as session:
             tx = _tx(session, tx_hash)
@@ -282,8 +342,9 @@ class KeeperDB:
             tx.gas_used = receipt["gasUsed"]
             tx.effective_gas_price = receipt.get("effectiveGasPrice")
             tx.receipt = _jsonable(receipt)
+            # pending only: an abandoned or settled one of the same nonce (an earlier chain's) keeps its status
             siblings = select(Transaction).where(Transaction.sender == tx.sender, Transaction.nonce == tx.nonce,
-                                                 Transaction.id != tx.id)
+                                                 Transaction.id != tx.id, Transaction.status.in_(_PENDING))
             for sibling in session.scalars(siblings):
                 sibling.status = TxStatus.REPLACED
             return tx
@@ -293,10 +354,15 @@ class KeeperDB:
             tx = _tx(session, tx_hash)
             tx.status, tx.error = TxStatus.FAILED, error
 
+    def mark_abandoned(self, tx_hash: str, reason: str) -> None:
+        with self.session() as session:
+            tx = _tx(session, tx_hash)
+            tx.status, tx.error = TxStatus.ABANDONED, reason
+
     def pending_transactions(self) -> list[Transaction]:
         """Signed or sent transactions, oldest first: a restart must resume these, never sign anew."""
         with self.session() as session:
-            query = (select(Transaction).where(Transaction.status.in_([TxStatus.SIGNED, TxStatus.SENT]))
+            query = (select(Transaction).where(Transaction.status.in_(_PENDING))
                      .order_by(Transaction.id))
             return list(session.scalars(query))
 
@@ -309,10 +375,52 @@ class KeeperDB:
         with self.session() as session:
             return session.get_one(Decision, tx.decision_id)
 
+    # -- proposals ---------------------------------------------------------------------------------------
+
+    def record_proposal(self, decision_id: int, proposal_id: str, deadline: int) -> None:
+        with self.session() as session:
+            decision_hash = session.get_one(Decision, decision_id).decision_hash
+            session.add(ProposalRecord(proposal_id=proposal_id.lower(), decision_id=decision_id,
+                                       decision_hash=decision_hash, deadline=deadline,
+                                       status=ProposalStatus.WAITING, created=utc_now()))
+
+    def waiting_proposals(self) -> list[ProposalRecord]:
+        """The keeper's proposals not yet executed, expired or rejected, oldest first."""
+        with self.session() as session:
+            query = (select(ProposalRecord).where(ProposalRecord.status == ProposalStatus.WAITING)
+                     .order_by(ProposalRecord.id))
+            return list(session.scalars(query))
+
+    def close_proposal(self, proposal_id: str, status: ProposalStatus) -> None:
+        with self.session() as session:
+            query = select(ProposalRecord).where(ProposalRecord.proposal_id == proposal_id.lower())
+            proposal = session.scalars(query).one()
+            proposal.status, proposal.closed = status, utc_now()
+
+    def proposal(self, proposal_id: str) -> ProposalRecord | None:
+        with self.session() as session:
+            query = select(ProposalRecord).where(ProposalRecord.proposal_id == proposal_id.lower())
+            return session.scalars(query).first()
+
     def gas_spent_wei(self) -> int:
         with self.session() as session:
             mined = select(Transaction).where(Transaction.gas_used.is_not(None))
             return sum(tx.fee_paid or 0 for tx in session.scalars(mined))
+
+
+_PENDING = [status for status in TxStatus if status.pending]
+
+
+def _add_new_columns(engine: Engine) -> None:
+    """The columns of the model a journal written by an older version lacks, added (nullable, no default)."""
+    with engine.begin() as connection:
+        existing = inspect(connection)
+        for table in Base.metadata.sorted_tables:
+            have = {column["name"] for column in existing.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _engine(url: str) -> Engine:

@@ -5,8 +5,11 @@
 1. Resume: a transaction left signed or sent by an earlier run is resumed with every journaled version of its
    nonce (`TxSender.resume`: the receipt of whichever was mined, else the newest re-broadcast and replaced with
    bumped fees while stuck or priced out, each replacement journaled before broadcast) and its outcome
-   recorded; no decision is made while one is pending.
-2. Inputs (`sources.inputs`): a source failure or a data-gate refusal ends the cycle as `refused`.
+   recorded; no decision is made while one is pending. One that no version of was mined is abandoned, never
+   broadcast again, when the chain it was built on is gone (reset, reorg) or its decision is older than
+   `service.decision_max_age_s`.
+2. Inputs (`sources.inputs`): a source failure or a data-gate refusal ends the cycle as `refused`; so does
+   the cycle's deadline (`service.cycle_deadline_s`), by which every fetch of the cycle ends.
 3. Forecasts per pool from what the promotion policy trusts (`keeper.models`: the champion model, or the
    trailing-best rule while it is not trusted), mapped to the vault's markets by `[markets]`.
 4. Chain: guardrails and state through `VaultReader`; the gas price for the allocator's costs.
@@ -18,13 +21,18 @@
    reason; not retried in this cycle; dry-run stops here), then `TxSender`, which hands each signed
    transaction to the journal before broadcasting it; the receipt marks the cycle `rebalanced` (or
    `reverted` when mined with status 0).
+
+Beyond the daily budgets (`keeper.proposals`): a simulation refused with "vault: over daily budget" is proposed
+to the guardian instead (`proposed`); an approved proposal is run by the next cycle, before it plans anything.
+On a quiet day, a cycle that holds reports the markets' values (`Vault.report`) once the vault's last report is
+older than `service.report_interval_s`: between rebalances only a report moves the depositors' share price.
 """
 
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property, partial
 from typing import Any
@@ -36,11 +44,12 @@ from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
 from web3.logs import DISCARD
 
 from chain.errors import ContractRevert, RpcUnavailable
-from chain.rebalance import simulate_then_send
-from chain.tx import NonceUsed, PendingTx, TxError, TxSender
+from chain.rebalance import PROPOSE, REPORT, called_function, propose_call, report_call, simulate_then_send
+from chain.tx import Abandoned, BuiltOn, NonceUsed, PendingTx, TxError, TxSender
 from chain.vault_reader import VaultReader
 from config import Config
-from journal.db import CycleStatus, DatabaseError, KeeperDB, Transaction, to_hex
+from journal.db import CycleStatus, DatabaseError, Decision, KeeperDB, Transaction, to_hex
+from keeper import proposals
 from keeper.metrics import KeeperMetrics
 from keeper.models import KeeperModels
 from sources import DataGateError, SourceError, Sources
@@ -60,7 +69,8 @@ from strategy.units import annualised_growth
 log = logging.getLogger(__name__)
 
 # Cycle outcomes that count as the keeper working (for the health check and last-success metric).
-SUCCESSFUL = frozenset({CycleStatus.REBALANCED, CycleStatus.HELD, CycleStatus.SKIPPED, CycleStatus.DRY_RUN})
+SUCCESSFUL = frozenset({CycleStatus.REBALANCED, CycleStatus.HELD, CycleStatus.SKIPPED, CycleStatus.DRY_RUN,
+                        CycleStatus.PROPOSED})
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,7 @@ class DecidedRebalance:
     decision_id: int
     decision_hash: str
     allocations: list[tuple[str, int]]  # (market, target assets) as `rebalance` names them
+    proposal_id: str | None = None  # the guardian's approved proposal it runs, if it is one
 
 
 @dataclass(frozen=True)
@@ -102,11 +113,13 @@ class VaultChain:
 
 
 class _Stop(Exception):
-    """Ends a cycle early without an error: held, skipped, or a revert the guardrail mirror foresaw."""
+    """Ends a cycle early without an error: held, skipped, a revert the guardrail mirror foresaw, or a refused
+    report."""
 
-    def __init__(self, status: CycleStatus, reason: str, failure_kind: str | None = None) -> None:
+    def __init__(self, status: CycleStatus, reason: str, failure_kind: str | None = None,
+                 tx_hash: str | None = None) -> None:
         super().__init__(reason)
-        self.status, self.reason, self.failure_kind = status, reason, failure_kind
+        self.status, self.reason, self.failure_kind, self.tx_hash = status, reason, failure_kind, tx_hash
 
 
 class Keeper:
@@ -124,16 +137,18 @@ class Keeper:
 
     def run_cycle(self, *, dry_run: bool = False) -> CycleOutcome:
         started = time.monotonic()
+        # Past the deadline every fetch fails as a SourceError naming it: the cycle is refused, journaled.
+        self.sources.start_cycle(self.config.service.cycle_deadline_s)
         cycle_id = self.db.start_cycle(dry_run=dry_run)
         log.info("cycle %d started%s", cycle_id, " (dry run)" if dry_run else "")
         decision_hash = None
         try:
             self._resume_pending()
-            plan = self.plan(cycle_id)
+            plan = self._approved_plan(cycle_id) or self.plan(cycle_id, dry_run=dry_run)
             decision_hash = plan.decision_hash
-            outcome = self.execute(plan, dry_run=dry_run)
+            outcome = self._send(plan, dry_run=dry_run)
         except _Stop as stop:
-            outcome = CycleOutcome(cycle_id, stop.status, stop.reason, stop.failure_kind, decision_hash)
+            outcome = CycleOutcome(cycle_id, stop.status, stop.reason, stop.failure_kind, decision_hash, stop.tx_hash)
         except DatabaseError:
             raise  # without its journal the keeper must not go on
         except Exception as error:
@@ -141,6 +156,8 @@ class Keeper:
             if kind == "internal":
                 log.exception("cycle %d failed unexpectedly", cycle_id)
             outcome = CycleOutcome(cycle_id, status, describe(error), kind, decision_hash)
+        if not dry_run:
+            self._record_share_price(cycle_id)
         self.db.finish_cycle(cycle_id, outcome.status, outcome.reason)
         duration_s = time.monotonic() - started
         log.log(logging.INFO if outcome.succeeded else logging.WARNING, "cycle %d %s%s", cycle_id,
@@ -155,8 +172,9 @@ class Keeper:
             self.metrics.pending_transactions.set(len(self.db.pending_transactions()))
         return outcome
 
-    def plan(self, cycle_id: int) -> DecidedRebalance:
-        """Steps 2-5: inputs, forecasts, chain state, allocation, the journaled decision."""
+    def plan(self, cycle_id: int, *, dry_run: bool = False) -> DecidedRebalance:
+        """Steps 2-5: inputs, forecasts, chain state, allocation, the journaled decision (a hold reports when
+        due, unless dry-run)."""
         now = self.clock()
         inputs = self._inputs(now)
         model = self.models.for_cycle(inputs)
@@ -182,7 +200,7 @@ class Keeper:
             decision_hash=decision_hash, record=canonical_json(record),
         )
         if verdict.kind == VerdictKind.HOLD:
-            raise _Stop(CycleStatus.HELD, verdict.reason)
+            raise self._held(cycle_id, decision_id, verdict.reason, block["timestamp"], dry_run=dry_run)
         if verdict.kind == VerdictKind.SKIP:
             raise _Stop(CycleStatus.SKIPPED, verdict.reason)
         if verdict.kind == VerdictKind.WOULD_REVERT:
@@ -214,12 +232,77 @@ class Keeper:
                                 decision_hash=plan.decision_hash)
         return self._settle(plan.cycle_id, plan.decision_hash, receipt)
 
+    # -- beyond the daily budgets, and quiet days --------------------------------------------------------
+
+    def _approved_plan(self, cycle_id: int) -> DecidedRebalance | None:
+        """The oldest of the keeper's proposals the guardian approved, as this cycle's decision (journaled again
+        with the same record and hash); None when none is approved."""
+        proposal = proposals.approved(proposals.live_proposals(self.db, self.chain.reader))
+        if proposal is None:
+            return None
+        block = self.chain.w3.eth.get_block("latest")
+        self._record_chain_facts(cycle_id, self.chain.reader.state(), block)
+        decision_id = self.db.repeat_decision(self.db.proposal(proposal.id).decision_id, cycle_id)
+        log.info("cycle %d runs the approved proposal %s (decision %s)", cycle_id, proposal.id,
+                 proposal.decision_hash)
+        return DecidedRebalance(cycle_id, decision_id, proposal.decision_hash, list(proposal.allocations),
+                                proposal_id=proposal.id)
+
+    def _send(self, plan: DecidedRebalance, *, dry_run: bool) -> CycleOutcome:
+        """`execute`; a new plan the vault finds over the daily budgets goes to the guardian instead."""
+        try:
+            outcome = self.execute(plan, dry_run=dry_run)
+        except ContractRevert as revert:
+            # an approved proposal refused for the budgets lost its approval (expired): nothing more to ask
+            if plan.proposal_id is not None or not proposals.over_budget(revert):
+                raise
+            return self._propose(plan, revert, dry_run=dry_run)
+        if plan.proposal_id is None:
+            return outcome
+        proposals.live_proposals(self.db, self.chain.reader)  # journals it executed once mined
+        return replace(outcome, reason=f"the guardian's approved proposal {plan.proposal_id}: {outcome.reason}")
+
+    def _propose(self, plan: DecidedRebalance, revert: ContractRevert, *, dry_run: bool) -> CycleOutcome:
+        """`propose_rebalance` of exactly the planned move, unless one of the keeper's proposals is live."""
+        live = proposals.live_proposals(self.db, self.chain.reader)
+        if live:
+            raise _Stop(CycleStatus.SKIPPED, f"{revert.reason}; {proposals.waiting_text(live[0])}")
+        if dry_run:
+            return CycleOutcome(plan.cycle_id, CycleStatus.DRY_RUN, f"{revert.reason}: would propose it to the "
+                                "guardian; dry run, not sent", decision_hash=plan.decision_hash)
+        receipt = self.chain.sender.send(propose_call(self.chain.vault, plan.allocations, plan.decision_hash),
+                                         on_signed=partial(self.journal_signed, plan.decision_id))
+        return self._settle(plan.cycle_id, plan.decision_hash, receipt)
+
+    def _held(self, cycle_id: int, decision_id: int, reason: str, chain_time: int, *, dry_run: bool) -> _Stop:
+        """How a held cycle ends: after `Vault.report()` when the last report is older than
+        service.report_interval_s (not in a dry run); a report the vault refuses (its markets fell more than
+        the daily loss budget left) ends it as reverted, with the vault's reason."""
+        age_s = chain_time - self.chain.reader.last_report()
+        if dry_run or age_s < self.config.service.report_interval_s:
+            return _Stop(CycleStatus.HELD, reason)
+        try:
+            receipt = self.chain.sender.send(report_call(self.chain.vault),
+                                             on_signed=partial(self.journal_signed, decision_id))
+        except ContractRevert as revert:
+            if revert.receipt is not None:  # mined with status 0: the journal records it as failed
+                self.db.record_receipt(revert.receipt)
+            return _Stop(CycleStatus.REVERTED, f"{reason}; the report of the markets' values (the last one "
+                                               f"{age_s}s ago) was refused: {revert.reason}", "revert")
+        reported = self._settle(cycle_id, None, receipt)
+        return _Stop(reported.status, f"{reason}; {reported.reason}", reported.failure_kind, reported.tx_hash)
+
     def journal_signed(self, decision_id: int, pending: PendingTx) -> None:
-        """TxSender's on_signed: the signed transaction is committed before it is broadcast."""
+        """TxSender's on_signed: the signed transaction, and the chain it was built on, committed before it is
+        broadcast."""
+        built_on = pending.built_on
         self.db.record_signed(
             decision_id, sender=self.chain.keeper_address, nonce=pending.nonce, tx_hash=to_hex(pending.tx_hash),
             raw_tx=to_hex(pending.raw_tx), max_fee_per_gas=pending.max_fee_per_gas,
             max_priority_fee_per_gas=pending.max_priority_fee_per_gas, gas_limit=pending.gas_limit,
+            function=called_function(self.chain.vault, pending),
+            chain_id=pending.chain_id, genesis_hash=to_hex(built_on.genesis_hash),
+            built_on_block=built_on.block_number, built_on_hash=to_hex(built_on.block_hash),
         )
         log.info("signed %s (nonce %d), journaled before broadcast", to_hex(pending.tx_hash), pending.nonce,
                  extra={"tx_hash": to_hex(pending.tx_hash), "nonce": pending.nonce,
@@ -247,7 +330,8 @@ class Keeper:
             try:
                 # any version may be the one mined; replacements are journaled like those of a send
                 receipt = self.chain.sender.resume([_pending_of(tx) for tx in versions],
-                                                   on_signed=partial(self.journal_signed, decision.id))
+                                                   on_signed=partial(self.journal_signed, decision.id),
+                                                   stale=self._stale(decision))
             except (TimeExhausted, RpcUnavailable, requests.RequestException) as error:
                 raise _Stop(CycleStatus.SKIPPED, f"transaction {newest.tx_hash} is still pending: "
                                                  f"{describe(error)}") from error
@@ -255,6 +339,12 @@ class Keeper:
                 if revert.receipt is not None:  # mined with status 0: settled, no longer pending
                     self.db.record_receipt(revert.receipt)
                 self.db.finish_cycle(decision.cycle_id, CycleStatus.REVERTED, f"resumed: {describe(revert)}")
+                continue
+            except Abandoned as abandoned:  # never broadcast again; the cycle goes on to decide anew
+                for tx in versions:
+                    self.db.mark_abandoned(tx.tx_hash, str(abandoned))
+                self.db.finish_cycle(decision.cycle_id, CycleStatus.ABANDONED, f"resumed: {describe(abandoned)}")
+                log.warning("%s", abandoned)
                 continue
             except NonceUsed as used:  # no version will ever be mined: stop resuming them
                 for tx in versions:
@@ -266,6 +356,15 @@ class Keeper:
                                                  f"{describe(error)}") from error
             outcome = self._settle(decision.cycle_id, decision.decision_hash, receipt)
             self.db.finish_cycle(decision.cycle_id, outcome.status, f"resumed after a restart: {outcome.reason}")
+
+    def _stale(self, decision: Decision) -> str | None:
+        """Why `decision` is too old to be sent now; None while it is fresh."""
+        age_s = (self.clock() - decision.created).total_seconds()
+        limit_s = self.config.service.decision_age_s
+        if age_s <= limit_s:
+            return None
+        return (f"stale decision: decided {age_s:.0f}s ago, more than service.decision_max_age_s "
+                f"({limit_s:g}s)")
 
     # -- helpers ----------------------------------------------------------------------------------------
 
@@ -296,13 +395,21 @@ class Keeper:
         return by_market, stale
 
     def _record_chain_facts(self, cycle_id: int, state: VaultState, block: Mapping[str, Any]) -> None:
-        share_price = self.chain.reader.snapshot().price_per_share
-        previous = self.db.last_share_price(before_cycle=cycle_id)
         self.db.update_cycle(cycle_id, block_number=block["number"], chain_time=block["timestamp"],
-                             total_assets=str(state.total), share_price=str(share_price))
+                             total_assets=str(state.total))
+
+    def _record_share_price(self, cycle_id: int) -> None:
+        """The share price once the cycle's transactions are mined, and when: it moves only when a rebalance or a
+        report values the markets, so the realised yield is measured from one cycle's end to the next's."""
+        try:
+            share_price = self.chain.reader.price_per_share()
+            chain_time = self.chain.w3.eth.get_block("latest")["timestamp"]
+        except _RPC_ERRORS:  # a cycle that lost its RPC has journaled why; the metric waits for the next one
+            return
+        previous = self.db.last_share_price(before_cycle=cycle_id)
+        self.db.update_cycle(cycle_id, chain_time=chain_time, share_price=str(share_price))
         if self.metrics is not None and previous is not None and previous.chain_time is not None:
-            realised = annualised_growth(int(previous.share_price), share_price,
-                                         block["timestamp"] - previous.chain_time)
+            realised = annualised_growth(int(previous.share_price), share_price, chain_time - previous.chain_time)
             if realised is not None:
                 self.metrics.realised_apy.set(realised * 100)
 
@@ -311,13 +418,21 @@ class Keeper:
         if self.metrics is not None and state.total > 0:
             self.metrics.predicted_apy.set(predicted_apy(allocation.targets, forecasts, state.total))
 
-    def _settle(self, cycle_id: int, decision_hash: str, receipt: Mapping[str, Any]) -> CycleOutcome:
+    def _settle(self, cycle_id: int, decision_hash: str | None, receipt: Mapping[str, Any]) -> CycleOutcome:
+        """The outcome of a mined transaction of the cycle, by the vault function it called."""
         tx = self.db.record_receipt(receipt)
         if self.metrics is not None and tx.fee_paid:
             self.metrics.gas_spent.inc(tx.fee_paid)
         if receipt["status"] != 1:
             return CycleOutcome(cycle_id, CycleStatus.REVERTED, f"transaction {tx.tx_hash} reverted on chain",
                                 "revert", decision_hash, tx.tx_hash)
+        if tx.function == PROPOSE:
+            return CycleOutcome(cycle_id, CycleStatus.PROPOSED,
+                                proposals.record_proposed(self.db, self.chain.vault, tx, receipt),
+                                decision_hash=decision_hash, tx_hash=tx.tx_hash)
+        if tx.function == REPORT:
+            return CycleOutcome(cycle_id, CycleStatus.HELD, f"reported the markets' values: transaction "
+                                f"{tx.tx_hash} in block {tx.block_number}", tx_hash=tx.tx_hash)
         emitted = [to_hex(event["args"]["decision_hash"])
                    for event in self.chain.vault.events.Rebalanced().process_receipt(receipt, errors=DISCARD)]
         if emitted != [decision_hash]:
@@ -331,6 +446,9 @@ def predicted_apy(targets: Mapping[str, int], forecasts: Mapping[str, MarketFore
     return sum(amount * forecasts[market].apy_pct for market, amount in targets.items() if market in forecasts) / total
 
 
+_RPC_ERRORS = (RpcUnavailable, requests.RequestException, TimeExhausted, ConnectionError, Web3Exception)
+
+
 def classify(error: Exception) -> tuple[CycleStatus, str]:
     """The cycle status and the failure label of an exception that ended a cycle."""
     if isinstance(error, DataGateError):
@@ -339,7 +457,7 @@ def classify(error: Exception) -> tuple[CycleStatus, str]:
         return CycleStatus.REFUSED, "source"
     if isinstance(error, (ContractRevert, ContractLogicError)):
         return CycleStatus.REVERTED, "revert"
-    if isinstance(error, (RpcUnavailable, requests.RequestException, TimeExhausted, ConnectionError, Web3Exception)):
+    if isinstance(error, _RPC_ERRORS):
         return CycleStatus.FAILED, "rpc"
     if isinstance(error, (ModelError, DataError)):
         return CycleStatus.FAILED, "model"
@@ -356,6 +474,8 @@ def _predictions_json(forecasts: Mapping[str, MarketForecast], markets: Mapping[
 
 
 def _pending_of(tx: Transaction) -> PendingTx:
+    built_on = None if tx.genesis_hash is None else BuiltOn(tx.genesis_hash, tx.built_on_block, tx.built_on_hash)
     return PendingTx(nonce=tx.nonce, tx_hash=tx.tx_hash, raw_tx=tx.raw_tx, max_fee_per_gas=tx.max_fee_per_gas,
-                     max_priority_fee_per_gas=tx.max_priority_fee_per_gas, gas_limit=tx.gas_limit)
+                     max_priority_fee_per_gas=tx.max_priority_fee_per_gas, gas_limit=tx.gas_limit,
+                     built_on=built_on)
 

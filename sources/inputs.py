@@ -80,14 +80,14 @@ def recent_token_prices(sources: Sources, history: pd.DataFrame, pools_meta: pd.
     """`history` with token prices joined into the rows of its last `days` days up to `at` (daily labels, as
     `align_to_daily` gives them); older rows are left unpriced.
 
-    A row labelled day D holds a point from (D - 1 day, D] and takes the price at or before it, so prices are
-    fetched from a day before the window's first day. The window is fixed by the data, not the clock: the same
-    requests all day (the inputs hash does not move), and no first day left unpriced between midnight and
-    the first point of the new day.
+    A row labelled day D holds a point from (D - 1 day, D] and takes the price at or before it; a daily price
+    point can fall at any hour of its own day, so prices are fetched from two days before the window's first
+    day. The window is fixed by the data, not the clock: the same requests all day (the inputs hash does not
+    move), and no first day left unpriced, whatever the hours of the points and of the prices.
     """
     first = at - pd.Timedelta(days=days - 1)
     recent = (history[TIMESTAMP].dt.ceil("D") >= first).to_numpy()
-    priced = with_token_prices(sources, history[recent], pools_meta, first - pd.Timedelta(days=1), days + 1)
+    priced = with_token_prices(sources, history[recent], pools_meta, first - pd.Timedelta(days=2), days + 2)
     return pd.concat([history[~recent], priced], ignore_index=True)
 
 

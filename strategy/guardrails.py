@@ -23,6 +23,7 @@ from pydantic.dataclasses import dataclass
 from strategy.units import BPS, UINT256_MAX
 
 MAX_MARKETS = 16  # Vault.vy MAX_MARKETS: rebalance takes at most this many allocations
+MAX_RATE_BPS = 100_000  # Vault.vy MAX_RATE_BPS: the loosest daily budget and yearly price growth
 # The guardrails the devnet deploys and a backtest simulates unless its config says otherwise: an hour between
 # rebalances, at most half the assets moved and 0.1 % lost per rebalance, 5 % idle; 40 % of assets per market.
 DEFAULT_GUARDRAILS: dict[str, int] = {
@@ -32,6 +33,15 @@ DEFAULT_GUARDRAILS: dict[str, int] = {
     "min_idle_bps": 500,
 }
 DEFAULT_CAP_BPS = 4000
+# The vault's limits beyond a single rebalance, deployed with DEFAULT_GUARDRAILS: the keeper may lose at most
+# 0.1 % and move at most twice the vault in a rolling day, and a market's accepted price may rise at most 100 %
+# a year (the real USDC markets of 2022-2025 peaked at 68 %). The Python mirror sees the daily budgets as the
+# per-rebalance limits they leave (chain.vault_reader).
+DEFAULT_VAULT_LIMITS: dict[str, int] = {
+    "daily_loss_bps": 10,
+    "daily_turnover_bps": 20_000,
+    "max_price_growth_bps": 10_000,
+}
 
 # On-chain amounts are uint256; strict so that a float or bool from a config file is an error, not a cast.
 Uint256 = Annotated[int, Strict(), Field(ge=0, le=UINT256_MAX)]
@@ -51,6 +61,9 @@ class Reason(StrEnum):
     IDLE_BELOW_FLOOR = "vault: idle below floor"
     TURNOVER_EXCEEDED = "vault: turnover exceeded"
     LOSS_EXCEEDED = "vault: loss exceeded"
+    # The daily budgets: the mirror sees them folded into the two limits above, yet the chain can still find a
+    # move over them (a loss the lossless mirror does not model, a budget tightened since it was read).
+    OVER_DAILY_BUDGET = "vault: over daily budget"
 
 
 @dataclass(frozen=True, config=_STRICT)

@@ -3,7 +3,7 @@
 import pytest
 
 from chain.params import Param
-from strategy.guardrails import MAX_MARKETS
+from strategy.guardrails import MAX_MARKETS, MAX_RATE_BPS
 from strategy.units import SECONDS_PER_YEAR, annualised_growth
 from tests.contracts.world import Accounts, deploy_token, deploy_vault
 
@@ -14,6 +14,7 @@ def test_every_param_id_and_limit_is_the_deployed_vaults() -> None:
     on_chain = {name.removeprefix("PARAM_"): getattr(vault, name)() for name in dir(vault) if name.startswith("PARAM_")}
     assert on_chain == {p.name: p.value for p in Param}
     assert vault.MAX_MARKETS() == MAX_MARKETS
+    assert vault.MAX_RATE_BPS() == MAX_RATE_BPS
 
 
 def test_annualised_growth_compounds_and_refuses_what_cannot_be_told() -> None:

@@ -35,7 +35,7 @@ from strategy.decision_record import decision_hash_of, decision_record, keccak_h
 from strategy.guardrails import VaultState
 from strategy.units import BPS, SECONDS_PER_DAY, WAD
 
-MARKET_TX_GAS = 300_000  # set_rate, inject_loss, mint: ~60k each; a fixed limit spares an estimate per call
+MARKET_TX_GAS = 1_000_000  # set_rate, inject_loss, mint ~60k each, a report of 16 markets ~300k: no estimate per call
 
 
 def rpc(w3: Web3, method: str, *params: Any) -> Any:
@@ -203,6 +203,9 @@ class ChainVault:
                 calls.append(Call(operator, market, "inject_loss", [bps]))
                 if excess:
                     calls.append(Call(self.contracts.admin, self.contracts.token, "mint", [market.address, excess]))
+        # The day's close is reported, as the keeper reports on a day it does not rebalance: the vault's stored
+        # totalAssets (its share price) then carries the day's yield and moves as fast mode's value does.
+        calls.append(Call(self.contracts.admin, self.contracts.vault, "report", []))
         self.contracts.mine(calls, self.clock(day), f"apply price moves and losses on {day.date()}")
 
 

@@ -26,7 +26,6 @@ from backtest.chainmode.chain_vault import ChainContracts, ChainVault, rpc
 from backtest.engine import Setup
 from backtest.errors import ChainModeError, UsageError
 from chain.artifacts import CompiledContracts, compile_contracts
-from chain.params import Param
 from chain.tx import TxSender
 from chain.vault_reader import VaultReader
 from devnet.anvil import AnvilConfig, AnvilError, AnvilProcess, rpc_call
@@ -36,6 +35,7 @@ from devnet.deploy import (
     DeploymentError,
     _Deployer,
 )
+from strategy.guardrails import DEFAULT_GUARDRAILS, DEFAULT_VAULT_LIMITS, MAX_RATE_BPS
 from strategy.units import SECONDS_PER_DAY
 
 SHARE_DECIMALS = 18  # the vault's shares; its decimals offset is this less the asset's decimals
@@ -154,21 +154,17 @@ class ChainWorld:
                              d.accounts[GUARDIAN], 0)
             for pool, market in zip(setup.pools, markets, strict=True):
                 limits = setup.guardrails.markets[pool]
-                d.submit_and_accept(f"list the market of pool {pool}", vault, vault.functions.submit_market,
-                                    vault.functions.accept_market, market.address, limits.cap_bps, limits.cap_abs)
+                d.list_market(vault, f"the market of pool {pool}", market.address, limits.cap_bps, limits.cap_abs)
             guardrails = setup.guardrails
-            for label, param, value in (
-                ("min_rebalance_interval", Param.MIN_REBALANCE_INTERVAL, guardrails.min_rebalance_interval),
-                ("max_turnover_bps", Param.MAX_TURNOVER_BPS, guardrails.max_turnover_bps),
-                ("max_loss_bps", Param.MAX_LOSS_BPS, guardrails.max_loss_bps),
-                ("min_idle_bps", Param.MIN_IDLE_BPS, guardrails.min_idle_bps),
-            ):
-                d.submit_and_accept(f"set {label}={value}", vault, vault.functions.submit_param,
-                                    vault.functions.accept_param, param, value)
+            # The fast mode models neither the daily budgets (no guardian approves anything in a replay) nor
+            # the bound on a market's accepted price growth (a peg recovery can lift a price faster than any
+            # yield): both are left at their loosest so that the two modes decide alike.
+            d.set_vault_limits(vault, {**{name: getattr(guardrails, name) for name in DEFAULT_GUARDRAILS},
+                                       **dict.fromkeys(DEFAULT_VAULT_LIMITS, MAX_RATE_BPS)})
             contracts = ChainContracts(w3=w3, vault=vault, token=token, markets=markets, operators=operators,
                                        admin=d.admin, reader=VaultReader(w3, vault.address),
-                                       sender=TxSender(w3, keeper, max_fee_gwei=10_000, receipt_timeout_s=30,
-                                                       poll_s=0.05),
+                                       sender=TxSender(w3, keeper, chain_id=w3.eth.chain_id, max_fee_gwei=10_000,
+                                                       receipt_timeout_s=30, poll_s=0.05),
                                        origin=0)
             for account in {keeper.address, *operators}:
                 contracts.rpc("anvil_setBalance", account, hex(ETH_FOR_GAS))
@@ -193,6 +189,8 @@ class ChainWorld:
             token = d.deploy("MockToken", "Backtest USD", "BTUSD", decimals)
             markets = [d.deploy("MockMarket", token.address, f"backtest pool {i}", f"BT{i}", d.admin, label=pool)
                        for i, pool in enumerate(self.setup.pools)]
+            for market in markets:
+                d.seed_market(token, market, 10**decimals)
             self._set_deposit_fee(d, markets)
             return token, markets, [d.admin] * len(markets)
         markets = [w3.eth.contract(address=self.options.markets[pool], abi=abi) for pool in self.setup.pools]

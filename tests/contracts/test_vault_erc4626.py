@@ -80,10 +80,16 @@ def test_max_withdraw_and_max_redeem_follow_market_liquidity(invested):
     assert max_shares == vault.convertToShares(530 * K)  # the liquid amount in shares, rounded down
     assert vault.previewRedeem(max_shares) <= 530 * K
     with boa.env.prank(alice):
-        with boa.reverts("vault: withdraw more than max"):
+        # within her claim but beyond what idle and the queue pay now
+        with boa.reverts("vault: not enough liquidity"):
             vault.withdraw(530 * K + 1, alice, alice)
+        with boa.reverts("vault: not enough liquidity"):
+            vault.redeem(max_shares + vault.convertToShares(USDC), alice, alice)
+        # beyond her claim
+        with boa.reverts("vault: withdraw more than max"):
+            vault.withdraw(vault.convertToAssets(vault.balanceOf(alice)) + 1, alice, alice)
         with boa.reverts("vault: redeem more than max"):
-            vault.redeem(max_shares + 1, alice, alice)
+            vault.redeem(vault.balanceOf(alice) + 1, alice, alice)
         with boa.env.anchor():
             vault.redeem(max_shares, alice, alice)
         vault.withdraw(530 * K, alice, alice)

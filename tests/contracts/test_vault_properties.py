@@ -1,7 +1,8 @@
 """EIP-4626 properties under random vault states (hypothesis).
 
-Each example builds a state from scratch inside an anchor: alice's deposit, random interest, elapsed
-time and a liquidity limit, so share prices, pending fees and liquidity all vary. Bob then acts.
+Each example builds a state from scratch inside an anchor: alice's deposit, random interest and elapsed
+time booked by the keeper's report, a loss booked by the guardian's, a donation to idle that no fee has been
+taken on yet, and a liquidity limit, so share prices, pending fees and liquidity all vary. Bob then acts.
 Every property runs on three layouts: all funds idle, funds in two markets, and funds in two markets
 after one of them lost part of its assets (share price below the high-water mark).
 """
@@ -32,6 +33,7 @@ class Scenario:
     elapsed: int
     loss_bps: int  # lost by market 1
     liquidity: int  # market 0's liquidity limit
+    donation_bps: int  # of the deposit, sent to the vault's idle: a gain the fee is pending on
 
     def build(self, world) -> None:
         vault, accounts, m = world.vault, world.accounts, world.markets
@@ -44,8 +46,13 @@ class Scenario:
             m[1].set_rate(self.rates[1])
             m[0].set_liquidity(self.liquidity)
         boa.env.time_travel(seconds=self.elapsed)
+        with boa.env.prank(accounts.keeper):
+            vault.report()  # books the interest (gains never spend the keeper's budget)
         with boa.env.prank(accounts.operator):
             m[1].inject_loss(self.loss_bps)
+        with boa.env.prank(accounts.guardian):
+            vault.report()  # books the loss, beyond the keeper's daily budget
+        world.token.mint(vault.address, self.deposit * self.donation_bps // 10_000)
 
 
 def scenarios(layout: str) -> st.SearchStrategy[Scenario]:
@@ -59,6 +66,7 @@ def scenarios(layout: str) -> st.SearchStrategy[Scenario]:
         elapsed=st.integers(0, 400 * 86_400),
         loss_bps=st.integers(100, 5_000) if layout == "after loss" else st.just(0),
         liquidity=st.one_of(st.just(2**256 - 1), st.integers(0, 1_000_000 * USDC)),
+        donation_bps=st.one_of(st.just(0), st.integers(1, 500)),
     )
 
 
@@ -131,18 +139,34 @@ def test_acting_at_max_succeeds_and_beyond_reverts(world, layout, data, limit_ro
             assert vault.maxRedeem(bob) <= vault.balanceOf(bob)
             assert vault.maxWithdraw(bob) <= vault.convertToAssets(vault.balanceOf(bob))
             assert vault.previewRedeem(vault.maxRedeem(bob)) <= vault.maxWithdraw(bob)
+            claim = vault.convertToAssets(vault.balanceOf(bob))
+            max_withdraw, max_redeem = vault.maxWithdraw(bob), vault.maxRedeem(bob)
+            # beyond the claim: "more than max"; within it but beyond what idle and the queue pay: "not enough
+            # liquidity" (then maxWithdraw is exactly what they pay)
+            over_liquidity = "vault: not enough liquidity"
+            withdraw_reason = "vault: withdraw more than max" if max_withdraw == claim else over_liquidity
             checks = [
-                ("deposit", vault.maxDeposit(bob), lambda x: vault.deposit(x, bob)),
-                ("mint", vault.maxMint(bob), lambda x: vault.mint(x, bob)),
-                ("withdraw", vault.maxWithdraw(bob), lambda x: vault.withdraw(x, bob, bob)),
-                ("redeem", vault.maxRedeem(bob), lambda x: vault.redeem(x, bob, bob)),
+                ("deposit", vault.maxDeposit(bob), lambda x: vault.deposit(x, bob), "vault: deposit more than max"),
+                ("mint", vault.maxMint(bob), lambda x: vault.mint(x, bob), "vault: mint more than max"),
+                ("withdraw", max_withdraw, lambda x: vault.withdraw(x, bob, bob), withdraw_reason),
             ]
-            for action, maximum, act in checks:
+            for _action, maximum, act, reason in checks:
                 with boa.env.anchor():
-                    with boa.reverts(f"vault: {action} more than max"):
+                    with boa.reverts(reason):
                         act(maximum + 1)
                 with boa.env.anchor():
                     act(maximum)
+            with boa.env.anchor():
+                vault.redeem(max_redeem, bob, bob)
+            with boa.env.anchor():
+                if max_redeem == vault.balanceOf(bob):
+                    with boa.reverts("vault: redeem more than max"):
+                        vault.redeem(max_redeem + 1, bob, bob)
+                elif vault.previewRedeem(max_redeem + 1) > max_withdraw:
+                    with boa.reverts("vault: not enough liquidity"):
+                        vault.redeem(max_redeem + 1, bob, bob)
+                else:  # one more share still pays out of what is liquid: maxRedeem rounds down
+                    vault.redeem(max_redeem + 1, bob, bob)
 
 
 @layouts

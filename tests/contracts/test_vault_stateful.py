@@ -3,17 +3,26 @@
 Three depositors deposit, mint, withdraw and redeem; the keeper rebalances, both with targets built to
 respect every guardrail and with arbitrary ones (unlisted and duplicate markets, caps, turnover and idle
 floor exceeded, too little liquidity or idle); markets earn, lose and limit liquidity; time passes; the
-admin moves caps and parameters; the guardian pauses and pulls everything out.
+admin moves caps and parameters; the guardian pauses and pulls everything out. A fourth listed market is
+hostile (tests/contracts/HostileMarket.vy): its operator switches reverts on any of its functions, lying
+previews, a moved share price, an entry fee and partial pulls on and off; the keeper supplies it and
+withdraws from it, the admin leaves it out of the withdraw queue or puts it first.
 
 Every rebalance's outcome is predicted before it is sent: the checks that come before any funds move
 are predicted in Python, and the guardrail verdict comes from `strategy.guardrails.check_rebalance` on
 the state the same rebalance reaches with the guardrails opened up (an injected test-only function, run
-inside an anchor that is thrown away). The real call must then succeed or revert with exactly that reason.
+inside an anchor that is thrown away), then the daily budgets from `budgets()`. The real call must then
+succeed or revert with exactly that reason.
+
+Invariants: totalAssets is idle plus the booked holdings of listed markets only, no holder can take more than
+their share, and every depositor can withdraw their claim up to what idle and the healthy markets of the
+withdraw queue pay, whatever the hostile market does.
 """
 
 from fractions import Fraction
 
 import boa
+from boa.contracts.base_evm_contract import BoaError
 from boa.contracts.vyper.vyper_contract import VyperContract
 from hypothesis import event, settings
 from hypothesis import strategies as st
@@ -28,6 +37,8 @@ from hypothesis.stateful import (
 
 from strategy.guardrails import Guardrails, Reason, VaultState, check_rebalance
 from tests.contracts.world import (
+    BASE_CAP_ABS,
+    BASE_CAP_BPS,
     BPS,
     DAY,
     DEPOSITOR_FUNDS,
@@ -37,6 +48,7 @@ from tests.contracts.world import (
     Param,
     World,
     apply_param,
+    deploy_hostile_market,
     deploy_market,
     events,
     fund,
@@ -51,6 +63,12 @@ MAX_RATE = WAD // 2 // YEAR  # 50 % a year, simple
 UNLISTED = 3  # market index of the market the vault never lists
 # Rounding in the markets' share conversions moves a position by a few wei at most.
 ROUNDING_WEI = 10
+PRICE_SCALE = 10**27
+FRACTION = 10**18
+OVER_BUDGET = "vault: over daily budget"
+# HostileMarket's REVERT_* bits
+REVERT_BITS = {"previewRedeem": 1, "balanceOf": 2, "maxWithdraw": 4, "withdraw": 8, "redeem": 16, "deposit": 32,
+               "convertToAssets": 64, "maxRedeem": 128}
 
 # Test-only: lifts every rebalance guardrail so the oracle sees where the moves alone lead.
 OPEN_GUARDRAILS = """
@@ -59,6 +77,9 @@ def open_guardrails_for_test():
     self.max_turnover_bps = 2 * BPS  # moving everything out of one market into another turns over 2x total
     self.max_loss_bps = 10000
     self.min_idle_bps = 0
+    self.daily_loss_bps = MAX_RATE_BPS
+    self.daily_turnover_bps = MAX_RATE_BPS
+    self._budgets = 0
     for market: address in self._markets:
         self.market_config[market] = MarketConfig(enabled=True, cap_bps=10000, cap_abs=max_value(uint256))
 """
@@ -79,14 +100,17 @@ allocation = st.tuples(
 
 
 class VaultMachine(RuleBasedStateMachine):
-    def __init__(self, world: World, unlisted: VyperContract, depositors: tuple[str, ...]) -> None:
+    def __init__(
+        self, world: World, unlisted: VyperContract, hostile: VyperContract, depositors: tuple[str, ...]
+    ) -> None:
         super().__init__()
         self._anchor = boa.env.anchor()
         self._anchor.__enter__()
         self.vault, self.token = world.vault, world.token
         self.accounts = world.accounts
         self.markets = [*world.markets, unlisted]
-        self.listed = world.markets
+        self.listed = world.markets  # the honest markets
+        self.hostile = hostile
         self.depositors = depositors
         self.virtual_shares = 10 ** (self.vault.decimals() - self.token.decimals())
 
@@ -96,7 +120,14 @@ class VaultMachine(RuleBasedStateMachine):
     # ---------------------------------------------------------------- helpers
 
     def state(self) -> VaultState:
+        """Idle and every position as a report would value it now (what a rebalance starts from)."""
         return read_state(self.vault, self.token)
+
+    def booked_state(self) -> VaultState:
+        """Idle and every position as booked (what a rebalance ends with)."""
+        before = self.state()
+        return VaultState(idle=before.idle, positions={m: self.booked(m) for m in self.vault.markets()},
+                          last_rebalance=before.last_rebalance, paused=before.paused)
 
     def market(self, address: str) -> VyperContract:
         return next(m for m in self.markets if m.address == address)
@@ -144,19 +175,33 @@ class VaultMachine(RuleBasedStateMachine):
         """withdraw(assets) or redeem(shares) of `bps` of the owner's maximum."""
         owner, vault = self.depositors[who], self.vault
         balance, cash = vault.balanceOf(owner), self.token.balanceOf(owner)
+        claim, liquid = vault.convertToAssets(balance), vault.maxWithdraw(owner)
+        assert liquid <= claim
         if action == "withdraw":
-            maximum = vault.maxWithdraw(owner)
-            assert maximum <= vault.convertToAssets(balance)
+            maximum = liquid
             amount = maximum * bps // BPS
             expected = vault.previewWithdraw(amount)
             assets, shares = amount, expected
+            over_claim = amount > claim
         else:
             maximum = vault.maxRedeem(owner)
             assert maximum <= balance
             amount = maximum * bps // BPS
             expected = vault.previewRedeem(amount)
             assets, shares = expected, amount
-        reason = f"vault: {action} more than max" if amount > maximum else None
+            over_claim = amount > balance
+        reason = None
+        if over_claim:
+            reason = f"vault: {action} more than max"
+        elif assets > liquid:  # within the claim, beyond what idle and the queue say they pay (maxWithdraw)
+            reason = "vault: not enough liquidity"
+        elif assets > self.healthy_liquidity():  # the hostile market may not pay what its maxWithdraw says
+            with boa.env.anchor(), boa.env.prank(owner):
+                try:
+                    getattr(vault, action)(amount, owner, owner)
+                except BoaError as error:
+                    reason = "vault: not enough liquidity"
+                    assert reason in str(error)  # noqa: PT017 (the only way it may fail)
         with boa.env.prank(owner):
             result = self.expect(reason, lambda: getattr(vault, action)(amount, owner, owner))
         if reason is None:
@@ -243,8 +288,12 @@ class VaultMachine(RuleBasedStateMachine):
     @rule(weights=st.lists(st.one_of(st.none(), st.integers(0, BPS)), min_size=3, max_size=3))
     def rebalance_within_guardrails(self, weights):
         self.make_ready()
+        with boa.env.prank(self.accounts.guardian):
+            self.vault.report()  # books any fall outside the keeper's budget
         targets = self.targets_within_guardrails(weights)
-        assert self.rebalance(targets, self.accounts.keeper) is None
+        reason = self.rebalance(targets, self.accounts.keeper)
+        # rounding costs a few wei; only an empty loss budget refuses that
+        assert reason is None or (reason == OVER_BUDGET and self.vault.budgets()[0] < FRACTION // 10**9), reason
 
     def make_ready(self) -> None:
         """Unpauses and waits out the cooldown, so that a rebalance gets as far as the guardrails."""
@@ -274,7 +323,8 @@ class VaultMachine(RuleBasedStateMachine):
 
         scale = Fraction(1)
         moved = sum(abs(target - position) for position, target in moves.values())
-        turnover_room = limits.max_turnover_bps * total // BPS * 98 // 100
+        turnover_left = self.vault.budgets()[1] * self.vault.totalAssets() // FRACTION
+        turnover_room = min(limits.max_turnover_bps * total // BPS, turnover_left) * 98 // 100
         if moved > turnover_room:
             scale = Fraction(turnover_room, moved)
         supplied = sum(target - position for position, target in moves.values())
@@ -293,6 +343,8 @@ class VaultMachine(RuleBasedStateMachine):
             reached = self.reached_without_guardrails(targets)
             violations = check_rebalance(before, reached, now, limits)
             reason = violations[0].reason if violations else None
+        if reason is None and not self.within_budgets(before, reached, targets):
+            reason = OVER_BUDGET
         with boa.env.prank(caller):
             self.expect(reason, lambda: self.vault.rebalance(targets, DECISION))
         if reason is None:
@@ -335,18 +387,30 @@ class VaultMachine(RuleBasedStateMachine):
                 idle -= supply
         return None
 
+    def within_budgets(self, before: VaultState, after: VaultState, targets: list[tuple[str, int]]) -> bool:
+        """The daily budgets' verdict: the fall the report books plus the move's own loss, and the turnover,
+        as fractions (rounded up) of the stored totalAssets, against what `budgets()` has left."""
+        stored = self.vault.totalAssets()
+        loss = max(stored - before.total, 0) + max(before.total - after.total, 0)
+        moved = sum(abs(after.position(m) - before.position(m)) for m in dict(targets))
+        loss_left, turnover_left = self.vault.budgets()
+        def share(assets: int) -> int:
+            return -(-assets * FRACTION // max(stored, 1))  # rounded up, as the vault rounds it
+
+        return share(loss) <= loss_left and share(moved) <= turnover_left
+
     def reached_without_guardrails(self, targets: list[tuple[str, int]]) -> VaultState:
         with boa.env.anchor():
             self.vault.inject.open_guardrails_for_test()
             with boa.env.prank(self.accounts.keeper):
                 self.vault.rebalance(targets, DECISION)
-            return self.state()
+            return self.booked_state()
 
     def check_rebalanced(
         self, before: VaultState, targets: list[tuple[str, int]], reached: VaultState, now: int, limits: Guardrails
     ) -> None:
         (done,) = events(self.vault, "Rebalanced")
-        after = self.state()
+        after = self.booked_state()
         assert (after.idle, after.positions) == (reached.idle, reached.positions)
         assert check_rebalance(before, after, now, limits) == []  # caps, idle floor, turnover, loss hold
         for market, target in targets:
@@ -391,11 +455,27 @@ class VaultMachine(RuleBasedStateMachine):
             return
         if action == "emergency_withdraw_all":
             shares = [(m.balanceOf(vault.address), m.maxRedeem(vault.address)) for m in self.listed]
-            paid = [m.previewRedeem(redeemable) for m, (_, redeemable) in zip(self.listed, shares, strict=True)]
+            paid = [(m.previewRedeem(redeemable), True) for m, (_, redeemable) in zip(self.listed, shares, strict=True)]
+            # the hostile market pays if it answers maxRedeem and its redeem neither reverts nor overdraws it
+            h, flags = self.hostile, self.hostile.reverts()
+            h_shares = h.real_balance(vault.address)
+            h_paid, h_ok = h.real_assets(h_shares), not flags & REVERT_BITS["maxRedeem"]
+            if h_ok and h_shares != 0:
+                h_ok = not flags & REVERT_BITS["redeem"] and h_paid <= self.token.balanceOf(h.address)
+            if not h_ok or h_shares == 0:
+                h_paid = 0
+            booked = [self.booked(m.address) for m in [*self.listed, h]]
             with boa.env.prank(self.accounts.guardian):
                 vault.emergency_withdraw_all()
-            assert [log.assets for log in events(vault, "EmergencyWithdrawal")] == paid
+            logs = {log.market: (log.assets, log.ok) for log in events(vault, "EmergencyWithdrawal")}
+            assert [logs[m.address] for m in self.listed] == paid
+            assert logs[h.address] == (h_paid, h_ok)
             assert [m.balanceOf(vault.address) for m in self.listed] == [held - taken for held, taken in shares]
+            # stored accounting: what was taken off the books was replaced by what was received
+            written = sum(booked) - sum(self.booked(m.address) for m in [*self.listed, h])
+            assert vault.totalAssets() == total - written + sum(a for a, _ in paid) + h_paid
+            assert vault.paused()
+            return
         else:
             with boa.env.prank(getattr(self.accounts, action.removeprefix("pause by "))):
                 vault.pause()
@@ -425,13 +505,101 @@ class VaultMachine(RuleBasedStateMachine):
 
     # ---------------------------------------------------------------- invariants
 
+    def healthy_liquidity(self) -> int:
+        """Idle plus what the honest markets in the withdraw queue pay now."""
+        queue = set(self.vault.withdraw_queue())
+        return self.token.balanceOf(self.vault.address) + sum(
+            m.maxWithdraw(self.vault.address) for m in self.listed if m.address in queue)
+
+    def booked(self, market: str) -> int:
+        shares, price = self.vault.holdings(market)
+        return shares * price // PRICE_SCALE
+
+    # ---------------------------------------------------------------- the hostile market
+
+    @rule(
+        reverts=st.one_of(st.just(0), st.sampled_from(list(REVERT_BITS.values())), st.integers(0, 255)),
+        lie=st.sampled_from([WAD, WAD // 2, 2 * WAD, 10 * WAD]),
+        price=st.sampled_from([WAD, WAD * 9 // 10, WAD * 11 // 10, 2 * WAD]),
+        fee=st.sampled_from([0, WAD // 1_000, WAD // 20]),
+        pull_bps=st.sampled_from([BPS, BPS // 2]),
+    )
+    def hostile_operator(self, reverts, lie, price, fee, pull_bps):
+        with boa.env.prank(self.accounts.operator):
+            self.hostile.set_reverts(reverts)
+            self.hostile.set_preview_lie(lie)
+            self.hostile.set_price_factor(price)
+            self.hostile.set_deposit_fee(fee)
+            self.hostile.set_pull_bps(pull_bps)
+
+    @rule(bps=st.integers(0, 2_000), heal=st.booleans())
+    def keeper_moves_the_hostile_market(self, bps, heal):
+        """The keeper targets `bps` of totalAssets in the hostile market (healed first, or as it is). Whatever
+        the market does, a rebalance that goes through kept to the loss limit on the vault's books and left no
+        allowance."""
+        self.make_ready()
+        if heal:
+            self.hostile_operator(0, WAD, WAD, 0, BPS)
+        vault, h = self.vault, self.hostile
+        target = vault.totalAssets() * bps // BPS
+        try:
+            with boa.env.prank(self.accounts.keeper):
+                vault.rebalance([(h.address, target)], DECISION)
+        except BoaError:
+            event("hostile rebalance: refused")
+            return
+        event("hostile rebalance: done")
+        (done,) = events(vault, "Rebalanced")
+        assert done.total_after * BPS >= done.total_before * (BPS - vault.max_loss_bps())
+        assert self.token.allowance(vault.address, h.address) == 0
+
+    @rule(order=st.permutations(range(4)), leave_out_hostile=st.booleans())
+    def set_withdraw_queue(self, order, leave_out_hostile):
+        markets = [*self.listed, self.hostile]
+        queue = [markets[i].address for i in order if not (leave_out_hostile and i == 3)]
+        with boa.env.prank(self.accounts.admin):
+            self.vault.set_withdraw_queue(queue)
+        assert self.vault.withdraw_queue() == queue
+
+    @rule(caller=st.sampled_from(["keeper", "guardian"]))
+    def report(self, caller):
+        vault = self.vault
+        stored, reported = vault.totalAssets(), self.state().total
+        fall_share = -(-max(stored - reported, 0) * FRACTION // max(stored, 1))
+        reason = OVER_BUDGET if caller == "keeper" and fall_share > vault.budgets()[0] else None
+        with boa.env.prank(getattr(self.accounts, caller)):
+            self.expect(reason, vault.report)
+        if reason is None:
+            assert vault.totalAssets() == reported
+
+    # ---------------------------------------------------------------- invariants
+
     @invariant()
-    def total_assets_is_idle_plus_positions_in_listed_markets_only(self):
+    def total_assets_is_idle_plus_booked_holdings_of_listed_markets_only(self):
         vault = self.vault.address
-        assert self.vault.markets() == [m.address for m in self.listed]
-        positions = sum(m.convertToAssets(m.balanceOf(vault)) for m in self.listed)
-        assert self.vault.totalAssets() == self.token.balanceOf(vault) + positions
+        listed = [*self.listed, self.hostile]
+        assert self.vault.markets() == [m.address for m in listed]
+        held = sum(self.booked(m.address) for m in listed)
+        assert self.vault.total_held() == held
+        assert self.vault.totalAssets() == self.token.balanceOf(vault) + held
+        for market in self.listed:  # the vault never counts shares it does not hold
+            assert self.vault.holdings(market.address)[0] <= market.balanceOf(vault)
+        assert self.vault.holdings(self.hostile.address)[0] <= self.hostile.real_balance(vault)
         assert self.markets[UNLISTED].balanceOf(vault) == 0
+
+    @invariant()
+    def every_depositor_can_withdraw_up_to_idle_plus_the_healthy_markets(self):
+        """Whatever the hostile market does, a depositor's claim is withdrawable up to what idle and the honest
+        markets in the withdraw queue pay: the hostile market can only add to it."""
+        vault, healthy = self.vault, self.healthy_liquidity()
+        for owner in self.depositors:
+            amount = min(vault.convertToAssets(vault.balanceOf(owner)), healthy)
+            if amount == 0:
+                continue
+            with boa.env.anchor(), boa.env.prank(owner):
+                cash = self.token.balanceOf(owner)
+                vault.withdraw(amount, owner, owner)
+                assert self.token.balanceOf(owner) == cash + amount
 
     @invariant()
     def no_holder_can_take_more_than_their_share(self):
@@ -462,10 +630,12 @@ def test_vault_state_machine(world):
     unlisted = deploy_market(token, accounts.operator, UNLISTED)
     carol = boa.env.generate_address("carol")
     fund(token, vault, carol, DEPOSITOR_FUNDS)
+    hostile = deploy_hostile_market(token, accounts.operator, 3)
+    list_market(vault, accounts.admin, hostile, BASE_CAP_BPS, BASE_CAP_ABS)
     if not hasattr(vault, "inject") or not hasattr(vault.inject, "open_guardrails_for_test"):
         vault.inject_function(OPEN_GUARDRAILS)
     run_state_machine_as_test(
-        lambda: VaultMachine(world, unlisted, (*accounts.depositors, carol)),
+        lambda: VaultMachine(world, unlisted, hostile, (*accounts.depositors, carol)),
         # a third of the profile's examples: each one is a whole 30-step run
         settings=settings(max_examples=max(settings.default.max_examples // 3, 5), stateful_step_count=30),
     )

@@ -20,6 +20,7 @@ from strategy.guardrails import Guardrails, MarketLimits, VaultState
 from strategy.units import BPS, SECONDS_PER_DAY, UINT256_MAX, WAD
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+TEST_CONTRACTS = Path(__file__).resolve().parent
 USDC = 10**6  # one whole token of the 6-decimal mock asset
 DAY = SECONDS_PER_DAY
 MAX_UINT256 = UINT256_MAX
@@ -32,6 +33,9 @@ BASE_PARAMS: dict[Param, int] = {
     Param.MIN_IDLE_BPS: 500,
     Param.DEPOSIT_LIMIT: 10_000_000 * USDC,
     Param.PERFORMANCE_FEE_BPS: 1_000,
+    Param.DAILY_LOSS_BPS: 30,
+    Param.DAILY_TURNOVER_BPS: 20_000,
+    Param.MAX_PRICE_GROWTH_BPS: 10_000,
     Param.TIMELOCK: DAY,
 }
 BASE_CAP_BPS = 5_000
@@ -72,12 +76,23 @@ def deployer(contract: str) -> VyperDeployer:
     return boa.load_partial(str(CONTRACTS / f"{contract}.vy"))
 
 
+@cache
+def local_deployer(contract: str) -> VyperDeployer:
+    """The compiled test-only contract `tests/contracts/<contract>.vy`, compiled once per process."""
+    return boa.load_partial(str(TEST_CONTRACTS / f"{contract}.vy"))
+
+
 def deploy_token() -> VyperContract:
     return deployer("MockToken").deploy("USD Coin", "USDC", 6)
 
 
 def deploy_market(token: VyperContract, operator: str, index: int) -> VyperContract:
     return deployer("MockMarket").deploy(token.address, f"Market {index}", f"mkt{index}", operator)
+
+
+def deploy_hostile_market(token: VyperContract, operator: str, index: int) -> VyperContract:
+    """A market the operator can switch into misbehaving (tests/contracts/HostileMarket.vy)."""
+    return local_deployer("HostileMarket").deploy(token.address, f"Hostile {index}", f"hst{index}", operator)
 
 
 def deploy_vault(
@@ -99,18 +114,20 @@ def apply_param(vault: VyperContract, admin: str, param: Param, value: int) -> N
     """Sets a parameter, waiting out the timelock when the change is a loosening."""
     with boa.env.prank(admin):
         vault.submit_param(param, value)
-    if events(vault, "ChangeQueued"):
+    if events(vault, "ParamSubmitted"):
         boa.env.time_travel(seconds=vault.timelock())
-        vault.accept_param(param, value)
+        with boa.env.prank(admin):
+            vault.accept_param(param)
 
 
 def list_market(vault: VyperContract, admin: str, market: VyperContract, cap_bps: int, cap_abs: int) -> None:
     """Lists a market or changes its caps, waiting out the timelock when the change is queued (listing, raising)."""
     with boa.env.prank(admin):
         vault.submit_market(market.address, cap_bps, cap_abs)
-    if events(vault, "ChangeQueued"):
+    if events(vault, "CapsSubmitted"):
         boa.env.time_travel(seconds=vault.timelock())
-        vault.accept_market(market.address, cap_bps, cap_abs)
+        with boa.env.prank(admin):
+            vault.accept_market(market.address)
 
 
 def fund(token: VyperContract, vault: VyperContract, holder: str, amount: int) -> None:

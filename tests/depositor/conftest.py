@@ -68,3 +68,11 @@ def lock_in_markets(w3: "Web3", devnet: "Deployment", first: int, second: int) -
         {"from": devnet.keeper})
     for market in markets:
         devnet.contract(w3, "MockMarket", market).functions.set_liquidity(0).transact({"from": devnet.admin})
+
+
+def propose_directly(w3: "Web3", devnet: "Deployment", target: int) -> str:
+    """The keeper proposes moving `target` into the first market beyond the daily budgets; the proposal's id."""
+    vault = vault_contract(w3, devnet)
+    allocations, decision_hash = [(devnet.markets[0].address, target)], b"\x02" * 32
+    vault.functions.propose_rebalance(allocations, decision_hash).transact({"from": devnet.keeper})
+    return "0x" + bytes(vault.functions.proposal_id(allocations, decision_hash).call()).hex()

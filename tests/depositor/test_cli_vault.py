@@ -15,6 +15,7 @@ from tests.depositor.conftest import (
     USDC,
     deposit_directly,
     lock_in_markets,
+    propose_directly,
     token,
     vault_contract,
 )
@@ -225,3 +226,38 @@ def test_a_base_fee_above_the_fee_cap_sends_nothing_and_says_so(devnet_json: Pat
     assert result.exit_code == 1, result.output
     assert "not sent:" in result.output and "Traceback" not in result.output
     assert w3.eth.get_transaction_count(owner.address) == 0
+
+
+def test_the_guardian_approves_a_proposal_and_another_account_is_refused(
+        devnet_json: Path, w3: "Web3", devnet: "Deployment", chain_snapshot: None) -> None:
+    proposal_id = propose_directly(w3, devnet, 1_000 * USDC)
+    vault = vault_contract(w3, devnet)
+    nonce = w3.eth.get_transaction_count(devnet.depositors[0])
+    stranger = vault_cli(devnet_json, "approve", proposal_id, "--account", str(DEPOSITOR_INDEX), "--yes")
+    assert stranger.exit_code == 1
+    [line] = stranger.output.strip().splitlines()
+    assert line == (f"error: {devnet.depositors[0]} is not the vault's guardian ({devnet.guardian}): only the "
+                    "guardian may approve a proposal")
+    assert w3.eth.get_transaction_count(devnet.depositors[0]) == nonce
+    assert vault.functions.proposals(proposal_id).call()[1] is False
+
+    approved = vault_cli(devnet_json, "approve", proposal_id, "--account", "2", "--yes")  # anvil 2: the guardian
+    assert approved.exit_code == 0, approved.output
+    assert f"approved proposal {proposal_id} in block" in approved.output and "decision hash" in approved.output
+    assert vault.functions.proposals(proposal_id).call()[1] is True
+    info = " ".join(vault_cli(devnet_json, "info").output.split())
+    assert f"proposal {proposal_id} (approved: the keeper runs it at its next cycle)" in info
+
+
+def test_the_guardian_rejects_a_proposal_and_a_bad_or_gone_id_is_one_line(
+        devnet_json: Path, w3: "Web3", devnet: "Deployment", chain_snapshot: None) -> None:
+    proposal_id = propose_directly(w3, devnet, 1_000 * USDC)
+    rejected = vault_cli(devnet_json, "reject", proposal_id, "--account", "2", "--yes")
+    assert rejected.exit_code == 0, rejected.output
+    assert vault_contract(w3, devnet).functions.proposals(proposal_id).call() == (0, False)
+    gone = vault_cli(devnet_json, "approve", proposal_id, "--account", "2", "--yes")
+    assert gone.exit_code == 1 and gone.output.strip().splitlines() == [
+        f"error: no live proposal {proposal_id}: it ran, expired or was rejected (`vaultbot keeper status` lists the "
+        "live ones)"]
+    bad = vault_cli(devnet_json, "reject", "0x1234", "--account", "2", "--yes")
+    assert bad.exit_code == 2 and "ID must be a proposal id (0x + 64 hex digits), got '0x1234'" in bad.output

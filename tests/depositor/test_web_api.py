@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ import requests
 from eth_abi import decode
 from web3 import Web3
 
-from tests.depositor.conftest import USDC, deposit_directly, vault_contract
+from tests.depositor.conftest import USDC, deposit_directly, propose_directly, vault_contract
 
 if TYPE_CHECKING:
     from chain.deployment import Deployment
@@ -54,10 +55,32 @@ def test_plan_gives_the_wallet_an_approval_then_the_deposit(web_url: str, w3: We
     ({"action": "deposit", "account": "me", "amount": "1"}, "account must be an address"),
     ({"action": "deposit", "account": "0x" + "1" * 40, "amount": ""}, "AMOUNT: '' is not a number"),
     ({"action": "deposit", "account": "0x" + "1" * 40, "amount": "1", "guard": "-3"}, "guard must be a whole number"),
+    # absurd values: each used to end in a 500 (Decimal's 28 digits, int() of a huge or non-ASCII string)
+    ({"action": "deposit", "account": "0x" + "1" * 40, "amount": "1e400"}, "AMOUNT: '1e400' is more than any token"),
+    ({"action": "deposit", "account": "0x" + "1" * 40, "amount": 1e308}, "AMOUNT: '1e+308' is more than any token"),
+    ({"action": "redeem", "account": "0x" + "1" * 40, "amount": "1e-400"}, "SHARES: '1e-400' has more than 18 decimal"),
+    ({"action": "deposit", "account": "0x" + "1" * 40, "amount": "9" * 500}, "AMOUNT: too long"),
+    ({"action": "deposit", "account": "0x" + "1" * 40, "amount": "1", "guard": "²"}, "guard must be a whole number"),
+    ({"action": "deposit", "account": "0x" + "1" * 40, "amount": "1", "guard": "9" * 5000},
+     "guard must be a whole number"),
+    ({"action": "deposit", "account": "0x" + "1" * 40_000, "amount": "1"}, "account must be an address"),
 ])
 def test_plan_rejects_bad_requests(web_url: str, body: dict, message: str) -> None:
     reply = requests.post(f"{web_url}/api/plan", json=body, timeout=10)
     assert reply.status_code == 400
+    assert reply.json()["error"].startswith(message)
+    assert len(reply.json()["error"]) < 300  # a bad value is quoted, never echoed whole
+
+
+@pytest.mark.parametrize(("action", "amount", "message"), [
+    ("deposit", "1e30", "insufficient balance"), ("withdraw", "1e60", "insufficient balance"),
+    ("redeem", "1e59", "insufficient balance"),
+])
+def test_amounts_beyond_any_supply_are_a_422_naming_the_limit(web_url: str, devnet: "Deployment", action: str,
+                                                             amount: str, message: str) -> None:
+    reply = requests.post(f"{web_url}/api/plan", timeout=10,
+                          json={"action": action, "account": devnet.depositors[0], "amount": amount})
+    assert reply.status_code == 422
     assert reply.json()["error"].startswith(message)
 
 
@@ -114,7 +137,8 @@ def test_result_describes_a_mined_transaction(web_url: str, w3: Web3, devnet: "D
 
 
 def test_vaultbot_web_serves_the_page(devnet_json: Path, tmp_path: Path) -> None:
-    command = [str(Path(sys.executable).with_name("vaultbot")), "web", "--port", "0", "--json", str(devnet_json)]
+    command = [str(Path(sys.executable).with_name("vaultbot")), "web", "--port", "0", "--json", str(devnet_json),
+               "--allowed-host", "vault.example.com", "--timeout", "2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "COLUMNS": "200"})
     try:
@@ -125,6 +149,27 @@ def test_vaultbot_web_serves_the_page(devnet_json: Path, tmp_path: Path) -> None
         figures = requests.get(url + "/api/vault", timeout=30).json()
         assert figures["vault"]["address"] == Web3.to_checksum_address(figures["vault"]["address"])
         assert figures["keeper"]["summary"] == "no keeper data"
+        assert requests.get(url + "/", headers={"Host": "vault.example.com"}, timeout=10).status_code == 200
+        assert requests.get(url + "/", headers={"Host": "evil.example"}, timeout=10).status_code == 421
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
+
+
+def test_the_vault_figures_show_a_waiting_proposal_the_budgets_and_the_last_report(
+        web_url: str, w3: Web3, devnet: "Deployment", chain_snapshot: None) -> None:
+    proposal_id = propose_directly(w3, devnet, 1_000 * USDC)
+    figures = requests.get(f"{web_url}/api/vault", timeout=30).json()
+    [proposal] = figures["proposals"]
+    deadline = vault_contract(w3, devnet).functions.proposals(proposal_id).call()[0]
+    assert proposal == {
+        "id": proposal_id, "decision_hash": "0x" + "02" * 32, "approved": False,
+        "deadline": f"{datetime.fromtimestamp(deadline, UTC):%Y-%m-%d %H:%M:%S} UTC",
+        "allocations": [{"market": devnet.markets[0].address, "target": "1,000.00 USDC"}],
+    }
+    rows = dict(figures["guardrails"])
+    assert rows["daily loss budget left"] == "0.1 % of 0.1 %" and rows["daily turnover budget left"] == "200 % of 200 %"
+    last_report = vault_contract(w3, devnet).functions.last_report().call()
+    assert figures["last_report"] == f"{datetime.fromtimestamp(last_report, UTC):%Y-%m-%d %H:%M:%S} UTC"
+    page = requests.get(f"{web_url}/", timeout=10).text
+    assert 'id="proposals"' in page and 'id="last-report"' in page

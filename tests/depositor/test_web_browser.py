@@ -162,6 +162,7 @@ def test_dashboard_shows_rebalances_history_apy_and_keeper_health(
         bytes.fromhex(decision_hash[2:])).transact({"from": devnet.keeper}).to_0x_hex()
     w3.provider.make_request("evm_increaseTime", [30 * 86_400])  # a month of interest for the history
     w3.provider.make_request("evm_mine", [])
+    vault_contract(w3, devnet).functions.report().transact({"from": devnet.keeper})  # the share price takes it
     httpserver.expect_request("/health").respond_with_handler(  # 2.5 min before each request: "2 min ago"
         lambda _request: Response(json.dumps({"status": "ok", "last_success": time.time() - 150,
                                               "last_cycle_status": "rebalanced", "last_reason": None}),

@@ -15,10 +15,12 @@ import pytest
 from pytest_httpserver import HTTPServer
 from web3 import Web3
 
+from chain.artifacts import CompiledContracts
 from chain.deployment import Deployment
 from config import Config, build_config
+from devnet.anvil import AnvilProcess
 from devnet.config import ANVIL_KEEPER_KEY
-from devnet.deploy import USDC
+from devnet.deploy import USDC, deploy_devnet
 from devnet.llama_server import NEWS_PATH, SyntheticLlama
 from journal.db import KeeperDB
 from keeper.cycle import Keeper
@@ -141,3 +143,20 @@ def once_rebalancing(w3: Web3, deployment: Deployment, config: Path) -> tuple[st
     decision_hash = re.search(r"decision (0x[0-9a-f]{64})", once.output).group(1)
     assert rebalanced_hashes(w3, deployment)[-1] == decision_hash
     return tx_hash, decision_hash
+
+
+def own_devnet(compiled: CompiledContracts, directory: Path) -> tuple[AnvilProcess, Deployment]:
+    """A fresh anvil with the devnet deployed (the same deterministic addresses every time) and funded."""
+    node = AnvilProcess(log_path=directory / "anvil.log").start()
+    try:
+        own = Web3(Web3.HTTPProvider(node.rpc_url))
+        deployment = deploy_devnet(own, compiled, directory / "abi")
+        vault = deployment.contract(own, "Vault", deployment.vault)
+        token = deployment.contract(own, "MockToken", deployment.asset)
+        for depositor in deployment.depositors:
+            transact(own, token.functions.approve(deployment.vault, DEPOSIT), depositor)
+            transact(own, vault.functions.deposit(DEPOSIT, depositor), depositor)
+    except BaseException:
+        node.stop()
+        raise
+    return node, deployment

@@ -19,8 +19,6 @@ from chain.deployment import Deployment
 from chain.params import Param
 from chain.tx import PendingTx
 from config import Config
-from devnet.anvil import AnvilProcess
-from devnet.deploy import deploy_devnet
 from devnet.llama_server import SyntheticLlama
 from journal.db import CycleStatus, KeeperDB, TxStatus, to_hex
 from keeper.cycle import CycleOutcome, DecidedRebalance, Keeper
@@ -39,6 +37,7 @@ from tests.keeper.keeper_world import (
     keeper_config,
     keeper_table,
     llama,
+    own_devnet,
     rebalanced_hashes,
     transact,
 )
@@ -115,7 +114,7 @@ def test_a_failing_coins_api_refuses_the_cycle(w3, funded, keeper_table, httpser
     httpserver.expect_request(COINS_CHART).respond_with_handler(handler_of(500, "coins down"))
     serve_llama(httpserver, llama)
     reason = refused_without_tx(w3, funded, keeper_table, "HTTP 500", "source")
-    assert re.search(r"http://\S+/chart/\w+:0x[0-9a-f]{40}\S*span=61", reason), reason  # the coins request
+    assert re.search(r"http://\S+/chart/\w+:0x[0-9a-f]{40}\S*span=62", reason), reason  # the coins request
 
 
 def test_stale_data_refuses_the_cycle(w3, funded, keeper_table, httpserver, llama):
@@ -167,15 +166,8 @@ def test_a_predicted_guardrail_failure_is_not_sent(w3, funded, keeper_config):
 @pytest.fixture
 def own_chain(compiled_contracts, tmp_path: Path, w3: Web3):
     """A devnet on an anvil of its own, funded, that a test may kill."""
-    node = AnvilProcess(log_path=tmp_path / "anvil.log").start()
+    node, deployment = own_devnet(compiled_contracts, tmp_path)
     try:
-        own_w3 = Web3(Web3.HTTPProvider(node.rpc_url))
-        deployment = deploy_devnet(own_w3, compiled_contracts, tmp_path / "abi")
-        vault = deployment.contract(own_w3, "Vault", deployment.vault)
-        token = deployment.contract(own_w3, "MockToken", deployment.asset)
-        for depositor in deployment.depositors:
-            transact(own_w3, token.functions.approve(deployment.vault, DEPOSIT), depositor)
-            transact(own_w3, vault.functions.deposit(DEPOSIT, depositor), depositor)
         yield node, deployment
     finally:
         node.stop()

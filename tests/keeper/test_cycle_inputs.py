@@ -206,7 +206,7 @@ def test_the_inputs_carry_each_single_token_pools_price_for_the_last_days(httpse
     assert priced[recent.to_numpy()].to_numpy() == pytest.approx(expected[priced.index[recent.to_numpy()]].to_numpy())
     [request] = coins_requests(httpserver)  # every pool's token in one request
     assert set(request.path.removeprefix("/chart/").split(",")) == set(pool_coins(inputs.pools_meta).values())
-    assert request.args["span"] == "61" and int(request.args["start"]) % 86_400 == 0  # a UTC midnight, a day early
+    assert request.args["span"] == "62" and int(request.args["start"]) % 86_400 == 0  # a UTC midnight, 2 days early
 
 
 def test_prices_change_the_inputs_hash(httpserver, sources, llama, tmp_path) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from journal.db import CycleStatus, DatabaseError, KeeperDB, TxStatus
@@ -31,9 +32,13 @@ def decision(db: KeeperDB, cycle_id: int, decision_hash: str = "0x" + "aa" * 32)
     )
 
 
+GENESIS, BLOCK = "0x" + "0c" * 32, "0x" + "0b" * 32
+
+
 def sign(db: KeeperDB, decision_id: int, tx_hash: str, nonce: int = 7, max_fee: int = 2 * 10**9) -> None:
     db.record_signed(decision_id, sender=SENDER, nonce=nonce, tx_hash=tx_hash, raw_tx="0x02f8", gas_limit=300_000,
-                     max_fee_per_gas=max_fee, max_priority_fee_per_gas=10**9)
+                     max_fee_per_gas=max_fee, max_priority_fee_per_gas=10**9, chain_id=31337, genesis_hash=GENESIS,
+                     built_on_block=41, built_on_hash=BLOCK)
 
 
 def receipt(tx_hash: str, status: int = 1) -> dict:
@@ -64,6 +69,8 @@ def test_signed_transaction_survives_reopening_and_is_pending(database_url: str)
     reopened = KeeperDB(database_url)
     [pending] = reopened.pending_transactions()
     assert (pending.tx_hash, pending.status, pending.nonce) == ("0x" + "ab" * 32, TxStatus.SIGNED, 7)
+    assert (pending.chain_id, pending.genesis_hash, pending.built_on_block, pending.built_on_hash) == (
+        31337, GENESIS, 41, BLOCK)  # the chain resume checks it against
     reopened.mark_sent(pending.tx_hash)
     assert reopened.pending_transactions()[0].status == TxStatus.SENT
     reopened.close()
@@ -81,6 +88,33 @@ def test_receipt_marks_mined_and_the_other_nonce_siblings_replaced(db: KeeperDB)
     assert db.pending_transactions() == []
     assert db.gas_spent_wei() == 90_000 * 1_500_000_000
     assert db.decision_of(mined).decision_hash == "0x" + "aa" * 32
+
+
+def test_a_receipt_leaves_an_abandoned_version_of_its_nonce_abandoned(db: KeeperDB) -> None:
+    """After a chain reset the same nonce is signed anew: its receipt must not rewrite the old chain's record."""
+    abandoned, fresh = "0x" + "11" * 32, "0x" + "12" * 32
+    sign(db, decision(db, db.start_cycle(dry_run=False)), abandoned)
+    db.mark_abandoned(abandoned, "chain reset: ...")
+    sign(db, decision(db, db.start_cycle(dry_run=False)), fresh)
+    db.record_receipt(receipt(fresh))
+    assert db.transaction(abandoned).status == TxStatus.ABANDONED
+    assert db.transaction(abandoned).error == "chain reset: ..."
+    assert db.pending_transactions() == []
+
+
+def test_a_journal_of_an_older_version_gains_the_new_columns(database_url: str) -> None:
+    old = KeeperDB(database_url)
+    sign(old, decision(old, old.start_cycle(dry_run=False)), "0x" + "13" * 32)
+    with old.engine.begin() as connection:  # the transactions table as it was before the chain columns
+        for column in ("chain_id", "genesis_hash", "built_on_block", "built_on_hash"):
+            connection.execute(text(f"ALTER TABLE transactions DROP COLUMN {column}"))
+    old.close()
+    upgraded = KeeperDB(database_url)
+    [pending] = upgraded.pending_transactions()
+    assert (pending.tx_hash, pending.chain_id, pending.genesis_hash) == ("0x" + "13" * 32, None, None)
+    sign(upgraded, pending.decision_id, "0x" + "14" * 32, nonce=8)
+    assert upgraded.transaction("0x" + "14" * 32).built_on_hash == BLOCK
+    upgraded.close()
 
 
 def test_reverted_receipt_and_give_up_are_failures(db: KeeperDB) -> None:
@@ -125,6 +159,13 @@ def test_a_nul_in_a_message_is_stored_escaped(db: KeeperDB) -> None:
     db.finish_cycle(cycle_id, CycleStatus.REVERTED, reason)
     stored = r"ContractLogicError: market: cap\x00\x00"
     assert db.recent_cycles()[0].reason == db.transaction("0x" + "07" * 32).error == stored
+
+
+def test_a_url_in_a_message_is_stored_without_its_credentials(db: KeeperDB) -> None:
+    cycle_id = db.start_cycle(dry_run=False)
+    db.finish_cycle(cycle_id, CycleStatus.FAILED, "RpcUnavailable: tried https://user:pw@rpc.example/v3/"
+                                                  "0123456789abcdef0123456789abcdef?apikey=k3y (timeout)")
+    assert db.recent_cycles()[0].reason == "RpcUnavailable: tried https://***@rpc.example/v3/***?apikey=*** (timeout)"
 
 
 def test_unknown_transaction_and_naive_times_are_refused(db: KeeperDB) -> None:

@@ -59,6 +59,8 @@ function renderVault(v) {
   renderChart(v.price_history);
   renderAllocation(v);
   renderRows($("guardrails").tBodies[0], v.guardrails.map(([name, value]) => [name, value]));
+  $("last-report").textContent = v.last_report;
+  renderProposals(v.proposals);
   renderRebalances(v.rebalances);
   renderKeeper(v.keeper);
 }
@@ -81,6 +83,15 @@ function renderRebalances(rebalances) {
   $("no-rebalances").hidden = rebalances.length > 0;
   renderRows($("rebalances").tBodies[0], rebalances.map((r) => [
     r.time, r.moved, r.total_after, el("code", {}, r.decision_hash), el("code", {}, r.verify),
+  ]));
+}
+
+function renderProposals(proposals) {
+  $("no-proposals").hidden = proposals.length > 0;
+  renderRows($("proposals").tBodies[0], proposals.map((p) => [
+    el("code", {}, p.id), el("code", {}, p.decision_hash), p.deadline,
+    p.approved ? "yes: the keeper runs it next" : "not yet",
+    p.allocations.map((a) => `${a.market}: ${a.target}`).join("; "),
   ]));
 }
 
