@@ -1,7 +1,10 @@
-"""The exceptions for a backtest that cannot run as asked; their message is shown to the user as is."""
+"""The exceptions for a backtest that cannot run as asked; their message is shown to the user, with the options
+it names (`vaultbot.options`) in the front end's words."""
+
+from vaultbot.options import NamesOptions
 
 
-class BacktestError(ValueError):
+class BacktestError(NamesOptions, ValueError):
     """Bad input to a backtest (window, pools, config, data): a one-line message naming what is wrong."""
 
 

@@ -49,7 +49,7 @@ class LookaheadReport:
 def cut_points(days: pd.DatetimeIndex, count: int) -> list[pd.Timestamp]:
     """`count` distinct days spread evenly inside the window (neither the first nor the last day)."""
     if count < 1:
-        raise UsageError(f"--cuts must be at least 1, got {count}")
+        raise UsageError(f"`cuts` must be at least 1, got {count}", "cuts")
     if len(days) < 3:
         raise BacktestError("the look-ahead check needs a window of at least 3 days")
     positions = sorted({min(len(days) - 2, max(1, round(len(days) * k / (count + 1)))) for k in range(1, count + 1)})

@@ -87,14 +87,15 @@ class MarketData:
 def load_market(data: Path, news: Path | None = None, pools: Path | None = None) -> MarketData:
     """Market history (CSV, Parquet or DeFiLlama chart JSON), news (table or feeds) and a DeFiLlama `/pools`
     file, validated by `strategy.data` (a `DataError` names the file, record and field)."""
-    for flag, path in (("--data", data), ("--news", news), ("--pools", pools)):
+    for option, path in (("data", data), ("news", news), ("pools", pools)):
         if path is not None and not path.exists():
-            raise BacktestError(f"{flag}: file not found: {path}")
+            raise BacktestError(f"`{option}`: file not found: {path}", option)
     history = align_to_daily(load_market_history(data).frame)
     news_frame = load_news(news).frame if news is not None else None
     pools_frame = load_pools(pools) if pools is not None else None
     if news_frame is not None and pools_frame is None:
-        raise BacktestError("--news needs --pools: news items are matched to pools through the pool metadata")
+        raise BacktestError("`news` needs `pools`: news items are matched to pools through the pool metadata",
+                            "news", "pools")
     return MarketData(history, news_frame, pools_frame, str(data))
 
 
@@ -112,7 +113,7 @@ def synthetic_market(n_pools: int, start: pd.Timestamp, end: pd.Timestamp, warmu
 def window_days(market: MarketData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     """Every day of [start, end] within the data's span: the grid a backtest steps through."""
     if start > end:
-        raise UsageError(f"--start {start.date()} is after --end {end.date()}")
+        raise UsageError(f"`start` {start.date()} is after `end` {end.date()}", "start", "end")
     stamps = market.history[TIMESTAMP]
     if stamps.empty:
         raise BacktestError(f"{market.source}: the market history is empty")
@@ -121,7 +122,7 @@ def window_days(market: MarketData, start: pd.Timestamp, end: pd.Timestamp) -> p
     if len(days) < 2:
         raise BacktestError(
             f"empty window: the data covers {stamps.min().date()} to {stamps.max().date()}, "
-            f"which leaves fewer than 2 days between --start {start.date()} and --end {end.date()}"
+            f"which leaves fewer than 2 days between `start` {start.date()} and `end` {end.date()}", "start", "end"
         )
     return days
 

@@ -82,9 +82,9 @@ def build_setup(
 ) -> Setup:
     """The window, vault universe and guardrails, allocator and cost settings every strategy shares."""
     if capital <= 0:
-        raise UsageError(f"--capital must be positive, got {capital}")
+        raise UsageError(f"`capital` must be positive, got {capital}", "capital")
     if rebalance_every < 1:
-        raise UsageError(f"--rebalance-every must be at least 1 day, got {rebalance_every}")
+        raise UsageError(f"`rebalance_every` must be at least 1 day, got {rebalance_every}", "rebalance_every")
     settings = config.backtest
     days = window_days(market, start, end)
     investable = investable_pools(market, settings.asset_symbol)

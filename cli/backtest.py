@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import fail
+from cli.common import as_flags, fail
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,7 +76,7 @@ def _one_line_errors() -> Iterator[None]:
     try:
         yield
     except BacktestError as error:
-        fail(str(error), 2 if isinstance(error, UsageError) else 1)  # 2: a usage error, as Typer's own
+        fail(as_flags(error), 2 if isinstance(error, UsageError) else 1)  # 2: a usage error, as Typer's own
     except ConfigError as error:
         fail(str(error), 1)
     except (DataError, ModelError) as error:

@@ -37,10 +37,18 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def as_flags(error: Exception) -> str:
+    """The error's message with each option it names (`name`, see `vaultbot.options`) as this CLI's `--name`."""
+    message = str(error)
+    for option in getattr(error, "options", ()):
+        message = message.replace(f"`{option}`", f"--{option.replace('_', '-')}")
+    return message
+
+
 @contextmanager
 def exit_on(*errors: type[Exception]) -> Iterator[None]:
     """Turn the expected failures into a one-line message and exit code 1 instead of a traceback."""
     try:
         yield
     except errors as error:
-        fail(str(error))
+        fail(as_flags(error))

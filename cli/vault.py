@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 # the devnet group's default deployment path and error line, so every group finds and fails alike
-from cli.common import JsonOption, deployment_path, fail
+from cli.common import JsonOption, as_flags, deployment_path, fail
 
 if TYPE_CHECKING:
     from depositor.flows import Action
@@ -53,7 +53,7 @@ def _one_line_errors() -> Iterator[None]:
     try:
         yield
     except BadInput as error:
-        fail(str(error), 2)
+        fail(as_flags(error), 2)
     except GuardRefusal as error:  # the library says "loosen the guard"; here it is a flag
         fail(f"{error} ({GUARD_FLAGS[error.action]} or --slippage)")
     except (DepositorError, RpcUnavailable) as error:

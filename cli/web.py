@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOption, deployment_path, fail
+from cli.common import JsonOption, as_flags, deployment_path, fail
 from cli.vault import RpcOption, VaultOption
 from vaultbot.wsgi import REQUEST_TIMEOUT_S
 
@@ -42,7 +42,7 @@ def web(
     try:
         opened = open_vault(rpc, vault, deployment_path(json_path))
     except BadInput as error:
-        fail(str(error), 2)
+        fail(as_flags(error), 2)
     except (DepositorError, RpcUnavailable) as error:
         fail(str(error))
     views = VaultViews(opened, KeeperSources(health_url=keeper_health, database_url=keeper_db))

@@ -1,7 +1,7 @@
 """Who sends a depositor's transactions: an account the node holds unlocked (anvil's), or a keystore.
 
-`--account 3` or `--account 0xabc...` names an account the node signs for (eth_sendTransaction: anvil's
-unlocked accounts); `--account path/to/keystore.json` signs locally with `chain.keys.load_account`
+An account spec `3` or `0xabc...` names an account the node signs for (eth_sendTransaction: anvil's
+unlocked accounts); `path/to/keystore.json` signs locally with `chain.keys.load_account`
 and sends through `chain.tx.TxSender` (EIP-1559 fees with a cap, replacement of stuck transactions).
 """
 
@@ -81,14 +81,15 @@ def resolve_address(w3: Web3, spec: str) -> str:
         accounts = w3.eth.accounts
         index = int(text)
         if index >= len(accounts):
-            raise BadInput(f"--account {spec}: the node has {len(accounts)} unlocked accounts (0..{len(accounts) - 1})")
+            raise BadInput(f"`account` {spec}: the node has {len(accounts)} unlocked accounts "
+                           f"(0..{len(accounts) - 1})", "account")
         return Web3.to_checksum_address(accounts[index])
     if Web3.is_address(text):
         return Web3.to_checksum_address(text)
     path = Path(text)
     if path.is_file():
         return _keystore_address(path)
-    raise BadInput(f"--account {spec!r}: not an anvil account index, an address (0x + 40 hex) or a keystore file")
+    raise _not_an_account(spec)
 
 
 def _keystore_address(path: Path) -> str:
@@ -96,9 +97,10 @@ def _keystore_address(path: Path) -> str:
     try:
         address = json.loads(path.read_text())["address"]
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise BadInput(f"--account {path}: not a readable keystore JSON with an 'address' ({error!r})") from None
+        raise BadInput(f"`account` {path}: not a readable keystore JSON with an 'address' ({error!r})",
+                       "account") from None
     if not isinstance(address, str) or not Web3.is_address(address):
-        raise BadInput(f"--account {path}: the keystore's address {address!r} is not an address")
+        raise BadInput(f"`account` {path}: the keystore's address {address!r} is not an address", "account")
     return Web3.to_checksum_address(address)
 
 
@@ -109,17 +111,22 @@ def open_sender(w3: Web3, spec: str, *, password_file: Path | None, password_env
         address = resolve_address(w3, text)
         unlocked = {Web3.to_checksum_address(a) for a in w3.eth.accounts}
         if address not in unlocked:
-            raise BadInput(f"--account {spec}: the node does not hold {address} unlocked; "
-                           f"pass a keystore file as --account to sign locally")
+            raise BadInput(f"`account` {spec}: the node does not hold {address} unlocked; "
+                           f"pass a keystore file as `account` to sign locally", "account")
         return UnlockedSender(w3, address)
     path = Path(text)
     if not path.is_file():
-        raise BadInput(f"--account {spec!r}: not an anvil account index, an address (0x + 40 hex) or a keystore file")
+        raise _not_an_account(spec)
     from chain.keys import KeyLoadError, load_account
 
     try:
         account = load_account(path, password_env=password_env, password_file=password_file)
     except KeyLoadError as error:
-        raise BadInput(f"--account {spec}: {error}") from error
+        raise BadInput(f"`account` {spec}: {error}", "account") from error
     # the chain connected to now: every later signing is for it, and refused if the RPC starts serving another
     return KeystoreSender(TxSender(w3, account, chain_id=w3.eth.chain_id), account.address)
+
+
+def _not_an_account(spec: str) -> BadInput:
+    return BadInput(f"`account` {spec!r}: not an anvil account index, an address (0x + 40 hex) or a keystore file",
+                    "account")

@@ -1,4 +1,7 @@
-"""What a depositor action can fail with; every message is meant to be shown to the user as is."""
+"""What a depositor action can fail with; every message is meant to be shown to the user, with the options it
+names (`vaultbot.options`) in the front end's words."""
+
+from vaultbot.options import NamesOptions
 
 QUOTED_CHARS = 80  # enough of a bad value to recognise it; input can be absurdly long
 
@@ -13,7 +16,7 @@ class DepositorError(Exception):
     """Base class: the message says what is wrong and, where it can, what to do."""
 
 
-class BadInput(DepositorError, ValueError):
+class BadInput(NamesOptions, DepositorError, ValueError):
     """A malformed amount, address or option (the message names it)."""
 
 

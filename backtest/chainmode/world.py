@@ -59,29 +59,30 @@ class ChainOptions:
 
     def __post_init__(self) -> None:
         if (self.fork_url is None) != (self.fork_block is None):
-            raise UsageError("--fork-url and --fork-block go together: give both or neither")
+            raise UsageError("`fork_url` and `fork_block` go together: give both or neither", "fork_url", "fork_block")
         if self.fork_block is not None and self.fork_block < 0:
-            raise UsageError(f"--fork-block must be >= 0, got {self.fork_block}")
+            raise UsageError(f"`fork_block` must be >= 0, got {self.fork_block}", "fork_block")
         if self.markets is not None:
             # frozen: the checksummed copy replaces the caller's mapping
             object.__setattr__(self, "markets", MappingProxyType(self._checked_markets(self.markets)))
 
     def _checked_markets(self, markets: Mapping[str, str]) -> dict[str, str]:
         if self.fork_url is None:
-            raise UsageError("--fork-market lists markets already on a forked chain: give --fork-url and "
-                             "--fork-block too")
+            raise UsageError("`fork_market` lists markets already on a forked chain: give `fork_url` and "
+                             "`fork_block` too", "fork_market", "fork_url", "fork_block")
         checked: dict[str, str] = {}
         for pool, address in markets.items():
             if not is_hex_address(address):
-                raise UsageError(f"--fork-market {pool}={address}: not an address (0x and 40 hex digits)")
+                raise UsageError(f"`fork_market` {pool}={address}: not an address (0x and 40 hex digits)",
+                                 "fork_market")
             if is_checksum_formatted_address(address) and not is_checksum_address(address):  # mixed case
-                raise UsageError(f"--fork-market {pool}={address}: the mixed-case checksum is wrong (a typo?); "
-                                 f"check the address, or give it in lower case")
+                raise UsageError(f"`fork_market` {pool}={address}: the mixed-case checksum is wrong (a typo?); "
+                                 f"check the address, or give it in lower case", "fork_market")
             address = Web3.to_checksum_address(address)
             if address in checked.values():
                 other = next(p for p, a in checked.items() if a == address)
-                raise UsageError(f"--fork-market: pools {other} and {pool} name the same market {address}; "
-                                 f"each pool needs its own")
+                raise UsageError(f"`fork_market`: pools {other} and {pool} name the same market {address}; "
+                                 f"each pool needs its own", "fork_market")
             checked[pool] = address
         return checked
 
@@ -231,25 +232,26 @@ def deposit_fee_for(slippage_bps: float) -> int:
 
 
 def _check_covers(markets: Mapping[str, str], pools: list[str]) -> None:
-    """`--fork-market` must name every pool of the backtest, and only those."""
+    """The fork's markets must name every pool of the backtest, and only those."""
     unknown = [pool for pool in markets if pool not in pools]
     if unknown:
-        raise UsageError(f"--fork-market: {', '.join(unknown)} not among the backtest's pools ({', '.join(pools)})")
+        raise UsageError(f"`fork_market`: {', '.join(unknown)} not among the backtest's pools ({', '.join(pools)})",
+                         "fork_market")
     missing = [pool for pool in pools if pool not in markets]
     if missing:
-        raise UsageError(f"--fork-market: no market for pool(s) {', '.join(missing)}; give one for every pool of "
-                         f"the backtest, or none to deploy new markets")
+        raise UsageError(f"`fork_market`: no market for pool(s) {', '.join(missing)}; give one for every pool of "
+                         f"the backtest, or none to deploy new markets", "fork_market")
 
 
 def _market_asset(w3: Web3, pool: str, market: Contract) -> str:
     """The asset of an existing market; a clear error when there is no MockMarket at its address."""
-    where = f"--fork-market {pool}={market.address}"
+    where = f"`fork_market` {pool}={market.address}"
     if not w3.eth.get_code(market.address):
-        raise ChainModeError(f"{where}: no contract at that address on the fork")
+        raise ChainModeError(f"{where}: no contract at that address on the fork", "fork_market")
     try:
         return market.functions.asset().call()
     except Web3Exception:
-        raise ChainModeError(f"{where}: not a MockMarket (it has no asset())") from None
+        raise ChainModeError(f"{where}: not a MockMarket (it has no asset())", "fork_market") from None
 
 
 def _probe_fork(url: str, block: int | None) -> None:
@@ -258,6 +260,6 @@ def _probe_fork(url: str, block: int | None) -> None:
         head = int(str(rpc_call(url, "eth_blockNumber", timeout=FORK_PROBE_TIMEOUT_S)), 16)
     except (requests.RequestException, AnvilError, ValueError, TypeError) as error:
         reason = type(error).__name__ if isinstance(error, requests.RequestException) else str(error)
-        raise ChainModeError(f"--fork-url {url}: no JSON-RPC answers there ({reason})") from None
+        raise ChainModeError(f"`fork_url` {url}: no JSON-RPC answers there ({reason})", "fork_url") from None
     if block is not None and block > head:
-        raise ChainModeError(f"--fork-block {block} is beyond the head of {url} (block {head})")
+        raise ChainModeError(f"`fork_block` {block} is beyond the head of {url} (block {head})", "fork_block")

@@ -38,5 +38,5 @@ def write_report(result: BacktestResult, directory: Path, summary: dict[str, Any
         }
         files.html.write_text(render_html(summary, charts), encoding="utf-8")
     except OSError as error:
-        raise BacktestError(f"--report: cannot write to {directory}: {error.strerror or error}") from None
+        raise BacktestError(f"`report`: cannot write to {directory}: {error.strerror or error}", "report") from None
     return files

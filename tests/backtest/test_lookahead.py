@@ -73,5 +73,5 @@ def test_cut_points_are_distinct_days_inside_the_window(setup_of: Callable[..., 
     cuts = cut_points(days, 3)
     assert len(set(cuts)) == 3 and days[0] < min(cuts) and max(cuts) < days[-1]
     assert len(cut_points(days[:4], 5)) == 2  # a short window has fewer inner days than asked for
-    with pytest.raises(UsageError, match="--cuts"):
+    with pytest.raises(UsageError, match="`cuts` must be at least 1"):
         cut_points(days, 0)

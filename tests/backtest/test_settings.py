@@ -107,17 +107,17 @@ def test_window_and_universe() -> None:
     assert default_universe(market, days[3:], 5, every) == ["big", "small"]  # "late" has no data in that window
     with pytest.raises(BacktestError, match="empty window: the data covers 2024-01-01 to 2024-01-05"):
         window_days(market, DAY + pd.Timedelta(days=4), DAY + pd.Timedelta(days=30))
-    with pytest.raises(UsageError, match="--start 2024-01-03 is after --end 2024-01-02"):
+    with pytest.raises(UsageError, match="`start` 2024-01-03 is after `end` 2024-01-02"):
         window_days(market, DAY + pd.Timedelta(days=2), DAY + pd.Timedelta(days=1))
     with pytest.raises(BacktestError, match="unknown pool in \\[backtest.guardrails.markets\\]: nowhere"):
         require_known_pools(market, ["big", "nowhere"])
 
 
 def test_missing_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(BacktestError, match="--data: file not found: .*history.csv"):
+    with pytest.raises(BacktestError, match="`data`: file not found: .*history.csv"):
         load_market(tmp_path / "history.csv")
     history = tmp_path / "h.csv"
     history_frame({"p": [(5.0, 1e6, 1.0)] * 3}).to_csv(history, index=False)
-    with pytest.raises(BacktestError, match="--pools: file not found"):
+    with pytest.raises(BacktestError, match="`pools`: file not found"):
         load_market(history, pools=tmp_path / "pools.json")
     assert len(load_market(history).history) == 3
