@@ -180,6 +180,9 @@ def _print_chain(decision: "Decision | None", settings: "Config", console: "Cons
         console.print("no proposal waiting for the guardian")
     if decision is None:
         return
+    from strategy.trailing_best import decided_by
+
+    console.print(f"the last decision (cycle {decision.cycle_id}) was made by {decided_by(decision.model_hash)}")
     targets, decided = decision.targets, f"cycle {decision.cycle_id}, {decision.decision_hash}"
     unit = 10**snapshot.asset_decimals
     table = Table(title=f"positions now vs targets of the last decision ({decided})")

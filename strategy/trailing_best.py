@@ -18,6 +18,11 @@ TRAILING_DAYS = 7
 RULE_HASH = keccak_hex(f"vaultbot rule trailing-best: mean APY over the trailing {TRAILING_DAYS} days")
 
 
+def decided_by(model_hash: str) -> str:
+    """What a decision record's `model_hash` says decided, in words."""
+    return "the trailing-best rule" if model_hash == RULE_HASH else f"the model {model_hash}"
+
+
 def trailing_best(history: pd.DataFrame, day: pd.Timestamp) -> dict[str, MarketForecast]:
     """A forecast for every pool with a row on `day`: its mean APY over (day - `TRAILING_DAYS`, day]."""
     stamps = history[TIMESTAMP]

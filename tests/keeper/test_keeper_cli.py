@@ -14,6 +14,7 @@ import requests
 from web3 import Web3
 
 from journal.db import CycleStatus
+from strategy.trailing_best import RULE_HASH, decided_by
 from tests.cli import vaultbot
 from tests.keeper.keeper_world import (
     KEY_ENV,
@@ -66,6 +67,14 @@ def test_once_status_and_verify(w3: Web3, funded, keeper_table, tmp_path) -> Non
     status = vaultbot("keeper", "status", "--config", str(path))
     assert status.exit_code == 0 and "rebalanced" in status.output
     assert f"positions now vs targets of the last decision (cycle 1, {decision})" in status.output
+    db = journal(config_of(keeper_table))
+    try:
+        model_hash = db.last_decision().model_hash
+    finally:
+        db.close()
+    assert model_hash.startswith("0x") and model_hash != RULE_HASH  # the devnet's model decided, not the rule
+    assert f"the last decision (cycle 1) was made by the model {model_hash}" in status.output
+    assert decided_by(RULE_HASH) == "the trailing-best rule"  # what status says on a fallback day
 
     again = vaultbot("keeper", "once", "--dry-run", "--config", str(path))
     assert again.exit_code == 0 and "skipped" in again.output and "cooldown" in again.output
