@@ -57,6 +57,7 @@ exports: (
 MAX_MARKETS: public(constant(uint256)) = 16
 MAX_PERFORMANCE_FEE_BPS: public(constant(uint256)) = 3_000
 MAX_TIMELOCK: public(constant(uint256)) = 30 * 86_400
+MAX_REBALANCE_INTERVAL: public(constant(uint256)) = 365 * 86_400
 # A queued change not accepted within this long after it became valid lapses: an old
 # loosening cannot be applied months later without a fresh delay.
 PENDING_EXPIRY: public(constant(uint256)) = 7 * 86_400
@@ -74,6 +75,8 @@ PRICE_SCALE: constant(uint256) = 10**27
 PRICE_PROBE: constant(uint256) = 10**18
 # A holding is stored in one slot, shares in the high half and the price in the low half.
 HALF: constant(uint256) = 2**128 - 1
+# The low 64 bits of a packed slot that ends in a timestamp.
+TIMESTAMP_MASK: constant(uint256) = 2**64 - 1
 # Budgets are kept as fractions of totalAssets scaled by 1e18, finer than a basis point.
 FRACTION: constant(uint256) = 10**18
 
@@ -87,6 +90,10 @@ PARAM_TIMELOCK: public(constant(uint8)) = 6
 PARAM_DAILY_LOSS_BPS: public(constant(uint8)) = 7
 PARAM_DAILY_TURNOVER_BPS: public(constant(uint8)) = 8
 PARAM_MAX_PRICE_GROWTH_BPS: public(constant(uint8)) = 9
+# Each parameter but deposit_limit is a field of `_limits`, this wide, at bit FIELD_BITS x its
+# id: wide enough for MAX_RATE_BPS and MAX_REBALANCE_INTERVAL (2**25 is 388 days of seconds).
+FIELD_BITS: constant(uint256) = 25
+FIELD_MASK: constant(uint256) = 2**25 - 1
 
 
 struct Allocation:
@@ -263,30 +270,23 @@ fee_recipient: public(address)
 paused: public(bool)
 
 # ---- guardrails (PARAM_*), each set through submit_param
-min_rebalance_interval: public(uint256)
-max_turnover_bps: public(uint256)
-max_loss_bps: public(uint256)
-min_idle_bps: public(uint256)
+# Every parameter but deposit_limit, packed (FIELD_BITS): a rebalance reads most of them,
+# and one slot is one cold read instead of eight. Each has a view of its name below.
+_limits: uint256
 deposit_limit: public(uint256)
-performance_fee_bps: public(uint256)
-timelock: public(uint256)
-# What the keeper may lose (reported falls plus losses on moves) and move, as a share of
-# totalAssets, over a rolling day: budgets refill linearly from empty to full in one day.
-daily_loss_bps: public(uint256)
-daily_turnover_bps: public(uint256)
-# The fastest a market's accepted price may rise, a year: a price moved up for one block
-# counts only this much, so it cannot pass a loss check or earn a performance fee.
-max_price_growth_bps: public(uint256)
 
 # ---- accounting
 # Assets per 10**decimals shares; only goes up.
 high_water_mark: public(uint256)
 last_rebalance: public(uint256)
-# Sum of every listed market's shares x accepted price: totalAssets never calls a market,
-# so a market that reverts or lies cannot block deposits or withdrawals served elsewhere.
-total_held: public(uint256)
-# Every market is reported at once, so one timestamp dates every accepted price.
-last_report: public(uint256)
+# total_held << 64 | last_report. total_held is the sum of every listed market's shares x
+# accepted price: totalAssets never calls a market, so a market that reverts or lies cannot
+# block deposits or withdrawals served elsewhere. last_report: every market is reported at
+# once, so one timestamp dates every accepted price. One slot, because every rebalance and
+# report writes both, and, the timestamp being set at deployment, the first supply to a
+# market is not a write to an empty slot. total_held stays below 2**170 (16 holdings of
+# fewer than 2**128 shares at a price below 2**128 / 1e27), well inside its 192 bits.
+_accounts: uint256
 _holdings: HashMap[address, uint256]
 # What the keeper spent of each daily budget (x FRACTION of totalAssets, 96 bits each) and when,
 # in one slot: loss_spent << 160 | turnover_spent << 64 | timestamp.
@@ -338,14 +338,16 @@ def __init__(
     self.admin = admin_
     self.keeper = keeper_
     self.guardian = guardian_
-    self.max_turnover_bps = BPS
-    self.daily_turnover_bps = MAX_RATE_BPS
-    self.max_price_growth_bps = MAX_RATE_BPS
+    self._limits = (
+        self._field(PARAM_MAX_TURNOVER_BPS, BPS)
+        | self._field(PARAM_TIMELOCK, timelock_)
+        | self._field(PARAM_DAILY_TURNOVER_BPS, MAX_RATE_BPS)
+        | self._field(PARAM_MAX_PRICE_GROWTH_BPS, MAX_RATE_BPS)
+    )
     self.deposit_limit = max_value(uint256)
-    self.timelock = timelock_
     # The empty vault's share price: one whole share is worth one whole asset.
     self.high_water_mark = 10 ** convert(asset_decimals, uint256)
-    self.last_report = block.timestamp
+    self._accounts = block.timestamp
 
     ownable.__init__()
     erc20.__init__(name, symbol, asset_decimals + decimals_offset, name, "1")
@@ -612,6 +614,107 @@ def holdings(market: address) -> Holding:
 
 @external
 @view
+def min_rebalance_interval() -> uint256:
+    """
+    @return Seconds the keeper waits between two rebalances.
+    """
+    return self._limit(PARAM_MIN_REBALANCE_INTERVAL)
+
+
+@external
+@view
+def max_turnover_bps() -> uint256:
+    """
+    @return The most one rebalance may move, in bps of totalAssets.
+    """
+    return self._limit(PARAM_MAX_TURNOVER_BPS)
+
+
+@external
+@view
+def max_loss_bps() -> uint256:
+    """
+    @return The most one rebalance may lose, in bps of totalAssets.
+    """
+    return self._limit(PARAM_MAX_LOSS_BPS)
+
+
+@external
+@view
+def min_idle_bps() -> uint256:
+    """
+    @return The idle floor a rebalance may not take idle below, in bps of totalAssets.
+    """
+    return self._limit(PARAM_MIN_IDLE_BPS)
+
+
+@external
+@view
+def performance_fee_bps() -> uint256:
+    """
+    @return The fee recipient's share of gains above the high-water mark, in bps.
+    """
+    return self._limit(PARAM_PERFORMANCE_FEE_BPS)
+
+
+@external
+@view
+def timelock() -> uint256:
+    """
+    @return Seconds a loosening waits before the admin may accept it.
+    """
+    return self._limit(PARAM_TIMELOCK)
+
+
+@external
+@view
+def daily_loss_bps() -> uint256:
+    """
+    @return What the keeper may lose (reported falls plus losses on moves) over a rolling day,
+            in bps of totalAssets: the budget refills linearly from empty to full in one day.
+    """
+    return self._limit(PARAM_DAILY_LOSS_BPS)
+
+
+@external
+@view
+def daily_turnover_bps() -> uint256:
+    """
+    @return What the keeper may move over a rolling day, in bps of totalAssets.
+    """
+    return self._limit(PARAM_DAILY_TURNOVER_BPS)
+
+
+@external
+@view
+def max_price_growth_bps() -> uint256:
+    """
+    @return The fastest a market's accepted price may rise, in bps a year: a price moved up
+            for one block counts only this much, so it cannot pass a loss check or earn a fee.
+    """
+    return self._limit(PARAM_MAX_PRICE_GROWTH_BPS)
+
+
+@external
+@view
+def total_held() -> uint256:
+    """
+    @return Every listed market at its last reported value, in assets.
+    """
+    return self._held()
+
+
+@external
+@view
+def last_report() -> uint256:
+    """
+    @return When every market was last valued (the accepted prices' date).
+    """
+    return self._accounts & TIMESTAMP_MASK
+
+
+@external
+@view
 def budgets() -> (uint256, uint256):
     """
     @return The daily loss and turnover budgets left now, as fractions of totalAssets x 1e18.
@@ -703,7 +806,7 @@ def rebalance(allocations: DynArray[Allocation, MAX_MARKETS], decision_hash: byt
     """
     assert msg.sender == self.keeper, "vault: not keeper"
     self._check_not_paused()
-    assert block.timestamp >= self.last_rebalance + self.min_rebalance_interval, "vault: cooldown"
+    assert block.timestamp >= self.last_rebalance + self._limit(PARAM_MIN_REBALANCE_INTERVAL), "vault: cooldown"
     named: DynArray[address, MAX_MARKETS] = []
     for allocation: Allocation in allocations:
         named.append(allocation.market)
@@ -712,19 +815,20 @@ def rebalance(allocations: DynArray[Allocation, MAX_MARKETS], decision_hash: byt
     total_stored: uint256 = self._total_assets()
     self._report_all()
     total_before: uint256 = self._accrue_fee()
-    idle_before: uint256 = self._idle()
+    # totalAssets is idle plus the stored holdings: one balance call fewer on each side.
+    idle_before: uint256 = total_before - self._held()
     before: DynArray[uint256, MAX_MARKETS] = self._values(named)
     self._move_funds(allocations, before)
     after: DynArray[uint256, MAX_MARKETS] = self._values(named)
-    total_after: uint256 = self._total_assets()
     idle_after: uint256 = self._idle()
+    total_after: uint256 = idle_after + self._held()
 
     self._check_caps(named, before, after, total_after)
     if idle_after < idle_before:
-        assert idle_after * BPS >= self.min_idle_bps * total_after, "vault: idle below floor"
+        assert idle_after * BPS >= self._limit(PARAM_MIN_IDLE_BPS) * total_after, "vault: idle below floor"
     moved: uint256 = self._turnover(before, after)
-    assert moved * BPS <= self.max_turnover_bps * total_before, "vault: turnover exceeded"
-    assert total_after * BPS >= total_before * (BPS - self.max_loss_bps), "vault: loss exceeded"
+    assert moved * BPS <= self._limit(PARAM_MAX_TURNOVER_BPS) * total_before, "vault: turnover exceeded"
+    assert total_after * BPS >= total_before * (BPS - self._limit(PARAM_MAX_LOSS_BPS)), "vault: loss exceeded"
     loss: uint256 = self._fall(total_stored, total_before) + self._fall(total_before, total_after)
     if not self._spend_budgets(loss, moved, total_stored):
         self._take_approval(keccak256(abi_encode(allocations, decision_hash)))
@@ -812,7 +916,7 @@ def submit_param(param: uint8, new_value: uint256):
     self._check_admin()
     self._check_param_value(param, new_value)
     if self._loosens(param, new_value):
-        valid_at: uint256 = block.timestamp + self.timelock
+        valid_at: uint256 = block.timestamp + self._limit(PARAM_TIMELOCK)
         self.pending_param[param] = PendingValue(value=new_value, valid_at=valid_at)
         log ParamSubmitted(param=param, value=new_value, valid_at=valid_at)
     else:
@@ -850,7 +954,7 @@ def submit_market(market: address, cap_bps: uint256, cap_abs: uint256):
         assert staticcall IERC4626(market).asset() == asset, "vault: wrong asset"
         assert len(self._markets) < MAX_MARKETS, "vault: too many markets"
     if not config.enabled or cap_bps > config.cap_bps or cap_abs > config.cap_abs:
-        valid_at: uint256 = block.timestamp + self.timelock
+        valid_at: uint256 = block.timestamp + self._limit(PARAM_TIMELOCK)
         self.pending_caps[market] = PendingCaps(cap_bps=cap_bps, cap_abs=cap_abs, valid_at=valid_at)
         log CapsSubmitted(market=market, cap_bps=cap_bps, cap_abs=cap_abs, valid_at=valid_at)
     else:
@@ -888,7 +992,7 @@ def submit_market_removal(market: address):
     assert self.market_config[market].enabled, "vault: market not allowed"
     self._drop_pending_caps(market)
     self._set_caps(market, 0, 0)
-    valid_at: uint256 = block.timestamp + self.timelock
+    valid_at: uint256 = block.timestamp + self._limit(PARAM_TIMELOCK)
     self.pending_removal[market] = valid_at
     log MarketRemovalSubmitted(market=market, valid_at=valid_at)
 
@@ -906,7 +1010,7 @@ def remove_market(market: address):
     if holding.shares != 0:
         self._check_ready(self.pending_removal[market])
     written_off: uint256 = holding.shares * holding.price // PRICE_SCALE
-    self.total_held -= written_off
+    self._set_held(self._held() - written_off)
     self._holdings[market] = 0
     self.market_config[market] = empty(MarketConfig)
     self._drop_pending_caps(market)
@@ -1029,7 +1133,18 @@ def _idle() -> uint256:
 @internal
 @view
 def _total_assets() -> uint256:
-    return self._idle() + self.total_held
+    return self._idle() + self._held()
+
+
+@internal
+@view
+def _held() -> uint256:
+    return self._accounts >> 64
+
+
+@internal
+def _set_held(held: uint256):
+    self._accounts = (held << 64) | (self._accounts & TIMESTAMP_MASK)
 
 
 @internal
@@ -1078,7 +1193,7 @@ def _priced(market: address) -> (bool, uint256, uint256):
     ok, assets = self._try_view(market, abi_encode(probe, method_id=method_id("previewRedeem(uint256)")))
     if not ok:
         return (False, holding.shares, holding.price)
-    bound: uint256 = holding.price + holding.price * self.max_price_growth_bps * (block.timestamp - self.last_report) // (BPS * YEAR)
+    bound: uint256 = holding.price + holding.price * self._limit(PARAM_MAX_PRICE_GROWTH_BPS) * (block.timestamp - (self._accounts & TIMESTAMP_MASK)) // (BPS * YEAR)
     return (True, shares, min(math._mul_div(assets, PRICE_SCALE, probe, False), bound))
 
 
@@ -1091,7 +1206,7 @@ def _report_all():
         ok, shares, price = self._priced(market)
         if ok:
             self._store(market, shares, price)
-    self.last_report = block.timestamp
+    self._accounts = (self._held() << 64) | block.timestamp
 
 
 @internal
@@ -1100,7 +1215,7 @@ def _store(market: address, shares: uint256, price: uint256):
     @dev Records a market's shares and accepted price, keeping total_held their sum.
     """
     assert shares <= HALF and price <= HALF, "vault: holding too large"
-    self.total_held = self.total_held - self._value(market) + shares * price // PRICE_SCALE
+    self._set_held(self._held() - self._value(market) + shares * price // PRICE_SCALE)
     self._holdings[market] = (shares << 128) | price
 
 
@@ -1230,11 +1345,11 @@ def _spent_now() -> (uint256, uint256):
          fades linearly at the budget's daily size, so a full budget is back a day later.
     """
     word: uint256 = self._budgets
-    elapsed: uint256 = block.timestamp - (word & (2**64 - 1))
+    elapsed: uint256 = block.timestamp - (word & TIMESTAMP_MASK)
     loss_spent: uint256 = word >> 160
     turnover_spent: uint256 = (word >> 64) & (2**96 - 1)
-    loss_faded: uint256 = self.daily_loss_bps * FRACTION // BPS * elapsed // DAY
-    turnover_faded: uint256 = self.daily_turnover_bps * FRACTION // BPS * elapsed // DAY
+    loss_faded: uint256 = self._limit(PARAM_DAILY_LOSS_BPS) * FRACTION // BPS * elapsed // DAY
+    turnover_faded: uint256 = self._limit(PARAM_DAILY_TURNOVER_BPS) * FRACTION // BPS * elapsed // DAY
     return (loss_spent - min(loss_spent, loss_faded), turnover_spent - min(turnover_spent, turnover_faded))
 
 
@@ -1244,8 +1359,8 @@ def _budgets_now() -> (uint256, uint256):
     loss_spent: uint256 = 0
     turnover_spent: uint256 = 0
     loss_spent, turnover_spent = self._spent_now()
-    loss_size: uint256 = self.daily_loss_bps * FRACTION // BPS
-    turnover_size: uint256 = self.daily_turnover_bps * FRACTION // BPS
+    loss_size: uint256 = self._limit(PARAM_DAILY_LOSS_BPS) * FRACTION // BPS
+    turnover_size: uint256 = self._limit(PARAM_DAILY_TURNOVER_BPS) * FRACTION // BPS
     return (loss_size - min(loss_spent, loss_size), turnover_size - min(turnover_spent, turnover_size))
 
 
@@ -1261,7 +1376,7 @@ def _spend_budgets(loss: uint256, moved: uint256, total: uint256) -> bool:
     loss_spent += math._mul_div(loss, FRACTION, max(total, 1), True)
     turnover_spent += math._mul_div(moved, FRACTION, max(total, 1), True)
     self._keep_spent(loss_spent, turnover_spent)
-    return loss_spent <= self.daily_loss_bps * FRACTION // BPS and turnover_spent <= self.daily_turnover_bps * FRACTION // BPS
+    return loss_spent <= self._limit(PARAM_DAILY_LOSS_BPS) * FRACTION // BPS and turnover_spent <= self._limit(PARAM_DAILY_TURNOVER_BPS) * FRACTION // BPS
 
 
 @internal
@@ -1292,7 +1407,7 @@ def _fee_shares(total: uint256, supply: uint256) -> (uint256, uint256):
     mark: uint256 = self.high_water_mark
     if price <= mark:
         return (0, mark)
-    fee_bps: uint256 = self.performance_fee_bps
+    fee_bps: uint256 = self._limit(PARAM_PERFORMANCE_FEE_BPS)
     if fee_bps == 0 or supply == 0 or self.fee_recipient == empty(address):
         return (0, price)
     gain: uint256 = math._mul_div(price - mark, supply, _SHARE_UNIT, False)
@@ -1471,6 +1586,8 @@ def _check_param_value(param: uint8, new_value: uint256):
         assert new_value <= MAX_PERFORMANCE_FEE_BPS, "vault: bad value"
     elif param == PARAM_TIMELOCK:
         assert new_value <= MAX_TIMELOCK, "vault: bad value"
+    elif param == PARAM_MIN_REBALANCE_INTERVAL:
+        assert new_value <= MAX_REBALANCE_INTERVAL, "vault: bad value"
     elif param >= PARAM_DAILY_LOSS_BPS:
         assert new_value <= MAX_RATE_BPS, "vault: bad value"
 
@@ -1481,79 +1598,50 @@ def _loosens(param: uint8, new_value: uint256) -> bool:
     """
     @dev Loosening: interval, idle floor or timelock lower; any other parameter higher.
     """
-    if param == PARAM_MIN_REBALANCE_INTERVAL:
-        return new_value < self.min_rebalance_interval
-    if param == PARAM_MIN_IDLE_BPS:
-        return new_value < self.min_idle_bps
-    if param == PARAM_TIMELOCK:
-        return new_value < self.timelock
+    if param == PARAM_MIN_REBALANCE_INTERVAL or param == PARAM_MIN_IDLE_BPS or param == PARAM_TIMELOCK:
+        return new_value < self._limit(param)
     return new_value > self._param(param)
+
+
+@internal
+@pure
+def _field(param: uint8, amount: uint256) -> uint256:
+    return amount << (FIELD_BITS * convert(param, uint256))
+
+
+@internal
+@view
+def _limit(param: uint8) -> uint256:
+    """
+    @dev A parameter other than deposit_limit, from its field of `_limits`.
+    """
+    return (self._limits >> (FIELD_BITS * convert(param, uint256))) & FIELD_MASK
 
 
 @internal
 @view
 def _param(param: uint8) -> uint256:
-    if param == PARAM_MIN_REBALANCE_INTERVAL:
-        return self.min_rebalance_interval
-    if param == PARAM_MAX_TURNOVER_BPS:
-        return self.max_turnover_bps
-    if param == PARAM_MAX_LOSS_BPS:
-        return self.max_loss_bps
-    if param == PARAM_MIN_IDLE_BPS:
-        return self.min_idle_bps
     if param == PARAM_DEPOSIT_LIMIT:
         return self.deposit_limit
-    if param == PARAM_PERFORMANCE_FEE_BPS:
-        return self.performance_fee_bps
-    if param == PARAM_TIMELOCK:
-        return self.timelock
-    if param == PARAM_DAILY_LOSS_BPS:
-        return self.daily_loss_bps
-    if param == PARAM_DAILY_TURNOVER_BPS:
-        return self.daily_turnover_bps
-    return self.max_price_growth_bps
+    return self._limit(param)
 
 
 @internal
 def _set_param(param: uint8, new_value: uint256):
-    if param == PARAM_MIN_REBALANCE_INTERVAL:
-        self.min_rebalance_interval = new_value
-    elif param == PARAM_MAX_TURNOVER_BPS:
-        self.max_turnover_bps = new_value
-    elif param == PARAM_MAX_LOSS_BPS:
-        self.max_loss_bps = new_value
-    elif param == PARAM_MIN_IDLE_BPS:
-        self.min_idle_bps = new_value
-    elif param == PARAM_DEPOSIT_LIMIT:
+    if param == PARAM_DEPOSIT_LIMIT:
         self.deposit_limit = new_value
-    elif param == PARAM_PERFORMANCE_FEE_BPS:
-        # Gains so far are charged at the old rate.
-        self._accrue_fee()
-        self.performance_fee_bps = new_value
-    elif param == PARAM_TIMELOCK:
-        self.timelock = new_value
-    elif param == PARAM_DAILY_LOSS_BPS:
-        self._set_budget_size(True, new_value)
-    elif param == PARAM_DAILY_TURNOVER_BPS:
-        self._set_budget_size(False, new_value)
     else:
-        self.max_price_growth_bps = new_value
+        if param == PARAM_PERFORMANCE_FEE_BPS:
+            # Gains so far are charged at the old rate.
+            self._accrue_fee()
+        elif param == PARAM_DAILY_LOSS_BPS or param == PARAM_DAILY_TURNOVER_BPS:
+            # What was spent is settled at the old sizes; the new size applies from now.
+            loss_spent: uint256 = 0
+            turnover_spent: uint256 = 0
+            loss_spent, turnover_spent = self._spent_now()
+            self._keep_spent(loss_spent, turnover_spent)
+        self._limits = (self._limits & ~self._field(param, FIELD_MASK)) | self._field(param, new_value)
     log ParamSet(param=param, value=new_value)
-
-
-@internal
-def _set_budget_size(loss: bool, new_value: uint256):
-    """
-    @dev Settles what was spent at the old sizes; the new size applies from now.
-    """
-    loss_spent: uint256 = 0
-    turnover_spent: uint256 = 0
-    loss_spent, turnover_spent = self._spent_now()
-    self._keep_spent(loss_spent, turnover_spent)
-    if loss:
-        self.daily_loss_bps = new_value
-    else:
-        self.daily_turnover_bps = new_value
 
 
 @internal

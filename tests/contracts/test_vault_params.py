@@ -14,6 +14,7 @@ from tests.contracts.world import (
     DAY,
     USDC,
     Param,
+    apply_param,
     deploy_market,
     deploy_token,
     events,
@@ -182,6 +183,7 @@ def test_shortening_the_timelock_waits_for_the_current_one(vault, accounts):
         (Param.MIN_IDLE_BPS, 10_001),
         (Param.PERFORMANCE_FEE_BPS, 3_001),
         (Param.TIMELOCK, 30 * DAY + 1),
+        (Param.MIN_REBALANCE_INTERVAL, 365 * DAY + 1),
         (Param.DAILY_LOSS_BPS, 100_001),
         (Param.DAILY_TURNOVER_BPS, 100_001),
         (Param.MAX_PRICE_GROWTH_BPS, 100_001),
@@ -192,6 +194,25 @@ def test_values_out_of_bounds_are_rejected(vault, accounts, param, too_high):
         with boa.reverts("vault: bad value"):
             vault.submit_param(param, too_high)
         vault.submit_param(param, too_high - 1)  # the bound itself is allowed
+
+
+def test_each_parameter_is_set_alone(vault, accounts):
+    """Nine parameters share one storage slot: setting each to its bound and back must leave every other as it was."""
+    bounds = {Param.MIN_REBALANCE_INTERVAL: 365 * DAY, Param.MAX_TURNOVER_BPS: 10_000, Param.MAX_LOSS_BPS: 10_000,
+              Param.MIN_IDLE_BPS: 10_000, Param.DEPOSIT_LIMIT: 2**256 - 1, Param.PERFORMANCE_FEE_BPS: 3_000,
+              Param.TIMELOCK: 30 * DAY, Param.DAILY_LOSS_BPS: 100_000, Param.DAILY_TURNOVER_BPS: 100_000,
+              Param.MAX_PRICE_GROWTH_BPS: 100_000}
+    assert set(bounds) == set(GETTERS) == set(Param)
+
+    def others(param: Param) -> dict[Param, int]:
+        return {other: getattr(vault, getter)() for other, getter in GETTERS.items() if other != param}
+
+    for param, bound in bounds.items():
+        before = others(param)
+        for value in (bound, 1):
+            apply_param(vault, accounts.admin, param, value)
+            assert getattr(vault, GETTERS[param])() == value
+            assert others(param) == before
 
 
 def test_unknown_parameter_is_rejected(vault, accounts):

@@ -74,11 +74,11 @@ REVERT_BITS = {"previewRedeem": 1, "balanceOf": 2, "maxWithdraw": 4, "withdraw":
 OPEN_GUARDRAILS = """
 @external
 def open_guardrails_for_test():
-    self.max_turnover_bps = 2 * BPS  # moving everything out of one market into another turns over 2x total
-    self.max_loss_bps = 10000
-    self.min_idle_bps = 0
-    self.daily_loss_bps = MAX_RATE_BPS
-    self.daily_turnover_bps = MAX_RATE_BPS
+    self._set_param(PARAM_MAX_TURNOVER_BPS, 2 * BPS)  # moving everything out of one market into another: 2x total
+    self._set_param(PARAM_MAX_LOSS_BPS, 10000)
+    self._set_param(PARAM_MIN_IDLE_BPS, 0)
+    self._set_param(PARAM_DAILY_LOSS_BPS, MAX_RATE_BPS)
+    self._set_param(PARAM_DAILY_TURNOVER_BPS, MAX_RATE_BPS)
     self._budgets = 0
     for market: address in self._markets:
         self.market_config[market] = MarketConfig(enabled=True, cap_bps=10000, cap_abs=max_value(uint256))
