@@ -6,6 +6,7 @@ setup (the perfect-foresight one is an upper bound that reads the future, never 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from pydantic import TypeAdapter, ValidationError
 
 from backtest.baselines import (
     EqualForecaster,
@@ -34,7 +36,9 @@ from backtest.market import (
 from backtest.model import ModelForecaster
 from backtest.settings import vault_guardrails
 from config import BacktestSettings, load_config
+from strategy.config import Seed
 from strategy.costs import allocator_config
+from strategy.units import UINT256_MAX
 
 if TYPE_CHECKING:
     from backtest.chainmode import ChainOptions
@@ -59,6 +63,10 @@ class RunConfig:
         config = load_config(path)
         strategy = config.strategy
         if seed is not None:
+            try:
+                TypeAdapter(Seed).validate_python(seed)  # model_copy below does not validate
+            except ValidationError as error:
+                raise UsageError(f"`seed` {seed}: {error.errors()[0]['msg']}", "seed") from None
             strategy = strategy.model_copy(update={"model": strategy.model.model_copy(update={"seed": seed})})
         return cls(strategy, config.backtest, str(path) if path is not None else "defaults")
 
@@ -81,11 +89,16 @@ def build_setup(
     market: MarketData, start: pd.Timestamp, end: pd.Timestamp, config: RunConfig, capital: float, rebalance_every: int
 ) -> Setup:
     """The window, vault universe and guardrails, allocator and cost settings every strategy shares."""
-    if capital <= 0:
+    if not math.isfinite(capital) or capital <= 0:  # nan and inf pass a comparison, then break the arithmetic
         raise UsageError(f"`capital` must be positive, got {capital}", "capital")
     if rebalance_every < 1:
         raise UsageError(f"`rebalance_every` must be at least 1 day, got {rebalance_every}", "rebalance_every")
     settings = config.backtest
+    units = round(capital * settings.unit)
+    if units < 1:
+        raise UsageError(f"`capital` {capital:g} is less than one base unit of {settings.asset_symbol}", "capital")
+    if units > UINT256_MAX:
+        raise UsageError(f"`capital` {capital:g} is more than a vault can hold (2**256 - 1 base units)", "capital")
     days = window_days(market, start, end)
     investable = investable_pools(market, settings.asset_symbol)
     universe = settings.configured_markets()
@@ -106,7 +119,7 @@ def build_setup(
         costs=config.strategy.costs,
         targets=config.strategy.target_params(),
         settings=settings,
-        capital=round(capital * settings.unit),
+        capital=units,
         rebalance_every=rebalance_every,
         investable=investable,
     )

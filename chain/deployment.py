@@ -7,10 +7,13 @@ pointed at a devnet never imports the devnet tooling.
 
 import json
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from web3 import Web3
 from web3.contract import Contract
+
+RPC_URL = r"^https?://[^/\s]+"  # what an RPC URL must look like to be tried: http(s), with a host
 
 
 class MarketInfo(BaseModel):
@@ -22,7 +25,7 @@ class MarketInfo(BaseModel):
 class Deployment(BaseModel):
     """Everything a client needs to talk to a deployed devnet (the devnet JSON)."""
 
-    rpc_url: str
+    rpc_url: Annotated[str, Field(pattern=RPC_URL)]
     chain_id: int
     asset: str
     vault: str
@@ -44,9 +47,14 @@ class Deployment(BaseModel):
         if not path.is_file():
             raise FileNotFoundError(f"no devnet deployment at {path}; start one with `vaultbot devnet up`")
         try:
-            return cls.model_validate_json(path.read_text())
+            return cls.model_validate_json(path.read_text(encoding="utf-8"))
         except ValidationError as error:
-            raise ValueError(f"{path} is not a valid devnet deployment: {error}") from error
+            problems = "; ".join(  # on one line: the CLI shows it as one
+                f"{'.'.join(str(part) for part in problem['loc']) or 'file'}: {problem['msg']}"
+                for problem in error.errors(include_url=False))
+            raise ValueError(f"{path} is not a valid devnet deployment: {problems}") from error
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path} is not a valid devnet deployment: cannot read it: {error}") from error
 
     def contract(self, w3: Web3, name: str, address: str) -> Contract:
         """A web3 contract at `address` using the ABI <abi_dir>/<name>.json."""

@@ -9,11 +9,12 @@ URLs in messages and logs are redacted (`vaultbot.redact`): providers put API ke
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import requests
 from web3 import HTTPProvider, Web3
-from web3.types import RPCEndpoint
+from web3.types import RPCEndpoint, RPCResponse
 
 from chain.errors import RpcUnavailable, WrongChain
 from vaultbot.redact import redact
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 10.0
 _FAILURES = (requests.ConnectionError, requests.Timeout, requests.HTTPError)
+T = TypeVar("T")
 
 
 class FailoverProvider(HTTPProvider):
@@ -36,23 +38,30 @@ class FailoverProvider(HTTPProvider):
         self.chain_id = chain_id  # learnt from the first URL that answers when not given
         self._checked: set[str] = set()
 
-    def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
+    # web3's public request methods, each tried at every URL in turn; HTTPProvider posts to `endpoint_uri`.
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        return self._failing_over(str(method), lambda: super(FailoverProvider, self).make_request(method, params))
+
+    def make_batch_request(self, requests: list[tuple[RPCEndpoint, Any]]) -> list[RPCResponse] | RPCResponse:
+        return self._failing_over("a batch", lambda: super(FailoverProvider, self).make_batch_request(requests))
+
+    def _failing_over(self, what: str, request: Callable[[], T]) -> T:
+        """`request` at the current URL, then at each next one (wrapping around) while they fail."""
         current = self.urls.index(self.endpoint_uri)
-        order = self.urls[current:] + self.urls[:current]
-        failures = []
-        for url in order:
+        served_by, failures = self.endpoint_uri, []
+        for url in self.urls[current:] + self.urls[:current]:
+            self.endpoint_uri = url
             try:
                 self._check_chain(url)
-                raw = self._request_session_manager.make_post_request(url, request_data,
-                                                                      **self.get_request_kwargs())
+                answer = request()
             except (*_FAILURES, WrongChain) as error:
                 failures.append(f"{url} ({_short(error)})")
                 continue
-            if url != self.endpoint_uri:
+            if url != served_by:
                 log.warning("RPC fail-over: %s now serves (%s)", redact(url), redact("; ".join(failures)))
-                self.endpoint_uri = url
-            return raw
-        raise RpcUnavailable(redact(f"no RPC answered {method}: tried " + ", ".join(failures)), self.urls)
+            return answer
+        self.endpoint_uri = served_by
+        raise RpcUnavailable(redact(f"no RPC answered {what}: tried " + ", ".join(failures)), self.urls)
 
     def _check_chain(self, url: str) -> None:
         """eth_chainId at `url` once, before it serves anything."""

@@ -55,6 +55,12 @@ log = logging.getLogger(__name__)
 
 MIN_BUMP_PERCENT = 12.5  # geth wants +10 % on both fee fields for a replacement, others +12.5 %
 GAS_MARGIN = 1.2  # estimates miss state changes between estimate and block
+
+
+def gas_with_margin(estimate: int) -> int:
+    """The gas limit to send with: an estimate is the least gas at the estimate's block, and a market's
+    accrual in the next block (a mint, a storage slot set from zero) can cost more."""
+    return math.ceil(estimate * GAS_MARGIN)
 MAX_REPLACEMENTS = 5
 
 
@@ -164,7 +170,7 @@ class TxSender:
                                          "maxPriorityFeePerGas": priority, "chainId": self.chain_id})
         except ContractLogicError as error:  # gas estimation ran the call: it would revert
             raise ContractRevert.of(error) from error
-        tx["gas"] = math.ceil(tx["gas"] * GAS_MARGIN)
+        tx["gas"] = gas_with_margin(tx["gas"])
         return self._until_mined([self._sign_and_broadcast(tx, on_signed, latest)], on_signed)
 
     def resume(self, versions: Sequence[PendingTx], on_signed: OnSigned | None = None, *,

@@ -194,13 +194,20 @@ class VaultReader:
             proposals=tuple(self.proposals(number)),
         )
 
-    def guardrails(self, block: BlockIdentifier = "latest") -> Guardrails:
+    def guardrails_and_state(self, block: BlockIdentifier = "latest") -> tuple[Guardrails, VaultState]:
+        """`guardrails` and `state` at one block, the positions read once: what a decision plans with."""
+        number = self._block_number(block)
+        state = self.state(number)
+        return self.guardrails(number, state=state), state
+
+    def guardrails(self, block: BlockIdentifier = "latest", *, state: VaultState | None = None) -> Guardrails:
         """The rebalance parameters and every listed market's caps, keyed by checksum address.
 
         The daily budgets appear as the per-rebalance limits they leave now: a rebalance may move what is
         left of the turnover budget and lose what is left of the loss budget once the report that starts it
         has spent its share (a market reported lower than its stored value). The budgets only refill
-        between this read and the transaction, so the limits are safe to plan with.
+        between this read and the transaction, so the limits are safe to plan with. `state`, when given, is
+        the vault's state at the same block (it saves reading every position again).
         """
         number = self._block_number(block)
         markets = {}
@@ -209,7 +216,7 @@ class VaultReader:
             if enabled:
                 markets[market] = MarketLimits(cap_bps=cap_bps, cap_abs=cap_abs)
         loss_left, turnover_left = self._call("budgets", block=number)
-        stored, reported = self._call("totalAssets", block=number), self.state(number).total
+        stored, reported = self._call("totalAssets", block=number), (state or self.state(number)).total
         report_fall = max(0, stored - reported)
         loss_room = max(0, loss_left * stored // FRACTION - report_fall)
         return Guardrails(

@@ -3,9 +3,12 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 JsonOption = Annotated[
     Path | None,
@@ -23,6 +26,43 @@ def deployment_path(json_path: Path | None) -> Path:
 
     path = json_path if json_path is not None else state_dir() / "devnet.json"
     return path / "devnet.json" if path.is_dir() else path
+
+
+def utc_day(flag: str, text: str) -> "pd.Timestamp":
+    """A YYYY-MM-DD flag value as that day's midnight UTC; any other form is a usage error (01/02/2024 may be
+    the 2nd of January or the 1st of February)."""
+    from datetime import datetime
+
+    import pandas as pd
+
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint=flag) from None
+    return pd.Timestamp(day, tz="UTC")
+
+
+def output_dir(flag: str, path: Path) -> Path:
+    """`path` as a directory a command may create and write into, checked before any work: not an existing
+    file, and not under one."""
+    if path.exists() and not path.is_dir():
+        raise typer.BadParameter(f"{path} is a file, not a directory", param_hint=flag)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise typer.BadParameter(f"{path}: {parent} is a file, not a directory", param_hint=flag)
+            break
+    return path
+
+
+def existing_deployment_only(path: Path) -> None:
+    """Exit 1 when `path` exists but is not a devnet deployment JSON: --json names the file a command writes or
+    deletes, and a wrong one must not cost the user another file."""
+    from chain.deployment import Deployment
+
+    if path.exists():
+        with exit_on(FileNotFoundError, ValueError):
+            Deployment.load(path)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -43,15 +43,15 @@ class StartupError(RuntimeError):
 def open_keeper(config: Config, *, metrics: KeeperMetrics | None = None) -> Iterator[Keeper]:
     """A ready keeper; closes its journal, sources and the synthetic data server on exit."""
     with ExitStack() as stack:
+        chain = open_chain(config)  # first: a chain or key that fails leaves no journal behind
+        markets = config.markets
+        _check_markets(markets, chain.reader)
         db = KeeperDB(config.service.database_url)
         stack.callback(db.close)
         try:
             stack.enter_context(journal_lock(db))
         except JournalLocked as locked:
             raise StartupError(str(locked)) from None
-        chain = open_chain(config)
-        markets = config.markets
-        _check_markets(markets, chain.reader)
         sources = open_sources(config.sources)
         stack.callback(sources.close)
         models = KeeperModels.open(config.model, config.strategy.model,

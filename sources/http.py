@@ -34,6 +34,7 @@ from urllib3.util.retry import Retry
 
 from sources.config import HttpSettings
 from strategy.data.errors import DataError
+from strategy.data.loaders import MAX_JSON_DEPTH, json_depth
 
 log = logging.getLogger(__name__)
 
@@ -351,6 +352,8 @@ def _get(session: requests.Session, url: str, params: QueryParams) -> requests.R
 
 
 def _decode_json(response: requests.Response) -> Any:
+    if json_depth(response.text) > MAX_JSON_DEPTH:  # json would overflow the C stack (strategy.data.loaders)
+        raise DataError(f"body is not JSON this reads: nested deeper than {MAX_JSON_DEPTH} levels", where=response.url)
     try:
         return response.json()
     except ValueError as exc:

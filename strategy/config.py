@@ -29,6 +29,7 @@ from strategy.targets import TargetParams
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 Fraction = Annotated[float, Field(gt=0, lt=1)]
+Seed = Annotated[int, Field(ge=0)]  # numpy's generators take no negative seed
 CalibrationMethod = Literal["none", "platt", "isotonic"]  # of the risk model: strategy.models.calibration
 
 
@@ -42,7 +43,7 @@ class ModelSettings(BaseModel):
 
     model_config = _FROZEN
 
-    seed: int = 7
+    seed: Seed = 7
     # Targets (see strategy.targets.TargetParams for the definitions).
     horizon_days: Annotated[int, Field(ge=1, le=90)] = 7
     peg_tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.02

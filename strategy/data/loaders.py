@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -23,6 +24,12 @@ from strategy.data.news import feed_news, validate_news
 from strategy.data.schema import MARKET_COLUMNS, NEWS_COLUMNS, POOL, TIMESTAMP
 
 FEED_SUFFIXES = (".xml", ".rss", ".atom")
+# json.loads recurses once per level: web3 (through py_ecc) lifts the recursion limit to 100,000, past what the
+# C stack holds, so a document nested ~100,000 deep would end the process instead of raising. Real payloads
+# nest a few levels.
+MAX_JSON_DEPTH = 256
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 _T = TypeVar("_T")
 
 
@@ -81,8 +88,19 @@ def _combine(parts: list[Validated], order: list[str], columns: tuple[str, ...])
     return Validated(frame[[c for c in columns if c in frame]].sort_values(order, ignore_index=True), report)
 
 
+def json_depth(text: str) -> int:
+    """How deep the arrays and objects of a JSON text nest (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def _read_json(path: Path) -> object:
     text = _read(path, Path.read_text)
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise DataError(f"malformed JSON: nested deeper than {MAX_JSON_DEPTH} levels", where=str(path))
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
