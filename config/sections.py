@@ -23,6 +23,7 @@ from web3 import Web3
 from chain.keys import DEVNET_CHAIN_ID
 from journal.db import sqlite_url
 from sources import SourcesConfig
+from strategy.config import Seed
 from strategy.guardrails import MAX_MARKETS
 from strategy.units import GWEI
 from vaultbot.paths import state_dir
@@ -84,7 +85,7 @@ class SyntheticSource(BaseModel):
 
     model_config = _FROZEN
 
-    seed: int = 7
+    seed: Seed = 7
     days: Annotated[int, Field(ge=60)] = 730
     pools: PositiveInt | None = None  # default: one per market the vault lists
 
@@ -125,6 +126,7 @@ class ServiceSettings(BaseModel):
     # A cycle's data sources must answer within this many seconds of its start; then it is refused (journaled).
     cycle_deadline_s: PositiveFloat = 300.0
     database_url: str = Field(default_factory=lambda: sqlite_url(state_dir() / "keeper.sqlite"))
+    decisions_dir: Path = Field(default_factory=lambda: state_dir() / "decisions")  # a bundle per decision
     metrics_host: str = "127.0.0.1"
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464  # 0: any free port
     health_max_age_s: PositiveFloat | None = None  # default: three intervals

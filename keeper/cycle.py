@@ -41,13 +41,14 @@ import requests
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
-from web3.logs import DISCARD
 
 from chain.errors import ContractRevert, RpcUnavailable
+from chain.events import emitted
 from chain.rebalance import PROPOSE, REPORT, called_function, propose_call, report_call, simulate_then_send
 from chain.tx import Abandoned, BuiltOn, NonceUsed, PendingTx, TxError, TxSender
 from chain.vault_reader import VaultReader
 from config import Config
+from decisions.bundle import decision_bundle, write_bundle
 from journal.db import CycleStatus, DatabaseError, Decision, KeeperDB, Transaction, to_hex
 from keeper import proposals
 from keeper.metrics import KeeperMetrics
@@ -58,12 +59,13 @@ from strategy.allocator import Allocation, AllocatorConfig, MarketForecast
 from strategy.costs import allocator_config
 from strategy.data.errors import DataError
 from strategy.decision import VerdictKind, decide, forecasts_for_markets
-from strategy.decision_record import canonical_json, decision_hash_of, decision_record
+from strategy.decision_record import canonical_json, input_tables, inputs_document
 from strategy.guardrails import (
     Guardrails,
     VaultState,
 )
 from strategy.models import ModelError
+from strategy.trailing_best import RULE_HASH
 from strategy.units import annualised_growth
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,7 @@ class DecidedRebalance:
     decision_hash: str
     allocations: list[tuple[str, int]]  # (market, target assets) as `rebalance` names them
     proposal_id: str | None = None  # the guardian's approved proposal it runs, if it is one
+    why: str = ""  # what forced it, when it moves the vault back inside its limits
 
 
 @dataclass(frozen=True)
@@ -179,25 +182,31 @@ class Keeper:
         inputs = self._inputs(now)
         model = self.models.for_cycle(inputs)
         forecasts = model.forecasts
-        guardrails, state = self.chain.reader.guardrails(), self.chain.reader.state()
+        guardrails, state = self.chain.reader.guardrails_and_state()
         block = self.chain.w3.eth.get_block("latest")
         self._record_chain_facts(cycle_id, state, block)
         by_market, stale = self._forecasts_by_market(forecasts, guardrails, inputs.unknown_pools)
         listed = [market for market in self.markets.values() if market in guardrails.markets]
-        verdict = decide(state, guardrails, forecasts_for_markets(listed, by_market, stale), self._allocator(),
-                         block["timestamp"] + 1)
+        allocator, chain_time = self._allocator(), block["timestamp"] + 1
+        verdict = decide(state, guardrails, forecasts_for_markets(listed, by_market, stale), allocator, chain_time)
         allocation = verdict.allocation
         self._observe_prediction(allocation, by_market, state)
 
-        record = decision_record(chain_id=self.chain.chain_id, vault=self.chain.vault.address,
-                                 inputs_hash=inputs.inputs_hash, model_hash=model.model_hash,
-                                 targets=allocation.trades, timestamp=int(now.timestamp()))
-        decision_hash = decision_hash_of(record)
+        # The bundle (decisions.bundle) holds what was read; its record's hash is the decision hash.
+        bundle = decision_bundle(
+            chain_id=self.chain.chain_id, vault=self.chain.vault.address, timestamp=int(now.timestamp()),
+            inputs=inputs_document(inputs.at, input_tables(inputs.history, inputs.news, inputs.pools_meta)),
+            model_hash=model.model_hash, allocator=allocator, markets=self.markets, guardrails=guardrails,
+            state=state, block=block, chain_time=chain_time, unknown_pools=inputs.unknown_pools,
+            targets=allocation.trades)
+        write_bundle(self.config.service.decisions_dir, bundle,
+                     model.champion if model.model_hash != RULE_HASH else None)
+        decision_hash = bundle.decision_hash
         decision_id = self.db.record_decision(
-            cycle_id, inputs_hash=inputs.inputs_hash, model_hash=model.model_hash,
+            cycle_id, inputs_hash=bundle.record["inputs_hash"], model_hash=model.model_hash,
             predictions=_predictions_json(forecasts, self.markets), targets=allocation.targets,
             allocation_status=allocation.status.value, expected_gain=allocation.expected_gain,
-            decision_hash=decision_hash, record=canonical_json(record),
+            decision_hash=decision_hash, record=canonical_json(bundle.record),
         )
         if verdict.kind == VerdictKind.HOLD:
             raise self._held(cycle_id, decision_id, verdict.reason, block["timestamp"], dry_run=dry_run)
@@ -205,8 +214,10 @@ class Keeper:
             raise _Stop(CycleStatus.SKIPPED, verdict.reason)
         if verdict.kind == VerdictKind.WOULD_REVERT:
             raise _Stop(CycleStatus.REVERTED, f"would revert, not sent: {verdict.reason}", "revert")
-        log.info("cycle %d decided %s: %s", cycle_id, decision_hash, allocation.trades)
-        return DecidedRebalance(cycle_id, decision_id, decision_hash, list(allocation.trades.items()))
+        log.info("cycle %d decided %s: %s%s", cycle_id, decision_hash, allocation.trades,
+                 f" ({verdict.why})" if verdict.why else "")
+        return DecidedRebalance(cycle_id, decision_id, decision_hash, list(allocation.trades.items()),
+                                why=verdict.why)
 
     def _allocator(self) -> AllocatorConfig:
         """The allocator told what trading costs now: `[strategy.costs]` at the chain's current gas price."""
@@ -257,6 +268,8 @@ class Keeper:
             if plan.proposal_id is not None or not proposals.over_budget(revert):
                 raise
             return self._propose(plan, revert, dry_run=dry_run)
+        if plan.why:
+            outcome = replace(outcome, reason=f"{plan.why}: {outcome.reason}")
         if plan.proposal_id is None:
             return outcome
         proposals.live_proposals(self.db, self.chain.reader)  # journals it executed once mined
@@ -433,10 +446,9 @@ class Keeper:
         if tx.function == REPORT:
             return CycleOutcome(cycle_id, CycleStatus.HELD, f"reported the markets' values: transaction "
                                 f"{tx.tx_hash} in block {tx.block_number}", tx_hash=tx.tx_hash)
-        emitted = [to_hex(event["args"]["decision_hash"])
-                   for event in self.chain.vault.events.Rebalanced().process_receipt(receipt, errors=DISCARD)]
-        if emitted != [decision_hash]:
-            raise RuntimeError(f"transaction {tx.tx_hash} emitted Rebalanced {emitted}, expected {decision_hash}")
+        hashes = [to_hex(event["args"]["decision_hash"]) for event in emitted(self.chain.vault, "Rebalanced", receipt)]
+        if hashes != [decision_hash]:
+            raise RuntimeError(f"transaction {tx.tx_hash} emitted Rebalanced {hashes}, expected {decision_hash}")
         return CycleOutcome(cycle_id, CycleStatus.REBALANCED, f"transaction {tx.tx_hash} in block {tx.block_number}",
                             decision_hash=decision_hash, tx_hash=tx.tx_hash)
 

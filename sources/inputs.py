@@ -29,7 +29,7 @@ from sources.gate import stale_series
 from strategy.data import align_to_daily
 from strategy.data.prices import pool_coins, with_prices
 from strategy.data.schema import POOL, TIMESTAMP
-from strategy.decision_record import inputs_hash
+from strategy.decision_record import input_tables, inputs_hash
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +129,7 @@ def gather_inputs(
     news = sources.news.fetch(news_feeds).items if news_feeds else None
     at = decision_day(align_to_daily(history), live)
     aligned = align_to_daily(recent_token_prices(sources, history, pools_meta, at, price_history_days))
-    # The snapshot's timestamp is when /pools was fetched, not data: it must not change the hash.
-    tables = {"history": aligned, "pools": pools_meta.drop(columns=[TIMESTAMP], errors="ignore")}
-    tables |= {"news": news} if news is not None else {}
+    tables = input_tables(aligned, news, pools_meta)
     return ModelInputs(aligned, news, pools_meta, at, inputs_hash(at, tables), tuple(unknown))
 
 

@@ -1,4 +1,5 @@
-"""Decision records and the bytes32 decision hash the keeper passes to `Vault.rebalance`.
+"""Decision records, the bytes32 decision hash the keeper passes to `Vault.rebalance`, and the one canonical
+encoding every decision hash is taken over (the byte-level spec: docs/decision-bundle.md).
 
 A decision record is a JSON object with exactly these keys:
 
@@ -10,37 +11,48 @@ inputs_hash     "0x" + 64 lowercase hex digits: `inputs_hash` of the data the mo
 model_hash      "0x" + 64 lowercase hex digits: the content hash of the model artifact that decided, or
                 `strategy.trailing_best.RULE_HASH` when the trailing-best rule decided instead
 targets         object: market address (lowercase "0x" + 40 hex) -> target position in asset
-                base units (integer); exactly the allocations named in the rebalance call
+                base units as a decimal string ("0" or digits without a leading zero); exactly the
+                allocations named in the rebalance call
 timestamp       integer: Unix seconds (UTC) when the keeper decided
 vault           lowercase "0x" + 40 hex address of the vault
+config_hash     (with a decision bundle, `decisions.bundle`) keccak256 of the bundle's config part
+state_hash      (with a decision bundle) keccak256 of the bundle's chain-state part
 ==============  ==============================================================================
 
-Canonical encoding (`canonical_json`): UTF-8 JSON, object keys sorted at every level, no whitespace
-(separators "," and ":"), non-ASCII characters escaped as \\uXXXX, integers as plain decimal digits of
-any size; floats, NaN and infinities are refused so that no number has two spellings.
+Canonical encoding (`canonical_json`): RFC 8785, the JSON Canonicalization Scheme: UTF-8, object keys sorted
+by UTF-16 code units, no whitespace, strings with the minimal escapes, numbers as ECMAScript spells IEEE
+doubles (the shortest text that reads back as the same double). RFC 8785 numbers are doubles, so an integer
+beyond 2**53 - 1 is refused, and amounts (uint256) are written as decimal strings; NaN and infinities are
+refused.
 
 decision hash = keccak256(canonical JSON bytes), 32 bytes, written "0x" + 64 lowercase hex.
 Anyone holding the record can check an on-chain `Rebalanced(keeper, decision_hash, ...)` with
 `decision_hash_of(json.loads(record))` or `verify(record, hash)`.
 
-The inputs hash is keccak256 over the canonical JSON of {"at": ISO time of the forecast, then one entry
-per input table: pandas' `to_json(orient="split", date_format="iso", date_unit="us", double_precision=15)`
-of the table with its rows sorted}; it names the data without putting it on chain.
+The inputs hash is keccak256 over the canonical JSON of `inputs_document`: {"at": the forecast time, then one
+entry per input table, encoded by `table_json` in the row order the model saw}; it names the data without
+putting it on chain, and a decision bundle holds the document itself.
 """
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
+import rfc8785
 from eth_utils import keccak
 
+from strategy.data.schema import TIMESTAMP
 from strategy.units import UINT256_MAX
 
 RECORD_KEYS = frozenset({"chain_id", "inputs_hash", "model_hash", "targets", "timestamp", "vault"})
+BUNDLE_KEYS = frozenset({"config_hash", "state_hash"})  # a record whose decision has a bundle also has these
 _HASH = re.compile(r"0x[0-9a-f]{64}")
 _ADDRESS = re.compile(r"0x[0-9a-f]{40}")
+_UINT = re.compile(r"0|[1-9][0-9]*")
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # table timestamps: UTC, microseconds
 
 
 class DecisionError(ValueError):
@@ -48,27 +60,38 @@ class DecisionError(ValueError):
 
 
 def canonical_json(value: Any) -> str:
-    """The one spelling of `value` that is hashed (see the module docstring)."""
-    _refuse_floats(value, "record")
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    """The one spelling of `value` that is hashed: RFC 8785 (see the module docstring)."""
+    try:
+        return rfc8785.dumps(value).decode("utf-8")
+    except rfc8785.CanonicalizationError as error:
+        raise DecisionError(f"no canonical JSON: {error}") from None
 
 
 def keccak_hex(text: str) -> str:
     return "0x" + keccak(text.encode("utf-8")).hex()
 
 
+def hash_of(value: Any) -> str:
+    """keccak256 of `value`'s canonical JSON, as 0x + 64 hex."""
+    return keccak_hex(canonical_json(value))
+
+
 def decision_record(
-    *, chain_id: int, vault: str, inputs_hash: str, model_hash: str, targets: Mapping[str, int], timestamp: int
+    *, chain_id: int, vault: str, inputs_hash: str, model_hash: str, targets: Mapping[str, int], timestamp: int,
+    config_hash: str | None = None, state_hash: str | None = None,
 ) -> dict[str, Any]:
-    """A checked decision record, addresses and hashes normalised to lowercase."""
+    """A checked decision record, addresses and hashes normalised to lowercase, amounts as decimal strings; the
+    config and state hashes of its bundle when it has one."""
     record = {
         "chain_id": chain_id,
         "inputs_hash": inputs_hash.lower(),
         "model_hash": model_hash.lower(),
-        "targets": {market.lower(): amount for market, amount in targets.items()},
+        "targets": {market.lower(): _amount_text(amount) for market, amount in targets.items()},
         "timestamp": timestamp,
         "vault": vault.lower(),
     }
+    if config_hash is not None or state_hash is not None:
+        record |= {"config_hash": str(config_hash).lower(), "state_hash": str(state_hash).lower()}
     check_record(record)
     return record
 
@@ -76,13 +99,14 @@ def decision_record(
 def check_record(record: Mapping[str, Any]) -> None:
     """Raise `DecisionError` naming the first key that breaks the record format."""
     keys = set(record)
-    if keys != RECORD_KEYS:
-        missing, extra = sorted(RECORD_KEYS - keys), sorted(keys - RECORD_KEYS)
+    expected = RECORD_KEYS | (BUNDLE_KEYS if keys & BUNDLE_KEYS else set())
+    if keys != expected:
+        missing, extra = sorted(expected - keys), sorted(keys - expected)
         raise DecisionError(f"decision record keys: missing {missing}, unexpected {extra}")
     for key in ("chain_id", "timestamp"):
         if not _is_uint(record[key]):
             raise DecisionError(f"decision record key {key!r}: expected a non-negative integer, got {record[key]!r}")
-    for key in ("inputs_hash", "model_hash"):
+    for key in sorted({"inputs_hash", "model_hash"} | (keys & BUNDLE_KEYS)):
         if not isinstance(record[key], str) or not _HASH.fullmatch(record[key]):
             raise DecisionError(f"decision record key {key!r}: expected 0x + 64 lowercase hex, got {record[key]!r}")
     if not isinstance(record["vault"], str) or not _ADDRESS.fullmatch(record["vault"]):
@@ -91,57 +115,146 @@ def check_record(record: Mapping[str, Any]) -> None:
     if not isinstance(targets, Mapping):
         raise DecisionError(f"decision record key 'targets': expected an object, got {targets!r}")
     for market, amount in targets.items():
-        if not _ADDRESS.fullmatch(market) or not _is_uint(amount) or amount > UINT256_MAX:
-            raise DecisionError(f"decision record targets: {market!r} -> {amount!r} is not address -> uint256")
+        if (not _ADDRESS.fullmatch(market) or not isinstance(amount, str) or not _UINT.fullmatch(amount)
+                or int(amount) > UINT256_MAX):
+            raise DecisionError(f"decision record targets: {market!r} -> {amount!r} is not address -> uint256 "
+                                "decimal string")
+
+
+def targets_of(record: Mapping[str, Any]) -> dict[str, int]:
+    """A checked record's targets as integers."""
+    return {market: int(amount) for market, amount in record["targets"].items()}
 
 
 def decision_hash_of(record: Mapping[str, Any]) -> str:
     """keccak256 of the record's canonical JSON, as 0x + 64 hex."""
     check_record(record)
-    return keccak_hex(canonical_json(record))
+    return hash_of(record)
+
+
+def parse_canonical(text: str, what: str) -> Any:
+    """The JSON value of `text`, which must be its own canonical form (so no byte of it can change unseen)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DecisionError(f"{what} is not JSON: {error}") from error
+    if canonical_json(value) != text:
+        raise DecisionError(f"{what} is not in canonical form, so its bytes were changed")
+    return value
 
 
 def verify(record_json: str, expected_hash: str) -> dict[str, Any]:
-    """The parsed record if `record_json` is canonical and hashes to `expected_hash`; else `DecisionError`."""
+    """The parsed record, `targets` as integers, if `record_json` is canonical and hashes to `expected_hash`;
+    else `DecisionError`."""
     try:
         record = json.loads(record_json)
     except json.JSONDecodeError as error:
         raise DecisionError(f"stored decision record is not JSON: {error}") from error
     if not isinstance(record, dict):
         raise DecisionError("stored decision record is not a JSON object")
-    actual = decision_hash_of(record)
-    if canonical_json(record) != record_json:
-        raise DecisionError("stored decision record is not in canonical form, so its bytes were changed")
+    if _is_legacy(record):
+        actual = _legacy_hash(record, record_json)
+    else:
+        actual = decision_hash_of(record)
+        parse_canonical(record_json, "stored decision record")
     if actual != expected_hash.lower():
         raise DecisionError(f"decision record hashes to {actual}, not {expected_hash.lower()}")
-    return record
+    return record | {"targets": targets_of(record)}
+
+
+def _is_legacy(record: Mapping[str, Any]) -> bool:
+    """A record journaled before decision bundles and RFC 8785: integer targets, no bundle keys."""
+    targets = record.get("targets")
+    return (isinstance(targets, Mapping) and bool(targets) and all(_is_uint(a) for a in targets.values())
+            and not set(record) & BUNDLE_KEYS)
+
+
+def _legacy_hash(record: Mapping[str, Any], record_json: str) -> str:
+    """The hash of a legacy record as it was taken: over its JSON with sorted keys and no whitespace. Such a
+    record still proves what the keeper journaled; it has no bundle, so it cannot be re-executed."""
+    check_record(record | {"targets": {market: str(amount) for market, amount in record["targets"].items()}})
+    if json.dumps(record, sort_keys=True, separators=(",", ":")) != record_json:
+        raise DecisionError("stored decision record is not in canonical form, so its bytes were changed")
+    return keccak_hex(record_json)
+
+
+# -- the model's inputs ------------------------------------------------------------------------------------
+
+
+def input_tables(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta: pd.DataFrame) -> dict[str,
+                                                                                                     pd.DataFrame]:
+    """The tables the model reads, by name; the /pools snapshot's timestamp is when it was fetched, not data:
+    left out, so that it does not change the hash (the features never read it)."""
+    tables = {"history": history, "pools": pools_meta.drop(columns=[TIMESTAMP], errors="ignore")}
+    return tables | ({"news": news} if news is not None else {})
+
+
+def inputs_document(at: pd.Timestamp, tables: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+    """The forecast time and each table (`table_json`): what the inputs hash is taken over."""
+    return {"at": _time_text(pd.Timestamp(at))} | {name: table_json(table) for name, table in tables.items()}
 
 
 def inputs_hash(at: pd.Timestamp, tables: Mapping[str, pd.DataFrame]) -> str:
-    """keccak256 naming the model's inputs: the forecast time and each table, rows sorted."""
-    document: dict[str, Any] = {"at": pd.Timestamp(at).isoformat()}
-    for name, table in tables.items():
-        ordered = table.sort_values(list(_sortable_columns(table))).reset_index(drop=True) if len(table) else table
-        split = ordered.to_json(orient="split", date_format="iso", date_unit="us", double_precision=15, index=False)
-        document[name] = json.loads(split)
-    return keccak_hex(json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True))
+    """keccak256 naming the model's inputs: the forecast time and each table, exactly as the model saw them."""
+    return hash_of(inputs_document(at, tables))
 
 
-def _sortable_columns(table: pd.DataFrame) -> list[str]:
-    """Columns whose values sort (lists and dicts do not); enough to fix the row order of canonical tables."""
-    return [c for c in table.columns if not table[c].map(lambda v: isinstance(v, (list, dict))).any()]
+def table_json(table: pd.DataFrame) -> dict[str, Any]:
+    """A table as {"columns": [{"name", "dtype"}], "rows": [[value per column]]}, rows in their order; values:
+    floats as numbers (NaN as null), integers as decimal strings, timestamps as UTC ISO text with microseconds,
+    missing text as null, lists as arrays."""
+    columns = [{"name": str(name), "dtype": str(dtype)} for name, dtype in table.dtypes.items()]
+    cells = [[_cell(value) for value in table[name].tolist()] for name in table.columns]
+    return {"columns": columns, "rows": [list(row) for row in zip(*cells, strict=True)] if cells else []}
+
+
+def table_from_json(document: Mapping[str, Any]) -> pd.DataFrame:
+    """The table `table_json` encoded, with its column dtypes."""
+    columns = document["columns"]
+    by_column = list(zip(*document["rows"], strict=True)) if document["rows"] else [() for _ in columns]
+    return pd.DataFrame({column["name"]: _column(column["dtype"], list(values))
+                         for column, values in zip(columns, by_column, strict=True)})
+
+
+def table_from_json_or_none(document: Mapping[str, Any] | None) -> pd.DataFrame | None:
+    return None if document is None else table_from_json(document)
+
+
+def _column(dtype: str, values: list[Any]) -> pd.Series:
+    if dtype.startswith("datetime64"):
+        return pd.Series(pd.to_datetime(values, utc=True, format="ISO8601")).astype(dtype)
+    if dtype.startswith(("int", "uint")):
+        return pd.Series([int(v) for v in values], dtype=dtype)
+    if dtype.startswith("float"):
+        return pd.Series([math.nan if v is None else v for v in values], dtype=dtype)
+    return pd.Series(values, dtype=dtype)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_cell(item) for item in value]
+    if isinstance(value, pd.Timestamp):
+        return _time_text(value)
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, float):
+        return value  # an infinity is refused by `canonical_json`
+    raise DecisionError(f"input table value {value!r} ({type(value).__name__}) has no canonical encoding")
+
+
+def _time_text(at: pd.Timestamp) -> str:
+    if at.tzinfo is None:
+        raise DecisionError(f"input time {at} has no time zone")
+    return at.tz_convert("UTC").strftime(_TIME_FORMAT)
+
+
+def _amount_text(amount: int) -> str:
+    return str(amount) if _is_uint(amount) else repr(amount)  # a wrong one stays visible to `check_record`
 
 
 def _is_uint(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _refuse_floats(value: Any, where: str) -> None:
-    if isinstance(value, float):
-        raise DecisionError(f"{where}: floats have no canonical spelling, got {value!r}")
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            _refuse_floats(item, f"{where}.{key}")
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _refuse_floats(item, f"{where}[{index}]")

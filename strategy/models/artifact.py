@@ -40,6 +40,7 @@ QUANTILE = 0.1  # of YIELD_Q10
 PREDICTIONS = ("apy_pred", "p_event", "apy_q10")
 ARTIFACT_FILE = "artifact.json"
 FORMAT = 1
+_THREADS = 1  # inference on one thread: the same bits on every run and machine (decision bundles re-run it)
 
 
 class ArtifactMetadata(BaseModel):
@@ -110,14 +111,14 @@ class ModelArtifact:
         matrix = features[self.features].to_numpy(dtype="float64")
         baseline = features[BASELINE].to_numpy(dtype="float64")
         predictions = {
-            "apy_pred": baseline + self._boosters[YIELD].predict(matrix),
+            "apy_pred": baseline + self._boosters[YIELD].predict(matrix, num_threads=_THREADS),
             "p_event": np.clip(self._risk(matrix), 0.0, 1.0),
-            "apy_q10": baseline + self._boosters[YIELD_Q10].predict(matrix),
+            "apy_q10": baseline + self._boosters[YIELD_Q10].predict(matrix, num_threads=_THREADS),
         }
         return pd.DataFrame(predictions, index=features.index)
 
     def _risk(self, matrix: np.ndarray) -> np.ndarray:
-        raw = self._boosters[RISK].predict(matrix)
+        raw = self._boosters[RISK].predict(matrix, num_threads=_THREADS)
         calibration = self.metadata.risk_calibration
         return raw if calibration is None else calibration.apply(raw)
 

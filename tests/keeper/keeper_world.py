@@ -89,7 +89,8 @@ def keeper_table(funded: Deployment, llama: SyntheticLlama, httpserver: HTTPServ
                              "read_timeout": 3.0, "retry_after_max": 0}},
         "markets": {pool: market.address for pool, market in zip(llama.pool_ids, funded.markets, strict=True)},
         "model": {"artifact_dir": str(artifact_dir)},
-        "service": {"database_url": f"sqlite:///{tmp_path / 'keeper.sqlite'}", "metrics_port": 0},
+        "service": {"database_url": f"sqlite:///{tmp_path / 'keeper.sqlite'}", "metrics_port": 0,
+                    "decisions_dir": str(tmp_path / "decisions")},
     }
 
 

@@ -1,0 +1,7 @@
+"""Decision bundles: everything one keeper decision read, content-addressed by its decision hash, and the
+re-execution that lets anyone check a `Rebalanced` event with the chain and the bundle alone.
+
+`bundle` builds, writes and reads bundles (the byte format: docs/decision-bundle.md); `replay` runs the
+keeper's own features -> forecasts -> allocation on a bundle; `check` gives the verdict. Pure apart from
+reading and writing bundle files: the caller reads the chain.
+"""

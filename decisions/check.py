@@ -1,0 +1,124 @@
+"""The verdict on a decision hash read from the chain, given a directory of bundles (`vaultbot verify`).
+
+In order: the bundle named by the hash is there (else BUNDLE MISSING) and is canonical JSON; each part hashes
+to the record's hash of it and the model artifact to the record's model hash (else BUNDLE TAMPERED naming the
+part); the re-execution (`decisions.replay`) gives targets; the record hashes to the on-chain hash (else
+BUNDLE TAMPERED: its targets when the re-execution disagrees with them, else the record); the record names the
+transaction's chain and vault; the re-executed targets equal the record's to the base unit (else DIFFERENT
+TARGETS, per market). Only then REPRODUCED.
+"""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from decisions.bundle import PARTS, bundle_path, model_path, versions
+from decisions.replay import replay
+from strategy.decision_record import DecisionError, check_record, hash_of, parse_canonical, targets_of
+from strategy.models import ModelArtifact, ModelError
+from strategy.trailing_best import RULE_HASH
+
+
+class Verdict(StrEnum):
+    REPRODUCED = "REPRODUCED"
+    TAMPERED = "BUNDLE TAMPERED"
+    DIFFERENT = "DIFFERENT TARGETS"
+    MISSING = "BUNDLE MISSING"
+
+
+@dataclass
+class Check:
+    """Facts found along the way, then one verdict and why."""
+
+    decision_hash: str
+    facts: list[str] = field(default_factory=list)
+    verdict: Verdict = Verdict.MISSING
+    why: str = ""
+
+    def conclude(self, verdict: Verdict, why: str) -> "Check":
+        self.verdict, self.why = verdict, why
+        return self
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == Verdict.REPRODUCED
+
+    def lines(self) -> list[str]:
+        return [f"decision {self.decision_hash}", *(f"  {fact}" for fact in self.facts), f"{self.verdict}: {self.why}"]
+
+
+def check_decision(directory: Path, decision_hash: str, *, chain_id: int, vault: str) -> Check:
+    """The verdict on `decision_hash`, emitted by `vault` on chain `chain_id`, from the bundles in `directory`."""
+    check = Check(decision_hash.lower())
+    path = bundle_path(directory, decision_hash)
+    if not path.is_file():
+        return check.conclude(Verdict.MISSING, f"no bundle {path.name} in {directory}: the keeper wrote none for "
+                                               "this decision (decisions made before bundles existed have none)")
+    try:
+        document = parse_canonical(path.read_bytes().decode("utf-8"), f"bundle {path.name}")
+        record = document["record"]
+        check_record(record)
+    except (DecisionError, UnicodeDecodeError, KeyError, TypeError) as error:
+        return check.conclude(Verdict.TAMPERED, f"encoding: {error}")
+    check.facts.append(f"bundle {path}")
+    for part in PARTS:
+        if hash_of(document.get(part)) != record[f"{part}_hash"]:
+            return check.conclude(Verdict.TAMPERED, f"{part}: it hashes to {hash_of(document.get(part))}, the "
+                                                    f"record says {record[f'{part}_hash']}")
+    check.facts.append("inputs, config and state hash to the record's hashes")
+    _versions_fact(check, document)
+    try:
+        artifact = _model(directory, record["model_hash"])
+    except FileNotFoundError as error:
+        if hash_of(record) != check.decision_hash:
+            return check.conclude(Verdict.TAMPERED, f"model hash: the record names {record['model_hash']}, and "
+                                                    "no longer hashes to the on-chain decision hash")
+        return check.conclude(Verdict.MISSING, str(error))
+    except ModelError as error:
+        return check.conclude(Verdict.TAMPERED, f"model: {error}")
+    check.facts.append("decided by the trailing-best rule" if artifact is None else
+                       f"model artifact {record['model_hash']} loads and hashes to its name")
+    targets = {market.lower(): amount for market, amount in replay(document, artifact).allocation.trades.items()}
+    recorded = targets_of(record)
+    if hash_of(record) != check.decision_hash:
+        part = "targets" if targets != recorded else "record"
+        return check.conclude(Verdict.TAMPERED, f"{part}: the record hashes to {hash_of(record)}, not to the "
+                                                "on-chain decision hash")
+    check.facts.append("the record hashes to the on-chain decision hash")
+    if record["chain_id"] != chain_id or record["vault"] != vault.lower():
+        return check.conclude(Verdict.TAMPERED, f"record: it is for vault {record['vault']} on chain "
+                                                f"{record['chain_id']}, the transaction for {vault.lower()} on "
+                                                f"chain {chain_id}")
+    if targets != recorded:
+        return check.conclude(Verdict.DIFFERENT, _diff(recorded, targets))
+    return check.conclude(Verdict.REPRODUCED, f"re-running the model and the allocator on the bundle gives the "
+                                              f"same {len(targets)} target(s) and the same decision hash")
+
+
+def _model(directory: Path, model_hash: str) -> ModelArtifact | None:
+    """The artifact named by `model_hash` (None for the trailing-best rule); FileNotFoundError when absent."""
+    if model_hash == RULE_HASH:
+        return None
+    path = model_path(directory, model_hash)
+    if not path.is_dir():
+        raise FileNotFoundError(f"no model artifact {model_hash} in {path.parent}")
+    artifact = ModelArtifact.load(path)
+    if artifact.content_hash != model_hash:
+        raise ModelError(f"the artifact in {path} hashes to {artifact.content_hash}, not {model_hash}")
+    return artifact
+
+
+def _versions_fact(check: Check, document: dict[str, Any]) -> None:
+    recorded, here = document["config"].get("versions", {}), versions()
+    differ = [f"{name} {recorded[name]} (here {here.get(name)})" for name in recorded
+              if recorded[name] != here.get(name)]
+    check.facts.append("recorded with " + ("the same package versions as here" if not differ else
+                                           "other versions: " + ", ".join(differ)))
+
+
+def _diff(recorded: dict[str, int], replayed: dict[str, int]) -> str:
+    lines = [f"market {market}: recorded {recorded.get(market, 0)}, re-executed {replayed.get(market, 0)} "
+             f"({replayed.get(market, 0) - recorded.get(market, 0):+d})"
+             for market in sorted(set(recorded) | set(replayed)) if recorded.get(market) != replayed.get(market)]
+    return "; ".join(lines)
