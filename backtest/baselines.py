@@ -28,12 +28,11 @@ from strategy.allocator import (
     AllocationStatus,
     AllocatorConfig,
     MarketForecast,
-    idle_floor,
     move_limit,
     position_caps,
 )
 from strategy.data.schema import POOL, TIMESTAMP
-from strategy.guardrails import Guardrails, VaultState
+from strategy.guardrails import Guardrails, VaultState, idle_floor
 from strategy.targets import TargetParams, build_targets
 from strategy.trailing_best import trailing_best
 

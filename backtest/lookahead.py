@@ -3,19 +3,27 @@
 Each strategy is replayed on the full data, then again with the data cut off at several days (market rows
 and news after the cut removed, window ending the day after the cut so the cut day still decides). Every
 decision of a cut run, up to and including the cut day, must equal the full run's on the same day: the
-same targets for every listed pool and the same outcome at the vault. A difference means the strategy
-(or the replay) used data from after the decision.
+same forecast for every listed pool, the same targets and the same outcome at the vault. A difference means
+the strategy (or the replay) used data from after the decision.
+
+The forecasts are compared, not only what the allocator made of them: among a vault's stablecoin lending
+pools the allocator holds on most days whatever it is told (a move must pay for its gas and slippage), so
+perfect foresight, which has no forecast on the last horizon of days before a cut (they need the days after
+it), left every target as it was and a check of the targets alone never failed; its forecasts on those days
+always differ.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from backtest.engine import DayDecision, Forecaster, Setup, replay
+from backtest.engine import DayDecision, Forecaster, Setup, StrategyRun, replay
 from backtest.errors import BacktestError, UsageError
+from strategy.data.schema import POOL, TIMESTAMP
 
 
 @dataclass(frozen=True)
@@ -25,13 +33,17 @@ class Mismatch:
     strategy: str
     cut: pd.Timestamp
     day: pd.Timestamp
-    pools: list[str]  # pools whose target differs (empty when only the vault's outcome does)
+    pools: list[str]  # pools whose target differs
     full: DayDecision
     truncated: DayDecision
+    forecasts: list[str] = field(default_factory=list)  # pools whose forecast differs (or is missing in one run)
 
     def describe(self) -> str:
-        what = f"targets of {', '.join(p[:12] for p in self.pools)}" if self.pools else "the vault's outcome"
-        return f"{self.strategy}: decision on {self.day.date()} changes when the data ends {self.cut.date()} ({what})"
+        changed = "; ".join(f"{name} of {', '.join(p[:12] for p in pools)}"
+                            for name, pools in (("forecasts", self.forecasts), ("targets", self.pools)) if pools)
+        changed = changed or "the vault's outcome"
+        return (f"{self.strategy}: decision on {self.day.date()} changes when the data ends {self.cut.date()} "
+                f"({changed})")
 
 
 @dataclass
@@ -70,16 +82,16 @@ def check_lookahead(
     report = LookaheadReport(cuts)
     for name, factory in factories.items():
         forecaster = factory(setup)
-        full = {decision.day: decision for decision in replay(setup, forecaster).decisions}
+        full = _decided(replay(setup, forecaster))
         report.leaky[name] = forecaster.leaky
         report.compared[name] = 0
         if on_replay is not None:
             on_replay(name, None)
         for cut in cuts:
             truncated = cut_setup(setup, cut)
-            for decision in replay(truncated, factory(truncated)).decisions:
+            for day, decided in _decided(replay(truncated, factory(truncated))).items():
                 report.compared[name] += 1
-                mismatch = _compare(name, cut, full[decision.day], decision)
+                mismatch = _compare(name, cut, full[day], decided)
                 if mismatch is not None:
                     report.mismatches.append(mismatch)
             if on_replay is not None:
@@ -92,9 +104,34 @@ def cut_setup(setup: Setup, cut: pd.Timestamp) -> Setup:
     return replace(setup, market=setup.market.until(cut), days=setup.days[setup.days <= cut + pd.Timedelta(days=1)])
 
 
-def _compare(name: str, cut: pd.Timestamp, full: DayDecision, truncated: DayDecision) -> Mismatch | None:
-    pools = sorted(p for p in full.targets.keys() | truncated.targets.keys()
-                   if full.targets.get(p) != truncated.targets.get(p))
-    if pools or (full.traded, full.rejections) != (truncated.traded, truncated.rejections):
-        return Mismatch(name, cut, full.day, pools, full, truncated)
+Forecasts = dict[str, tuple[float, float]]  # pool -> (apy_pct, p_event) of one decision day
+# Forecasts closer than this (relative) are the same: a forward mean computed over longer data may differ in its
+# last bits (the rolling sum runs from the data's end). A point-in-time strategy's never differ at all.
+_FORECAST_RTOL = 1e-9
+
+
+def _decided(run: StrategyRun) -> dict[pd.Timestamp, tuple[DayDecision, Forecasts]]:
+    """Each decision day's decision and the forecasts it was made on."""
+    forecasts: dict[pd.Timestamp, Forecasts] = {}
+    for day, pool, apy, p_event in run.forecasts[[TIMESTAMP, POOL, "apy_pct", "p_event"]].itertuples(index=False):
+        forecasts.setdefault(day, {})[pool] = (apy, p_event)
+    return {decision.day: (decision, forecasts.get(decision.day, {})) for decision in run.decisions}
+
+
+def _compare(name: str, cut: pd.Timestamp, full: tuple[DayDecision, Forecasts],
+             truncated: tuple[DayDecision, Forecasts]) -> Mismatch | None:
+    (decision, forecasts), (cut_decision, cut_forecasts) = full, truncated
+    pools = sorted(p for p in decision.targets.keys() | cut_decision.targets.keys()
+                   if decision.targets.get(p) != cut_decision.targets.get(p))
+    forecast_pools = sorted(p for p in forecasts.keys() | cut_forecasts.keys()
+                            if not _same(forecasts.get(p), cut_forecasts.get(p)))
+    if pools or forecast_pools or (decision.traded, decision.rejections) != (cut_decision.traded,
+                                                                            cut_decision.rejections):
+        return Mismatch(name, cut, decision.day, pools, decision, cut_decision, forecast_pools)
     return None
+
+
+def _same(forecast: tuple[float, float] | None, other: tuple[float, float] | None) -> bool:
+    if forecast is None or other is None:
+        return forecast is other
+    return all(math.isclose(a, b, rel_tol=_FORECAST_RTOL) for a, b in zip(forecast, other, strict=True))

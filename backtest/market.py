@@ -19,7 +19,11 @@ import pandas as pd
 from backtest.errors import BacktestError, UsageError
 from strategy.data import align_to_daily, load_market_history, load_news, load_pools
 from strategy.data.schema import POOL, TIMESTAMP
+from strategy.data.universe import is_stablecoin_lending
 from strategy.synthetic import generate_market
+
+# Beyond these a made-up market only eats memory: 27 years is more than DeFi's history.
+MAX_SYNTHETIC_DAYS, MAX_SYNTHETIC_POOLS = 10_000, 1_000
 
 
 @dataclass(frozen=True)
@@ -100,14 +104,27 @@ def load_market(data: Path, news: Path | None = None, pools: Path | None = None)
 
 
 def synthetic_market(n_pools: int, start: pd.Timestamp, end: pd.Timestamp, warmup_days: int, seed: int) -> MarketData:
-    """A `strategy.synthetic` market from `warmup_days` before `start` to `end` (history to train on first)."""
-    first = start - pd.Timedelta(days=warmup_days)
-    days = (end - first).days + 1
+    """A `strategy.synthetic` market of `n_pools` stablecoin lending pools, a stablecoin vault's universe, from
+    `warmup_days` before `start` to `end` (history to train on first)."""
+    days = (end - start).days + 1 + warmup_days
     if n_pools < 1 or days < 2:
         raise BacktestError("the synthetic market needs at least one pool and two days")
-    market = generate_market(n_pools=n_pools, days=days, seed=seed, start=first)
+    require_synthetic_size(n_pools, days, f"`warmup_days` {warmup_days:,} before `start` {start.date()}, to `end` "
+                           f"{end.date()}", "warmup_days", "start", "end")
+    first = start - pd.Timedelta(days=warmup_days)
+    market = generate_market(n_pools=n_pools, days=days, seed=seed, start=first, stablecoin_lending=True)
     return MarketData(market.history, market.news, market.pools, f"synthetic(pools={n_pools}, seed={seed})",
                       synthetic=True)
+
+
+def require_synthetic_size(n_pools: int, days: int, span: str, *span_options: str) -> None:
+    """A synthetic market of `n_pools` over `days` (`span` says what set them, naming `span_options`) is refused
+    beyond `MAX_SYNTHETIC_POOLS` and `MAX_SYNTHETIC_DAYS`."""
+    if n_pools > MAX_SYNTHETIC_POOLS:
+        raise UsageError(f"`synthetic_pools` {n_pools:,}: at most {MAX_SYNTHETIC_POOLS:,}", "synthetic_pools")
+    if days > MAX_SYNTHETIC_DAYS:
+        raise UsageError(f"the synthetic market would span {days:,} days ({span}): at most {MAX_SYNTHETIC_DAYS:,}",
+                         *span_options)
 
 
 def window_days(market: MarketData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
@@ -140,24 +157,24 @@ def investable_pools(market: MarketData, asset_symbol: str) -> Investable:
     """The pools of the history whose metadata symbol is `asset_symbol` (case-insensitive).
 
     Without pool metadata nothing tells one asset from another, so every pool counts as the vault asset's.
-    Synthetic tokens may have made-up names (`strategy.synthetic.STABLE_TOKENS`): when none of its pools is of
-    the asset, a synthetic market's stablecoin pools stand in for it (every pool if it has none), so a
-    generated run always has a universe.
+    Synthetic stablecoins have made-up names (`strategy.synthetic.STABLE_TOKENS`): every stablecoin lending pool
+    of a synthetic market (`strategy.data.universe.is_stablecoin_lending`) stands in for the asset, never a
+    volatile or DEX pool (every pool if it has none), so a generated run of N such pools lists N.
     """
     in_data = set(market.history[POOL])
     if market.pools is None:
         return Investable(asset_symbol, frozenset(in_data), "no pool metadata: every pool counts as a "
                           f"{asset_symbol} pool")
-    wanted = asset_symbol.casefold()
-    matching = {pool for pool, symbol in pool_symbols(market).items() if symbol.casefold() == wanted} & in_data
-    if matching or not market.synthetic:
+    if not market.synthetic:
+        wanted = asset_symbol.casefold()
+        matching = {pool for pool, symbol in pool_symbols(market).items() if symbol.casefold() == wanted} & in_data
         return Investable(asset_symbol, frozenset(matching), f"pools whose metadata symbol is {asset_symbol}")
-    stable = market.stablecoin_pools() & in_data
-    if stable:
-        return Investable(asset_symbol, frozenset(stable),
-                          f"the synthetic market has no {asset_symbol} pool: its stablecoin pools stand in for it")
+    lending = set(market.pools.loc[is_stablecoin_lending(market.pools), POOL]) & in_data
+    if lending:
+        return Investable(asset_symbol, frozenset(lending),
+                          f"the synthetic market's stablecoin lending pools stand in for {asset_symbol}")
     return Investable(asset_symbol, frozenset(in_data),
-                      f"the synthetic market has no {asset_symbol} pool nor a stablecoin pool: every pool stands in")
+                      "the synthetic market has no stablecoin lending pool: every pool stands in")
 
 
 def pool_symbols(market: MarketData) -> dict[str, str]:

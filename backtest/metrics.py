@@ -45,6 +45,13 @@ def daily_returns(run: StrategyRun, capital: float) -> pd.Series:
     return net / pd.concat([pd.Series([capital]), net.iloc[:-1]]).to_numpy() - 1
 
 
+def drawdowns(run: StrategyRun, capital: float) -> pd.Series:
+    """Each day's fall of the net value from its running peak (the capital included), as a fraction of that peak."""
+    net = run.values["net"]
+    peaks = np.maximum.accumulate(np.concatenate([[capital], net.to_numpy()]))[1:]
+    return 1 - net / peaks
+
+
 def compute_metrics(run: StrategyRun, capital: float) -> dict[str, float | int | None]:
     """Every metric of the module docstring for one run; `capital` in asset units."""
     net = run.values["net"]
@@ -53,8 +60,6 @@ def compute_metrics(run: StrategyRun, capital: float) -> dict[str, float | int |
     final = float(net.iloc[-1])
     std = float(returns.std(ddof=1))
     downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
-    peaks = np.maximum.accumulate(np.concatenate([[capital], net.to_numpy()]))
-    drawdowns = 1 - np.concatenate([[capital], net.to_numpy()]) / peaks
     accepted = [decision for decision in run.decisions if decision.accepted]
     return {
         "net_apy": (final / capital) ** (DAYS_PER_YEAR / elapsed) - 1 if final > 0 else -1.0,
@@ -62,7 +67,7 @@ def compute_metrics(run: StrategyRun, capital: float) -> dict[str, float | int |
         "volatility": std * math.sqrt(DAYS_PER_YEAR),
         "sharpe": _ratio(float(returns.mean()), std),
         "sortino": _ratio(float(returns.mean()), downside),
-        "max_drawdown": float(drawdowns.max()),
+        "max_drawdown": max(0.0, float(drawdowns(run, capital).max())),  # 0 at the start, on the capital
         "turnover": sum(d.moved for d in accepted) / run.unit / float(net.mean()),
         "rebalances": len(accepted),
         "gas": -run.pnl["gas"],

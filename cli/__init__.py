@@ -5,6 +5,7 @@ commands, so `vaultbot --help` stays fast.
 """
 
 import typer
+import typer.core
 
 from cli.backtest import app as backtest_app
 from cli.data import app as data_app
@@ -13,7 +14,18 @@ from cli.devnet import app as devnet_app
 from cli.keeper import app as keeper_app
 from cli.model import app as model_app
 from cli.vault import app as vault_app
+from cli.verify import verify
 from cli.web import app as web_app
+
+
+def _flag_type_shown(option: typer.core.TyperOption, ctx: typer.Context) -> str | None:
+    """typer 0.29's rich help shows every option's type, so a flag reads `--dry-run <bool>` as if it took a
+    value (it refuses one): a flag shows none, as in typer's plain help and its earlier releases."""
+    return None if option.is_flag else _shown_type(option, ctx)
+
+
+_shown_type = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = _flag_type_shown  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="vaultbot",
@@ -29,3 +41,4 @@ app.add_typer(data_app, name="data")
 app.add_typer(vault_app, name="vault")
 app.add_typer(web_app, name="web")
 app.command()(demo)
+app.command()(verify)

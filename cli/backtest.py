@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import as_flags, fail
+from cli.common import as_flags, fail, output_dir, utc_day
 
 if TYPE_CHECKING:
-    import pandas as pd
     from rich.console import Console
 
     from backtest.chainmode import ChainOptions
@@ -33,7 +32,9 @@ News = Annotated[Path | None, typer.Option(
 Pools = Annotated[Path | None, typer.Option("--pools", help="Pool metadata: a saved DeFiLlama /pools JSON.")]
 Synthetic = Annotated[bool, typer.Option(
     "--synthetic", help="Use a generated market (strategy.synthetic) instead of --data.")]
-SyntheticPools = Annotated[int, typer.Option("--synthetic-pools", help="Pools of the synthetic market.")]
+SyntheticPools = Annotated[int, typer.Option(
+    "--synthetic-pools", help="Stablecoin lending pools of the synthetic market, all listed by the vault "
+                              "(at most \\[backtest] max_markets).")]
 WarmupDays = Annotated[int, typer.Option("--warmup-days", help="Synthetic history before --start (to train on).")]
 Start = Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD (UTC).")]
 End = Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD (UTC).")]
@@ -83,20 +84,6 @@ def _one_line_errors() -> Iterator[None]:
         fail(str(error).splitlines()[0], 1)
 
 
-def _day(flag: str, text: str) -> pd.Timestamp:
-    import pandas as pd
-
-    from backtest.errors import UsageError
-
-    try:
-        day = pd.Timestamp(text)
-    except ValueError:
-        raise UsageError(f"{flag}: {text!r} is not a date (YYYY-MM-DD)") from None
-    if day is pd.NaT:
-        raise UsageError(f"{flag}: {text!r} is not a date (YYYY-MM-DD)")
-    return (day.tz_localize("UTC") if day.tzinfo is None else day.tz_convert("UTC")).normalize()
-
-
 def _prepare(
     data: Path | None, news: Path | None, pools: Path | None, synthetic: bool, synthetic_pools: int,
     warmup_days: int, start: str, end: str, strategy: str, capital: float, rebalance_every: int,
@@ -107,7 +94,7 @@ def _prepare(
     from backtest.run import RunConfig, build_setup, strategy_names
 
     strategy_names(strategy)  # a bad name fails before any work
-    first, last = _day("--start", start), _day("--end", end)
+    first, last = utc_day("--start", start), utc_day("--end", end)
     if first > last:
         raise UsageError(f"--start {first.date()} is after --end {last.date()}")
     if synthetic == (data is not None):
@@ -116,6 +103,9 @@ def _prepare(
     if synthetic:
         if warmup_days < 0:
             raise UsageError(f"--warmup-days must be >= 0, got {warmup_days}")
+        if synthetic_pools > config.backtest.max_markets:
+            raise UsageError(f"--synthetic-pools {synthetic_pools}: a vault lists at most "
+                             f"{config.backtest.max_markets} markets ([backtest] max_markets)")
         market_seed = seed if seed is not None else config.strategy.model.seed
         market = synthetic_market(synthetic_pools, first, last, warmup_days, market_seed)
     else:
@@ -181,6 +171,7 @@ def run(
     from backtest.report import policy_text, rich_table, summarise, write_report
     from backtest.run import run_backtest, strategy_names
 
+    output_dir("--report", report)
     with _one_line_errors():
         options = _chain_options(chain, fork_url, fork_block, fork_market)
         prepared = _prepare(data, news, pools, synthetic, synthetic_pools, warmup_days, start, end, strategy,
@@ -208,7 +199,8 @@ def lookahead(
     capital: Capital = 1_000_000.0, rebalance_every: RebalanceEvery = 1, config: Config = None, seed: Seed = None,
     cuts: Annotated[int, typer.Option("--cuts", help="How many cut-off days to re-run with.")] = 3,
 ) -> None:
-    """Re-run with the data cut off at several days; fail (exit 1) if any decision up to a cut changes.
+    """Re-run with the data cut off at several days; fail (exit 1) if any decision up to a cut changes:
+    the forecasts it was made on, its targets or the vault's outcome.
 
     Perfect foresight reads the future by design: its changes are shown, as proof the check can fail,
     but do not fail the check.

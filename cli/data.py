@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import exit_on, fail
+from cli.common import exit_on, fail, output_dir
 
 app = typer.Typer(help="Record real market data (DeFiLlama yields, news feeds) for backtests and models.",
                   no_args_is_help=True)
@@ -28,7 +28,8 @@ def download(
     symbol: Annotated[list[str] | None, typer.Option(
         "--symbol", help="Only pools of this symbol (repeatable).")] = None,
     any_asset: Annotated[bool, typer.Option(
-        "--any-asset", help="Also pools that are not stablecoin pools (default: stablecoin pools only).")] = False,
+        "--any-asset", help="Also pools that are not stablecoin lending pools: volatile tokens, LP pairs "
+                            "(default: stablecoin lending pools only).")] = False,
     min_tvl: Annotated[float, typer.Option("--min-tvl", min=0, help="Only pools with at least this TVL (USD).")] = 0.0,
     pool: Annotated[list[str] | None, typer.Option(
         "--pool", help="Exactly this pool id (repeatable); the filters are then ignored.")] = None,
@@ -53,6 +54,7 @@ def download(
         record,
     )
 
+    output_dir("--out", out)
     try:
         config = SourcesConfig(yields_base_url=yields_url, coins_base_url=coins_url)
     except ValidationError as error:

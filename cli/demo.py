@@ -2,8 +2,10 @@
 
 It starts the devnet (or reuses a running one), lets the devnet's depositors put money in, and runs the
 keeper on synthetic DeFiLlama data: `--cycles N` cycles (the default), each after moving the chain's
-clock on by `--chain-hours` so that the vault's rebalance cooldown has passed and the markets have
-earned, or, with `--cycles 0`, the keeper service itself until Ctrl-C. The devnet stays up afterwards
+clock on by `--chain-hours` so that the vault's rebalance cooldown has passed, the markets have earned and
+the synthetic market has moved on (a day per day of chain time; each market's rate on chain is its pool's
+APY of the chain's day, `devnet.synthetic_sources`), or, with `--cycles 0`, the keeper service itself until
+Ctrl-C. Each cycle prints every market's rate on chain next to the model's forecast. The devnet stays up afterwards
 for `vaultbot web`, `vaultbot vault ...` and `vaultbot keeper status`; `vaultbot devnet down` stops it.
 """
 
@@ -21,11 +23,12 @@ if TYPE_CHECKING:
 
 Cycles = Annotated[int, typer.Option(min=0, help="Keeper cycles to run; 0 runs the service until Ctrl-C.")]
 ChainHours = Annotated[float, typer.Option(
-    min=0, help="Chain time moved on before each cycle after the first (the devnet's cooldown is 1 hour).")]
+    min=0, help="Chain time moved on before each cycle after the first (the devnet's cooldown is 1 hour); the "
+    "synthetic market moves a day per day of chain time, and each market's rate on chain with it.")]
 Deposit = Annotated[str, typer.Option(help="USDC each devnet depositor puts in if it holds no shares.")]
 
 
-def demo(json_path: JsonOption = None, cycles: Cycles = 3, chain_hours: ChainHours = 6.0,
+def demo(json_path: JsonOption = None, cycles: Cycles = 3, chain_hours: ChainHours = 24.0,
          deposit: Deposit = "25000",
          log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "WARNING",
          ) -> None:
@@ -39,6 +42,7 @@ def demo(json_path: JsonOption = None, cycles: Cycles = 3, chain_hours: ChainHou
     from keeper.metrics import KeeperMetrics
 
     configure_logging(log_level)
+    check_deposit(deposit)
     path = deployment_path(json_path)
     with exit_on(AnvilError, FileNotFoundError, ValueError):
         running = running_background(path.parent)
@@ -58,6 +62,16 @@ def demo(json_path: JsonOption = None, cycles: Cycles = 3, chain_hours: ChainHou
     json_flag = f" --json {json_path}" if json_path is not None else ""
     typer.echo(f"\nthe devnet stays up. Next: `vaultbot web{json_flag}` (the depositors' page), "
                f"`vaultbot vault info{json_flag}`, `vaultbot keeper status`, `vaultbot devnet down{json_flag}`.")
+
+
+def check_deposit(amount: str) -> None:
+    """A bad --deposit is told before a devnet is started for nothing (the devnet's USDC has fixed decimals)."""
+    from depositor.amounts import parse_amount
+    from depositor.errors import BadInput
+    from devnet.deploy import USDC_DECIMALS
+
+    with exit_on(BadInput):
+        parse_amount(amount, USDC_DECIMALS, what="--deposit")
 
 
 def deposit_for_depositors(path: "Path", deployment: "Deployment", amount: str) -> None:
@@ -92,31 +106,41 @@ def _run_cycles(keeper: "Keeper", deployment: "Deployment", cycles: int, chain_s
         outcome = keeper.run_cycle()
         line = f"cycle {outcome.cycle_id}: {outcome.status.value}"
         typer.echo(line + (f" ({outcome.reason})" if outcome.reason else "")
-                   + (f", decision {outcome.decision_hash}" if outcome.tx_hash else ""))
+                   + (f", decision {outcome.decision_hash}" if outcome.tx_hash and outcome.decision_hash else ""))
         _print_positions(keeper, deployment)
 
 
 def _print_positions(keeper: "Keeper", deployment: "Deployment") -> None:
-    """Positions, with each market's rate on chain and the model's forecast for the synthetic pool mapped to it
-    (the forecast, not the devnet's rate, is what the allocator weighs)."""
+    """Positions, with each market's rate on chain (its synthetic pool's APY of the chain's day) and the model's
+    forecast for that pool: its APY and the probability of an adverse event over the horizon (the forecast, not
+    the rate, is what the allocator weighs)."""
     from rich.console import Console
     from rich.table import Table
     from web3 import Web3
 
+    from depositor.dashboard import percent_text, rate_to_apy, utc_time
+
     state = keeper.chain.reader.state()
     total = state.total or 1
-    decimals = 10 ** keeper.chain.reader.snapshot().asset_decimals
+    snapshot = keeper.chain.reader.snapshot()
+    decimals = 10 ** snapshot.asset_decimals
+    rates = {Web3.to_checksum_address(m.address): m.rate for m in snapshot.markets}
     decision = keeper.db.last_decision()
     forecasts = {} if decision is None else {
-        Web3.to_checksum_address(p["market"]): p["apy_pct"] for p in decision.predictions.values() if p["market"]}
-    table = Table(show_header=True, box=None, pad_edge=False)
-    for column in ("where", "rate on chain", "forecast", "USDC", "share"):
+        Web3.to_checksum_address(p["market"]): p for p in decision.predictions.values() if p["market"]}
+    block = keeper.chain.w3.eth.get_block(snapshot.block)
+    table = Table(title=f"block {block['number']}, chain time {utc_time(block['timestamp'])}", title_justify="left",
+                  show_header=True, box=None, pad_edge=False)
+    for column in ("where", "rate on chain", "forecast APY", "event risk", "USDC", "share"):
         table.add_column(column, justify="right" if column != "where" else "left")
-    table.add_row("idle", "", "", f"{state.idle / decimals:,.2f}", f"{state.idle / total:.1%}")
+    table.add_row("idle", "", "", "", f"{state.idle / decimals:,.2f}", f"{state.idle / total:.1%}")
     for market in deployment.markets:
         position = state.position(market.address)
-        forecast = forecasts.get(Web3.to_checksum_address(market.address))
-        table.add_row(market.name, f"{market.apy:.1%}", "" if forecast is None else f"{forecast:.2f}%",
+        forecast = forecasts.get(Web3.to_checksum_address(market.address), {})
+        rate = rates.get(Web3.to_checksum_address(market.address))
+        table.add_row(market.name, percent_text(None if rate is None else rate_to_apy(rate)) or "",
+                      percent_text(forecast["apy_pct"] / 100) if forecast else "",
+                      percent_text(forecast["p_event"]) if forecast else "",
                       f"{position / decimals:,.2f}", f"{position / total:.1%}")
-    table.add_row("total", "", "", f"{state.total / decimals:,.2f}", "")
+    table.add_row("total", "", "", "", f"{state.total / decimals:,.2f}", "")
     Console().print(table)

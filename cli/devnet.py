@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import JsonOption, deployment_path, exit_on, fail
+from cli.common import JsonOption, deployment_path, existing_deployment_only, exit_on, fail
 
 if TYPE_CHECKING:
     from chain.deployment import Deployment
@@ -20,7 +20,10 @@ app = typer.Typer(help="Start and stop a local anvil chain with the vault deploy
 @app.command()
 def up(
     json_path: JsonOption = None,
-    port: Annotated[int, typer.Option(min=0, max=65535, help="RPC port on 127.0.0.1; 0 picks a free one.")] = 0,
+    port: Annotated[int | None, typer.Option(
+        min=0, max=65535, show_default=False,
+        help="RPC port on 127.0.0.1; 0 picks a free one. Default: 8545 (Foundry's) when free, else a free "
+             "one.")] = None,
     markets: Annotated[int, typer.Option(help="How many mock markets to deploy (1-8).")] = 4,
 ) -> None:
     """Start anvil in the background, deploy the token, markets and vault, write the deployment JSON."""
@@ -35,18 +38,23 @@ def up(
     start_devnet(path, port=port, markets=markets)
 
 
-def start_devnet(path: Path, *, port: int = 0, markets: int = 4) -> "Deployment":
-    """`devnet.lifecycle.start_devnet`, its summary printed; exit 1 on failure."""
+def start_devnet(path: Path, *, port: int | None = None, markets: int = 4) -> "Deployment":
+    """`devnet.lifecycle.start_devnet` (port None: 8545 when free), its summary printed; exit 1 on failure."""
+    from devnet.anvil import FOUNDRY_PORT
     from devnet.deploy import DevnetParams
     from devnet.lifecycle import DevnetError
     from devnet.lifecycle import start_devnet as start
 
+    existing_deployment_only(path)  # it is overwritten below
     try:
         params = DevnetParams(markets=markets)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--markets") from error
     with exit_on(DevnetError):
         started = start(path, params, port=port)
+    if started.foundry_port_taken:
+        typer.echo(f"port {FOUNDRY_PORT} is in use: anvil listens on {started.deployment.rpc_url} instead "
+                   "(point [chain] rpc_urls of a keeper config at it)")
     _print_summary(path, started.deployment, started.log_path,
                    compiled=f"{'from cache' if started.compiled_from_cache else 'compiled'} in "
                             f"{started.compile_seconds:.1f}s",
@@ -82,6 +90,7 @@ def down(json_path: JsonOption = None) -> None:
     from devnet.anvil import AnvilError, stop_background
 
     path = deployment_path(json_path)
+    existing_deployment_only(path)  # it is deleted below
     with exit_on(AnvilError):
         result = stop_background(path.parent)
     path.unlink(missing_ok=True)  # it described a chain that no longer exists

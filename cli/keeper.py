@@ -128,19 +128,22 @@ def once(config: ConfigOption = None,
 @app.command()
 def status(config: ConfigOption = None,
            limit: Annotated[int, typer.Option(min=1, help="How many recent cycles to show.")] = 10) -> None:
-    """The last cycles and their outcomes, pending transactions, the proposals waiting for the guardian, and the
-    vault's positions against the last decision's targets (the chain part needs the RPC; without it the journal
-    part still prints)."""
+    """The last cycles and their outcomes, pending transactions, the proposals waiting for the guardian, the
+    vault's positions against the last decision's targets, and that decision: per market its forecast APY and
+    event probability next to the APY on chain, its part of the expected gain, and the limits that bound it (the
+    chain part needs the RPC; without it the journal part still prints)."""
     settings = _config(config)
     from rich.console import Console
     from rich.table import Table
 
+    from depositor.keeper_health import decision_block
     from journal.db import DatabaseError, KeeperDB
 
     with exit_on(DatabaseError):
         db = KeeperDB(settings.service.database_url)
         try:
             cycles, pending, decision = db.recent_cycles(limit), db.pending_transactions(), db.last_decision()
+            block = None if decision is None else decision_block(db, decision)
         finally:
             db.close()
     table = Table(title=f"keeper journal {db.shown_url}")
@@ -154,11 +157,12 @@ def status(config: ConfigOption = None,
     console.print(table if cycles else "no cycles yet")
     for tx in pending:
         console.print(f"pending transaction {tx.tx_hash} (nonce {tx.nonce}, {tx.status.value} at {tx.updated:%c})")
-    _print_chain(decision, settings, console)
+    _print_chain(decision, block, settings, console)
 
 
-def _print_chain(decision: "Decision | None", settings: "Config", console: "Console") -> None:
-    """The vault's live proposals, and its positions against `decision`'s targets."""
+def _print_chain(decision: "Decision | None", block: int | None, settings: "Config", console: "Console") -> None:
+    """The vault's live proposals, and its positions against `decision`'s targets (read at `block`), next to the
+    markets' APY on chain and the forecasts the keeper decided on, and why it chose them."""
     from rich.table import Table
 
     from chain.errors import RpcUnavailable
@@ -178,40 +182,59 @@ def _print_chain(decision: "Decision | None", settings: "Config", console: "Cons
                       f"deadline {chain_time(proposal.deadline)}, approved {approved}")
     if not snapshot.proposals:
         console.print("no proposal waiting for the guardian")
+    from journal.audit import Labels
+    from strategy.guardrails import breaches
+
+    labels = Labels.of(reader, snapshot)
+    for breach in breaches(state, reader.guardrails()):
+        console.print(f"OUTSIDE THE VAULT'S LIMITS: {breach.text(labels.assets, labels.name)}; the keeper moves "
+                      "back as fast as its turnover and loss limits allow", style="bold red", markup=False)
     if decision is None:
         return
-    from strategy.trailing_best import decided_by
+    from depositor.dashboard import market_apys
+    from depositor.keeper_health import decision_of
+    from depositor.report import decision_tables
 
-    console.print(f"the last decision (cycle {decision.cycle_id}) was made by {decided_by(decision.model_hash)}")
-    targets, decided = decision.targets, f"cycle {decision.cycle_id}, {decision.decision_hash}"
-    unit = 10**snapshot.asset_decimals
+    shown = decision_of(decision, block, reader, settings.strategy, snapshot.asset_decimals)
+    targets, decided = shown.targets, f"cycle {decision.cycle_id}, {decision.decision_hash}"
     table = Table(title=f"positions now vs targets of the last decision ({decided})")
     for column in ("market", "position", "target", "difference"):
         table.add_column(column, justify="left" if column == "market" else "right")
-    for market in sorted(set(state.positions) | set(targets)):
-        position, target = state.position(market), int(targets.get(market, state.position(market)))
-        table.add_row(market, f"{position / unit:,.2f}", f"{target / unit:,.2f}", f"{(position - target) / unit:+,.2f}")
-    table.add_row("idle", f"{state.idle / unit:,.2f}", "", "")
+    for market in sorted(set(state.positions) | set(targets), key=labels.name):
+        position, target = state.position(market), targets.get(market, state.position(market))
+        difference = labels.assets(position - target)
+        table.add_row(labels.name(market), labels.assets(position), labels.assets(target),
+                      difference if position < target else f"+{difference}")
+    table.add_row("idle", labels.assets(state.idle), "", "")
     console.print(table)
+    for part in decision_tables(shown, labels.names, market_apys(reader, snapshot.markets, snapshot.block),
+                                labels.assets):
+        console.print(part)
 
 
 @app.command()
-def verify(tx: Annotated[str, typer.Argument(help="Hash of a rebalance transaction.")],
+def verify(tx: Annotated[str, typer.Argument(help="Hash of a rebalance transaction (0x + 64 hex digits).")],
            config: ConfigOption = None) -> None:
-    """Check a rebalance: its on-chain decision hash equals the hash of the journal's stored record."""
+    """Check a rebalance: its on-chain decision hash equals the hash of the journal's stored record, and it moved
+    each market to the record's target. Ends in one verdict line: exit 0 for OK, 1 for any other verdict (MISMATCH
+    alone means the chain and the journal disagree), 2 for a TX that is not a hash."""
+    from journal.audit import NotAHash, transaction_hash, verify_transaction
+
+    try:
+        tx = transaction_hash(tx)  # before any connection: a mistyped hash needs no chain to be told
+    except NotAHash as error:
+        fail(f"TX: {error}", 2)
     settings = _config(config)
-    from journal.audit import verify_transaction
     from journal.db import KeeperDB
     from keeper.startup import connect_vault
 
     with exit_on(*startup_errors()):
-        w3, reader = connect_vault(settings)
+        _, reader = connect_vault(settings)
         db = KeeperDB(settings.service.database_url)
         try:
-            report = verify_transaction(db, w3, reader.contract, tx)
+            report = verify_transaction(db, reader, tx)
         finally:
             db.close()
     for line in report.lines():
         typer.echo(line)
-    if not report.ok:
-        fail(f"transaction {tx} does not match the journal")
+    raise typer.Exit(0 if report.ok else 1)

@@ -11,15 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import exit_on
+from cli.common import exit_on, output_dir, utc_day
 
 if TYPE_CHECKING:
-    import pandas as pd
     from rich.table import Table
 
     from backtest.market import MarketData
     from strategy.config import ModelSettings
-    from strategy.models import Evaluation
+    from strategy.models import Evaluation, ModelArtifact
 
 app = typer.Typer(help="Train, evaluate and explain the LightGBM yield and risk models.", no_args_is_help=True)
 
@@ -33,7 +32,8 @@ Config = Annotated[Path | None, typer.Option(
     "--config", help="TOML whose \\[strategy.model] table sets the model (the keeper's or backtest's file).")]
 Seed = Annotated[int | None, typer.Option("--seed", help="Seed of the model and the synthetic market "
                                                          "(default: the config's model seed).")]
-SyntheticPools = Annotated[int, typer.Option("--synthetic-pools", min=1, help="Pools of the synthetic market.")]
+SyntheticPools = Annotated[int, typer.Option(
+    "--synthetic-pools", min=1, help="Stablecoin lending pools of the synthetic market.")]
 SyntheticDays = Annotated[int, typer.Option("--synthetic-days", min=60, help="Days of the synthetic market.")]
 ArtifactDir = Annotated[Path, typer.Option("--artifact", help="Directory of a saved model artifact.")]
 
@@ -48,39 +48,26 @@ def _expected_errors() -> tuple[type[Exception], ...]:
 
 
 def _settings(config: Path | None, seed: int | None) -> ModelSettings:
-    from config import load_config
+    from backtest.run import RunConfig
 
-    settings = load_config(config).strategy.model
-    return settings if seed is None else settings.model_copy(update={"seed": seed})
+    return RunConfig.load(config, seed).strategy.model  # the backtest's reading of the file and --seed
 
 
 def _market(data: Path | None, news: Path | None, pools: Path | None, seed: int, synthetic_pools: int,
             synthetic_days: int) -> MarketData:
-    from backtest.market import MarketData, load_market
+    from backtest.market import MarketData, load_market, require_synthetic_size
     from strategy.synthetic import generate_market
 
     if data is not None:
         return load_market(data, news, pools)
     if news is not None or pools is not None:
         raise typer.BadParameter("--news and --pools go with --data (the synthetic market has its own)")
-    typer.echo(f"note: no --data given, using SYNTHETIC data (strategy.synthetic: {synthetic_pools} pools, "
-               f"{synthetic_days} days, seed {seed}); the numbers say nothing about real markets", err=True)
-    market = generate_market(n_pools=synthetic_pools, days=synthetic_days, seed=seed)
+    require_synthetic_size(synthetic_pools, synthetic_days, "`synthetic_days`", "synthetic_days")
+    typer.echo(f"note: no --data given, using SYNTHETIC data (strategy.synthetic: {synthetic_pools} stablecoin "
+               f"lending pools, {synthetic_days} days, seed {seed}); the numbers say nothing about real markets",
+               err=True)
+    market = generate_market(n_pools=synthetic_pools, days=synthetic_days, seed=seed, stablecoin_lending=True)
     return MarketData(market.history, market.news, market.pools, f"synthetic(seed={seed})")
-
-
-def _day(flag: str, text: str) -> pd.Timestamp:
-    import pandas as pd
-
-    from strategy.models.dataset import utc
-
-    try:
-        day = pd.Timestamp(text)
-    except ValueError:
-        day = pd.NaT
-    if day is pd.NaT:
-        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint=flag)
-    return utc(day).floor("D")
 
 
 @app.command()
@@ -94,7 +81,8 @@ def train(
     """Train the yield, risk and quantile models and save them as an artifact directory."""
     from strategy.models import train_artifact
 
-    end = _day("--train-end", train_end) if train_end is not None else None
+    end = utc_day("--train-end", train_end) if train_end is not None else None
+    output_dir("--out", out)
     with exit_on(*_expected_errors()):
         settings = _settings(config, seed)
         market = _market(data, news, pools, settings.seed, synthetic_pools, synthetic_days)
@@ -109,6 +97,35 @@ def train(
     validation = meta.validation
     typer.echo(f"validation: yield MAE {validation['mae_model']:.3f} (persistence {validation['mae_baseline']:.3f}), "
                f"risk AUC {_number(validation['auc'])}, Brier {validation['brier']:.4f}")
+    for warning in _skill_warnings(artifact, settings):
+        typer.secho(warning, fg="yellow", err=True)
+
+
+def _skill_warnings(artifact: ModelArtifact, settings: ModelSettings) -> list[str]:
+    """A warning for each of the artifact's models without skill on its validation split, with what the keeper
+    does with such a model (`strategy.models.promotion`, `keeper.modelstore`)."""
+    from strategy.models.metrics import brier_of_rate, risk_without_skill
+    from strategy.models.promotion import first_verdict, trained_day
+
+    meta, warnings = artifact.metadata, []
+    verdict = first_verdict(artifact, trained_day(artifact))
+    if not verdict.promoted and verdict.scores is not None:
+        warnings.append(
+            f"warning: the yield model is worse than persistence on {verdict.scores.span}: its yield MAE "
+            f"{verdict.scores.model:.3f}, persistence's {verdict.scores.persistence:.3f}. The keeper's promotion gate "
+            "rejects such a model when the keeper trains it (the trailing-best rule decides until a retrained model "
+            "passes); put in model.artifact_dir, this artifact is adopted as the champion without the gate and "
+            f"decides until its realised yield error over {settings.fallback_window_days} days runs worse than "
+            "persistence's.")
+    base = brier_of_rate(meta.event_rate, meta.validation["event_rate"])
+    risk = risk_without_skill(meta.validation["auc"], meta.validation["brier"], base)
+    if risk is not None:
+        warnings.append(
+            f"warning: the risk model has no skill on its validation split: {risk}. The promotion gate judges yield "
+            "forecasts only: while this model decides, the keeper uses its p_event forecasts in every allocation "
+            "(a market is worth its yield less risk_aversion x p_event x loss_given_event); [strategy.allocator] "
+            "risk_aversion = 0 leaves them out.")
+    return warnings
 
 
 @app.command()
@@ -175,6 +192,8 @@ def _number(value: float | None, digits: int = 3) -> str:
 def _scores_table(evaluation: Evaluation, source: str) -> Table:
     from rich.table import Table
 
+    from strategy.models.metrics import NO_SKILL_AUC
+
     table = Table(title=f"walk-forward evaluation on {source}: {evaluation.test_start.date()} to "
                         f"{evaluation.test_end.date()}, {evaluation.folds} folds, {evaluation.rows} rows, "
                         f"{evaluation.pools} pools")
@@ -182,7 +201,7 @@ def _scores_table(evaluation: Evaluation, source: str) -> Table:
         table.add_column(column, justify=justify)
     table.add_row("yield MAE (pp of APY)", f"{evaluation.mae_model:.4f}", f"{evaluation.mae_baseline:.4f}",
                   "trailing 7-day mean APY")
-    table.add_row("risk AUC", _number(evaluation.auc), "0.500", "no skill")
+    table.add_row("risk AUC", _number(evaluation.auc), f"{NO_SKILL_AUC:.3f}", "no skill")
     table.add_row("risk Brier score", f"{evaluation.brier:.5f}", f"{evaluation.brier_base_rate:.5f}",
                   "training event rate")
     table.add_row("event rate", f"{evaluation.event_rate:.4f}", "", "")

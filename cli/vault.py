@@ -68,14 +68,17 @@ def _open(rpc: str | None, vault: str | None, json_path: Path | None) -> "Deposi
 
 @app.command()
 def info(rpc: RpcOption = None, vault: VaultOption = None, json_path: JsonOption = None) -> None:
-    """The vault's figures: total assets, share price, APY, allocation against caps, guardrails."""
+    """The vault's figures: total assets, share price, APY, allocation against caps, guardrails; for the devnet's
+    vault, the devnet keeper's last decision next to each market (its forecasts, targets and why)."""
     from rich.console import Console
 
+    from cli.web import keeper_sources
     from depositor.report import info_tables
 
     with _one_line_errors():
-        tables = info_tables(_open(rpc, vault, json_path))
-    console = Console()
+        tables = info_tables(_open(rpc, vault, json_path), keeper_sources(deployment_path(json_path),
+                                                                          devnet=vault is None))
+    console = Console(soft_wrap=True)  # lines longer than the terminal are left whole: hashes stay copyable
     for table in tables:
         console.print(table)
 
@@ -143,13 +146,7 @@ def _act(action: "Action", amount_text: str, guard_text: str | None, account: st
 
     from depositor.accounts import open_sender
     from depositor.amounts import parse_bps
-    from depositor.flows import (
-        describe_result,
-        execute,
-        parse_guard,
-        plan_action,
-        resolve_amount,
-    )
+    from depositor.flows import describe_result, execute, parse_guard, plan_request
     from depositor.report import plan_table
 
     console = Console()
@@ -157,16 +154,24 @@ def _act(action: "Action", amount_text: str, guard_text: str | None, account: st
         tolerance = parse_bps(slippage, what="--slippage")
         opened = _open(rpc, vault, json_path)
         sender = open_sender(opened.w3, account, password_file=password_file, password_env=password_env)
-        amount = resolve_amount(amount_text, action, opened, sender.address)
-        plan = plan_action(opened, action, sender.address, amount,
-                           guard_bound=parse_guard(guard_text, action, opened, what=GUARD_FLAGS[action]),
-                           tolerance_bps=tolerance)
+        plan = plan_request(opened, action, sender.address, amount_text,
+                            guard_bound=parse_guard(guard_text, action, opened, what=GUARD_FLAGS[action]),
+                            tolerance_bps=tolerance)
+        if plan.action != action:  # withdrawing everything
+            typer.echo(f"withdrawing everything: redeeming all {opened.shares_text(plan.amount)}, so that no share "
+                       "dust is left")
         console.print(plan_table(plan))
-        if not yes and not typer.confirm(f"Send {len(plan.steps)} transaction(s) from {sender.address}?"):
-            fail("nothing sent")
+        _confirm(yes, f"Send {len(plan.steps)} transaction(s) from {sender.address}?")
         receipt = execute(opened, plan, sender, on_mined=lambda step, mined: typer.echo(
             f"{step.label}: mined in block {mined['blockNumber']} ({mined['transactionHash'].to_0x_hex()})"))
         typer.echo(describe_result(opened, receipt))
+
+
+def _confirm(yes: bool, question: str) -> None:
+    """Ask `question` unless --yes; a no is the user's choice, not a failure: exit 0 with nothing sent."""
+    if not yes and not typer.confirm(question):
+        typer.echo("cancelled, nothing sent")
+        raise typer.Exit(0)
 
 
 ProposalArgument = Annotated[str, typer.Argument(help="The proposal id (`vaultbot keeper status` lists them).")]
@@ -202,8 +207,7 @@ def _answer(answer: "Answer", proposal_id: str, account: str, yes: bool, rpc: st
         sender = open_sender(opened.w3, account, password_file=password_file, password_env=password_env)
         check_guardian(opened, sender.address, answer)
         Console().print(proposal_table(opened, proposal))
-        if not yes and not typer.confirm(f"{answer.capitalize()} it from {sender.address}?"):
-            fail("nothing sent")
+        _confirm(yes, f"{answer.capitalize()} it from {sender.address}?")
         receipt = answer_proposal(opened, sender, proposal, answer)
     then = "the keeper runs it at its next cycle" if answer == "approve" else "it never runs"
     typer.echo(f"{answer}d proposal {proposal.id} in block {receipt['blockNumber']} "

@@ -2,13 +2,18 @@
 through the browser's wallet) until Ctrl-C."""
 
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.common import JsonOption, as_flags, deployment_path, fail
 from cli.vault import RpcOption, VaultOption
 from vaultbot.wsgi import REQUEST_TIMEOUT_S
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from depositor.keeper_health import KeeperSources
 
 app = typer.Typer(help="Serve the depositors' web page.")
 
@@ -23,7 +28,9 @@ def web(
     keeper_health: Annotated[str | None, typer.Option(
         "--keeper-health", help="The keeper's health URL, e.g. http://127.0.0.1:9464/health.")] = None,
     keeper_db: Annotated[str | None, typer.Option(
-        "--keeper-db", help="The keeper's journal database URL, e.g. sqlite:///.vaultbot/keeper.sqlite.")] = None,
+        "--keeper-db", help="The keeper's journal database URL, e.g. sqlite:///.vaultbot/keeper.sqlite. Default: "
+        "for the devnet's vault (no --vault), the devnet keeper's journal next to the deployment JSON, if there is "
+        "one (the one `vaultbot keeper status` reads).")] = None,
     allowed_host: Annotated[list[str] | None, typer.Option(
         "--allowed-host", help="Also answer requests with this Host header, e.g. the name a reverse proxy forwards "
         "(vault.example.com); repeatable. HOST:PORT, localhost, 127.0.0.1 and [::1] at PORT are always answered.")
@@ -31,21 +38,22 @@ def web(
     timeout: Annotated[float, typer.Option(
         min=0.1, help="Seconds a connection may stall (send nothing) before it is dropped.")] = REQUEST_TIMEOUT_S,
 ) -> None:
-    """Serve the page on http://HOST:PORT; without --keeper-health/--keeper-db it shows 'no keeper data'."""
+    """Serve the page on http://HOST:PORT; with no keeper health URL nor journal to read it shows 'no keeper data'."""
     from chain.errors import RpcUnavailable
     from depositor.errors import BadInput, DepositorError
-    from depositor.keeper_health import KeeperSources
     from depositor.vault import open_vault
     from depositor.views import VaultViews
     from depositor.web.server import serve
 
+    path = deployment_path(json_path)
     try:
-        opened = open_vault(rpc, vault, deployment_path(json_path))
+        opened = open_vault(rpc, vault, path)
     except BadInput as error:
         fail(as_flags(error), 2)
     except (DepositorError, RpcUnavailable) as error:
         fail(str(error))
-    views = VaultViews(opened, KeeperSources(health_url=keeper_health, database_url=keeper_db))
+    views = VaultViews(opened, keeper_sources(path, health_url=keeper_health, database_url=keeper_db,
+                                              devnet=vault is None))
     try:
         server = serve(views, host, port, unavailable=(RpcUnavailable,), allowed_hosts=allowed_host or (),
                        request_timeout_s=timeout)
@@ -58,3 +66,18 @@ def web(
         pass
     finally:
         server.stop()
+
+
+def keeper_sources(deployment_json: "Path", *, health_url: str | None = None, database_url: str | None = None,
+                   devnet: bool) -> "KeeperSources":
+    """Where the page and `vault info` find the keeper: the URLs given; for the devnet's vault (`devnet`: no
+    --vault) without --keeper-db, the devnet keeper's journal next to the deployment JSON if it has written one,
+    and the devnet keeper's [strategy] settings, which explain its decisions."""
+    from depositor.keeper_health import KeeperSources
+    from devnet.config import devnet_config, devnet_journal
+    from journal.db import sqlite_url
+
+    journal = devnet_journal(deployment_json)
+    if database_url is not None or not devnet or not journal.is_file():
+        return KeeperSources(health_url, database_url)
+    return KeeperSources(health_url, sqlite_url(journal), devnet_config(deployment_json).strategy)

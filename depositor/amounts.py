@@ -1,20 +1,10 @@
-"""Amounts as people write them ("1,000.5") <-> integer base units, and the slippage bounds of a preview."""
+"""Amounts as people write them ("1,000.5") <-> integer base units, and the slippage bounds of a preview.
+(Amounts shown to people: `strategy.units.format_units`.)"""
 
-from decimal import ROUND_DOWN, Decimal, InvalidOperation, localcontext
-from typing import Any
+from decimal import Decimal, InvalidOperation
 
 from depositor.errors import BadInput, quoted
-from strategy.units import BPS, UINT256_MAX
-
-DISPLAY_PLACES = 6  # more decimals than this only add noise on screen; exact values stay in base units
-UINT256_DIGITS = len(str(UINT256_MAX))  # 78: no token amount has more digits in base units
-MAX_AMOUNT_CHARS = 120  # the largest amount, grouped with commas and a fraction, is shorter
-# Decimal's default precision (28 digits) would round uint256 amounts; this keeps every step exact.
-_EXACT_DIGITS = MAX_AMOUNT_CHARS + UINT256_DIGITS
-
-
-def _exact() -> Any:
-    return localcontext(prec=_EXACT_DIGITS)  # a fresh context manager per use: the web server is threaded
+from strategy.units import BPS, MAX_AMOUNT_CHARS, UINT256_DIGITS, UINT256_MAX, exact_decimals
 
 
 def parse_amount(text: str, decimals: int, *, what: str) -> int:
@@ -36,7 +26,7 @@ def parse_amount(text: str, decimals: int, *, what: str) -> int:
         raise BadInput(f"{what}: {text!r} is more than any token amount (2**256 - 1 base units)")
     if value.adjusted() < -decimals:
         raise BadInput(f"{what}: {text!r} has more than {decimals} decimal places")
-    with _exact():
+    with exact_decimals():
         units = value.scaleb(decimals)
     if units != units.to_integral_value():
         raise BadInput(f"{what}: {text!r} has more than {decimals} decimal places")
@@ -54,23 +44,9 @@ def parse_base_units(value: object, *, what: str) -> int:
     return int(value)
 
 
-def format_units(value: int, decimals: int, symbol: str = "", *, places: int = DISPLAY_PLACES) -> str:
-    """1000500000 with 6 decimals -> '1,000.50 USDC': grouped, at least 2 and at most `places` decimals,
-    rounded down so a shown amount is never more than the real one."""
-    step = Decimal(1).scaleb(-min(places, decimals))
-    with _exact():
-        shown = Decimal(value).scaleb(-decimals).quantize(step, rounding=ROUND_DOWN)
-    text = f"{shown:,f}"
-    if "." in text:
-        whole, fraction = text.split(".")
-        fraction = fraction.rstrip("0").ljust(min(2, decimals), "0")
-        text = f"{whole}.{fraction}" if fraction else whole
-    return f"{text} {symbol}".rstrip()
-
-
 def plain_units(value: int, decimals: int) -> str:
     """1000500000 with 6 decimals -> '1000.5': exact, no grouping; what an input field accepts back."""
-    with _exact():
+    with exact_decimals():
         text = f"{Decimal(value).scaleb(-decimals):f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 

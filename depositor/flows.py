@@ -12,15 +12,17 @@ moved since the preview; it cannot stop a transaction reordered inside the block
 """
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError
-from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from chain.errors import decode_revert
+from chain.events import emitted
+from chain.tx import gas_with_margin
 from depositor.amounts import at_least, at_most, parse_amount
 from depositor.errors import BadInput, GuardRefusal, Refusal
 from depositor.refusals import PAUSED, explain_reason
@@ -69,12 +71,18 @@ class Step:
     label: str
     call: ContractFunction
 
-    def transaction(self) -> dict[str, str]:
-        """{to, data}: what a wallet needs (it fills in from, gas and fees)."""
+    def transaction(self, sender: str | None = None) -> dict[str, str]:
+        """{to, data}, and with `sender` a gas limit with the margin the CLI sends with: what a wallet needs (it
+        fills in from and fees). A wallet's own estimate is exact at its block, and a withdrawal that pulls from
+        a market can then run out of gas a block later, when the market accrues."""
         # the public encoder lives on the contract: rebuilt from the bound function's own ABI and arguments
         contract = self.call.w3.eth.contract(address=self.call.address, abi=self.call.contract_abi)
         data = contract.encode_abi(self.call.abi_element_identifier, args=list(self.call.args))
-        return {"to": self.call.address, "data": data}
+        transaction = {"to": self.call.address, "data": data}
+        if sender is not None:
+            with suppress(ContractLogicError):  # it would revert: the wallet's own estimate says so, in its words
+                transaction["gas"] = hex(gas_with_margin(self.call.estimate_gas({"from": sender})))
+        return transaction
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,7 @@ def parse_guard(text: str | None, action: Action, vault: DepositorVault, *, what
 
 def resolve_amount(text: str, action: Action, vault: DepositorVault, account: str) -> int:
     """AMOUNT (assets) or SHARES (redeem) in base units; 'max'/'all' means as much as the vault allows now."""
-    if text.strip().lower() in MAX_WORDS:
+    if _means_max(text):
         if action == "deposit":
             amount = min(vault.asset_balance(account), vault.reader.max_deposit(account))
         elif action == "withdraw":
@@ -116,6 +124,26 @@ def resolve_amount(text: str, action: Action, vault: DepositorVault, account: st
         return amount
     decimals = vault.decimals if action == "redeem" else vault.asset_decimals
     return parse_amount(text, decimals, what="SHARES" if action == "redeem" else "AMOUNT")
+
+
+def _means_max(text: str) -> bool:
+    return text.strip().lower() in MAX_WORDS
+
+
+def plan_request(vault: DepositorVault, action: Action, account: str, text: str, *, guard_bound: int | None = None,
+                 tolerance_bps: int = DEFAULT_TOLERANCE_BPS) -> Plan:
+    """`plan_action` of TEXT (`resolve_amount`), except that withdrawing 'max' when it is the account's whole
+    position redeems every share instead: withdrawing the position's worth burns the shares that worth costs,
+    rounded, and can leave share dust behind. The withdrawal's guard (at most `guard_bound` shares burned) is
+    then checked on all the shares; the assets they pay get the redemption's guard at `tolerance_bps`."""
+    amount = resolve_amount(text, action, vault, account)
+    shares = vault.reader.balance(account)
+    if action != "withdraw" or not _means_max(text) or vault.reader.max_redeem(account) != shares:
+        return plan_action(vault, action, account, amount, guard_bound=guard_bound, tolerance_bps=tolerance_bps)
+    if guard_bound is not None and shares > guard_bound:
+        raise GuardRefusal(f"withdrawing everything burns all {vault.shares_text(shares)}, past the maximum of "
+                           f"{vault.shares_text(guard_bound)}; loosen the maximum", action)
+    return plan_action(vault, "redeem", account, shares, tolerance_bps=tolerance_bps)
 
 
 def _why_nothing(action: Action, vault: DepositorVault, account: str) -> str:
@@ -244,11 +272,10 @@ def execute(vault: DepositorVault, plan: Plan, sender: "Sender",
 
 def describe_result(vault: DepositorVault, receipt: TxReceipt) -> str:
     """What a mined deposit/withdraw/redeem did, from the vault's Deposit/Withdraw events in its receipt."""
-    events = vault.contract.events
-    for event in events.Deposit().process_receipt(receipt, errors=DISCARD):
+    for event in emitted(vault.contract, "Deposit", receipt):
         args = event["args"]
         return f"deposited {vault.assets_text(args['assets'])} for {vault.shares_text(args['shares'])}"
-    for event in events.Withdraw().process_receipt(receipt, errors=DISCARD):
+    for event in emitted(vault.contract, "Withdraw", receipt):
         args = event["args"]
         return f"withdrew {vault.assets_text(args['assets'])}, burning {vault.shares_text(args['shares'])}"
     return f"transaction {receipt['transactionHash'].to_0x_hex()} mined without a vault Deposit or Withdraw event"

@@ -1,23 +1,29 @@
 """The `vaultbot vault` commands' terminal output: rich tables of the dashboard, a balance and a plan."""
 
+from collections.abc import Callable, Mapping
+
 from rich.table import Table
+from rich.text import Text
 
 from chain.vault_reader import Proposal
 from depositor.dashboard import percent_text, read_dashboard, utc_time
 from depositor.flows import Plan
+from depositor.keeper_health import DECISION_COLUMNS, KeeperDecision, KeeperSources, last_decision
 from depositor.vault import DepositorVault
 from depositor.views import VERIFY_COMMAND
 
 
-def info_tables(vault: DepositorVault) -> list[Table]:
+def info_tables(vault: DepositorVault, keeper: KeeperSources | None = None) -> list[Table | Text]:
+    """The dashboard; with the keeper's journal, its last decision next to each market and why."""
     board = read_dashboard(vault)
+    decision = None if keeper is None else last_decision(keeper, vault.reader, vault.asset_decimals)
     summary = Table(title=f"{vault.name} ({vault.symbol}) {vault.address}, chain {vault.chain_id}, "
                           f"block {board.block}", show_header=False)
     for label, value in (
         ("total assets", vault.assets_text(board.total_assets)),
         ("share price", vault.share_price_text()),
         ("shares outstanding", vault.shares_text(board.total_supply)),
-        ("current APY (market rates, after fee)", percent_text(board.current_apy) or "n/a"),
+        ("current APY (markets' rates on chain, after fee)", percent_text(board.current_apy) or "n/a"),
         ("realised APY (share price history)", percent_text(board.realised_apy) or "n/a"),
         ("status", "PAUSED: deposits stopped, withdrawals open" if board.paused else "open"),
         ("markets last reported", utc_time(board.last_report)),
@@ -26,7 +32,7 @@ def info_tables(vault: DepositorVault) -> list[Table]:
         summary.add_row(label, value)
 
     allocation = Table(title="allocation")
-    for column in ("market", "position", "share", "cap (bps / abs)", "cap used", "APY"):
+    for column in ("market", "position", "share", "cap (bps / abs)", "cap used", "APY on chain"):
         allocation.add_column(column)
     for m in board.markets:
         allocation.add_row(m.name, vault.assets_text(m.position), percent_text(m.share),
@@ -34,16 +40,35 @@ def info_tables(vault: DepositorVault) -> list[Table]:
                            percent_text(m.apy) or "n/a")
     allocation.add_row("idle", vault.assets_text(board.idle),
                        percent_text(board.idle / board.total_assets if board.total_assets else 0.0), "", "", "0.00 %")
-    tables = [summary, allocation, *(proposal_table(vault, proposal) for proposal in board.proposals)]
-    if board.rebalances:
-        rebalances = Table(title="last rebalances (check one with the command shown)")
-        for column in ("block", "moved", "total after", "decision hash", "verify"):
-            rebalances.add_column(column)
+    tables: list[Table | Text] = [summary, allocation,
+                                  *(proposal_table(vault, proposal) for proposal in board.proposals)]
+    if decision is not None:
+        names = {m.address: m.name for m in board.markets}
+        tables[2:2] = decision_tables(decision, names, {m.address: m.apy for m in board.markets}, vault.assets_text)
+    if board.breaches:
+        tables.insert(0, Text("\n".join(["OUTSIDE THE VAULT'S LIMITS (the keeper moves back as fast as its limits "
+                                          "allow):", *(f"  {line}" for line in board.breaches)]), style="bold red"))
+    if board.rebalances:  # lines, not a table: a column cuts a hash to fit, and a cut hash cannot be copied
+        lines = ["last rebalances (check one with the command shown):"]
         for r in board.rebalances:
-            rebalances.add_row(str(r.block), vault.assets_text(r.moved), vault.assets_text(r.total_after),
-                               r.decision_hash, VERIFY_COMMAND.format(tx=r.tx_hash))
-        tables.append(rebalances)
+            lines += [f"block {r.block}: moved {vault.assets_text(r.moved)}, total after "
+                      f"{vault.assets_text(r.total_after)}, decision {r.decision_hash}",
+                      f"  {VERIFY_COMMAND.format(tx=r.tx_hash)}"]
+        tables.append(Text("\n".join(lines)))
     return tables
+
+
+def decision_tables(decision: KeeperDecision, names: Mapping[str, str], apys: Mapping[str, float | None],
+                    assets: Callable[[int], str]) -> list[Table | Text]:
+    """The keeper's last decision (`vault info`, `keeper status`): why, then per market (`names`, by address) its
+    APY on chain (`apys`) next to the keeper's forecast, event probability, target, gain and the limit it met."""
+    table = Table(title="the keeper's forecasts next to the markets' APY on chain, and what it decided")
+    for column in ("market", "APY on chain", *DECISION_COLUMNS.values()):
+        table.add_column(column, justify="left" if column in ("market", "limit") else "right")
+    for market, name in names.items():
+        cells = decision.cells(market, assets)
+        table.add_row(name, percent_text(apys.get(market)) or "n/a", *(cells[key] for key in DECISION_COLUMNS))
+    return [Text("\n".join(decision.lines(assets, names))), table]
 
 
 def balance_table(vault: DepositorVault, account: str) -> Table:

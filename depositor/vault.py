@@ -4,16 +4,18 @@ for the account's balance and allowance, and amounts written with the right deci
 `open_vault` finds the RPC URL and vault address from --rpc/--vault or the devnet deployment JSON.
 """
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from web3 import Web3
 from web3.contract import Contract
 
-from chain.deployment import Deployment
+from chain.deployment import RPC_URL, Deployment
 from chain.vault_reader import VaultReader
-from depositor.amounts import format_units
-from depositor.errors import BadInput
+from depositor.errors import BadInput, quoted
+from strategy.units import DISPLAY_PLACES, format_units
+from vaultbot.redact import redact
 
 RPC_TIMEOUT_S = 10.0
 
@@ -44,11 +46,11 @@ class DepositorVault:
     def asset_allowance(self, account: str) -> int:
         return self.asset.functions.allowance(account, self.address).call()
 
-    def assets_text(self, assets: int) -> str:
-        return format_units(assets, self.asset_decimals, self.asset_symbol)
+    def assets_text(self, assets: int, *, places: int = DISPLAY_PLACES) -> str:
+        return format_units(assets, self.asset_decimals, self.asset_symbol, places=places)
 
-    def shares_text(self, shares: int) -> str:
-        return format_units(shares, self.decimals, f"{self.symbol} shares")
+    def shares_text(self, shares: int, *, places: int = DISPLAY_PLACES) -> str:
+        return format_units(shares, self.decimals, f"{self.symbol} shares", places=places)
 
     def share_price_text(self) -> str:
         return f"{self.assets_text(self.reader.snapshot().price_per_share)} per share"
@@ -63,6 +65,8 @@ def open_vault(rpc: str | None, vault: str | None, deployment_json: Path) -> Dep
     address = vault or deployment.vault
     if not Web3.is_address(address):
         raise BadInput(f"--vault {address!r} is not an address (0x + 40 hex digits)")
+    if rpc is not None and not re.match(RPC_URL, rpc):  # the JSON's own is checked when it is read
+        raise BadInput(f"`rpc` {quoted(redact(rpc))} is not an http(s) URL", "rpc")
     w3 = connect([rpc_url], RPC_TIMEOUT_S)
     reader = VaultReader(w3, Web3.to_checksum_address(address), deployment)
     snapshot = reader.snapshot()

@@ -2,6 +2,7 @@
 wallet, a wallet error explained, a mined transaction described. Built from the same flows as the CLI,
 so the page shows the CLI's previews and refusals word for word."""
 
+from collections.abc import Callable
 from typing import Any
 
 from hexbytes import HexBytes
@@ -10,16 +11,25 @@ from web3.exceptions import ContractLogicError, TransactionNotFound
 
 from chain.errors import decode_revert
 from depositor.amounts import parse_base_units, plain_units
-from depositor.dashboard import Dashboard, percent_text, read_dashboard, utc_time
+from depositor.dashboard import Dashboard, percent_text, read_dashboard, realised_apy, utc_time
 from depositor.errors import BadInput, Refusal, quoted
-from depositor.flows import ACTIONS, describe_result, plan_action, resolve_amount
-from depositor.keeper_health import KeeperSources, keeper_status
+from depositor.flows import ACTIONS, describe_result, plan_action, plan_request
+from depositor.keeper_health import KeeperSources, keeper_status, last_decision
 from depositor.refusals import explain_reason
 from depositor.vault import DepositorVault
+from strategy.units import DISPLAY_PLACES, UINT256_DIGITS
 
 Json = dict[str, Any]
 VERIFY_COMMAND = "vaultbot keeper verify {tx}"
 REJECTED_BY_USER = 4001  # EIP-1193
+ROUNDED_PLACES = 2  # what the page shows of an amount: to the cent; the exact amount is its hover title
+EXACT_PLACES = UINT256_DIGITS  # more places than any token has: format_units then drops no digit
+
+
+def amount(text: Callable[..., str], units: int, *, places: int = ROUNDED_PLACES) -> Json:
+    """An amount as the page shows it: written by `text` (DepositorVault.assets_text or .shares_text, i.e.
+    format_units) rounded for reading, and exact, every base unit, for the hover title."""
+    return {"text": text(units, places=places), "exact": text(units, places=EXACT_PLACES)}
 
 
 class VaultViews:
@@ -32,6 +42,8 @@ class VaultViews:
 
     def vault(self) -> Json:
         board = read_dashboard(self.served, from_block=self.from_block)
+        decision = last_decision(self.keeper, self.served.reader, self.served.asset_decimals)
+        names = {m.address: m.name for m in board.markets}
         return {
             "chain_id": self.served.chain_id,
             "block": board.block,
@@ -39,38 +51,56 @@ class VaultViews:
                       "decimals": self.served.decimals,
                       "asset": {"address": self.served.asset.address, "symbol": self.served.asset_symbol,
                                 "decimals": self.served.asset_decimals}},
-            "total_assets": self.served.assets_text(board.total_assets),
-            "share_price": self.served.assets_text(board.price_per_share),
+            "total_assets": self._assets(board.total_assets),
+            "share_price": amount(self.served.assets_text, board.price_per_share, places=DISPLAY_PLACES),
             "paused": board.paused,
             "current_apy": percent_text(board.current_apy),
             "realised_apy": percent_text(board.realised_apy),
             "price_history": self._history(board),
             "markets": [{
-                "name": m.name, "address": m.address, "position": self.served.assets_text(m.position),
+                "name": m.name, "address": m.address, "position": self._assets(m.position),
                 "share": percent_text(m.share), "cap": f"{m.cap_bps / 100:g} % / {self.served.assets_text(m.cap_abs)}",
                 "cap_used_pct": round(m.cap_used * 100, 2), "apy": percent_text(m.apy),
+                # the keeper's last decision for the market: forecast, event probability, target, gain, limit
+                "decision": None if decision is None else decision.cells(m.address, self._assets),
             } for m in board.markets],
-            "idle": {"position": self.served.assets_text(board.idle),
+            "decision": None if decision is None else decision.lines(self.served.assets_text, names),
+            "idle": {"position": self._assets(board.idle),
                      "share": percent_text(board.idle / board.total_assets if board.total_assets else 0.0)},
             "guardrails": board.guardrails,
             "last_report": utc_time(board.last_report),
+            "breaches": list(board.breaches),
             "proposals": [{
                 "id": p.id, "decision_hash": p.decision_hash, "deadline": utc_time(p.deadline), "approved": p.approved,
-                "allocations": [{"market": market, "target": self.served.assets_text(target)}
+                "allocations": [{"market": market, "target": self._assets(target)}
                                 for market, target in p.allocations],
             } for p in board.proposals],
             "rebalances": [{
                 "time": utc_time(r.time), "block": r.block, "tx": r.tx_hash, "decision_hash": r.decision_hash,
-                "moved": self.served.assets_text(r.moved), "total_after": self.served.assets_text(r.total_after),
+                "moved": self._assets(r.moved), "total_after": self._assets(r.total_after),
                 "verify": VERIFY_COMMAND.format(tx=r.tx_hash),
             } for r in board.rebalances],
             "keeper": keeper_status(self.keeper),
         }
 
+    def _assets(self, units: int) -> Json:
+        return amount(self.served.assets_text, units)
+
     def _history(self, board: Dashboard) -> list[Json]:
-        unit = 10**self.served.asset_decimals
-        return [{"block": p.block, "time": p.time, "price": p.price / unit, "label": utc_time(p.time)}
-                for p in board.history]
+        """The sampled blocks for the charts: numbers to draw (asset units, APY in %) and the texts to show. Of
+        blocks with one timestamp (a devnet, an L2) the last: a chart's time axis must increase."""
+        unit, history = 10**self.served.asset_decimals, board.history
+        points = []
+        for point in {point.time: point for point in history}.values():
+            apy = realised_apy([history[0], point])  # over the window so far: the last is the card's figure
+            points.append({
+                "block": point.block, "time": point.time, "label": utc_time(point.time),
+                "price": point.price / unit, "price_text": self.served.assets_text(point.price),
+                "total_assets": point.total_assets / unit,
+                "total_assets_text": self.served.assets_text(point.total_assets, places=ROUNDED_PLACES),
+                "apy_pct": None if apy is None else apy * 100, "apy_text": percent_text(apy),
+            })
+        return points
 
     def account(self, address: str) -> Json:
         account = _address(address, "address")
@@ -79,12 +109,11 @@ class VaultViews:
         liquid = reader.max_withdraw(account)
         return {
             "address": account,
-            "asset_balance": self.served.assets_text(self.served.asset_balance(account)),
-            "shares": self.served.shares_text(shares),
-            "value": self.served.assets_text(reader.preview_redeem(shares)),
-            "max_deposit": self.served.assets_text(min(self.served.asset_balance(account),
-                                                       reader.max_deposit(account))),
-            "max_withdraw": self.served.assets_text(liquid),
+            "asset_balance": self._assets(self.served.asset_balance(account)),
+            "shares": amount(self.served.shares_text, shares),
+            "value": self._assets(reader.preview_redeem(shares)),
+            "max_deposit": self._assets(min(self.served.asset_balance(account), reader.max_deposit(account))),
+            "max_withdraw": self._assets(liquid),
             "max_withdraw_amount": plain_units(liquid, self.served.asset_decimals),
         }
 
@@ -93,14 +122,18 @@ class VaultViews:
         if action not in ACTIONS:
             raise BadInput(f"action must be one of {', '.join(ACTIONS)}, got {quoted(action)}")
         account = _address(request.get("account"), "account")
-        amount = resolve_amount(str(request.get("amount", "")), action, self.served, account)
         guard = request.get("guard")
         guard_bound = None if guard is None else parse_base_units(guard, what="guard")
-        plan = plan_action(self.served, action, account, amount, guard_bound=guard_bound)
+        # the CLI's plan: withdrawing 'max' of a whole position redeems every share, leaving no share dust
+        plan = plan_request(self.served, action, account, str(request.get("amount", "")))
+        if guard_bound is not None:  # the guard the page showed bounds the plan it showed (a redemption's: assets)
+            plan = plan_action(self.served, plan.action, account, plan.amount, guard_bound=guard_bound)
         return {
             "title": plan.title,
             "lines": [list(line) for line in plan.lines],
-            "steps": [{"label": step.label, **step.transaction()} for step in plan.steps],
+            # only the first step can be estimated now: the later ones wait for it (an approval)
+            "steps": [{"label": step.label, **step.transaction(account if number == 0 else None)}
+                      for number, step in enumerate(plan.steps)],
             "guard": str(plan.guard.bound),
         }
 

@@ -10,11 +10,12 @@ import os
 import platform
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -23,6 +24,7 @@ import requests
 
 ANVIL_ENV = "VAULTBOT_ANVIL"
 HOST = "127.0.0.1"
+FOUNDRY_PORT = 8545  # where Foundry's tools (and keeper/example-config.toml) expect a local node
 PIDFILE_NAME = "anvil.pid"
 LOGFILE_NAME = "anvil.log"
 
@@ -287,15 +289,40 @@ def running_background(state: Path) -> BackgroundAnvil | None:
     return record
 
 
-def start_background(state: Path, config: AnvilConfig = AnvilConfig(),
-                     startup_timeout: float = 30.0) -> BackgroundAnvil:
-    """Start a detached anvil logging to <state>/anvil.log and record it in <state>/anvil.pid."""
+def port_is_free(port: int) -> bool:
+    """Whether a listener could bind `port` on HOST now (something may still take it before anvil does)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def start_background(state: Path, config: AnvilConfig = AnvilConfig(), startup_timeout: float = 30.0, *,
+                     or_any_port: bool = False) -> BackgroundAnvil:
+    """Start a detached anvil logging to <state>/anvil.log and record it in <state>/anvil.pid; with
+    `or_any_port`, on a free port when `config.port` is taken (the record's `rpc_url` tells which)."""
     running = running_background(state)
     if running is not None:
         raise AnvilError(f"a devnet anvil is already running (pid {running.pid}, {running.rpc_url})")
     state.mkdir(parents=True, exist_ok=True)
     log_path = (state / LOGFILE_NAME).resolve()
-    anvil = AnvilProcess(config, log_path=log_path, startup_timeout=startup_timeout).start(detached=True)
+
+    def launch(port: int) -> AnvilProcess:
+        return AnvilProcess(replace(config, port=port), log_path=log_path,
+                            startup_timeout=startup_timeout).start(detached=True)
+
+    fallback = or_any_port and config.port != 0
+    if fallback and not port_is_free(config.port):
+        anvil = launch(0)
+    else:
+        try:
+            anvil = launch(config.port)
+        except AnvilError:
+            if not fallback or port_is_free(config.port):
+                raise  # not a port taken since the probe
+            anvil = launch(0)
     record = BackgroundAnvil(anvil.pid, anvil.rpc_url, log_path)
     _pidfile(state).write_text(json.dumps({"pid": record.pid, "rpc_url": record.rpc_url, "log": str(log_path)}))
     return record

@@ -12,6 +12,12 @@ ANVIL_KEEPER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b
 DEVNET_KEY_ENV = "VAULTBOT_DEVNET_KEEPER_KEY"
 
 
+def devnet_journal(deployment_path: Path) -> Path:
+    """The devnet keeper's SQLite journal, next to the deployment JSON: the keeper writes it and `keeper status`
+    reads it (through `devnet_config`), and `vaultbot web` shows it, without being told where."""
+    return deployment_path.parent / "keeper.sqlite"
+
+
 def devnet_config(deployment_path: Path) -> Config:
     """The configuration `vaultbot keeper` uses without --config: the devnet of `deployment_path`.
 
@@ -32,6 +38,6 @@ def devnet_config(deployment_path: Path) -> Config:
                   "receipt_timeout_s": 30.0},
         "sources": {"synthetic": {}, "http": {"cache_dir": str(home / "http-cache")}},
         "model": {"artifact_dir": str(home / "model"), "train_if_missing": True},
-        "service": {"database_url": sqlite_url(home / "keeper.sqlite"), "interval_s": 300.0},
+        "service": {"database_url": sqlite_url(devnet_journal(deployment_path)), "interval_s": 300.0},
     }
     return build_config(table, origin=f"(devnet default from {deployment_path})")

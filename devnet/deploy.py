@@ -14,16 +14,17 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, Web3RPCError
-from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from chain.artifacts import CompiledContracts, write_abis
 from chain.deployment import Deployment, MarketInfo
+from chain.events import emitted
 from chain.params import Param
 from strategy.guardrails import DEFAULT_CAP_BPS, DEFAULT_GUARDRAILS, DEFAULT_VAULT_LIMITS
 from strategy.units import SECONDS_PER_YEAR, WAD
 
-USDC = 10**6  # one whole token of the devnet's 6-decimal mock USDC
+USDC_DECIMALS = 6
+USDC = 10**USDC_DECIMALS  # one whole token of the devnet's 6-decimal mock USDC
 
 
 ADMIN, KEEPER, GUARDIAN = 0, 1, 2
@@ -124,13 +125,13 @@ class _Deployer:
         """Submit a parameter; if the vault queued it (a loosening), accept it (the timelock is still 0)."""
         step = f"set {label}={value}"
         receipt = self.send(f"{step} (submit)", vault.functions.submit_param(param, value))
-        if vault.events.ParamSubmitted().process_receipt(receipt, errors=DISCARD):
+        if emitted(vault, "ParamSubmitted", receipt):
             self.send(f"{step} (accept)", vault.functions.accept_param(param))
 
     def list_market(self, vault: Contract, label: str, market: str, cap_bps: int, cap_abs: int) -> None:
         """Submit a market's listing and accept it (the timelock is still 0)."""
         receipt = self.send(f"list {label} (submit)", vault.functions.submit_market(market, cap_bps, cap_abs))
-        if vault.events.CapsSubmitted().process_receipt(receipt, errors=DISCARD):
+        if emitted(vault, "CapsSubmitted", receipt):
             self.send(f"list {label} (accept)", vault.functions.accept_market(market))
 
     def set_vault_limits(self, vault: Contract, limits: Mapping[str, int]) -> None:
@@ -143,7 +144,7 @@ def deploy_devnet(w3: Web3, compiled: CompiledContracts, abi_dir: Path,
                   params: DevnetParams = DevnetParams(), anvil_pid: int | None = None) -> Deployment:
     """Deploy and configure everything on the node behind `w3`; writes the ABIs into abi_dir."""
     d = _Deployer(w3, compiled)
-    token = d.deploy("MockToken", "USD Coin", "USDC", 6)
+    token = d.deploy("MockToken", "USD Coin", "USDC", USDC_DECIMALS)
 
     markets = []
     for preset in MARKET_PRESETS[: params.markets]:

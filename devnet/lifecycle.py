@@ -7,12 +7,13 @@ and saves the deployment; any failure stops the anvil it started and raises `Dev
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from web3 import Web3
 
 from chain.artifacts import CompilationError, compile_contracts
 from chain.deployment import Deployment
-from devnet.anvil import AnvilConfig, AnvilError, start_background, stop_background
+from devnet.anvil import FOUNDRY_PORT, AnvilConfig, AnvilError, start_background, stop_background
 from devnet.deploy import DeploymentError, DevnetParams, deploy_devnet
 
 
@@ -27,17 +28,19 @@ class StartedDevnet:
     compiled_from_cache: bool
     compile_seconds: float
     deploy_seconds: float
+    foundry_port_taken: bool = False  # FOUNDRY_PORT was wanted but in use: anvil listens on another port
 
 
-def start_devnet(path: Path, params: DevnetParams | None = None, *, port: int = 0) -> StartedDevnet:
+def start_devnet(path: Path, params: DevnetParams | None = None, *, port: int | None = 0) -> StartedDevnet:
     """Start anvil in the background for `path` (its directory holds anvil.pid, anvil.log and abi/), deploy
-    `params` and save the deployment JSON at `path`."""
+    `params` and save the deployment JSON at `path`. `port` None: `FOUNDRY_PORT` when free, else a free one."""
     params = params or DevnetParams()
     home = path.parent
     try:
         compiled = compile_contracts()  # before anvil starts, so a compile error leaves no process behind
         started = time.perf_counter()
-        anvil = start_background(home, AnvilConfig(port=port))
+        anvil = start_background(home, AnvilConfig(port=FOUNDRY_PORT if port is None else port),
+                                 or_any_port=port is None)
     except (AnvilError, CompilationError) as error:
         raise DevnetError(str(error)) from error
     try:
@@ -51,7 +54,8 @@ def start_devnet(path: Path, params: DevnetParams | None = None, *, port: int = 
         stop_background(home)
         raise
     return StartedDevnet(deployment, anvil.log_path, compiled.from_cache, compiled.seconds,
-                         time.perf_counter() - started)
+                         time.perf_counter() - started,
+                         foundry_port_taken=port is None and urlsplit(anvil.rpc_url).port != FOUNDRY_PORT)
 
 
 def advance_chain(w3: Web3, seconds: int) -> None:

@@ -11,7 +11,9 @@ vaultbot_keeper_last_success_timestamp_seconds  gauge    end of the last cycle t
 vaultbot_keeper_last_cycle_timestamp_seconds    gauge    end of the last cycle, whatever its outcome
 vaultbot_keeper_cycle_duration_seconds          gauge    how long the last cycle took
 vaultbot_keeper_gas_spent_wei_total             counter  gas fees paid by mined keeper transactions
-vaultbot_keeper_predicted_apy_percent           gauge    the model's APY of the vault after the last decision
+vaultbot_keeper_predicted_apy_percent           gauge    forecast APY of the last decision's targets (the
+                                                         model's, before the fee, idle at 0); not the page's
+                                                         current APY (today's rates on chain, after the fee)
 vaultbot_keeper_realised_apy_percent            gauge    annualised share-price growth between the last cycles
 vaultbot_keeper_pending_transactions            gauge    signed or sent transactions without a receipt
 vaultbot_keeper_model_fallback                  gauge    1 while the trailing-best rule decides, not the model
@@ -48,6 +50,7 @@ class KeeperMetrics:
         self.last_status: str | None = None
         self.last_reason: str | None = None
         self.last_success_at: float | None = None
+        self.decided_by: str | None = None  # what made the last decision: the model (by hash) or the fallback rule
         r = self.registry
         self.cycles = Counter("vaultbot_keeper_cycles", "Finished keeper cycles by outcome.", ["status"], registry=r)
         self.failures = Counter("vaultbot_keeper_failures", "Failed, refused or reverted cycles by kind of reason.",
@@ -60,7 +63,8 @@ class KeeperMetrics:
         self.gas_spent = Counter("vaultbot_keeper_gas_spent_wei", "Gas fees paid by mined keeper transactions (wei).",
                                  registry=r)
         self.predicted_apy = Gauge("vaultbot_keeper_predicted_apy_percent",
-                                   "Model-predicted APY of the vault's allocation after the last decision.", registry=r)
+                                   "Forecast APY of the last decision's target allocation (the model's, before the "
+                                   "performance fee, idle at 0); not the markets' current rates on chain.", registry=r)
         self.realised_apy = Gauge("vaultbot_keeper_realised_apy_percent",
                                   "Annualised growth of the vault's share price between the last two cycles.",
                                   registry=r)
@@ -96,6 +100,7 @@ class KeeperMetrics:
             "last_success": self.last_success_at,
             "last_cycle_status": self.last_status,
             "last_reason": self.last_reason,
+            "decided_by": self.decided_by,
             "max_age_s": self.max_age_s,
         }
 

@@ -42,6 +42,7 @@ from strategy.models.promotion import (
     advance,
     trained_day,
 )
+from strategy.trailing_best import decided_by
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ class KeeperModels:
             self.metrics.model_age.set(age if age is not None else float("nan"))
         if rule is None or model_hash is None:
             raise ModelError(f"no model to decide with yet: {step.untrained}")
+        if self.metrics is not None:
+            self.metrics.decided_by = decided_by(model_hash)
         if fallback is not None:
             log.warning("the trailing-best rule decides: %s", fallback, extra={"model_rule": rule,
                                                                                "model_hash": model_hash})

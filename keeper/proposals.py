@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from web3.contract import Contract
-from web3.logs import DISCARD
 
 from chain.errors import ContractRevert
+from chain.events import emitted
 from chain.vault_reader import Proposal, VaultReader
 from journal.db import KeeperDB, ProposalRecord, ProposalStatus, Transaction, to_hex
 from strategy.guardrails import Reason
@@ -61,7 +61,7 @@ def approved(proposals: list[Proposal]) -> Proposal | None:
 
 def record_proposed(db: KeeperDB, vault: Contract, tx: Transaction, receipt: Mapping[str, Any]) -> str:
     """Journals the proposal a mined `propose_rebalance` made; what the cycle's reason says about it."""
-    [event] = vault.events.RebalanceProposed().process_receipt(receipt, errors=DISCARD)
+    [event] = emitted(vault, "RebalanceProposed", receipt)
     proposal_id, deadline = to_hex(event["args"]["id"]), event["args"]["deadline"]
     db.record_proposal(tx.decision_id, proposal_id, deadline)
     return (f"over the daily budget: proposed, waiting for the guardian: id {proposal_id}, "

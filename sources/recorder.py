@@ -31,6 +31,7 @@ import pandas as pd
 from sources import SourceError, Sources
 from sources.inputs import history_days, with_token_prices
 from strategy.data.schema import POOL, TIMESTAMP
+from strategy.data.universe import is_stablecoin_lending
 
 POOLS_FILE, CHARTS_DIR, NEWS_DIR, MANIFEST_FILE = "pools.json", "charts", "news", "manifest.json"
 TABLE_FILE = "market_history.parquet"
@@ -52,7 +53,7 @@ class PoolSelection:
     chains: tuple[str, ...] = ()
     projects: tuple[str, ...] = ()
     symbols: tuple[str, ...] = ()
-    stablecoin_only: bool = True
+    stablecoin_only: bool = True  # only stablecoin lending pools (`strategy.data.universe`), never an LP pair
     min_tvl_usd: float = 0.0
     top: int = 20
     pools: tuple[str, ...] = ()  # explicit pool ids; the filters are then ignored
@@ -67,7 +68,7 @@ class PoolSelection:
             return list(dict.fromkeys(self.pools))
         keep = listed["tvl_usd"].fillna(0) >= self.min_tvl_usd
         if self.stablecoin_only:
-            keep &= listed["stablecoin"]
+            keep &= is_stablecoin_lending(listed)
         for column, wanted in (("chain", self.chains), ("project", self.projects), ("symbol", self.symbols)):
             if wanted:
                 keep &= listed[column].str.lower().isin([value.lower() for value in wanted])

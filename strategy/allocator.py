@@ -24,9 +24,13 @@ with the vault's integer limits, computed exactly in asset units (then divided b
     m   = max(min_trade_floor, ⌈g / spread⌉, 1),  spread = max(0, max r) - min(0, min r): a smaller trade
           cannot pay its own gas even moving from the worst place to the best (idle is worth 0)
 
-Doing nothing is always feasible, so the program is never infeasible, even when the current state breaks
-a cap, the idle floor or the risk budget (the risk constraint then forbids adding risk). Markets listed but
-without a forecast are held.
+A vault outside its limits (idle below the floor, a market over its cap: a large withdrawal or a loss
+elsewhere puts it there, never a rebalance) is moved back as fast as the turnover and loss limits allow,
+whatever it costs: every market over its cap must withdraw down to it (d_i >= e_i, the largest breach first,
+within M), and idle must rise by its shortfall (S = -R, R = min(shortfall plus the slippage it costs, M)),
+the idle floor being restored first in that it alone takes up to all of M. Without a breach, doing nothing
+is always feasible, so the program is never infeasible, even when the risk budget is broken (the risk
+constraint then forbids adding risk). Markets listed but without a forecast are held, even over a cap.
 
 The solution is turned into integer asset amounts (rounded, clamped into [m, bound], snapped to a bound
 within 1e-9·T) and the sum constraints, which the solver meets only up to tolerances relative to T, are
@@ -47,7 +51,7 @@ from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, milp
 
-from strategy.guardrails import Guardrails, Uint256, VaultState
+from strategy.guardrails import Breach, Guardrails, Uint256, VaultState, breaches, idle_floor, market_cap
 from strategy.units import BPS, DAYS_PER_YEAR
 
 # Solver amounts within this fraction of T of a bound are that bound (full exits stay full exits).
@@ -102,6 +106,8 @@ class Allocation:
     status: AllocationStatus
     min_trade: int | None  # None: every place has the same value, no trade can pay
     solver_message: str = ""
+    breaches: tuple[Breach, ...] = ()  # the limits the vault is outside of before this allocation
+    repairing: bool = False  # the trades are forced, at least in part, to move back inside them
 
     @property
     def changed(self) -> bool:
@@ -116,6 +122,12 @@ def horizon_value(forecast: MarketForecast, config: AllocatorConfig) -> float:
     """r: the value of one unit held in the market over the horizon, net of the risk penalty."""
     expected_return = forecast.apy_pct * config.horizon_days / DAYS_PER_YEAR / 100
     return expected_return - config.risk_aversion * forecast.p_event * config.loss_given_event
+
+
+def trade_value(delta: int, value: float, config: AllocatorConfig) -> float:
+    """What moving `delta` (signed, asset units) into a market worth `value` per unit (`horizon_value`) gains
+    over the horizon, net of its gas and slippage: a plan's expected gain is the sum over its trades."""
+    return delta * value - config.gas_cost - config.slippage_bps / BPS * abs(delta)
 
 
 def min_trade_size(values: list[float], config: AllocatorConfig) -> int | None:
@@ -156,9 +168,12 @@ def allocate(
     current = {market: state.position(market) for market in guardrails.markets}
     values = {market: horizon_value(forecasts[market], config) for market in guardrails.markets if market in forecasts}
     min_trade = min_trade_size(list(values.values()), config)
+    outside = tuple(breaches(state, guardrails))
+    if min_trade is None and outside and values:
+        min_trade = max(config.min_trade_floor, 1)  # moving back inside the limits need not pay
 
     def hold(status: AllocationStatus, message: str = "") -> Allocation:
-        return Allocation(dict(current), {}, 0.0, status, min_trade, message)
+        return Allocation(dict(current), {}, 0.0, status, min_trade, message, outside)
 
     if state.paused:
         return hold(AllocationStatus.PAUSED)
@@ -167,24 +182,19 @@ def allocate(
     if min_trade is None or min_trade > state.total:
         return hold(AllocationStatus.NOTHING_PAYS)
 
-    limits = _Limits.of(state, guardrails, forecasts, config, min_trade)
+    limits = _Limits.of(state, guardrails, forecasts, values, config, min_trade)
     result = _solve(limits, values, config)
     status = AllocationStatus.OPTIMAL if result.status == 0 else AllocationStatus.NOT_OPTIMAL
     if result.x is None:
         return hold(status, result.message)
 
     deltas = _integer_trades(result.x, limits, values)
-    moved = sum(abs(delta) for delta in deltas.values())
-    gain = (
-        sum(delta * values[market] for market, delta in deltas.items())
-        - config.gas_cost * len(deltas)
-        - config.slippage_bps / BPS * moved
-    )
-    if not deltas or gain <= 0:
+    gain = sum(trade_value(delta, values[market], config) for market, delta in deltas.items())
+    if not deltas or (gain <= 0 and not limits.repairing):
         return hold(status, result.message)
     targets = {market: position + deltas.get(market, 0) for market, position in current.items()}
     trades = {market: targets[market] for market in deltas}
-    return Allocation(targets, trades, gain, status, min_trade, result.message)
+    return Allocation(targets, trades, gain, status, min_trade, result.message, outside, limits.repairing)
 
 
 def move_limit(total: int, guardrails: Guardrails, config: AllocatorConfig) -> int:
@@ -193,11 +203,6 @@ def move_limit(total: int, guardrails: Guardrails, config: AllocatorConfig) -> i
     if config.slippage_bps > 0:
         limit = min(limit, math.floor(guardrails.max_loss_bps * total / Fraction(config.slippage_bps)))
     return limit
-
-
-def idle_floor(total: int, guardrails: Guardrails) -> int:
-    """The least idle a rebalance that lowers idle may leave (rounded up, as the contract checks it)."""
-    return -(-guardrails.min_idle_bps * total // BPS)
 
 
 def position_caps(total: int, guardrails: Guardrails, markets: list[str], config: AllocatorConfig) -> dict[str, int]:
@@ -240,11 +245,16 @@ class _Limits:
     markets: list[str]
     positions: dict[str, int]  # x0_i
     up_room: dict[str, int]  # U_i
-    invest_room: int  # S
+    down_floor: dict[str, int]  # e_i: what a market over its cap must withdraw
+    invest_room: int  # S; negative (-R) while idle is below its floor
     move_room: int  # M
     min_trade: int  # m
     risk: dict[str, Fraction]  # p_i·LGD
     risk_room: Fraction | None  # risk limit minus today's expected loss, None without a budget
+
+    @property
+    def repairing(self) -> bool:
+        return bool(self.down_floor) or self.invest_room < 0
 
     @classmethod
     def of(
@@ -252,6 +262,7 @@ class _Limits:
         state: VaultState,
         guardrails: Guardrails,
         forecasts: Mapping[str, MarketForecast],
+        values: Mapping[str, float],
         config: AllocatorConfig,
         min_trade: int,
     ) -> "_Limits":
@@ -262,17 +273,61 @@ class _Limits:
         move_room = move_limit(total, guardrails, config)
         limit = risk_limit(state, forecasts, config)
         caps = position_caps(total, guardrails, markets, config)
+        down_floor, idle_repair = _repairs(state, guardrails, positions, caps, values, move_room, min_trade, config)
         return cls(
             total=total,
             markets=markets,
             positions=positions,
             up_room={m: max(0, caps[m] - positions[m]) for m in markets},
-            invest_room=max(invested, total - idle_floor(total, guardrails)) - invested,
+            down_floor=down_floor,
+            invest_room=(-idle_repair if idle_repair else max(invested, total - idle_floor(total, guardrails))
+                         - invested),
             move_room=move_room,
             min_trade=min_trade,
             risk={market: _risk_weight(forecasts[market], config) for market in markets},
             risk_room=None if limit is None else limit - expected_loss(positions, forecasts, config),
         )
+
+
+def _repairs(state: VaultState, guardrails: Guardrails, positions: Mapping[str, int], caps: Mapping[str, int],
+             values: Mapping[str, float], move_room: int, min_trade: int,
+             config: AllocatorConfig) -> tuple[dict[str, int], int]:
+    """What moving back inside the limits needs of this plan: the least each market over its cap must withdraw
+    (e_i) and how much idle must rise (R), both within the move room M.
+
+    Built from one feasible plan of withdrawals, so the program stays feasible: idle first, taken from the
+    markets over their caps (largest breach first), then from the least valuable; then the markets over their
+    caps down to the allocator's own cap, which leaves room for rounding and slippage, so they stay inside.
+    A market holding less than m cannot be traded, so it cannot help; a breach smaller than m is left.
+    """
+    total = state.total
+    movable = [m for m in positions if positions[m] >= min_trade]
+    excess = {m: positions[m] - market_cap(total, guardrails.markets[m]) for m in movable}
+    # A breach smaller than m (a market's yield carrying it a little over its cap) is shown, not traded on.
+    over = sorted((m for m in movable if excess[m] >= min_trade), key=excess.__getitem__, reverse=True)
+    order = over + sorted((m for m in movable if m not in over), key=values.__getitem__)
+
+    plan: dict[str, int] = {}
+    room = move_room
+    short = max(0, idle_floor(total, guardrails) - state.idle)
+    short = short if short >= min_trade else 0
+    target = short + slippage_loss_bound(short, 1, config) if short else 0  # what the withdrawals may lose
+    need = target
+    for market in order:
+        take = min(positions[market], room, max(need, min_trade))
+        if need <= 0 or take < min_trade:
+            continue
+        plan[market], room, need = take, room - take, need - take
+
+    down_floor: dict[str, int] = {}
+    for market in over:
+        wanted = min(max(positions[market] - caps[market], min_trade), positions[market])
+        taken = plan.get(market, 0)
+        extra = min(max(0, wanted - taken), room)
+        if taken + extra >= min_trade:
+            down_floor[market] = min(taken + extra, wanted)
+            room -= extra
+    return down_floor, min(target, sum(plan.values()))
 
 
 def _solve(limits: _Limits, values: Mapping[str, float], config: AllocatorConfig) -> OptimizeResult:
@@ -287,7 +342,7 @@ def _solve(limits: _Limits, values: Mapping[str, float], config: AllocatorConfig
     gas = np.full(n, config.gas_cost / total)
     cost = np.concatenate([slip - r, slip + r, gas, gas])
     # Scaled to at most 1 in size whatever the yields, so HiGHS's absolute gaps and tolerances fit them.
-    cost /= np.abs(cost).max()
+    cost /= np.abs(cost).max() or 1.0  # all zero: a forced repair with nothing to gain or pay
 
     eye, zero, ones, none = np.eye(n), np.zeros((n, n)), np.ones(n), np.zeros(n)
     blocks = [  # (rows, lower bound, upper bound)
@@ -310,10 +365,12 @@ def _solve(limits: _Limits, values: Mapping[str, float], config: AllocatorConfig
     matrix = np.vstack([rows for rows, _, _ in blocks])
     lower = np.concatenate([np.full(len(rows), lo) for rows, lo, _ in blocks])
     upper = np.concatenate([np.full(len(rows), hi) for rows, _, hi in blocks])
+    forced = np.array([limits.down_floor.get(market, 0) / total for market in limits.markets])
     return milp(
         cost,
         integrality=np.concatenate([np.zeros(2 * n), np.ones(2 * n)]),
-        bounds=Bounds(np.zeros(4 * n), np.concatenate([up, x0, ones, ones])),
+        bounds=Bounds(np.concatenate([none, forced, none, (forced > 0).astype(float)]),
+                      np.concatenate([up, x0, ones, ones])),
         constraints=LinearConstraint(matrix, lower, upper),
         options={"time_limit": config.time_limit_s, "mip_rel_gap": _MIP_REL_GAP},
     )
@@ -333,7 +390,8 @@ def _integer_trades(solution: np.ndarray, limits: _Limits, values: Mapping[str, 
         if goes_up[i] > 0.5:
             supplies[market] = _to_units(supplied[i], limits.up_room[market], limits)
         elif goes_down[i] > 0.5:
-            withdrawals[market] = _to_units(withdrawn[i], limits.positions[market], limits)
+            withdrawals[market] = max(_to_units(withdrawn[i], limits.positions[market], limits),
+                                      limits.down_floor.get(market, 0))
 
     unit = dict.fromkeys(limits.markets, Fraction(1))
     cheapest_first = sorted(supplies, key=values.__getitem__)
@@ -345,7 +403,8 @@ def _integer_trades(solution: np.ndarray, limits: _Limits, values: Mapping[str, 
         _cut(supplies, risk_added - limits.risk_room, cheapest_first, limits.risk, limits)
     excess = _cut(supplies, sum(supplies.values()) + sum(withdrawals.values()) - limits.move_room, cheapest_first,
                   unit, limits)
-    _cut(withdrawals, excess, sorted(withdrawals, key=values.__getitem__, reverse=True), unit, limits)
+    _cut(withdrawals, excess, sorted(withdrawals, key=values.__getitem__, reverse=True), unit, limits,
+         limits.down_floor)
 
     trades = {market: amount for market, amount in supplies.items() if amount}
     trades |= {market: -amount for market, amount in withdrawals.items() if amount}
@@ -363,10 +422,11 @@ def _to_units(fraction: float, bound: int, limits: _Limits) -> int:
 
 
 def _cut(
-    amounts: dict[str, int], excess: Fraction | int, order: list[str], weight: Mapping[str, Fraction], limits: _Limits
+    amounts: dict[str, int], excess: Fraction | int, order: list[str], weight: Mapping[str, Fraction], limits: _Limits,
+    floors: Mapping[str, int] | None = None,
 ) -> Fraction | int:
-    """Reduce `amounts` in `order` until Σ weight·cut covers `excess`, dropping what falls below m; what is left
-    over."""
+    """Reduce `amounts` in `order` until Σ weight·cut covers `excess`, dropping what falls below m and never
+    below `floors`; what is left over."""
     for market in order:
         if excess <= 0:
             break
@@ -375,6 +435,7 @@ def _cut(
         kept = max(0, amounts[market] - math.ceil(excess / weight[market]))
         if kept < limits.min_trade:
             kept = 0
+        kept = max(kept, (floors or {}).get(market, 0))
         excess -= (amounts[market] - kept) * weight[market]
         amounts[market] = kept
     return excess

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from strategy.allocator import UNKNOWN_MARKET, Allocation, AllocatorConfig, MarketForecast, allocate
-from strategy.guardrails import Guardrails, Reason, VaultState, Violation, check_rebalance, simulate_rebalance
+from strategy.guardrails import (
+    Breach,
+    Guardrails,
+    Reason,
+    VaultState,
+    Violation,
+    check_rebalance,
+    simulate_rebalance,
+)
 
 # How forecasts become targets: the allocator, or a baseline's own rule (the same signature).
 Planner = Callable[[VaultState, Guardrails, Mapping[str, MarketForecast], AllocatorConfig], Allocation]
@@ -41,8 +49,22 @@ class Verdict:
     def reason(self) -> str:
         """Why it is not sent, in the contract's words (empty for `send`)."""
         if self.kind == VerdictKind.HOLD:
-            return f"allocator kept the positions ({self.allocation.status.value})"
+            kept = f"allocator kept the positions ({self.allocation.status.value})"
+            if self.allocation.breaches:
+                kept += f"; still outside the vault's limits: {_breaches_text(self.allocation.breaches)}"
+            return kept
         return "; ".join(f"{v.reason.value} ({v.detail})" for v in self.violations)
+
+    @property
+    def why(self) -> str:
+        """What forced the trades of a plan that moves back inside the vault's limits (empty otherwise)."""
+        if not self.allocation.repairing:
+            return ""
+        return f"moving back inside the vault's limits ({_breaches_text(self.allocation.breaches)})"
+
+
+def _breaches_text(breaches: Iterable[Breach]) -> str:
+    return "; ".join(breach.text(lambda units: f"{units:,} units") for breach in breaches)
 
 
 def forecasts_for_markets(listed: Iterable[str], forecasts: Mapping[str, MarketForecast],

@@ -12,7 +12,7 @@ when its position changes; naming a market without changing it has no effect on 
 withdraw every market that goes down, then supply every market that goes up from idle.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from enum import StrEnum
 from typing import Annotated, Any, NamedTuple
@@ -193,3 +193,47 @@ def simulate_rebalance(before: VaultState, targets: Mapping[str, int]) -> VaultS
     if idle < 0:
         raise InsufficientIdle(f"targets supply {-change} more than they withdraw, but idle is only {before.idle}")
     return replace(before, idle=idle, positions={**before.positions, **targets})
+
+
+def idle_floor(total: int, guardrails: Guardrails) -> int:
+    """The least idle a rebalance that lowers idle may leave (rounded up, as the contract checks it)."""
+    return -(-guardrails.min_idle_bps * total // BPS)
+
+
+def market_cap(total: int, limits: MarketLimits) -> int:
+    """The most a market may hold at `total` assets by its caps: a position above it is over its cap."""
+    return min(limits.cap_abs, limits.cap_bps * total // BPS)
+
+
+class BreachKind(StrEnum):
+    IDLE_FLOOR = "idle below its floor"
+    CAP = "over its cap"
+
+
+class Breach(NamedTuple):
+    """A limit the vault is outside of now. No rebalance can put it there (the contract checks caps and the
+    floor on the way in), but a large withdrawal or a loss elsewhere can; the keeper then moves back."""
+
+    kind: BreachKind
+    market: str | None  # the market over its cap; None for the idle floor
+    amount: int  # how far outside the limit, in asset units
+    limit: int  # the floor or the cap, in asset units
+
+    def text(self, assets: Callable[[int], str], label: Callable[[str], str] = str) -> str:
+        """One line for people, with amounts written by `assets` and markets named by `label`."""
+        if self.market is None:
+            return f"idle is {assets(self.amount)} below its floor of {assets(self.limit)}"
+        return f"{label(self.market)} is {assets(self.amount)} over its cap of {assets(self.limit)}"
+
+
+def breaches(state: VaultState, guardrails: Guardrails) -> list[Breach]:
+    """Every limit the vault is outside of now: the idle floor first, then each market over its cap."""
+    found = []
+    floor = idle_floor(state.total, guardrails)
+    if state.idle < floor:
+        found.append(Breach(BreachKind.IDLE_FLOOR, None, floor - state.idle, floor))
+    for market, limits in guardrails.markets.items():
+        cap = market_cap(state.total, limits)
+        if state.position(market) > cap:
+            found.append(Breach(BreachKind.CAP, market, state.position(market) - cap, cap))
+    return found

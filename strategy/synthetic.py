@@ -19,8 +19,9 @@ Dynamics, one step per day:
   half are preceded by small outflows and softer yields; most are reported on the day; some risk items are
   false alarms, and most news is harmless background.
 
-`generate_market` returns all tables plus the event log (ground truth); `generate_market_history` only the
-market history.
+`generate_market` returns all tables plus the event log (ground truth), of pools of every kind or of
+stablecoin lending pools only (`stablecoin_lending`: the universe of a stablecoin vault, as `vaultbot backtest`
+and `vaultbot model` generate it); `generate_market_history` only the market history.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ PROTOCOLS = {  # slug → kind
     "tidal-yield": "vault",
     "ember-stake": "staking",
 }
-# USDC is the devnet vault's asset: its pools are the investable ones, the others train the models.
+# Made-up stablecoins beside USDC, the devnet vault's asset: a synthetic backtest's vault holds any of their lending
+# pools (`backtest.market.investable_pools`); the volatile tokens' pools only train the models.
 STABLE_TOKENS = ("USDC", "NUSD", "QUSD", "KUSD", "VUSD")
 VOLATILE_TOKENS = {"WETH": (2000.0, 0.035), "WBTC": (30000.0, 0.03), "STETH": (2000.0, 0.035)}  # start, daily vol
 CHAINS = ("Ethereum", "Arbitrum", "Base", "Optimism", "Polygon")
@@ -109,14 +111,19 @@ def generate_market_history(
 
 
 def generate_market(
-    n_pools: int = 50, days: int = 730, seed: int = 0, start: str | pd.Timestamp = "2023-01-01"
+    n_pools: int = 50, days: int = 730, seed: int = 0, start: str | pd.Timestamp = "2023-01-01", *,
+    stablecoin_lending: bool = False,
 ) -> SyntheticMarket:
-    """A market of ``n_pools`` pools over ``days`` daily observations (UTC midnights from ``start``)."""
+    """A market of ``n_pools`` pools over ``days`` daily observations (UTC midnights from ``start``).
+
+    With ``stablecoin_lending`` every pool is a stablecoin lending pool (`strategy.data.universe`), what a
+    stablecoin vault can hold and `vaultbot data download` records by default; otherwise pools of every kind
+    and token, volatile ones and DEX pairs too."""
     if n_pools < 1 or days < 2:
         raise ValueError("need at least one pool and two days")
     rng = np.random.default_rng(seed)
     calendar = pd.date_range(pd.Timestamp(start).normalize().tz_localize(None), periods=days, freq="D", tz="UTC")
-    pools = _pools(rng, n_pools, days)
+    pools = _pools(rng, n_pools, days, stablecoin_lending)
     prices = _token_prices(rng, days)
     events = _schedule_events(rng, pools, days)
     shocks = _event_effects(rng, events, pools, prices, days)
@@ -133,12 +140,15 @@ def generate_market(
     )
 
 
-def _pools(rng: np.random.Generator, n_pools: int, days: int) -> pd.DataFrame:
-    projects = rng.choice(list(PROTOCOLS), size=n_pools)
+def _pools(rng: np.random.Generator, n_pools: int, days: int, stablecoin_lending: bool) -> pd.DataFrame:
+    lending = [project for project, kind in PROTOCOLS.items() if kind == "lending"]
+    projects = rng.choice(lending if stablecoin_lending else list(PROTOCOLS), size=n_pools)
     rows = []
     for project in projects:
         kind = PROTOCOLS[project]
-        if kind == "staking":
+        if stablecoin_lending:
+            tokens = [str(rng.choice(STABLE_TOKENS))]
+        elif kind == "staking":
             tokens = [str(rng.choice(["WETH", "STETH"]))]
         elif kind == "dex":
             stable_pair = rng.random() < 0.5

@@ -26,7 +26,9 @@ print(json.dumps({"chain": chain.__file__, "cli": cli.__file__, "contracts": str
                   "static": str(resources.web_static_dir()), "example": str(resources.example_config()),
                   "deploy": str(resources.deploy_dir())}))
 """
-SHIPPED = {"contracts": ["Vault.vy", "MockMarket.vy", "MockToken.vy"], "static": ["index.html", "app.js", "style.css"],
+SHIPPED = {"contracts": ["Vault.vy", "MockMarket.vy", "MockToken.vy"],
+           "static": ["index.html", "app.js", "style.css", "charts.js", "vendor/uPlot.iife.min.js",
+                      "vendor/uPlot.min.css", "vendor/LICENSE"],  # vendor/: inlined into backtest reports too
            "deploy": ["vaultbot-keeper.service", "prometheus-alerts.yml"]}
 
 

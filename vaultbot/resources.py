@@ -7,6 +7,7 @@ strings: this bottom layer only locates their data, it never uses their code.
 
 from importlib.resources import files
 from pathlib import Path
+from typing import NamedTuple
 
 
 def _package_dir(package: str) -> Path:
@@ -22,6 +23,24 @@ def contracts_dir() -> Path:
 def web_static_dir() -> Path:
     """The depositor page's static files (depositor/web/static)."""
     return _package_dir("depositor.web") / "static"
+
+
+class ChartLibrary(NamedTuple):
+    script: Path
+    stylesheet: Path
+    licence: Path
+
+
+def chart_library() -> ChartLibrary:
+    """uPlot, vendored once among the page's static files (vendor/README.md: version, licence, source): the
+    depositor page loads it, the backtest report inlines it."""
+    vendor = web_static_dir() / "vendor"
+    return ChartLibrary(vendor / "uPlot.iife.min.js", vendor / "uPlot.min.css", vendor / "LICENSE")
+
+
+def chart_helpers() -> Path:
+    """The page's and the report's one way to draw a chart with uPlot (depositor/web/static/charts.js)."""
+    return web_static_dir() / "charts.js"
 
 
 def example_config() -> Path:

@@ -28,6 +28,7 @@ from backtest.engine import Executed, Setup
 from backtest.errors import ChainModeError
 from backtest.realised import DayFactors, RealisedMarket
 from chain.errors import ContractRevert
+from chain.events import emitted
 from chain.rebalance import simulate_then_send
 from chain.tx import TxSender
 from chain.vault_reader import VaultReader
@@ -151,7 +152,7 @@ class ChainVault:
             gas = revert.receipt["gasUsed"] if revert.receipt is not None else 0  # mined and reverted: gas was paid
             return Executed([revert.reason or "reverted without a reason"], planned,
                             self.setup.price_of_gas(gas), 0)
-        events = self.contracts.vault.events.Rebalanced().process_receipt(receipt, errors=DISCARD)
+        events = emitted(self.contracts.vault, "Rebalanced", receipt)
         return Executed([], int(events[0]["args"]["moved"]), self.setup.price_of_gas(receipt["gasUsed"]),
                         self._fees_paid(receipt))
 

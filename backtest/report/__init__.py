@@ -1,5 +1,5 @@
-"""Backtest outputs: `report.json` (the summary), `report.html` (self-contained, charts inline), CSV tables
-per day and per decision (`exports`) and the terminal table."""
+"""Backtest outputs: `report.json` (the summary), `report.html` (self-contained: interactive charts with the
+chart library inline), CSV tables per day and per decision (`exports`) and the terminal table."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from backtest.errors import BacktestError
-from backtest.report.charts import allocation_chart, prediction_chart, value_chart
-from backtest.report.exports import write_csv_tables
+from backtest.report.charts import report_charts
+from backtest.report.exports import decision_rows, write_csv_tables
 from backtest.report.html import render_html
 from backtest.report.summary import summarise
 from backtest.report.table import policy_text, rich_table
@@ -31,12 +31,7 @@ def write_report(result: BacktestResult, directory: Path, summary: dict[str, Any
         directory.mkdir(parents=True, exist_ok=True)
         files = ReportFiles(directory / "report.json", directory / "report.html", write_csv_tables(result, directory))
         files.json.write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-        charts = {
-            "Value over time": value_chart(result),
-            "Allocation over time": allocation_chart(result),
-            "Predicted vs realised APY": prediction_chart(result),
-        }
-        files.html.write_text(render_html(summary, charts), encoding="utf-8")
+        files.html.write_text(render_html(summary, report_charts(result), decision_rows(result)), encoding="utf-8")
     except OSError as error:
         raise BacktestError(f"`report`: cannot write to {directory}: {error.strerror or error}", "report") from None
     return files

@@ -1,86 +1,94 @@
-"""The report's charts as PNG bytes (matplotlib's object API, no pyplot state, no display needed)."""
+"""The report's charts as data for uPlot (`vaultbotCharts.draw` of the page's charts.js, which the HTML inlines):
+JSON-ready specs with the numbers to draw and, per point, the texts the legend shows (`format_metric`)."""
 
 from __future__ import annotations
 
-import io
-import math
+from typing import Any
 
-import matplotlib
 import pandas as pd
-from matplotlib.figure import Figure
 
+from backtest.metrics import drawdowns
 from backtest.report.summary import pool_labels, predictions
+from backtest.report.table import format_metric
 from backtest.run import BacktestResult
+from strategy.data.schema import POOL, TIMESTAMP
 
-_DPI = 100
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=_DPI, bbox_inches="tight")
-    return buffer.getvalue()
-
-
-def value_chart(result: BacktestResult) -> bytes:
-    """Net value over time of every strategy, with the capital as a reference line."""
-    figure = Figure(figsize=(10, 4.5))
-    axes = figure.subplots()
-    for name, run in result.runs.items():
-        style = {"linewidth": 2.2} if name == result.headline else {"linewidth": 1.2, "alpha": 0.85}
-        if run.leaky:
-            style["linestyle"] = "--"
-        axes.plot(run.values.index, run.values["net"], label=name, **style)
-    axes.axhline(result.setup.capital / result.setup.settings.unit, color="grey", linewidth=0.8, linestyle=":")
-    axes.set_title("Net value (vault assets less gas)")
-    axes.set_ylabel("asset units")
-    axes.legend(loc="upper left", fontsize="small")
-    axes.grid(alpha=0.3)
-    figure.autofmt_xdate()
-    return _png(figure)
+Chart = dict[str, Any]  # a spec of charts.js: x, time, xLabel, yLabel, stacked, series [{label, values, texts, ...}]
+HEADLINE_WIDTH, OTHER_WIDTH = 2.5, 1.5
+IDLE_COLOUR = "#b8bec9"
+# What a chart draws needs no more places than these (the legend's texts are exact to the report's own format):
+# amounts in asset units, percentages.
+AMOUNT_PLACES, PERCENT_PLACES = 2, 4
 
 
-def allocation_chart(result: BacktestResult) -> bytes:
-    """Per strategy, its positions over time as a stacked area (idle on top)."""
-    labels = pool_labels(result)
-    palette = matplotlib.colormaps["tab20"]
-    colours = {pool: palette(i % palette.N) for i, pool in enumerate(result.setup.pools)} | {"idle": "lightgrey"}
-    names = list(result.runs)
-    columns = 2
-    rows = math.ceil(len(names) / columns)
-    figure = Figure(figsize=(12, 3.2 * rows))
-    grid = figure.subplots(rows, columns, squeeze=False, sharex=True)
-    for axes, name in zip(grid.flat, names, strict=False):
-        run = result.runs[name]
-        held = run.positions.loc[:, (run.positions > 0).any()]
-        stacks = [held[pool].to_numpy() for pool in held.columns] + [run.values["idle"].to_numpy()]
-        axes.stackplot(run.values.index, stacks, labels=[labels[pool] for pool in held.columns] + ["idle"],
-                       colors=[colours[pool] for pool in [*held.columns, "idle"]])
-        axes.set_title(f"{name}: allocation", fontsize="medium")
-        axes.grid(alpha=0.3)
-    for axes in list(grid.flat)[len(names):]:
-        axes.set_visible(False)
-    handles = {label: handle for axes in grid.flat
-               for handle, label in zip(*axes.get_legend_handles_labels(), strict=True)}
-    figure.legend(list(handles.values()), list(handles), loc="lower center", ncols=3, fontsize="small",
-                  bbox_to_anchor=(0.5, -0.02 - 0.02 * math.ceil(len(handles) / 3)))
-    figure.autofmt_xdate()
-    return _png(figure)
+def report_charts(result: BacktestResult) -> dict[str, Chart]:
+    """Title -> chart: net value and drawdown of every strategy, each strategy's allocation, and the forecasts
+    of the predicting strategies against what was realised."""
+    charts = {"Net value over time": value_chart(result), "Drawdown over time": drawdown_chart(result)}
+    charts |= {f"Allocation over time: {name}": allocation_chart(result, name) for name in result.runs}
+    return charts | prediction_charts(result)
 
 
-def prediction_chart(result: BacktestResult) -> bytes | None:
-    """Predicted vs realised forward APY per pool and decision, for the strategies whose forecasts predict."""
-    joined = {name: frame for name, frame in predictions(result).items() if len(frame)}
-    if not joined:
-        return None
-    figure = Figure(figsize=(5 * len(joined), 4.5))
-    for axes, (name, frame) in zip(figure.subplots(1, len(joined), squeeze=False).flat, joined.items(), strict=True):
-        axes.scatter(frame["realised"], frame["predicted"], s=6, alpha=0.35)
-        low = float(pd.concat([frame["realised"], frame["predicted"]]).min())
-        high = float(pd.concat([frame["realised"], frame["predicted"]]).max())
-        axes.plot([low, high], [low, high], color="black", linewidth=0.8)
+def _apy(percent: float) -> str:
+    return f"{percent:.2f} %"
+
+
+def _days(result: BacktestResult) -> list[int]:
+    return [int(day.timestamp()) for day in result.setup.days]
+
+
+def _line(result: BacktestResult, name: str, values: pd.Series, kind: str, scale: float = 1.0) -> dict[str, Any]:
+    """One strategy's series: the headline drawn wider, one that reads the future dashed."""
+    drawn = (values * scale).round(AMOUNT_PLACES if kind == "amount" else PERCENT_PLACES)
+    return {"label": name, "values": drawn.tolist(), "texts": [format_metric(v, kind) for v in values],
+            "width": HEADLINE_WIDTH if name == result.headline else OTHER_WIDTH, "dash": result.runs[name].leaky}
+
+
+def value_chart(result: BacktestResult) -> Chart:
+    """Net value (vault assets less gas) of every strategy."""
+    asset = result.setup.settings.asset_symbol
+    return {"x": _days(result), "time": "day", "xLabel": "day (UTC)", "yLabel": f"net value ({asset})",
+            "series": [_line(result, name, run.values["net"], "amount") for name, run in result.runs.items()]}
+
+
+def drawdown_chart(result: BacktestResult) -> Chart:
+    """How far below its running peak (the capital included) each strategy's net value is, in %."""
+    capital = result.setup.capital / result.setup.settings.unit
+    return {"x": _days(result), "time": "day", "xLabel": "day (UTC)", "yLabel": "below the running peak (%)",
+            "series": [_line(result, name, drawdowns(run, capital), "pct", scale=-100.0)
+                       for name, run in result.runs.items()]}
+
+
+def allocation_chart(result: BacktestResult, name: str) -> Chart:
+    """One strategy's positions over time, stacked: idle on top, then the pools it ever held (a pool has one
+    colour on every strategy's chart)."""
+    run, labels, pools = result.runs[name], pool_labels(result), result.setup.pools
+    held = [pool for pool in reversed(pools) if (run.positions[pool] > 0).any()]
+    layers = [("idle", run.values["idle"], IDLE_COLOUR)] + [(labels[p], run.positions[p], pools.index(p)) for p in held]
+    return {"x": _days(result), "time": "day", "xLabel": "day (UTC)",
+            "yLabel": f"position ({result.setup.settings.asset_symbol})", "stacked": True,
+            "series": [{"label": label, "values": values.round(AMOUNT_PLACES).tolist(), "colour": colour,
+                        "texts": [format_metric(v, "amount") for v in values]} for label, values, colour in layers]}
+
+
+def prediction_charts(result: BacktestResult) -> dict[str, Chart]:
+    """Per predicting strategy: each forecast (pool and decision) against the mean APY realised over its horizon."""
+    horizon = result.setup.targets.horizon_days
+    charts = {}
+    for name, frame in predictions(result).items():
+        if not len(frame):
+            continue
+        frame = frame.sort_values("realised")  # the x axis must increase
         mae = (frame["predicted"] - frame["realised"]).abs().mean()
-        axes.set_title(f"{name}: predicted vs realised APY (MAE {mae:.2f} pp)", fontsize="medium")
-        axes.set_xlabel(f"realised mean APY over the next {result.setup.targets.horizon_days} days, %")
-        axes.set_ylabel("predicted APY, %")
-        axes.grid(alpha=0.3)
-    return _png(figure)
+        realised = frame["realised"].round(PERCENT_PLACES).tolist()
+        realised_texts = [_apy(value) for value in realised]
+        charts[f"Predicted vs realised APY: {name} (MAE {mae:.2f} pp)"] = {
+            "x": realised, "xTexts": realised_texts, "time": None,
+            "xLabel": f"realised mean APY over the next {horizon} days (%)", "yLabel": "predicted APY (%)",
+            "series": [
+                {"label": "forecast", "values": frame["predicted"].round(PERCENT_PLACES).tolist(), "points": True,
+                 "texts": [f"{_apy(value)} ({pool[:8]} on {day:%Y-%m-%d})" for value, pool, day
+                           in zip(frame["predicted"], frame[POOL], frame[TIMESTAMP], strict=True)]},
+                {"label": "a perfect forecast", "values": realised, "texts": realised_texts, "width": 1},
+            ]}
+    return charts

@@ -12,6 +12,7 @@ from backtest.run import BacktestResult
 from strategy.data.schema import POOL, TIMESTAMP
 
 CSV_FILES = ("values.csv", "positions.csv", "decisions.csv", "forecasts.csv")
+DECISION_COLUMNS = ["strategy", "date", "status", "traded", "accepted", "rejection", "moved", "gas", "slippage"]
 
 
 def write_csv_tables(result: BacktestResult, directory: Path) -> list[Path]:
@@ -21,10 +22,7 @@ def write_csv_tables(result: BacktestResult, directory: Path) -> list[Path]:
         "values.csv": _long({name: run.values for name, run in result.runs.items()}, "date"),
         "positions.csv": _long({name: run.positions.rename_axis(columns=POOL).stack().rename("amount").to_frame()
                                 for name, run in result.runs.items()}, "date"),
-        "decisions.csv": pd.DataFrame([_decision_row(name, decision, run.unit)
-                                       for name, run in result.runs.items() for decision in run.decisions],
-                                      columns=["strategy", "date", "status", "traded", "accepted", "rejection",
-                                               "moved", "gas", "slippage"]),
+        "decisions.csv": pd.DataFrame(decision_rows(result), columns=DECISION_COLUMNS),
         "forecasts.csv": pd.concat([run.forecasts.assign(strategy=name) for name, run in result.runs.items()],
                                    ignore_index=True)[["strategy", TIMESTAMP, POOL, "apy_pct", "p_event"]]
         .rename(columns={TIMESTAMP: "date"}),
@@ -43,6 +41,12 @@ def _long(frames: dict[str, pd.DataFrame], index_name: str) -> pd.DataFrame:
              for name, frame in frames.items()]
     table = pd.concat(parts, ignore_index=True)
     return table[["strategy", *[c for c in table.columns if c != "strategy"]]]
+
+
+def decision_rows(result: BacktestResult) -> list[dict]:
+    """Every strategy's decisions in order, each a `DECISION_COLUMNS` row (amounts in asset units): the CSV's
+    rows and the HTML report's decisions table."""
+    return [_decision_row(name, decision, run.unit) for name, run in result.runs.items() for decision in run.decisions]
 
 
 def _decision_row(strategy: str, decision: DayDecision, unit: int) -> dict:

@@ -9,6 +9,8 @@ import pandas as pd
 
 from backtest.market import Investable, investable_pools, live_spans, pool_symbols
 from backtest.metrics import compute_metrics, rejection_reasons
+from backtest.report.breakdown import per_month, per_pool
+from backtest.report.caveats import metric_caveats
 from backtest.run import BacktestResult
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.targets import build_targets
@@ -36,15 +38,17 @@ def pool_labels(result: BacktestResult, pools: Sequence[str] | None = None) -> d
 
 
 def predictions(result: BacktestResult) -> dict[str, pd.DataFrame]:
-    """Per predicting strategy: its APY forecasts joined with the realised forward mean APY (complete horizons)."""
+    """Per predicting strategy: its APY forecasts joined with the realised forward mean APY (complete horizons),
+    and `event`: whether an adverse event followed within the horizon (1, 0; NaN where the data cannot tell)."""
     setup = result.setup
-    realised = build_targets(setup.market.history, setup.market.pools, setup.targets)["fwd_apy_mean"].dropna()
+    targets = build_targets(setup.market.history, setup.market.pools, setup.targets)
+    realised = targets["fwd_apy_mean"].dropna()
     joined = {}
     for name in PREDICTING_STRATEGIES:
         if name in result.runs:
             forecasts = result.runs[name].forecasts.set_index([TIMESTAMP, POOL])["apy_pct"]
             both = pd.concat({"predicted": forecasts, "realised": realised}, axis=1, join="inner")
-            joined[name] = both.reset_index()
+            joined[name] = both.join(targets["adverse_event"].rename("event")).reset_index()
     return joined
 
 
@@ -109,10 +113,12 @@ def summarise(result: BacktestResult) -> dict[str, Any]:
     setup, settings = result.setup, result.setup.settings
     capital = setup.capital / settings.unit
     guardrails = setup.guardrails
+    predicted = predictions(result)
     prediction_errors = {
         name: {"mae": float((frame["predicted"] - frame["realised"]).abs().mean()), "n": len(frame)}
-        for name, frame in predictions(result).items() if len(frame)
+        for name, frame in predicted.items() if len(frame)
     }
+    metrics = {name: compute_metrics(run, capital) for name, run in result.runs.items()}
     return {
         "headline": result.headline,
         "data": setup.market.source,
@@ -120,6 +126,7 @@ def summarise(result: BacktestResult) -> dict[str, Any]:
         "window": {"start": setup.days[0].isoformat(), "end": setup.days[-1].isoformat(), "days": len(setup.days)},
         "capital": capital,
         "rebalance_every_days": setup.rebalance_every,
+        "forecast_horizon_days": setup.targets.horizon_days,
         "mode": result.mode,
         "rejections_by": REJECTED_BY["fast" if result.mode == "fast" else "chain"],
         "model_seed": result.config.strategy.model.seed,
@@ -139,13 +146,16 @@ def summarise(result: BacktestResult) -> dict[str, Any]:
         "strategies": {
             name: {
                 "leaky": run.leaky,
-                "metrics": compute_metrics(run, capital),
+                "metrics": metrics[name],
+                "caveats": metric_caveats(metrics[name]),
                 "pnl": run.pnl,
                 "rejection_reasons": rejection_reasons(run),
                 "prediction": prediction_errors.get(name),
             }
             for name, run in result.runs.items()
         },
+        "per_month": per_month(result, capital),
+        "per_pool": per_pool(result, pool_labels(result), predicted),
         "series": {
             "dates": [day.date().isoformat() for day in setup.days],
             "net_value": {name: run.values["net"].tolist() for name, run in result.runs.items()},

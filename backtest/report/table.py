@@ -9,6 +9,7 @@ from rich.console import Group
 from rich.table import Table
 
 from backtest.metrics import METRIC_LABELS
+from backtest.report.caveats import MARK, RISK_RATIOS, RULE, WHY
 
 
 def format_metric(value: float | int | None, kind: str) -> str:
@@ -33,12 +34,21 @@ def strategy_columns(summary: dict[str, Any]) -> list[str]:
 
 
 def metric_rows(summary: dict[str, Any]) -> list[tuple[str, list[str]]]:
-    """(label, one formatted cell per strategy) for every metric, in `METRIC_LABELS` order."""
+    """(label, one formatted cell per strategy) for every metric, in `METRIC_LABELS` order; a cell whose metric
+    is not meaningful for its strategy (`caveats`) is marked."""
     strategies = summary["strategies"].values()
     return [
-        (label, [format_metric(strategy["metrics"][name], kind) for strategy in strategies])
+        (label, [format_metric(strategy["metrics"][name], kind) + (f" {MARK}" if name in strategy["caveats"] else "")
+                 for strategy in strategies])
         for name, (label, kind) in METRIC_LABELS.items()
     ]
+
+
+def caveat_note(summary: dict[str, Any], why: str = WHY) -> str | None:
+    """What the mark of `metric_rows` means, and `why` (None: no metric is marked)."""
+    marked = [name for name, strategy in summary["strategies"].items() if strategy["caveats"]]
+    ratios = " and ".join(METRIC_LABELS[name][0] for name in RISK_RATIOS)
+    return f"{MARK} {ratios} are not meaningful for {', '.join(marked)}: {why}" if marked else None
 
 
 def live_span(entry: dict[str, Any]) -> str:
@@ -67,7 +77,7 @@ def rich_table(summary: dict[str, Any]) -> Group:
     """The metrics of every strategy, then the pools: which were investable, when, and which only trained."""
     window = summary["window"]
     notes = ["* the chosen strategy; † reads the future (a reference, not a strategy)",
-             f"rejections by {summary['rejections_by']}", warmup_note(summary)]
+             f"rejections by {summary['rejections_by']}", warmup_note(summary), caveat_note(summary, RULE)]
     table = Table(title=f"backtest {window['start'][:10]} .. {window['end'][:10]} ({window['days']} days), "
                         f"capital {summary['capital']:,.0f}, {summary['mode']} mode",
                   caption="; ".join(note for note in notes if note))

@@ -1,11 +1,11 @@
 """The depositor page's HTTP side: static files plus a small JSON API over `depositor.views`.
 
 A plain WSGI app served by the standard library's threaded server (`vaultbot.wsgi.serve_wsgi`, which the
-keeper's metrics endpoint uses too): the page needs five JSON routes and three static files, nothing a
-framework would add to. Transactions are never signed here: `/api/plan` returns the calls, and the
-browser's wallet sends them.
+keeper's metrics endpoint uses too): the page needs five JSON routes and a few static files (its own, and the
+vendored chart library in static/vendor), nothing a framework would add to. Transactions are never signed here:
+`/api/plan` returns the calls, and the browser's wallet sends them.
 
-Routes: GET / and /static/<file>; GET /api/vault, /api/account?address=, /api/result?tx=;
+Routes: GET / and /static/<file> (and /static/vendor/<file>); GET /api/vault, /api/account?address=, /api/result?tx=;
 POST /api/plan {action, account, amount, guard?}, /api/explain {message, data}. Errors come back as
 {"error": message}: 400 bad input, 422 the vault would refuse, 503 the chain does not answer.
 
@@ -23,12 +23,14 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from depositor.errors import BadInput, Refusal, quoted
+from strategy.data.loaders import MAX_JSON_DEPTH, json_depth
 from vaultbot.resources import web_static_dir
 from vaultbot.wsgi import REQUEST_TIMEOUT_S, StartResponse, WsgiServer, json_answer, serve_wsgi
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = web_static_dir()
+SERVED_DIRS = (STATIC_DIR.resolve(), (STATIC_DIR / "vendor").resolve())  # no other directory is served
 MAX_BODY_BYTES = 64 * 1024
 MAX_QUERY_VALUE_CHARS = 200  # an address is 42 characters, a transaction hash 66
 
@@ -123,12 +125,12 @@ def _body(environ: dict[str, Any], length: int) -> Json:
         raise _HttpError("408 Request Timeout", "the request body did not arrive in time") from None
     if len(raw) < length:
         raise BadInput(f"the request body ended after {len(raw)} of its {length} bytes")
+    if json_depth(raw.decode("utf-8", "replace")) > MAX_JSON_DEPTH:  # json.loads would overflow the C stack
+        raise BadInput("request body is not JSON this server reads: nested too deeply")
     try:
         body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError) as error:
         raise BadInput(f"request body is not JSON: {error}") from error
-    except RecursionError:
-        raise BadInput("request body is not JSON this server reads: nested too deeply") from None
     if not isinstance(body, dict):
         raise BadInput("request body must be a JSON object")
     return body
@@ -137,7 +139,7 @@ def _body(environ: dict[str, Any], length: int) -> Json:
 def _static(path: str, start_response: StartResponse) -> list[bytes]:
     name = "index.html" if path == "/" else path.removeprefix("/static/")
     file = (STATIC_DIR / name).resolve()
-    if file.parent != STATIC_DIR.resolve() or not file.is_file():  # no ../ and no subdirectories
+    if file.parent not in SERVED_DIRS or not file.is_file():  # no ../ and no other directory
         raise _HttpError("404 Not Found", f"no such file: {path}")
     body = file.read_bytes()
     content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"

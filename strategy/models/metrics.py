@@ -24,6 +24,26 @@ def brier(p_event: np.ndarray, events: np.ndarray) -> float:
     return float(np.mean((np.asarray(p_event) - np.asarray(events)) ** 2))
 
 
+NO_SKILL_AUC = 0.5  # the ROC AUC of a ranking by chance: a risk model at or below it has no skill
+
+
+def brier_of_rate(rate: float, event_rate: float) -> float:
+    """`brier` of forecasting `rate` for every row of a set whose share of events is `event_rate`: with the
+    training event rate, the base rate a risk model must beat."""
+    return event_rate * (1 - rate) ** 2 + (1 - event_rate) * rate**2
+
+
+def risk_without_skill(auc_score: float | None, brier_score: float, base_brier: float) -> str | None:
+    """Why risk forecasts with these scores have no skill (an AUC at or below chance, a Brier score no better
+    than the base rate's), or None; an undefined AUC (no event, or only events) says nothing either way."""
+    problems = []
+    if auc_score is not None and auc_score <= NO_SKILL_AUC:
+        problems.append(f"AUC {auc_score:.3f} ({NO_SKILL_AUC:.3f} is chance)")
+    if base_brier > 0 and brier_score >= base_brier:
+        problems.append(f"Brier {brier_score:.4f}, no better than the base rate's {base_brier:.4f}")
+    return ", ".join(problems) or None
+
+
 def below_share(lower: np.ndarray, actual: np.ndarray) -> float:
     """Share of outcomes below a forecast quantile (a calibrated 10 % quantile gives about 0.1)."""
     return float(np.mean(np.asarray(actual) < np.asarray(lower)))

@@ -163,7 +163,7 @@ def judge(champion: ModelArtifact | None, challenger: ModelArtifact, day: pd.Tim
           settings: ModelSettings) -> Verdict:
     """The gate on a challenger trained on `day` (module docstring)."""
     if champion is None:
-        return _first_verdict(challenger, day)
+        return first_verdict(challenger, day)
     first, last = gate_window(champion, day, settings)
     if first > last:
         return Verdict(day, challenger, False, f"no labelled day since the champion trained on "
@@ -208,7 +208,8 @@ def trained_day(artifact: ModelArtifact) -> pd.Timestamp:
     return utc(pd.Timestamp(artifact.metadata.train_end)).floor("D")
 
 
-def _first_verdict(challenger: ModelArtifact, day: pd.Timestamp) -> Verdict:
+def first_verdict(challenger: ModelArtifact, day: pd.Timestamp) -> Verdict:
+    """The gate on a first model, with no champion to beat: its own validation split (module docstring)."""
     validation = challenger.metadata.validation
     scores = Scores(int(validation["rows"]), float(validation["mae_model"]), float(validation["mae_baseline"]))
     promoted = scores.model <= scores.persistence

@@ -70,7 +70,7 @@ def test_the_investable_pools_are_those_of_the_vaults_asset() -> None:
     assert without_metadata.pools == set(ROWS) and without_metadata.rule.startswith("no pool metadata")
 
 
-def test_a_synthetic_market_without_the_asset_falls_back_to_its_stablecoin_pools() -> None:
+def test_a_synthetic_markets_stablecoin_lending_pools_stand_in_for_the_asset() -> None:
     history = history_frame({"a": [(5.0, 1e6, 1.0)] * 3, "b": [(5.0, 1e6, 1.0)] * 3, "c": [(5.0, 1e6, 1.0)] * 3})
     symbols = {"a": "ZUSD", "b": "NUSD-QUSD", "c": "WETH"}
     stable = meta(symbols).assign(stablecoin=[True, True, False])
@@ -78,11 +78,11 @@ def test_a_synthetic_market_without_the_asset_falls_back_to_its_stablecoin_pools
     def investable(frame: pd.DataFrame, synthetic: bool = True) -> set[str]:
         return set(investable_pools(MarketData(history, None, frame, "gen", synthetic), "USDC").pools)
 
-    assert investable(stable) == {"a", "b"}
-    assert "stablecoin pools stand in" in investable_pools(MarketData(history, None, stable, "gen", True),
-                                                           "USDC").rule
+    assert investable(stable) == {"a"}  # a pair of stablecoins is an LP position, no market to lend to
+    assert "stablecoin lending pools stand in" in investable_pools(MarketData(history, None, stable, "gen", True),
+                                                                   "USDC").rule
     assert investable(stable.assign(symbol=["USDC", "NUSD-USDC", "WETH"])) == {"a"}  # a token named USDC: its pool
-    assert investable(stable.assign(stablecoin=False)) == {"a", "b", "c"}  # no stablecoin pool either: every pool
+    assert investable(stable.assign(stablecoin=False)) == {"a", "b", "c"}  # no stablecoin lending pool: every pool
     assert investable(stable, synthetic=False) == set()  # real data is never guessed
 
 

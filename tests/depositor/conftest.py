@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.keeper.keeper_world import transact
+
 if TYPE_CHECKING:
     from web3 import Web3
     from web3.contract import Contract
@@ -55,19 +57,33 @@ def token(w3: "Web3", devnet: "Deployment") -> "Contract":
 
 
 def deposit_directly(w3: "Web3", devnet: "Deployment", account: str, assets: int) -> None:
-    """A deposit set up without the code under test (approve + deposit from the unlocked account)."""
-    token(w3, devnet).functions.approve(devnet.vault, assets).transact({"from": account})
-    vault_contract(w3, devnet).functions.deposit(assets, account).transact({"from": account})
+    """A deposit set up without the code under test (approve + deposit from the unlocked account), mined before
+    it returns (anvil may answer a send before the block that holds it is mined)."""
+    transact(w3, token(w3, devnet).functions.approve(devnet.vault, assets), account)
+    transact(w3, vault_contract(w3, devnet).functions.deposit(assets, account), account)
+
+
+def position_leaving_dust(w3: "Web3", devnet: "Deployment") -> tuple[str, int, int]:
+    """The first depositor's 2,000 USDC position at a share price that is not round, so that withdrawing its worth
+    would leave share dust: (account, its shares, their worth)."""
+    account, other = devnet.depositors[0], devnet.depositors[1]
+    vault = vault_contract(w3, devnet)
+    deposit_directly(w3, devnet, account, 2_000 * USDC)
+    deposit_directly(w3, devnet, other, 1_000 * USDC)
+    transact(w3, token(w3, devnet).functions.transfer(devnet.vault, 333_333), other)
+    shares = vault.functions.balanceOf(account).call()
+    worth = vault.functions.previewRedeem(shares).call()
+    assert vault.functions.previewWithdraw(worth).call() < shares, "withdrawing the worth would leave dust"
+    return account, shares, worth
 
 
 def lock_in_markets(w3: "Web3", devnet: "Deployment", first: int, second: int) -> None:
     """The keeper moves assets into the first two markets, which then pay nothing out (liquidity 0)."""
     vault = vault_contract(w3, devnet)
     markets = [m.address for m in devnet.markets[:2]]
-    vault.functions.rebalance([(markets[0], first), (markets[1], second)], b"\x01" * 32).transact(
-        {"from": devnet.keeper})
+    transact(w3, vault.functions.rebalance([(markets[0], first), (markets[1], second)], b"\x01" * 32), devnet.keeper)
     for market in markets:
-        devnet.contract(w3, "MockMarket", market).functions.set_liquidity(0).transact({"from": devnet.admin})
+        transact(w3, devnet.contract(w3, "MockMarket", market).functions.set_liquidity(0), devnet.admin)
 
 
 def propose_directly(w3: "Web3", devnet: "Deployment", target: int) -> str:

@@ -9,14 +9,13 @@ from hypothesis import strategies as st
 from depositor.amounts import (
     at_least,
     at_most,
-    format_units,
     parse_amount,
     parse_base_units,
     parse_bps,
     plain_units,
 )
 from depositor.errors import BadInput
-from strategy.units import UINT256_MAX
+from strategy.units import UINT256_MAX, format_units
 
 
 @pytest.mark.parametrize(("text", "decimals", "units"), [

@@ -2,6 +2,7 @@
 give, found before anything is sent (the account's nonce does not move)."""
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,14 +11,28 @@ from typer.testing import CliRunner, Result
 
 from chain.params import Param
 from cli import app
+from strategy.units import format_units
+from tests.cli import vaultbot
 from tests.depositor.conftest import (
     SHARE,
     USDC,
     deposit_directly,
     lock_in_markets,
+    position_leaving_dust,
     propose_directly,
     token,
+    transact,
     vault_contract,
+)
+from tests.keeper.decision_screens import assert_shows_the_decision, decision_table, table_rows
+from tests.keeper.keeper_world import (
+    artifact_dir,
+    config_file,
+    config_of,
+    funded,
+    keeper_table,
+    llama,
+    once_rebalancing,
 )
 
 if TYPE_CHECKING:
@@ -45,6 +60,86 @@ def test_info_shows_figures_allocation_and_guardrails(devnet_json: Path, devnet:
                  "5 % of total assets", "max turnover per rebalance", "50 %", "min time between rebalances",
                  "1 h", "timelock on loosening", "1 d", "deposit limit", "none", *[m.name for m in devnet.markets]):
         assert text in result.output, text
+
+
+def test_info_shows_each_rebalance_with_whole_hashes(devnet_json: Path, w3: "Web3", devnet: "Deployment",
+                                                     chain_snapshot: None) -> None:
+    deposit_directly(w3, devnet, devnet.depositors[0], 10_000 * USDC)
+    lock_in_markets(w3, devnet, 4_000 * USDC, 1_000 * USDC)  # a rebalance with decision hash 0x0101...01
+    [event] = vault_contract(w3, devnet).events.Rebalanced().get_logs(from_block=devnet.deployed_at)
+    tx_hash = event["transactionHash"].to_0x_hex()
+    result = vault_cli(devnet_json, "info")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()  # each hash whole on one line, so that it can be copied
+    assert "  vaultbot keeper verify " + tx_hash in lines, result.output
+    assert any(line.endswith(f"moved 5,000.00 USDC, total after 10,000.00 USDC, decision 0x{'01' * 32}")
+               for line in lines), result.output
+
+
+def test_info_flags_the_limits_a_large_withdrawal_left_the_vault_outside_of(
+        devnet_json: Path, w3: "Web3", devnet: "Deployment", chain_snapshot: None) -> None:
+    depositor = devnet.depositors[0]
+    deposit_directly(w3, devnet, depositor, 10_000 * USDC)
+    lock_in_markets(w3, devnet, 4_000 * USDC, 1_000 * USDC)
+    before = vault_cli(devnet_json, "info")
+    assert "OUTSIDE" not in before.output, before.output
+    # 4,800 of the 5,000 idle leave: 200 idle of 5,200 (floor 5 % = 260), the first market 4,000 (cap 40 % = 2,080)
+    transact(w3, vault_contract(w3, devnet).functions.withdraw(4_800 * USDC, depositor, depositor), depositor)
+    result = vault_cli(devnet_json, "info")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "OUTSIDE THE VAULT'S LIMITS" in text, result.output
+    # the markets earn while the test runs: a few millionths more than the round figures
+    assert re.search(r"idle is 60\.0\d* USDC below its floor of 260\.0\d* USDC", text), result.output
+    assert re.search(f"{devnet.markets[0].name} is 1,920\\.0\\d* USDC over its cap of 2,080\\.0\\d* USDC",
+                     text), result.output
+
+
+def test_info_measures_the_apy_of_a_market_without_a_rate_from_its_share_price(
+        devnet_json: Path, w3: "Web3", devnet: "Deployment", chain_snapshot: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain ERC-4626 (tests/contracts/HostileMarket.vy, left honest: no `rate_per_second`) whose share price
+    rises 1 bp over the last day: its APY is that growth, annualised, and the vault's current APY counts it."""
+    from chain.artifacts import compile_contracts
+
+    monkeypatch.setenv("COLUMNS", "240")  # wide enough that no table cell wraps
+    artifact = compile_contracts(Path(__file__).parents[1] / "contracts")["HostileMarket"]
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    receipt = transact(w3, factory.constructor(devnet.asset, "Plain ERC-4626", "p4626", devnet.admin), devnet.admin)
+    market = w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+    vault = vault_contract(w3, devnet)
+    transact(w3, vault.functions.submit_market(market.address, 4_000, 10**15), devnet.admin)
+    w3.provider.make_request("evm_increaseTime", [vault.functions.timelock().call()])  # listing is queued
+    w3.provider.make_request("evm_mine", [])
+    transact(w3, vault.functions.accept_market(market.address), devnet.admin)
+    deposit_directly(w3, devnet, devnet.depositors[0], 10_000 * USDC)
+    moved = transact(w3, vault.functions.rebalance([(market.address, 2_000 * USDC)], b"\x05" * 32), devnet.keeper)
+    w3.provider.make_request("evm_increaseTime", [25 * 3_600])
+    WAD = 10**18
+    raised = transact(w3, market.functions.set_price_factor(WAD + WAD // 10_000), devnet.admin)
+
+    span = (w3.eth.get_block(raised["blockNumber"])["timestamp"]
+            - w3.eth.get_block(moved["blockNumber"])["timestamp"])  # the last block a day or more before: the move
+    apy = 1.0001 ** (365 * 86_400 / span) - 1
+    result = vault_cli(devnet_json, "info")
+    assert result.exit_code == 0, result.output
+    [row] = [cells for name, cells in table_rows(result.output, 6).items() if name == "Plain ERC-4626"]
+    assert row[-1] == f"{apy * 100:.2f} %", (row, apy)
+    position = vault.functions.position(market.address).call()
+    held = token(w3, devnet).functions.balanceOf(devnet.vault).call() + position  # the other markets hold nothing
+    assert f"│ {position * apy / held * 100:.2f} %" in result.output, result.output  # the current APY
+
+
+def test_info_shows_the_devnet_keepers_forecasts_next_to_the_rates_on_chain_and_why(
+        w3: "Web3", funded: "Deployment", keeper_table: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The devnet keeper's journal lies next to the deployment JSON (`keeper_table` puts both in tmp_path, as the
+    devnet does): `vault info` finds it, with the devnet keeper's settings, without being told."""
+    monkeypatch.setenv("COLUMNS", "240")  # wide enough that no table cell wraps
+    once_rebalancing(w3, funded, config_file(keeper_table, tmp_path))
+    result = vaultbot("vault", "info", "--json", str(tmp_path / "devnet.json"))
+    assert result.exit_code == 0, result.output
+    assert_shows_the_decision(decision_table(result.output), result.output.splitlines(), w3, funded,
+                              config_of(keeper_table))
 
 
 def test_balance(devnet_json: Path, devnet: "Deployment") -> None:
@@ -76,9 +171,22 @@ def test_deposit_asks_first_and_sends_nothing_on_no(devnet_json: Path, w3: "Web3
     account = devnet.depositors[0]
     nonce = w3.eth.get_transaction_count(account)
     result = vault_cli(devnet_json, "deposit", "10", "--account", account, input="n\n")
-    assert result.exit_code == 1
-    assert "shares minted" in result.output and "nothing sent" in result.output
+    assert result.exit_code == 0, "declining is the user's choice, not a failure"
+    assert "shares minted" in result.output
+    assert result.output.strip().splitlines()[-1].endswith("cancelled, nothing sent")
+    assert "error" not in result.output
     assert w3.eth.get_transaction_count(account) == nonce
+
+
+def test_declining_to_answer_a_proposal_sends_nothing(devnet_json: Path, w3: "Web3", devnet: "Deployment",
+                                                      chain_snapshot: None) -> None:
+    proposal_id = propose_directly(w3, devnet, 1_000 * USDC)
+    nonce = w3.eth.get_transaction_count(devnet.guardian)
+    result = vault_cli(devnet_json, "approve", proposal_id, "--account", "2", input="n\n")  # anvil 2: the guardian
+    assert result.exit_code == 0 and "error" not in result.output
+    assert result.output.strip().splitlines()[-1].endswith("cancelled, nothing sent")
+    assert w3.eth.get_transaction_count(devnet.guardian) == nonce
+    assert vault_contract(w3, devnet).functions.proposals(proposal_id).call()[1] is False
 
 
 def test_withdraw_and_redeem(devnet_json: Path, w3: "Web3", devnet: "Deployment", chain_snapshot: None) -> None:
@@ -94,6 +202,29 @@ def test_withdraw_and_redeem(devnet_json: Path, w3: "Web3", devnet: "Deployment"
     assert "withdrew 1,249.50 USDC, burning 1,249.50 vbUSD shares" in redeemed.output
     assert vault_contract(w3, devnet).functions.balanceOf(account).call() == 0
     assert token(w3, devnet).functions.balanceOf(account).call() == 100_000 * USDC
+
+
+def test_withdraw_max_of_the_whole_position_redeems_every_share(devnet_json: Path, w3: "Web3", devnet: "Deployment",
+                                                                chain_snapshot: None) -> None:
+    account, shares, worth = position_leaving_dust(w3, devnet)
+    vault = vault_contract(w3, devnet)
+
+    result = act(devnet_json, "withdraw", "max")
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert f"withdrawing everything: redeeming all {format_units(shares, 18, 'vbUSD shares')}" in output
+    assert f"burning {format_units(shares, 18, 'vbUSD shares')}" in output
+    assert vault.functions.balanceOf(account).call() == 0, "no share dust left behind"
+    assert token(w3, devnet).functions.balanceOf(account).call() == 98_000 * USDC + worth
+
+
+def test_withdraw_max_keeps_a_max_shares_guard(devnet_json: Path, w3: "Web3", devnet: "Deployment",
+                                               chain_snapshot: None) -> None:
+    account = devnet.depositors[0]
+    deposit_directly(w3, devnet, account, 100 * USDC)
+    output = refused(devnet_json, w3, account, "withdraw", "max", "--max-shares", "99")
+    assert ("withdrawing everything burns all 100.00 vbUSD shares, past the maximum of 99.00 vbUSD shares"
+            in output) and "--max-shares" in output
 
 
 def refused(devnet_json: Path, w3: "Web3", account: str, *args: str) -> str:

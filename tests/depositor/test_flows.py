@@ -11,6 +11,7 @@ from tests.depositor.conftest import (
     SHARE,
     USDC,
     deposit_directly,
+    lock_in_markets,
     token,
     vault_contract,
 )
@@ -69,3 +70,20 @@ def test_the_guard_is_checked_again_after_the_approval(
         execute(depositor_vault, plan, UnlockedSender(w3, account), on_mined=price_jumps)
     assert token(w3, devnet).functions.allowance(account, devnet.vault).call() == 100 * USDC, "approval went through"
     assert vault_contract(w3, devnet).functions.balanceOf(account).call() == 0, "the deposit was not sent"
+
+
+def test_withdrawing_max_redeems_every_share_only_when_the_whole_position_is_liquid(
+        depositor_vault: "DepositorVault", w3: "Web3", devnet: "Deployment", chain_snapshot: None) -> None:
+    from depositor.flows import Guard, plan_request
+
+    account = devnet.depositors[0]
+    deposit_directly(w3, devnet, account, 10_000 * USDC)
+    whole = plan_request(depositor_vault, "withdraw", account, "max")
+    assert (whole.action, whole.amount, whole.outcome) == ("redeem", 10_000 * SHARE, 10_000 * USDC)
+    assert whole.guard == Guard(10_000 * USDC * 9_950 // 10_000, minimum=True), "the redemption's guard"
+    exact = plan_request(depositor_vault, "withdraw", account, "10,000")
+    assert (exact.action, exact.amount) == ("withdraw", 10_000 * USDC), "an amount typed is withdrawn exactly"
+
+    lock_in_markets(w3, devnet, 4_000 * USDC, 1_000 * USDC)  # only 5,000 are liquid now
+    part = plan_request(depositor_vault, "withdraw", account, "max")
+    assert (part.action, part.amount) == ("withdraw", 5_000 * USDC), "what is liquid, not the whole position"

@@ -15,7 +15,14 @@ import requests
 from eth_abi import decode
 from web3 import Web3
 
-from tests.depositor.conftest import USDC, deposit_directly, propose_directly, vault_contract
+from tests.depositor.conftest import (
+    USDC,
+    deposit_directly,
+    position_leaving_dust,
+    propose_directly,
+    token,
+    vault_contract,
+)
 
 if TYPE_CHECKING:
     from chain.deployment import Deployment
@@ -29,9 +36,12 @@ def test_account_figures(web_url: str, w3: Web3, devnet: "Deployment", chain_sna
     account = devnet.depositors[0]
     deposit_directly(w3, devnet, account, 250 * USDC)
     reply = requests.get(f"{web_url}/api/account", params={"address": account.lower()}, timeout=10).json()
+    def shown(text: str) -> dict[str, str]:  # a round amount: its exact text is the rounded one
+        return {"text": text, "exact": text}
+
     assert reply == {
-        "address": account, "asset_balance": "99,750.00 USDC", "shares": "250.00 vbUSD shares",
-        "value": "250.00 USDC", "max_deposit": "99,750.00 USDC", "max_withdraw": "250.00 USDC",
+        "address": account, "asset_balance": shown("99,750.00 USDC"), "shares": shown("250.00 vbUSD shares"),
+        "value": shown("250.00 USDC"), "max_deposit": shown("99,750.00 USDC"), "max_withdraw": shown("250.00 USDC"),
         "max_withdraw_amount": "250",
     }
 
@@ -48,6 +58,32 @@ def test_plan_gives_the_wallet_an_approval_then_the_deposit(web_url: str, w3: We
     assert (Web3.to_checksum_address(spender), amount) == (devnet.vault, 12_500_000)
     assert deposit["to"] == devnet.vault
     assert reply["guard"] == str(12_500_000 * 10**12 * 9_950 // 10_000)  # 0.5 % below the preview
+
+
+def test_withdrawing_max_of_a_whole_position_redeems_every_share(web_url: str, w3: Web3, devnet: "Deployment",
+                                                                 chain_snapshot: None) -> None:
+    account, _, worth = position_leaving_dust(w3, devnet)
+    request = {"action": "withdraw", "account": account, "amount": "max"}
+    preview = requests.post(f"{web_url}/api/plan", json=request, timeout=30).json()
+    # the page confirms by asking again with the guard it showed: the redemption's minimum of assets paid
+    confirmed = requests.post(f"{web_url}/api/plan", json={**request, "guard": preview["guard"]}, timeout=30)
+    assert confirmed.status_code == 200, confirmed.text
+    [step] = confirmed.json()["steps"]
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_transaction({"from": account, "to": step["to"], "data": step["data"]}))
+    assert receipt["status"] == 1
+    assert vault_contract(w3, devnet).functions.balanceOf(account).call() == 0, "no share dust left behind"
+    assert token(w3, devnet).functions.balanceOf(account).call() == 98_000 * USDC + worth
+
+
+def test_withdrawing_max_keeps_the_guard_the_page_showed(web_url: str, w3: Web3, devnet: "Deployment",
+                                                         chain_snapshot: None) -> None:
+    account = devnet.depositors[0]
+    deposit_directly(w3, devnet, account, 100 * USDC)
+    request = {"action": "withdraw", "account": account, "amount": "max"}
+    beyond = requests.post(f"{web_url}/api/plan", json={**request, "guard": str(100 * USDC + 1)}, timeout=30)
+    assert beyond.status_code == 422  # more assets than the redemption pays
+    assert "the redemption would pay 100.00 USDC, past the minimum of 100.000001 USDC" in beyond.json()["error"]
 
 
 @pytest.mark.parametrize(("body", "message"), [
@@ -165,7 +201,8 @@ def test_the_vault_figures_show_a_waiting_proposal_the_budgets_and_the_last_repo
     assert proposal == {
         "id": proposal_id, "decision_hash": "0x" + "02" * 32, "approved": False,
         "deadline": f"{datetime.fromtimestamp(deadline, UTC):%Y-%m-%d %H:%M:%S} UTC",
-        "allocations": [{"market": devnet.markets[0].address, "target": "1,000.00 USDC"}],
+        "allocations": [{"market": devnet.markets[0].address,
+                         "target": {"text": "1,000.00 USDC", "exact": "1,000.00 USDC"}}],
     }
     rows = dict(figures["guardrails"])
     assert rows["daily loss budget left"] == "0.1 % of 0.1 %" and rows["daily turnover budget left"] == "200 % of 200 %"

@@ -5,16 +5,21 @@ Chromium is not optional: `./run setup` installs it, so a missing /usr/bin/chrom
 """
 
 import json
+import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import requests
 from werkzeug import Response
 
+from strategy.units import format_units
 from tests.conftest import REPO_ROOT
 from tests.depositor.conftest import SHARE, USDC, deposit_directly, vault_contract
+from tests.keeper.keeper_world import artifact_dir, funded, keeper_table, llama, transact
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -182,8 +187,164 @@ def test_dashboard_shows_rebalances_history_apy_and_keeper_health(
         expect(page.locator("#current-apy")).to_have_text("1.98 %")
         realised = float(page.locator("#realised-apy").inner_text().removesuffix(" %"))
         assert 1.5 < realised < 3.0, realised
-        expect(page.locator("#price-chart polyline")).to_have_count(1)
+        expect(page.locator("#price-chart canvas")).to_have_count(1)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "web-dashboard.png"), full_page=True)
     finally:
         server.stop()
+
+
+def test_a_withdrawal_through_the_markets_shows_the_chains_amount_and_the_breach_it_leaves(
+        page: "Page", web_url: str, w3: "Web3", devnet: "Deployment", chain_snapshot: None) -> None:
+    """The page's result is the vault's own Withdraw event, not a market's; the limits the withdrawal leaves the
+    vault outside of are a banner; the page fits 1400 px and 390 px (screenshots kept as artifacts)."""
+    from playwright.sync_api import expect
+
+    account = devnet.depositors[1]
+    page.goto(web_url)
+    page.click("#connect")
+    _act(page, "deposit", "10,000")
+    expect(page.locator("#share-balance")).to_have_text("10,000.00 vbUSD shares")
+    vault_contract(w3, devnet).functions.rebalance(
+        [(devnet.markets[0].address, 2_500 * USDC), (devnet.markets[1].address, 2_500 * USDC)],
+        b"\x03" * 32).transact({"from": devnet.keeper})  # the turnover limit: half the vault
+    page.reload()
+    page.click("#connect")
+    expect(page.locator("#breach-banner")).to_be_hidden()
+
+    usdc_before = _usdc(w3, devnet, account)
+    _act(page, "withdraw", "7,000")  # 5,000 idle, then 2,000 from the first market in the withdraw queue
+    expect(page.locator("#action-status")).to_contain_text("withdrew 7,000.00 USDC, burning ")
+    assert _usdc(w3, devnet, account) - usdc_before == 7_000 * USDC
+    expect(page.locator("#breach-banner")).to_be_visible()
+    expect(page.locator("#breaches li")).to_have_count(2)  # idle below its floor, the second market over its cap
+    expect(page.locator("#breaches")).to_contain_text("idle is ")
+    expect(page.locator("#breaches")).to_contain_text(f"{devnet.markets[1].name} is ")
+    expect(page.locator("#allocation .over-cap")).to_have_count(1)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width in (1400, 390):
+        page.set_viewport_size({"width": width, "height": 1600})
+        page.wait_for_timeout(300)  # the layout at the new width
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        page.screenshot(path=str(ARTIFACTS / f"web-breach-{width}.png"), full_page=True)
+        assert overflow <= 0, f"the page is {overflow} px wider than a {width} px screen"
+
+    page.set_viewport_size({"width": 1100, "height": 1600})
+    page.click("#withdraw-max")  # the rest of the position: every share redeemed, no dust left
+    page.click("#withdraw-form button[type=submit]")
+    page.wait_for_selector("#preview:not([hidden])")
+    page.click("#confirm")
+    expect(page.locator("#share-balance")).to_have_text("0.00 vbUSD shares")
+    assert _shares(w3, devnet, account) == 0
+
+
+CHARTS = ("price-chart", "apy-chart", "tvl-chart")
+# A canvas's count of painted pixels: 0 when nothing was drawn on it.
+PAINTED = "canvas => { const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data; " \
+          "let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }"
+
+
+def _legend(page: "Page", chart: str) -> list[str]:
+    """The chart's legend values: the time first, then each series' text."""
+    return page.locator(f"#{chart} .u-legend .u-value").all_inner_texts()
+
+
+def test_history_charts_run_on_chain_time_and_amounts_show_the_exact_value_on_hover(
+        browser: "Browser", web_url: str, w3: "Web3", devnet: "Deployment", chain_snapshot: None) -> None:
+    """The share price, APY and TVL charts (uPlot) draw on a UTC chain-time axis whatever the browser's time zone;
+    their legends show the server's texts; an amount is shown to the cent with every digit in its title."""
+    from playwright.sync_api import expect
+
+    vault = vault_contract(w3, devnet)
+    deposit_directly(w3, devnet, devnet.depositors[2], 1_234_567_891)  # 1,234.567891 USDC: not a round amount
+    transact(w3, vault.functions.rebalance([(devnet.markets[0].address, 400 * USDC)], b"\x04" * 32), devnet.keeper)
+    w3.provider.make_request("evm_increaseTime", [10 * 86_400])  # interest, and a span to annualise
+    w3.provider.make_request("evm_mine", [])
+    transact(w3, vault.functions.report(), devnet.keeper)
+    total = vault.functions.totalAssets().call()
+    history = requests.get(f"{web_url}/api/vault", timeout=30).json()["price_history"]
+
+    context = browser.new_context(viewport={"width": 1100, "height": 1600}, timezone_id="Asia/Tokyo")  # UTC+9
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(web_url)
+        shown = page.locator("#total-assets")
+        expect(shown).to_have_text(format_units(total, 6, "USDC", places=2))
+        assert shown.get_attribute("title") == format_units(total, 6, "USDC", places=6) != shown.inner_text()
+        expect(page.locator("#allocation tbody tr").first.locator(".amount")).to_have_attribute(
+            "title", format_units(vault.functions.position(devnet.markets[0].address).call(), 6, "USDC", places=6))
+
+        last_minute = f"{datetime.fromtimestamp(history[-1]['time'], UTC):%Y-%m-%d %H:%M} UTC"
+        first_day = datetime.fromtimestamp(history[0]["time"], UTC).date().isoformat()
+        for chart in CHARTS:
+            canvas = page.locator(f"#{chart} canvas")
+            expect(canvas).to_have_count(1)
+            assert canvas.evaluate(PAINTED) > 1_000, f"{chart} drew nothing"
+            # the x axis' tick labels as uPlot drew them (its own copy of the texts painted on the canvas)
+            ticks = page.evaluate("id => document.getElementById(id).chart.axes[0]._values", chart)
+            assert ticks and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2})?", tick) for tick in ticks), ticks
+            assert first_day <= min(ticks)[:10] and max(ticks)[:10] <= last_minute[:10], (ticks, first_day, last_minute)
+            assert _legend(page, chart)[0] == last_minute  # the latest point, on the chain's clock in UTC
+            low, high, values = page.evaluate("id => { const c = document.getElementById(id).chart; "
+                                              "return [c.scales.y.min, c.scales.y.max, c.data[1]]; }", chart)
+            assert all(low <= value <= high for value in values if value is not None), (chart, low, high, values)
+        assert _legend(page, "tvl-chart")[1] == history[-1]["total_assets_text"] == format_units(total, 6, "USDC",
+                                                                                                  places=2)
+        assert _legend(page, "apy-chart")[1] == history[-1]["apy_text"] == page.locator("#realised-apy").inner_text()
+        expect(page.locator("#history-range")).to_contain_text("(chain time")
+
+        plot = page.locator("#price-chart .u-over").bounding_box()
+        page.mouse.move(plot["x"] + 2, plot["y"] + plot["height"] / 2)  # among the first points
+        expect(page.locator("#price-chart .u-legend .u-value").first).not_to_have_text(last_minute)
+        hovered = history[page.evaluate("document.getElementById('price-chart').chart.legend.idx")]
+        assert _legend(page, "price-chart") == [f"{datetime.fromtimestamp(hovered['time'], UTC):%Y-%m-%d %H:%M} UTC",
+                                                 hovered["price_text"]]
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "web-charts.png"), full_page=True)
+        assert not errors, f"uncaught errors in the page: {errors}"
+    finally:
+        context.close()
+
+
+def test_the_allocation_shows_the_keepers_forecasts_next_to_the_rates_on_chain_and_why(
+        page: "Page", w3: "Web3", funded: "Deployment", keeper_table: dict, tmp_path: Path) -> None:
+    """The page of the devnet's vault finds the devnet keeper's journal and settings as `vaultbot web` does, and
+    shows its last decision in the allocation table: the keeper's forecasts next to the APY on chain, and why."""
+    from playwright.sync_api import expect
+
+    from cli.web import keeper_sources
+    from depositor.vault import open_vault
+    from depositor.views import VaultViews
+    from depositor.web.server import serve
+    from tests.keeper.decision_screens import DECISION_CELLS, assert_shows_the_decision
+    from tests.keeper.keeper_world import config_file, config_of, once_rebalancing
+
+    once_rebalancing(w3, funded, config_file(keeper_table, tmp_path))
+    deployment_json = tmp_path / "devnet.json"  # where keeper_table put the deployment, its journal next to it
+    server = serve(VaultViews(open_vault(None, None, deployment_json), keeper_sources(deployment_json, devnet=True)),
+                   "127.0.0.1", 0)
+    try:
+        page.goto(server.url)
+        expect(page.locator("#decision-why li").first).to_contain_text("the last decision (cycle 1) was made by")
+        shown = {}
+        for row in page.locator("#allocation tbody tr").all():  # market, position, share, cap, then the decision's
+            cells = [cell.locator(".amount").get_attribute("title") if cell.locator(".amount").count()
+                     else cell.inner_text() for cell in row.locator("td").all()]  # amounts: exact on hover
+            shown[cells[0]] = dict(zip(DECISION_CELLS, cells[4:], strict=False))
+        assert_shows_the_decision(shown, page.locator("#decision-why li").all_inner_texts(), w3, funded,
+                                  config_of(keeper_table))
+        expect(page.locator("#allocation th.decided:not([hidden])")).to_have_count(len(DECISION_CELLS) - 1)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "web-decision.png"), full_page=True)
+    finally:
+        server.stop()
+    # `vaultbot web --keeper-db URL` alone: the journal without the keeper's settings, so the forecasts but no why
+    from depositor.keeper_health import KeeperSources
+
+    journal_only = KeeperSources(database_url=keeper_sources(deployment_json, devnet=True).database_url)
+    figures = VaultViews(open_vault(None, None, deployment_json), journal_only).vault()
+    assert figures["decision"][-1] == "why not shown: the keeper's settings are not known here (its [strategy] table)"
+    assert all(m["decision"]["forecast_apy"] and m["decision"]["gain"] == "" for m in figures["markets"])

@@ -1,14 +1,26 @@
-"""The web server's routing: static files, JSON routes, and how each kind of error is answered."""
+"""The web server's routing: static files, JSON routes, and how each kind of error is answered; `vaultbot web`
+finding the devnet keeper's journal by itself."""
 
+import os
+import re
+import signal
+import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
 
 from depositor.errors import BadInput, Refusal
 from depositor.web.server import SERVER_ERROR, serve
+from devnet.config import devnet_config
+from journal.db import CycleStatus, KeeperDB
+from vaultbot.resources import chart_helpers, chart_library
+
+if TYPE_CHECKING:
+    from chain.deployment import Deployment
 
 
 class Unavailable(Exception):
@@ -54,7 +66,30 @@ def test_page_and_static_files(url: str) -> None:
     assert requests.get(url + "/static/style.css", timeout=5).headers["Content-Type"].startswith("text/css")
 
 
-@pytest.mark.parametrize("path", ["/static/../server.py", "/static/%2e%2e/server.py", "/static/nothing.js", "/nope"])
+def test_the_page_says_which_clock_each_time_is_on_and_that_its_apy_is_the_chains(url: str) -> None:
+    page = requests.get(url + "/", timeout=5).text
+    headers = re.findall(r"<th>([^<]*)</th>", page)
+    timed = [h for h in headers if re.search(r"time|deadline|started", h)]
+    assert len(timed) == 3 and all("chain" in h or "keeper's clock" in h for h in timed), timed
+    assert "(chain time)" in page  # the last report
+    assert "rates on chain" in page and "not the keeper's forecast" in page  # the current APY card
+
+
+def test_the_page_loads_the_vendored_chart_library_served_with_its_content_types(url: str) -> None:
+    page = requests.get(url + "/", timeout=5).text
+    library = chart_library()
+    for file, tag, content_type in ((library.script, "script src", "text/javascript"),
+                                    (library.stylesheet, "link rel=\"stylesheet\" href", "text/css"),
+                                    (chart_helpers(), "script src", "text/javascript")):
+        path = f"/static/{file.relative_to(chart_helpers().parent).as_posix()}"
+        assert f'<{tag}="{path}"' in page, path
+        reply = requests.get(url + path, timeout=5)
+        assert reply.status_code == 200 and reply.headers["Content-Type"].startswith(content_type), path
+        assert reply.content == file.read_bytes()
+
+
+@pytest.mark.parametrize("path", ["/static/../server.py", "/static/%2e%2e/server.py", "/static/nothing.js", "/nope",
+                                  "/static/vendor/../../server.py", "/static/vendor/nothing.js"])
 def test_no_file_outside_static_and_unknown_paths(url: str, path: str) -> None:
     reply = requests.get(url + path, timeout=5)
     assert reply.status_code == 404
@@ -124,3 +159,30 @@ def test_oversized_body(url: str) -> None:
     reply = requests.post(url + "/api/plan", data=b"x" * (65 * 1024), timeout=5,
                           headers={"Content-Type": "application/json"})
     assert reply.status_code == 413
+
+
+@pytest.mark.anvil
+def test_vaultbot_web_shows_the_journal_the_devnet_keeper_writes_and_keeper_status_reads(
+        devnet: "Deployment", tmp_path: Path) -> None:
+    devnet.save(tmp_path / "devnet.json")
+    env = {**os.environ, "VAULTBOT_HOME": str(tmp_path), "COLUMNS": "200"}
+    # a cycle in the journal the devnet keeper is configured with (`keeper run`, `keeper status`, the demo)
+    db = KeeperDB(devnet_config(tmp_path / "devnet.json").service.database_url)
+    db.finish_cycle(db.start_cycle(dry_run=False), CycleStatus.HELD, "allocator kept the positions (optimal)")
+    db.close()
+    vaultbot = str(Path(sys.executable).with_name("vaultbot"))
+    status = subprocess.run([vaultbot, "keeper", "status"], env=env, capture_output=True, text=True, timeout=60)
+    assert "allocator kept the positions (optimal)" in status.stdout, status.stdout + status.stderr
+
+    process = subprocess.Popen([vaultbot, "web", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=env)
+    try:
+        line = process.stdout.readline()  # printed once it listens
+        assert "serving http://127.0.0.1:" in line, line + process.stdout.read()
+        url = line.split("serving ", 1)[1].split("/ ", 1)[0]
+        keeper = requests.get(url + "/api/vault", timeout=30).json()["keeper"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    assert keeper["summary"].startswith("last keeper cycle") and keeper["summary"].endswith(": held"), keeper
+    assert [cycle["reason"] for cycle in keeper["cycles"]] == ["allocator kept the positions (optimal)"]

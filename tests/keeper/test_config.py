@@ -1,14 +1,18 @@
 """The keeper's configuration: TOML file, environment overrides, and errors that name the key and the file."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import make_url
 
 from chain.deployment import Deployment, MarketInfo
 from config import Config, ConfigError, load_config
+from devnet.anvil import FOUNDRY_PORT
 from devnet.config import devnet_config
 from sources import GateLimits
 from tests.keeper.tomlfile import toml_text
+from vaultbot.paths import STATE_DIR_ENV, state_dir
 
 REPO = Path(__file__).resolve().parents[2]
 POOL = "aa70268e-4b52-42bf-a116-608b370f9501"
@@ -65,10 +69,18 @@ def test_one_file_serves_every_program_and_the_keeper_requires_its_sections(tmp_
         tmp_path, minimal(backtest={"slippage": 1}))  # still strict inside every section
 
 
-def test_the_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_example_config_is_valid_and_writes_into_the_devnets_state_dir(monkeypatch: pytest.MonkeyPatch) -> None:
     config = load_config(REPO / "keeper" / "example-config.toml")
-    assert config.chain.deployment == REPO / "keeper" / ".." / ".vaultbot" / "devnet.json"
-    assert config.service.database_url == f"sqlite:///{REPO / 'keeper' / 'keeper.sqlite'}"
+    # what `vaultbot devnet up` run from the checkout writes: the deployment in the state dir, anvil on 8545
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv(STATE_DIR_ENV, raising=False)
+    state = state_dir().resolve()
+    assert config.chain.deployment.resolve() == state / "devnet.json"
+    assert urlsplit(config.chain.rpc_urls[0]).port == FOUNDRY_PORT
+    # the journal and the model store go there too (where the devnet keeper keeps its own), not into the source
+    journal = Path(make_url(config.service.database_url).database)
+    assert journal.resolve() == state / "keeper.sqlite"
+    assert config.model.artifact_dir.resolve() == state / "model"
 
 
 @pytest.mark.parametrize(("table", "key", "message"), [

@@ -1,6 +1,9 @@
 """devnet.deploy and `vaultbot devnet up|down|status` against real anvil processes."""
 
 import math
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -8,7 +11,7 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from chain.params import Param
-from devnet.anvil import is_alive
+from devnet.anvil import FOUNDRY_PORT, HOST, AnvilConfig, is_alive, start_background, stop_background
 from devnet.deploy import (
     MARKET_PRESETS,
     SECONDS_PER_YEAR,
@@ -180,6 +183,54 @@ def test_json_option_may_name_a_directory(tmp_path: Path) -> None:
     finally:
         vaultbot("devnet", "down", "--json", str(tmp_path))
     assert not (tmp_path / "anvil.pid").exists()
+
+
+@contextmanager
+def listening(port: int) -> Iterator[None]:
+    """Something listens on `port` meanwhile: this socket, or whatever already held the port."""
+    with socket.socket() as holder:
+        try:
+            holder.bind((HOST, port))
+            holder.listen()
+        except OSError:
+            pass  # taken already: the same case
+        yield
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.anvil
+def test_a_preferred_port_is_taken_when_free_and_gives_way_when_not(tmp_path: Path) -> None:
+    port = free_port()
+    record = start_background(tmp_path, AnvilConfig(port=port), or_any_port=True)
+    try:
+        assert record.rpc_url == f"http://{HOST}:{port}"
+        with listening(port + 1):
+            other = start_background(tmp_path / "other", AnvilConfig(port=port + 1), or_any_port=True)
+            try:
+                assert other.rpc_url not in (f"http://{HOST}:{port + 1}", record.rpc_url)
+            finally:
+                stop_background(tmp_path / "other")
+    finally:
+        stop_background(tmp_path)
+
+
+@pytest.mark.anvil
+def test_up_defaults_to_foundrys_port_and_says_when_it_is_taken(tmp_path: Path) -> None:
+    assert FOUNDRY_PORT == 8545  # where Foundry's tools and keeper/example-config.toml expect a local node
+    with listening(FOUNDRY_PORT):
+        result = vaultbot("devnet", "up", "--json", str(tmp_path), "--markets", "1")
+    try:
+        assert result.exit_code == 0, result.output
+        rpc_url = Deployment.load(tmp_path / "devnet.json").rpc_url
+        assert rpc_url != f"http://{HOST}:{FOUNDRY_PORT}"
+        assert f"port {FOUNDRY_PORT} is in use: anvil listens on {rpc_url} instead" in result.output
+    finally:
+        vaultbot("devnet", "down", "--json", str(tmp_path))
 
 
 def test_bad_market_count_is_a_usage_error(tmp_path: Path) -> None:

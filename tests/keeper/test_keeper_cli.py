@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import select
 from web3 import Web3
 
-from journal.db import CycleStatus
+from journal.db import Cycle, CycleStatus, Decision
 from strategy.trailing_best import RULE_HASH, decided_by
+from strategy.units import format_units
 from tests.cli import vaultbot
+from tests.keeper.decision_screens import assert_shows_the_decision, decision_table
 from tests.keeper.keeper_world import (
     KEY_ENV,
     artifact_dir,
@@ -27,6 +30,7 @@ from tests.keeper.keeper_world import (
     llama,
     once_rebalancing,
     rebalanced_hashes,
+    transact,
 )
 from tests.keeper.llama_payloads import serve_llama
 
@@ -53,6 +57,28 @@ def test_without_config_and_devnet_the_keeper_says_how_to_start_one(tmp_path, mo
     assert result.exit_code == 1 and "vaultbot devnet up" in result.output
 
 
+def test_help_shows_dry_run_as_a_flag_taking_no_value() -> None:
+    help_text = vaultbot("keeper", "once", "--help").output
+    [dry_run] = [line for line in help_text.splitlines() if "--dry-run" in line]
+    [log_level] = [line for line in help_text.splitlines() if "--log-level" in line]
+    assert "<" not in dry_run, dry_run  # no value placeholder: `--dry-run` takes none
+    assert "<str>" in log_level, log_level  # an option that takes a value still shows its type
+    refused = vaultbot("keeper", "once", "--dry-run=yes")
+    assert refused.exit_code == 2 and "does not take a value" in refused.output
+
+
+@pytest.mark.parametrize(("tx", "wrong"), [
+    ("0x1234", "it has 4 hex digits"),
+    ("ab" * 32, "it does not start with 0x"),
+    ("0x" + "zz" * 32, "it holds characters that are not hex digits"),
+])
+def test_verify_refuses_what_is_not_a_hash_before_connecting(tx: str, wrong: str, tmp_path: Path) -> None:
+    path = config_file({"chain": {"rpc_urls": ["http://127.0.0.1:1"]}, "markets": {"p": "0x" + "12" * 20}}, tmp_path)
+    result = vaultbot("keeper", "verify", tx, "--config", str(path))  # the config is not even read
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [f"error: TX: not a transaction hash (0x + 64 hex digits, 32 bytes): {wrong}"]
+
+
 @pytest.mark.anvil
 def test_once_status_and_verify(w3: Web3, funded, keeper_table, tmp_path) -> None:
     path = config_file(keeper_table, tmp_path)
@@ -61,12 +87,25 @@ def test_once_status_and_verify(w3: Web3, funded, keeper_table, tmp_path) -> Non
 
     verified = vaultbot("keeper", "verify", tx_hash, "--config", str(path))
     assert verified.exit_code == 0, verified.output
-    assert "OK: the on-chain decision hash matches the journal's record" in verified.output
-    assert decision in verified.output
+    assert verified.output.splitlines()[-1] == "OK: the on-chain decision hash matches the journal's record"
+    assert f"transaction {tx_hash}\n" in verified.output and f"decision hash {decision}\n" in verified.output
+    vault = funded.contract(w3, "Vault", funded.vault)
+    invested = [m for m in funded.markets if vault.functions.position(m.address).call()]
+    assert invested
+    for market in invested:  # in asset units, by name, as `vault info` shows them
+        position = format_units(vault.functions.position(market.address).call(), 6, "USDC")
+        assert re.search(rf"market {re.escape(market.name)} \({market.address}\): target [0-9,.]+ USDC, "
+                         rf"after {re.escape(position)}\n", verified.output), (market.name, verified.output)
 
     status = vaultbot("keeper", "status", "--config", str(path))
     assert status.exit_code == 0 and "rebalanced" in status.output
     assert f"positions now vs targets of the last decision (cycle 1, {decision})" in status.output
+    idle = format_units(funded.contract(w3, "MockToken", funded.asset).functions.balanceOf(funded.vault).call(), 6,
+                        "USDC")
+    assert re.search(rf"idle +│ +{re.escape(idle)} ", status.output), status.output
+    for market in funded.markets:
+        position = format_units(vault.functions.position(market.address).call(), 6, "USDC")
+        assert re.search(rf"{re.escape(market.name)} +│ +{re.escape(position)} │", status.output), status.output
     db = journal(config_of(keeper_table))
     try:
         model_hash = db.last_decision().model_hash
@@ -87,6 +126,30 @@ def test_once_status_and_verify(w3: Web3, funded, keeper_table, tmp_path) -> Non
 
 
 @pytest.mark.anvil
+def test_status_shows_the_forecasts_next_to_the_rates_on_chain_and_why_the_keeper_chose_them(
+        w3: Web3, funded, keeper_table, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "240")  # wide enough that no table cell wraps
+    path = config_file(keeper_table, tmp_path)
+    once_rebalancing(w3, funded, path)
+    status = vaultbot("keeper", "status", "--config", str(path))
+    assert status.exit_code == 0, status.output
+    assert_shows_the_decision(decision_table(status.output), status.output.splitlines(), w3, funded,
+                              config_of(keeper_table))
+
+    db = journal(config_of(keeper_table))  # as a node that keeps no state that old: the block is beyond its head
+    try:
+        with db.session() as session:
+            session.scalars(select(Cycle)).one().block_number = 10**9
+    finally:
+        db.close()
+    pruned = vaultbot("keeper", "status", "--config", str(path))
+    assert pruned.exit_code == 0, pruned.output
+    assert ("why not shown: the node cannot tell the vault's state at block 1000000000 (it may keep no state that "
+            "old): Web3RPCError") in pruned.output, pruned.output
+    assert decision_table(pruned.output)  # the forecasts and targets are still shown
+
+
+@pytest.mark.anvil
 def test_verify_needs_the_decision_in_the_journal(w3: Web3, funded, keeper_table, tmp_path) -> None:
     tx_hash, _ = once_rebalancing(w3, funded, config_file(keeper_table, tmp_path))
     (tmp_path / "other").mkdir()
@@ -94,8 +157,51 @@ def test_verify_needs_the_decision_in_the_journal(w3: Web3, funded, keeper_table
     other = config_file(elsewhere, tmp_path / "other")
     result = vaultbot("keeper", "verify", tx_hash, "--config", str(other))
     assert result.exit_code == 1 and "has no decision with hash" in result.output
+    assert result.output.splitlines()[-1].startswith("NOT IN THIS JOURNAL: ")
     unknown = vaultbot("keeper", "verify", "0x" + "ab" * 32, "--config", str(other))
-    assert unknown.exit_code == 1 and "no receipt" in unknown.output
+    assert unknown.exit_code == 1 and unknown.output.splitlines()[-1].startswith("NOT FOUND: chain 31337 has no ")
+
+
+@pytest.mark.anvil
+def test_verify_tells_a_wrong_hash_apart_from_tampering(w3: Web3, funded, keeper_table, tmp_path) -> None:
+    path = config_file(keeper_table, tmp_path)
+    tx_hash, decision = once_rebalancing(w3, funded, path)
+    token, vault = funded.contract(w3, "MockToken", funded.asset), funded.contract(w3, "Vault", funded.vault)
+    depositor = funded.depositors[0]
+    transact(w3, token.functions.mint(depositor, 10**6), funded.admin)
+    transact(w3, token.functions.approve(funded.vault, 10**6), depositor)
+    deposit = transact(w3, vault.functions.deposit(10**6, depositor), depositor)["transactionHash"].to_0x_hex()
+
+    def verdict(tx: str, code: int = 1) -> str:
+        result = vaultbot("keeper", "verify", tx, "--config", str(path))
+        assert result.exit_code == code, result.output
+        return result.output.splitlines()[-1]
+
+    verdicts = {
+        "mistyped": verdict(tx_hash[:-1], code=2),
+        "decision hash": verdict(decision),
+        "deposit": verdict(deposit),
+        "nowhere": verdict("0x" + "ab" * 32),
+    }
+    assert verdicts["mistyped"] == ("error: TX: not a transaction hash (0x + 64 hex digits, 32 bytes): "
+                                    "it has 63 hex digits")
+    assert verdicts["decision hash"] == (f"NOT A TRANSACTION HASH: it is the decision hash of journal decision 1 "
+                                         f"(cycle 1); verify its transaction {tx_hash} instead")
+    assert verdicts["deposit"] == ("NOT A REBALANCE: it calls deposit on the vault; it emitted no Rebalanced, so "
+                                   "there is no decision to check")
+    assert verdicts["nowhere"].startswith("NOT FOUND: chain 31337 has no transaction with this hash")
+
+    db = journal(config_of(keeper_table))  # someone edits the stored record after the fact
+    try:
+        with db.session() as session:
+            stored = session.scalars(select(Decision)).one()
+            stored.record = re.sub(r'"timestamp":(\d+)', lambda m: f'"timestamp":{int(m[1]) + 1}', stored.record)
+    finally:
+        db.close()
+    verdicts["tampered"] = verdict(tx_hash)
+    assert verdicts["tampered"] == ("MISMATCH: the journal's record of decision 1 does not hash to the on-chain "
+                                    "decision hash: it was changed after it was sent")
+    assert [text for text in verdicts.values() if text.startswith("MISMATCH")] == [verdicts["tampered"]]
 
 
 @pytest.mark.anvil
@@ -130,6 +236,8 @@ def test_run_serves_health_and_stops_gracefully_on_sigterm(funded, keeper_table,
                 break
             time.sleep(0.2)
         assert body["status"] == "ok" and body["last_cycle_status"] == "rebalanced"
+        assert body["decided_by"] == "the trailing-best rule" or re.fullmatch(r"the model 0x[0-9a-f]{64}",
+                                                                               body["decided_by"]), body
         metrics = requests.get(url.replace("/health", "/metrics"), timeout=5).text
         assert 'vaultbot_keeper_cycles_total{status="rebalanced"} 1.0' in metrics
         process.send_signal(signal.SIGTERM)

@@ -117,7 +117,9 @@ def test_health_is_ok_after_start_and_after_success_and_503_when_stale(served) -
     metrics.cycle_finished("held", success=True, failure_kind=None, reason="no change pays", duration_s=1.5)
     body = requests.get(f"{url}/health", timeout=5).json()
     assert body == {"status": "ok", "last_success": clock.now, "last_cycle_status": "held",
-                    "last_reason": "no change pays", "max_age_s": 100}
+                    "last_reason": "no change pays", "decided_by": None, "max_age_s": 100}
+    metrics.decided_by = "the trailing-best rule"  # as keeper.models sets it when a decision is made
+    assert requests.get(f"{url}/health", timeout=5).json()["decided_by"] == "the trailing-best rule"
     clock.now += 50
     metrics.cycle_finished("refused", success=False, failure_kind="data_gate", reason="stale", duration_s=0.2)
     assert requests.get(f"{url}/health", timeout=5).status_code == 200  # the last success is 50 s old

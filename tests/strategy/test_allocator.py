@@ -22,13 +22,16 @@ from strategy.allocator import (
     risk_limit,
     slippage_loss_bound,
 )
+from strategy.decision import decide
 from strategy.guardrails import (
     BPS,
     MAX_MARKETS,
+    BreachKind,
     Guardrails,
     InsufficientIdle,
     MarketLimits,
     VaultState,
+    breaches,
     check_rebalance,
     simulate_rebalance,
 )
@@ -68,7 +71,10 @@ def assert_accepted(before: VaultState, allocation: Allocation, rails: Guardrail
     assert allocation.targets == {m: after.position(m) for m in rails.markets}
     for market, target in allocation.trades.items():
         assert abs(target - before.position(market)) >= allocation.min_trade
-    assert allocation.changed == (allocation.expected_gain > 0)
+    if allocation.repairing:  # moving back inside the limits is forced, whatever it gains
+        assert allocation.changed
+    else:
+        assert allocation.changed == (allocation.expected_gain > 0)
     return after
 
 
@@ -185,23 +191,50 @@ def test_negative_value_market_is_left_when_no_move_is_allowed():
     assert allocation.targets == {A: 600, B: 0}
 
 
-def test_market_over_a_tightened_cap_is_only_reduced():
+def test_market_over_a_tightened_cap_moves_back_under_it():
     rails = open_rails(markets={A: MarketLimits(cap_bps=2000, cap_abs=10**9), B: NO_CAP})
     before = idle_vault(1000, {A: 900})
     forecasts = {A: MarketForecast(9.0, 0.0), B: MarketForecast(3.0, 0.0)}
     allocation = allocate(before, rails, forecasts, plain())
-    # A is the best market but over its 20 % cap: it keeps its 900, the idle 100 goes to B.
-    assert allocation.targets == {A: 900, B: 100}
-    assert_accepted(before, allocation, rails)
+    # A is the best market but over its 20 % cap: it goes down to the cap (less a unit of rounding room), and
+    # the turnover left (1000 in all) takes the idle and A's excess to B.
+    assert allocation.targets == {A: 199, B: 299}
+    assert allocation.repairing and [(b.kind, b.market, b.amount) for b in allocation.breaches] == [
+        (BreachKind.CAP, A, 700)]
+    assert breaches(assert_accepted(before, allocation, rails), rails) == []
 
 
-def test_idle_below_its_floor_is_not_drawn_down_further():
+def test_idle_below_its_floor_is_raised_back_to_it():
     rails = open_rails(min_idle_bps=7000)
     before = idle_vault(1000, {A: 400})  # idle 600 < 700
     forecasts = {A: MarketForecast(1.0, 0.0), B: MarketForecast(5.0, 0.0)}
     allocation = allocate(before, rails, forecasts, plain())
-    assert allocation.targets == {A: 0, B: 400}
-    assert_accepted(before, allocation, rails)
+    assert allocation.targets == {A: 0, B: 300}  # the best place for the 300 the floor leaves invested
+    assert breaches(assert_accepted(before, allocation, rails), rails) == []
+
+
+def test_a_breach_is_repaired_as_fast_as_the_turnover_allows_the_idle_floor_first():
+    # After a large withdrawal: idle 0 against a 5 % floor, A at 60 % against a 40 % cap; A is the best market.
+    rails = open_rails(max_turnover_bps=300, min_idle_bps=500, markets={A: MarketLimits(4000, 10**9), B: NO_CAP})
+    before = idle_vault(1000, {A: 600, B: 400})
+    forecasts = {A: MarketForecast(9.0, 0.0), B: MarketForecast(3.0, 0.0)}
+    first = allocate(before, rails, forecasts, plain())
+    # 30 may move: all of it restores idle (30 of the 50 missing), taken from the market over its cap
+    assert first.targets == {A: 570, B: 400} and first.repairing and first.expected_gain < 0
+    after = assert_accepted(before, first, rails)
+    assert [(b.kind, b.amount) for b in breaches(after, rails)] == [(BreachKind.IDLE_FLOOR, 20), (BreachKind.CAP, 170)]
+    looser = open_rails(max_turnover_bps=2500, min_idle_bps=500, markets={A: MarketLimits(4000, 10**9), B: NO_CAP})
+    second = allocate(after, looser, forecasts, plain())
+    assert breaches(assert_accepted(after, second, looser), looser) == []
+    assert second.targets[A] <= 400
+
+
+def test_a_market_without_a_forecast_over_its_cap_is_held_and_the_hold_says_so():
+    rails = open_rails(markets={A: MarketLimits(cap_bps=2000, cap_abs=10**9), B: NO_CAP})
+    before = idle_vault(1000, {A: 900, B: 100})
+    verdict = decide(before, rails, {B: MarketForecast(3.0, 0.0)}, plain(), now=before.last_rebalance + 1)
+    assert verdict.allocation.targets[A] == 900 and not verdict.allocation.repairing
+    assert f"{A} is 700 units over its cap of 200 units" in verdict.reason
 
 
 def test_a_gain_that_does_not_pay_gas_keeps_the_current_positions():
@@ -379,7 +412,7 @@ def test_no_single_move_beats_the_allocation(problem):
     # into another that the vault accepts gains more, beyond the solver's precision (relative to T).
     rails, before, forecasts, config = problem
     allocation = allocate(before, rails, forecasts, config)
-    assume(allocation.status is AllocationStatus.OPTIMAL)
+    assume(allocation.status is AllocationStatus.OPTIMAL and not allocation.repairing)
     values = [horizon_value(f, config) for f in forecasts.values()]
     precision = 1e-6 * before.total * (max([0.0, *values]) - min([0.0, *values]))
     for source, destination in itertools.permutations([None, *forecasts], 2):
@@ -506,7 +539,7 @@ def test_milp_finds_the_exhaustive_optimum(instance):
     # loses nothing. The allocator must then match exhaustive search exactly (up to float noise).
     before, rails, forecasts, config = instance
     allocation = allocate(before, rails, forecasts, config)
-    assume(allocation.min_trade is not None)
+    assume(allocation.min_trade is not None and not allocation.repairing)
     best = best_by_brute_force(before, rails, forecasts, config, allocation.min_trade)
     assert allocation.expected_gain == pytest.approx(best, rel=1e-7, abs=1e-9)
 
@@ -517,8 +550,15 @@ def test_milp_is_within_rounding_of_the_exhaustive_optimum(instance):
     # at most about one unit per market of value, never more than exhaustive search finds.
     before, rails, forecasts, config = instance
     allocation = allocate(before, rails, forecasts, config)
-    assume(allocation.min_trade is not None)
+    assume(allocation.min_trade is not None and not allocation.repairing)
     best = best_by_brute_force(before, rails, forecasts, config, allocation.min_trade)
     values = [abs(horizon_value(f, config)) + config.slippage_bps / BPS for f in forecasts.values()]
     assert allocation.expected_gain <= best + 1e-9
     assert allocation.expected_gain >= best - 2 * sum(values) - 1e-9
+
+
+def test_a_breach_without_any_forecast_market_holds():
+    rails = open_rails(min_idle_bps=5000)
+    before = idle_vault(1000, {A: 900})
+    allocation = allocate(before, rails, {}, plain())
+    assert not allocation.changed and allocation.breaches and not allocation.repairing

@@ -49,6 +49,31 @@ def test_train_on_synthetic_data_says_so_and_saves_an_artifact(tmp_path: Path, c
     assert [row.split("│")[1].strip() for row in rows] == list(artifact.importances().index[:5])
 
 
+def train_at(seed: int, config: Path, out: Path):
+    result = run("train", "--config", str(config), "--out", str(out), "--seed", str(seed), *SMALL)
+    assert result.exit_code == 0, result.output
+    return result, ModelArtifact.load(out).metadata.validation
+
+
+def test_a_model_without_skill_is_named_with_what_the_keeper_does_with_it(tmp_path: Path, config: Path) -> None:
+    risky, validation = train_at(11, config, tmp_path / "risky")  # a risk model that ranks no better than chance
+    assert validation["auc"] <= 0.5
+    assert (f"warning: the risk model has no skill on its validation split: AUC {validation['auc']:.3f}"
+            in risky.stderr)
+    assert "while this model decides, the keeper uses its p_event forecasts in every allocation" in risky.stderr
+    assert "risk_aversion = 0" in risky.stderr and "warning: the yield model" not in risky.stderr
+
+    worse, validation = train_at(10, config, tmp_path / "worse")  # a yield model worse than persistence
+    assert validation["mae_model"] > validation["mae_baseline"]
+    assert (f"warning: the yield model is worse than persistence on its validation split: its yield MAE "
+            f"{validation['mae_model']:.3f}, persistence's {validation['mae_baseline']:.3f}" in worse.stderr)
+    assert "the trailing-best rule decides" in worse.stderr and "adopted as the champion" in worse.stderr
+
+    skilled, validation = train_at(12, config, tmp_path / "skilled")
+    assert validation["auc"] > 0.5 and validation["mae_model"] < validation["mae_baseline"]
+    assert "warning" not in skilled.output
+
+
 def test_train_on_a_csv_file_up_to_a_day(tmp_path: Path, config: Path) -> None:
     market = generate_market(n_pools=4, days=150, seed=2)
     data = tmp_path / "history.csv"

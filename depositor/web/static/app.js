@@ -9,11 +9,24 @@ const RECEIPT_POLLS = 240;
 
 const $ = (id) => document.getElementById(id);
 
+// A child may be an amount from the server ({text, exact}): shown rounded, the exact amount on hover.
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  for (const child of children) node.append(child instanceof Node ? child : String(child ?? ""));
+  for (const child of children) {
+    node.append(child instanceof Node ? child : isAmount(child) ? amountNode(child) : String(child ?? ""));
+  }
   return node;
+}
+
+const isAmount = (value) => typeof value === "object" && value !== null && "exact" in value;
+const amountNode = (amount) => el("span", { class: "amount", title: amount.exact }, amount.text);
+
+function showAmount(id, amount) {
+  const node = $(id);
+  node.textContent = amount.text;
+  node.title = amount.exact;
+  node.classList.add("amount");
 }
 
 async function api(path, body) {
@@ -49,18 +62,19 @@ async function loadVault() {
 function renderVault(v) {
   $("vault-name").textContent = `${v.vault.name} (${v.vault.symbol})`;
   $("vault-meta").textContent = `vault ${v.vault.address} on chain ${v.chain_id}; asset ${v.vault.asset.symbol} ${v.vault.asset.address}`;
-  $("total-assets").textContent = v.total_assets;
-  $("share-price").textContent = v.share_price;
+  showAmount("total-assets", v.total_assets);
+  showAmount("share-price", v.share_price);
   $("current-apy").textContent = v.current_apy ?? "n/a";
   $("realised-apy").textContent = v.realised_apy ?? "n/a";
   $("vault-status").textContent = v.paused ? "paused: deposits stopped, withdrawals open" : "open";
   $("block-number").textContent = v.block;
   for (const node of document.querySelectorAll(".asset-symbol")) node.textContent = v.vault.asset.symbol;
-  renderChart(v.price_history);
+  renderHistory(v.price_history, v.vault.asset.symbol);
   renderAllocation(v);
   renderRows($("guardrails").tBodies[0], v.guardrails.map(([name, value]) => [name, value]));
   $("last-report").textContent = v.last_report;
   renderProposals(v.proposals);
+  renderBreaches(v.breaches);
   renderRebalances(v.rebalances);
   renderKeeper(v.keeper);
 }
@@ -71,12 +85,19 @@ function renderRows(tbody, rows) {
 
 function renderAllocation(v) {
   const rows = v.markets.map((m) => {
+    const over = m.cap_used_pct > 100;
     const bar = el("span", { class: "bar-cap", title: `${m.share} of the ${m.cap} cap` },
-      el("span", { class: "bar", style: `width:${Math.min(100, m.cap_used_pct).toFixed(1)}%` }));
-    return [m.name, m.position, m.share, el("span", {}, bar, m.cap), m.apy ?? "n/a"];
+      el("span", { class: over ? "bar over" : "bar", style: `width:${Math.min(100, m.cap_used_pct).toFixed(1)}%` }));
+    const cap = over ? el("span", { class: "over-cap" }, `${m.cap}: over it (${m.cap_used_pct} % of the cap)`) : m.cap;
+    // the keeper's last decision, when the server reads its journal: forecast, event probability, target, why
+    const decided = m.decision ? [m.decision.forecast_apy, m.decision.p_event, m.decision.target, m.decision.gain,
+      m.decision.limit] : [];
+    return [m.name, m.position, m.share, el("span", {}, bar, cap), m.apy ?? "n/a", ...decided];
   });
   rows.push(["idle", v.idle.position, v.idle.share, "", "0.00 %"]);
   renderRows($("allocation").tBodies[0], rows);
+  for (const th of document.querySelectorAll("#allocation th.decided")) th.hidden = !v.decision;
+  $("decision-why").replaceChildren(...(v.decision ?? []).map((line) => el("li", {}, line)));
 }
 
 function renderRebalances(rebalances) {
@@ -86,46 +107,43 @@ function renderRebalances(rebalances) {
   ]));
 }
 
+function renderBreaches(breaches) {
+  $("breach-banner").hidden = breaches.length === 0;
+  $("breaches").replaceChildren(...breaches.map((line) => el("li", {}, line)));
+}
+
 function renderProposals(proposals) {
   $("no-proposals").hidden = proposals.length > 0;
   renderRows($("proposals").tBodies[0], proposals.map((p) => [
     el("code", {}, p.id), el("code", {}, p.decision_hash), p.deadline,
     p.approved ? "yes: the keeper runs it next" : "not yet",
-    p.allocations.map((a) => `${a.market}: ${a.target}`).join("; "),
+    el("span", {}, ...p.allocations.flatMap((a, i) => [i ? "; " : "", `${a.market}: `, a.target])),
   ]));
 }
 
 function renderKeeper(keeper) {
   $("keeper-health").textContent = keeper.summary;
+  $("keeper-cycles").hidden = keeper.cycles.length === 0;
   renderRows($("keeper-cycles").tBodies[0], keeper.cycles.map((c) => [c.started, c.status, c.reason ?? ""]));
 }
 
-function renderChart(points) {
-  const svg = $("price-chart");
-  svg.replaceChildren();
-  if (points.length < 2) {
-    svg.append(svgEl("text", { x: 20, y: 100 }, "not enough history yet"));
-    $("price-range").textContent = "";
-    return;
-  }
-  const [width, height, pad] = [640, 200, 28];
-  const times = points.map((p) => p.time), prices = points.map((p) => p.price);
-  const [t0, t1] = [Math.min(...times), Math.max(...times)];
-  let [p0, p1] = [Math.min(...prices), Math.max(...prices)];
-  if (p1 - p0 < 1e-12) { p0 -= 1e-6; p1 += 1e-6; }  // a flat line still needs a scale
-  const x = (t) => pad + (t1 === t0 ? 0 : (t - t0) / (t1 - t0)) * (width - 2 * pad);
-  const y = (p) => height - pad - ((p - p0) / (p1 - p0)) * (height - 2 * pad);
-  svg.append(svgEl("polyline", { points: points.map((p) => `${x(p.time).toFixed(1)},${y(p.price).toFixed(1)}`).join(" ") }));
-  svg.append(svgEl("text", { x: 4, y: 14 }, p1.toPrecision(8)));
-  svg.append(svgEl("text", { x: 4, y: height - 6 }, p0.toPrecision(8)));
-  $("price-range").textContent = `${points.length} points from ${points[0].label} to ${points[points.length - 1].label}`;
-}
-
-function svgEl(tag, attrs, text) {
-  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  if (text !== undefined) node.textContent = text;
-  return node;
+// The share price, realised APY and total assets at the sampled blocks, on the chain's clock.
+function renderHistory(points, symbol) {
+  const enough = points.length >= 2;
+  $("history-charts").hidden = !enough;
+  $("history-range").textContent = enough
+    ? `${points.length} blocks sampled from ${points[0].label} to ${points[points.length - 1].label} `
+      + "(chain time: the blocks' timestamps)"
+    : "not enough history yet: the charts start at the second sampled block";
+  if (!enough) return;
+  const chart = (id, label, unit, values, texts) => vaultbotCharts.draw($(id), {
+    x: points.map((p) => p.time), time: "minute", xLabel: "chain time (UTC)", yLabel: `${label} (${unit})`,
+    series: [{ label, values, texts, width: 2 }],
+  });
+  chart("price-chart", "share price", symbol, points.map((p) => p.price), points.map((p) => p.price_text));
+  chart("apy-chart", "realised APY", "%", points.map((p) => p.apy_pct), points.map((p) => p.apy_text));
+  chart("tvl-chart", "total assets", symbol, points.map((p) => p.total_assets),
+    points.map((p) => p.total_assets_text));
 }
 
 // ---- the wallet ---------------------------------------------------------------------------------------
@@ -168,11 +186,11 @@ async function ensureChain() {
 async function loadAccount() {
   if (!state.account) return;
   const a = await api(`/api/account?address=${encodeURIComponent(state.account)}`);
-  $("asset-balance").textContent = a.asset_balance;
-  $("share-balance").textContent = a.shares;
-  $("share-value").textContent = a.value;
-  $("max-deposit").textContent = a.max_deposit;
-  $("max-withdraw").textContent = a.max_withdraw;
+  showAmount("asset-balance", a.asset_balance);
+  showAmount("share-balance", a.shares);
+  showAmount("share-value", a.value);
+  showAmount("max-deposit", a.max_deposit);
+  showAmount("max-withdraw", a.max_withdraw);
   state.maxWithdraw = a.max_withdraw_amount;
 }
 
@@ -239,7 +257,9 @@ async function confirmPending() {
 
 async function sendTransaction(step) {
   try {
-    return await wallet().request({ method: "eth_sendTransaction", params: [{ from: state.account, to: step.to, data: step.data }] });
+    const transaction = { from: state.account, to: step.to, data: step.data };
+    if (step.gas) transaction.gas = step.gas;  // the server's estimate with the CLI's margin
+    return await wallet().request({ method: "eth_sendTransaction", params: [transaction] });
   } catch (error) {
     throw await explain(error);
   }
@@ -270,7 +290,8 @@ async function explain(error) {
 }
 
 function fillMaxWithdraw() {
-  if (state.maxWithdraw !== undefined) $("withdraw-amount").value = state.maxWithdraw;
+  // "max", not the figure shown: the server redeems every share when that is the whole position (no dust)
+  if (state.maxWithdraw !== undefined) $("withdraw-amount").value = "max";
 }
 
 document.addEventListener("DOMContentLoaded", () => {
