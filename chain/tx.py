@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 MIN_BUMP_PERCENT = 12.5  # geth wants +10 % on both fee fields for a replacement, others +12.5 %
 GAS_MARGIN = 1.2  # estimates miss state changes between estimate and block
+NONCE_RECEIPT_GRACE_S = 2.0  # how long a used nonce may wait for our receipt before another transaction is blamed
 
 
 def gas_with_margin(estimate: int) -> int:
@@ -321,7 +322,7 @@ class TxSender:
                 return receipt
             if self.w3.eth.get_transaction_count(self.address, "latest") > versions[0].nonce:
                 # the nonce is used: one of ours may have been mined just now, else another transaction took it
-                receipt = self._receipt_of_any(versions)
+                receipt = self._receipt_after_nonce(versions)
                 if receipt is not None:
                     return receipt
                 raise self._nonce_used(versions[-1])
@@ -329,6 +330,17 @@ class TxSender:
                 return None
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, self.poll_s)
+
+    def _receipt_after_nonce(self, versions: Sequence[PendingTx]) -> TxReceipt | None:
+        """The receipt of one of `versions` once the account's nonce has moved past theirs, waiting up to
+        NONCE_RECEIPT_GRACE_S: a node may count a mined transaction in the nonce a moment before it serves the
+        receipt (anvil did, 4 times in 300 sends); None when none comes, so another transaction took the nonce."""
+        deadline = time.monotonic() + NONCE_RECEIPT_GRACE_S
+        while True:
+            receipt = self._receipt_of_any(versions)
+            if receipt is not None or time.monotonic() >= deadline:
+                return receipt
+            time.sleep(min(0.05, self.poll_s))
 
     def _receipt_of_any(self, versions: Sequence[PendingTx]) -> TxReceipt | None:
         """The receipt of whichever version was mined (newest first), None while none was."""

@@ -61,6 +61,8 @@ class RpcProxy:
         self.upstream = upstream
         self.lie_chain_id: int | None = None
         self.raw_transactions: list[str] = []
+        self.hidden_receipts = 0  # after each send, answer this many receipt queries with null (not served yet)
+        self._to_hide = 0
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -91,6 +93,10 @@ class RpcProxy:
             return {"jsonrpc": "2.0", "id": request["id"], "result": hex(self.lie_chain_id)}
         if request["method"] == "eth_sendRawTransaction":
             self.raw_transactions.append(request["params"][0])
+            self._to_hide = self.hidden_receipts
+        if request["method"] == "eth_getTransactionReceipt" and self._to_hide > 0:
+            self._to_hide -= 1
+            return {"jsonrpc": "2.0", "id": request["id"], "result": None}
         return requests.post(self.upstream, json=request, timeout=30).json()
 
     def die(self) -> None:
@@ -172,6 +178,17 @@ def test_a_journaled_transaction_is_not_resumed_through_an_rpc_claiming_another_
     proxy.lie_chain_id = None
     assert restart(config).status == CycleStatus.SKIPPED  # honest again: resumed, then the vault's cooldown
     assert signed_chain_ids(proxy) == [funded.chain_id] and rebalanced_hashes(w3, funded)
+
+
+def test_a_node_counting_the_nonce_before_it_serves_the_receipt_is_not_taken_for_another_sender(
+        w3, funded, keeper_table, proxy):
+    """anvil sometimes moves the account's nonce a moment before it serves the receipt: that is our transaction
+    mined, not another one that took the nonce."""
+    proxy.hidden_receipts = 4
+    with open_keeper(config_of(through(keeper_table, proxy.url()))) as keeper:
+        outcome = keeper.run_cycle()
+    assert outcome.status == CycleStatus.REBALANCED, outcome.reason
+    assert rebalanced_hashes(w3, funded) == [outcome.decision_hash]
 
 
 # -- a chain reset, a reorg, a stale decision -----------------------------------------------------------
