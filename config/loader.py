@@ -106,7 +106,8 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
     return config.model_copy(update={
         "chain": config.chain and resolved(config.chain, ("deployment", "keystore", "password_file"), path),
         "model": resolved(config.model, ("artifact_dir",), path),
-        "service": resolved(config.service, ("database_url",), lambda url: _resolve_sqlite(url, base_dir)),
+        "service": resolved(resolved(config.service, ("database_url",), lambda url: _resolve_sqlite(url, base_dir)),
+                            ("decisions_dir",), path),
     })
 
 

@@ -56,6 +56,17 @@ def test_a_minimal_file_gets_the_documented_defaults(tmp_path: Path) -> None:
     assert config.sources.yields_base_url == "https://yields.llama.fi"
 
 
+def test_relative_paths_in_the_file_mean_next_to_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path.parent)  # not where the file is
+    table = minimal()
+    table["service"] = {**table.get("service", {}), "decisions_dir": "bundles", "database_url": "sqlite:///j.db"}
+    table["model"] = {**table.get("model", {}), "artifact_dir": "models"}
+    config = load_config(write(tmp_path, table))
+    assert config.service.decisions_dir == tmp_path / "bundles"
+    assert config.model.artifact_dir == tmp_path / "models"
+    assert config.service.database_url == f"sqlite:///{tmp_path / 'j.db'}"
+
+
 def test_one_file_serves_every_program_and_the_keeper_requires_its_sections(tmp_path: Path) -> None:
     table = minimal(backtest={"gas_price_gwei": 2.0}, strategy={"model": {"seed": 3}})
     config = load_config(write(tmp_path, table), keeper=True)  # the keeper reads a file with a [backtest] table
