@@ -66,7 +66,7 @@ from strategy.guardrails import (
 )
 from strategy.models import ModelError
 from strategy.trailing_best import RULE_HASH
-from strategy.units import annualised_growth
+from strategy.units import annualised_growth, format_units
 
 log = logging.getLogger(__name__)
 
@@ -209,15 +209,16 @@ class Keeper:
             decision_hash=decision_hash, record=canonical_json(bundle.record),
         )
         if verdict.kind == VerdictKind.HOLD:
-            raise self._held(cycle_id, decision_id, verdict.reason, block["timestamp"], dry_run=dry_run)
+            raise self._held(cycle_id, decision_id, verdict.reason(self._assets), block["timestamp"],
+                             dry_run=dry_run)
         if verdict.kind == VerdictKind.SKIP:
-            raise _Stop(CycleStatus.SKIPPED, verdict.reason)
+            raise _Stop(CycleStatus.SKIPPED, verdict.reason(self._assets))
         if verdict.kind == VerdictKind.WOULD_REVERT:
-            raise _Stop(CycleStatus.REVERTED, f"would revert, not sent: {verdict.reason}", "revert")
+            raise _Stop(CycleStatus.REVERTED, f"would revert, not sent: {verdict.reason(self._assets)}", "revert")
         log.info("cycle %d decided %s: %s%s", cycle_id, decision_hash, allocation.trades,
-                 f" ({verdict.why})" if verdict.why else "")
+                 f" ({verdict.why(self._assets)})" if verdict.why() else "")
         return DecidedRebalance(cycle_id, decision_id, decision_hash, list(allocation.trades.items()),
-                                why=verdict.why)
+                                why=verdict.why(self._assets))
 
     def _allocator(self) -> AllocatorConfig:
         """The allocator told what trading costs now: `[strategy.costs]` at the chain's current gas price."""
@@ -227,6 +228,14 @@ class Keeper:
     @cached_property
     def _asset_decimals(self) -> int:
         return self.chain.reader.snapshot().asset_decimals
+
+    def _assets(self, units: int) -> str:
+        """An amount of the vault's asset as every screen writes it."""
+        return format_units(units, self._asset_decimals, self._asset_symbol)
+
+    @cached_property
+    def _asset_symbol(self) -> str:
+        return self.chain.reader.asset.functions.symbol().call()
 
     def execute(self, plan: DecidedRebalance, *, dry_run: bool) -> CycleOutcome:
         """Steps 6-7: simulate, then (unless dry-run) send and record the receipt."""

@@ -45,26 +45,29 @@ class Verdict:
     allocation: Allocation
     violations: tuple[Violation, ...] = ()
 
-    @property
-    def reason(self) -> str:
-        """Why it is not sent, in the contract's words (empty for `send`)."""
+    def reason(self, assets: Callable[[int], str] | None = None) -> str:
+        """Why it is not sent, in the contract's words (empty for `send`); amounts written by `assets` (the
+        caller knows the asset's decimals), else in base units."""
         if self.kind == VerdictKind.HOLD:
             kept = f"allocator kept the positions ({self.allocation.status.value})"
             if self.allocation.breaches:
-                kept += f"; still outside the vault's limits: {_breaches_text(self.allocation.breaches)}"
+                kept += f"; still outside the vault's limits: {_breaches_text(self.allocation.breaches, assets)}"
             return kept
         return "; ".join(f"{v.reason.value} ({v.detail})" for v in self.violations)
 
-    @property
-    def why(self) -> str:
+    def why(self, assets: Callable[[int], str] | None = None) -> str:
         """What forced the trades of a plan that moves back inside the vault's limits (empty otherwise)."""
         if not self.allocation.repairing:
             return ""
-        return f"moving back inside the vault's limits ({_breaches_text(self.allocation.breaches)})"
+        return f"moving back inside the vault's limits ({_breaches_text(self.allocation.breaches, assets)})"
 
 
-def _breaches_text(breaches: Iterable[Breach]) -> str:
-    return "; ".join(breach.text(lambda units: f"{units:,} units") for breach in breaches)
+def _breaches_text(breaches: Iterable[Breach], assets: Callable[[int], str] | None) -> str:
+    return "; ".join(breach.text(assets or _base_units) for breach in breaches)
+
+
+def _base_units(units: int) -> str:
+    return f"{units:,} base units"
 
 
 def forecasts_for_markets(listed: Iterable[str], forecasts: Mapping[str, MarketForecast],

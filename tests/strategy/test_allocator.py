@@ -234,7 +234,8 @@ def test_a_market_without_a_forecast_over_its_cap_is_held_and_the_hold_says_so()
     before = idle_vault(1000, {A: 900, B: 100})
     verdict = decide(before, rails, {B: MarketForecast(3.0, 0.0)}, plain(), now=before.last_rebalance + 1)
     assert verdict.allocation.targets[A] == 900 and not verdict.allocation.repairing
-    assert f"{A} is 700 units over its cap of 200 units" in verdict.reason
+    assert f"{A} is 700 base units over its cap of 200 base units" in verdict.reason()
+    assert f"{A} is 0.07 USDC over its cap" in verdict.reason(lambda units: f"{units / 10**4:g} USDC")
 
 
 def test_a_gain_that_does_not_pay_gas_keeps_the_current_positions():
