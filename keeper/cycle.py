@@ -215,10 +215,9 @@ class Keeper:
             raise _Stop(CycleStatus.SKIPPED, verdict.reason(self._assets))
         if verdict.kind == VerdictKind.WOULD_REVERT:
             raise _Stop(CycleStatus.REVERTED, f"would revert, not sent: {verdict.reason(self._assets)}", "revert")
-        log.info("cycle %d decided %s: %s%s", cycle_id, decision_hash, allocation.trades,
-                 f" ({verdict.why(self._assets)})" if verdict.why() else "")
-        return DecidedRebalance(cycle_id, decision_id, decision_hash, list(allocation.trades.items()),
-                                why=verdict.why(self._assets))
+        why = verdict.why(self._assets)
+        log.info("cycle %d decided %s: %s%s", cycle_id, decision_hash, allocation.trades, f" ({why})" if why else "")
+        return DecidedRebalance(cycle_id, decision_id, decision_hash, list(allocation.trades.items()), why=why)
 
     def _allocator(self) -> AllocatorConfig:
         """The allocator told what trading costs now: `[strategy.costs]` at the chain's current gas price."""
