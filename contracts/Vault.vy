@@ -58,6 +58,7 @@ MAX_MARKETS: public(constant(uint256)) = 16
 MAX_PERFORMANCE_FEE_BPS: public(constant(uint256)) = 3_000
 MAX_TIMELOCK: public(constant(uint256)) = 30 * 86_400
 MAX_REBALANCE_INTERVAL: public(constant(uint256)) = 365 * 86_400
+MAX_URI_LENGTH: constant(uint256) = 256
 # A queued change not accepted within this long after it became valid lapses: an old
 # loosening cannot be applied months later without a fresh delay.
 PENDING_EXPIRY: public(constant(uint256)) = 7 * 86_400
@@ -153,6 +154,10 @@ event GuardianSet:
 
 event FeeRecipientSet:
     fee_recipient: indexed(address)
+
+
+event DecisionsUriSet:
+    uri: String[MAX_URI_LENGTH]
 
 
 event Paused:
@@ -268,6 +273,11 @@ keeper: public(address)
 guardian: public(address)
 fee_recipient: public(address)
 paused: public(bool)
+# Where anyone fetches the bundle a Rebalanced event's decision_hash names:
+# <decisions_uri>/decisions/<decision hash> (docs/decision-bundle.md). A view the admin sets, not a
+# field of every Rebalanced event: rebalances never read or write it, so it costs them no gas, and the
+# hash in the event is already the bundle's content address for any other store.
+decisions_uri: public(String[MAX_URI_LENGTH])
 
 # ---- guardrails (PARAM_*), each set through submit_param
 # Every parameter but deposit_limit, packed (FIELD_BITS): a rebalance reads most of them,
@@ -409,6 +419,16 @@ def set_fee_recipient(new_fee_recipient: address):
     self._accrue_fee()
     self.fee_recipient = new_fee_recipient
     log FeeRecipientSet(fee_recipient=new_fee_recipient)
+
+
+@external
+def set_decisions_uri(uri: String[MAX_URI_LENGTH]):
+    """
+    @notice Sets the base URL of the published decision bundles (admin only); empty for none.
+    """
+    self._check_admin()
+    self.decisions_uri = uri
+    log DecisionsUriSet(uri=uri)
 
 
 @external

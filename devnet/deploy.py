@@ -20,6 +20,7 @@ from chain.artifacts import CompiledContracts, write_abis
 from chain.deployment import Deployment, MarketInfo
 from chain.events import emitted
 from chain.params import Param
+from config.sections import ServiceSettings
 from strategy.guardrails import DEFAULT_CAP_BPS, DEFAULT_GUARDRAILS, DEFAULT_VAULT_LIMITS
 from strategy.units import SECONDS_PER_YEAR, WAD
 
@@ -71,6 +72,9 @@ class DevnetParams:
     timelock: int = 24 * 3600  # raised last: loosening anything afterwards waits a day
     decimals_offset: int = 12  # 6-decimal asset -> 18-decimal vault shares
     depositor_balance: int = 100_000 * USDC
+    # where the devnet keeper's HTTP server (its default host and port) publishes decision bundles
+    decisions_uri: str = (f"http://{ServiceSettings.model_fields['metrics_host'].default}:"
+                          f"{ServiceSettings.model_fields['metrics_port'].default}")
 
     def __post_init__(self) -> None:
         if not 1 <= self.markets <= len(MARKET_PRESETS):
@@ -160,6 +164,8 @@ def deploy_devnet(w3: Web3, compiled: CompiledContracts, abi_dir: Path,
     # the timelock goes last: a longer one is a tightening, so it applies at once and guards everything before it
     d.set_vault_limits(vault, {name: getattr(params, name) for name in (*DEFAULT_GUARDRAILS, *DEFAULT_VAULT_LIMITS,
                                                                           "timelock")})
+
+    d.send("set_decisions_uri", vault.functions.set_decisions_uri(params.decisions_uri))
 
     depositors = [d.accounts[i] for i in DEPOSITORS]
     for depositor in depositors:

@@ -84,6 +84,19 @@ def test_role_setters_set_and_log(vault, accounts, setter, getter, event, field)
     assert getattr(vault, getter)() == newcomer
 
 
+def test_the_admin_publishes_where_decision_bundles_are_and_can_take_it_back(vault, accounts):
+    assert vault.decisions_uri() == ""
+    with boa.env.prank(accounts.admin):
+        vault.set_decisions_uri("https://keeper.example/vaultbot")
+    (logged,) = events(vault, "DecisionsUriSet")
+    assert logged.uri == "https://keeper.example/vaultbot" == vault.decisions_uri()
+    with boa.env.prank(accounts.admin):
+        vault.set_decisions_uri("")
+    assert vault.decisions_uri() == ""
+    with boa.env.prank(accounts.admin), boa.reverts():
+        vault.set_decisions_uri("x" * 257)  # longer than the view holds: refused by the ABI decoder
+
+
 def test_fee_recipient_cannot_be_the_zero_address(vault, accounts):
     with boa.env.prank(accounts.admin):
         with boa.reverts("vault: zero address"):
@@ -159,6 +172,7 @@ PRIVILEGED = {
     "set_keeper": (lambda w, pid: [w.accounts.bob], {"admin"}, "vault: not admin"),
     "set_guardian": (lambda w, pid: [w.accounts.bob], {"admin"}, "vault: not admin"),
     "set_fee_recipient": (lambda w, pid: [w.accounts.bob], {"admin"}, "vault: not admin"),
+    "set_decisions_uri": (lambda w, pid: ["http://keeper.example/"], {"admin"}, "vault: not admin"),
     "unpause": (lambda w, pid: [], {"admin"}, "vault: not admin"),
     "submit_param": (lambda w, pid: [Param.MAX_LOSS_BPS, 0], {"admin"}, "vault: not admin"),
     "accept_param": (lambda w, pid: [QUEUED[0]], {"admin"}, "vault: not admin"),

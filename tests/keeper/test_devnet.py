@@ -70,6 +70,8 @@ def test_deployment_is_configured_as_specified(w3: Web3, devnet: Deployment) -> 
     assert vault.functions.max_loss_bps().call() == params.max_loss_bps
     assert vault.functions.min_idle_bps().call() == params.min_idle_bps
     assert vault.functions.timelock().call() == params.timelock
+    # the devnet keeper's HTTP server, where `vaultbot verify TX` finds the bundles without being told
+    assert vault.functions.decisions_uri().call() == "http://127.0.0.1:9464"
 
     addresses = [m.address for m in devnet.markets]
     assert vault.functions.markets().call() == addresses == vault.functions.withdraw_queue().call()
