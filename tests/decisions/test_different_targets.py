@@ -1,0 +1,58 @@
+"""DIFFERENT TARGETS on a real anvil: a keeper that publishes one model but decides with another (here the
+same data retrained with another seed) is caught, market by market, although every hash of its bundle holds."""
+
+import dataclasses
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from config import Config
+from journal.db import CycleStatus
+from keeper.cycle import Keeper
+from keeper.models import CycleModel
+from strategy.config import ModelSettings
+from strategy.data import align_to_daily
+from strategy.data.defillama import parse_pools
+from strategy.models import train_artifact
+from tests.cli import vaultbot
+from tests.keeper.keeper_world import (
+    artifact_dir,
+    funded,
+    keeper,
+    keeper_config,
+    keeper_table,
+    llama,
+)
+
+pytestmark = pytest.mark.anvil
+
+
+def test_a_published_model_that_did_not_decide_gives_different_targets_per_market(
+        keeper: Keeper, keeper_config: Config, keeper_table: dict[str, Any], llama) -> None:
+    now = datetime.now(UTC)
+    published = train_artifact(align_to_daily(llama.history(now)), llama.news(now),
+                               parse_pools(llama.pools_payload(now)), train_end=pd.Timestamp(now).floor("D"),
+                               settings=ModelSettings(seed=ModelSettings().seed + 1))
+    deciding = keeper.models.for_cycle
+
+    def publish_another(inputs) -> CycleModel:
+        model = deciding(inputs)  # the forecasts of the champion decide ...
+        assert model.champion is not None and model.champion.content_hash != published.content_hash
+        # ... while the record and the bundle name the retrained model
+        return dataclasses.replace(model, model_hash=published.content_hash, champion=published)
+
+    keeper.models.for_cycle = publish_another
+    outcome = keeper.run_cycle()
+    assert outcome.status == CycleStatus.REBALANCED, outcome.reason
+
+    result = vaultbot("verify", outcome.tx_hash, "--bundle", str(keeper_config.service.decisions_dir),
+                      "--json", keeper_table["chain"]["deployment"])
+    assert result.exit_code == 1, result.output
+    verdict = result.output.strip().splitlines()[-1]
+    assert verdict.startswith("DIFFERENT TARGETS: market 0x"), result.output
+    assert f"model artifact {published.content_hash} loads and hashes to its name" in result.output
+    diffs = re.findall(r"market (0x[0-9a-f]{40}): recorded (\d+), re-executed (\d+) \(([+-]\d+)\)", verdict)
+    assert diffs and all(int(new) - int(old) == int(delta) != 0 for _, old, new, delta in diffs), verdict
