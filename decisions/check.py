@@ -8,6 +8,7 @@ transaction's chain and vault; the re-executed targets equal the record's to the
 TARGETS, per market). Only then REPRODUCED.
 """
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from decisions.bundle import PARTS, bundle_path, model_path, versions
 from decisions.replay import replay
-from strategy.decision_record import DecisionError, check_record, hash_of, parse_canonical, targets_of
+from strategy.decision_record import DecisionError, canonical_json, check_record, hash_of, keccak_hex, targets_of
 from strategy.models import ModelArtifact, ModelError
 from strategy.trailing_best import RULE_HASH
 
@@ -56,16 +57,17 @@ def check_decision(directory: Path, decision_hash: str, *, chain_id: int, vault:
         return check.conclude(Verdict.MISSING, f"no bundle {path.name} in {directory}: the keeper wrote none for "
                                                "this decision (decisions made before bundles existed have none)")
     try:
-        document = parse_canonical(path.read_bytes().decode("utf-8"), f"bundle {path.name}")
+        document, members = _canonical_members(path.read_bytes().decode("utf-8"), f"bundle {path.name}")
         record = document["record"]
         check_record(record)
-    except (DecisionError, UnicodeDecodeError, KeyError, TypeError) as error:
+    except (DecisionError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as error:
         return check.conclude(Verdict.TAMPERED, f"encoding: {error}")
     check.facts.append(f"bundle {path}")
     for part in PARTS:
-        if hash_of(document.get(part)) != record[f"{part}_hash"]:
-            return check.conclude(Verdict.TAMPERED, f"{part}: it hashes to {hash_of(document.get(part))}, the "
-                                                    f"record says {record[f'{part}_hash']}")
+        found = keccak_hex(members.get(part, "null"))  # an absent part hashes as null, as hash_of(None)
+        if found != record[f"{part}_hash"]:
+            return check.conclude(Verdict.TAMPERED, f"{part}: it hashes to {found}, the record says "
+                                                    f"{record[f'{part}_hash']}")
     check.facts.append("inputs, config and state hash to the record's hashes")
     _versions_fact(check, document)
     try:
@@ -94,6 +96,22 @@ def check_decision(directory: Path, decision_hash: str, *, chain_id: int, vault:
         return check.conclude(Verdict.DIFFERENT, _diff(recorded, targets))
     return check.conclude(Verdict.REPRODUCED, f"re-running the model and the allocator on the bundle gives the "
                                               f"same {len(targets)} target(s) and the same decision hash")
+
+
+def _canonical_members(text: str, what: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The bundle object of `text`, which must be its own canonical form, and each member's canonical text.
+
+    An RFC 8785 object is its members' texts in key order (UTF-16 code units), so the whole is assembled from
+    the members, each serialised once: the check for tampered bytes and the part hashes share that work."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DecisionError(f"{what} is not JSON: {error}") from error
+    members = {key: canonical_json(value) for key, value in document.items()}
+    keys = sorted(members, key=lambda key: key.encode("utf-16-be"))
+    if "{" + ",".join(f"{canonical_json(key)}:{members[key]}" for key in keys) + "}" != text:
+        raise DecisionError(f"{what} is not in canonical form, so its bytes were changed")
+    return document, members
 
 
 def _model(directory: Path, model_hash: str) -> ModelArtifact | None:
