@@ -85,12 +85,16 @@ class AllocatorConfig:
     min_trade_floor: Uint256 = 0
     slippage_bps: Annotated[float, Field(strict=True, ge=0, le=BPS)] = 0.0  # realised loss per unit moved
     risk_budget: Annotated[float, Field(strict=True, ge=0, le=1)] | None = None  # max Σ w_i·p_i·LGD
+    # The solver's budget: branch-and-bound nodes stop it at the same plan on every machine, so a verifier
+    # re-executing the decision gets the same targets; the time limit is only the backstop of a slow machine,
+    # and a plan it cuts short (status not_optimal, "Time limit reached") may not be reproduced elsewhere.
+    node_limit: Annotated[int, Field(strict=True, gt=0)] = 10_000
     time_limit_s: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] = 10.0
 
 
 class AllocationStatus(StrEnum):
     OPTIMAL = "optimal"  # solved to optimality; `changed` says whether the optimum trades
-    NOT_OPTIMAL = "not_optimal"  # the solver stopped early (time limit); its best plan, or the current positions
+    NOT_OPTIMAL = "not_optimal"  # the solver stopped early (node or time limit); its best plan, or the positions
     PAUSED = "paused"  # the vault is paused: nothing to send
     EMPTY = "empty"  # no assets
     NOTHING_PAYS = "nothing_pays"  # no trade could pay for its gas
@@ -372,7 +376,7 @@ def _solve(limits: _Limits, values: Mapping[str, float], config: AllocatorConfig
         bounds=Bounds(np.concatenate([none, forced, none, (forced > 0).astype(float)]),
                       np.concatenate([up, x0, ones, ones])),
         constraints=LinearConstraint(matrix, lower, upper),
-        options={"time_limit": config.time_limit_s, "mip_rel_gap": _MIP_REL_GAP},
+        options={"node_limit": config.node_limit, "time_limit": config.time_limit_s, "mip_rel_gap": _MIP_REL_GAP},
     )
 
 
