@@ -28,6 +28,10 @@ app = typer.Typer(help="A depositor's view of the vault: figures, balances, depo
 
 RpcOption = Annotated[str | None, typer.Option("--rpc", help="JSON-RPC URL. Default: the devnet JSON's.")]
 VaultOption = Annotated[str | None, typer.Option("--vault", help="Vault address. Default: the devnet JSON's.")]
+DecisionsOption = Annotated[Path | None, typer.Option(
+    "--decisions", exists=True, file_okay=False, help="Directory of the keeper's decision bundles (its "
+    "service.decisions_dir, or a copy of it) to verify its rebalances with. Default: for the devnet's vault, the "
+    "devnet keeper's, once it has written one.")]
 AccountOption = Annotated[str, typer.Option(
     "--account", help="Who acts: an anvil account index (3) or an address the node holds unlocked, "
                       "or a keystore JSON file (signed locally).")]
@@ -67,20 +71,26 @@ def _open(rpc: str | None, vault: str | None, json_path: Path | None) -> "Deposi
 
 
 @app.command()
-def info(rpc: RpcOption = None, vault: VaultOption = None, json_path: JsonOption = None) -> None:
+def info(rpc: RpcOption = None, vault: VaultOption = None, json_path: JsonOption = None,
+         decisions: DecisionsOption = None) -> None:
     """The vault's figures: total assets, share price, APY, allocation against caps, guardrails; for the devnet's
-    vault, the devnet keeper's last decision next to each market (its forecasts, targets and why)."""
+    vault, the devnet keeper's last decision next to each market (its forecasts, targets and why); last, whether
+    the last rebalance's decision re-executes from its bundle (as `vaultbot verify` checks it)."""
     from rich.console import Console
 
     from cli.web import keeper_sources
     from depositor.report import info_tables
+    from depositor.verification import Verifier
 
     with _one_line_errors():
-        tables = info_tables(_open(rpc, vault, json_path), keeper_sources(deployment_path(json_path),
-                                                                          devnet=vault is None))
+        opened = _open(rpc, vault, json_path)
+        sources = keeper_sources(deployment_path(json_path), decisions=decisions, devnet=vault is None)
+        tables = info_tables(opened, sources)
+        status = Verifier(sources.decisions_dir).status(opened)
     console = Console(soft_wrap=True)  # lines longer than the terminal are left whole: hashes stay copyable
     for table in tables:
         console.print(table)
+    typer.echo(status)  # not through rich: its markup would take a [bracket] of a path for a style
 
 
 @app.command()

@@ -1,5 +1,5 @@
-"""`vaultbot web`: serve the depositors' page (vault figures, history, keeper health; deposit and withdraw
-through the browser's wallet) until Ctrl-C."""
+"""`vaultbot web`: serve the depositors' page (vault figures, history, keeper health, each rebalance's decision
+re-executed from its bundle on request; deposit and withdraw through the browser's wallet) until Ctrl-C."""
 
 import threading
 from typing import TYPE_CHECKING, Annotated
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cli.common import JsonOption, as_flags, deployment_path, fail
-from cli.vault import RpcOption, VaultOption
+from cli.vault import DecisionsOption, RpcOption, VaultOption
 from vaultbot.wsgi import REQUEST_TIMEOUT_S
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ def web(
         "--keeper-db", help="The keeper's journal database URL, e.g. sqlite:///.vaultbot/keeper.sqlite. Default: "
         "for the devnet's vault (no --vault), the devnet keeper's journal next to the deployment JSON, if there is "
         "one (the one `vaultbot keeper status` reads).")] = None,
+    decisions: DecisionsOption = None,
     allowed_host: Annotated[list[str] | None, typer.Option(
         "--allowed-host", help="Also answer requests with this Host header, e.g. the name a reverse proxy forwards "
         "(vault.example.com); repeatable. HOST:PORT, localhost, 127.0.0.1 and [::1] at PORT are always answered.")
@@ -53,7 +54,7 @@ def web(
     except (DepositorError, RpcUnavailable) as error:
         fail(str(error))
     views = VaultViews(opened, keeper_sources(path, health_url=keeper_health, database_url=keeper_db,
-                                              devnet=vault is None))
+                                              decisions=decisions, devnet=vault is None))
     try:
         server = serve(views, host, port, unavailable=(RpcUnavailable,), allowed_hosts=allowed_host or (),
                        request_timeout_s=timeout)
@@ -69,15 +70,19 @@ def web(
 
 
 def keeper_sources(deployment_json: "Path", *, health_url: str | None = None, database_url: str | None = None,
-                   devnet: bool) -> "KeeperSources":
-    """Where the page and `vault info` find the keeper: the URLs given; for the devnet's vault (`devnet`: no
-    --vault) without --keeper-db, the devnet keeper's journal next to the deployment JSON if it has written one,
-    and the devnet keeper's [strategy] settings, which explain its decisions."""
+                   decisions: "Path | None" = None, devnet: bool) -> "KeeperSources":
+    """Where the page and `vault info` find the keeper: the URLs and the bundle directory (`decisions`) given; for
+    the devnet's vault (`devnet`: no --vault) without --keeper-db, the devnet keeper's journal next to the
+    deployment JSON if it has written one, with the devnet keeper's [strategy] settings, which explain its
+    decisions, and its decision bundles, which verify them."""
     from depositor.keeper_health import KeeperSources
+    from depositor.verification import bundle_directory
     from devnet.config import devnet_config, devnet_journal
     from journal.db import sqlite_url
 
     journal = devnet_journal(deployment_json)
     if database_url is not None or not devnet or not journal.is_file():
-        return KeeperSources(health_url, database_url)
-    return KeeperSources(health_url, sqlite_url(journal), devnet_config(deployment_json).strategy)
+        return KeeperSources(health_url, database_url, decisions_dir=bundle_directory(decisions, None))
+    config = devnet_config(deployment_json)
+    return KeeperSources(health_url, sqlite_url(journal), config.strategy,
+                         bundle_directory(decisions, config.service.decisions_dir))

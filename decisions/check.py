@@ -52,7 +52,15 @@ class Check:
 def check_decision(directory: Path, decision_hash: str, *, chain_id: int, vault: str) -> Check:
     """The verdict on `decision_hash`, emitted by `vault` on chain `chain_id`, from the bundles in `directory`."""
     check = Check(decision_hash.lower())
-    path = bundle_path(directory, decision_hash)
+    try:
+        return _check(check, Path(directory), chain_id=chain_id, vault=vault)
+    except OSError as error:  # there but unreadable: permissions, a directory where a file belongs
+        return check.conclude(Verdict.MISSING, f"cannot read {error.filename or directory}: "
+                                               f"{error.strerror or error}")
+
+
+def _check(check: Check, directory: Path, *, chain_id: int, vault: str) -> Check:
+    path = bundle_path(directory, check.decision_hash)
     if not path.is_file():
         return check.conclude(Verdict.MISSING, f"no bundle {path.name} in {directory}: the keeper wrote none for "
                                                "this decision (decisions made before bundles existed have none)")

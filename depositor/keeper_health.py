@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
@@ -39,11 +40,12 @@ DECISION_COLUMNS = {"forecast_apy": "forecast APY", "p_event": "p(event)", "targ
 
 @dataclass(frozen=True)
 class KeeperSources:
-    """Where to look; both None means the page shows 'no keeper data'."""
+    """Where to look; no URL means the page shows 'no keeper data'."""
 
     health_url: str | None = None  # e.g. http://127.0.0.1:9464/health
     database_url: str | None = None  # the keeper's journal, e.g. sqlite:///.vaultbot/keeper.sqlite
     strategy: StrategyConfig | None = None  # the keeper's [strategy], to explain its decisions (None: unknown)
+    decisions_dir: Path | None = None  # its decision bundles, or a copy, to verify its decisions (None: unknown)
 
 
 def keeper_status(sources: KeeperSources, now: datetime | None = None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from depositor.flows import ACTIONS, describe_result, plan_action, plan_request
 from depositor.keeper_health import KeeperSources, keeper_status, last_decision
 from depositor.refusals import explain_reason
 from depositor.vault import DepositorVault
+from depositor.verification import Verifier, rebalance_of
 from strategy.units import DISPLAY_PLACES, UINT256_DIGITS
 
 Json = dict[str, Any]
@@ -39,6 +40,7 @@ class VaultViews:
         self.served = vault  # the vault these views serve
         self.keeper = keeper
         self.from_block = from_block
+        self.verifier = Verifier(keeper.decisions_dir)  # one per page: its verdicts are cached for every visitor
 
     def vault(self) -> Json:
         board = read_dashboard(self.served, from_block=self.from_block)
@@ -162,6 +164,13 @@ class VaultViews:
         except ContractLogicError as error:
             return f"transaction {tx_hash} reverted: {explain_reason(decode_revert(error))}"
         return f"transaction {tx_hash} reverted (it succeeds when replayed: the chain changed in its block)"
+
+    def verify(self, request: Json) -> Json:
+        """A rebalance's decision re-executed from the page's bundles: the verdict, why, and the facts checked."""
+        rebalance = rebalance_of(self.served, request.get("tx"))
+        check = self.verifier.check(self.served, rebalance)
+        return {"tx": rebalance.tx_hash, "block": rebalance.block, "decision_hash": rebalance.decision_hash,
+                "verdict": str(check.verdict), "why": check.why, "facts": check.facts, "reproduced": check.ok}
 
     def result(self, tx_hash: str) -> Json:
         try:

@@ -21,7 +21,7 @@ def devnet_journal(deployment_path: Path) -> Path:
 def devnet_config(deployment_path: Path) -> Config:
     """The configuration `vaultbot keeper` uses without --config: the devnet of `deployment_path`.
 
-    Everything lives next to the deployment JSON (journal keeper.sqlite, model/); data come from the
+    Everything lives next to the deployment JSON (journal keeper.sqlite, model/, decisions/); data come from the
     synthetic DeFiLlama (`devnet.llama_server`), the keeper signs with anvil's well-known account 1 key (read
     from $VAULTBOT_DEVNET_KEEPER_KEY, which defaults to it). Environment overrides apply as usual.
     """
@@ -38,6 +38,7 @@ def devnet_config(deployment_path: Path) -> Config:
                   "receipt_timeout_s": 30.0},
         "sources": {"synthetic": {}, "http": {"cache_dir": str(home / "http-cache")}},
         "model": {"artifact_dir": str(home / "model"), "train_if_missing": True},
-        "service": {"database_url": sqlite_url(devnet_journal(deployment_path)), "interval_s": 300.0},
+        "service": {"database_url": sqlite_url(devnet_journal(deployment_path)), "interval_s": 300.0,
+                    "decisions_dir": str(home / "decisions")},
     }
     return build_config(table, origin=f"(devnet default from {deployment_path})")

@@ -1,13 +1,14 @@
 """The depositor page's HTTP side: static files plus a small JSON API over `depositor.views`.
 
 A plain WSGI app served by the standard library's threaded server (`vaultbot.wsgi.serve_wsgi`, which the
-keeper's metrics endpoint uses too): the page needs five JSON routes and a few static files (its own, and the
+keeper's metrics endpoint uses too): the page needs six JSON routes and a few static files (its own, and the
 vendored chart library in static/vendor), nothing a framework would add to. Transactions are never signed here:
 `/api/plan` returns the calls, and the browser's wallet sends them.
 
 Routes: GET / and /static/<file> (and /static/vendor/<file>); GET /api/vault, /api/account?address=, /api/result?tx=;
-POST /api/plan {action, account, amount, guard?}, /api/explain {message, data}. Errors come back as
-{"error": message}: 400 bad input, 422 the vault would refuse, 503 the chain does not answer.
+POST /api/plan {action, account, amount, guard?}, /api/explain {message, data}, /api/verify {tx} (a rebalance's
+decision re-executed from the server's bundles). Errors come back as {"error": message}: 400 bad input, 422 the
+vault would refuse (or no bundles to verify with), 503 the chain does not answer.
 
 Hostile clients: the server answers only its own Host names (`serve`'s `allowed_hosts`), and drops a
 connection that stalls (`request_timeout_s`); a body's declared length is checked before a byte of it is
@@ -46,6 +47,7 @@ class DepositorViews(Protocol):
     def plan(self, request: Json) -> Json: ...
     def explain(self, request: Json) -> Json: ...
     def result(self, tx_hash: str) -> Json: ...
+    def verify(self, request: Json) -> Json: ...
 
 
 class _HttpError(Exception):
@@ -62,7 +64,8 @@ def web_app(views: DepositorViews, *, unavailable: tuple[type[Exception], ...] =
         "/api/account": lambda query: views.account(_required(query, "address")),
         "/api/result": lambda query: views.result(_required(query, "tx")),
     }
-    post_routes: dict[str, Callable[[Json], Json]] = {"/api/plan": views.plan, "/api/explain": views.explain}
+    post_routes: dict[str, Callable[[Json], Json]] = {"/api/plan": views.plan, "/api/explain": views.explain,
+                                                      "/api/verify": views.verify}
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")

@@ -2,6 +2,7 @@
 exactly what the whole-document comparison refused, and give each member's own canonical text."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +33,31 @@ def test_any_other_spelling_is_refused(text: str) -> None:
 def test_text_that_is_not_json_is_refused() -> None:
     with pytest.raises(DecisionError, match="not JSON"):
         _canonical_members('{"record":', "bundle")
+
+
+def test_an_unreadable_bundle_or_model_is_a_verdict_not_a_crash(tmp_path: Path, monkeypatch) -> None:
+    from decisions.bundle import decision_bundle, model_path, write_bundle
+    from decisions.check import Verdict, check_decision
+    from strategy.allocator import AllocatorConfig
+    from strategy.guardrails import DEFAULT_GUARDRAILS, Guardrails, VaultState
+
+    model_hash = "0x" + "cd" * 32
+    bundle = decision_bundle(
+        chain_id=1, vault="0x" + "00" * 20, timestamp=1, inputs={"at": "2026-12-01T00:00:00.000000Z"},
+        model_hash=model_hash, allocator=AllocatorConfig(horizon_days=7.0), markets={},
+        guardrails=Guardrails(**DEFAULT_GUARDRAILS, markets={}),
+        state=VaultState(idle=0, positions={}, last_rebalance=0, paused=False),
+        block={"hash": "0x" + "00" * 32, "number": 1, "timestamp": 1}, chain_time=2, unknown_pools=[], targets={})
+    write_bundle(tmp_path, bundle, None)
+    (model_path(tmp_path, model_hash) / "artifact.json").mkdir(parents=True)  # a directory where a file belongs
+    check = check_decision(tmp_path, bundle.decision_hash, chain_id=1, vault="0x" + "00" * 20)
+    assert check.verdict is Verdict.TAMPERED and check.why.startswith("model: "), check.why
+
+    # a bundle the verifier may not read (root reads everything, so the refusal is injected)
+    def refused(path: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Path, "read_bytes", refused)
+    check = check_decision(tmp_path, bundle.decision_hash, chain_id=1, vault="0x" + "00" * 20)
+    assert check.verdict is Verdict.MISSING, check.why
+    assert check.why == f"cannot read {tmp_path / (bundle.decision_hash + '.json')}: Permission denied"

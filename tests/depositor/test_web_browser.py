@@ -310,9 +310,11 @@ def test_history_charts_run_on_chain_time_and_amounts_show_the_exact_value_on_ho
 
 
 def test_the_allocation_shows_the_keepers_forecasts_next_to_the_rates_on_chain_and_why(
-        page: "Page", w3: "Web3", funded: "Deployment", keeper_table: dict, tmp_path: Path) -> None:
-    """The page of the devnet's vault finds the devnet keeper's journal and settings as `vaultbot web` does, and
-    shows its last decision in the allocation table: the keeper's forecasts next to the APY on chain, and why."""
+        page: "Page", w3: "Web3", funded: "Deployment", keeper_table: dict, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page of the devnet's vault finds the devnet keeper's journal, settings and decision bundles as `vaultbot
+    web` does, and shows its last decision in the allocation table: the keeper's forecasts next to the APY on chain,
+    and why; its verify button re-executes the rebalance's decision from the bundle."""
     from playwright.sync_api import expect
 
     from cli.web import keeper_sources
@@ -322,7 +324,8 @@ def test_the_allocation_shows_the_keepers_forecasts_next_to_the_rates_on_chain_a
     from tests.keeper.decision_screens import DECISION_CELLS, assert_shows_the_decision
     from tests.keeper.keeper_world import config_file, config_of, once_rebalancing
 
-    once_rebalancing(w3, funded, config_file(keeper_table, tmp_path))
+    monkeypatch.setenv("VAULTBOT_HOME", str(tmp_path))  # the devnet keeper's bundles: where keeper_table puts them
+    _, decision_hash = once_rebalancing(w3, funded, config_file(keeper_table, tmp_path))
     deployment_json = tmp_path / "devnet.json"  # where keeper_table put the deployment, its journal next to it
     server = serve(VaultViews(open_vault(None, None, deployment_json), keeper_sources(deployment_json, devnet=True)),
                    "127.0.0.1", 0)
@@ -337,6 +340,13 @@ def test_the_allocation_shows_the_keepers_forecasts_next_to_the_rates_on_chain_a
         assert_shows_the_decision(shown, page.locator("#decision-why li").all_inner_texts(), w3, funded,
                                   config_of(keeper_table))
         expect(page.locator("#allocation th.decided:not([hidden])")).to_have_count(len(DECISION_CELLS) - 1)
+        page.click("#rebalances button.verify")
+        expect(page.locator("#rebalances .verdict")).to_have_text(
+            re.compile(r"REPRODUCED: re-running the model and the allocator on the bundle "))
+        page.click("#rebalances summary")
+        expect(page.locator("#rebalances .facts li")).to_contain_text(
+            ["the record hashes to the on-chain decision hash"])
+        expect(page.locator("#rebalances tbody tr").first).to_contain_text(decision_hash)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "web-decision.png"), full_page=True)
     finally:

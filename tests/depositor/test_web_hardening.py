@@ -40,6 +40,9 @@ class StubViews:
     def result(self, tx_hash: str) -> dict[str, Any]:
         return {"tx": tx_hash}
 
+    def verify(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"request": request}
+
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:

@@ -49,6 +49,9 @@ class RecordingViews:
     def result(self, tx_hash: str) -> dict[str, Any]:
         return {"route": "result", "tx": tx_hash}
 
+    def verify(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"route": "verify", "request": request}
+
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
@@ -116,6 +119,9 @@ def test_post_routes_take_a_json_object(url: str) -> None:
     assert not_json.status_code == 400 and not_json.json()["error"].startswith("request body is not JSON")
     a_list = requests.post(url + "/api/explain", json=[1, 2], timeout=5)
     assert a_list.status_code == 400 and a_list.json()["error"] == "request body must be a JSON object"
+    assert requests.post(url + "/api/verify", json={"tx": "0x12"}, timeout=5).json() == {
+        "route": "verify", "request": {"tx": "0x12"}}
+    assert requests.get(url + "/api/verify", timeout=5).status_code == 405  # a check runs only when asked to
 
 
 def test_deeply_nested_json_is_a_400() -> None:

@@ -3,7 +3,7 @@
 // minimum-out guard are the CLI's own code); this script only shows them and asks the wallet to send.
 "use strict";
 
-const state = { vault: null, loading: null, account: null, pending: null };
+const state = { vault: null, loading: null, account: null, pending: null, verdicts: {} };
 const RECEIPT_POLL_MS = 500;
 const RECEIPT_POLLS = 240;
 
@@ -103,8 +103,35 @@ function renderAllocation(v) {
 function renderRebalances(rebalances) {
   $("no-rebalances").hidden = rebalances.length > 0;
   renderRows($("rebalances").tBodies[0], rebalances.map((r) => [
-    r.time, r.moved, r.total_after, el("code", {}, r.decision_hash), el("code", {}, r.verify),
+    r.time, r.moved, r.total_after, el("code", {}, r.decision_hash), verifyCell(r),
   ]));
+}
+
+// The verify action: the server re-executes the decision the chain names for this transaction from its own copy
+// of the bundles. A verdict stays shown when the figures reload.
+function verifyCell(r) {
+  const button = el("button", { type: "button", class: "verify" }, "verify");
+  const result = el("div", { class: "verdict-box" });
+  if (state.verdicts[r.tx]) showVerdict(result, state.verdicts[r.tx]);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    result.replaceChildren(el("span", { class: "muted" }, "re-executing the decision from its bundle…"));
+    try {
+      state.verdicts[r.tx] = await api("/api/verify", { tx: r.tx });
+      showVerdict(result, state.verdicts[r.tx]);
+    } catch (error) {
+      result.replaceChildren(el("span", { class: "error" }, error.message || String(error)));
+    }
+    button.disabled = false;
+  });
+  return el("div", {}, button, " ", el("code", {}, r.verify), result);
+}
+
+function showVerdict(node, reply) {
+  node.replaceChildren(
+    el("span", { class: reply.reproduced ? "verdict good" : "verdict bad" }, `${reply.verdict}: ${reply.why}`),
+    el("details", {}, el("summary", {}, "what was checked"),
+      el("ul", { class: "facts" }, ...reply.facts.map((fact) => el("li", {}, fact)))));
 }
 
 function renderBreaches(breaches) {
