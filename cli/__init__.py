@@ -9,6 +9,7 @@ import typer.core
 
 from cli.backtest import app as backtest_app
 from cli.data import app as data_app
+from cli.decisions import app as decisions_app
 from cli.demo import demo
 from cli.devnet import app as devnet_app
 from cli.keeper import app as keeper_app
@@ -40,5 +41,6 @@ app.add_typer(backtest_app, name="backtest")
 app.add_typer(data_app, name="data")
 app.add_typer(vault_app, name="vault")
 app.add_typer(web_app, name="web")
+app.add_typer(decisions_app, name="decisions")
 app.command()(demo)
 app.command()(verify)

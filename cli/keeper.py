@@ -95,10 +95,10 @@ def serve(keeper: "Keeper", metrics: "KeeperMetrics", service: "ServiceSettings"
     from keeper.metrics import start_metrics_server
     from keeper.service import Schedule, run_service
 
-    server = start_metrics_server(metrics, service.metrics_host, service.metrics_port)
+    server = start_metrics_server(metrics, service.metrics_host, service.metrics_port, service.decisions_dir)
     try:
         typer.echo(f"keeper running every {service.interval_s:g}s; metrics {server.url}/metrics, "
-                   f"health {server.url}/health")
+                   f"health {server.url}/health, decision bundles {server.url}/decisions/<hash>")
         run_service(keeper.run_cycle, Schedule(service.interval_s, service.misfire_grace_s))
     finally:
         server.stop()

@@ -2,6 +2,7 @@
 re-execution that lets anyone check a `Rebalanced` event with the chain and the bundle alone.
 
 `bundle` builds, writes and reads bundles (the byte format: docs/decision-bundle.md); `replay` runs the
-keeper's own features -> forecasts -> allocation on a bundle; `check` gives the verdict. Pure apart from
-reading and writing bundle files: the caller reads the chain.
+keeper's own features -> forecasts -> allocation on a bundle; `check` gives the verdict. `publish` serves a
+bundle directory read-only over HTTP (the keeper's port), `fetch` downloads a published bundle to check it,
+`export` copies a range of bundles out for archiving. No chain I/O: the caller reads the chain.
 """

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hexbytes import HexBytes
-from web3.exceptions import TransactionNotFound
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError, TransactionNotFound
 
 from chain.events import emitted
 from depositor.errors import BadInput, Refusal, quoted
@@ -65,6 +65,16 @@ def rebalance_of(vault: DepositorVault, tx: object) -> Rebalance:
         raise BadInput(f"tx: transaction {tx_hash} emitted {len(events)} Rebalanced events from vault "
                        f"{vault.address}, not one: it is not a rebalance of this vault")
     return Rebalance(tx_hash, receipt["blockNumber"], HexBytes(events[0]["args"]["decision_hash"]).to_0x_hex())
+
+
+def published_at(vault: DepositorVault) -> str | None:
+    """The base URL the vault says its decision bundles are published under (`decisions_uri`), None when it
+    names none (empty, or a vault from before the view)."""
+    try:
+        uri = vault.contract.functions.decisions_uri().call()
+    except (ContractLogicError, BadFunctionCallOutput):
+        return None
+    return uri or None
 
 
 def last_rebalance(vault: DepositorVault) -> Rebalance | None:

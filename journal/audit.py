@@ -23,12 +23,11 @@ from web3.exceptions import TransactionNotFound
 from chain.events import emitted
 from chain.vault_reader import VaultReader, VaultSnapshot
 from journal.db import Decision, KeeperDB, Transaction, TxStatus, to_hex
-from strategy.decision_record import DecisionError, verify
+from strategy.decision_record import DecisionError, is_hash, verify
 from strategy.units import format_units
 
 # ERC-4626 conversions round down on the way in and out of a market: a position lands a unit or two off.
 TARGET_TOLERANCE = 2
-_HASH = re.compile(r"0x[0-9a-f]{64}")
 
 
 class NotAHash(ValueError):
@@ -38,7 +37,7 @@ class NotAHash(ValueError):
 def transaction_hash(text: str) -> str:
     """`text` as a lowercase 0x hash, or `NotAHash` saying what is wrong with it."""
     cleaned = text.strip().lower()
-    if _HASH.fullmatch(cleaned):
+    if is_hash(cleaned):
         return cleaned
     digits = cleaned.removeprefix("0x")
     if not cleaned.startswith("0x"):

@@ -306,6 +306,16 @@ class KeeperDB:
             session.flush()
             return repeated.id
 
+    def decisions_between(self, start: datetime | None, end: datetime | None) -> list[Decision]:
+        """The decisions journaled at `start` or later and before `end` (None: unbounded), oldest first."""
+        query = select(Decision).order_by(Decision.id)
+        if start is not None:
+            query = query.where(Decision.created >= start)
+        if end is not None:
+            query = query.where(Decision.created < end)
+        with self.session() as session:
+            return list(session.scalars(query))
+
     def decisions_with_hash(self, decision_hash: str) -> list[Decision]:
         with self.session() as session:
             query = select(Decision).where(Decision.decision_hash == decision_hash.lower()).order_by(Decision.id)

@@ -1,4 +1,6 @@
-"""Prometheus metrics of the keeper and a small HTTP server for `/metrics` and `/health`.
+"""Prometheus metrics of the keeper and its small HTTP server: `/metrics`, `/health`, and the decision bundles
+(`/decisions/<hash>`, `/models/<hash>[/<file>]`, read-only, served by `decisions.publish` from
+`service.decisions_dir`) so that anyone can fetch and verify what the keeper decided.
 
 Metrics (own registry, so several keepers can live in one process, e.g. in tests):
 
@@ -29,10 +31,12 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
 
+from decisions.publish import PUBLISHED, publish_app
 from vaultbot.wsgi import StartResponse, WsgiApp, WsgiServer, serve_wsgi
 
 log = logging.getLogger(__name__)
@@ -105,9 +109,11 @@ class KeeperMetrics:
         }
 
 
-def metrics_app(metrics: KeeperMetrics) -> WsgiApp:
-    """WSGI app: `/metrics` (Prometheus text format), `/health` (JSON), 404 otherwise."""
+def metrics_app(metrics: KeeperMetrics, decisions_dir: Path | None = None) -> WsgiApp:
+    """WSGI app: `/metrics` (Prometheus text format), `/health` (JSON), the bundles of `decisions_dir` under
+    `/decisions/` and `/models/` (`decisions.publish`; none without a directory), 404 otherwise."""
     prometheus = make_wsgi_app(metrics.registry)
+    bundles = None if decisions_dir is None else publish_app(decisions_dir)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -119,14 +125,19 @@ def metrics_app(metrics: KeeperMetrics) -> WsgiApp:
             start_response("200 OK" if healthy else "503 Service Unavailable",
                            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
+        if bundles is not None and path.startswith(PUBLISHED):
+            return bundles(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found: try /metrics or /health\n"]
+        return [b"not found: try /metrics, /health, /decisions/<decision hash> or /models/<model hash>\n"
+                if bundles is not None else b"not found: try /metrics or /health\n"]
 
     return app
 
 
-def start_metrics_server(metrics: KeeperMetrics, host: str, port: int) -> WsgiServer:
+def start_metrics_server(metrics: KeeperMetrics, host: str, port: int,
+                         decisions_dir: Path | None = None) -> WsgiServer:
     """Serves `metrics_app` on host:port in a daemon thread."""
-    server = serve_wsgi(metrics_app(metrics), host, port, name="keeper-metrics")
-    log.info("metrics on %s/metrics, health on %s/health", server.url, server.url)
+    server = serve_wsgi(metrics_app(metrics, decisions_dir), host, port, name="keeper-metrics")
+    log.info("metrics on %s/metrics, health on %s/health%s", server.url, server.url,
+             "" if decisions_dir is None else f", decision bundles on {server.url}/decisions/<hash>")
     return server

@@ -55,6 +55,11 @@ _UINT = re.compile(r"0|[1-9][0-9]*")
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # table timestamps: UTC, microseconds
 
 
+def is_hash(text: str) -> bool:
+    """Lowercase 0x + 64 hex: the one spelling of a keccak or content hash in a record, a path or a URL."""
+    return _HASH.fullmatch(text) is not None
+
+
 class DecisionError(ValueError):
     """A decision record is malformed or does not hash to what it claims."""
 
@@ -107,7 +112,7 @@ def check_record(record: Mapping[str, Any]) -> None:
         if not _is_uint(record[key]):
             raise DecisionError(f"decision record key {key!r}: expected a non-negative integer, got {record[key]!r}")
     for key in sorted({"inputs_hash", "model_hash"} | (keys & BUNDLE_KEYS)):
-        if not isinstance(record[key], str) or not _HASH.fullmatch(record[key]):
+        if not isinstance(record[key], str) or not is_hash(record[key]):
             raise DecisionError(f"decision record key {key!r}: expected 0x + 64 lowercase hex, got {record[key]!r}")
     if not isinstance(record["vault"], str) or not _ADDRESS.fullmatch(record["vault"]):
         raise DecisionError(f"decision record key 'vault': expected a lowercase 0x address, got {record['vault']!r}")

@@ -35,6 +35,12 @@ def test_text_that_is_not_json_is_refused() -> None:
         _canonical_members('{"record":', "bundle")
 
 
+def test_a_bundle_nested_too_deep_to_parse_is_refused_before_parsing() -> None:
+    # web3 (py_ecc) raises Python's recursion limit, so json.loads of this would overflow the C stack
+    with pytest.raises(DecisionError, match="nests deeper than"):
+        _canonical_members('{"record":' + "[" * 200_000 + "]" * 200_000 + "}", "bundle")
+
+
 def test_an_unreadable_bundle_or_model_is_a_verdict_not_a_crash(tmp_path: Path, monkeypatch) -> None:
     from decisions.bundle import decision_bundle, model_path, write_bundle
     from decisions.check import Verdict, check_decision

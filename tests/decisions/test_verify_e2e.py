@@ -32,14 +32,6 @@ from tests.keeper.keeper_world import (
 pytestmark = pytest.mark.anvil
 
 
-@pytest.fixture
-def rebalanced(keeper: Keeper, keeper_config: Config, keeper_table: dict[str, Any]) -> tuple[str, Path, str]:
-    """(tx hash, the keeper's bundle directory, the devnet JSON) after one rebalancing cycle."""
-    outcome = keeper.run_cycle()
-    assert outcome.status == CycleStatus.REBALANCED, outcome.reason
-    return outcome.tx_hash, keeper_config.service.decisions_dir, keeper_table["chain"]["deployment"]
-
-
 def test_a_cycle_writes_a_bundle_that_a_fresh_process_reproduces(rebalanced: tuple[str, Path, str],
                                                                   keeper: Keeper, tmp_path: Path) -> None:
     tx, bundles, deployment = rebalanced

@@ -240,6 +240,10 @@ def test_run_serves_health_and_stops_gracefully_on_sigterm(funded, keeper_table,
                                                                                body["decided_by"]), body
         metrics = requests.get(url.replace("/health", "/metrics"), timeout=5).text
         assert 'vaultbot_keeper_cycles_total{status="rebalanced"} 1.0' in metrics
+        # the decision bundles, published on the same port (`vaultbot verify TX --bundle URL` reads them there)
+        bundle = next(Path(keeper_table["service"]["decisions_dir"]).glob("0x*.json"))
+        served = requests.get(url.replace("/health", f"/decisions/{bundle.stem}"), timeout=5)
+        assert served.status_code == 200 and served.content == bundle.read_bytes()
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
     finally:
