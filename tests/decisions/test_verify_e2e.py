@@ -75,6 +75,8 @@ def _flip_model_byte(directory: Path) -> None:
 
 @pytest.mark.parametrize(("part", "tamper"), [
     ("inputs", lambda d: _rewrite(d, lambda doc: doc["inputs"]["history"]["rows"][0].__setitem__(2, 123.25))),
+    ("inputs", lambda d: _rewrite(d, lambda doc: doc["inputs"]["pools"]["rows"][0].__setitem__(2, "aave-v4"))),
+    ("inputs", lambda d: _rewrite(d, lambda doc: doc["inputs"]["news"]["rows"][-1].__setitem__(1, "Exploit"))),
     ("state", lambda d: _rewrite(d, lambda doc: doc["state"]["vault"].__setitem__("idle", "1"))),
     ("config", lambda d: _rewrite(d, lambda doc: doc["config"]["allocator"].__setitem__("risk_aversion", 9.5))),
     ("model hash", lambda d: _rewrite(d, lambda doc: doc["record"].__setitem__("model_hash", "0x" + "00" * 32))),
