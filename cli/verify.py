@@ -50,9 +50,10 @@ def verify(
                 fail(f"no --bundle given, and vault {opened.address} publishes "
                      f"{'no decisions_uri' if bundle is None else f'decisions_uri {bundle!r}, not an http(s) URL'}: "
                      "pass --bundle DIR|URL")
-        emitter = {"chain_id": opened.chain_id, "vault": opened.address}
-        check = (check_published(bundle, rebalance.decision_hash, **emitter) if is_url(bundle) else
-                 check_decision(Path(bundle), rebalance.decision_hash, **emitter))
+        chain_id, address = opened.chain_id, opened.address
+        check = (check_published(bundle, rebalance.decision_hash, chain_id=chain_id, vault=address)
+                 if is_url(bundle) else
+                 check_decision(Path(bundle), rebalance.decision_hash, chain_id=chain_id, vault=address))
     typer.echo(f"transaction {tx}, block {rebalance.block}")
     for line in check.lines():
         typer.echo(line)
