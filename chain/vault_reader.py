@@ -5,19 +5,26 @@ on-chain rebalance parameters and positions as `strategy.guardrails` models them
 address), so the keeper's Python mirror checks exactly what the contract will check. ABIs come from a devnet
 deployment, a directory of `<Contract>.json` files (chain.artifacts.write_abis), or are compiled
 from this repo's contracts when neither is given.
+
+`guardrails_and_state()` (and `guardrails()`, `state()`) is one JSON-RPC batch of eth_calls pinned to one block
+(`read_batch`), encoded by `AbiCodec`: a node that refuses batches is asked one call at a time.
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from eth_abi import decode, encode
+from eth_abi.exceptions import DecodingError
+from eth_utils import function_abi_to_4byte_selector, get_abi_input_types, get_abi_output_types
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import BadFunctionCallOutput, ContractLogicError
-from web3.types import BlockIdentifier
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3RPCError
+from web3.types import BlockIdentifier, RPCEndpoint, RPCResponse
 
 from chain.deployment import Deployment
 from strategy.guardrails import Guardrails, MarketLimits, VaultState
@@ -27,6 +34,11 @@ from strategy.units import BPS
 FRACTION = 10**18
 
 AbiSource = Path | Deployment | None
+
+# What a decision reads of the vault besides its idle balance: per vault, then per listed market.
+_STATE_VIEWS = ("last_rebalance", "paused")
+_GUARDRAIL_VIEWS = ("budgets", "totalAssets", "min_rebalance_interval", "max_turnover_bps", "max_loss_bps",
+                    "min_idle_bps")
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,66 @@ class Proposal:
     allocations: tuple[tuple[str, int], ...]  # (market, target assets)
 
 
+class _Function(NamedTuple):
+    selector: bytes
+    inputs: list[str]
+    outputs: list[str]
+
+
+class AbiCodec:
+    """Calldata and return values of one contract's functions, each function's selector and types found once:
+    web3's `encode_abi` and `functions.f(...).call()` search and validate the whole ABI on every call (about
+    1.5 ms each for the Vault's). Addresses come back in lower case; a single output comes back unwrapped."""
+
+    def __init__(self, abi: list[dict]) -> None:
+        self._functions = {entry["name"]: _Function(function_abi_to_4byte_selector(entry), get_abi_input_types(entry),
+                                                    get_abi_output_types(entry))
+                           for entry in abi if entry["type"] == "function"}
+
+    def encode(self, function: str, *args: Any) -> str:
+        """0x-hex calldata of `function(*args)`."""
+        selector, inputs, _ = self._functions[function]
+        return HexBytes(selector + encode(inputs, args)).to_0x_hex()
+
+    def decode(self, function: str, data: str) -> Any:
+        outputs = self._functions[function].outputs
+        try:
+            values = decode(outputs, HexBytes(data))
+        except DecodingError as error:
+            raise BadFunctionCallOutput(f"could not decode what {function} returned ({data[:80]!r})") from error
+        return values[0] if len(values) == 1 else values
+
+
+class ViewCall(NamedTuple):
+    """One eth_call of a batch: `function(*args)` of the contract at `to`, whose ABI `codec` knows."""
+
+    to: str
+    codec: AbiCodec
+    function: str
+    args: tuple[Any, ...] = ()
+
+
+def read_batch(w3: Web3, calls: Sequence[ViewCall], block: int) -> list[Any]:
+    """`calls` at `block` in one JSON-RPC batch, decoded in order; a node that refuses batches (it answers one
+    error object) is asked one call at a time. An error answer raises Web3RPCError naming the call."""
+    if not calls:
+        return []
+    requests = [(RPCEndpoint("eth_call"), [{"to": call.to, "data": call.codec.encode(call.function, *call.args)},
+                                           hex(block)]) for call in calls]
+    replies = w3.provider.make_batch_request(requests)
+    if not isinstance(replies, list):
+        replies = [w3.provider.make_request(method, params) for method, params in requests]
+    if len(replies) != len(calls):
+        raise Web3RPCError(f"a batch of {len(calls)} eth_calls got {len(replies)} answers")
+    return [call.codec.decode(call.function, _result(call, reply)) for call, reply in zip(calls, replies, strict=True)]
+
+
+def _result(call: ViewCall, reply: RPCResponse) -> str:
+    if "error" in reply:
+        raise Web3RPCError(f"eth_call {call.function} at {call.to} failed: {reply['error']}", reply)
+    return reply["result"]
+
+
 def load_abis(source: AbiSource) -> dict[str, list[dict]]:
     """Vault, MockToken (the asset's ERC-20 surface) and MockMarket ABIs from `source`."""
     names = ("Vault", "MockToken", "MockMarket")
@@ -129,7 +201,9 @@ class VaultReader:
         self.contract: Contract = w3.eth.contract(address=Web3.to_checksum_address(address), abi=abis["Vault"])
         self.asset_abi: list[dict] = abis["MockToken"]
         self.market_abi: list[dict] = abis["MockMarket"]
+        self.vault_codec, self.asset_codec = AbiCodec(abis["Vault"]), AbiCodec(abis["MockToken"])
         self._market_names: dict[str, str] = {}
+        self._listed_guess: list[str] = []  # the markets of the last batched read: its positions are asked with it
 
     @property
     def address(self) -> str:
@@ -195,10 +269,11 @@ class VaultReader:
         )
 
     def guardrails_and_state(self, block: BlockIdentifier = "latest") -> tuple[Guardrails, VaultState]:
-        """`guardrails` and `state` at one block, the positions read once: what a decision plans with."""
-        number = self._block_number(block)
-        state = self.state(number)
-        return self.guardrails(number, state=state), state
+        """`guardrails` and `state` at one block, in one batch: what a decision plans with."""
+        vault, markets = self._read(self._block_number(block), _STATE_VIEWS + _GUARDRAIL_VIEWS,
+                                    ("position", "market_config"))
+        state = _state_of(vault, markets)
+        return _guardrails_of(vault, markets, state), state
 
     def guardrails(self, block: BlockIdentifier = "latest", *, state: VaultState | None = None) -> Guardrails:
         """The rebalance parameters and every listed market's caps, keyed by checksum address.
@@ -209,24 +284,10 @@ class VaultReader:
         between this read and the transaction, so the limits are safe to plan with. `state`, when given, is
         the vault's state at the same block (it saves reading every position again).
         """
-        number = self._block_number(block)
-        markets = {}
-        for market in self._listed(number):
-            enabled, cap_bps, cap_abs = self._call("market_config", market, block=number)
-            if enabled:
-                markets[market] = MarketLimits(cap_bps=cap_bps, cap_abs=cap_abs)
-        loss_left, turnover_left = self._call("budgets", block=number)
-        stored, reported = self._call("totalAssets", block=number), (state or self.state(number)).total
-        report_fall = max(0, stored - reported)
-        loss_room = max(0, loss_left * stored // FRACTION - report_fall)
-        return Guardrails(
-            min_rebalance_interval=self._call("min_rebalance_interval", block=number),
-            max_turnover_bps=min(self._call("max_turnover_bps", block=number),
-                                 _bps_of(turnover_left * stored // FRACTION, reported)),
-            max_loss_bps=min(self._call("max_loss_bps", block=number), _bps_of(loss_room, reported)),
-            min_idle_bps=self._call("min_idle_bps", block=number),
-            markets=markets,
-        )
+        if state is None:
+            return self.guardrails_and_state(block)[0]
+        vault, markets = self._read(self._block_number(block), _GUARDRAIL_VIEWS, ("market_config",))
+        return _guardrails_of(vault, markets, state)
 
     def proposals(self, block: BlockIdentifier = "latest") -> list[Proposal]:
         """Proposed rebalances still live at `block` (not run, rejected or past their deadline), oldest first."""
@@ -247,13 +308,33 @@ class VaultReader:
 
     def state(self, block: BlockIdentifier = "latest") -> VaultState:
         """Idle, every listed market's position, the last rebalance time and the pause flag, at one block."""
-        number = self._block_number(block)
-        return VaultState(
-            idle=self.asset.functions.balanceOf(self.address).call(block_identifier=number),
-            positions={m: self._call("position", m, block=number) for m in self._listed(number)},
-            last_rebalance=self._call("last_rebalance", block=number),
-            paused=self._call("paused", block=number),
-        )
+        return _state_of(*self._read(self._block_number(block), _STATE_VIEWS, ("position",)))
+
+    def _read(self, block: int, views: Sequence[str],
+              market_views: Sequence[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """The vault's idle balance and `views`, and `market_views` of every market it lists, at `block`: one batch
+        that asks for the markets of the last read with the list itself, and a second one when `block` lists
+        others. Returns {view: value} (with "idle") and {market: {view: value}}."""
+        head = [ViewCall(self._static[3], self.asset_codec, "balanceOf", (self.address,)),
+                ViewCall(self.address, self.vault_codec, "markets"),
+                *(ViewCall(self.address, self.vault_codec, view) for view in views)]
+
+        def per_market(markets: list[str]) -> list[ViewCall]:
+            return [ViewCall(self.address, self.vault_codec, view, (market,))
+                    for market in markets for view in market_views]
+
+        guess = self._listed_guess
+        values = read_batch(self.w3, head + per_market(guess), block)
+        idle, listed, *rest = values[:len(head)]
+        listed = [Web3.to_checksum_address(market) for market in listed]
+        answers = values[len(head):]
+        if listed != guess:
+            self._listed_guess = listed
+            answers = read_batch(self.w3, per_market(listed), block)
+        width = len(market_views)
+        return ({"idle": idle, **dict(zip(views, rest, strict=True))},
+                {market: dict(zip(market_views, answers[i * width:(i + 1) * width], strict=True))
+                 for i, market in enumerate(listed)})
 
     def rebalance_events(self, from_block: int = 0, to_block: BlockIdentifier = "latest") -> list[RebalanceEvent]:
         """Every `Rebalanced` from `from_block` (not before the vault existed), oldest first."""
@@ -320,7 +401,9 @@ class VaultReader:
 
     def _block_number(self, block: BlockIdentifier) -> int:
         # pin "latest" to a number so that every read of one snapshot sees the same state
-        return block if isinstance(block, int) else self.w3.eth.get_block(block)["number"]
+        if isinstance(block, int):
+            return block
+        return self.w3.eth.block_number if block == "latest" else self.w3.eth.get_block(block)["number"]
 
     def _listed(self, block: int) -> list[str]:
         return [Web3.to_checksum_address(m) for m in self._call("markets", block=block)]
@@ -333,6 +416,28 @@ class VaultReader:
         return MarketSnapshot(address=address, name=self._market_names[address],
                               position=self._call("position", address, block=block), cap_bps=cap_bps,
                               cap_abs=cap_abs, rate=_optional(market.functions.rate_per_second(), block))
+
+
+def _state_of(vault: dict[str, Any], markets: dict[str, dict[str, Any]]) -> VaultState:
+    return VaultState(idle=vault["idle"], positions={market: views["position"] for market, views in markets.items()},
+                      last_rebalance=vault["last_rebalance"], paused=vault["paused"])
+
+
+def _guardrails_of(vault: dict[str, Any], markets: dict[str, dict[str, Any]], state: VaultState) -> Guardrails:
+    """`VaultReader.guardrails` from its views: the daily budgets folded into the per-rebalance limits."""
+    loss_left, turnover_left = vault["budgets"]
+    stored, reported = vault["totalAssets"], state.total
+    report_fall = max(0, stored - reported)
+    loss_room = max(0, loss_left * stored // FRACTION - report_fall)
+    configs = {market: views["market_config"] for market, views in markets.items()}
+    return Guardrails(
+        min_rebalance_interval=vault["min_rebalance_interval"],
+        max_turnover_bps=min(vault["max_turnover_bps"], _bps_of(turnover_left * stored // FRACTION, reported)),
+        max_loss_bps=min(vault["max_loss_bps"], _bps_of(loss_room, reported)),
+        min_idle_bps=vault["min_idle_bps"],
+        markets={market: MarketLimits(cap_bps=cap_bps, cap_abs=cap_abs)
+                 for market, (enabled, cap_bps, cap_abs) in configs.items() if enabled},
+    )
 
 
 def _bps_of(amount: int, total: int) -> int:

@@ -5,14 +5,19 @@ day, at exactly that time, in one block: `set_rate` accrues the day just ended a
 and sets the rate for the day ahead, so each day's simple interest compounds daily like fast mode's factors.
 The rate of the day ahead is (growth - 1) / 86400 s (1e18 = 100 %/s); a price move, a TVL run or a negative
 yield is applied on arrival as an exact change of the market's balance: a gain is minted to the market, a
-loss is `inject_loss` of the whole basis points above it and a top-up of the excess, in a second block at
-the same time. The rebalance is mined at the day's time too, so cooldowns see the same clock as fast mode.
+loss is `inject_loss` of the whole basis points above it and a top-up of the excess, later in the same block,
+from the balance the market holds once its day accrued (its `totalAssets` read as the block will find it). The
+vault's report closes the block. The rebalance is mined at the day's time too, so cooldowns see the same clock as
+fast mode.
+
+A day is five JSON-RPC round trips: four to mine its block (`ChainContracts.mine`), one to read the vault's state
+there (`VaultReader.state`), once, for the day's decision and its value.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -31,12 +36,17 @@ from chain.errors import ContractRevert
 from chain.events import emitted
 from chain.rebalance import simulate_then_send
 from chain.tx import TxSender
-from chain.vault_reader import VaultReader
+from chain.vault_reader import AbiCodec, VaultReader, ViewCall
 from strategy.decision_record import decision_hash_of, decision_record, keccak_hex
-from strategy.guardrails import VaultState
-from strategy.units import BPS, SECONDS_PER_DAY, WAD
+from strategy.guardrails import MAX_MARKETS, VaultState
+from strategy.units import BPS, GWEI, SECONDS_PER_DAY, WAD
 
 MARKET_TX_GAS = 1_000_000  # set_rate, inject_loss, mint ~60k each, a report of 16 markets ~300k: no estimate per call
+# A day's block: every market's rate and up to two calls of its mark, and the report.
+DAY_BLOCK_GAS = (3 * MAX_MARKETS + 1) * MARKET_TX_GAS
+# Fees set, not left to anvil (which prices from its own base-fee state, not restored by evm_revert): the same
+# replay sends the same transactions; no tip, the base fee is paid, in the operators' ETH.
+MARKET_TX_FEE_CAP = 10_000 * GWEI
 
 
 def rpc(w3: Web3, method: str, *params: Any) -> Any:
@@ -47,13 +57,24 @@ def rpc(w3: Web3, method: str, *params: Any) -> Any:
     return reply.get("result")
 
 
+def rpc_batch(w3: Web3, requests: list[tuple[str, list[Any]]]) -> list[Any]:
+    """Raw JSON-RPC calls in one batch, their results in order. anvil may run a batch's calls in any order:
+    batch only calls that do not depend on each other. An error reply is a ChainModeError."""
+    replies = w3.provider.make_batch_request(requests)
+    if not isinstance(replies, list) or len(replies) != len(requests):
+        raise ChainModeError(f"a batch of {len(requests)} requests got {replies!r:.200}")
+    for (method, _), reply in zip(requests, replies, strict=True):
+        if "error" in reply:
+            raise ChainModeError(f"{method} failed: {reply['error']}")
+    return [reply.get("result") for reply in replies]
+
+
 class Call(NamedTuple):
-    """One operator transaction of a day's block."""
+    """One operator transaction of a day's block: `data` sent to `to` from `sender` (impersonated on anvil)."""
 
     sender: str
-    contract: Contract
-    function: str
-    args: list[int | str]
+    to: str
+    data: str
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,9 @@ class ChainContracts:
     reader: VaultReader
     sender: TxSender  # the keeper's
     origin: int  # chain time of the window's first day
+    market_codec: AbiCodec  # calldata without web3's search of the ABI on every call
+    token_codec: AbiCodec
+    vault_codec: AbiCodec
 
     def rpc(self, method: str, *params: Any) -> Any:
         return rpc(self.w3, method, *params)
@@ -85,24 +109,50 @@ class ChainContracts:
         if receipt["status"] != 1:
             raise ChainModeError(f"{step} failed: the transaction reverted")
 
-    def mine(self, calls: list[Call], timestamp: int, step: str) -> None:
-        """Send `calls` unmined, then mine them in one block at `timestamp`; every one must succeed."""
-        if not calls:
-            return
-        self.rpc("evm_setAutomine", False)
+    def mine(self, timestamp: int, step: str, build: Callable[[list[Any]], list[Call]],
+             reads: Sequence[ViewCall] = ()) -> int:
+        """Mine one block at `timestamp` by hand: `reads` are made as the block will find them (at the latest block,
+        its time set to `timestamp`), `build` makes the block's calls of their values, and the calls are sent and
+        mined in their order; every one must succeed. The block's number.
+
+        Four round trips: automine off, with the reads and the senders' nonces; the calls, in one batch when they
+        have one sender (anvil may take a batch's calls in any order: the nonces keep the block's), else one at a
+        time (fork mode's operators); evm_mine; automine on, with the block's receipts."""
+        senders = sorted({self.admin, *self.operators})
+        at_timestamp = {"time": hex(timestamp)}  # eth_call's block overrides
+        first = rpc_batch(self.w3, [("evm_setAutomine", [False]),
+                                    *(("eth_getTransactionCount", [sender, "pending"]) for sender in senders),
+                                    *(("eth_call", [{"to": read.to, "data": read.codec.encode(read.function,
+                                                                                              *read.args)},
+                                                    "latest", {}, at_timestamp]) for read in reads)])
         try:
+            nonces = {sender: int(nonce, 16) for sender, nonce in zip(senders, first[1:1 + len(senders)], strict=True)}
+            calls = build([read.codec.decode(read.function, value)
+                           for read, value in zip(reads, first[1 + len(senders):], strict=True)])
+            transactions = []
             for call in calls:
-                self.rpc("eth_sendTransaction", {"from": call.sender, "to": call.contract.address,
-                                                 "data": call.contract.encode_abi(call.function, call.args),
-                                                 "gas": hex(MARKET_TX_GAS)})
+                transactions.append(_transaction(call, nonces[call.sender]))
+                nonces[call.sender] += 1
+            if len({call.sender for call in calls}) == 1:
+                rpc_batch(self.w3, [("eth_sendTransaction", [transaction]) for transaction in transactions])
+            else:
+                for transaction in transactions:
+                    self.rpc("eth_sendTransaction", transaction)
             self.rpc("evm_mine", timestamp)
-        finally:
+        except BaseException:
             self.rpc("evm_setAutomine", True)
-        receipts = self.rpc("eth_getBlockReceipts", "latest")
+            raise
+        _, receipts = rpc_batch(self.w3, [("evm_setAutomine", [True]), ("eth_getBlockReceipts", ["latest"])])
         failed = sum(1 for receipt in receipts if int(receipt["status"], 16) != 1)
         if len(receipts) != len(calls) or failed:
             raise ChainModeError(f"{step}: {failed or len(calls) - len(receipts)} of {len(calls)} transactions "
                                  f"failed in block {int(receipts[0]['blockNumber'], 16) if receipts else '?'}")
+        return int(receipts[0]["blockNumber"], 16)
+
+
+def _transaction(call: Call, nonce: int) -> dict[str, str]:
+    return {"from": call.sender, "to": call.to, "data": call.data, "gas": hex(MARKET_TX_GAS),
+            "maxFeePerGas": hex(MARKET_TX_FEE_CAP), "maxPriorityFeePerGas": "0x0", "nonce": hex(nonce)}
 
 
 class ChainVault:
@@ -115,21 +165,20 @@ class ChainVault:
         self.chain_id = contracts.w3.eth.chain_id
         self._day_index = {day: index for index, day in enumerate(setup.days)}
         self._state: VaultState | None = None  # read once between two writes
+        self._block: int | str = "latest"  # the block of the last write: where the state is read
 
     def clock(self, day: pd.Timestamp) -> int:
         """Chain time of `day`."""
         return self.contracts.origin + self._day_index[day] * SECONDS_PER_DAY
 
     def start(self) -> None:
-        self._touch(self.setup.days[0])
+        self._block = self._mine_day(self.setup.days[0], None)
 
     # -- BacktestVault ----------------------------------------------------------------------------------
 
     def state(self) -> VaultState:
         if self._state is None:
-            state = self.contracts.reader.state()
-            self._state = replace(state, positions={pool: state.position(address)
-                                                    for pool, address in self.address_of.items()})
+            self._state = self._read_state()
         return self._state
 
     def rebalance(self, trades: Mapping[str, int], day: pd.Timestamp) -> Executed:
@@ -149,9 +198,12 @@ class ChainVault:
                 self.contracts.sender, self.contracts.vault, allocations, decision_hash_of(record),
                 before_send=lambda: self.contracts.rpc("evm_setNextBlockTimestamp", now))
         except ContractRevert as revert:
-            gas = revert.receipt["gasUsed"] if revert.receipt is not None else 0  # mined and reverted: gas was paid
+            gas = 0
+            if revert.receipt is not None:  # mined and reverted: gas was paid
+                gas, self._block = revert.receipt["gasUsed"], revert.receipt["blockNumber"]
             return Executed([revert.reason or "reverted without a reason"], planned,
                             self.setup.price_of_gas(gas), 0)
+        self._block = receipt["blockNumber"]
         events = emitted(self.contracts.vault, "Rebalanced", receipt)
         return Executed([], int(events[0]["args"]["moved"]), self.setup.price_of_gas(receipt["gasUsed"]),
                         self._fees_paid(receipt))
@@ -170,44 +222,55 @@ class ChainVault:
         for index, pool in enumerate(self.setup.pools):
             factors.hold(index, before.position(pool)).add_pnl(pnl, unit)
         self._state = None
-        self._touch(day)
-        self._mark(day, factors)
+        self._block = self._mine_day(day, factors)
+
+    def _read_state(self) -> VaultState:
+        """The vault at the block of the last write, positions keyed by pool."""
+        state = self.contracts.reader.state(self._block)
+        return replace(state, positions={pool: state.position(address) for pool, address in self.address_of.items()})
 
     # -- market steps -----------------------------------------------------------------------------------
 
-    def _touch(self, day: pd.Timestamp) -> None:
-        """At `day`'s time, every market accrues the day just ended and takes the rate of the day ahead."""
+    def _mine_day(self, day: pd.Timestamp, factors: DayFactors | None) -> int:
+        """`day`'s block at its time: every market accrues the day just ended and takes the rate of the day ahead;
+        then, with `factors` (every day but the first), the day's price moves and losses and the vault's report.
+        The block's number."""
+        c = self.contracts
         index = self._day_index[day]
         ahead = self.realised.on(self.setup.days[index + 1]).growth if index + 1 < len(self.setup.days) else None
-        calls = [Call(operator, market, "set_rate", [0 if ahead is None else rate_for(float(ahead[i]))])
-                 for i, (market, operator) in enumerate(zip(self.contracts.markets, self.contracts.operators,
-                                                            strict=True))]
-        self.contracts.mine(calls, self.clock(day), f"set the market rates on {day.date()}")
+        rates = [Call(operator, market.address,
+                      c.market_codec.encode("set_rate", 0 if ahead is None else rate_for(float(ahead[i]))))
+                 for i, (market, operator) in enumerate(zip(c.markets, c.operators, strict=True))]
+        if factors is None:
+            return c.mine(self.clock(day), f"set the market rates on {day.date()}", lambda _: rates)
+        moves = [(i, factor) for i in range(len(c.markets))
+                 if (factor := factors.hold(i, 1).after / max(float(factors.growth[i]), 1.0)) != 1.0]
+        # The day's close is reported, as the keeper reports on a day it does not rebalance: the vault's stored
+        # totalAssets (its share price) then carries the day's yield and moves as fast mode's value does.
+        report = Call(c.admin, c.vault.address, c.vault_codec.encode("report"))
+        return c.mine(self.clock(day), f"move the markets into {day.date()}",
+                      lambda balances: [*rates, *self._marks(moves, balances), report],
+                      [ViewCall(c.markets[i].address, c.market_codec, "totalAssets") for i, _ in moves])
 
-    def _mark(self, day: pd.Timestamp, factors: DayFactors) -> None:
-        """Price moves, incident losses and negative yields of `day`, as exact changes of each market's balance."""
-        calls: list[Call] = []
-        for index, (market, operator) in enumerate(zip(self.contracts.markets, self.contracts.operators, strict=True)):
-            factor = factors.hold(index, 1).after / max(float(factors.growth[index]), 1.0)
-            if factor == 1.0:
-                continue
-            balance = self.contracts.token.functions.balanceOf(market.address).call()
+    def _marks(self, moves: list[tuple[int, float]], balances: list[int]) -> list[Call]:
+        """Each moved market's balance (as its day accrued) times its factor, exactly: a gain minted to it, a loss
+        as `inject_loss` of the whole basis points above it and a top-up of the excess."""
+        c, calls = self.contracts, []
+        for (index, factor), balance in zip(moves, balances, strict=True):
+            market, operator = c.markets[index], c.operators[index]
             if balance == 0:
                 continue
             target = round(balance * factor)
             if target > balance:
-                calls.append(Call(self.contracts.admin, self.contracts.token, "mint",
-                                  [market.address, target - balance]))
+                calls.append(Call(c.admin, c.token.address, c.token_codec.encode("mint", market.address,
+                                                                                   target - balance)))
             elif target < balance:
                 bps = math.ceil((balance - target) * BPS / balance)
                 excess = balance * bps // BPS - (balance - target)
-                calls.append(Call(operator, market, "inject_loss", [bps]))
+                calls.append(Call(operator, market.address, c.market_codec.encode("inject_loss", bps)))
                 if excess:
-                    calls.append(Call(self.contracts.admin, self.contracts.token, "mint", [market.address, excess]))
-        # The day's close is reported, as the keeper reports on a day it does not rebalance: the vault's stored
-        # totalAssets (its share price) then carries the day's yield and moves as fast mode's value does.
-        calls.append(Call(self.contracts.admin, self.contracts.vault, "report", []))
-        self.contracts.mine(calls, self.clock(day), f"apply price moves and losses on {day.date()}")
+                    calls.append(Call(c.admin, c.token.address, c.token_codec.encode("mint", market.address, excess)))
+        return calls
 
 
 def rate_for(growth: float) -> int:

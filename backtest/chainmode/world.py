@@ -22,12 +22,13 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import Web3Exception
 
-from backtest.chainmode.chain_vault import ChainContracts, ChainVault, rpc
+from backtest.chainmode.chain_vault import DAY_BLOCK_GAS, ChainContracts, ChainVault, rpc
+from backtest.chainmode.transport import LocalHTTPProvider
 from backtest.engine import Setup
 from backtest.errors import ChainModeError, UsageError
 from chain.artifacts import CompiledContracts, compile_contracts
 from chain.tx import TxSender
-from chain.vault_reader import VaultReader
+from chain.vault_reader import AbiCodec, VaultReader
 from devnet.anvil import AnvilConfig, AnvilError, AnvilProcess, rpc_call
 from devnet.deploy import (
     DEPOSITORS,
@@ -119,7 +120,8 @@ class ChainWorld:
             raise ChainModeError(f"cannot start anvil: {str(error).splitlines()[0]}") from None
         try:
             # eth_chainId answered from web3's cache: otherwise every call asks it again (3 requests per call)
-            w3 = Web3(Web3.HTTPProvider(self.anvil.rpc_url, cache_allowed_requests=True))
+            w3 = Web3(LocalHTTPProvider(self.anvil.rpc_url, cache_allowed_requests=True))
+            rpc(w3, "evm_setBlockGasLimit", hex(DAY_BLOCK_GAS))  # a day's block holds every market's calls
             self.contracts = self._deploy(w3, compile_contracts())
         except BaseException:
             self.anvil.stop()
@@ -162,17 +164,24 @@ class ChainWorld:
             # yield): both are left at their loosest so that the two modes decide alike.
             d.set_vault_limits(vault, {**{name: getattr(guardrails, name) for name in DEFAULT_GUARDRAILS},
                                        **dict.fromkeys(DEFAULT_VAULT_LIMITS, MAX_RATE_BPS)})
+            # anvil mines an automined transaction a moment after taking it: the keeper's sender asks for the
+            # receipt again after a millisecond, not 50 (a rebalance would wait longer than anvil works on it)
             contracts = ChainContracts(w3=w3, vault=vault, token=token, markets=markets, operators=operators,
                                        admin=d.admin, reader=VaultReader(w3, vault.address),
                                        sender=TxSender(w3, keeper, chain_id=w3.eth.chain_id, max_fee_gwei=10_000,
-                                                       receipt_timeout_s=30, poll_s=0.05),
-                                       origin=0)
-            for account in {keeper.address, *operators}:
+                                                       receipt_timeout_s=30, poll_s=0.001),
+                                       origin=0, market_codec=AbiCodec(compiled["MockMarket"].abi),
+                                       token_codec=AbiCodec(compiled["MockToken"].abi),
+                                       vault_codec=AbiCodec(compiled["Vault"].abi))
+            for account in {keeper.address, d.admin, *operators}:
                 contracts.rpc("anvil_setBalance", account, hex(ETH_FOR_GAS))
             depositor = d.accounts[DEPOSITORS[0]]
             contracts.transact(token.functions.mint(depositor, setup.capital), d.admin, "mint the capital")
             contracts.transact(token.functions.approve(vault.address, setup.capital), depositor, "approve the vault")
             contracts.transact(vault.functions.deposit(setup.capital, depositor), depositor, "deposit the capital")
+            # anvil signs nothing for an impersonated sender: the days' market transactions cost a fifth
+            for account in {d.admin, *operators}:
+                contracts.rpc("anvil_impersonateAccount", account)
         except DeploymentError as error:
             raise ChainModeError(f"deploying the backtest vault: {error}") from None
         latest = w3.eth.get_block("latest")["timestamp"]

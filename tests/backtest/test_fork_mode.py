@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from web3 import Web3
 
 from backtest.chainmode import ChainOptions, ChainWorld
+from backtest.chainmode.chain_vault import Call
 from backtest.engine import replay
 from backtest.market import synthetic_market
 from chain.artifacts import CompiledContracts
@@ -22,9 +23,9 @@ from chain.deployment import Deployment
 from cli import app
 from config import BacktestSettings
 from devnet.anvil import AnvilProcess
-from devnet.deploy import USDC, deploy_devnet
+from devnet.deploy import USDC, _Deployer, deploy_devnet
 from tests.backtest.conftest import default_pools, every_pool, make_setup
-from tests.backtest.test_chain_mode import NO_SLIPPAGE, ONE_BP, Rotating, relative
+from tests.backtest.test_chain_mode import NO_SLIPPAGE, ONE_BP, Rotating, mined_in_order, relative
 
 pytestmark = pytest.mark.anvil
 
@@ -91,6 +92,28 @@ def test_fork_runs_the_vault_over_the_upstream_markets_as_of_the_fork_block(upst
     assert sum(d.accepted for d in chain.decisions) >= 2
     assert relative(chain.values["total"].iloc[-1], fast.values["total"].iloc[-1]) < ONE_BP
     assert chain.pnl["slippage"] == 0  # the upstream markets charged no fee yet at the fork block
+
+
+def test_a_block_of_several_senders_is_mined_in_the_calls_order(upstream: Upstream,
+                                                                compiled_contracts: CompiledContracts) -> None:
+    """Markets on the fork run by their own operator: its calls and the admin's alternate in one block, sent one
+    at a time (anvil may take a batch's calls in any order, and the order across senders is the order sent)."""
+    w3 = Web3(Web3.HTTPProvider(upstream.rpc_url))
+    d = _Deployer(w3, compiled_contracts)
+    operator = d.accounts[7]
+    markets = [d.deploy("MockMarket", upstream.deployment.asset, f"operated {i}", f"OP{i}", operator) for i in range(2)]
+    market_data = synthetic_market(2, START, END, warmup_days=30, seed=3)
+    setup = make_setup(market_data, START, END, costs=NO_SLIPPAGE, universe=every_pool(market_data, START))
+    on_fork = {pool: market.address for pool, market in zip(setup.pools, markets, strict=True)}
+    with ChainWorld(setup, ChainOptions(upstream.rpc_url, w3.eth.block_number, on_fork)) as world:
+        world.vault("any")
+        c = world.contracts
+        assert set(c.operators) == {operator} != {c.admin}
+        calls = [Call(sender, *pair) for _ in range(3) for market in c.markets for sender, pair in (
+            (c.admin, (c.token.address, c.token_codec.encode("mint", market.address, 7))),
+            (operator, (market.address, c.market_codec.encode("set_rate", 12_345))))]
+        block = c.mine(c.w3.eth.get_block("latest")["timestamp"] + 60, "test", lambda _: calls)
+        assert mined_in_order(world, calls, block)
 
 
 CLI_WINDOW = ["--synthetic", "--synthetic-pools", "3", "--warmup-days", "30", "--start", "2024-03-01",

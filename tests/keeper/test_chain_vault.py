@@ -1,5 +1,6 @@
 """chain.vault_reader.VaultReader on the devnet after deposits and a rebalance: every number equals the
-contract's own answer, guardrails and state are what strategy.guardrails models, events carry their hashes."""
+contract's own answer, guardrails and state are what strategy.guardrails models (read in one JSON-RPC batch
+pinned to one block, one call at a time from a node without batches), events carry their hashes."""
 
 from pathlib import Path
 
@@ -11,10 +12,12 @@ from devnet.deploy import MARKET_PRESETS, DevnetParams, apy_to_rate_wad
 from strategy.guardrails import (
     MarketLimits,
     Reason,
+    VaultState,
     check_rebalance,
     simulate_rebalance,
 )
 from tests.keeper.chain_world import DEPOSIT, Devnet, first_markets, fund_vault, net
+from tests.keeper.rpc_recorder import RecordingProxy, recording_proxy
 
 pytestmark = pytest.mark.anvil
 
@@ -74,6 +77,63 @@ def test_guardrails_and_state_as_strategy_models_them(net, rebalanced, reader):
     now = net.w3.eth.get_block("latest")["timestamp"] + 1
     after = simulate_rebalance(state, {net.deployment.markets[0].address: 0})
     assert check_rebalance(state, after, now, rails)[0].reason == Reason.COOLDOWN
+
+
+def contract_state(net: Devnet, block: int) -> VaultState:
+    """The vault's state at `block` as its own views answer, one web3 call each."""
+    vault = net.vault.functions
+    return VaultState(idle=net.token.functions.balanceOf(net.deployment.vault).call(block_identifier=block),
+                      positions={m: vault.position(m).call(block_identifier=block)
+                                 for m in vault.markets().call(block_identifier=block)},
+                      last_rebalance=vault.last_rebalance().call(block_identifier=block),
+                      paused=vault.paused().call(block_identifier=block))
+
+
+def through(proxy: RecordingProxy, net: Devnet) -> VaultReader:
+    return VaultReader(Web3(Web3.HTTPProvider(proxy.url)), net.deployment.vault, net.deployment)
+
+
+def test_guardrails_and_state_are_one_batch_pinned_to_one_block(net, rebalanced, reader):
+    block = net.w3.eth.block_number
+    with recording_proxy(net.w3.provider.endpoint_uri) as proxy:
+        batched = through(proxy, net)
+        batched.state(block)  # the immutable facts (the asset) are read once, on first use
+        proxy.bodies.clear()
+        rails, state = batched.guardrails_and_state(block)
+        [batch] = proxy.bodies
+        assert isinstance(batch, list) and len(batch) > 10
+        assert {call["method"] for call in batch} == {"eth_call"}
+        assert {call["params"][1] for call in batch} == {hex(block)}
+        assert state == contract_state(net, block) and rails == reader.guardrails(block)
+        assert rails.markets and set(rails.markets) == set(state.positions)
+
+        net.transact(net.vault.functions.pause(), net.deployment.guardian)  # the chain moves on
+        assert batched.guardrails_and_state(block) == (rails, state)  # still what it was at `block`
+        assert batched.state().paused and batched.state() == contract_state(net, net.w3.eth.block_number)
+
+
+def test_a_read_at_a_block_with_other_markets_listed_reads_those(net, rebalanced, reader):
+    """The reader guesses the markets of its last read; where the vault listed others, it reads those."""
+    blocks = range(reader.deployed_block(), net.w3.eth.block_number + 1)
+    listed = {len(net.vault.functions.markets().call(block_identifier=b)): b for b in reversed(blocks)}
+    fewer = listed[len(net.deployment.markets) - 1]  # the first block before the last market was listed
+    with recording_proxy(net.w3.provider.endpoint_uri) as proxy:
+        batched = through(proxy, net)
+        assert batched.state() == contract_state(net, net.w3.eth.block_number)
+        proxy.bodies.clear()
+        rails, state = batched.guardrails_and_state(fewer)
+        assert len(proxy.bodies) == 2  # the guess, then the markets listed at `fewer`
+    assert state == contract_state(net, fewer) and len(state.positions) == len(net.deployment.markets) - 1
+    assert set(rails.markets) <= set(state.positions) and rails == reader.guardrails(fewer)
+
+
+def test_a_node_without_batches_is_read_one_call_at_a_time(net, rebalanced, reader):
+    block = net.w3.eth.block_number
+    with recording_proxy(net.w3.provider.endpoint_uri, refuse_batches=True) as proxy:
+        rails, state = through(proxy, net).guardrails_and_state(block)
+        assert any(isinstance(body, list) for body in proxy.bodies)  # asked once as a batch, refused
+        assert sum(isinstance(body, dict) and body["method"] == "eth_call" for body in proxy.bodies) > 10
+    assert state == contract_state(net, block) and rails == reader.guardrails(block)
 
 
 def test_account_views_previews_and_maxima(net, rebalanced, reader):

@@ -88,7 +88,9 @@ class RpcProxy:
     def url(self, credentials: str = "", path: str = "") -> str:
         return f"http://{credentials}127.0.0.1:{self.port}{path}"
 
-    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+    def answer(self, request: dict[str, Any] | list[dict[str, Any]]) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(request, list):  # a batch: each call answered as if sent alone
+            return [self.answer(call) for call in request]
         if request["method"] == "eth_chainId" and self.lie_chain_id is not None:
             return {"jsonrpc": "2.0", "id": request["id"], "result": hex(self.lie_chain_id)}
         if request["method"] == "eth_sendRawTransaction":
