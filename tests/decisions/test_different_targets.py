@@ -18,16 +18,8 @@ from strategy.data import align_to_daily
 from strategy.data.defillama import parse_pools
 from strategy.models import train_artifact
 from tests.cli import vaultbot
-from tests.keeper.keeper_world import (
-    artifact_dir,
-    funded,
-    keeper,
-    keeper_config,
-    keeper_table,
-    llama,
-)
 
-pytestmark = pytest.mark.anvil
+pytestmark = pytest.mark.anvil  # the keeper fixtures come from tests/decisions/conftest.py
 
 
 def test_a_published_model_that_did_not_decide_gives_different_targets_per_market(

@@ -20,14 +20,6 @@ from keeper.cycle import Keeper
 from strategy.decision_record import canonical_json, decision_hash_of
 from strategy.models.artifact import model_file
 from tests.cli import vaultbot
-from tests.keeper.keeper_world import (
-    artifact_dir,
-    funded,
-    keeper,
-    keeper_config,
-    keeper_table,
-    llama,
-)
 
 pytestmark = pytest.mark.anvil
 
