@@ -4,7 +4,10 @@ Each decision steps `strategy.models.promotion.advance` on the market as known t
 cycle does, so the backtest measures what the keeper does: a challenger is trained on everything known then
 (`train_artifact(..., train_end=now)`, which purges rows whose horizon reaches past it) at the first decision
 and every `retrain_every_days`, promoted only past the gate, and the trailing-best rule decides while the
-champion's realised error is worse than persistence's (`strategy.forecast.policy_forecasts`).
+champion's realised error is worse than persistence's (`strategy.forecast.policy_forecasts`). Every training
+reads its features from the view's one build over the whole data (point-in-time, so the same bits as building
+them on the cut), and a challenger's trial trains its yield booster alone (`train_yield_model`), all the gate
+scores it by: the same decisions as the keeper's, at a fraction of the cost.
 
 Warm-up: early in a history there is too little labelled data to train on (`train_artifact` raises
 `ModelError`). Until a challenger has trained the forecaster gives no forecasts, so the vault stays where it
@@ -15,7 +18,8 @@ trade; `untrained_reason` says why the last attempt failed, for a run in which n
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import pandas as pd
 
@@ -24,8 +28,9 @@ from strategy.allocator import MarketForecast
 
 if TYPE_CHECKING:
     from strategy.config import ModelSettings
-    from strategy.models.artifact import ModelArtifact
     from strategy.models.promotion import Rule, Verdict
+
+T = TypeVar("T")
 
 
 class ModelForecaster:
@@ -65,8 +70,11 @@ class ModelForecaster:
     def forecast(self, view: MarketData, now: pd.Timestamp) -> dict[str, MarketForecast]:
         from strategy.forecast import policy_forecasts
         from strategy.models.promotion import Known, advance
+        from strategy.models.training import train_artifact, train_yield_model
 
-        known = Known(view.model_features_until(now), view.history, lambda train_end: self._train(view, train_end))
+        known = Known(view.model_features_until(now), view.history,
+                      lambda train_end: self._timed(train_artifact, view, train_end),
+                      lambda train_end: self._timed(train_yield_model, view, train_end))
         step = advance(self.state, now, known, self.settings)
         self.state = step.state
         if step.verdict is not None:
@@ -77,12 +85,12 @@ class ModelForecaster:
         self.rules[now] = self.state.rule
         return policy_forecasts(self.state, known, now)[0]
 
-    def _train(self, view: MarketData, train_end: pd.Timestamp) -> ModelArtifact:
-        """A model trained on what is known at `train_end`, timed."""
-        from strategy.models import train_artifact
-
+    def _timed(self, train: Callable[..., T], view: MarketData, train_end: pd.Timestamp) -> T:
+        """`train` (`train_artifact`, or `train_yield_model` for a trial) on what is known at `train_end`, timed.
+        The features are read from the view's one build over the whole data, as the forecasts are."""
         started = time.perf_counter()
         try:
-            return train_artifact(view.history, view.news, view.pools, train_end=train_end, settings=self.settings)
+            return train(view.history, view.news, view.pools, train_end=train_end, settings=self.settings,
+                         features=view.model_features_until(train_end))
         finally:
             self.training_seconds += time.perf_counter() - started

@@ -6,7 +6,7 @@ Each runs in its own process, so its peak-memory figure is its own.
 import subprocess
 import sys
 
-BENCHMARKS = ("gas", "strategy", "backtest", "backtest_chain", "keeper", "decisions", "real_data")
+BENCHMARKS = ("gas", "strategy", "memory", "backtest", "backtest_chain", "keeper", "decisions", "real_data")
 
 
 def main(names: list[str]) -> int:

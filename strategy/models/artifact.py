@@ -40,7 +40,9 @@ QUANTILE = 0.1  # of YIELD_Q10
 PREDICTIONS = ("apy_pred", "p_event", "apy_q10")
 ARTIFACT_FILE = "artifact.json"
 FORMAT = 1
-_THREADS = 1  # inference on one thread: the same bits on every run and machine (decision bundles re-run it)
+# Inference on one thread: the same bits on every run and machine (decision bundles re-run it), and no OpenMP
+# team spinning up for a few rows, which stalls a busy machine for tens of milliseconds a call.
+PREDICT_THREADS = 1
 
 
 class ArtifactMetadata(BaseModel):
@@ -104,21 +106,20 @@ class ModelArtifact:
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """``apy_pred``, ``p_event`` and ``apy_q10`` for every row of a `model_features` table (same index)."""
-        missing = [name for name in self.features if name not in features]
-        if missing:
-            raise ModelError(f"features missing for the model: {', '.join(missing[:5])}"
-                             f"{' ...' if len(missing) > 5 else ''} (it was trained on {len(self.features)})")
-        matrix = features[self.features].to_numpy(dtype="float64")
-        baseline = features[BASELINE].to_numpy(dtype="float64")
+        matrix = _matrix(features, self.features)
         predictions = {
-            "apy_pred": baseline + self._boosters[YIELD].predict(matrix, num_threads=_THREADS),
+            "apy_pred": _over_baseline(self._boosters[YIELD], matrix, features),
             "p_event": np.clip(self._risk(matrix), 0.0, 1.0),
-            "apy_q10": baseline + self._boosters[YIELD_Q10].predict(matrix, num_threads=_THREADS),
+            "apy_q10": _over_baseline(self._boosters[YIELD_Q10], matrix, features),
         }
         return pd.DataFrame(predictions, index=features.index)
 
+    def apy_pred(self, features: pd.DataFrame) -> np.ndarray:
+        """``apy_pred`` alone, for every row of a `model_features` table."""
+        return _over_baseline(self._boosters[YIELD], _matrix(features, self.features), features)
+
     def _risk(self, matrix: np.ndarray) -> np.ndarray:
-        raw = self._boosters[RISK].predict(matrix, num_threads=_THREADS)
+        raw = self._boosters[RISK].predict(matrix, num_threads=PREDICT_THREADS)
         calibration = self.metadata.risk_calibration
         return raw if calibration is None else calibration.apply(raw)
 
@@ -165,6 +166,34 @@ class ModelArtifact:
         if actual != expected:
             raise ModelError(f"corrupt: its files hash to {actual}, not the saved content hash {expected}")
         return cls(texts, metadata)
+
+
+@dataclass(frozen=True)
+class YieldModel:
+    """The yield booster alone, as LightGBM model text: ``apy_pred`` as a `ModelArtifact` with it gives."""
+
+    model_text: str
+    features: list[str]
+    _booster: lgb.Booster = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_booster", lgb.Booster(model_str=self.model_text))
+
+    def apy_pred(self, features: pd.DataFrame) -> np.ndarray:
+        return _over_baseline(self._booster, _matrix(features, self.features), features)
+
+
+def _matrix(features: pd.DataFrame, names: list[str]) -> np.ndarray:
+    missing = [name for name in names if name not in features]
+    if missing:
+        raise ModelError(f"features missing for the model: {', '.join(missing[:5])}"
+                         f"{' ...' if len(missing) > 5 else ''} (it was trained on {len(names)})")
+    return features[names].to_numpy(dtype="float64")
+
+
+def _over_baseline(booster: lgb.Booster, matrix: np.ndarray, features: pd.DataFrame) -> np.ndarray:
+    """A yield booster's forecast: the persistence baseline plus the residual it learnt."""
+    return features[BASELINE].to_numpy(dtype="float64") + booster.predict(matrix, num_threads=PREDICT_THREADS)
 
 
 def _metadata_json(metadata: ArtifactMetadata) -> dict[str, Any]:

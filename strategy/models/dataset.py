@@ -35,11 +35,10 @@ def model_features(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta:
     return features
 
 
-def labelled_dataset(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta: pd.DataFrame | None,
+def labelled_targets(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta: pd.DataFrame | None,
                      params: TargetParams) -> pd.DataFrame:
-    """Features and the two targets (NaN where the horizon is not complete in `history`)."""
-    targets = build_targets(history, pools_meta, params, news)[[YIELD_TARGET, RISK_TARGET]]
-    return model_features(history, news, pools_meta).join(targets)
+    """The two targets the models learn (NaN where the horizon is not complete in `history`)."""
+    return build_targets(history, pools_meta, params, news)[[YIELD_TARGET, RISK_TARGET]]
 
 
 def known_at(history: pd.DataFrame, news: pd.DataFrame | None, at: pd.Timestamp

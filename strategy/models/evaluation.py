@@ -4,7 +4,8 @@ The test period is the last `test_days` labelled days. It is cut into folds of `
 `retrain_every_days`, as the backtest retrains); each fold is forecast by a model trained at the fold's
 first day (`train_artifact(..., train_end=fold start)`: it sees nothing after that day, and no row whose
 target reaches into the fold), so every test forecast is out of sample, as it would have been made live.
-Features are point-in-time, so those of the test rows are computed once on the whole history.
+Features are point-in-time, so they are computed once on the whole history, for the test rows and for every
+fold's training.
 
 Baselines, computed on the same test rows:
 - yield: persistence, the trailing 7-day mean APY (`strategy.models.dataset.persistence_apy`) as the
@@ -26,7 +27,8 @@ from strategy.models.dataset import (
     BASELINE,
     RISK_TARGET,
     YIELD_TARGET,
-    labelled_dataset,
+    labelled_targets,
+    model_features,
 )
 from strategy.models.errors import ModelError
 from strategy.models.training import train_artifact
@@ -65,7 +67,8 @@ def walk_forward(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta: p
     if test_days < 1:
         raise ModelError(f"the test period must be at least one day, got {test_days}")
     fold_days = fold_days or settings.retrain_every_days
-    dataset = labelled_dataset(history, news, pools_meta, settings.target_params())
+    features = model_features(history, news, pools_meta)
+    dataset = features.join(labelled_targets(history, news, pools_meta, settings.target_params()))
     labelled = dataset[dataset[YIELD_TARGET].notna() & dataset[RISK_TARGET].notna()]
     days = labelled.index.get_level_values(TIMESTAMP).unique().sort_values()
     if len(days) <= test_days:
@@ -75,7 +78,7 @@ def walk_forward(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta: p
     parts = []
     for fold, start in enumerate(test_days_index[::fold_days]):
         in_fold = test_days_index[(test_days_index >= start) & (test_days_index < start + pd.Timedelta(days=fold_days))]
-        artifact = train_artifact(history, news, pools_meta, start, settings)
+        artifact = train_artifact(history, news, pools_meta, start, settings, features=features)
         rows = labelled[labelled.index.get_level_values(TIMESTAMP).isin(in_fold)]
         predicted = artifact.predict(rows)
         parts.append(pd.DataFrame({

@@ -16,7 +16,8 @@ The gate (`judge`) promotes a challenger only if it beats both the champion and 
 - the challenger has trained on those labels, so its training is judged by its trial: the same training on
   the data known at the window's first day, which has seen no label of the window (`walk_forward`'s fold
   model). What is promoted is that training on everything known, as `strategy.models.training` refits on
-  every row after early stopping measured the validation split. The trial is a measurement, not kept;
+  every row after early stopping measured the validation split. The trial is a measurement, not kept, and
+  only its yield booster is read (`Known.trial` may train that alone);
 - promoted when the trial's yield MAE on the window's rows is below persistence's (the trailing 7-day mean
   APY, `strategy.models.dataset.BASELINE`, the baseline of `walk_forward`) and below the champion's;
 - the first model has no champion to beat, and a trial would delay it by the window and a horizon of
@@ -36,8 +37,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal
+from functools import cached_property
+from typing import Literal, Protocol
 
+import numpy as np
 import pandas as pd
 
 from strategy.config import ModelSettings
@@ -53,25 +56,51 @@ MODEL: Rule = "model"
 TRAILING_BEST: Rule = "trailing-best"
 
 
+class YieldForecaster(Protocol):
+    """What the gate scores: a model's ``apy_pred`` for `model_features` rows (a `ModelArtifact`, or a trial's
+    `strategy.models.artifact.YieldModel`)."""
+
+    def apy_pred(self, features: pd.DataFrame) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class Known:
     """What the policy reads on a day: the data known then, and training on it."""
 
-    features: pd.DataFrame  # `model_features` rows indexed by (timestamp, pool), none after the day
+    features: pd.DataFrame  # `model_features` rows indexed by (timestamp, pool), sorted, none after the day
     history: pd.DataFrame  # the daily-aligned canonical history, no row after the day
     train: Callable[[pd.Timestamp], ModelArtifact]  # `train_artifact` on the data known at the given day
+    # The yield booster `train` would give on that day, trained alone (`strategy.models.training.
+    # train_yield_model`): all a challenger's trial is scored by, without the risk and quantile boosters.
+    # None: `train`'s.
+    trial: Callable[[pd.Timestamp], YieldForecaster] | None = None
 
     def features_on(self, day: pd.Timestamp) -> pd.DataFrame:
         """The feature rows of `day`, indexed by pool (empty when no pool has one)."""
-        return self.features[self.features.index.get_level_values(TIMESTAMP) == day].droplevel(TIMESTAMP)
+        return self._rows(day, day).droplevel(TIMESTAMP)
 
     def labelled(self, first: pd.Timestamp, last: pd.Timestamp, params: TargetParams) -> pd.DataFrame:
         """The feature rows of days first..last whose forward mean APY (`YIELD_TARGET`) is known."""
-        days = self.features.index.get_level_values(TIMESTAMP)
-        rows = self.features[(days >= first) & (days <= last)]
+        rows = self._rows(first, last)
         # A day's forward mean reads only the days after it, so the rows from `first` on give the same values.
         outcome = build_targets(self.history[self.history[TIMESTAMP] >= first], params=params)[YIELD_TARGET]
         return rows.join(outcome).dropna(subset=[YIELD_TARGET, BASELINE])
+
+    def trained_trial(self, day: pd.Timestamp) -> YieldForecaster:
+        """The yield model trained on the data known at `day`, as the gate's trial."""
+        return (self.trial or self.train)(day)
+
+    def _rows(self, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+        """The feature rows of days first..last: a slice found by binary search, not a scan of every row."""
+        days = self._days
+        return self.features.iloc[days.searchsorted(first, side="left"):days.searchsorted(last, side="right")]
+
+    @cached_property
+    def _days(self) -> pd.Index:
+        days = self.features.index.get_level_values(TIMESTAMP)
+        if not days.is_monotonic_increasing:
+            raise ValueError("the features known must be sorted by (timestamp, pool), as model_features makes them")
+        return days
 
 
 @dataclass(frozen=True)
@@ -169,7 +198,7 @@ def judge(champion: ModelArtifact | None, challenger: ModelArtifact, day: pd.Tim
         return Verdict(day, challenger, False, f"no labelled day since the champion trained on "
                                                f"{trained_day(champion).date()} to judge it on")
     try:
-        trial = known.train(first)
+        trial = known.trained_trial(first)
     except ModelError as error:
         return Verdict(day, challenger, False, f"its trial on the data known at {first.date()} cannot train: {error}")
     rows = known.labelled(first, last, settings.target_params())
@@ -226,8 +255,8 @@ def _after(state: PolicyState, verdict: Verdict) -> PolicyState:
     return replace(state, last_trained=verdict.day)
 
 
-def _mae(artifact: ModelArtifact, rows: pd.DataFrame) -> float:
-    return metrics.mae(artifact.predict(rows)["apy_pred"], rows[YIELD_TARGET])
+def _mae(model: YieldForecaster, rows: pd.DataFrame) -> float:
+    return metrics.mae(model.apy_pred(rows), rows[YIELD_TARGET])
 
 
 def _persistence_mae(rows: pd.DataFrame) -> float:

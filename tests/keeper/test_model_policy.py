@@ -20,7 +20,6 @@ from keeper.metrics import KeeperMetrics
 from keeper.models import CycleModel, KeeperModels, TrainingData
 from keeper.modelstore import STATE_FILE, ModelStore
 from sources.inputs import ModelInputs
-from strategy.decision_record import inputs_hash
 from strategy.models import ModelError, train_artifact
 from strategy.models.promotion import MODEL, TRAILING_BEST, PolicyState, trained_day
 from strategy.synthetic import SyntheticMarket
@@ -52,7 +51,7 @@ class Feed:
         """A cycle's inputs on day `on` (what `sources.inputs.gather_inputs` hands the keeper)."""
         self.today = on
         history, news = self.known()
-        return ModelInputs(history, news, self.market.pools, on, inputs_hash(on, {"history": history}))
+        return ModelInputs(history, news, self.market.pools, on)
 
 
 def open_models(directory: Path, feed: Feed, metrics: KeeperMetrics | None = None) -> KeeperModels:

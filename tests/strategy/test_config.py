@@ -42,6 +42,12 @@ gas_price_gwei = 2.0
     assert explicit.allocator.horizon_days == 3.5
 
 
+def test_the_training_window_is_all_history_unless_set(tmp_path: Path) -> None:
+    assert ModelSettings().train_window_days is None  # expanding: every labelled day before train_end
+    config = load_config(write(tmp_path, "[strategy.model]\ntrain_window_days = 365\n")).strategy
+    assert config.model.train_window_days == 365
+
+
 def test_without_a_strategy_table_everything_is_default(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, "[backtest]\ngas_price_gwei = 2.0\n")).strategy == StrategyConfig()
 
@@ -64,6 +70,9 @@ def test_settings_are_frozen_and_copied_with_updates() -> None:
     ("[strategy.model]\nvalidation_fraction = 0.9\nnum_leaves = 1\n",
      r"2 problems\n  key strategy.model.validation_fraction .*: Input should be less than or equal to 0.5.*\n"
      r"  key strategy.model.num_leaves"),
+    ("[strategy.model]\ntrain_window_days = 7\n",
+     r"key strategy.model.train_window_days \(env VAULTBOT_STRATEGY__MODEL__TRAIN_WINDOW_DAYS\): Input should be "
+     r"greater than or equal to 30"),
     ("[strategy.allocator]\nrisk_aversion = -1\n",
      r"key strategy.allocator.risk_aversion .*: Input should be greater than or equal"),
     ("strategy = 3\n", r"key strategy \(env VAULTBOT_STRATEGY\): Input should be a valid dictionary"),

@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from strategy.forecast import policy_forecasts
 from strategy.models import ModelArtifact, train_artifact
-from strategy.models.artifact import ARTIFACT_FILE
+from strategy.models.artifact import ARTIFACT_FILE, YieldModel
 from strategy.models.promotion import (
     MODEL,
     TRAILING_BEST,
@@ -19,9 +20,12 @@ from strategy.models.promotion import (
     PolicyState,
     advance,
     gate_window,
+    judge,
     retrain_due,
 )
+from strategy.models.training import train_yield_model
 from strategy.synthetic import SyntheticMarket
+from strategy.targets import build_targets
 from strategy.trailing_best import RULE_HASH, trailing_best
 from tests.strategy.promotion_world import (
     SETTINGS,
@@ -110,3 +114,45 @@ def test_the_policy_windows_are_no_part_of_a_model(promotion_market: SyntheticMa
     assert "gate_window_days" not in saved and "fallback_window_days" not in saved
     assert saved["retrain_every_days"] == SETTINGS.retrain_every_days
     assert ModelArtifact.load(tmp_path).content_hash == trained[1].content_hash
+
+
+def test_a_trial_trained_alone_gives_the_gate_the_verdict_of_the_whole_training(
+        promotion_market: SyntheticMarket, promotion_features: pd.DataFrame) -> None:
+    market = promotion_market
+    champion = train_artifact(market.history, market.news, market.pools, train_end=day(170), settings=SETTINGS)
+    retrained = day(170 + SETTINGS.retrain_every_days)
+    whole = known_on(market, promotion_features, retrained)
+    trials: list[pd.Timestamp] = []
+
+    def trial(train_end: pd.Timestamp) -> YieldModel:
+        trials.append(train_end)
+        return train_yield_model(market.history, market.news, market.pools, train_end, SETTINGS,
+                                 features=promotion_features)
+
+    alone = Known(whole.features, whole.history, whole.train, trial)
+    challenger = whole.train(retrained)
+    verdicts = [judge(champion, challenger, retrained, known, SETTINGS) for known in (whole, alone)]
+    assert trials == [verdicts[0].scores.first]  # the trial was trained alone, on the window's first day
+    assert verdicts[0] == verdicts[1] and verdicts[0].scores.rows == 14 * 6
+
+
+def test_the_rows_of_days_are_cut_by_binary_search_as_a_scan_cuts_them(
+        promotion_market: SyntheticMarket, promotion_features: pd.DataFrame) -> None:
+    known = known_on(promotion_market, promotion_features, day(200))
+    days = known.features.index.get_level_values("timestamp")
+    for first, last in ((day(0), day(0)), (day(3), day(40)), (day(195), day(230)), (day(-5), day(-1))):
+        expected = known.features[(days >= first) & (days <= last)]
+        pd.testing.assert_frame_equal(known.labelled(first, last, SETTINGS.target_params()),
+                                      expected.join(build_targets(known.history[known.history["timestamp"] >= first],
+                                                                  params=SETTINGS.target_params())["fwd_apy_mean"])
+                                      .dropna(subset=["fwd_apy_mean", "apy_mean_7d"]))
+        pd.testing.assert_frame_equal(known.features_on(last), known.features[days == last].droplevel("timestamp"))
+    assert known.features_on(day(201)).empty
+
+
+def test_features_out_of_order_are_refused(promotion_market: SyntheticMarket,
+                                           promotion_features: pd.DataFrame) -> None:
+    known = known_on(promotion_market, promotion_features, day(200))
+    shuffled_rows = Known(known.features.sample(frac=1, random_state=0), known.history, known.train)
+    with pytest.raises(ValueError, match=r"^the features known must be sorted by \(timestamp, pool\)"):
+        shuffled_rows.features_on(day(100))
