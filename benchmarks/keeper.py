@@ -6,6 +6,15 @@ chain clock moves on `--chain-hours`. Prints cycle time (median, p95, max), outc
 the journal's growth per cycle, and memory: resident set size after the warm-up cycles and at the end (steady
 memory over hundreds of cycles is what running for months needs) and peak.
 
+It prints the cycle's floor too, measured in the same run right after each cycle on what that cycle did
+(`Floor`): its JSON-RPC requests posted again as raw HTTP bodies (those it sent, as it batched them; no
+transaction sent again), the forecasts of the model or rule that decided from its feature rows already built,
+and `strategy.decision.decide` (allocation and guardrail mirror) on the same state and forecasts; and the
+ratio of the median cycle to the median floor. Then the same with the cycle's data requests (DeFiLlama, news)
+sent again as plain HTTP GETs, uncached and unparsed: the synthetic DeFiLlama answers from this process, so its
+time to build an answer is in both. The rest of a cycle (parsing and checking its data, features, hashing and
+writing its decision bundle, the journal) is what the ratios measure.
+
     python -m benchmarks.keeper [--cycles 200] [--chain-hours 6] [--warmup 20]
 """
 
@@ -16,8 +25,13 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
+import requests
 from sqlalchemy import select
 
 from benchmarks.memory import peak_rss_mib, rss_mib
@@ -29,7 +43,12 @@ from devnet.config import devnet_config
 from devnet.lifecycle import advance_chain, start_devnet
 from devnet.synthetic_sources import serving_synthetic_sources
 from journal.db import Transaction, TxStatus
+from keeper import cycle as keeper_cycle
+from keeper import models as keeper_models
+from keeper.cycle import Keeper
 from keeper.startup import open_keeper
+
+SENDS = frozenset({"eth_sendRawTransaction", "eth_sendTransaction"})  # not posted again by the floor
 
 
 def main() -> None:
@@ -46,15 +65,18 @@ def main() -> None:
         try:
             _deposit(path, deployment.depositors, 25_000)
             settings = devnet_config(path)
-            with serving_synthetic_sources(settings) as served, open_keeper(served) as keeper:
+            with serving_synthetic_sources(settings) as served, open_keeper(served) as keeper, \
+                    Floor.watching(keeper) as floor:
                 ready = time.perf_counter() - started
-                seconds, outcomes, memory = [], Counter(), {}
+                seconds, floors, outcomes, memory = [], [], Counter(), {}
                 for number in range(args.cycles):
                     if number:
                         advance_chain(keeper.chain.w3, round(args.chain_hours * 3600))
                     began = time.perf_counter()
-                    outcomes[keeper.run_cycle().status.value] += 1
+                    with floor.recording():
+                        outcomes[keeper.run_cycle().status.value] += 1
                     seconds.append(time.perf_counter() - began)
+                    floors.append(floor.seconds())
                     if number + 1 == args.warmup:
                         memory["warm"] = rss_mib()
                 memory["end"] = rss_mib()
@@ -71,12 +93,109 @@ def main() -> None:
     print("outcomes: " + ", ".join(f"{status} {count}" for status, count in outcomes.most_common()))
     print(f"cycle time: median {statistics.median(seconds) * 1000:.0f} ms, "
           f"p95 {statistics.quantiles(seconds, n=20)[-1] * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms")
+    cycle_s = statistics.median(seconds)
+    part_ms = {part: statistics.median(floor[part] for floor in floors) * 1000 for part in Floor.PARTS}
+    floor_s = statistics.median(floor["rpc"] + floor["forecasts"] + floor["decide"] for floor in floors)
+    print(f"floor: median {floor_s * 1000:.0f} ms (raw JSON-RPC of the same requests {part_ms['rpc']:.0f} ms, "
+          f"forecasts from the built features {part_ms['forecasts']:.0f} ms, decide {part_ms['decide']:.0f} ms); "
+          f"cycle / floor: {cycle_s / floor_s:.1f}x")
+    data_s = statistics.median(sum(floor.values()) for floor in floors)
+    print(f"floor with the same data requests, raw HTTP ({part_ms['data']:.0f} ms): median {data_s * 1000:.0f} ms; "
+          f"cycle / that: {cycle_s / data_s:.1f}x")
     if gas:
         print(f"rebalances mined: {len(gas)}, gas median {statistics.median(gas):,.0f}, max {max(gas):,}")
     print(f"journal: {journal_kib:,.0f} KiB ({journal_kib / cycles:.1f} KiB a cycle)")
     warm = memory.get("warm", float("nan"))
     print(f"memory: {warm:.0f} MiB after {args.warmup} cycles, {memory['end']:.0f} MiB after {cycles} "
           f"({memory['end'] - warm:+.1f} MiB), peak {peak_rss_mib():.0f} MiB")
+
+
+class Floor:
+    """What a cycle costs with nothing in the way, measured on what the cycle just did (module docstring)."""
+
+    PARTS = ("rpc", "forecasts", "decide", "data")
+
+    def __init__(self, keeper: Keeper) -> None:
+        self.keeper, self.provider = keeper, keeper.chain.w3.provider
+        self.bodies: list[bytes] = []  # JSON-RPC, as the keeper posted them
+        self.gets: list[tuple[str, str, Any]] = []  # the sources' requests: method, URL, query
+        self.calls: dict[str, list[tuple[Callable[..., Any], tuple, dict]]] = {"forecasts": [], "decide": []}
+        self.session = requests.Session()
+        self._recording = False
+
+    @classmethod
+    @contextmanager
+    def watching(cls, keeper: Keeper) -> Iterator[Floor]:
+        """Records, while `recording`, the keeper's JSON-RPC bodies, its sources' requests, and its forecasts' and
+        decision's calls."""
+        floor = cls(keeper)
+        provider, session = floor.provider, keeper.sources.session
+        with ExitStack() as stack:
+            stack.enter_context(mock.patch.object(provider, "make_request", floor._single(provider.make_request)))
+            stack.enter_context(mock.patch.object(provider, "make_batch_request",
+                                                  floor._batch(provider.make_batch_request)))
+            stack.enter_context(mock.patch.object(session, "request", floor._get(session.request)))
+            for part, module, name in (("forecasts", keeper_models, "policy_forecasts"),
+                                       ("decide", keeper_cycle, "decide")):
+                stack.enter_context(mock.patch.object(module, name, floor._call(part, getattr(module, name))))
+            yield floor
+
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        self.bodies.clear()
+        self.gets.clear()
+        for calls in self.calls.values():
+            calls.clear()
+        self._recording = True
+        try:
+            yield
+        finally:
+            self._recording = False
+
+    def seconds(self) -> dict[str, float]:
+        """Each part of the floor of the cycle just recorded: its requests sent again raw, one HTTP request each
+        as the keeper sent it, and its calls run again."""
+        url, headers = self.provider.endpoint_uri, {"Content-Type": "application/json"}
+        parts = {"rpc": lambda: [self.session.post(url, data=body, headers=headers, timeout=30)
+                                 for body in self.bodies],
+                 "data": lambda: [self.session.request(method, where, params=query, timeout=30).content
+                                  for method, where, query in self.gets]}
+        for part, calls in self.calls.items():
+            parts[part] = lambda calls=calls: [function(*args, **kwargs) for function, args, kwargs in calls]
+        timings = {}
+        for part in self.PARTS:
+            began = time.perf_counter()
+            parts[part]()
+            timings[part] = time.perf_counter() - began
+        return timings
+
+    def _single(self, make_request: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(method: str, params: Any) -> Any:
+            if self._recording and method not in SENDS:
+                self.bodies.append(self.provider.encode_rpc_request(method, params))
+            return make_request(method, params)
+        return recorded
+
+    def _batch(self, make_batch_request: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(batch: list[tuple[str, Any]]) -> Any:
+            if self._recording and not SENDS & {method for method, _ in batch}:
+                self.bodies.append(self.provider.encode_batch_rpc_request(batch))
+            return make_batch_request(batch)
+        return recorded
+
+    def _get(self, request: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            if self._recording:
+                self.gets.append((method, url, kwargs.get("params")))
+            return request(method, url, *args, **kwargs)
+        return recorded
+
+    def _call(self, part: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            if self._recording:
+                self.calls[part].append((function, args, kwargs))
+            return function(*args, **kwargs)
+        return recorded
 
 
 def _deposit(path: Path, depositors: list[str], whole_tokens: int) -> None:

@@ -5,6 +5,11 @@ to the next URL in order (web3's own retries are off, so a dead URL costs one ti
 series). A URL is used only after it answered eth_chainId with the expected chain id, so a fail-over never
 silently switches chains. When no URL answers, RpcUnavailable names every URL tried and why it failed.
 URLs in messages and logs are redacted (`vaultbot.redact`): providers put API keys and passwords in them.
+
+web3's validation (a transaction's declared chainId against the node's, a block's extraData) is kept, built
+once per connection: stock web3 rebuilds it, asking eth_chainId, for the request and again for the answer of
+every eth_call, eth_estimateGas and eth_sendTransaction, two of every three requests of a read. Whoever must
+know the chain a node serves now asks it (`w3.eth.chain_id`, as `chain.tx.TxSender` does before signing).
 """
 
 import json
@@ -14,7 +19,10 @@ from typing import Any, TypeVar
 
 import requests
 from web3 import HTTPProvider, Web3
-from web3.types import RPCEndpoint, RPCResponse
+from web3.middleware import FormattingMiddlewareBuilder
+from web3.middleware.base import Middleware
+from web3.middleware.validation import METHODS_TO_VALIDATE, async_build_method_validators, build_method_validators
+from web3.types import FormattersDict, RPCEndpoint, RPCResponse
 
 from chain.errors import RpcUnavailable, WrongChain
 from vaultbot.redact import redact
@@ -87,8 +95,25 @@ def connect(urls: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S, *, chain_
     """
     provider = FailoverProvider(urls, timeout_s, chain_id)
     w3 = Web3(provider)
+    w3.middleware_onion.replace("validation", validation_built_once())
     w3.eth.chain_id  # noqa: B018 - the probe: walks the URLs until one answers
     return w3
+
+
+def validation_built_once() -> Middleware:
+    """web3's validation middleware whose formatters ask eth_chainId once, at the first request they check,
+    instead of twice for every such request (see the module docstring)."""
+    built: list[FormattersDict] = []
+
+    def formatters(w3: Web3, method: RPCEndpoint) -> FormattersDict:
+        if RPCEndpoint(method) not in METHODS_TO_VALIDATE:
+            return build_method_validators(w3, method)  # asks nothing: only a block's extraData is checked
+        if not built:
+            built.append(build_method_validators(w3, method))
+        return built[0]
+
+    return FormattingMiddlewareBuilder.build(sync_formatters_builder=formatters,
+                                             async_formatters_builder=async_build_method_validators)
 
 
 def _short(error: Exception) -> str:

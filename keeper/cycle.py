@@ -59,7 +59,7 @@ from strategy.allocator import Allocation, AllocatorConfig, MarketForecast
 from strategy.costs import allocator_config
 from strategy.data.errors import DataError
 from strategy.decision import VerdictKind, decide, forecasts_for_markets
-from strategy.decision_record import canonical_json, input_tables, inputs_document
+from strategy.decision_record import canonical_json
 from strategy.guardrails import (
     Guardrails,
     VaultState,
@@ -195,7 +195,7 @@ class Keeper:
         # The bundle (decisions.bundle) holds what was read; its record's hash is the decision hash.
         bundle = decision_bundle(
             chain_id=self.chain.chain_id, vault=self.chain.vault.address, timestamp=int(now.timestamp()),
-            inputs=inputs_document(inputs.at, input_tables(inputs.history, inputs.news, inputs.pools_meta)),
+            inputs=inputs.document,
             model_hash=model.model_hash, allocator=allocator, markets=self.markets, guardrails=guardrails,
             state=state, block=block, chain_time=chain_time, unknown_pools=inputs.unknown_pools,
             targets=allocation.trades)
@@ -226,7 +226,7 @@ class Keeper:
 
     @cached_property
     def _asset_decimals(self) -> int:
-        return self.chain.reader.snapshot().asset_decimals
+        return self.chain.reader.asset.functions.decimals().call()  # not a whole snapshot for one number
 
     def _assets(self, units: int) -> str:
         """An amount of the vault's asset as every screen writes it."""

@@ -21,6 +21,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
 
 import pandas as pd
 
@@ -29,21 +31,29 @@ from sources.gate import stale_series
 from strategy.data import align_to_daily
 from strategy.data.prices import pool_coins, with_prices
 from strategy.data.schema import POOL, TIMESTAMP
-from strategy.decision_record import input_tables, inputs_hash
+from strategy.decision_record import hash_of, input_tables, inputs_document
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ModelInputs:
-    """What the model sees at one cycle, daily-aligned, and the hash that names it."""
+    """What the model sees at one cycle, daily-aligned, and the document and hash that name it."""
 
     history: pd.DataFrame  # canonical, aligned to UTC midnights, markets' pools and extra pools
     news: pd.DataFrame | None
     pools_meta: pd.DataFrame  # /pools rows of the pools in history (may lack some)
     at: pd.Timestamp  # the latest day every market's pool that is not unknown has a row for
-    inputs_hash: str
     unknown_pools: tuple[str, ...] = ()  # markets' pools whose feed is stale: to be left
+
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        """`strategy.decision_record.inputs_document` of the tables: what a decision bundle holds, built once."""
+        return inputs_document(self.at, input_tables(self.history, self.news, self.pools_meta))
+
+    @cached_property
+    def inputs_hash(self) -> str:
+        return hash_of(self.document)
 
 
 def fetch_history(sources: Sources, pools: Sequence[str]) -> pd.DataFrame:
@@ -129,8 +139,7 @@ def gather_inputs(
     news = sources.news.fetch(news_feeds).items if news_feeds else None
     at = decision_day(align_to_daily(history), live)
     aligned = align_to_daily(recent_token_prices(sources, history, pools_meta, at, price_history_days))
-    tables = input_tables(aligned, news, pools_meta)
-    return ModelInputs(aligned, news, pools_meta, at, inputs_hash(at, tables), tuple(unknown))
+    return ModelInputs(aligned, news, pools_meta, at, tuple(unknown))
 
 
 def decision_day(aligned: pd.DataFrame, market_pools: Sequence[str]) -> pd.Timestamp:

@@ -1,4 +1,7 @@
-"""News headlines from RSS 2.0 / Atom feeds; one broken feed is logged and skipped, all broken is an error."""
+"""News headlines from RSS 2.0 / Atom feeds; one broken feed is logged and skipped, all broken is an error.
+
+Feeds are parsed by `strategy.data.news.parse_feed` (a plain feed with xml.etree, any other with feedparser).
+"""
 
 import logging
 from collections.abc import Sequence

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,8 @@ INCIDENT_PATTERN = (r"\b(?:incident|exploit\w*|hack\w*|drain\w*|bad debt|paus(?:
 # A warning or a rumour is not a report: "could", "may", "warn", "fears", "rumours", "possible".
 HEDGE_PATTERN = r"\b(?:could|may|might|warns?|warning|fears?|worries|rumou?rs?|possible|possibly)\b"
 _MIN_KEYWORD_LENGTH = 3
+SENTIMENT_MEMO_ITEMS = 1 << 16  # distinct texts whose score is kept (some 20 MiB at most)
+MATCH_MEMO_ITEMS = 1 << 16  # distinct texts whose search result is kept, for each pattern
 
 
 def news_features(
@@ -43,7 +45,7 @@ def news_features(
     matched = match_pools(text, pool_keywords(pools_meta)).reindex(columns=panel.pools, fill_value=False)
     day = pd.DatetimeIndex(news[TIMESTAMP].dt.ceil("D"))
     sentiment = sentiment_scores(text).to_numpy()
-    risky = text.str.contains(RISK_PATTERN, case=False, regex=True).to_numpy()
+    risky = contains(text, RISK_PATTERN)
 
     weights = matched.to_numpy(dtype=float)
     start = min(panel.days[0], day.min()) if len(day) else panel.days[0]
@@ -93,8 +95,7 @@ def incident_matches(news: pd.DataFrame, pools_meta: pd.DataFrame) -> pd.DataFra
     in every stablecoin story."""
     title = news["title"].fillna("")
     text = title + ". " + news["summary"].fillna("")
-    reports = (text.str.contains(INCIDENT_PATTERN, case=False, regex=True)
-               & ~title.str.contains(HEDGE_PATTERN, case=False, regex=True)).to_numpy()
+    reports = contains(text, INCIDENT_PATTERN) & ~contains(title, HEDGE_PATTERN)
     named = match_pools(title, pool_keywords(pools_meta, tokens=False))
     return named & reports[:, None]
 
@@ -122,7 +123,7 @@ def match_pools(text: pd.Series, keywords: pd.DataFrame) -> pd.DataFrame:
     """Items × pools: True where the item's text names one of the pool's keywords as a whole word."""
     unique = keywords["keyword"].unique()
     hits = pd.DataFrame(
-        {kw: text.str.contains(rf"(?<![a-z0-9]){re.escape(kw)}(?![a-z0-9])", case=False, regex=True) for kw in unique},
+        {kw: contains(text, rf"(?<![a-z0-9]){re.escape(kw)}(?![a-z0-9])") for kw in unique},
         index=text.index, columns=unique,
     )
     incidence = pd.crosstab(keywords["keyword"], keywords[POOL]).reindex(unique).gt(0)
@@ -130,10 +131,36 @@ def match_pools(text: pd.Series, keywords: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(matched, index=text.index, columns=incidence.columns)
 
 
+def contains(text: pd.Series, pattern: str) -> np.ndarray:
+    """`text.str.contains(pattern, case=False, regex=True)` as booleans, each distinct text searched once per
+    process for each pattern: by the same pandas call, on texts of the same dtype (so the same regex engine)."""
+    memo = _FOUND.setdefault(pattern, {})
+    if len(memo) > MATCH_MEMO_ITEMS:
+        memo.clear()
+    values = text.tolist()
+    unseen = [value for value in dict.fromkeys(values) if value not in memo]
+    if unseen:
+        found = pd.Series(unseen, dtype=text.dtype).str.contains(pattern, case=False, regex=True)
+        memo.update(zip(unseen, found.tolist(), strict=True))
+    return np.array([memo[value] for value in values], dtype=bool)
+
+
+# A keyword search is elementwise, and the keeper's cycles and a backtest's retrainings search the same items
+# again: pattern -> text -> found.
+_FOUND: dict[str, dict[str, bool]] = {}
+
+
 def sentiment_scores(text: pd.Series) -> pd.Series:
-    """VADER compound score in [-1, 1] per text (one analyzer call per item: VADER is plain Python)."""
-    analyzer = _analyzer()
-    return pd.Series([analyzer.polarity_scores(t)["compound"] for t in text], index=text.index, dtype=float)
+    """VADER compound score in [-1, 1] per text; each distinct text is scored once per process (`compound`)."""
+    return pd.Series([compound(t) for t in text], index=text.index, dtype=float)
+
+
+# VADER is plain Python (about 0.1 ms an item) and a score depends on the text alone, while every keeper cycle
+# and every retraining of a backtest reads the same items again. Bounded: a keeper runs for months.
+@lru_cache(maxsize=SENTIMENT_MEMO_ITEMS)
+def compound(text: str) -> float:
+    """VADER's compound score of `text`, memoised."""
+    return _analyzer().polarity_scores(text)["compound"]
 
 
 @cache

@@ -3,13 +3,18 @@ a wrong chain."""
 
 import socket
 import time
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from web3 import Web3
+from web3.exceptions import Web3ValidationError
 
 from chain.errors import RpcUnavailable
 from chain.rpc import connect
 from devnet.anvil import AnvilConfig, AnvilProcess
+from tests.keeper.test_hostile_rpc import RpcProxy
 
 pytestmark = pytest.mark.anvil
 
@@ -81,6 +86,54 @@ def test_the_last_url_dying_raises_rpc_unavailable(tmp_path):
     node.stop()
     with pytest.raises(RpcUnavailable, match=f"no RPC answered eth_blockNumber: tried {url}"):
         _ = w3.eth.block_number
+
+
+class CountingProxy(RpcProxy):
+    """The hostile-RPC tests' JSON-RPC proxy, honest, counting the requests it forwards by method."""
+
+    def __init__(self, upstream: str) -> None:
+        self.methods: Counter[str] = Counter()
+        super().__init__(upstream)
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(request, dict):  # a batch's calls come back here one by one
+            self.methods[request["method"]] += 1
+        return super().answer(request)
+
+
+@pytest.fixture
+def counting(anvil: AnvilProcess) -> Iterator[CountingProxy]:
+    proxy = CountingProxy(anvil.rpc_url)
+    yield proxy
+    proxy.die()
+
+
+def reads(w3: Web3, times: int) -> None:
+    """`times` eth_call and eth_estimateGas, the requests web3's validation checks."""
+    call = {"to": "0x0000000000000000000000000000000000000001", "data": "0x"}
+    for _ in range(times):
+        w3.eth.call(call)
+        w3.eth.estimate_gas(call | {"from": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"})
+
+
+def test_reads_do_not_ask_the_chain_id_again(counting: CountingProxy):
+    stock = Web3(Web3.HTTPProvider(counting.url()))
+    reads(stock, 10)
+    assert counting.methods["eth_chainId"] == 40  # stock web3: twice for each checked request
+    counting.methods.clear()
+    w3 = connect([counting.url()], 2.0)
+    reads(w3, 10)
+    assert counting.methods["eth_chainId"] == 3  # the URL checked, the probe at connect, the validation once
+    assert counting.methods["eth_call"] == counting.methods["eth_estimateGas"] == 10
+
+
+def test_validation_stays_and_the_chain_id_is_still_asked_when_asked_for(counting: CountingProxy):
+    w3 = connect([counting.url()], 2.0)
+    with pytest.raises(Web3ValidationError, match="declared chain ID 5, but the connected node is on 31337"):
+        w3.eth.call({"to": "0x0000000000000000000000000000000000000001", "data": "0x", "chainId": 5})
+    asked = counting.methods["eth_chainId"]
+    counting.lie_chain_id = 1  # what `chain.tx.TxSender` checks before signing sees the node's answer now
+    assert w3.eth.chain_id == 1 and counting.methods["eth_chainId"] == asked + 1
 
 
 def anvil_block(anvil: AnvilProcess) -> int:

@@ -12,6 +12,16 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from strategy.data import DataError, align_to_daily
 from strategy.features import build_features
+from strategy.features.news import (
+    _FOUND,
+    HEDGE_PATTERN,
+    INCIDENT_PATTERN,
+    RISK_PATTERN,
+    compound,
+    contains,
+    sentiment_scores,
+)
+from strategy.synthetic import generate_market
 
 DAY = pd.Timedelta(days=1)
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -127,6 +137,47 @@ def test_news_is_matched_by_protocol_and_token_words():
     expected = vader.polarity_scores("Morpho Blue paused after usdt exploit. Funds at risk")["compound"]
     sentiment = features["news_sentiment_mean_7d"].unstack("pool")["morpho-usdt"]
     assert math.isnan(sentiment.iloc[2]) and sentiment.iloc[3] == pytest.approx(expected)
+
+
+def news_of(market) -> pd.DataFrame:
+    """The market's news, or a small synthetic market's when it has none."""
+    return market.news if market.news is not None else generate_market(n_pools=4, days=60, seed=3).news
+
+
+def test_sentiment_is_vaders_score_of_each_item_computed_once(synthetic_or_real):
+    """Uses `synthetic_or_real`. The memoised scores are VADER's own, item by item; a second pass over the same
+    items (the next keeper cycle, the next retraining) scores none of them again."""
+    news = news_of(synthetic_or_real)
+    text = news["title"].fillna("") + ". " + news["summary"].fillna("")
+    compound.cache_clear()
+    scores = sentiment_scores(text)
+    vader = SentimentIntensityAnalyzer()
+    assert scores.tolist() == [vader.polarity_scores(t)["compound"] for t in text]  # exact, not approximately
+    assert compound.cache_info().misses == text.nunique()
+    misses = compound.cache_info().misses
+    assert sentiment_scores(text).tolist() == scores.tolist() and compound.cache_info().misses == misses
+
+
+def test_keyword_searches_are_pandas_own_each_text_searched_once(synthetic_or_real):
+    """Uses `synthetic_or_real`. The memoised searches give `str.contains`'s answers item by item, a second pass
+    searches nothing again, and the features with every memo cold and warm are the same bits."""
+    market = synthetic_or_real
+    news = news_of(market)
+    text = news["title"].fillna("") + ". " + news["summary"].fillna("")
+    patterns = [RISK_PATTERN, INCIDENT_PATTERN, HEDGE_PATTERN, r"(?<![a-z0-9])aave(?![a-z0-9])"]
+    _FOUND.clear()
+    for pattern in patterns:
+        assert contains(text, pattern).tolist() == text.str.contains(pattern, case=False, regex=True).tolist()
+        assert len(_FOUND[pattern]) == text.nunique()
+    searched = {pattern: dict(found) for pattern, found in _FOUND.items()}
+    assert [contains(text, pattern).tolist() for pattern in patterns] == [
+        text.str.contains(pattern, case=False, regex=True).tolist() for pattern in patterns]
+    assert {pattern: dict(found) for pattern, found in _FOUND.items()} == searched
+    if market.pools is not None:
+        _FOUND.clear()
+        compound.cache_clear()
+        cold = build_features(market.history, news, market.pools)
+        pd.testing.assert_frame_equal(build_features(market.history, news, market.pools), cold, check_exact=True)
 
 
 def test_news_at_midnight_counts_that_day_a_second_later_counts_the_next():
