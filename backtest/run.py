@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -170,7 +171,7 @@ def run_backtest(
             forecaster = make_forecaster(name, setup, config)
             started = time.perf_counter()
             vault = world.vault(name) if world is not None else None
-            runs[name] = replay(setup, forecaster, None if on_day is None else lambda name=name: on_day(name), vault)
+            runs[name] = replay(setup, forecaster, None if on_day is None else partial(on_day, name), vault)
             seconds[name] = time.perf_counter() - started
             if isinstance(forecaster, ModelForecaster):
                 require_trained(forecaster, setup)

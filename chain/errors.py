@@ -68,8 +68,9 @@ def decode_revert(error_or_data: ContractLogicError | bytes | str | None) -> str
     """The readable reason of a revert; None when the revert carried no data (e.g. a bare Vyper `assert`)."""
     if isinstance(error_or_data, ContractLogicError):
         data = error_or_data.data
-        if isinstance(data, (bytes, str)) and _as_bytes(data) is not None:
-            return decode_revert_data(_as_bytes(data))
+        raw = _as_bytes(data) if isinstance(data, (bytes, str)) else None
+        if raw is not None:
+            return decode_revert_data(raw)
         return _reason_from_message(str(error_or_data.message or ""))
     if error_or_data is None:
         return None

@@ -23,27 +23,27 @@ def load_account(keystore_path: Path | str | None = None, *, password_env: str |
                  chain_id: int | None = None) -> LocalAccount:
     """The account of a keystore (exactly one of password_env / password_file), or of the raw key in
     $raw_key_env when `chain_id` is the devnet's."""
-    if (keystore_path is None) == (raw_key_env is None):
-        raise KeyLoadError("give exactly one of a keystore file and a raw-key variable")
-    if raw_key_env is not None:
+    if raw_key_env is not None and keystore_path is None:
         return _raw_key_account(raw_key_env, chain_id)
-    return _keystore_account(Path(keystore_path), _password(password_env, password_file))
+    if keystore_path is not None and raw_key_env is None:
+        return _keystore_account(Path(keystore_path), _password(password_env, password_file))
+    raise KeyLoadError("give exactly one of a keystore file and a raw-key variable")
 
 
 def _password(password_env: str | None, password_file: Path | str | None) -> str:
-    if (password_env is None) == (password_file is None):
-        raise KeyLoadError("a keystore needs exactly one of a password variable and a password file")
-    if password_env is not None:
+    if password_env is not None and password_file is None:
         password = os.environ.get(password_env)
         if password is None:
             raise KeyLoadError(f"the keystore password variable ${password_env} is not set")
         return password
-    path = Path(password_file)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise KeyLoadError(f"cannot read the keystore password file {path}: {error.strerror or error}") from None
-    return text.rstrip("\r\n")  # editors add a final newline; it is not part of the password
+    if password_file is not None and password_env is None:
+        path = Path(password_file)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise KeyLoadError(f"cannot read the keystore password file {path}: {error.strerror or error}") from None
+        return text.rstrip("\r\n")  # editors add a final newline; it is not part of the password
+    raise KeyLoadError("a keystore needs exactly one of a password variable and a password file")
 
 
 def _keystore_account(path: Path, password: str) -> LocalAccount:

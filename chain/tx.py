@@ -31,11 +31,12 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_account.typed_transactions import TypedTransaction
+from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
@@ -46,7 +47,7 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
-from web3.types import BlockData, TxParams, TxReceipt
+from web3.types import BlockData, TxParams, TxReceipt, Wei
 
 from chain.errors import ContractRevert, WrongChain, decode_revert
 from strategy.units import GWEI
@@ -65,35 +66,44 @@ def gas_with_margin(estimate: int) -> int:
 MAX_REPLACEMENTS = 5
 
 
-@dataclass(frozen=True)
+# Both take hashes and bytes as bytes or 0x-hex (a journal stores hex) and hold them as HexBytes: their own
+# __init__ converts, which a dataclass field cannot.
+@dataclass(frozen=True, init=False)
 class BuiltOn:
-    """The chain a transaction was signed on: its genesis hash and the latest block then (hashes as bytes or 0x-hex)."""
+    """The chain a transaction was signed on: its genesis hash and the latest block then."""
 
-    genesis_hash: bytes | str
+    genesis_hash: HexBytes
     block_number: int
-    block_hash: bytes | str
+    block_hash: HexBytes
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "genesis_hash", HexBytes(self.genesis_hash))
-        object.__setattr__(self, "block_hash", HexBytes(self.block_hash))
+    def __init__(self, genesis_hash: bytes | str, block_number: int, block_hash: bytes | str) -> None:
+        object.__setattr__(self, "genesis_hash", HexBytes(genesis_hash))
+        object.__setattr__(self, "block_number", block_number)
+        object.__setattr__(self, "block_hash", HexBytes(block_hash))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class PendingTx:
-    """A signed transaction as it is journaled before broadcast (hash and raw bytes as bytes or 0x-hex);
-    `built_on` is None for one journaled before journals recorded it."""
+    """A signed transaction as it is journaled before broadcast; `built_on` is None for one journaled before
+    journals recorded it."""
 
     nonce: int
-    tx_hash: bytes | str
-    raw_tx: bytes | str
+    tx_hash: HexBytes
+    raw_tx: HexBytes
     max_fee_per_gas: int
     max_priority_fee_per_gas: int
     gas_limit: int
     built_on: BuiltOn | None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "tx_hash", HexBytes(self.tx_hash))
-        object.__setattr__(self, "raw_tx", HexBytes(self.raw_tx))
+    def __init__(self, nonce: int, tx_hash: bytes | str, raw_tx: bytes | str, max_fee_per_gas: int,
+                 max_priority_fee_per_gas: int, gas_limit: int, built_on: BuiltOn | None) -> None:
+        object.__setattr__(self, "nonce", nonce)
+        object.__setattr__(self, "tx_hash", HexBytes(tx_hash))
+        object.__setattr__(self, "raw_tx", HexBytes(raw_tx))
+        object.__setattr__(self, "max_fee_per_gas", max_fee_per_gas)
+        object.__setattr__(self, "max_priority_fee_per_gas", max_priority_fee_per_gas)
+        object.__setattr__(self, "gas_limit", gas_limit)
+        object.__setattr__(self, "built_on", built_on)
 
     @property
     def chain_id(self) -> int:
@@ -143,7 +153,7 @@ class TxSender:
         self.max_replacements, self.poll_s = max_replacements, poll_s
 
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
         return self.account.address
 
     # -- simulate and send ------------------------------------------------------------------------------
@@ -167,8 +177,8 @@ class TxSender:
                           f"{self.fee_cap / GWEI:g} gwei: no transaction sent")
         max_fee, priority = self._fees(base_fee)
         try:
-            tx = call.build_transaction({"from": self.address, "nonce": nonce, "maxFeePerGas": max_fee,
-                                         "maxPriorityFeePerGas": priority, "chainId": self.chain_id})
+            tx = call.build_transaction({"from": self.address, "nonce": nonce, "maxFeePerGas": Wei(max_fee),
+                                         "maxPriorityFeePerGas": Wei(priority), "chainId": self.chain_id})
         except ContractLogicError as error:  # gas estimation ran the call: it would revert
             raise ContractRevert.of(error) from error
         tx["gas"] = gas_with_margin(tx["gas"])
@@ -283,11 +293,14 @@ class TxSender:
         if base_fee >= self.fee_cap:
             return None
         fresh_max, fresh_priority = self._fees(base_fee)
-        max_fee = min(self.fee_cap, max(bumped(tx["maxFeePerGas"], self.bump_percent), fresh_max))
-        priority = min(max_fee, max(bumped(tx["maxPriorityFeePerGas"], self.bump_percent), fresh_priority))
-        if max_fee < bumped(tx["maxFeePerGas"], 0) or priority < bumped(tx["maxPriorityFeePerGas"], 0):
+        old_max, old_priority = _fee(tx, "maxFeePerGas"), _fee(tx, "maxPriorityFeePerGas")
+        max_fee = min(self.fee_cap, max(bumped(old_max, self.bump_percent), fresh_max))
+        priority = min(max_fee, max(bumped(old_priority, self.bump_percent), fresh_priority))
+        if max_fee < bumped(old_max, 0) or priority < bumped(old_priority, 0):
             return None
-        return {**tx, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": priority}
+        replacement = tx.copy()
+        replacement["maxFeePerGas"], replacement["maxPriorityFeePerGas"] = Wei(max_fee), Wei(priority)
+        return replacement
 
     def _rebroadcast(self, pending: PendingTx) -> Web3RPCError | None:
         """The stored bytes sent again; the node's refusal, None when it took them or holds them already."""
@@ -302,10 +315,12 @@ class TxSender:
         """`tx` (built on the `latest` block) signed, handed to `on_signed`, then broadcast."""
         built_on = BuiltOn(genesis_hash=self.w3.eth.get_block(0)["hash"], block_number=latest["number"],
                            block_hash=latest["hash"])
-        signed = self.account.sign_transaction(tx)
+        # eth_account types its input as a plain dict of field values; TxParams is web3's TypedDict of the same
+        signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
         pending = PendingTx(nonce=tx["nonce"], tx_hash=signed.hash, raw_tx=signed.raw_transaction,
-                            max_fee_per_gas=tx["maxFeePerGas"], max_priority_fee_per_gas=tx["maxPriorityFeePerGas"],
-                            gas_limit=tx["gas"], built_on=built_on)
+                            max_fee_per_gas=_fee(tx, "maxFeePerGas"),
+                            max_priority_fee_per_gas=_fee(tx, "maxPriorityFeePerGas"), gas_limit=tx["gas"],
+                            built_on=built_on)
         if on_signed is not None:
             on_signed(pending)  # journaled before the network sees it
         self.w3.eth.send_raw_transaction(pending.raw_tx)
@@ -350,7 +365,7 @@ class TxSender:
                 return receipt
         return None
 
-    def _receipt(self, tx_hash: bytes) -> TxReceipt | None:
+    def _receipt(self, tx_hash: HexBytes) -> TxReceipt | None:
         try:
             return self.w3.eth.get_transaction_receipt(tx_hash)
         except TransactionNotFound:
@@ -415,7 +430,15 @@ def _unsigned(pending: PendingTx) -> TxParams:
     fields = TypedTransaction.from_bytes(pending.raw_tx).as_dict()
     for signature_field in ("v", "r", "s"):
         del fields[signature_field]
-    return fields
+    return cast(TxParams, fields)  # as_dict is typed dict[str, Any]: the fields of a signed EIP-1559 transaction
+
+
+def _fee(tx: TxParams, field: Literal["maxFeePerGas", "maxPriorityFeePerGas"]) -> int:
+    """A fee field of a transaction this module built or decoded: wei as an int (TxParams also allows hex)."""
+    fee = tx[field]
+    if not isinstance(fee, int):
+        raise TypeError(f"{field} is {fee!r}, expected wei as an int")
+    return fee
 
 
 def _named(pending: PendingTx) -> str:

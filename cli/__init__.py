@@ -26,7 +26,8 @@ def _flag_type_shown(option: typer.core.TyperOption, ctx: typer.Context) -> str 
 
 
 _shown_type = typer.core.TyperOption.display_type_rich
-typer.core.TyperOption.display_type_rich = _flag_type_shown  # type: ignore[method-assign]
+# [assignment]: typer types `ctx` as its vendored click's Context, a private module; typer.Context subclasses it
+typer.core.TyperOption.display_type_rich = _flag_type_shown  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(
     name="vaultbot",

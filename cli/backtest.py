@@ -100,7 +100,7 @@ def _prepare(
     if synthetic == (data is not None):
         raise UsageError("give either --data PATH or --synthetic")
     config = RunConfig.load(config_path, seed)
-    if synthetic:
+    if data is None:  # --synthetic, checked above
         if warmup_days < 0:
             raise UsageError(f"--warmup-days must be >= 0, got {warmup_days}")
         if synthetic_pools > config.backtest.max_markets:

@@ -14,6 +14,7 @@ import typer
 from cli.common import exit_on, output_dir, utc_day
 
 if TYPE_CHECKING:
+    from rich.console import JustifyMethod
     from rich.table import Table
 
     from backtest.market import MarketData
@@ -104,6 +105,7 @@ def train(
 def _skill_warnings(artifact: ModelArtifact, settings: ModelSettings) -> list[str]:
     """A warning for each of the artifact's models without skill on its validation split, with what the keeper
     does with such a model (`strategy.models.promotion`, `keeper.modelstore`)."""
+    from strategy.models import ModelError
     from strategy.models.metrics import brier_of_rate, risk_without_skill
     from strategy.models.promotion import first_verdict, trained_day
 
@@ -117,8 +119,11 @@ def _skill_warnings(artifact: ModelArtifact, settings: ModelSettings) -> list[st
             "passes); put in model.artifact_dir, this artifact is adopted as the champion without the gate and "
             f"decides until its realised yield error over {settings.fallback_window_days} days runs worse than "
             "persistence's.")
-    base = brier_of_rate(meta.event_rate, meta.validation["event_rate"])
-    risk = risk_without_skill(meta.validation["auc"], meta.validation["brier"], base)
+    event_rate, brier = meta.validation["event_rate"], meta.validation["brier"]
+    if event_rate is None or brier is None:  # training scores both on every split; only the AUC can be undefined
+        raise ModelError(f"model {artifact.content_hash}: its validation event rate or Brier score is missing")
+    base = brier_of_rate(meta.event_rate, event_rate)
+    risk = risk_without_skill(meta.validation["auc"], brier, base)
     if risk is not None:
         warnings.append(
             f"warning: the risk model has no skill on its validation split: {risk}. The promotion gate judges yield "
@@ -197,7 +202,9 @@ def _scores_table(evaluation: Evaluation, source: str) -> Table:
     table = Table(title=f"walk-forward evaluation on {source}: {evaluation.test_start.date()} to "
                         f"{evaluation.test_end.date()}, {evaluation.folds} folds, {evaluation.rows} rows, "
                         f"{evaluation.pools} pools")
-    for column, justify in (("measure", "left"), ("model", "right"), ("baseline", "right"), ("baseline is", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("measure", "left"), ("model", "right"), ("baseline", "right"),
+                                                      ("baseline is", "left"))
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     table.add_row("yield MAE (pp of APY)", f"{evaluation.mae_model:.4f}", f"{evaluation.mae_baseline:.4f}",
                   "trailing 7-day mean APY")

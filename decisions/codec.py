@@ -30,7 +30,7 @@ def decode(kind: type[T], document: Any) -> T:
 
 
 def _decode(kind: Any, value: Any) -> Any:
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         hints = typing.get_type_hints(kind)
         return kind(**{field.name: _decode(hints[field.name], value[field.name])
                        for field in dataclasses.fields(kind) if field.name in value})

@@ -24,7 +24,8 @@ RECEIPT_TIMEOUT_S = 180.0
 
 
 class Sender(Protocol):
-    address: str
+    @property
+    def address(self) -> str: ...
 
     def send(self, call: ContractFunction) -> TxReceipt:
         """Send `call` from `address`, wait for its receipt; a revert raises Refusal."""

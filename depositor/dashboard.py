@@ -9,7 +9,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import overload
 
+from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
@@ -134,8 +136,8 @@ def market_apys(reader: VaultReader, markets: Sequence[MarketSnapshot], block: i
     start = last_block_at(reader, now - APY_WINDOW_S, reader.deployed_block(), block)
     span = now - eth.get_block(start)["timestamp"]
     for market in unstated:
-        apys[market.address] = _share_price_apy(eth.contract(address=market.address, abi=reader.market_abi), start,
-                                                block, span)
+        contract = eth.contract(address=Web3.to_checksum_address(market.address), abi=reader.market_abi)
+        apys[market.address] = _share_price_apy(contract, start, block, span)
     return apys
 
 
@@ -238,5 +240,9 @@ def utc_time(timestamp: int) -> str:
     return f"{datetime.fromtimestamp(timestamp, UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
+@overload
+def percent_text(fraction: float) -> str: ...
+@overload
+def percent_text(fraction: float | None) -> str | None: ...
 def percent_text(fraction: float | None) -> str | None:
     return None if fraction is None else f"{fraction * 100:.2f} %"

@@ -1,7 +1,12 @@
 """What a depositor action can fail with; every message is meant to be shown to the user, with the options it
 names (`vaultbot.options`) in the front end's words."""
 
+from typing import TYPE_CHECKING
+
 from vaultbot.options import NamesOptions
+
+if TYPE_CHECKING:
+    from depositor.flows import Action  # flows raises these errors: its Literal for the type only
 
 QUOTED_CHARS = 80  # enough of a bad value to recognise it; input can be absurdly long
 
@@ -29,6 +34,6 @@ class GuardRefusal(Refusal):
     """The price moved past the action's minimum-out (or maximum-in) guard; `action` says which guard, so a
     front end can name its own control for loosening it."""
 
-    def __init__(self, message: str, action: str) -> None:
+    def __init__(self, message: str, action: "Action") -> None:
         super().__init__(message)
         self.action = action

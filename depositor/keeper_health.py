@@ -164,7 +164,8 @@ def decision_of(decision: Decision, block: int | None, reader: VaultReader, stra
     """`decision` with why it is what it is, from the vault as the keeper saw it: its state and guardrails at
     `block` (`decision_block`; a node that keeps no state that old leaves the why out)."""
     forecasts = _journaled_forecasts(decision.predictions)
-    targets = {Web3.to_checksum_address(market): int(target) for market, target in decision.targets.items()}
+    targets: dict[str, int] = {Web3.to_checksum_address(market): int(target)
+                               for market, target in decision.targets.items()}
     shown = KeeperDecision(decision.cycle_id, decision.decision_hash, decided_by(decision.model_hash),
                            decision.allocation_status, decision.expected_gain, forecasts, targets, None)
     if strategy is None:

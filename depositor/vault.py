@@ -60,9 +60,7 @@ def open_vault(rpc: str | None, vault: str | None, deployment_json: Path) -> Dep
     """Connect to the vault named by --rpc/--vault, filling what is missing from the devnet deployment JSON."""
     from chain.rpc import connect
 
-    deployment = _deployment_if_needed(rpc, vault, deployment_json)
-    rpc_url = rpc or deployment.rpc_url
-    address = vault or deployment.vault
+    rpc_url, address, deployment = _location(rpc, vault, deployment_json)
     if not Web3.is_address(address):
         raise BadInput(f"--vault {address!r} is not an address (0x + 40 hex digits)")
     if rpc is not None and not re.match(RPC_URL, rpc):  # the JSON's own is checked when it is read
@@ -70,17 +68,19 @@ def open_vault(rpc: str | None, vault: str | None, deployment_json: Path) -> Dep
     w3 = connect([rpc_url], RPC_TIMEOUT_S)
     reader = VaultReader(w3, Web3.to_checksum_address(address), deployment)
     snapshot = reader.snapshot()
-    asset = w3.eth.contract(address=snapshot.asset, abi=reader.asset_abi)
+    asset = w3.eth.contract(address=Web3.to_checksum_address(snapshot.asset), abi=reader.asset_abi)
     return DepositorVault(w3, reader, asset, snapshot.name, snapshot.symbol, snapshot.decimals,
                           asset.functions.symbol().call(), snapshot.asset_decimals, w3.eth.chain_id)
 
 
-def _deployment_if_needed(rpc: str | None, vault: str | None, path: Path) -> Deployment | None:
+def _location(rpc: str | None, vault: str | None, path: Path) -> tuple[str, str, Deployment | None]:
+    """The RPC URL and the vault address, each given or else from the deployment JSON (read when it exists)."""
     if rpc and vault and not path.is_file():
-        return None
+        return rpc, vault, None
     try:
-        return Deployment.load(path)
+        deployment = Deployment.load(path)
     except FileNotFoundError as error:
         raise BadInput(f"give --rpc and --vault, or start a devnet: {error}") from error
     except ValueError as error:
         raise BadInput(str(error)) from error
+    return rpc or deployment.rpc_url, vault or deployment.vault, deployment

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import requests
 
@@ -104,9 +104,9 @@ class AnvilConfig:
         return args + list(self.extra_args)
 
 
-def rpc_call(rpc_url: str, method: str, params: list | None = None, timeout: float = 2.0) -> object:
+def rpc_call(rpc_url: str, method: str, params: list[Any] | None = None, timeout: float = 2.0) -> object:
     """One JSON-RPC call; raises requests' errors when nothing answers, AnvilError on an RPC error."""
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
+    body: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
     reply = requests.post(rpc_url, json=body, timeout=timeout).json()
     if "error" in reply:
         raise AnvilError(f"{method} at {rpc_url} failed: {reply['error']}")
@@ -154,21 +154,21 @@ class AnvilProcess:
             self._log_path = Path(name)
         command = [str(find_anvil()), *self.config.args()]
         with open(self._log_path, "wb") as log:
-            self._process = subprocess.Popen(
+            self._process = process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=detached,  # no Ctrl-C or hang-up from the launching terminal
             )
         try:
-            self._wait_until_ready()
+            self._wait_until_ready(process)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _wait_until_ready(self) -> None:
+    def _wait_until_ready(self, process: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
-            code = self._process.poll()
+            code = process.poll()
             if code is not None:
                 raise AnvilError(f"anvil exited with code {code} before it answered:\n{self.log_tail()}")
             if self.port is None:
@@ -176,17 +176,21 @@ class AnvilProcess:
                 self.port = self._port_from_log()
             if self.port is not None:
                 try:
-                    self.chain_id = int(rpc_call(self.rpc_url, "eth_chainId", timeout=1.0), 16)
-                    return
+                    chain_id = rpc_call(self.rpc_url, "eth_chainId", timeout=1.0)
                 except requests.RequestException:
-                    pass
+                    pass  # not answering yet
+                else:
+                    if not isinstance(chain_id, str):
+                        raise AnvilError(f"anvil answered eth_chainId with {chain_id!r}, not a hex quantity")
+                    self.chain_id = int(chain_id, 16)
+                    return
             time.sleep(_POLL_SECONDS)
         raise AnvilError(
             f"anvil did not answer eth_chainId within {self.startup_timeout:g}s:\n{self.log_tail()}"
         )
 
     def _port_from_log(self) -> int | None:
-        match = _LISTENING.search(self._log_path.read_bytes())
+        match = _LISTENING.search(self.log_path.read_bytes())
         return int(match.group(1)) if match else None
 
     def log_tail(self, lines: int = 20) -> str:

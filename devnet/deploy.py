@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, Web3RPCError
@@ -114,8 +114,11 @@ class _Deployer:
     def deploy(self, name: str, *args: object, label: str | None = None) -> Contract:
         artifact = self.compiled[name]
         factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        receipt = self.send(f"deploy {name} {label or ''}".rstrip(), factory.constructor(*args))
-        return self.w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+        step = f"deploy {name} {label or ''}".rstrip()
+        address = self.send(step, factory.constructor(*args))["contractAddress"]
+        if address is None:
+            raise DeploymentError(f"{step} failed: its receipt names no contract address")
+        return self.w3.eth.contract(address=address, abi=artifact.abi)
 
     def seed_market(self, token: Contract, market: Contract, amount: int) -> None:
         """The admin deposits `amount` into a new market, as other lenders would have: a market the vault leaves
@@ -147,6 +150,7 @@ class _Deployer:
 def deploy_devnet(w3: Web3, compiled: CompiledContracts, abi_dir: Path,
                   params: DevnetParams = DevnetParams(), anvil_pid: int | None = None) -> Deployment:
     """Deploy and configure everything on the node behind `w3`; writes the ABIs into abi_dir."""
+    rpc_url = _rpc_url(w3)
     d = _Deployer(w3, compiled)
     token = d.deploy("MockToken", "USD Coin", "USDC", USDC_DECIMALS)
 
@@ -167,13 +171,13 @@ def deploy_devnet(w3: Web3, compiled: CompiledContracts, abi_dir: Path,
 
     d.send("set_decisions_uri", vault.functions.set_decisions_uri(params.decisions_uri))
 
-    depositors = [d.accounts[i] for i in DEPOSITORS]
+    depositors: list[str] = [d.accounts[i] for i in DEPOSITORS]
     for depositor in depositors:
         d.send(f"mint test USDC to {depositor}", token.functions.mint(depositor, params.depositor_balance))
 
     write_abis(compiled, abi_dir)
     return Deployment(
-        rpc_url=w3.provider.endpoint_uri,
+        rpc_url=rpc_url,
         chain_id=w3.eth.chain_id,
         asset=token.address,
         vault=vault.address,
@@ -186,3 +190,12 @@ def deploy_devnet(w3: Web3, compiled: CompiledContracts, abi_dir: Path,
         deployed_at=d.last_block,
         anvil_pid=anvil_pid,
     )
+
+
+def _rpc_url(w3: Web3) -> str:
+    """The node's URL, which the deployment records: the devnet is deployed over HTTP."""
+    provider = w3.provider
+    if not isinstance(provider, HTTPProvider) or provider.endpoint_uri is None:
+        raise DeploymentError(f"the devnet is deployed over an HTTP RPC with a URL, not through "
+                              f"{type(provider).__name__}")
+    return provider.endpoint_uri

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from chain.artifacts import CompilationError, compile_contracts
 from chain.deployment import Deployment
@@ -60,5 +61,5 @@ def start_devnet(path: Path, params: DevnetParams | None = None, *, port: int | 
 
 def advance_chain(w3: Web3, seconds: int) -> None:
     """anvil only: the devnet's chain clock jumps, so cooldowns pass and markets accrue."""
-    w3.provider.make_request("evm_increaseTime", [seconds])
-    w3.provider.make_request("evm_mine", [])
+    w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [seconds])
+    w3.provider.make_request(RPCEndpoint("evm_mine"), [])

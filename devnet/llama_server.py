@@ -91,7 +91,8 @@ class SyntheticLlama:
 
     def apys(self) -> dict[str, float]:
         """Each chosen pool's APY (percent) on `day`, as `/pools` serves it."""
-        return {pool: float(self._latest.at[pool, "apy"]) for pool in self.pool_ids}
+        apy = self._latest["apy"]
+        return {pool: float(apy[pool]) for pool in self.pool_ids}
 
     def pools_payload(self, now: datetime) -> dict[str, Any]:
         """`GET /pools`: the chosen pools as of their point on `day`."""
@@ -100,11 +101,11 @@ class SyntheticLlama:
         data = [
             {
                 "pool": pool, "chain": meta.at[pool, "chain"], "project": meta.at[pool, "project"],
-                "symbol": meta.at[pool, "symbol"], "tvlUsd": float(latest.at[pool, "tvl_usd"]),
-                "apy": float(latest.at[pool, "apy"]), "apyBase": float(latest.at[pool, "apy_base"]),
-                "apyReward": float(latest.at[pool, "apy_reward"]), "apyMean30d": None,
+                "symbol": meta.at[pool, "symbol"], "tvlUsd": float(latest["tvl_usd"][pool]),
+                "apy": float(latest["apy"][pool]), "apyBase": float(latest["apy_base"][pool]),
+                "apyReward": float(latest["apy_reward"][pool]), "apyMean30d": None,
                 "stablecoin": bool(meta.at[pool, "stablecoin"]), "ilRisk": "no", "exposure": "single",
-                "underlyingTokens": list(meta.at[pool, "underlying_tokens"]), "rewardTokens": [], "poolMeta": None,
+                "underlyingTokens": list(meta["underlying_tokens"][pool]), "rewardTokens": [], "poolMeta": None,
             }
             for pool in self.pool_ids
         ]

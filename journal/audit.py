@@ -16,9 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from eth_typing import HexStr
 from sqlalchemy import select
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
+from web3.types import TxReceipt
 
 from chain.events import emitted
 from chain.vault_reader import VaultReader, VaultSnapshot
@@ -34,11 +36,11 @@ class NotAHash(ValueError):
     """The text given for a transaction hash is not one (0x + 64 hex digits)."""
 
 
-def transaction_hash(text: str) -> str:
+def transaction_hash(text: str) -> HexStr:
     """`text` as a lowercase 0x hash, or `NotAHash` saying what is wrong with it."""
     cleaned = text.strip().lower()
     if is_hash(cleaned):
-        return cleaned
+        return HexStr(cleaned)
     digits = cleaned.removeprefix("0x")
     if not cleaned.startswith("0x"):
         wrong = "it does not start with 0x"
@@ -83,7 +85,7 @@ class Labels:
 
 @dataclass
 class AuditReport:
-    tx_hash: str
+    tx_hash: HexStr
     verdict: Verdict = Verdict.OK
     why: str = "the on-chain decision hash matches the journal's record"
     facts: list[str] = field(default_factory=list)
@@ -175,10 +177,11 @@ def _sent_for(db: KeeperDB, decisions: list[Decision]) -> Transaction | None:
         query = select(Transaction).where(Transaction.decision_id.in_([decision.id for decision in decisions]))
         sent = list(session.scalars(query.order_by(Transaction.id)))
     mined = [tx for tx in sent if tx.status == TxStatus.MINED]
-    return (mined or sent or [None])[-1]
+    carried = mined or sent
+    return carried[-1] if carried else None
 
 
-def _what_it_did(reader: VaultReader, tx_hash: str) -> str:
+def _what_it_did(reader: VaultReader, tx_hash: HexStr) -> str:
     """'it calls deposit on the vault', or where else it went."""
     tx = reader.w3.eth.get_transaction(tx_hash)
     vault = reader.contract
@@ -191,7 +194,7 @@ def _what_it_did(reader: VaultReader, tx_hash: str) -> str:
     return f"it calls {function.fn_name} on the vault"
 
 
-def _compare_targets(report: AuditReport, targets: dict[str, int], reader: VaultReader, receipt: dict) -> None:
+def _compare_targets(report: AuditReport, targets: dict[str, int], reader: VaultReader, receipt: TxReceipt) -> None:
     moved = {event["args"]["market"].lower(): event["args"]["assets_after"]
              for event in emitted(reader.contract, "MarketAllocated", receipt)}
     labels = Labels.of(reader, reader.snapshot())

@@ -14,11 +14,10 @@ expired (its deadline passed), or rejected (it left the vault before its deadlin
 """
 
 import logging
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from web3.contract import Contract
+from web3.types import TxReceipt
 
 from chain.errors import ContractRevert
 from chain.events import emitted
@@ -59,7 +58,7 @@ def approved(proposals: list[Proposal]) -> Proposal | None:
     return next((proposal for proposal in proposals if proposal.approved), None)
 
 
-def record_proposed(db: KeeperDB, vault: Contract, tx: Transaction, receipt: Mapping[str, Any]) -> str:
+def record_proposed(db: KeeperDB, vault: Contract, tx: Transaction, receipt: TxReceipt) -> str:
     """Journals the proposal a mined `propose_rebalance` made; what the cycle's reason says about it."""
     [event] = emitted(vault, "RebalanceProposed", receipt)
     proposal_id, deadline = to_hex(event["args"]["id"]), event["args"]["deadline"]

@@ -18,7 +18,7 @@ from chain.keys import KeyLoadError, load_account
 from chain.rpc import connect
 from chain.tx import TxSender
 from chain.vault_reader import VaultReader
-from config import Config
+from config import ChainSettings, Config
 from journal.db import KeeperDB
 from journal.lock import JournalLocked, journal_lock
 from keeper.cycle import Keeper, VaultChain
@@ -63,7 +63,7 @@ def open_keeper(config: Config, *, metrics: KeeperMetrics | None = None) -> Iter
 
 def connect_vault(config: Config) -> tuple[Web3, VaultReader]:
     """Connects to the first RPC that answers and checks its chain id; no key needed (audits, status)."""
-    settings = config.chain
+    settings = _chain_settings(config)
     w3 = connect(list(settings.rpc_urls), settings.rpc_timeout_s)
     served = w3.eth.chain_id
     if served != settings.chain_id:
@@ -74,7 +74,7 @@ def connect_vault(config: Config) -> tuple[Web3, VaultReader]:
 
 def open_chain(config: Config) -> VaultChain:
     """`connect_vault` plus the keeper's key (checked against the vault's keeper role) and its sender."""
-    settings = config.chain
+    settings = _chain_settings(config)
     w3, reader = connect_vault(config)
     try:
         account = load_account(
@@ -92,16 +92,26 @@ def open_chain(config: Config) -> VaultChain:
     return VaultChain(w3, settings.chain_id, reader.contract, reader, sender, account.address)
 
 
+def _chain_settings(config: Config) -> ChainSettings:
+    # load_config(keeper=True) requires [chain]; a Config built otherwise cannot reach a vault
+    if config.chain is None:
+        raise StartupError("chain: missing; the keeper and the vault tools need the [chain] section")
+    return config.chain
+
+
 def _vault_location(config: Config) -> tuple[str, Path | Deployment]:
-    if config.chain.deployment is None:
-        return config.chain.vault, _bundled_abis()
+    settings = _chain_settings(config)
+    if settings.deployment is None:
+        if settings.vault is None:  # ChainSettings' validator requires exactly one of the two
+            raise StartupError("chain: give exactly one of chain.vault and chain.deployment")
+        return settings.vault, _bundled_abis()
     try:
-        deployment = Deployment.load(config.chain.deployment)
+        deployment = Deployment.load(settings.deployment)
     except (FileNotFoundError, ValueError) as error:
         raise StartupError(f"chain.deployment: {error}") from error
-    if deployment.chain_id != config.chain.chain_id:
-        raise StartupError(f"chain.deployment {config.chain.deployment} is for chain {deployment.chain_id}, "
-                           f"chain.chain_id is {config.chain.chain_id}")
+    if deployment.chain_id != settings.chain_id:
+        raise StartupError(f"chain.deployment {settings.deployment} is for chain {deployment.chain_id}, "
+                           f"chain.chain_id is {settings.chain_id}")
     return deployment.vault, deployment
 
 

@@ -231,14 +231,18 @@ class _BoundedAdapter(HTTPAdapter):
             manager.pool_classes_by_scheme = _WATCHED_POOLS
         return manager
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float | None, float | None] | None = None, verify: bool | str = True,
+             cert: str | tuple[str, str] | None = None, proxies: dict[str, str] | None = None) -> requests.Response:
+        """HTTPAdapter.send within the fetch's deadline; `timeout` is replaced by the fetch's own time-outs."""
         with _Fetch(self._budget, self._settings.fetch_deadline) as fetch:
             if fetch.left() <= 0:
                 raise _Refused(f"not fetched: past the {fetch.deadline_name}")
             settings, left = self._settings, fetch.left()
-            kwargs["timeout"] = (min(settings.connect_timeout, left), min(settings.read_timeout, left))
+            timeouts = (min(settings.connect_timeout, left), min(settings.read_timeout, left))
             try:
-                response = super().send(request, **kwargs)
+                response = super().send(request, stream=stream, timeout=timeouts, verify=verify, cert=cert,
+                                        proxies=proxies)
                 self._read_body(response)
             except (OSError, urllib3.exceptions.HTTPError) as exc:  # requests' errors are OSErrors
                 if fetch.expired:

@@ -35,7 +35,7 @@ class DefiLlamaPrices:
         if span < 1:
             raise ValueError(f"span must be at least 1, got {span}")
         url = f"{self._base_url}/chart/{quote(','.join(coins), safe=':,')}"
-        params = {"start": int(start.timestamp()), "span": span, "period": period}
+        params: dict[str, str | int] = {"start": int(start.timestamp()), "span": span, "period": period}
         return fetch_json(self._session, url, parse_coin_chart, params)
 
     def daily(self, coins: Sequence[str], start: datetime, days: int) -> pd.DataFrame:

@@ -6,8 +6,8 @@ below the CLI never speaks of flags.
 """
 
 
-class NamesOptions:
-    """Mixin for an exception whose message names caller options as `name`, listed in `options`."""
+class NamesOptions(Exception):
+    """Base for an exception whose message names caller options as `name`, listed in `options`."""
 
     def __init__(self, message: str, *options: str) -> None:
         super().__init__(message)

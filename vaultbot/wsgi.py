@@ -89,7 +89,8 @@ class _QuietHandler(WSGIRequestHandler):
     server: _ThreadingServer
 
     def setup(self) -> None:
-        self.timeout = self.server.request_timeout_s  # StreamRequestHandler.setup puts it on the socket
+        # StreamRequestHandler.setup puts it on the socket; typeshed calls it a ClassVar, setup reads it per instance
+        self.timeout = self.server.request_timeout_s  # type: ignore[misc]
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -126,6 +127,8 @@ class WsgiServer:
     @property
     def url(self) -> str:
         host = self.server.server_address[0]
+        if isinstance(host, bytes):  # typed so for Unix sockets; an IP server's address is text
+            host = host.decode()
         return f"http://{host}:{self.port}"
 
     def stop(self) -> None:

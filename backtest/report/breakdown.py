@@ -45,11 +45,12 @@ def per_pool(result: BacktestResult, labels: dict[str, str],
     } for pool in setup.pools]
 
 
-def _forecasts_by_pool(result: BacktestResult, name: str, joined: pd.DataFrame) -> dict[str, dict[str, float]]:
+def _forecasts_by_pool(result: BacktestResult, name: str,
+                      joined: pd.DataFrame) -> dict[str, dict[str, float | None]]:
     events = result.runs[name].forecasts.groupby(POOL)["p_event"].mean()
-    rows = {}
+    rows: dict[str, dict[str, float | None]] = {}
     for pool, frame in joined.groupby(POOL):
-        rows[pool] = {"n": len(frame), "predicted_pct": float(frame["predicted"].mean()),
+        rows[str(pool)] = {"n": len(frame), "predicted_pct": float(frame["predicted"].mean()),
                       "realised_pct": float(frame["realised"].mean()),
                       "mae_pp": float((frame["predicted"] - frame["realised"]).abs().mean()),
                       "p_event": _number(events.get(pool)),

@@ -20,8 +20,7 @@ def write_csv_tables(result: BacktestResult, directory: Path) -> list[Path]:
     decisions (each rebalance decision and what the vault made of it) and forecasts (per decision and pool)."""
     tables = {
         "values.csv": _long({name: run.values for name, run in result.runs.items()}, "date"),
-        "positions.csv": _long({name: run.positions.rename_axis(columns=POOL).stack().rename("amount").to_frame()
-                                for name, run in result.runs.items()}, "date"),
+        "positions.csv": _long({name: _amounts(run.positions) for name, run in result.runs.items()}, "date"),
         "decisions.csv": pd.DataFrame(decision_rows(result), columns=DECISION_COLUMNS),
         "forecasts.csv": pd.concat([run.forecasts.assign(strategy=name) for name, run in result.runs.items()],
                                    ignore_index=True)[["strategy", TIMESTAMP, POOL, "apy_pct", "p_event"]]
@@ -37,10 +36,19 @@ def write_csv_tables(result: BacktestResult, directory: Path) -> list[Path]:
 
 def _long(frames: dict[str, pd.DataFrame], index_name: str) -> pd.DataFrame:
     """Frames indexed by day, one per strategy, stacked with a `strategy` column first."""
-    parts = [frame.rename_axis(index=[index_name, *frame.index.names[1:]]).reset_index().assign(strategy=name)
-             for name, frame in frames.items()]
+    # pandas-stubs type the names as str only; pandas takes any level names (a level may have none)
+    parts = [frame.rename_axis(index=[index_name, *frame.index.names[1:]])  # type: ignore[list-item]
+             .reset_index().assign(strategy=name) for name, frame in frames.items()]
     table = pd.concat(parts, ignore_index=True)
     return table[["strategy", *[c for c in table.columns if c != "strategy"]]]
+
+
+def _amounts(positions: pd.DataFrame) -> pd.DataFrame:
+    """Positions (days by pools) as one `amount` column indexed by day and pool."""
+    stacked = positions.rename_axis(columns=POOL).stack()
+    if not isinstance(stacked, pd.Series):  # stacking the one level of columns leaves none: a Series
+        raise TypeError(f"positions with columns {positions.columns!r} do not stack to one amount per day and pool")
+    return stacked.rename("amount").to_frame()
 
 
 def decision_rows(result: BacktestResult) -> list[dict]:

@@ -31,7 +31,7 @@ def pool_labels(result: BacktestResult, pools: Sequence[str] | None = None) -> d
         return {pool: pool[:8] for pool in pools}
     by_id = meta.set_index(POOL)
     return {
-        pool: f"{by_id.at[pool, 'project']} {by_id.at[pool, 'symbol']} ({pool[:4]})" if pool in by_id.index
+        pool: f"{by_id['project'][pool]} {by_id['symbol'][pool]} ({pool[:4]})" if pool in by_id.index
         else pool[:8]
         for pool in pools
     }
@@ -63,12 +63,13 @@ def universe_entries(result: BacktestResult) -> list[dict[str, Any]]:
     (None: no data in it). A pool live for part of the window was invested in only then."""
     setup = result.setup
     labels, spans = pool_labels(result), live_spans(setup.market, setup.pools, setup.days)
-    return [
-        {"pool": pool, "label": labels[pool], "cap_bps": limits.cap_bps, "cap_abs": limits.cap_abs,
-         "live_from": _iso_day(spans[pool][0]) if spans[pool] else None,
-         "live_to": _iso_day(spans[pool][1]) if spans[pool] else None}
-        for pool, limits in setup.guardrails.markets.items()
-    ]
+    entries = []
+    for pool, limits in setup.guardrails.markets.items():
+        span = spans[pool]
+        entries.append({"pool": pool, "label": labels[pool], "cap_bps": limits.cap_bps, "cap_abs": limits.cap_abs,
+                        "live_from": _iso_day(span[0]) if span else None,
+                        "live_to": _iso_day(span[1]) if span else None})
+    return entries
 
 
 def pool_roles(result: BacktestResult) -> dict[str, Any]:

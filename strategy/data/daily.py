@@ -49,7 +49,7 @@ class DailyPanel:
         self.history = history
         self.days = pd.date_range(timestamps.min(), timestamps.max(), freq="D", name=TIMESTAMP)
         self.pools = pd.Index(sorted(history[POOL].unique()), name=POOL)
-        self._rows = self.days.get_indexer(timestamps)
+        self._rows = self.days.get_indexer(pd.Index(timestamps))
         self._cols = self.pools.get_indexer(history[POOL])
 
     def wide(self, column: str) -> pd.DataFrame:
