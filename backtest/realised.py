@@ -4,10 +4,11 @@ For the day ``d`` arriving (the position was held over (d-1, d]):
 
 - yield: the position compounds daily at the APY the pool reports on day ``d`` (the rate over that day;
   `strategy.targets` likewise takes days t+1..t+H as what holding from t earns); no row that day earns 0;
-- peg: in a stablecoin pool (per the pool metadata) of a token other than the vault's asset, the position is
-  marked to the pool's price, i.e. it moves by price(d) / price(d-1), so a depeg loses value and a recovery
-  wins it back. A pool of the asset itself is not marked: the vault counts in that token, so its depeg moves
-  idle and every position alike (a USDC vault holding Aave's USDC market loses nothing to it in USDC);
+- peg: in a stablecoin pool (per the pool metadata), the position is marked to the pool's price in the
+  vault's asset (`strategy.data.prices.in_asset`, as the peg-loss target counts it), i.e. it moves by
+  price(d) / price(d-1), so a depeg loses value and a recovery wins it back. A pool of the asset itself is
+  priced 1: the vault counts in that token, so its depeg moves idle and every position alike (a USDC vault
+  holding Aave's USDC market loses nothing to it in USDC);
 - incident: on the day of an exploit or bad-debt report naming the pool's protocol, the position loses the
   reported loss pro rata (`backtest.incidents`).
 
@@ -29,6 +30,7 @@ import pandas as pd
 from backtest.incidents import incident_losses
 from backtest.market import MarketData
 from strategy.data.daily import DailyPanel
+from strategy.data.prices import in_asset
 from strategy.units import DAYS_PER_YEAR
 
 
@@ -74,10 +76,12 @@ class RealisedMarket:
         def wide(column: str) -> pd.DataFrame:
             return panel.wide(column).reindex(columns=columns)
 
-        apy, price = wide("apy"), wide("price")
+        apy = wide("apy")
+        # In the asset over the whole panel: the asset's price may come from pools outside the universe.
+        price = in_asset(panel.wide("price"), market.pools, asset_symbol).reindex(columns=columns)
         self.pools = list(pools)
         self.growth = ((1 + apy / 100) ** (1 / DAYS_PER_YEAR)).fillna(1.0)
-        stable = columns.isin(sorted(market.stablecoin_pools() - market.pools_of(asset_symbol)))
+        stable = columns.isin(sorted(market.stablecoin_pools()))
         ratio = price / price.shift(1)
         self.peg = ratio.where(np.broadcast_to(stable, ratio.shape)).fillna(1.0)
         losses = incident_losses(market.history, market.news, market.pools, self.pools)

@@ -69,6 +69,11 @@ class RunConfig:
             except ValidationError as error:
                 raise UsageError(f"`seed` {seed}: {error.errors()[0]['msg']}", "seed") from None
             strategy = strategy.model_copy(update={"model": strategy.model.model_copy(update={"seed": seed})})
+        try:
+            model = strategy.model.for_asset(config.backtest.asset_symbol)
+        except ValueError as error:
+            raise UsageError(str(error), "config") from None
+        strategy = strategy.model_copy(update={"model": model})
         return cls(strategy, config.backtest, str(path) if path is not None else "defaults")
 
 

@@ -54,7 +54,11 @@ def open_keeper(config: Config, *, metrics: KeeperMetrics | None = None) -> Iter
             raise StartupError(str(locked)) from None
         sources = open_sources(config.sources)
         stack.callback(sources.close)
-        models = KeeperModels.open(config.model, config.strategy.model,
+        try:  # the risk model counts losses in the vault's asset
+            settings = config.strategy.model.for_asset(chain.reader.asset.functions.symbol().call())
+        except ValueError as error:
+            raise StartupError(str(error)) from None
+        models = KeeperModels.open(config.model, settings,
                                    lambda: _training_data(sources, config, list(markets)), metrics=metrics)
         keeper = Keeper(config, db, sources, chain, models, markets, metrics=metrics)
         keeper.recover_interrupted()

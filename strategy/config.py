@@ -48,6 +48,10 @@ class ModelSettings(BaseModel):
     horizon_days: Annotated[int, Field(ge=1, le=90)] = 7
     peg_tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.02
     illiquid_utilization: Annotated[float, Field(gt=0, le=1)] = 0.98
+    # The vault's asset, which losses count in (TargetParams.asset_symbol). Left out, it is the vault's: the
+    # keeper reads its vault's on chain, a backtest and `vaultbot model` take [backtest] asset_symbol
+    # (`for_asset`); an artifact records the one it was trained for (None: prices in USD).
+    asset_symbol: Annotated[str, Field(min_length=1)] | None = None
     # Training data: the last validation_fraction of the labelled days drive early stopping; training rows
     # end purge (= horizon) + embargo_days before them, and before train_end.
     retrain_every_days: Annotated[int, Field(ge=1)] = 30
@@ -81,7 +85,15 @@ class ModelSettings(BaseModel):
             horizon_days=self.horizon_days,
             peg_tolerance=self.peg_tolerance,
             illiquid_utilization=self.illiquid_utilization,
+            asset_symbol=self.asset_symbol,
         )
+
+    def for_asset(self, symbol: str) -> ModelSettings:
+        """These settings for a vault of `symbol`. A different `asset_symbol` in the file is a `ValueError`: a
+        risk model's losses are counted in one asset, the vault's."""
+        if self.asset_symbol is not None and self.asset_symbol.casefold() != symbol.casefold():
+            raise ValueError(f"strategy.model.asset_symbol is {self.asset_symbol}, but the vault's asset is {symbol}")
+        return self.model_copy(update={"asset_symbol": symbol})
 
 
 class StrategyConfig(BaseModel):

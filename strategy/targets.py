@@ -9,9 +9,12 @@ H = ``TargetParams.horizon_days`` (all on a daily-aligned history, see `strategy
 - The horizon is complete when the pool has a row on every day t+1, ..., t+H. Otherwise every target of
   the row is NaN (never computed from part of the horizon).
 - ``fwd_apy_mean`` = mean of apy over days t+1 ... t+H, i.e. over (t, t+H] (percent).
-- ``event_peg_loss`` = for stablecoin pools, 1 when max |price - 1| over (t, t+H] exceeds ``peg_tolerance``
-  (the position is worth that much less in dollars); NaN when a price of the horizon is missing (or no price
-  column) or the pool's stablecoin flag is unknown (no ``pools_meta`` row); 0 for non-stablecoin pools.
+- ``event_peg_loss`` = for stablecoin pools, 1 when the pool's price in the vault's asset
+  (``TargetParams.asset_symbol``, `strategy.data.prices.in_asset`) falls on some day of (t, t+H] more than
+  ``peg_tolerance`` below its price at t: the position is worth that much less in what the vault counts in.
+  A depeg of the asset itself is no loss (its pools are priced 1: it moves idle cash and every position
+  alike), nor is a rise. NaN when a price of t or of the horizon is missing (or no price column) or the
+  pool's stablecoin flag is unknown (no ``pools_meta`` row); 0 for non-stablecoin pools.
 - ``event_illiquid`` = 1 when utilization reaches ``illiquid_utilization`` on a day of (t, t+H]: almost
   everything supplied is lent out, so a position cannot be withdrawn (the vault is stuck in the market
   while the risk lasts); NaN when a utilization of the horizon is missing.
@@ -32,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from strategy.data.daily import DailyPanel
+from strategy.data.prices import in_asset
 from strategy.data.schema import POOL
 
 EVENT_COLUMNS = ("event_peg_loss", "event_illiquid", "event_incident")
@@ -42,10 +46,12 @@ class TargetParams:
     """Horizon and event thresholds; the module docstring defines how each is used."""
 
     horizon_days: int = 7  # H: days ahead, the window is (t, t+H]
-    peg_tolerance: float = 0.02  # peg loss: |price - 1| > 0.02 at some point of the horizon
+    peg_tolerance: float = 0.02  # peg loss: the price in the asset falls > 2 % below its price at t
     # Illiquid: utilization >= 98 %, where a lending market's rate model is far up its steep slope and the
     # available liquidity is 2 % of supply (on the real Aave and Compound v3 USDC markets: 39 of 1,671 days).
     illiquid_utilization: float = 0.98
+    # The vault's asset: prices count in it (None: in USD, as before the vault's asset was known).
+    asset_symbol: str | None = None
 
     def __post_init__(self) -> None:
         if self.horizon_days < 1:
@@ -73,10 +79,10 @@ def build_targets(
     fwd_apy_mean = ahead(apy, "mean")
     complete = fwd_apy_mean.notna()
     stable = panel.per_pool(pools_meta.set_index(POOL)["stablecoin"] if pools_meta is not None else None)
-    worst_deviation = ahead((price - 1).abs(), "max")
+    worst_fall = _worst_fall(in_asset(price, pools_meta, params.asset_symbol), horizon)
     peg = pd.DataFrame(
-        np.select([stable == 0, (stable == 1) & worst_deviation.notna()],
-                  [0.0, (worst_deviation > params.peg_tolerance).astype(float)], np.nan),
+        np.select([stable == 0, (stable == 1) & worst_fall.notna()],
+                  [0.0, (worst_fall > params.peg_tolerance).astype(float)], np.nan),
         index=panel.days, columns=panel.pools,
     )
     highest = ahead(utilization, "max")
@@ -99,18 +105,22 @@ def build_targets(
 def loss_given_event(history: pd.DataFrame, pools_meta: pd.DataFrame | None = None,
                      params: TargetParams = TargetParams(), news: pd.DataFrame | None = None) -> float | None:
     """What an adverse event costs, measured: the mean, over the rows whose `adverse_event` is 1, of the worst
-    fall of the pool's price within the horizon (1 - min price over (t, t+H] / price(t), 0 when it only rose).
+    fall of the pool's price in the vault's asset within the horizon (`_worst_fall`).
 
     The allocator's `loss_given_event` weighs each forecast event probability by this (an illiquid spell or
     an incident without priced losses costs no principal, a depeg costs its depth until it recovers); None
     when the history has no event with a known price path.
     """
     panel = DailyPanel(history)
-    price = panel.wide("price")
-    worst = (1 - _ahead(price, params.horizon_days, "min") / price).clip(lower=0)
+    worst = _worst_fall(in_asset(panel.wide("price"), pools_meta, params.asset_symbol), params.horizon_days)
     rows = build_targets(history, pools_meta, params, news).join(panel.long({"worst": worst}))
     losses = rows.loc[rows["adverse_event"] == 1, "worst"].dropna()
     return float(losses.mean()) if len(losses) else None
+
+
+def _worst_fall(price: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """1 - min price over (t, t+H] / price(t) at row t, 0 when it only rose; NaN unless all H + 1 are known."""
+    return (1 - _ahead(price, horizon, "min") / price).clip(lower=0)
 
 
 def _ahead(frame: pd.DataFrame, horizon: int, statistic: str) -> pd.DataFrame:

@@ -9,6 +9,7 @@ the join is point-in-time like every feature.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from strategy.data.schema import POOL, TIMESTAMP
@@ -51,3 +52,24 @@ def with_prices(history: pd.DataFrame, pools_meta: pd.DataFrame, coin_prices: pd
     existing = result["price"] if "price" in result else pd.Series(float("nan"), index=result.index)
     result["price"] = existing.fillna(pd.Series(price.to_numpy(), index=result.index))
     return result
+
+
+def in_asset(price: pd.DataFrame, pools_meta: pd.DataFrame | None, asset_symbol: str | None) -> pd.DataFrame:
+    """Wide (days × pools) USD prices re-expressed in `asset_symbol`, the vault's unit of account.
+
+    A vault counts in its asset, so a depeg of the asset itself moves its idle cash and every position alike and
+    costs its depositors nothing the vault could have avoided (a USDC vault in Aave's USDC market lost nothing
+    in USDC in March 2023): the asset's own pools are exactly 1, any other pool's price is divided by the
+    asset's price that day (the median over its priced pools), NaN on a day the asset has no price. Without an
+    asset, without metadata, or when no pool of the data is one of the asset's, prices stay in USD (the dollar
+    stands in for a stablecoin's peg)."""
+    if asset_symbol is None or pools_meta is None:
+        return price
+    symbols = pools_meta.set_index(POOL)["symbol"].reindex(price.columns)
+    own = symbols.astype("string").str.casefold().eq(asset_symbol.casefold()).fillna(False).to_numpy(bool)
+    if not own.any():
+        return price
+    asset_price = price.loc[:, own].median(axis=1, skipna=True)
+    relative = price.div(asset_price, axis=0)
+    relative.loc[:, own] = np.where(price.loc[:, own].notna(), 1.0, np.nan)
+    return relative

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import lightgbm as lgb
 import numpy as np
@@ -39,7 +39,7 @@ MODELS = (YIELD, RISK, YIELD_Q10)
 QUANTILE = 0.1  # of YIELD_Q10
 PREDICTIONS = ("apy_pred", "p_event", "apy_q10")
 ARTIFACT_FILE = "artifact.json"
-FORMAT = 1
+FORMAT: Final = 1
 # Inference on one thread: the same bits on every run and machine (decision bundles re-run it), and no OpenMP
 # team spinning up for a few rows, which stalls a busy machine for tens of milliseconds a call.
 PREDICT_THREADS = 1
@@ -119,7 +119,8 @@ class ModelArtifact:
         return _over_baseline(self._boosters[YIELD], _matrix(features, self.features), features)
 
     def _risk(self, matrix: np.ndarray) -> np.ndarray:
-        raw = self._boosters[RISK].predict(matrix, num_threads=PREDICT_THREADS)
+        # a dense matrix in, an array out (sparse results come only of sparse input); asarray returns it as is
+        raw = np.asarray(self._boosters[RISK].predict(matrix, num_threads=PREDICT_THREADS))
         calibration = self.metadata.risk_calibration
         return raw if calibration is None else calibration.apply(raw)
 
@@ -197,7 +198,10 @@ def _over_baseline(booster: lgb.Booster, matrix: np.ndarray, features: pd.DataFr
 
 
 def _metadata_json(metadata: ArtifactMetadata) -> dict[str, Any]:
-    return metadata.model_dump(mode="json", exclude={"settings": set(PROMOTION_SETTINGS)})
+    data = metadata.model_dump(mode="json", exclude={"settings": set(PROMOTION_SETTINGS)})
+    if data["settings"]["asset_symbol"] is None:  # trained in USD, as every artifact before the setting was
+        del data["settings"]["asset_symbol"]
+    return data
 
 
 def content_hash(metadata: ArtifactMetadata, model_texts: Mapping[str, str]) -> str:

@@ -64,8 +64,9 @@ def test_the_csv_tables_agree_with_the_report(report) -> None:
 
 def test_each_pools_predicted_event_probability_stands_against_the_events_that_followed(tmp_path: Path) -> None:
     """Per predicting strategy and pool, the report sets the forecasts' event probability against the share of them
-    an adverse event followed within the horizon, recounted here from forecasts.csv and the market's targets. On the
-    real history of the USDC depeg (March 2023): the synthetic stablecoin pools have no event to count."""
+    an adverse event followed within the horizon, recounted here from forecasts.csv and the market's targets (in
+    the vault's USDC). On the real USDC markets' illiquid spells of summer 2023: the synthetic stablecoin pools have
+    no event to count."""
     from backtest.market import load_market
     from strategy.config import StrategyConfig
     from strategy.targets import build_targets
@@ -74,13 +75,13 @@ def test_each_pools_predicted_event_probability_stands_against_the_events_that_f
     dataset = real_dataset()
     if dataset is None or dataset.pools is None:
         pytest.skip("no real market history with pool metadata in ../shared/data (tests/shared_data.py)")
-    result = backtest("run", "--data", str(dataset.history), "--pools", str(dataset.pools), "--start", "2023-02-15",
-                      "--end", "2023-04-15", "--rebalance-every", "7", "--strategy", "trailing-best",
+    result = backtest("run", "--data", str(dataset.history), "--pools", str(dataset.pools), "--start", "2023-05-20",
+                      "--end", "2023-08-15", "--rebalance-every", "7", "--strategy", "trailing-best",
                       "--report", str(tmp_path))
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "report.json").read_text())
     market = load_market(dataset.history, pools=dataset.pools)
-    targets = build_targets(market.history, market.pools, StrategyConfig().target_params())
+    targets = build_targets(market.history, market.pools, StrategyConfig().model.for_asset("USDC").target_params())
     forecasts = pd.read_csv(tmp_path / "forecasts.csv")
     shares = []
     for entry in data["per_pool"]:
@@ -188,3 +189,12 @@ def test_bad_fork_markets_are_one_line_usage_errors(pools: list[str], case: str,
     if case == "missing pool":
         assert result.stderr.strip().endswith(f"{pools[-1]}; give one for every pool of the backtest, "
                                               f"or none to deploy new markets")
+
+
+def test_a_model_counting_losses_in_another_asset_than_the_vaults_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "vaultbot.toml"
+    config.write_text('[strategy.model]\nasset_symbol = "DAI"\n\n[backtest]\nasset_symbol = "USDC"\n')
+    result = backtest("run", *SMALL, "--config", str(config), "--report", str(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert "strategy.model.asset_symbol is DAI, but the vault's asset is USDC" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

@@ -18,7 +18,7 @@ from journal.audit import verify_transaction
 from journal.db import CycleStatus, TxStatus
 from keeper.cycle import Keeper
 from keeper.metrics import KeeperMetrics
-from keeper.startup import open_keeper
+from keeper.startup import StartupError, open_keeper
 from sources.inputs import ModelInputs
 from strategy.decision_record import decision_hash_of
 from strategy.guardrails import BreachKind, breaches
@@ -151,12 +151,21 @@ def test_the_model_trained_at_start_and_each_cycle_see_the_token_prices(
         keeper = as_a(SeesItsInputs, opened)
         outcome = keeper.run_cycle()
     assert outcome.status == CycleStatus.REBALANCED, outcome.reason
+    assert keeper.models.state.champion.settings.asset_symbol == "USDC"  # losses count in the vault's asset
     ranges = trained_ranges(keeper.models.state.champion)
     for feature in ("peg_dev", "peg_dev_max_30d", "price_vol_30d"):
         assert ranges[feature] != "none", f"{feature} had no value in training"
     history = keeper.seen.history
     recent = history[history["timestamp"] >= keeper.seen.at - pd.Timedelta(days=59)]
     assert set(recent["pool"]) == set(keeper.markets) and recent["price"].notna().all()
+
+
+def test_a_model_counting_losses_in_another_asset_than_the_vaults_stops_the_start(
+        w3: Web3, funded: Deployment, keeper_table: dict) -> None:
+    keeper_table["strategy"] = {"model": {"asset_symbol": "DAI"}}
+    with pytest.raises(StartupError, match="strategy.model.asset_symbol is DAI, but the vault's asset is USDC"):
+        with open_keeper(config_of(keeper_table)):
+            pass
 
 
 def test_a_market_whose_feed_stopped_is_left(w3: Web3, funded: Deployment, keeper: Keeper, httpserver, llama) -> None:

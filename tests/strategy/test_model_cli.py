@@ -69,7 +69,7 @@ def test_a_model_without_skill_is_named_with_what_the_keeper_does_with_it(tmp_pa
             f"{validation['mae_model']:.3f}, persistence's {validation['mae_baseline']:.3f}" in worse.stderr)
     assert "the trailing-best rule decides" in worse.stderr and "adopted as the champion" in worse.stderr
 
-    skilled, validation = train_at(12, config, tmp_path / "skilled")
+    skilled, validation = train_at(3, config, tmp_path / "skilled")
     assert validation["auc"] > 0.5 and validation["mae_model"] < validation["mae_baseline"]
     assert "warning" not in skilled.output
 

@@ -65,6 +65,23 @@ def test_save_load_round_trip_keeps_hash_and_predictions(trained: ModelArtifact,
     assert before["p_event"].between(0, 1).all() and np.isfinite(before.to_numpy()).all()
 
 
+def test_the_asset_losses_count_in_is_recorded_and_hashed(trained: ModelArtifact, tmp_path: Path) -> None:
+    """A model trained in USD (no asset) is saved as every artifact was before the setting existed, so those
+    load with their hash; one trained for a USDC vault says so, and its hash differs."""
+    trained.save(tmp_path / "usd")
+    saved = json.loads((tmp_path / "usd" / ARTIFACT_FILE).read_text())
+    assert "asset_symbol" not in saved["metadata"]["settings"]
+    assert ModelArtifact.load(tmp_path / "usd").settings.asset_symbol is None
+    settings = trained.settings.for_asset("USDC")
+    for_usdc = ModelArtifact(trained.model_texts, trained.metadata.model_copy(update={"settings": settings}))
+    for_usdc.save(tmp_path / "usdc")
+    loaded = ModelArtifact.load(tmp_path / "usdc")
+    assert loaded.settings.asset_symbol == "USDC" and loaded.content_hash == for_usdc.content_hash
+    assert for_usdc.content_hash != trained.content_hash
+    with pytest.raises(ValueError, match="strategy.model.asset_symbol is USDC, but the vault's asset is DAI"):
+        settings.for_asset("DAI")
+
+
 def corrupt_model_text(directory: Path) -> None:
     path = directory / model_file("risk")
     path.write_text(path.read_text().replace("leaf_value=", "leaf_value=1", 1))
