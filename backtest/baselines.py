@@ -121,7 +121,8 @@ class HoldForecaster:
             median, biggest = float(today["apy"].median()), float(today["tvl_usd"].max())
             scale = max(median, 1.0) / biggest if biggest > 0 else 0.0
             self._fixed = {
-                pool: MarketForecast(apy_pct=float(tvl) * scale, p_event=0.0) for pool, tvl in today["tvl_usd"].items()
+                str(pool): MarketForecast(apy_pct=float(tvl) * scale, p_event=0.0)
+                for pool, tvl in today["tvl_usd"].items()
             }
         return self._fixed
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -68,7 +69,7 @@ def incident_losses(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta
         if day not in supplied.index:
             continue
         named = matched.columns[matched.iloc[item].to_numpy()]
-        total = float(supplied.loc[day, named].sum())
+        total = float(cast(pd.Series, supplied.loc[day, list(named)]).sum())  # one day's row: a Series
         if total > 0:
             hit = [pool for pool in named if pool in share.columns]
             share.loc[day, hit] = np.minimum(1.0, share.loc[day, hit] + lost / total)

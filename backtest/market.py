@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -56,7 +57,7 @@ class MarketData:
         table = (self._whole or self)._model_features
         if day not in table.index.get_level_values(TIMESTAMP):
             return table.iloc[:0].droplevel(TIMESTAMP)
-        return table.xs(day, level=TIMESTAMP)
+        return cast(pd.DataFrame, table.xs(day, level=TIMESTAMP))  # rows of a level: a frame, never a Series
 
     def model_features_until(self, day: pd.Timestamp) -> pd.DataFrame:
         """The `model_features` rows of every day up to `day`, indexed by (timestamp, pool), read from the same
@@ -74,12 +75,6 @@ class MarketData:
         from strategy.models.dataset import model_features
 
         return model_features(self.history, self.news, self.pools)
-
-    def pools_of(self, symbol: str | None) -> set[str]:
-        """Pools the metadata names `symbol` (case-insensitive): a single-token market of it (none without one)."""
-        if symbol is None:
-            return set()
-        return {pool for pool, named in pool_symbols(self).items() if named.casefold() == symbol.casefold()}
 
     def stablecoin_pools(self) -> set[str]:
         """Pools the metadata flags as stablecoin pools (none without metadata)."""
@@ -240,4 +235,6 @@ def live_spans(market: MarketData, pools: Sequence[str],
     history = market.history
     inside = history[history[TIMESTAMP].between(days[0], days[-1]) & history[POOL].isin(list(pools))]
     spans = inside.groupby(POOL)[TIMESTAMP].agg(["min", "max"])
-    return {pool: (spans.at[pool, "min"], spans.at[pool, "max"]) if pool in spans.index else None for pool in pools}
+    # a timestamp column's min and max are Timestamps (pandas-stubs type `.at` as any scalar)
+    return {pool: (cast(pd.Timestamp, spans.at[pool, "min"]), cast(pd.Timestamp, spans.at[pool, "max"]))
+            if pool in spans.index else None for pool in pools}

@@ -19,6 +19,7 @@ import math
 from collections import Counter
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from backtest.engine import StrategyRun
@@ -48,7 +49,7 @@ def daily_returns(run: StrategyRun, capital: float) -> pd.Series:
 def drawdowns(run: StrategyRun, capital: float) -> pd.Series:
     """Each day's fall of the net value from its running peak (the capital included), as a fraction of that peak."""
     net = run.values["net"]
-    peaks = np.maximum.accumulate(np.concatenate([[capital], net.to_numpy()]))[1:]
+    peaks: npt.NDArray[np.float64] = np.maximum.accumulate(np.concatenate([[capital], net.to_numpy()]))[1:]
     return 1 - net / peaks
 
 

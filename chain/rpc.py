@@ -18,10 +18,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import requests
+from eth_typing import URI
 from web3 import HTTPProvider, Web3
 from web3.middleware import FormattingMiddlewareBuilder
 from web3.middleware.base import Middleware
 from web3.middleware.validation import METHODS_TO_VALIDATE, async_build_method_validators, build_method_validators
+from web3.providers import JSONBaseProvider
 from web3.types import FormattersDict, RPCEndpoint, RPCResponse
 
 from chain.errors import RpcUnavailable, WrongChain
@@ -42,7 +44,7 @@ class FailoverProvider(HTTPProvider):
         if not urls:
             raise ValueError("connect needs at least one RPC URL")
         super().__init__(urls[0], request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None)
-        self.urls = list(urls)
+        self.urls = [URI(url) for url in urls]
         self.chain_id = chain_id  # learnt from the first URL that answers when not given
         self._checked: set[str] = set()
 
@@ -55,8 +57,9 @@ class FailoverProvider(HTTPProvider):
 
     def _failing_over(self, what: str, request: Callable[[], T]) -> T:
         """`request` at the current URL, then at each next one (wrapping around) while they fail."""
-        current = self.urls.index(self.endpoint_uri)
         served_by, failures = self.endpoint_uri, []
+        assert served_by is not None  # __init__ sets it to the first URL; only URLs of `urls` replace it
+        current = self.urls.index(served_by)
         for url in self.urls[current:] + self.urls[:current]:
             self.endpoint_uri = url
             try:
@@ -71,7 +74,7 @@ class FailoverProvider(HTTPProvider):
         self.endpoint_uri = served_by
         raise RpcUnavailable(redact(f"no RPC answered {what}: tried " + ", ".join(failures)), self.urls)
 
-    def _check_chain(self, url: str) -> None:
+    def _check_chain(self, url: URI) -> None:
         """eth_chainId at `url` once, before it serves anything."""
         if url in self._checked:
             return
@@ -95,9 +98,18 @@ def connect(urls: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S, *, chain_
     """
     provider = FailoverProvider(urls, timeout_s, chain_id)
     w3 = Web3(provider)
-    w3.middleware_onion.replace("validation", validation_built_once())
+    # web3 annotates `replace`'s new element as a key (TKey) where it takes and stores a middleware (TValue)
+    w3.middleware_onion.replace("validation", validation_built_once())  # type: ignore[arg-type]
     w3.eth.chain_id  # noqa: B018 - the probe: walks the URLs until one answers
     return w3
+
+
+def batching_provider(w3: Web3) -> JSONBaseProvider:
+    """`w3`'s provider, as one that sends JSON-RPC batches (HTTP, IPC); TypeError for any other."""
+    provider = w3.provider
+    if not isinstance(provider, JSONBaseProvider):
+        raise TypeError(f"JSON-RPC batches need an HTTP or IPC provider, not {type(provider).__name__}")
+    return provider
 
 
 def validation_built_once() -> Middleware:

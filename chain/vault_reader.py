@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from eth_abi import decode, encode
 from eth_abi.exceptions import DecodingError
+from eth_typing import ABIFunction, ChecksumAddress
 from eth_utils import function_abi_to_4byte_selector, get_abi_input_types, get_abi_output_types
 from hexbytes import HexBytes
 from web3 import Web3
@@ -27,6 +28,7 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3RPCEr
 from web3.types import BlockIdentifier, RPCEndpoint, RPCResponse
 
 from chain.deployment import Deployment
+from chain.rpc import batching_provider
 from strategy.guardrails import Guardrails, MarketLimits, VaultState
 from strategy.units import BPS
 
@@ -125,9 +127,10 @@ class AbiCodec:
     1.5 ms each for the Vault's). Addresses come back in lower case; a single output comes back unwrapped."""
 
     def __init__(self, abi: list[dict]) -> None:
+        functions = [cast(ABIFunction, entry) for entry in abi if entry["type"] == "function"]
         self._functions = {entry["name"]: _Function(function_abi_to_4byte_selector(entry), get_abi_input_types(entry),
                                                     get_abi_output_types(entry))
-                           for entry in abi if entry["type"] == "function"}
+                           for entry in functions}
 
     def encode(self, function: str, *args: Any) -> str:
         """0x-hex calldata of `function(*args)`."""
@@ -159,9 +162,10 @@ def read_batch(w3: Web3, calls: Sequence[ViewCall], block: int) -> list[Any]:
         return []
     requests = [(RPCEndpoint("eth_call"), [{"to": call.to, "data": call.codec.encode(call.function, *call.args)},
                                            hex(block)]) for call in calls]
-    replies = w3.provider.make_batch_request(requests)
+    provider = batching_provider(w3)
+    replies = provider.make_batch_request(requests)
     if not isinstance(replies, list):
-        replies = [w3.provider.make_request(method, params) for method, params in requests]
+        replies = [provider.make_request(method, params) for method, params in requests]
     if len(replies) != len(calls):
         raise Web3RPCError(f"a batch of {len(calls)} eth_calls got {len(replies)} answers")
     return [call.codec.decode(call.function, _result(call, reply)) for call, reply in zip(calls, replies, strict=True)]
@@ -206,7 +210,7 @@ class VaultReader:
         self._listed_guess: list[str] = []  # the markets of the last batched read: its positions are asked with it
 
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
         return self.contract.address
 
     def _call(self, name: str, *args: Any, block: BlockIdentifier = "latest") -> Any:
@@ -215,7 +219,7 @@ class VaultReader:
     # -- immutable facts (read once) ----------------------------------------------------------------
 
     @cached_property
-    def _static(self) -> tuple[str, str, int, str, int]:
+    def _static(self) -> tuple[str, str, int, ChecksumAddress, int]:
         asset = Web3.to_checksum_address(self._call("asset"))
         token = self.w3.eth.contract(address=asset, abi=self.asset_abi)
         return (self._call("name"), self._call("symbol"), self._call("decimals"), asset,
@@ -231,7 +235,8 @@ class VaultReader:
 
     @cached_property
     def _deployed_block(self) -> int:
-        low, high = 0, self.w3.eth.block_number
+        low = 0
+        high: int = self.w3.eth.block_number  # a BlockNumber; the search narrows it with plain ints
         if not self.w3.eth.get_code(self.address, high):
             raise ValueError(f"no contract at {self.address} on chain {self.w3.eth.chain_id}")
         while low < high:
@@ -405,10 +410,10 @@ class VaultReader:
             return block
         return self.w3.eth.block_number if block == "latest" else self.w3.eth.get_block(block)["number"]
 
-    def _listed(self, block: int) -> list[str]:
+    def _listed(self, block: int) -> list[ChecksumAddress]:
         return [Web3.to_checksum_address(m) for m in self._call("markets", block=block)]
 
-    def _market(self, address: str, block: int) -> MarketSnapshot:
+    def _market(self, address: ChecksumAddress, block: int) -> MarketSnapshot:
         _, cap_bps, cap_abs = self._call("market_config", address, block=block)
         market = self.w3.eth.contract(address=address, abi=self.market_abi)
         if address not in self._market_names:

@@ -41,6 +41,7 @@ import requests
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
+from web3.types import TxReceipt
 
 from chain.errors import ContractRevert, RpcUnavailable
 from chain.events import emitted
@@ -261,7 +262,9 @@ class Keeper:
             return None
         block = self.chain.w3.eth.get_block("latest")
         self._record_chain_facts(cycle_id, self.chain.reader.state(), block)
-        decision_id = self.db.repeat_decision(self.db.proposal(proposal.id).decision_id, cycle_id)
+        record = self.db.proposal(proposal.id)
+        assert record is not None  # live_proposals returns only proposals the journal holds
+        decision_id = self.db.repeat_decision(record.decision_id, cycle_id)
         log.info("cycle %d runs the approved proposal %s (decision %s)", cycle_id, proposal.id,
                  proposal.decision_hash)
         return DecidedRebalance(cycle_id, decision_id, proposal.decision_hash, list(proposal.allocations),
@@ -317,6 +320,7 @@ class Keeper:
         """TxSender's on_signed: the signed transaction, and the chain it was built on, committed before it is
         broadcast."""
         built_on = pending.built_on
+        assert built_on is not None  # TxSender signs every transaction it hands over on a block it read
         self.db.record_signed(
             decision_id, sender=self.chain.keeper_address, nonce=pending.nonce, tx_hash=to_hex(pending.tx_hash),
             raw_tx=to_hex(pending.raw_tx), max_fee_per_gas=pending.max_fee_per_gas,
@@ -402,7 +406,8 @@ class Keeper:
                              unknown_pools: Sequence[str] = ()) -> tuple[dict[str, MarketForecast], list[str]]:
         """The pools' forecasts keyed by their markets, and the markets whose pools have no fresh data; what
         that means for the allocation is `strategy.decision`'s missing-forecast policy."""
-        by_market, stale = {}, []
+        by_market: dict[str, MarketForecast] = {}
+        stale: list[str] = []
         for pool, market in self.markets.items():
             if market not in guardrails.markets:
                 log.warning("market %s (pool %s) is not listed by the vault; ignored", market, pool)
@@ -429,7 +434,9 @@ class Keeper:
             return
         previous = self.db.last_share_price(before_cycle=cycle_id)
         self.db.update_cycle(cycle_id, chain_time=chain_time, share_price=str(share_price))
-        if self.metrics is not None and previous is not None and previous.chain_time is not None:
+        # previous.share_price is never None (last_share_price finds only cycles that read one): a narrowing
+        if (self.metrics is not None and previous is not None and previous.share_price is not None
+                and previous.chain_time is not None):
             realised = annualised_growth(int(previous.share_price), share_price, chain_time - previous.chain_time)
             if realised is not None:
                 self.metrics.realised_apy.set(realised * 100)
@@ -439,7 +446,7 @@ class Keeper:
         if self.metrics is not None and state.total > 0:
             self.metrics.predicted_apy.set(predicted_apy(allocation.targets, forecasts, state.total))
 
-    def _settle(self, cycle_id: int, decision_hash: str | None, receipt: Mapping[str, Any]) -> CycleOutcome:
+    def _settle(self, cycle_id: int, decision_hash: str | None, receipt: TxReceipt) -> CycleOutcome:
         """The outcome of a mined transaction of the cycle, by the vault function it called."""
         tx = self.db.record_receipt(receipt)
         if self.metrics is not None and tx.fee_paid:
@@ -494,7 +501,9 @@ def _predictions_json(forecasts: Mapping[str, MarketForecast], markets: Mapping[
 
 
 def _pending_of(tx: Transaction) -> PendingTx:
-    built_on = None if tx.genesis_hash is None else BuiltOn(tx.genesis_hash, tx.built_on_block, tx.built_on_hash)
+    # the journal writes the three together (KeeperDB.record_signed); none for one journaled before it did
+    built_on = (None if tx.genesis_hash is None or tx.built_on_block is None or tx.built_on_hash is None
+                else BuiltOn(tx.genesis_hash, tx.built_on_block, tx.built_on_hash))
     return PendingTx(nonce=tx.nonce, tx_hash=tx.tx_hash, raw_tx=tx.raw_tx, max_fee_per_gas=tx.max_fee_per_gas,
                      max_priority_fee_per_gas=tx.max_priority_fee_per_gas, gas_limit=tx.gas_limit,
                      built_on=built_on)

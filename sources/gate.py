@@ -33,10 +33,10 @@ broken feed does, is checked on every point:
 
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Annotated
+from typing import Annotated, cast
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
@@ -125,9 +125,15 @@ def _judge_latest_points(latest: pd.DataFrame, previous: pd.DataFrame, judge: Po
     problems = [
         problem
         for key, point in latest.iterrows()
-        for problem in judge(key, point, previous.loc[key] if key in previous.index else None)
+        for problem in judge(str(key), point, _point(previous, key))
     ]
     _refuse_if(problems, ImplausibleDataError)
+
+
+def _point(points: pd.DataFrame, key: Hashable) -> pd.Series | None:
+    """The row of `points` (one per key) at `key`, or None."""
+    # `.loc[key]` of one label is this `xs`; the stubs say Series or DataFrame, as the index could repeat a key
+    return cast(pd.Series, points.xs(key)) if key in points.index else None
 
 
 def _market_point_problems(pool: str, latest: pd.Series, previous: pd.Series | None, limits: GateLimits) -> list[str]:
@@ -201,9 +207,14 @@ def _check_series(
     earlier = ordered[~is_last]
     previous = earlier[~earlier[key].duplicated(keep="last")].set_index(key)
     ages = pd.Timestamp(now) - latest[TIMESTAMP]
+
+    def latest_at(name: Hashable) -> str:
+        # a Timestamp (one row per key), which the stubs widen to any scalar
+        return cast(pd.Timestamp, latest.at[name, TIMESTAMP]).isoformat()
+
     _refuse_if(
         [
-            f"{key} {name}: latest point {latest.at[name, TIMESTAMP].isoformat()} is {_hours(age)} old "
+            f"{key} {name}: latest point {latest_at(name)} is {_hours(age)} old "
             f"(limit {_hours(limits.max_age)})"
             for name, age in ages.items()
             if age > limits.max_age
@@ -212,7 +223,7 @@ def _check_series(
     )
     _refuse_if(
         [
-            f"{key} {name}: latest point {latest.at[name, TIMESTAMP].isoformat()} is {_hours(-age)} in the future "
+            f"{key} {name}: latest point {latest_at(name)} is {_hours(-age)} in the future "
             f"(limit {_hours(limits.max_clock_skew)})"
             for name, age in ages.items()
             if -age > limits.max_clock_skew

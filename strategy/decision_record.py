@@ -233,7 +233,7 @@ def _is_legacy(record: Mapping[str, Any]) -> bool:
 def _legacy_hash(record: Mapping[str, Any], record_json: str) -> str:
     """The hash of a legacy record as it was taken: over its JSON with sorted keys and no whitespace. Such a
     record still proves what the keeper journaled; it has no bundle, so it cannot be re-executed."""
-    check_record(record | {"targets": {market: str(amount) for market, amount in record["targets"].items()}})
+    check_record({**record, "targets": {market: str(amount) for market, amount in record["targets"].items()}})
     if json.dumps(record, sort_keys=True, separators=(",", ":")) != record_json:
         raise DecisionError("stored decision record is not in canonical form, so its bytes were changed")
     return keccak_hex(record_json)
@@ -298,7 +298,7 @@ def table_from_json_or_none(document: Mapping[str, Any] | None) -> pd.DataFrame 
 
 def _column(dtype: str, values: list[Any]) -> pd.Series:
     if dtype.startswith("datetime64"):
-        return pd.Series(pd.to_datetime(values, utc=True, format="ISO8601")).astype(dtype)
+        return pd.Series(pd.to_datetime(values, utc=True, format="ISO8601")).astype(pd.api.types.pandas_dtype(dtype))
     if dtype.startswith(("int", "uint")):
         return pd.Series([int(v) for v in values], dtype=dtype)
     if dtype.startswith("float"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import cast
 
 import pandas as pd
 
@@ -30,7 +31,9 @@ def forecast_at(artifact: ModelArtifact, history: pd.DataFrame, news: pd.DataFra
     day = at.floor("D")
     if history.empty or not (history[TIMESTAMP] == day).any():
         return {}
-    return forecasts_from(artifact, model_features(history, news, pools_meta).xs(day, level=TIMESTAMP), day)
+    # one day's rows, indexed by pool: a frame, never the Series the stubs allow for
+    features = cast(pd.DataFrame, model_features(history, news, pools_meta).xs(day, level=TIMESTAMP))
+    return forecasts_from(artifact, features, day)
 
 
 def forecasts_from(artifact: ModelArtifact, features: pd.DataFrame, day: pd.Timestamp) -> dict[str, MarketForecast]:
@@ -56,7 +59,9 @@ def policy_forecasts(state: PolicyState, known: Known, day: pd.Timestamp) -> tup
     record: the champion and its content hash, or the trailing-best rule and `RULE_HASH`; ({}, None) while no
     challenger has trained yet."""
     if state.rule == MODEL:
-        return forecasts_from(state.champion, known.features_on(day), day), state.champion.content_hash
+        champion = state.champion
+        assert champion is not None  # what the rule MODEL means (`PolicyState.rule`)
+        return forecasts_from(champion, known.features_on(day), day), champion.content_hash
     if state.rule == TRAILING_BEST:
         return trailing_best(known.history, day), RULE_HASH
     return {}, None

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -216,6 +217,21 @@ def _schedule_events(rng: np.random.Generator, pools: pd.DataFrame, days: int) -
     return pd.DataFrame(events, columns=["day", "kind", "subject", "pools"]).sort_values("day", ignore_index=True)
 
 
+class _Event(NamedTuple):
+    """A row of `_schedule_events`."""
+
+    day: int
+    kind: str
+    subject: str  # the pool, protocol or token hit
+    pools: list[str]
+
+
+def _event_rows(events: pd.DataFrame) -> list[_Event]:
+    """The rows of `_schedule_events` as typed tuples (pandas leaves a row's values untyped)."""
+    rows = events[list(_Event._fields)].itertuples(index=False, name=None)
+    return [_Event(int(day), str(kind), str(subject), list(pools)) for day, kind, subject, pools in rows]
+
+
 @dataclass
 class _Shocks:
     """Event effects on the simulation, days × pools."""
@@ -234,7 +250,7 @@ def _event_effects(
     shape = (days, len(pools))
     shocks = _Shocks(np.zeros(shape), np.ones(shape), np.ones(shape), np.zeros(shape, bool), np.ones(shape))
     column = {pool: i for i, pool in enumerate(pools["pool"])}
-    for event in events.itertuples():
+    for event in _event_rows(events):
         hit = [column[p] for p in event.pools]
         day = event.day
         if rng.random() < _TELL_PROBABILITY:
@@ -331,7 +347,8 @@ def _news(
 
     def pool_words(pool_id: str) -> dict[str, str]:
         pool = by_id.loc[pool_id]
-        return {"protocol": _display(pool["project"]), "token": pool["tokens"][0], "chain": pool["chain"]}
+        return {"protocol": _display(str(pool["project"])), "token": str(pool["tokens"][0]),
+                "chain": str(pool["chain"])}
 
     def words(kind: str, subject: str) -> dict[str, str]:
         if kind in ("apy_collapse", "tvl_run"):
@@ -345,7 +362,7 @@ def _news(
         return pool["pool"] if kind in ("apy_collapse", "tvl_run") else pool["project"]
 
     items: list[tuple[int, str]] = []  # (day, title)
-    for event in events.itertuples():
+    for event in _event_rows(events):
         if rng.random() < _WARNING_PROBABILITY:
             items.append((event.day - int(rng.integers(1, 5)),
                           _WARNINGS[event.kind].format(**words(event.kind, event.subject))))

@@ -27,7 +27,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.logs import DISCARD
-from web3.types import TxReceipt
+from web3.types import BlockIdentifier, RPCEndpoint, TxReceipt
 
 from backtest.engine import Executed, Setup
 from backtest.errors import ChainModeError
@@ -35,6 +35,7 @@ from backtest.realised import DayFactors, RealisedMarket
 from chain.errors import ContractRevert
 from chain.events import emitted
 from chain.rebalance import simulate_then_send
+from chain.rpc import batching_provider
 from chain.tx import TxSender
 from chain.vault_reader import AbiCodec, VaultReader, ViewCall
 from strategy.decision_record import decision_hash_of, decision_record, keccak_hex
@@ -51,7 +52,7 @@ MARKET_TX_FEE_CAP = 10_000 * GWEI
 
 def rpc(w3: Web3, method: str, *params: Any) -> Any:
     """One raw JSON-RPC call (anvil's evm_* and anvil_* methods); an error reply is a ChainModeError."""
-    reply = w3.provider.make_request(method, list(params))
+    reply = w3.provider.make_request(RPCEndpoint(method), list(params))
     if "error" in reply:
         raise ChainModeError(f"{method} failed: {reply['error']}")
     return reply.get("result")
@@ -60,7 +61,7 @@ def rpc(w3: Web3, method: str, *params: Any) -> Any:
 def rpc_batch(w3: Web3, requests: list[tuple[str, list[Any]]]) -> list[Any]:
     """Raw JSON-RPC calls in one batch, their results in order. anvil may run a batch's calls in any order:
     batch only calls that do not depend on each other. An error reply is a ChainModeError."""
-    replies = w3.provider.make_batch_request(requests)
+    replies = batching_provider(w3).make_batch_request([(RPCEndpoint(method), params) for method, params in requests])
     if not isinstance(replies, list) or len(replies) != len(requests):
         raise ChainModeError(f"a batch of {len(requests)} requests got {replies!r:.200}")
     for (method, _), reply in zip(requests, replies, strict=True):
@@ -165,7 +166,7 @@ class ChainVault:
         self.chain_id = contracts.w3.eth.chain_id
         self._day_index = {day: index for index, day in enumerate(setup.days)}
         self._state: VaultState | None = None  # read once between two writes
-        self._block: int | str = "latest"  # the block of the last write: where the state is read
+        self._block: BlockIdentifier = "latest"  # the block of the last write: where the state is read
 
     def clock(self, day: pd.Timestamp) -> int:
         """Chain time of `day`."""
@@ -203,6 +204,8 @@ class ChainVault:
                 gas, self._block = revert.receipt["gasUsed"], revert.receipt["blockNumber"]
             return Executed([revert.reason or "reverted without a reason"], planned,
                             self.setup.price_of_gas(gas), 0)
+        if receipt is None:  # only a simulation (send=False) returns no receipt
+            raise ChainModeError("the rebalance was simulated but not sent: no receipt to settle")
         self._block = receipt["blockNumber"]
         events = emitted(self.contracts.vault, "Rebalanced", receipt)
         return Executed([], int(events[0]["args"]["moved"]), self.setup.price_of_gas(receipt["gasUsed"]),

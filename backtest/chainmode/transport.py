@@ -22,7 +22,9 @@ class LocalHTTPProvider(HTTPProvider):
 
     def __init__(self, endpoint_uri: str, **kwargs: Any) -> None:
         super().__init__(endpoint_uri, **kwargs)
-        self._request_session_manager = _KeptAlive()  # the one seam HTTPProvider posts through
+        # the one seam HTTPProvider posts through; duck-typed (it calls make_post_request alone), rather than a
+        # subclass of web3's private HTTPSessionManager, which would build a session cache and thread pool
+        self._request_session_manager = _KeptAlive()  # type: ignore[assignment]
 
 
 class _KeptAlive:

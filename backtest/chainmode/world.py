@@ -12,6 +12,7 @@ from typing import Self
 
 import requests
 from eth_account import Account
+from eth_typing import ChecksumAddress
 from eth_utils import (
     is_checksum_address,
     is_checksum_formatted_address,
@@ -203,7 +204,8 @@ class ChainWorld:
                 d.seed_market(token, market, 10**decimals)
             self._set_deposit_fee(d, markets)
             return token, markets, [d.admin] * len(markets)
-        markets = [w3.eth.contract(address=self.options.markets[pool], abi=abi) for pool in self.setup.pools]
+        given = self.options.markets
+        markets = [w3.eth.contract(address=Web3.to_checksum_address(given[pool]), abi=abi) for pool in self.setup.pools]
         assets = {_market_asset(w3, pool, market) for pool, market in zip(self.setup.pools, markets, strict=True)}
         if len(assets) != 1:
             raise ChainModeError(f"the given markets hold {len(assets)} different assets; they must share one")
@@ -252,13 +254,13 @@ def _check_covers(markets: Mapping[str, str], pools: list[str]) -> None:
                          f"the backtest, or none to deploy new markets", "fork_market")
 
 
-def _market_asset(w3: Web3, pool: str, market: Contract) -> str:
+def _market_asset(w3: Web3, pool: str, market: Contract) -> ChecksumAddress:
     """The asset of an existing market; a clear error when there is no MockMarket at its address."""
     where = f"`fork_market` {pool}={market.address}"
     if not w3.eth.get_code(market.address):
         raise ChainModeError(f"{where}: no contract at that address on the fork", "fork_market")
     try:
-        return market.functions.asset().call()
+        return Web3.to_checksum_address(market.functions.asset().call())
     except Web3Exception:
         raise ChainModeError(f"{where}: not a MockMarket (it has no asset())", "fork_market") from None
 

@@ -31,9 +31,11 @@ import calendar
 import contextlib
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import overload
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 DATES_MEMO = 1 << 14  # dates read again by the next cycle's fetch of the same feed
@@ -72,6 +74,7 @@ class PlainEntry:
 def plain_entries(content: bytes) -> list[PlainEntry] | None:
     """The entries of a plain RSS 2.0 or Atom feed (see the module docstring), in document order; None for any
     other document."""
+    read: Callable[[ET.Element], PlainEntry]
     try:
         root = _plain_document(content)
         if root.tag == "rss" and root.get("version", "").startswith("2."):
@@ -178,10 +181,14 @@ def _only(parent: ET.Element, tag: str) -> list[ET.Element]:
     return children
 
 
-def _stripped(element: ET.Element | None) -> str | None:
-    return None if element is None else (element.text or "").strip()
+def _stripped(element: ET.Element) -> str:
+    return (element.text or "").strip()
 
 
+@overload  # a text in, a text out: only a missing element reads as None
+def _feedparser_text(text: str) -> str: ...
+@overload
+def _feedparser_text(text: str | None) -> str | None: ...
 def _feedparser_text(text: str | None) -> str | None:
     """feedparser's last steps on a text: what reads as UTF-8 taken for Latin-1 is decoded again; a character it
     would map from Windows-1252 is left to it."""

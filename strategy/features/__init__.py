@@ -58,13 +58,15 @@ def build_features(
     ``news`` is a canonical news table; matching it to pools needs ``pools_meta`` (pool, project, symbol,
     stablecoin). The columns are the same whatever is given; what cannot be computed is NaN.
     """
-    if news is not None and pools_meta is None:
+    if news is None:  # same columns, all unknown: no pool is matchable
+        news = pd.DataFrame({c: pd.Series(dtype=TIMESTAMP_DTYPE if c == TIMESTAMP else "str") for c in NEWS_COLUMNS})
+        news_pools = pd.DataFrame({c: pd.Series(dtype="str") for c in POOL_META_COLUMNS})
+    elif pools_meta is None:
         raise DataError("news features need pools_meta to match items to pools", field="pools_meta")
+    else:
+        news_pools = pools_meta
     panel = DailyPanel(history)
     stablecoin = pools_meta.set_index(POOL)["stablecoin"] if pools_meta is not None else None
     features = market_features(panel, stablecoin, windows)
-    if news is None:  # same columns, all unknown: no pool is matchable
-        news = pd.DataFrame({c: pd.Series(dtype=TIMESTAMP_DTYPE if c == TIMESTAMP else "str") for c in NEWS_COLUMNS})
-        pools_meta = pd.DataFrame({c: pd.Series(dtype="str") for c in POOL_META_COLUMNS})
-    features |= news_features(panel, news, pools_meta, windows)
+    features |= news_features(panel, news, news_pools, windows)
     return panel.long(features)

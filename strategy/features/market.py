@@ -7,6 +7,7 @@ the same day only. Nothing here looks past the row's day.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ def market_features(
     mean_30, std_30 = _rolling(apy, 30).mean(), _rolling(apy, 30).std()
     features["apy_z_30d"] = (apy - mean_30) / std_30.where(std_30 > 0)
 
-    log_tvl = np.log1p(tvl)
+    log_tvl = cast(pd.DataFrame, np.log1p(tvl))  # a frame: numpy's stubs miss DataFrame.__array_ufunc__
     features["tvl_log"] = log_tvl
     for w in changes:
         features[f"tvl_growth_{w}d"] = log_tvl - log_tvl.shift(w)
@@ -45,7 +46,7 @@ def market_features(
         features[f"tvl_drawdown_{w}d"] = tvl / peak.where(peak > 0) - 1
     features["tvl_flow_vol_30d"] = _rolling(features["tvl_growth_1d"], 30).std()
 
-    log_price = np.log(price)
+    log_price = cast(pd.DataFrame, np.log(price))  # a frame: numpy's stubs miss DataFrame.__array_ufunc__
     features["price_ret_1d"] = log_price - log_price.shift(1)
     features["price_ret_7d"] = log_price - log_price.shift(7)
     for w in (7, 30):
@@ -99,7 +100,7 @@ def _supply_and_borrow(tvl: pd.DataFrame, utilization: pd.DataFrame) -> dict[str
     borrowed = supplied - tvl
     features = {}
     for side, amount in (("supply", supplied), ("borrow", borrowed)):
-        log_amount = np.log1p(amount.clip(lower=0))
+        log_amount = cast(pd.DataFrame, np.log1p(amount.clip(lower=0)))  # a frame, as above
         features[f"{side}_log"] = log_amount
         for w in (1, 7):
             features[f"{side}_growth_{w}d"] = log_amount - log_amount.shift(w)

@@ -105,7 +105,7 @@ def pool_keywords(pools_meta: pd.DataFrame, *, tokens: bool = True) -> pd.DataFr
     unless `tokens` is False)."""
     project = pools_meta["project"].astype("str").str.lower()
     protocol = project.str.replace(r"-v\d+\b", "", regex=True)
-    parts = [
+    parts: list[pd.Series] = [
         protocol.str.split("-").str[0],  # "morpho"
         protocol.str.replace("-", " "),  # "morpho blue"
     ]

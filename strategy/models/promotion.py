@@ -138,7 +138,10 @@ class Scores:
 
     @property
     def span(self) -> str:
-        return "its validation split" if self.first is None else f"{self.first.date()}..{self.last.date()}"
+        if self.first is None:
+            return "its validation split"
+        assert self.last is not None  # a window's scores have both ends (judge, realised_scores)
+        return f"{self.first.date()}..{self.last.date()}"
 
 
 @dataclass(frozen=True)
@@ -204,12 +207,13 @@ def judge(champion: ModelArtifact | None, challenger: ModelArtifact, day: pd.Tim
     rows = known.labelled(first, last, settings.target_params())
     if rows.empty:
         return Verdict(day, challenger, False, f"no labelled rows on {first.date()}..{last.date()} to judge it on")
-    scores = Scores(len(rows), _mae(trial, rows), _persistence_mae(rows), _mae(champion, rows), first, last)
-    promoted = scores.model < scores.persistence and scores.model < scores.champion
+    trial_mae, persistence_mae, champion_mae = _mae(trial, rows), _persistence_mae(rows), _mae(champion, rows)
+    scores = Scores(len(rows), trial_mae, persistence_mae, champion_mae, first, last)
+    promoted = scores.model < scores.persistence and scores.model < champion_mae
     return Verdict(day, challenger, promoted,
                    f"{'beat' if promoted else 'did not beat'} both: its trial's yield MAE on {scores.span} is "
                    f"{scores.model:.3f}, persistence's {scores.persistence:.3f}, the champion's "
-                   f"{scores.champion:.3f}", scores)
+                   f"{champion_mae:.3f}", scores)
 
 
 def gate_window(champion: ModelArtifact, day: pd.Timestamp, settings: ModelSettings) -> tuple[pd.Timestamp,
@@ -239,12 +243,21 @@ def trained_day(artifact: ModelArtifact) -> pd.Timestamp:
 
 def first_verdict(challenger: ModelArtifact, day: pd.Timestamp) -> Verdict:
     """The gate on a first model, with no champion to beat: its own validation split (module docstring)."""
-    validation = challenger.metadata.validation
-    scores = Scores(int(validation["rows"]), float(validation["mae_model"]), float(validation["mae_baseline"]))
+    rows, model, persistence = (_validation_metric(challenger, name) for name in ("rows", "mae_model", "mae_baseline"))
+    scores = Scores(int(rows), model, persistence)
     promoted = scores.model <= scores.persistence
     return Verdict(day, challenger, promoted,
                    f"first model, {'not worse' if promoted else 'worse'} than persistence: its yield MAE on "
                    f"{scores.span} is {scores.model:.3f}, persistence's {scores.persistence:.3f}", scores)
+
+
+def _validation_metric(artifact: ModelArtifact, name: str) -> float:
+    """A score training records of every model (`training._validation_metrics`), which an artifact made
+    another way may lack."""
+    value = artifact.metadata.validation.get(name)
+    if value is None:
+        raise ModelError(f"the model's metadata has no validation {name} to judge it on")
+    return value
 
 
 def _after(state: PolicyState, verdict: Verdict) -> PolicyState:
@@ -256,8 +269,8 @@ def _after(state: PolicyState, verdict: Verdict) -> PolicyState:
 
 
 def _mae(model: YieldForecaster, rows: pd.DataFrame) -> float:
-    return metrics.mae(model.apy_pred(rows), rows[YIELD_TARGET])
+    return metrics.mae(model.apy_pred(rows), rows[YIELD_TARGET].to_numpy())
 
 
 def _persistence_mae(rows: pd.DataFrame) -> float:
-    return metrics.mae(rows[BASELINE], rows[YIELD_TARGET])
+    return metrics.mae(rows[BASELINE].to_numpy(), rows[YIELD_TARGET].to_numpy())

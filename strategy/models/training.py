@@ -88,7 +88,7 @@ def train_artifact(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta:
         validation=_validation_metrics(rows, boosters.predicted),
         lightgbm_version=lgb.__version__,
         risk_calibration=fit_calibration(settings.risk_calibration, boosters.predicted[RISK],
-                                         rows.targets[RISK_TARGET].iloc[rows.validation]),
+                                         rows.targets[RISK_TARGET].to_numpy("float64")[rows.validation]),
     )
     return ModelArtifact(boosters.texts, metadata)
 
@@ -161,6 +161,8 @@ def _training_rows(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta:
     for column, name in enumerate(names):
         matrix[:, column] = features[name].to_numpy("float64")[keep]
     index = features.index[keep]
+    # model_features' (timestamp, pool): on a flat index no target matches, and _labelled refused the table
+    assert isinstance(index, pd.MultiIndex)
     return _split(_Rows(index, names, matrix, targets[keep], train_end, slice(0), slice(0)), settings)
 
 
@@ -233,18 +235,20 @@ def _fit(rows: _Rows, settings: ModelSettings, models: tuple[str, ...]) -> _Boos
         early = lgb.train(params[name], fit, settings.num_boost_round, valid_sets=[validation],
                           callbacks=[lgb.early_stopping(settings.early_stopping_rounds, verbose=False)])
         best[name] = max(1, early.best_iteration)
-        predicted[name] = early.predict(rows.matrix[rows.validation], num_iteration=best[name],
-                                        num_threads=PREDICT_THREADS)
+        # dense in, an array out (sparse results come only of sparse input); asarray returns it as is
+        predicted[name] = np.asarray(early.predict(rows.matrix[rows.validation], num_iteration=best[name],
+                                                   num_threads=PREDICT_THREADS))
         texts[name] = lgb.train(params[name], every, best[name]).model_to_string()
     return _Boosters(texts, best, predicted)
 
 
 def _params(name: str, settings: ModelSettings) -> dict[str, Any]:
-    objective = {
+    objectives: dict[str, dict[str, Any]] = {
         YIELD: {"objective": settings.yield_objective, "metric": "l1"},
         RISK: {"objective": "binary", "metric": "binary_logloss"},
         YIELD_Q10: {"objective": "quantile", "alpha": QUANTILE, "metric": "quantile"},
-    }[name]
+    }
+    objective = objectives[name]
     return {
         **objective,
         "learning_rate": settings.learning_rate,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from strategy.forecast import policy_forecasts
-from strategy.models import ModelArtifact, train_artifact
+from strategy.models import ModelArtifact, ModelError, train_artifact
 from strategy.models.artifact import ARTIFACT_FILE, YieldModel
 from strategy.models.promotion import (
     MODEL,
@@ -19,6 +19,7 @@ from strategy.models.promotion import (
     Known,
     PolicyState,
     advance,
+    first_verdict,
     gate_window,
     judge,
     retrain_due,
@@ -156,3 +157,16 @@ def test_features_out_of_order_are_refused(promotion_market: SyntheticMarket,
     shuffled_rows = Known(known.features.sample(frac=1, random_state=0), known.history, known.train)
     with pytest.raises(ValueError, match=r"^the features known must be sorted by \(timestamp, pool\)"):
         shuffled_rows.features_on(day(100))
+
+
+@pytest.mark.parametrize("missing", ["rows", "mae_model", "mae_baseline"])
+def test_a_first_model_without_its_validation_scores_is_refused_by_name(promotion_market: SyntheticMarket,
+                                                                         missing: str) -> None:
+    """An artifact made some other way than `train_artifact` may lack the scores the first gate reads."""
+    model = train_artifact(promotion_market.history, promotion_market.news, promotion_market.pools,
+                           train_end=day(100), settings=SETTINGS)
+    validation = {name: value for name, value in model.metadata.validation.items() if name != missing}
+    bare = ModelArtifact(model.model_texts, model.metadata.model_copy(update={"validation": validation}))
+    assert first_verdict(model, day(100)).scores is not None
+    with pytest.raises(ModelError, match=f"the model's metadata has no validation {missing} to judge it on"):
+        first_verdict(bare, day(100))
