@@ -9,28 +9,21 @@ an HTTP error, a body past `max_body_bytes` once decoded (a gzip bomb included),
 deadline (a watchdog shuts the socket of a server trickling bytes, which resets every read time-out).
 """
 
-import contextlib
 import json
-import socket
 import tempfile
-import threading
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
-from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from decisions.bundle import bundle_path, model_path
 from decisions.check import Check, Verdict, check_decision
 from decisions.publish import ARTIFACT_FILE, ARTIFACT_FILES, decision_url, model_url, named_model
 from strategy.data.loaders import MAX_JSON_DEPTH, json_depth
 from vaultbot.redact import redact
+from vaultbot.watchdog import Watchdog, WatchedAdapter
 
 CHUNK_BYTES = 64 * 1024  # decoded bytes per read: a compressed body is inflated at most this much at a time
 
@@ -114,73 +107,10 @@ def _index_names(url: "_Url", index: bytes) -> list[str]:
     return names
 
 
-class _Deadline:
-    """One download's deadline, from the request to the body's last byte. A server trickling bytes resets every
-    read time-out, so a watchdog shuts the download's sockets when the deadline passes: a blocked read returns."""
-
-    def __init__(self, seconds: float) -> None:
-        self.expired = threading.Event()
-        self._sockets: list[socket.socket] = []
-        self._watchdog = threading.Timer(seconds, self._expire)
-        self._watchdog.daemon = True
-
-    def watch(self, sock: socket.socket) -> None:
-        self._sockets.append(sock)
-        if self.expired.is_set():  # it passed before this socket connected
-            _shut(sock)
-
-    def _expire(self) -> None:
-        self.expired.set()
-        for sock in self._sockets:
-            _shut(sock)
-
-    def __enter__(self) -> "_Deadline":
-        self._token = _deadline.set(self)
-        self._watchdog.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._watchdog.cancel()
-        _deadline.reset(self._token)
-
-
-_deadline: ContextVar[_Deadline] = ContextVar("vaultbot_bundle_download")
-
-
-def _shut(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):  # closed already
-        # socket.socket's own shutdown: an SSLSocket's would tear down its TLS state under the reading thread
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-class _WatchedConnection(HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        _deadline.get().watch(self.sock)
-
-
-class _WatchedTLSConnection(_WatchedConnection, HTTPSConnection):
-    """The same over TLS (the MRO puts the watch around HTTPSConnection's own connect)."""
-
-
-class _WatchedPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedConnection
-
-
-class _WatchedTLSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedTLSConnection
-
-
-class _WatchedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedTLSPool}
-
-
 def _session() -> requests.Session:
     session = requests.Session()
     for scheme in ("http://", "https://"):
-        session.mount(scheme, _WatchedAdapter())
+        session.mount(scheme, WatchedAdapter())
     return session
 
 
@@ -200,7 +130,7 @@ class _Url:
 def _download(session: requests.Session, url: _Url, limits: Limits) -> bytes | None:
     """The body of a 200 answer to GET `url`, None for a 404; `FetchError` otherwise."""
     shown = url.shown
-    with _Deadline(limits.deadline_s) as deadline:
+    with Watchdog(limits.deadline_s) as deadline:
         try:
             timeout = (limits.connect_timeout_s, limits.read_timeout_s)
             with session.get(url.real, stream=True, timeout=timeout) as response:
@@ -211,7 +141,7 @@ def _download(session: requests.Session, url: _Url, limits: Limits) -> bytes | N
                 body = _body(response, shown, limits)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             raise FetchError(f"{shown}: {_failure(error, limits, deadline)}") from None
-        if deadline.expired.is_set():  # a body without a length ends at the shut socket as if it were whole
+        if deadline.expired:  # a body without a length ends at the shut socket as if it were whole
             raise FetchError(f"{shown}: {_failure(None, limits, deadline)}")
     return body
 
@@ -231,9 +161,9 @@ def _body(response: requests.Response, shown: str, limits: Limits) -> bytes:
     return bytes(body)
 
 
-def _failure(error: BaseException | None, limits: Limits, deadline: _Deadline) -> str:
+def _failure(error: BaseException | None, limits: Limits, deadline: Watchdog) -> str:
     """Why a download failed, in a few words."""
-    if deadline.expired.is_set():
+    if deadline.expired:
         return f"no complete answer within {limits.deadline_s:g} s"
     if isinstance(error, requests.ConnectTimeout):
         return f"cannot connect: no answer within {limits.connect_timeout_s:g} s"

@@ -11,30 +11,24 @@ Whatever goes wrong in transport surfaces as `SourceError`; a payload that arriv
 parsed surfaces as `PayloadError`, which is both a `SourceError` and a `strategy.data` `DataError`.
 """
 
-import contextlib
 import logging
-import socket
-import threading
 import time
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 from requests_cache import CachedSession
-from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPSConnectionPool, ProxyManager
-from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3 import BaseHTTPResponse
 from urllib3.connectionpool import ConnectionPool
-from urllib3.response import HTTPResponse
 from urllib3.util.retry import Retry
 
 from sources.config import HttpSettings
 from strategy.data.errors import DataError
 from strategy.data.loaders import MAX_JSON_DEPTH, json_depth
+from vaultbot.watchdog import Watchdog, WatchedAdapter
 
 log = logging.getLogger(__name__)
 
@@ -104,77 +98,20 @@ class CycleBudget:
         return own, f"fetch deadline ({fetch_s:g} s)"
 
 
-class _Fetch:
-    """One fetch under way, from its first connection to the end of its body, retries included.
-
-    A server trickling bytes resets every per-read time-out, so a watchdog shuts the fetch's sockets when its
-    deadline passes: the blocked read returns, and the fetch fails with the deadline as its reason.
-    """
+class _Fetch(Watchdog):
+    """One fetch under way, from its first connection to the end of its body, retries included: the watchdog of
+    its deadline (`vaultbot.watchdog`), and the cycle's budget its retries spend."""
 
     def __init__(self, budget: CycleBudget, fetch_s: float) -> None:
         self.budget = budget
         self.deadline, self.deadline_name = budget.deadline(fetch_s)
-        self.expired = False
-        self._sockets: list[socket.socket] = []
-        self._watchdog = threading.Timer(max(self.left(), 0.0), self._expire)
-        self._watchdog.daemon = True
+        super().__init__(self.left())
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
 
     def refusal(self) -> _Refused:
         return _Refused(f"no complete answer by the {self.deadline_name}")
-
-    def watch(self, sock: socket.socket) -> None:
-        self._sockets.append(sock)
-        if self.expired:  # the watchdog fired before it saw this socket
-            _shut(sock)
-
-    def _expire(self) -> None:
-        self.expired = True
-        for sock in self._sockets:
-            _shut(sock)
-
-    def __enter__(self) -> Self:
-        self._token = _current_fetch.set(self)
-        self._watchdog.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._watchdog.cancel()
-        _current_fetch.reset(self._token)
-
-
-_current_fetch: ContextVar[_Fetch] = ContextVar("vaultbot_fetch")
-
-
-def _shut(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):  # already closed: nothing left to stop
-        # socket.socket's own shutdown: an SSLSocket's would tear down its TLS state under the reading thread.
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-class _WatchedHTTPConnection(HTTPConnection):
-    """Hands its socket to the fetch's watchdog before waiting for the answer."""
-
-    def getresponse(self) -> HTTPResponse:  # type: ignore[override]
-        _current_fetch.get().watch(self.sock)
-        return super().getresponse()
-
-
-class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
-    """The same over TLS (the MRO puts the watch before HTTPSConnection)."""
-
-
-class _WatchedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 class _BoundedRetry(Retry):
@@ -185,7 +122,7 @@ class _BoundedRetry(Retry):
                   response: BaseHTTPResponse | None = None, error: Exception | None = None,
                   _pool: ConnectionPool | None = None, _stacktrace: TracebackType | None = None) -> Self:
         retry = super().increment(method, url, response, error, _pool, _stacktrace)
-        fetch = _current_fetch.get()
+        fetch = _Fetch.under_way()
         failure = f"HTTP {response.status}" if response is not None else f"{error}"
         asked = self._retry_after_asked(response)
         wait = asked or retry.get_backoff_time()  # what `sleep` would wait (Retry-After 0: the backoff)
@@ -213,23 +150,13 @@ class _BoundedRetry(Retry):
         return self.new(retry_after_max=Retry.DEFAULT_RETRY_AFTER_MAX).parse_retry_after(header)
 
 
-class _BoundedAdapter(HTTPAdapter):
+class _BoundedAdapter(WatchedAdapter):
     """Runs each request as one `_Fetch`: its (connect, read) time-outs, within its deadline, its body read
     here (decoded, at most `max_body_bytes`) so that nothing larger ever reaches requests or the cache."""
 
     def __init__(self, settings: HttpSettings, budget: CycleBudget, max_retries: Retry) -> None:
         self._settings, self._budget = settings, budget
         super().__init__(max_retries=max_retries)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if isinstance(manager, ProxyManager):  # a SOCKS proxy keeps urllib3's SOCKS pools (and no watchdog)
-            manager.pool_classes_by_scheme = _WATCHED_POOLS
-        return manager
 
     def send(self, request: requests.PreparedRequest, stream: bool = False,
              timeout: float | tuple[float | None, float | None] | None = None, verify: bool | str = True,
