@@ -28,7 +28,7 @@ from strategy.allocator import MarketForecast
 
 if TYPE_CHECKING:
     from strategy.config import ModelSettings
-    from strategy.models.promotion import Rule, Verdict
+    from strategy.models.promotion import PromotionVerdict, Rule
 
 T = TypeVar("T")
 
@@ -44,7 +44,7 @@ class ModelForecaster:
 
         self.settings = settings
         self.state = PolicyState()
-        self.verdicts: list[Verdict] = []  # one per challenger trained
+        self.verdicts: list[PromotionVerdict] = []  # one per challenger trained
         self.rules: dict[pd.Timestamp, Rule | None] = {}  # what decided on each decision day (None: warm-up)
         self.training_seconds = 0.0
         self.untrained_reason: str | None = None  # why the last training failed (None: it did not)

@@ -22,7 +22,7 @@ from strategy.models import ModelArtifact, ModelError
 from strategy.trailing_best import RULE_HASH
 
 
-class Verdict(StrEnum):
+class BundleVerdict(StrEnum):
     REPRODUCED = "REPRODUCED"
     TAMPERED = "BUNDLE TAMPERED"
     DIFFERENT = "DIFFERENT TARGETS"
@@ -35,16 +35,16 @@ class Check:
 
     decision_hash: str
     facts: list[str] = field(default_factory=list)
-    verdict: Verdict = Verdict.MISSING
+    verdict: BundleVerdict = BundleVerdict.MISSING
     why: str = ""
 
-    def conclude(self, verdict: Verdict, why: str) -> "Check":
+    def conclude(self, verdict: BundleVerdict, why: str) -> "Check":
         self.verdict, self.why = verdict, why
         return self
 
     @property
     def ok(self) -> bool:
-        return self.verdict == Verdict.REPRODUCED
+        return self.verdict == BundleVerdict.REPRODUCED
 
     def lines(self) -> list[str]:
         return [f"decision {self.decision_hash}", *(f"  {fact}" for fact in self.facts), f"{self.verdict}: {self.why}"]
@@ -56,26 +56,26 @@ def check_decision(directory: Path, decision_hash: str, *, chain_id: int, vault:
     try:
         return _check(check, Path(directory), chain_id=chain_id, vault=vault)
     except OSError as error:  # there but unreadable: permissions, a directory where a file belongs
-        return check.conclude(Verdict.MISSING, f"cannot read {error.filename or directory}: "
+        return check.conclude(BundleVerdict.MISSING, f"cannot read {error.filename or directory}: "
                                                f"{error.strerror or error}")
 
 
 def _check(check: Check, directory: Path, *, chain_id: int, vault: str) -> Check:
     path = bundle_path(directory, check.decision_hash)
     if not path.is_file():
-        return check.conclude(Verdict.MISSING, f"no bundle {path.name} in {directory}: the keeper wrote none for "
+        return check.conclude(BundleVerdict.MISSING, f"no bundle {path.name} in {directory}: the keeper wrote none for "
                                                "this decision (decisions made before bundles existed have none)")
     try:
         document, members = _canonical_members(path.read_bytes().decode("utf-8"), f"bundle {path.name}")
         record = document["record"]
         check_record(record)
     except (DecisionError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as error:
-        return check.conclude(Verdict.TAMPERED, f"encoding: {error}")
+        return check.conclude(BundleVerdict.TAMPERED, f"encoding: {error}")
     check.facts.append(f"bundle {path}")
     for part in PARTS:
         found = keccak_hex(members.get(part, "null"))  # an absent part hashes as null, as hash_of(None)
         if found != record[f"{part}_hash"]:
-            return check.conclude(Verdict.TAMPERED, f"{part}: it hashes to {found}, the record says "
+            return check.conclude(BundleVerdict.TAMPERED, f"{part}: it hashes to {found}, the record says "
                                                     f"{record[f'{part}_hash']}")
     check.facts.append("inputs, config and state hash to the record's hashes")
     _versions_fact(check, document)
@@ -83,27 +83,27 @@ def _check(check: Check, directory: Path, *, chain_id: int, vault: str) -> Check
         artifact = _model(directory, record["model_hash"])
     except FileNotFoundError as error:
         if hash_of(record) != check.decision_hash:
-            return check.conclude(Verdict.TAMPERED, f"model hash: the record names {record['model_hash']}, and "
+            return check.conclude(BundleVerdict.TAMPERED, f"model hash: the record names {record['model_hash']}, and "
                                                     "no longer hashes to the on-chain decision hash")
-        return check.conclude(Verdict.MISSING, str(error))
+        return check.conclude(BundleVerdict.MISSING, str(error))
     except ModelError as error:
-        return check.conclude(Verdict.TAMPERED, f"model: {error}")
+        return check.conclude(BundleVerdict.TAMPERED, f"model: {error}")
     check.facts.append("decided by the trailing-best rule" if artifact is None else
                        f"model artifact {record['model_hash']} loads and hashes to its name")
     targets = {market.lower(): amount for market, amount in replay(document, artifact).allocation.trades.items()}
     recorded = targets_of(record)
     if hash_of(record) != check.decision_hash:
         part = "targets" if targets != recorded else "record"
-        return check.conclude(Verdict.TAMPERED, f"{part}: the record hashes to {hash_of(record)}, not to the "
+        return check.conclude(BundleVerdict.TAMPERED, f"{part}: the record hashes to {hash_of(record)}, not to the "
                                                 "on-chain decision hash")
     check.facts.append("the record hashes to the on-chain decision hash")
     if record["chain_id"] != chain_id or record["vault"] != vault.lower():
-        return check.conclude(Verdict.TAMPERED, f"record: it is for vault {record['vault']} on chain "
+        return check.conclude(BundleVerdict.TAMPERED, f"record: it is for vault {record['vault']} on chain "
                                                 f"{record['chain_id']}, the transaction for {vault.lower()} on "
                                                 f"chain {chain_id}")
     if targets != recorded:
-        return check.conclude(Verdict.DIFFERENT, _diff(recorded, targets))
-    return check.conclude(Verdict.REPRODUCED, f"re-running the model and the allocator on the bundle gives the "
+        return check.conclude(BundleVerdict.DIFFERENT, _diff(recorded, targets))
+    return check.conclude(BundleVerdict.REPRODUCED, f"re-running the model and the allocator on the bundle gives the "
                                               f"same {len(targets)} target(s) and the same decision hash")
 
 

@@ -19,7 +19,7 @@ import requests
 import urllib3.exceptions
 
 from decisions.bundle import bundle_path, model_path
-from decisions.check import Check, Verdict, check_decision
+from decisions.check import BundleVerdict, Check, check_decision
 from decisions.publish import ARTIFACT_FILE, ARTIFACT_FILES, decision_url, model_url, named_model
 from strategy.data.loaders import MAX_JSON_DEPTH, json_depth
 from vaultbot.redact import redact
@@ -59,11 +59,11 @@ def check_published(base_url: str, decision_hash: str, *, chain_id: int, vault: 
     with _session() as session, tempfile.TemporaryDirectory(prefix="vaultbot-bundle-") as folder:
         body = _download(session, url, limits)
         if body is None:
-            return Check(decision_hash).conclude(Verdict.MISSING, f"{url.shown} answered 404: the keeper "
+            return Check(decision_hash).conclude(BundleVerdict.MISSING, f"{url.shown} answered 404: the keeper "
                                                                   "published no bundle for this decision "
                                                                   "(decisions made before bundles existed have none)")
         if json_depth(body.decode("utf-8", errors="replace")) > MAX_JSON_DEPTH:  # json would overflow the C stack
-            return Check(decision_hash).conclude(Verdict.TAMPERED, f"encoding: the bundle nests deeper than "
+            return Check(decision_hash).conclude(BundleVerdict.TAMPERED, f"encoding: the bundle nests deeper than "
                                                                    f"{MAX_JSON_DEPTH} levels")
         directory = Path(folder)
         bundle_path(directory, decision_hash).write_bytes(body)
@@ -71,9 +71,10 @@ def check_published(base_url: str, decision_hash: str, *, chain_id: int, vault: 
         unpublished = model_hash is not None and not _fetch_model(session, base_url, model_hash, directory, limits)
         check = check_decision(directory, decision_hash, chain_id=chain_id, vault=vault)
     check.facts.insert(0, f"downloaded from {redact(base_url)} into a temporary directory, removed since")
-    if unpublished and check.verdict == Verdict.MISSING:  # the model, not a temporary path, is what is missing
-        check.conclude(Verdict.MISSING, f"{_Url.of(model_url, base_url, str(model_hash)).shown} answered 404: the "
-                                        "keeper published no model artifact of that hash")
+    if unpublished and check.verdict == BundleVerdict.MISSING:  # the model, not a temporary path, is what is missing
+        shown = _Url.of(model_url, base_url, str(model_hash)).shown
+        check.conclude(BundleVerdict.MISSING,
+                       f"{shown} answered 404: the keeper published no model artifact of that hash")
     return check
 
 

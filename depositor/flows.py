@@ -67,7 +67,7 @@ class Guard:
 
 
 @dataclass(frozen=True)
-class Step:
+class TxStep:
     label: str
     call: ContractFunction
 
@@ -93,7 +93,7 @@ class Plan:
     outcome: int  # shares minted (deposit), shares burned (withdraw), assets paid (redeem)
     simulated: bool  # the outcome came from simulating the call itself, not only from the preview
     guard: Guard
-    steps: tuple[Step, ...]
+    steps: tuple[TxStep, ...]
     lines: tuple[tuple[str, str], ...]  # the preview, as label/value rows
 
     @property
@@ -185,7 +185,7 @@ def _plan_deposit(vault: DepositorVault, account: str, assets: int, guard_bound:
     allowance = vault.asset_allowance(account)
     approve = None
     if allowance < assets:  # exactly what this deposit needs: no standing unlimited approval
-        approve = Step(f"approve the vault to take {assets_text} (allowance now {vault.assets_text(allowance)})",
+        approve = TxStep(f"approve the vault to take {assets_text} (allowance now {vault.assets_text(allowance)})",
                        vault.asset.functions.approve(vault.address, assets))
     return _finish(vault, "deposit", account, assets, vault.contract.functions.deposit(assets, account),
                    reader.preview_deposit(assets), guard_bound, tolerance_bps, approve=approve,
@@ -228,7 +228,7 @@ def _plan_redeem(vault: DepositorVault, account: str, shares: int, guard_bound: 
 
 def _finish(vault: DepositorVault, action: Action, account: str, amount: int, call: ContractFunction, preview: int,
             guard_bound: int | None, tolerance_bps: int, *, after: Callable[[int], tuple[str, str]],
-            approve: Step | None = None) -> Plan:
+            approve: TxStep | None = None) -> Plan:
     """The guard, the outcome (simulated unless an approval must come first) and the preview lines."""
     kind = _OUTCOMES[action]
     show = vault.shares_text if kind.in_shares else vault.assets_text
@@ -236,7 +236,7 @@ def _finish(vault: DepositorVault, action: Action, account: str, amount: int, ca
         guard_bound = at_least(preview, tolerance_bps) if kind.minimum else at_most(preview, tolerance_bps)
     guard = Guard(guard_bound, kind.minimum)
     amount_text = vault.shares_text(amount) if action == "redeem" else vault.assets_text(amount)
-    step = Step(f"{action} {amount_text}", call)
+    step = TxStep(f"{action} {amount_text}", call)
     outcome, simulated = (preview, False) if approve else (_simulate(call, account), True)
     if not guard.accepts(outcome):
         side = "minimum" if guard.minimum else "maximum"
@@ -258,7 +258,7 @@ def _simulate(call: ContractFunction, account: str) -> int:
 
 
 def execute(vault: DepositorVault, plan: Plan, sender: "Sender",
-            on_mined: Callable[[Step, TxReceipt], None] = lambda step, receipt: None) -> TxReceipt:
+            on_mined: Callable[[TxStep, TxReceipt], None] = lambda step, receipt: None) -> TxReceipt:
     """Send the plan's steps; after an approval the plan is rebuilt (fresh checks and simulation) with the
     same guard bound, so the action itself is sent only if it still gives what the user accepted."""
     while True:

@@ -51,7 +51,7 @@ def transaction_hash(text: str) -> HexStr:
     raise NotAHash(f"not a transaction hash (0x + 64 hex digits, 32 bytes): {wrong}")
 
 
-class Verdict(StrEnum):
+class AuditVerdict(StrEnum):
     OK = "OK"
     NOT_FOUND = "NOT FOUND"
     NOT_MINED = "NOT MINED YET"
@@ -86,23 +86,23 @@ class Labels:
 @dataclass
 class AuditReport:
     tx_hash: HexStr
-    verdict: Verdict = Verdict.OK
+    verdict: AuditVerdict = AuditVerdict.OK
     why: str = "the on-chain decision hash matches the journal's record"
     facts: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.verdict == Verdict.OK
+        return self.verdict == AuditVerdict.OK
 
     def fact(self, text: str) -> None:
         self.facts.append(text)
 
     def problem(self, text: str) -> None:
         self.problems.append(text)
-        self.conclude(Verdict.MISMATCH, "the chain and the journal's record disagree (see the problems above)")
+        self.conclude(AuditVerdict.MISMATCH, "the chain and the journal's record disagree (see the problems above)")
 
-    def conclude(self, verdict: Verdict, why: str) -> "AuditReport":
+    def conclude(self, verdict: AuditVerdict, why: str) -> "AuditReport":
         self.verdict, self.why = verdict, why
         return self
 
@@ -121,10 +121,11 @@ def verify_transaction(db: KeeperDB, reader: VaultReader, tx_hash: str) -> Audit
     except TransactionNotFound:
         return _not_mined(db, w3, report)
     if receipt["status"] != 1:
-        return report.conclude(Verdict.REVERTED, f"it failed in block {receipt['blockNumber']} and changed nothing")
+        return report.conclude(AuditVerdict.REVERTED,
+                               f"it failed in block {receipt['blockNumber']} and changed nothing")
     rebalanced = emitted(vault, "Rebalanced", receipt)
     if not rebalanced:
-        return report.conclude(Verdict.NOT_A_REBALANCE, f"{_what_it_did(reader, report.tx_hash)}; it emitted no "
+        return report.conclude(AuditVerdict.NOT_A_REBALANCE, f"{_what_it_did(reader, report.tx_hash)}; it emitted no "
                                                         "Rebalanced, so there is no decision to check")
     if len(rebalanced) > 1:
         report.problem(f"expected one Rebalanced event from vault {vault.address}, found {len(rebalanced)}")
@@ -134,7 +135,7 @@ def verify_transaction(db: KeeperDB, reader: VaultReader, tx_hash: str) -> Audit
 
     decisions = db.decisions_with_hash(on_chain)
     if not decisions:
-        return report.conclude(Verdict.NOT_IN_JOURNAL, f"the journal {db.shown_url} has no decision with hash "
+        return report.conclude(AuditVerdict.NOT_IN_JOURNAL, f"the journal {db.shown_url} has no decision with hash "
                                                        f"{on_chain}: check it against the journal of the keeper "
                                                        "that sent it (--config)")
     decision = decisions[-1]
@@ -142,8 +143,8 @@ def verify_transaction(db: KeeperDB, reader: VaultReader, tx_hash: str) -> Audit
         record = verify(decision.record, on_chain)
     except DecisionError as error:
         report.problem(f"stored record of decision {decision.id}: {error}")
-        return report.conclude(Verdict.MISMATCH, f"the journal's record of decision {decision.id} does not hash to "
-                                                 "the on-chain decision hash: it was changed after it was sent")
+        return report.conclude(AuditVerdict.MISMATCH, f"the journal's record of decision {decision.id} does not hash "
+                               "to the on-chain decision hash: it was changed after it was sent")
     report.fact(f"journal decision {decision.id} (cycle {decision.cycle_id}): stored record hashes to it")
     if record["vault"] != vault.address.lower() or record["chain_id"] != w3.eth.chain_id:
         report.problem(f"the record is for vault {record['vault']} on chain {record['chain_id']}, "
@@ -156,18 +157,18 @@ def _not_mined(db: KeeperDB, w3: Web3, report: AuditReport) -> AuditReport:
     """No receipt: a transaction still waiting, a decision hash given instead, or nothing at all."""
     try:
         w3.eth.get_transaction(report.tx_hash)
-        return report.conclude(Verdict.NOT_MINED, "the node knows it, but it is in no block yet; verify it once it "
-                                                  "is mined")
+        return report.conclude(AuditVerdict.NOT_MINED,
+                               "the node knows it, but it is in no block yet; verify it once it is mined")
     except TransactionNotFound:
         pass
     decisions = db.decisions_with_hash(report.tx_hash)
     if not decisions:
-        return report.conclude(Verdict.NOT_FOUND, f"chain {w3.eth.chain_id} has no transaction with this hash, and "
-                                                  f"the journal {db.shown_url} no decision with it")
+        return report.conclude(AuditVerdict.NOT_FOUND, f"chain {w3.eth.chain_id} has no transaction with this hash, "
+                               f"and the journal {db.shown_url} no decision with it")
     decision = decisions[-1]
     sent = _sent_for(db, decisions)
     then = f"verify its transaction {sent.tx_hash} instead" if sent is not None else "no transaction was sent for it"
-    return report.conclude(Verdict.DECISION_HASH, f"it is the decision hash of journal decision {decision.id} "
+    return report.conclude(AuditVerdict.DECISION_HASH, f"it is the decision hash of journal decision {decision.id} "
                                                   f"(cycle {decision.cycle_id}); {then}")
 
 

@@ -37,8 +37,8 @@ from strategy.models.dataset import known_at, model_features
 from strategy.models.promotion import (
     Known,
     PolicyState,
+    PolicyStep,
     Rule,
-    Step,
     advance,
     trained_day,
 )
@@ -83,7 +83,7 @@ class KeeperModels:
         return cls(store, state or PolicyState(), settings, training_data, metrics=metrics)
 
     def for_cycle(self, inputs: ModelInputs) -> CycleModel:
-        """Step the policy on the inputs' decision day; the forecasts of what it trusts then."""
+        """PolicyStep the policy on the inputs' decision day; the forecasts of what it trusts then."""
         day = inputs.at.floor("D")
         history, news = known_at(inputs.history, inputs.news, inputs.at)
         known = Known(model_features(history, news, inputs.pools_meta), history, self._trainer())
@@ -107,7 +107,7 @@ class KeeperModels:
                      extra={"model_rule": rule, "model_hash": model_hash, "model_age_days": age})
         return CycleModel(forecasts, model_hash, rule, champion, fallback)
 
-    def _settle(self, step: Step) -> None:
+    def _settle(self, step: PolicyStep) -> None:
         """Keep the step's state (stored when it changed); log and count what happened."""
         if step.verdict is not None:
             verdict = step.verdict

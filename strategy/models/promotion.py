@@ -145,7 +145,7 @@ class Scores:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class PromotionVerdict:
     """The gate's answer on a challenger trained on `day`."""
 
     day: pd.Timestamp
@@ -156,16 +156,16 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class Step:
+class PolicyStep:
     """The state after one step, and what happened in it."""
 
     state: PolicyState
-    verdict: Verdict | None = None  # a challenger trained at this step
+    verdict: PromotionVerdict | None = None  # a challenger trained at this step
     untrained: str | None = None  # a retraining was due and could not train: why
     switched: str | None = None  # the trailing-best rule took over at this step: why
 
 
-def advance(state: PolicyState, day: pd.Timestamp, known: Known, settings: ModelSettings) -> Step:
+def advance(state: PolicyState, day: pd.Timestamp, known: Known, settings: ModelSettings) -> PolicyStep:
     """Retrain when due and judge the challenger, then check the champion's realised error (module docstring)."""
     day = utc(day).floor("D")
     verdict = untrained = None
@@ -183,7 +183,7 @@ def advance(state: PolicyState, day: pd.Timestamp, known: Known, settings: Model
         switched = (f"the model's realised yield MAE on {realised.span} is {realised.model:.3f}, persistence's "
                     f"{realised.persistence:.3f}")
         state = replace(state, fallback=switched)
-    return Step(state, verdict, untrained, switched)
+    return PolicyStep(state, verdict, untrained, switched)
 
 
 def retrain_due(state: PolicyState, day: pd.Timestamp, settings: ModelSettings) -> bool:
@@ -192,25 +192,27 @@ def retrain_due(state: PolicyState, day: pd.Timestamp, settings: ModelSettings) 
 
 
 def judge(champion: ModelArtifact | None, challenger: ModelArtifact, day: pd.Timestamp, known: Known,
-          settings: ModelSettings) -> Verdict:
+          settings: ModelSettings) -> PromotionVerdict:
     """The gate on a challenger trained on `day` (module docstring)."""
     if champion is None:
         return first_verdict(challenger, day)
     first, last = gate_window(champion, day, settings)
     if first > last:
-        return Verdict(day, challenger, False, f"no labelled day since the champion trained on "
+        return PromotionVerdict(day, challenger, False, f"no labelled day since the champion trained on "
                                                f"{trained_day(champion).date()} to judge it on")
     try:
         trial = known.trained_trial(first)
     except ModelError as error:
-        return Verdict(day, challenger, False, f"its trial on the data known at {first.date()} cannot train: {error}")
+        return PromotionVerdict(day, challenger, False,
+                                f"its trial on the data known at {first.date()} cannot train: {error}")
     rows = known.labelled(first, last, settings.target_params())
     if rows.empty:
-        return Verdict(day, challenger, False, f"no labelled rows on {first.date()}..{last.date()} to judge it on")
+        return PromotionVerdict(day, challenger, False,
+                                f"no labelled rows on {first.date()}..{last.date()} to judge it on")
     trial_mae, persistence_mae, champion_mae = _mae(trial, rows), _persistence_mae(rows), _mae(champion, rows)
     scores = Scores(len(rows), trial_mae, persistence_mae, champion_mae, first, last)
     promoted = scores.model < scores.persistence and scores.model < champion_mae
-    return Verdict(day, challenger, promoted,
+    return PromotionVerdict(day, challenger, promoted,
                    f"{'beat' if promoted else 'did not beat'} both: its trial's yield MAE on {scores.span} is "
                    f"{scores.model:.3f}, persistence's {scores.persistence:.3f}, the champion's "
                    f"{champion_mae:.3f}", scores)
@@ -241,12 +243,12 @@ def trained_day(artifact: ModelArtifact) -> pd.Timestamp:
     return utc(pd.Timestamp(artifact.metadata.train_end)).floor("D")
 
 
-def first_verdict(challenger: ModelArtifact, day: pd.Timestamp) -> Verdict:
+def first_verdict(challenger: ModelArtifact, day: pd.Timestamp) -> PromotionVerdict:
     """The gate on a first model, with no champion to beat: its own validation split (module docstring)."""
     rows, model, persistence = (_validation_metric(challenger, name) for name in ("rows", "mae_model", "mae_baseline"))
     scores = Scores(int(rows), model, persistence)
     promoted = scores.model <= scores.persistence
-    return Verdict(day, challenger, promoted,
+    return PromotionVerdict(day, challenger, promoted,
                    f"first model, {'not worse' if promoted else 'worse'} than persistence: its yield MAE on "
                    f"{scores.span} is {scores.model:.3f}, persistence's {scores.persistence:.3f}", scores)
 
@@ -260,7 +262,7 @@ def _validation_metric(artifact: ModelArtifact, name: str) -> float:
     return value
 
 
-def _after(state: PolicyState, verdict: Verdict) -> PolicyState:
+def _after(state: PolicyState, verdict: PromotionVerdict) -> PolicyState:
     if verdict.promoted:
         return PolicyState(verdict.challenger, verdict.day)
     if state.champion is None:  # nothing trusted yet: the rule decides until a model passes

@@ -43,7 +43,7 @@ def test_a_bundle_nested_too_deep_to_parse_is_refused_before_parsing() -> None:
 
 def test_an_unreadable_bundle_or_model_is_a_verdict_not_a_crash(tmp_path: Path, monkeypatch) -> None:
     from decisions.bundle import decision_bundle, model_path, write_bundle
-    from decisions.check import Verdict, check_decision
+    from decisions.check import BundleVerdict, check_decision
     from strategy.allocator import AllocatorConfig
     from strategy.guardrails import DEFAULT_GUARDRAILS, Guardrails, VaultState
 
@@ -57,7 +57,7 @@ def test_an_unreadable_bundle_or_model_is_a_verdict_not_a_crash(tmp_path: Path, 
     write_bundle(tmp_path, bundle, None)
     (model_path(tmp_path, model_hash) / "artifact.json").mkdir(parents=True)  # a directory where a file belongs
     check = check_decision(tmp_path, bundle.decision_hash, chain_id=1, vault="0x" + "00" * 20)
-    assert check.verdict is Verdict.TAMPERED and check.why.startswith("model: "), check.why
+    assert check.verdict is BundleVerdict.TAMPERED and check.why.startswith("model: "), check.why
 
     # a bundle the verifier may not read (root reads everything, so the refusal is injected)
     def refused(path: Path) -> bytes:
@@ -65,5 +65,5 @@ def test_an_unreadable_bundle_or_model_is_a_verdict_not_a_crash(tmp_path: Path, 
 
     monkeypatch.setattr(Path, "read_bytes", refused)
     check = check_decision(tmp_path, bundle.decision_hash, chain_id=1, vault="0x" + "00" * 20)
-    assert check.verdict is Verdict.MISSING, check.why
+    assert check.verdict is BundleVerdict.MISSING, check.why
     assert check.why == f"cannot read {tmp_path / (bundle.decision_hash + '.json')}: Permission denied"

@@ -1,5 +1,5 @@
-"""DIFFERENT TARGETS on a real anvil: a keeper that publishes one model but decides with another (here the
-same data retrained with another seed) is caught, market by market, although every hash of its bundle holds."""
+"""DIFFERENT TARGETS on a real anvil: a keeper that publishes one model but decides with another (here one
+trained to fear the best-paying market) is caught, market by market, although every hash of its bundle holds."""
 
 import dataclasses
 import re
@@ -25,9 +25,14 @@ pytestmark = pytest.mark.anvil  # the keeper fixtures come from tests/decisions/
 def test_a_published_model_that_did_not_decide_gives_different_targets_per_market(
         keeper: Keeper, keeper_config: Config, keeper_table: dict[str, Any], llama) -> None:
     now = datetime.now(UTC)
-    published = train_artifact(align_to_daily(llama.history(now)), llama.news(now),
+    history = align_to_daily(llama.history(now))
+    # Every market of the history illiquid whenever its APY tops the day's: this model learns that the best rate
+    # comes with a loss event, where the champion saw none, and leaves the market the champion prefers.
+    best = history["apy"] >= history.groupby("timestamp")["apy"].transform("max")
+    warned = history.assign(utilization=best.map({True: 1.0, False: 0.5}))
+    published = train_artifact(warned, llama.news(now),
                                parse_pools(llama.pools_payload(now)), train_end=pd.Timestamp(now).floor("D"),
-                               settings=ModelSettings(seed=ModelSettings().seed + 1))
+                               settings=ModelSettings())
     deciding = keeper.models.for_cycle
 
     def publish_another(inputs) -> CycleModel:
