@@ -146,3 +146,13 @@ def test_a_directory_of_other_files_is_refused_and_never_written(tmp_path: Path)
     with pytest.raises(ModelError, match="holds files but neither a model store"):
         ModelStore(tmp_path).load_state()
     assert [path.name for path in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_the_keepers_gate_trial_is_its_challengers_yield_booster_trained_alone(
+        promotion_market: SyntheticMarket, tmp_path: Path) -> None:
+    """The keeper scores a challenger's trial as the backtest does: the yield booster alone, the same bits."""
+    feed = Feed(promotion_market)
+    feed.today = day(200)
+    train, trial = open_models(tmp_path / "model", feed)._trainers()
+    challenger, alone = train(day(180)), trial(day(180))
+    assert alone.model_text == challenger.model_texts["yield"] and alone.features == challenger.features
