@@ -5,6 +5,7 @@
 seed = 7
 horizon_days = 7            # H: the models forecast the mean APY over the next H days, and events in them
 retrain_every_days = 30     # the keeper and the backtest retrain this often; `vaultbot model evaluate`'s fold length
+# asset_symbol = "USDC"    # losses count in it (a depeg of it is none); left out: the vault's asset
 gate_window_days = 21       # a challenger is promoted only if it beats the champion and persistence on these days
 fallback_window_days = 14   # the champion's realised error over these days, if worse, hands over to trailing-best
 num_boost_round = 400       # at most; early stopping on the validation split picks the number
