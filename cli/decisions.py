@@ -40,9 +40,8 @@ def export(
     from decisions.export import export_bundles
     from journal.db import DatabaseError, KeeperDB
 
-    _journal_exists(settings.service.database_url)
     with exit_on(DatabaseError):
-        db = KeeperDB(settings.service.database_url)
+        db = KeeperDB(settings.service.database_url, create=False)  # a read must not leave an empty journal
         try:
             decisions = db.decisions_between(None if first is None else first.to_pydatetime(),
                                              None if last is None else (last + timedelta(days=1)).to_pydatetime())
@@ -73,12 +72,3 @@ def _settings(config: Path | None, json_path: Path | None) -> "Config":
     with exit_on(ConfigError):
         return load_config(config, keeper=True) if config is not None else devnet_config(deployment_path(json_path))
 
-
-def _journal_exists(url: str) -> None:
-    """Exit 1 when the journal is a SQLite file that is not there: opening it would create an empty one."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
-            and not Path(parsed.database).is_file():
-        fail(f"no keeper journal at {parsed.database}: the keeper has journaled no decision there")

@@ -140,7 +140,7 @@ def status(config: ConfigOption = None,
     from journal.db import DatabaseError, KeeperDB
 
     with exit_on(DatabaseError):
-        db = KeeperDB(settings.service.database_url)
+        db = KeeperDB(settings.service.database_url, create=False)  # a read must not leave an empty journal
         try:
             cycles, pending, decision = db.recent_cycles(limit), db.pending_transactions(), db.last_decision()
             block = None if decision is None else decision_block(db, decision)
@@ -230,7 +230,7 @@ def verify(tx: Annotated[str, typer.Argument(help="Hash of a rebalance transacti
 
     with exit_on(*startup_errors()):
         _, reader = connect_vault(settings)
-        db = KeeperDB(settings.service.database_url)
+        db = KeeperDB(settings.service.database_url, create=False)  # a read must not leave an empty journal
         try:
             report = verify_transaction(db, reader, tx)
         finally:

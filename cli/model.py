@@ -36,7 +36,10 @@ Seed = Annotated[int | None, typer.Option("--seed", help="Seed of the model and 
 SyntheticPools = Annotated[int, typer.Option(
     "--synthetic-pools", min=1, help="Stablecoin lending pools of the synthetic market.")]
 SyntheticDays = Annotated[int, typer.Option("--synthetic-days", min=60, help="Days of the synthetic market.")]
-ArtifactDir = Annotated[Path, typer.Option("--artifact", help="Directory of a saved model artifact.")]
+ArtifactDir = Annotated[Path | None, typer.Option(
+    "--artifact", help="Directory of a saved model artifact, or the keeper's model store (its champion). Default: "
+                       "where `model train` saves without --config and --out, $VAULTBOT_HOME/model (else "
+                       ".vaultbot/model).")]
 
 
 def _expected_errors() -> tuple[type[Exception], ...]:
@@ -74,24 +77,31 @@ def _market(data: Path | None, news: Path | None, pools: Path | None, seed: int,
 @app.command()
 def train(
     data: Data = None, news: News = None, pools: Pools = None, config: Config = None, seed: Seed = None,
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the artifact to.")] = Path("model"),
+    out: Annotated[Path | None, typer.Option("--out", help=(
+        "Directory to write the artifact to. Default: the keeper's model store, model.artifact_dir of --config "
+        "(else $VAULTBOT_HOME/model, else .vaultbot/model), where a keeper with the same config adopts it as its "
+        "champion at its next start; refused once the keeper keeps its models there (champion.json)."))] = None,
     train_end: Annotated[str | None, typer.Option(
         "--train-end", help="Train on what was known at this day, YYYY-MM-DD (default: the last day of data).")] = None,
     synthetic_pools: SyntheticPools = 20, synthetic_days: SyntheticDays = 540,
 ) -> None:
-    """Train the yield, risk and quantile models and save them as an artifact directory."""
+    """Train the yield, risk and quantile models and save them as an artifact directory: by default in the
+    keeper's model store, which adopts it (see --out)."""
+    from config import load_config
     from strategy.models import train_artifact
 
     end = utc_day("--train-end", train_end) if train_end is not None else None
-    output_dir("--out", out)
     with exit_on(*_expected_errors()):
         settings = _settings(config, seed)
+        store = load_config(config).model.artifact_dir  # as the keeper reads the same file
+    out = _artifact_out(out if out is not None else store)
+    with exit_on(*_expected_errors()):
         market = _market(data, news, pools, settings.seed, synthetic_pools, synthetic_days)
         end = end if end is not None else market.history["timestamp"].max()
         artifact = train_artifact(market.history, market.news, market.pools, train_end=end, settings=settings)
         artifact.save(out)
     meta = artifact.metadata
-    typer.echo(f"model {artifact.content_hash} saved to {out}")
+    typer.echo(f"model {artifact.content_hash} saved to {out}{_handover(out, store, config)}")
     typer.echo(f"trained on {meta.rows} rows of {meta.pools} pools, days {meta.train_start.date()} to "
                f"{meta.last_label_day.date()} (train_end {meta.train_end.date()}, horizon "
                f"{settings.horizon_days} days); rounds {meta.best_iterations}")
@@ -100,6 +110,29 @@ def train(
                f"risk AUC {_number(validation['auc'])}, Brier {validation['brier']:.4f}")
     for warning in _skill_warnings(artifact, settings):
         typer.secho(warning, fg="yellow", err=True)
+
+
+def _artifact_out(out: Path) -> Path:
+    """`out`, checked before training: a directory to write into, and not a model store the keeper keeps already
+    (`keeper.modelstore`: it reads the champion its champion.json names and would never use an artifact beside it)."""
+    from keeper.modelstore import STATE_FILE
+
+    output_dir("--out", out)
+    if (out / STATE_FILE).is_file():
+        raise typer.BadParameter(
+            f"{out} is the keeper's model store ({STATE_FILE} names its champion): the keeper would not use a model "
+            "saved there, as it adopts one only into a model.artifact_dir that holds no store yet; give another "
+            "directory", param_hint="--out")
+    return out
+
+
+def _handover(out: Path, store: Path, config: Path | None) -> str:
+    """How the keeper of `config` gets the model saved in `out`, its model store being `store`."""
+    key = f"model.artifact_dir of {config}" if config is not None else "model.artifact_dir"
+    adopted = "the keeper adopts it as its champion, without the promotion gate, at its next start"
+    if out.resolve() == store.resolve():
+        return f", the keeper's model store ({key}): {adopted}"
+    return f", not the keeper's model store {store} ({key}): copied there while that holds no store yet, {adopted}"
 
 
 def _skill_warnings(artifact: ModelArtifact, settings: ModelSettings) -> list[str]:
@@ -168,17 +201,18 @@ def evaluate(
 
 @app.command()
 def explain(
-    artifact_dir: ArtifactDir = Path("model"),
+    artifact_dir: ArtifactDir = None,
     top: Annotated[int, typer.Option("--top", min=1, help="How many features to show.")] = 20,
 ) -> None:
-    """Feature importances (total gain, as a share of each model's) of a saved artifact."""
+    """Feature importances (total gain, as a share of each model's) of a saved artifact, or of the champion of the
+    keeper's model store."""
     from rich.console import Console
     from rich.table import Table
 
-    from strategy.models import ModelArtifact
+    from config import load_config
 
     with exit_on(*_expected_errors()):
-        artifact = ModelArtifact.load(artifact_dir)
+        artifact = _saved_model(artifact_dir if artifact_dir is not None else load_config(None).model.artifact_dir)
     gains = artifact.importances("gain")
     shares = gains / gains.sum().where(gains.sum() > 0, 1.0)
     table = Table(title=f"feature importance (gain share) of model {artifact.content_hash[:18]}...")
@@ -188,6 +222,20 @@ def explain(
     for feature, row in shares.head(top).iterrows():
         table.add_row(str(feature), *(f"{value:.1%}" for value in row))
     Console().print(table)
+
+
+def _saved_model(directory: Path) -> ModelArtifact:
+    """The artifact saved in `directory`, or the champion of the keeper's model store there (a store's own
+    top-level artifact, the one it adopted, may be a champion since replaced)."""
+    from keeper.modelstore import STATE_FILE, ModelStore
+    from strategy.models import ModelArtifact, ModelError
+
+    if not (directory / STATE_FILE).is_file():
+        return ModelArtifact.load(directory)
+    state = ModelStore(directory).load_state()  # with its state file there, this only reads
+    if state is None or state.champion is None:
+        raise ModelError(f"{directory}: the keeper's model store names no champion yet")
+    return state.champion
 
 
 def _number(value: float | None, digits: int = 3) -> str:

@@ -19,7 +19,7 @@ from web3.exceptions import Web3Exception
 
 from chain.vault_reader import VaultReader
 from depositor.dashboard import percent_text
-from journal.db import Cycle, DatabaseError, Decision, KeeperDB
+from journal.db import Cycle, DatabaseError, Decision, JournalMissing, KeeperDB
 from strategy.allocator import MarketForecast
 from strategy.config import StrategyConfig
 from strategy.costs import allocator_config
@@ -88,11 +88,13 @@ def _from_health(url: str, now: datetime) -> tuple[bool | None, str]:
 
 def _from_database(url: str, now: datetime) -> tuple[list[dict[str, str | None]], str]:
     try:
-        database = KeeperDB(url)
+        database = KeeperDB(url, create=False)
         try:
             cycles = database.recent_cycles(CYCLES_SHOWN)
         finally:
             database.close()
+    except JournalMissing:
+        return [], "the keeper has not run yet: no journal"
     # OSError: the database's directory cannot be made; SQLAlchemyError: a malformed URL; ImportError: no driver
     except (DatabaseError, SQLAlchemyError, OSError, ImportError) as error:
         log.warning("cannot read the keeper journal %s: %s", redact(url), redact(str(error)))
@@ -194,13 +196,15 @@ def last_decision(sources: KeeperSources, reader: VaultReader, asset_decimals: i
     if not sources.database_url:
         return None
     try:
-        database = KeeperDB(sources.database_url)
+        database = KeeperDB(sources.database_url, create=False)
         try:
             decision = database.last_decision()
             return None if decision is None else decision_of(decision, decision_block(database, decision), reader,
                                                              sources.strategy, asset_decimals)
         finally:
             database.close()
+    except JournalMissing:
+        return None
     except (DatabaseError, SQLAlchemyError, OSError, ImportError) as error:  # as `_from_database`
         log.warning("cannot read the keeper journal %s: %s", redact(sources.database_url), redact(str(error)))
         return None

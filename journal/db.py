@@ -211,23 +211,41 @@ class DatabaseError(RuntimeError):
     """The journal cannot be opened or written; names the database URL (without its password)."""
 
 
+class JournalMissing(DatabaseError):
+    """There is no journal where one is only read: the keeper has not run with it."""
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
 class KeeperDB:
-    """Opens (and creates) the journal at `url`; each method is one committed unit of work."""
+    """Opens the journal at `url`; each method is one committed unit of work.
 
-    def __init__(self, url: str) -> None:
+    `create`: a journal that is not there is made (the SQLite file and its directory, the tables), as the keeper
+    needs; without it, what only reads the journal gets a `DatabaseError` naming it and nothing is made. Either
+    way a journal from an older version gets the tables and columns a newer one brought.
+    """
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.shown_url = redact(make_url(url).render_as_string(hide_password=True))  # for messages: no secret
+        file = _sqlite_file(url)
+        if not create and file is not None and not file.is_file():  # before connecting, which would make it
+            raise self._not_there("no such file")
         try:
             self.engine = _engine(url)
+            if not create and not inspect(self.engine).has_table(Cycle.__tablename__):
+                self.engine.dispose()
+                raise self._not_there("the database holds no keeper tables")
             Base.metadata.create_all(self.engine)
             _add_new_columns(self.engine)
         except SQLAlchemyError as error:
             raise DatabaseError(f"cannot open the keeper database {self.shown_url}: {error}") from error
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _not_there(self, why: str) -> JournalMissing:
+        return JournalMissing(f"no keeper journal at {self.shown_url}: {why}, the keeper has not run with it")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -433,10 +451,19 @@ def _add_new_columns(engine: Engine) -> None:
                     connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
-def _engine(url: str) -> Engine:
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite journal (None: another database, or SQLite in memory): the one kind of journal that
+    connecting creates."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _engine(url: str) -> Engine:
+    parsed, file = make_url(url), _sqlite_file(url)
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
     # a server may drop idle connections (restart, idle_session_timeout): test each one before a unit of work
     engine = create_engine(url, pool_pre_ping=True)
     if parsed.get_backend_name() == "sqlite":

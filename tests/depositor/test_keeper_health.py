@@ -66,8 +66,11 @@ def test_database_cycles_newest_first(tmp_path: Path) -> None:
 
 
 def test_empty_database(tmp_path: Path) -> None:
-    status = keeper_status(KeeperSources(database_url=sqlite_url(tmp_path / "keeper.sqlite")))
-    assert status["summary"] == "the keeper database has no cycles yet"
+    url = sqlite_url(tmp_path / "keeper.sqlite")
+    assert keeper_status(KeeperSources(database_url=url))["summary"] == "the keeper has not run yet: no journal"
+    assert not (tmp_path / "keeper.sqlite").exists(), "the page made an empty journal"
+    KeeperDB(url).close()
+    assert keeper_status(KeeperSources(database_url=url))["summary"] == "the keeper database has no cycles yet"
 
 
 def test_unreadable_database_is_a_message_not_a_crash(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

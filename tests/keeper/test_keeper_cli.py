@@ -14,7 +14,7 @@ import requests
 from sqlalchemy import select
 from web3 import Web3
 
-from journal.db import Cycle, CycleStatus, Decision
+from journal.db import Cycle, CycleStatus, Decision, KeeperDB
 from strategy.trailing_best import RULE_HASH, decided_by
 from strategy.units import format_units
 from tests.cli import vaultbot
@@ -155,6 +155,10 @@ def test_verify_needs_the_decision_in_the_journal(w3: Web3, funded, keeper_table
     (tmp_path / "other").mkdir()
     elsewhere = dict(keeper_table, service={"database_url": f"sqlite:///{tmp_path / 'other' / 'keeper.sqlite'}"})
     other = config_file(elsewhere, tmp_path / "other")
+    missing = vaultbot("keeper", "verify", tx_hash, "--config", str(other))
+    assert missing.exit_code == 1 and "no keeper journal at sqlite:///" in missing.output
+    assert not (tmp_path / "other" / "keeper.sqlite").exists(), "a read made an empty journal"
+    KeeperDB(elsewhere["service"]["database_url"]).close()  # another keeper's journal, without this decision
     result = vaultbot("keeper", "verify", tx_hash, "--config", str(other))
     assert result.exit_code == 1 and "has no decision with hash" in result.output
     assert result.output.splitlines()[-1].startswith("NOT IN THIS JOURNAL: ")

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from keeper.modelstore import ModelStore
 from strategy.models import ModelArtifact
 from strategy.synthetic import generate_market
 
@@ -123,3 +124,65 @@ def test_bad_files_exit_1_with_one_line(tmp_path: Path) -> None:
     data_error = run("evaluate", "--data", str(broken))
     assert data_error.exit_code == 1 and "broken.csv" in data_error.stderr
     assert "Traceback" not in data_error.output
+
+
+def champion_of(store: ModelStore) -> str | None:
+    state = store.load_state()
+    return None if state is None or state.champion is None else state.champion.content_hash
+
+
+def test_train_without_out_saves_where_the_keeper_of_the_same_config_adopts_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from config import load_config
+
+    monkeypatch.chdir(tmp_path)  # ./model, where it went before, is then in the test's directory
+    config = tmp_path / "keeper.toml"
+    config.write_text(FAST_TOML + '\n[model]\nartifact_dir = "store"\n')  # relative: next to the file
+    store = load_config(config).model.artifact_dir
+    assert store == tmp_path / "store"
+    result = run("train", "--config", str(config), *SMALL)
+    assert result.exit_code == 0, result.output
+    artifact = ModelArtifact.load(store)
+    assert f"model {artifact.content_hash} saved to {store}, the keeper's model store" in result.stdout
+    assert "adopts it as its champion" in result.stdout
+    assert champion_of(ModelStore(store)) == artifact.content_hash  # as the keeper reads model.artifact_dir at start
+
+    again = run("train", "--config", str(config), *SMALL)  # now a store the keeper manages: it would ignore it
+    assert again.exit_code == 2, again.output
+    assert "model store" in again.output and "champion.json" in again.output
+    assert champion_of(ModelStore(store)) == artifact.content_hash
+    assert not (tmp_path / "model").exists()
+
+    # the keeper promotes a model it trained: explain on the store shows that champion, not the adopted artifact
+    from strategy.models.promotion import PolicyState
+
+    elsewhere = run("train", "--config", str(config), "--out", str(tmp_path / "later"), "--seed", "9", *SMALL)
+    assert elsewhere.exit_code == 0, elsewhere.output
+    assert f"not the keeper's model store {store} (model.artifact_dir of {config}): copied there" in elsewhere.stdout
+    promoted = ModelArtifact.load(tmp_path / "later")
+    assert promoted.content_hash != artifact.content_hash
+    ModelStore(store).write(PolicyState.with_champion(promoted))
+    explained = run("explain", "--artifact", str(store), "--top", "3")
+    assert explained.exit_code == 0, explained.output
+    assert promoted.content_hash[:18] in explained.stdout
+
+
+def test_train_without_config_or_out_saves_in_the_default_model_store(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from config import load_config
+
+    monkeypatch.setenv("VAULTBOT_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert load_config(None).model.artifact_dir == tmp_path / "home" / "model"  # the devnet keeper's too
+    monkeypatch.setenv("VAULTBOT_STRATEGY__MODEL__NUM_BOOST_ROUND", "30")  # fast, as FAST_TOML, without a file
+    monkeypatch.setenv("VAULTBOT_STRATEGY__MODEL__MIN_TRAIN_ROWS", "50")
+    result = run("train", *SMALL)
+    assert result.exit_code == 0, result.output
+    artifact = ModelArtifact.load(tmp_path / "home" / "model")
+    assert f"saved to {tmp_path / 'home' / 'model'}, the keeper's model store" in result.stdout
+    assert not (tmp_path / "model").exists()
+
+    explained = run("explain", "--top", "3")  # explain reads where train wrote
+    assert explained.exit_code == 0, explained.output
+    assert artifact.content_hash[:18] in explained.stdout
+
