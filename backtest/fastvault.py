@@ -1,5 +1,6 @@
-"""The simulated vault of fast mode: the state in Python, rebalances by `backtest.execution`, the day's yield and
-losses by `backtest.realised`, gas charged from `[strategy.costs]` at the simulated gas price."""
+"""The simulated vault of fast mode: the state in Python, rebalances by `backtest.execution`, the day's yield,
+losses and what each market can pay back by `backtest.realised`, gas charged from `[strategy.costs]` at the
+simulated gas price."""
 
 from __future__ import annotations
 
@@ -49,4 +50,7 @@ class FastVault:
             held = factors.hold(index, self._state.position(pool))
             held.add_pnl(pnl, unit)
             positions[pool] = int(held.after)
-        self._state = replace(self._state, positions=positions)
+        pools = self.realised.pools
+        withdrawable = {pools[index]: amount
+                        for index, amount in factors.withdrawable([positions[pool] for pool in pools], unit).items()}
+        self._state = replace(self._state, positions=positions, withdrawable=withdrawable)

@@ -13,7 +13,10 @@ For the day ``d`` arriving (the position was held over (d-1, d]):
   reported loss pro rata (`backtest.incidents`).
 
 Changes of a lending market's available liquidity (its DeFiLlama TVL) cost nothing: they are other
-depositors' and borrowers' flows, and on real markets a "TVL run" haircut charged losses nobody had.
+depositors' and borrowers' flows, and on real markets a "TVL run" haircut charged losses nobody had. What the
+available liquidity does is bound what the vault can take out that day (`DayFactors.withdrawable`, in the
+vault's state as a market's `maxWithdraw` is on chain): near 100 % utilization a position stays where it is,
+and an incident then costs it what it costs every depositor left.
 
 Prices of non-stablecoin pools are not applied: the vault's positions are in its asset, the yield is
 what they earn.
@@ -55,12 +58,19 @@ class DayFactors(NamedTuple):
     growth: np.ndarray  # yield
     peg: np.ndarray  # price move of stablecoin pools
     loss: np.ndarray  # share lost to incidents
+    liquidity: np.ndarray  # the market's available liquidity in asset units (inf: not known that day)
 
     def hold(self, index: int, position: int) -> Held:
         """Position `position` of the pool at `index` held through the day."""
         earned = position * float(self.growth[index])
         marked = earned * float(self.peg[index])
         return Held(position, earned, marked, marked * (1 - float(self.loss[index])))
+
+    def withdrawable(self, positions: Sequence[int], unit: int) -> dict[int, int]:
+        """The most a withdrawal may take from each pool (by index) whose available liquidity is below its
+        position in `positions` (base units; `unit` base units per asset unit): what the vault's state says."""
+        return {index: int(self.liquidity[index] * unit) for index, position in enumerate(positions)
+                if self.liquidity[index] * unit < position}
 
 
 PNL_EFFECTS = ("yield", "peg", "incident")
@@ -84,6 +94,9 @@ class RealisedMarket:
         stable = columns.isin(sorted(market.stablecoin_pools()))
         ratio = price / price.shift(1)
         self.peg = ratio.where(np.broadcast_to(stable, ratio.shape)).fillna(1.0)
+        # Available liquidity in the asset: each pool's TVL in USD over the asset's USD price that day (its
+        # price in the asset over its price in USD), at par where either price is unknown.
+        self.liquidity = (wide("tvl_usd") * (price / wide("price")).fillna(1.0)).fillna(np.inf)
         losses = incident_losses(market.history, market.news, market.pools, self.pools)
         self.loss, self.unpriced_incidents = losses.share.reindex(self.growth.index, fill_value=0.0), losses.unpriced
 
@@ -91,5 +104,6 @@ class RealisedMarket:
         """The factors of `day` (all neutral if the data has no such day)."""
         if day not in self.growth.index:
             neutral = np.ones(len(self.pools))
-            return DayFactors(neutral, neutral, np.zeros(len(self.pools)))
-        return DayFactors(self.growth.loc[day].to_numpy(), self.peg.loc[day].to_numpy(), self.loss.loc[day].to_numpy())
+            return DayFactors(neutral, neutral, np.zeros(len(self.pools)), np.full(len(self.pools), np.inf))
+        return DayFactors(self.growth.loc[day].to_numpy(), self.peg.loc[day].to_numpy(), self.loss.loc[day].to_numpy(),
+                          self.liquidity.loc[day].to_numpy())

@@ -153,11 +153,13 @@ class ViewCall(NamedTuple):
     codec: AbiCodec
     function: str
     args: tuple[Any, ...] = ()
+    refusable: bool = False  # an error answer reads as None (a market's view it may refuse), not an exception
 
 
 def read_batch(w3: Web3, calls: Sequence[ViewCall], block: int) -> list[Any]:
     """`calls` at `block` in one JSON-RPC batch, decoded in order; a node that refuses batches (it answers one
-    error object) is asked one call at a time. An error answer raises Web3RPCError naming the call."""
+    error object) is asked one call at a time. An error answer raises Web3RPCError naming the call, or reads as
+    None for a `refusable` call."""
     if not calls:
         return []
     requests = [(RPCEndpoint("eth_call"), [{"to": call.to, "data": call.codec.encode(call.function, *call.args)},
@@ -168,7 +170,8 @@ def read_batch(w3: Web3, calls: Sequence[ViewCall], block: int) -> list[Any]:
         replies = [provider.make_request(method, params) for method, params in requests]
     if len(replies) != len(calls):
         raise Web3RPCError(f"a batch of {len(calls)} eth_calls got {len(replies)} answers")
-    return [call.codec.decode(call.function, _result(call, reply)) for call, reply in zip(calls, replies, strict=True)]
+    return [None if call.refusable and "error" in reply else call.codec.decode(call.function, _result(call, reply))
+            for call, reply in zip(calls, replies, strict=True)]
 
 
 def _result(call: ViewCall, reply: RPCResponse) -> str:
@@ -206,6 +209,7 @@ class VaultReader:
         self.asset_abi: list[dict] = abis["MockToken"]
         self.market_abi: list[dict] = abis["MockMarket"]
         self.vault_codec, self.asset_codec = AbiCodec(abis["Vault"]), AbiCodec(abis["MockToken"])
+        self.market_codec = AbiCodec(abis["MockMarket"])  # the ERC-4626 views every market has
         self._market_names: dict[str, str] = {}
         self._listed_guess: list[str] = []  # the markets of the last batched read: its positions are asked with it
 
@@ -276,7 +280,7 @@ class VaultReader:
     def guardrails_and_state(self, block: BlockIdentifier = "latest") -> tuple[Guardrails, VaultState]:
         """`guardrails` and `state` at one block, in one batch: what a decision plans with."""
         vault, markets = self._read(self._block_number(block), _STATE_VIEWS + _GUARDRAIL_VIEWS,
-                                    ("position", "market_config"))
+                                    ("position", "market_config"), withdrawable=True)
         state = _state_of(vault, markets)
         return _guardrails_of(vault, markets, state), state
 
@@ -312,21 +316,29 @@ class VaultReader:
         return list(live.values())
 
     def state(self, block: BlockIdentifier = "latest") -> VaultState:
-        """Idle, every listed market's position, the last rebalance time and the pause flag, at one block."""
-        return _state_of(*self._read(self._block_number(block), _STATE_VIEWS, ("position",)))
+        """Idle, every listed market's position and what it can pay back, the last rebalance time and the pause
+        flag, at one block."""
+        return _state_of(*self._read(self._block_number(block), _STATE_VIEWS, ("position",), withdrawable=True))
 
-    def _read(self, block: int, views: Sequence[str],
-              market_views: Sequence[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-        """The vault's idle balance and `views`, and `market_views` of every market it lists, at `block`: one batch
-        that asks for the markets of the last read with the list itself, and a second one when `block` lists
-        others. Returns {view: value} (with "idle") and {market: {view: value}}."""
+    def _read(self, block: int, views: Sequence[str], market_views: Sequence[str],
+              withdrawable: bool = False) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """The vault's idle balance and `views`, and `market_views` of every market it lists (with `withdrawable`,
+        also the market's own `maxWithdraw` for the vault), at `block`: one batch that asks for the markets of the
+        last read with the list itself, and a second one when `block` lists others. Returns {view: value} (with
+        "idle") and {market: {view: value}}."""
         head = [ViewCall(self._static[3], self.asset_codec, "balanceOf", (self.address,)),
                 ViewCall(self.address, self.vault_codec, "markets"),
                 *(ViewCall(self.address, self.vault_codec, view) for view in views)]
 
+        names = [*market_views, *(["maxWithdraw"] if withdrawable else [])]
+
         def per_market(markets: list[str]) -> list[ViewCall]:
-            return [ViewCall(self.address, self.vault_codec, view, (market,))
-                    for market in markets for view in market_views]
+            calls = []
+            for market in markets:
+                calls += [ViewCall(self.address, self.vault_codec, view, (market,)) for view in market_views]
+                if withdrawable:  # a market that refuses it pays nothing, as the vault itself counts it
+                    calls.append(ViewCall(market, self.market_codec, "maxWithdraw", (self.address,), refusable=True))
+            return calls
 
         guess = self._listed_guess
         values = read_batch(self.w3, head + per_market(guess), block)
@@ -336,9 +348,9 @@ class VaultReader:
         if listed != guess:
             self._listed_guess = listed
             answers = read_batch(self.w3, per_market(listed), block)
-        width = len(market_views)
+        width = len(names)
         return ({"idle": idle, **dict(zip(views, rest, strict=True))},
-                {market: dict(zip(market_views, answers[i * width:(i + 1) * width], strict=True))
+                {market: dict(zip(names, answers[i * width:(i + 1) * width], strict=True))
                  for i, market in enumerate(listed)})
 
     def rebalance_events(self, from_block: int = 0, to_block: BlockIdentifier = "latest") -> list[RebalanceEvent]:
@@ -424,8 +436,10 @@ class VaultReader:
 
 
 def _state_of(vault: dict[str, Any], markets: dict[str, dict[str, Any]]) -> VaultState:
+    withdrawable = {market: views["maxWithdraw"] or 0 for market, views in markets.items()
+                    if (views["maxWithdraw"] or 0) < views["position"]}
     return VaultState(idle=vault["idle"], positions={market: views["position"] for market, views in markets.items()},
-                      last_rebalance=vault["last_rebalance"], paused=vault["paused"])
+                      last_rebalance=vault["last_rebalance"], paused=vault["paused"], withdrawable=withdrawable)
 
 
 def _guardrails_of(vault: dict[str, Any], markets: dict[str, dict[str, Any]], state: VaultState) -> Guardrails:

@@ -8,7 +8,7 @@ fractions of total assets T, so every variable lies in [0, 1]. For each market i
     r_i = ŷ_i·H/365/100 - λ·p_i·LGD   value per unit held over the horizon: return minus risk penalty
 
     maximise   Σ r_i·(u_i - d_i)  -  g/T·Σ(a_i + b_i)  -  s·Σ(u_i + d_i)          (s = slippage_bps/10⁴)
-    subject to m·a_i <= u_i <= U_i·a_i,   m·b_i <= d_i <= x0_i·b_i,   a_i + b_i <= 1
+    subject to m·a_i <= u_i <= U_i·a_i,   m·b_i <= d_i <= W_i·b_i,    a_i + b_i <= 1
                Σ(u_i - d_i) <= S          idle floor unless idle does not go down, and Σx + idle = T
                Σ(u_i + d_i) <= M          turnover, and the loss budget
                Σ p_i·LGD·(u_i - d_i) <= max(0, B - Σ p_i·LGD·x0_i)      only with a risk budget B
@@ -19,6 +19,10 @@ with the vault's integer limits, computed exactly in asset units (then divided b
                                                               up, so a market over its cap can only go down;
                                                               the total after may be lower by 1 unit per other
                                                               market (ERC-4626 rounding) and by slippage
+    W_i = min(x0_i, maxWithdraw_i - ⌈ε·x0_i⌉)                   what the market can pay back now (a lending
+                                                              market near 100 % utilization pays only its cash),
+                                                              less what the position may earn before the rebalance
+                                                              is mined (it names targets: it withdraws that too)
     S   = max(Σx0, T - ⌈min_idle_bps·T/10⁴⌉) - Σx0             "Σx <= Σx0 (idle not down) or idle >= floor"
     M   = min(⌊max_turnover_bps·T/10⁴⌋, ⌊max_loss_bps·T/slippage_bps⌋)   slippage_bps·moved <= max_loss_bps·T
     m   = max(min_trade_floor, ⌈g / spread⌉, 1),  spread = max(0, max r) - min(0, min r): a smaller trade
@@ -27,7 +31,7 @@ with the vault's integer limits, computed exactly in asset units (then divided b
 A vault outside its limits (idle below the floor, a market over its cap: a large withdrawal or a loss
 elsewhere puts it there, never a rebalance) is moved back as fast as the turnover and loss limits allow,
 whatever it costs: every market over its cap must withdraw down to it (d_i >= e_i, the largest breach first,
-within M), and idle must rise by its shortfall (S = -R, R = min(shortfall plus the slippage it costs, M)),
+within M and W_i), and idle must rise by its shortfall (S = -R, R = min(shortfall plus the slippage it costs, M)),
 the idle floor being restored first in that it alone takes up to all of M. Without a breach, doing nothing
 is always feasible, so the program is never infeasible, even when the risk budget is broken (the risk
 constraint then forbids adding risk). Markets listed but without a forecast are held, even over a cap.
@@ -54,6 +58,10 @@ from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, milp
 from strategy.guardrails import Breach, Guardrails, Uint256, VaultState, breaches, idle_floor, market_cap
 from strategy.units import BPS, DAYS_PER_YEAR
 
+# ε: the share of a position kept back from a withdrawal its market's cash bounds. A rebalance names target
+# positions, so it withdraws what the position has grown to by the block it is mined in; 1 bp is an hour at
+# 87 % APY. A market that pays back all of the position needs none: a full exit redeems every share.
+ACCRUAL_MARGIN = Fraction(1, 10_000)
 # Solver amounts within this fraction of T of a bound are that bound (full exits stay full exits).
 _SNAP = 1e-9
 _MIP_REL_GAP = 1e-9
@@ -231,6 +239,14 @@ def slippage_loss_bound(move_room: int, markets: int, config: AllocatorConfig) -
     return math.ceil(Fraction(config.slippage_bps) * move_room / BPS) + markets
 
 
+def withdrawal_room(state: VaultState, market: str) -> int:
+    """W_i: the most a plan withdraws from `market`, within what it can pay back now and the accrual margin."""
+    position = state.position(market)
+    if market not in state.withdrawable:
+        return position
+    return max(0, min(position, state.withdrawable[market] - math.ceil(ACCRUAL_MARGIN * position)))
+
+
 def _risk_weight(forecast: MarketForecast, config: AllocatorConfig) -> Fraction:
     return Fraction(forecast.p_event) * Fraction(config.loss_given_event)
 
@@ -248,6 +264,7 @@ class _Limits:
     total: int
     markets: list[str]
     positions: dict[str, int]  # x0_i
+    down_room: dict[str, int]  # W_i
     up_room: dict[str, int]  # U_i
     down_floor: dict[str, int]  # e_i: what a market over its cap must withdraw
     invest_room: int  # S; negative (-R) while idle is below its floor
@@ -277,11 +294,12 @@ class _Limits:
         move_room = move_limit(total, guardrails, config)
         limit = risk_limit(state, forecasts, config)
         caps = position_caps(total, guardrails, markets, config)
-        down_floor, idle_repair = _repairs(state, guardrails, positions, caps, values, move_room, min_trade, config)
+        down_floor, idle_repair = _repairs(state, guardrails, caps, values, move_room, min_trade, config, markets)
         return cls(
             total=total,
             markets=markets,
             positions=positions,
+            down_room={m: withdrawal_room(state, m) for m in markets},
             up_room={m: max(0, caps[m] - positions[m]) for m in markets},
             down_floor=down_floor,
             invest_room=(-idle_repair if idle_repair else max(invested, total - idle_floor(total, guardrails))
@@ -293,19 +311,21 @@ class _Limits:
         )
 
 
-def _repairs(state: VaultState, guardrails: Guardrails, positions: Mapping[str, int], caps: Mapping[str, int],
-             values: Mapping[str, float], move_room: int, min_trade: int,
-             config: AllocatorConfig) -> tuple[dict[str, int], int]:
+def _repairs(state: VaultState, guardrails: Guardrails, caps: Mapping[str, int], values: Mapping[str, float],
+             move_room: int, min_trade: int, config: AllocatorConfig,
+             markets: list[str]) -> tuple[dict[str, int], int]:
     """What moving back inside the limits needs of this plan: the least each market over its cap must withdraw
     (e_i) and how much idle must rise (R), both within the move room M.
 
     Built from one feasible plan of withdrawals, so the program stays feasible: idle first, taken from the
     markets over their caps (largest breach first), then from the least valuable; then the markets over their
     caps down to the allocator's own cap, which leaves room for rounding and slippage, so they stay inside.
-    A market holding less than m cannot be traded, so it cannot help; a breach smaller than m is left.
+    A market that can pay back less than m cannot be traded, so it cannot help; a breach smaller than m is left.
     """
     total = state.total
-    movable = [m for m in positions if positions[m] >= min_trade]
+    positions = {m: state.position(m) for m in markets}
+    available = {m: withdrawal_room(state, m) for m in markets}
+    movable = [m for m in markets if available[m] >= min_trade]
     excess = {m: positions[m] - market_cap(total, guardrails.markets[m]) for m in movable}
     # A breach smaller than m (a market's yield carrying it a little over its cap) is shown, not traded on.
     over = sorted((m for m in movable if excess[m] >= min_trade), key=excess.__getitem__, reverse=True)
@@ -318,14 +338,14 @@ def _repairs(state: VaultState, guardrails: Guardrails, positions: Mapping[str, 
     target = short + slippage_loss_bound(short, 1, config) if short else 0  # what the withdrawals may lose
     need = target
     for market in order:
-        take = min(positions[market], room, max(need, min_trade))
+        take = min(available[market], room, max(need, min_trade))
         if need <= 0 or take < min_trade:
             continue
         plan[market], room, need = take, room - take, need - take
 
     down_floor: dict[str, int] = {}
     for market in over:
-        wanted = min(max(positions[market] - caps[market], min_trade), positions[market])
+        wanted = min(max(positions[market] - caps[market], min_trade), available[market])
         taken = plan.get(market, 0)
         extra = min(max(0, wanted - taken), room)
         if taken + extra >= min_trade:
@@ -339,7 +359,7 @@ def _solve(limits: _Limits, values: Mapping[str, float], config: AllocatorConfig
     n = len(limits.markets)
     total = limits.total
     r = np.array([values[market] for market in limits.markets])
-    x0 = np.array([limits.positions[market] / total for market in limits.markets])
+    down = np.array([limits.down_room[market] / total for market in limits.markets])
     up = np.array([limits.up_room[market] / total for market in limits.markets])
     m = limits.min_trade / total
     slip = config.slippage_bps / BPS
@@ -353,7 +373,7 @@ def _solve(limits: _Limits, values: Mapping[str, float], config: AllocatorConfig
         (np.hstack([eye, zero, -m * eye, zero]), 0.0, np.inf),  # u_i >= m·a_i
         (np.hstack([eye, zero, -np.diag(up), zero]), -np.inf, 0.0),  # u_i <= U_i·a_i
         (np.hstack([zero, eye, zero, -m * eye]), 0.0, np.inf),  # d_i >= m·b_i
-        (np.hstack([zero, eye, zero, -np.diag(x0)]), -np.inf, 0.0),  # d_i <= x0_i·b_i
+        (np.hstack([zero, eye, zero, -np.diag(down)]), -np.inf, 0.0),  # d_i <= W_i·b_i
         (np.hstack([zero, zero, eye, eye]), -np.inf, 1.0),  # up or down, not both
         (np.hstack([ones, -ones, none, none])[None], -np.inf, limits.invest_room / total),
         (np.hstack([ones, ones, none, none])[None], -np.inf, limits.move_room / total),
@@ -374,7 +394,7 @@ def _solve(limits: _Limits, values: Mapping[str, float], config: AllocatorConfig
         cost,
         integrality=np.concatenate([np.zeros(2 * n), np.ones(2 * n)]),
         bounds=Bounds(np.concatenate([none, forced, none, (forced > 0).astype(float)]),
-                      np.concatenate([up, x0, ones, ones])),
+                      np.concatenate([up, down, ones, ones])),
         constraints=LinearConstraint(matrix, lower, upper),
         options={"node_limit": config.node_limit, "time_limit": config.time_limit_s, "mip_rel_gap": _MIP_REL_GAP},
     )
@@ -394,7 +414,7 @@ def _integer_trades(solution: np.ndarray, limits: _Limits, values: Mapping[str, 
         if goes_up[i] > 0.5:
             supplies[market] = _to_units(supplied[i], limits.up_room[market], limits)
         elif goes_down[i] > 0.5:
-            withdrawals[market] = max(_to_units(withdrawn[i], limits.positions[market], limits),
+            withdrawals[market] = max(_to_units(withdrawn[i], limits.down_room[market], limits),
                                       limits.down_floor.get(market, 0))
 
     unit = dict.fromkeys(limits.markets, Fraction(1))
@@ -447,7 +467,7 @@ def _cut(
 
 # The forecast of a listed market the data says nothing about today (its feed stopped, or has not started):
 # neither its yield nor its safety is known, so it is valued as certain to suffer an adverse event. Its value
-# r = -λ·1·LGD is below idle's 0, so every plan withdraws from it as fast as the turnover limit allows and
+# r = -λ·1·LGD is below idle's 0, so every plan withdraws from it as fast as the turnover limit and its cash allow, and
 # supplies nothing to it. A 0 % forecast instead leaves the allocator indifferent between it and idle, and the
 # money stays in a dead market earning nothing. (With λ = 0 or LGD = 0 it is worth idle's 0: nothing then
 # forces the exit.)

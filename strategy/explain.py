@@ -21,6 +21,7 @@ from strategy.allocator import (
     position_caps,
     risk_limit,
     trade_value,
+    withdrawal_room,
 )
 from strategy.guardrails import Breach, BreachKind, Guardrails, VaultState, breaches, idle_floor
 
@@ -44,7 +45,7 @@ class MarketWhy:
     target: int
     forecast: MarketForecast | None  # None: the keeper had no forecast for the market's pool
     gain: float | None  # its trade's part of the expected gain over the horizon, net of gas and slippage
-    limit: str  # "at its cap", "over its cap" (a breach the keeper found), "no forecast", or ""
+    limit: str  # "at its cap", "at its liquidity", "over its cap" (a breach the keeper found), "no forecast", or ""
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ def explain(state: VaultState, guardrails: Guardrails, forecasts: Mapping[str, M
             value = horizon_value(forecast[market], config)
             gain = trade_value(target - position, value, config) if target != position else 0.0
             limit = "at its cap" if target >= caps[market] - slack else ""
+            if market in state.withdrawable and position - target >= withdrawal_room(state, market) - slack:
+                limit = "at its liquidity"  # the market pays back no more now (near 100 % utilization)
         markets[market] = MarketWhy(position, target, forecast.get(market), gain,
                                     "over its cap" if market in over_cap else limit)
     return AllocationWhy(markets, _binding(state, guardrails, forecast, markets, config) if total else (), outside,

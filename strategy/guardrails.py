@@ -10,6 +10,10 @@ when its position changes; naming a market without changing it has no effect on 
 
 `simulate_rebalance` is the lossless execution model (markets pay back exactly, no slippage):
 withdraw every market that goes down, then supply every market that goes up from idle.
+
+A market also refuses on its own: an ERC-4626 lending market pays out only the cash it has not lent, its
+`maxWithdraw`, so near 100 % utilization a position cannot be pulled (`VaultState.withdrawable`). The vault's
+`_move_funds` withdraws before it checks caps, so that refusal comes right after the listing check.
 """
 
 from collections.abc import Callable, Mapping
@@ -57,6 +61,8 @@ class Reason(StrEnum):
     PAUSED = "vault: paused"
     COOLDOWN = "vault: cooldown"
     MARKET_NOT_ALLOWED = "vault: market not allowed"
+    # The market's own refusal inside `_move_funds` (MockMarket's words; a real market says it in its own).
+    MARKET_ILLIQUID = "market: withdraw more than max"
     CAP_EXCEEDED = "vault: cap exceeded"
     IDLE_BELOW_FLOOR = "vault: idle below floor"
     TURNOVER_EXCEEDED = "vault: turnover exceeded"
@@ -95,18 +101,27 @@ class Guardrails:
 
 @dataclass(frozen=True, config=_STRICT)
 class VaultState:
-    """What the guardrails look at: idle assets, each market's position (assets), last rebalance, pause flag.
+    """What the guardrails look at: idle assets, each market's position (assets), last rebalance, pause flag,
+    and what each market can pay back now.
 
-    A market missing from `positions` has a position of 0.
+    A market missing from `positions` has a position of 0; one missing from `withdrawable` pays back all of it.
     """
 
     idle: Uint256
     positions: Mapping[MarketId, Uint256]
     last_rebalance: Uint256
     paused: bool
+    # The most one withdrawal from a market may take (its `maxWithdraw` for the vault), where that is less than
+    # the position: a lending market lends out what it holds, and near 100 % utilization pays back only the rest.
+    withdrawable: Mapping[MarketId, Uint256] = Field(default_factory=dict)
 
     def position(self, market: str) -> int:
         return self.positions.get(market, 0)
+
+    def withdrawable_from(self, market: str) -> int:
+        """The most a rebalance can take out of `market` now."""
+        position = self.position(market)
+        return min(position, self.withdrawable.get(market, position))
 
     @property
     def total(self) -> int:
@@ -139,6 +154,11 @@ def check_rebalance(before: VaultState, after: VaultState, now: int, guardrails:
     for market in named:
         if market not in guardrails.markets:
             violations.append(Violation(Reason.MARKET_NOT_ALLOWED, f"market {market} is not listed"))
+    for market in named:
+        taken, available = before.position(market) - after.position(market), before.withdrawable_from(market)
+        if taken > available:
+            violations.append(Violation(Reason.MARKET_ILLIQUID,
+                                        f"market {market}: withdraw {taken} > the {available} it can pay now"))
 
     total_before, total_after = before.total, after.total
     for market in named:

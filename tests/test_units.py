@@ -22,3 +22,13 @@ def test_annualised_growth_compounds_and_refuses_what_cannot_be_told() -> None:
     assert annualised_growth(100, 105, SECONDS_PER_YEAR // 2) == pytest.approx(1.05**2 - 1, abs=1e-12)
     assert annualised_growth(100, 105, 0) is None
     assert annualised_growth(0, 105, 10) is None
+
+
+def test_every_revert_reason_the_mirror_names_is_the_contracts_own_words() -> None:
+    # `strategy.guardrails.Reason` spells what Vault.rebalance (or the MockMarket under it) reverts with; a reason
+    # reworded in Vyper fails here until the mirror says it the same way.
+    from strategy.guardrails import Reason
+    from vaultbot.resources import contracts_dir
+
+    sources = "".join((contracts_dir() / name).read_text() for name in ("Vault.vy", "MockMarket.vy"))
+    assert [reason for reason in Reason if f'"{reason.value}"' not in sources] == []

@@ -6,7 +6,9 @@ and sets the rate for the day ahead, so each day's simple interest compounds dai
 The rate of the day ahead is (growth - 1) / 86400 s (1e18 = 100 %/s); a price move, a TVL run or a negative
 yield is applied on arrival as an exact change of the market's balance: a gain is minted to the market, a
 loss is `inject_loss` of the whole basis points above it and a top-up of the excess, later in the same block,
-from the balance the market holds once its day accrued (its `totalAssets` read as the block will find it). The
+from the balance the market holds once its day accrued (its `totalAssets` read as the block will find it). A
+market whose available liquidity that day could bind the vault's position is capped to it (`set_liquidity`, the
+market's `maxWithdraw`), as fast mode's state bounds its withdrawals; the cap is sent only when it changes. The
 vault's report closes the block. The rebalance is mined at the day's time too, so cooldowns see the same clock as
 fast mode.
 
@@ -40,11 +42,11 @@ from chain.tx import TxSender
 from chain.vault_reader import AbiCodec, VaultReader, ViewCall
 from strategy.decision_record import decision_hash_of, decision_record, keccak_hex
 from strategy.guardrails import MAX_MARKETS, VaultState
-from strategy.units import BPS, GWEI, SECONDS_PER_DAY, WAD
+from strategy.units import BPS, GWEI, SECONDS_PER_DAY, UINT256_MAX, WAD
 
 MARKET_TX_GAS = 1_000_000  # set_rate, inject_loss, mint ~60k each, a report of 16 markets ~300k: no estimate per call
-# A day's block: every market's rate and up to two calls of its mark, and the report.
-DAY_BLOCK_GAS = (3 * MAX_MARKETS + 1) * MARKET_TX_GAS
+# A day's block: every market's rate, up to two calls of its mark and its liquidity cap, and the report.
+DAY_BLOCK_GAS = (4 * MAX_MARKETS + 1) * MARKET_TX_GAS
 # Fees set, not left to anvil (which prices from its own base-fee state, not restored by evm_revert): the same
 # replay sends the same transactions; no tip, the base fee is paid, in the operators' ETH.
 MARKET_TX_FEE_CAP = 10_000 * GWEI
@@ -167,6 +169,7 @@ class ChainVault:
         self._day_index = {day: index for index, day in enumerate(setup.days)}
         self._state: VaultState | None = None  # read once between two writes
         self._block: BlockIdentifier = "latest"  # the block of the last write: where the state is read
+        self._liquidity = [UINT256_MAX] * len(setup.pools)  # each market's liquidity cap as last set
 
     def clock(self, day: pd.Timestamp) -> int:
         """Chain time of `day`."""
@@ -225,19 +228,21 @@ class ChainVault:
         for index, pool in enumerate(self.setup.pools):
             factors.hold(index, before.position(pool)).add_pnl(pnl, unit)
         self._state = None
-        self._block = self._mine_day(day, factors)
+        self._block = self._mine_day(day, factors, before.total)
 
     def _read_state(self) -> VaultState:
         """The vault at the block of the last write, positions keyed by pool."""
         state = self.contracts.reader.state(self._block)
-        return replace(state, positions={pool: state.position(address) for pool, address in self.address_of.items()})
+        return replace(state, positions={pool: state.position(address) for pool, address in self.address_of.items()},
+                       withdrawable={pool: state.withdrawable[address] for pool, address in self.address_of.items()
+                                     if address in state.withdrawable})
 
     # -- market steps -----------------------------------------------------------------------------------
 
-    def _mine_day(self, day: pd.Timestamp, factors: DayFactors | None) -> int:
+    def _mine_day(self, day: pd.Timestamp, factors: DayFactors | None, total: int = 0) -> int:
         """`day`'s block at its time: every market accrues the day just ended and takes the rate of the day ahead;
-        then, with `factors` (every day but the first), the day's price moves and losses and the vault's report.
-        The block's number."""
+        then, with `factors` (every day but the first), the day's price moves and losses, the liquidity caps that
+        changed for a vault of `total` assets the day before, and the vault's report. The block's number."""
         c = self.contracts
         index = self._day_index[day]
         ahead = self.realised.on(self.setup.days[index + 1]).growth if index + 1 < len(self.setup.days) else None
@@ -251,9 +256,23 @@ class ChainVault:
         # The day's close is reported, as the keeper reports on a day it does not rebalance: the vault's stored
         # totalAssets (its share price) then carries the day's yield and moves as fast mode's value does.
         report = Call(c.admin, c.vault.address, c.vault_codec.encode("report"))
+        caps = self._liquidity_caps(factors, total)
         return c.mine(self.clock(day), f"move the markets into {day.date()}",
-                      lambda balances: [*rates, *self._marks(moves, balances), report],
+                      lambda balances: [*rates, *self._marks(moves, balances), *caps, report],
                       [ViewCall(c.markets[i].address, c.market_codec, "totalAssets") for i, _ in moves])
+
+    def _liquidity_caps(self, factors: DayFactors, total: int) -> list[Call]:
+        """`set_liquidity` of each market whose cap changes: the day's available liquidity where it is below
+        twice the vault's assets (no position can grow past that in a day), else unlimited (what fast mode's
+        `DayFactors.withdrawable` leaves unbounded); either way its `maxWithdraw` is fast mode's bound."""
+        c, calls = self.contracts, []
+        bounded = factors.withdrawable([2 * total] * len(c.markets), self.setup.settings.unit)
+        for index, (market, operator) in enumerate(zip(c.markets, c.operators, strict=True)):
+            cap = bounded.get(index, UINT256_MAX)
+            if cap != self._liquidity[index]:
+                calls.append(Call(operator, market.address, c.market_codec.encode("set_liquidity", cap)))
+                self._liquidity[index] = cap
+        return calls
 
     def _marks(self, moves: list[tuple[int, float]], balances: list[int]) -> list[Call]:
         """Each moved market's balance (as its day accrued) times its factor, exactly: a gain minted to it, a loss

@@ -4,6 +4,7 @@ CLI refuses bad chain/fork flags with one line."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 from pathlib import Path
@@ -24,6 +25,7 @@ from cli import app
 from config import BacktestSettings
 from strategy.allocator import MarketForecast
 from strategy.costs import ExecutionCosts
+from strategy.data.schema import POOL, TIMESTAMP
 from tests.backtest.conftest import CAPITAL, every_pool, make_setup
 from tests.keeper.rpc_recorder import recording_proxy
 
@@ -87,6 +89,32 @@ def test_chain_mode_matches_fast_mode_within_a_millionth_of_a_basis_point(market
     assert chain.pnl["slippage"] == pytest.approx(fast.pnl["slippage"], rel=1e-6, abs=1e-9)
     for on_chain, simulated in zip(chain.decisions, fast.decisions, strict=True):
         assert abs(on_chain.slippage - simulated.slippage) <= len(setup.pools)  # rounding of positions: a unit each
+
+
+def test_a_market_short_of_cash_pays_back_only_its_liquidity_in_both_modes(market: MarketData) -> None:
+    # The first pool lends out almost all it holds through the week the rotation leaves it: 50,000 of its
+    # available liquidity a day, far below the vault's position there. Fast mode bounds the withdrawals by it
+    # (the state's `withdrawable`), chain mode by the MockMarket's `maxWithdraw` set to it; both end alike.
+    pools = every_pool(market, START)
+    short = (market.history[POOL] == pools[0]) & market.history[TIMESTAMP].between(START + pd.Timedelta(days=6),
+                                                                                   START + pd.Timedelta(days=13))
+    history = market.history.assign(tvl_usd=market.history["tvl_usd"].mask(short, 50_000.0))
+    dry = dataclasses.replace(market, history=history)
+    setup = make_setup(dry, START, END, rebalance_every=1, universe=pools)
+    fast = replay(setup, Rotating(setup.pools))
+    with ChainWorld(setup) as world:
+        chain = replay(setup, Rotating(setup.pools), vault=world.vault("rotating"))
+    held = fast.positions[pools[0]]
+    week_one = held.loc[START + pd.Timedelta(days=7):START + pd.Timedelta(days=13)]
+    assert held.loc[START + pd.Timedelta(days=6)] > 200_000 and (week_one > 0).all(), "it could not leave at once"
+    # no day took more than its liquidity (in the asset at the pool's price; a day's yield and price move on top)
+    assert held.diff().loc[week_one.index].min() >= -50_000 * 1.01
+    with_cash = replay(make_setup(market, START, END, rebalance_every=1, universe=pools), Rotating(pools))
+    left = with_cash.positions[pools[0]].loc[week_one.index]
+    assert (left < week_one - 100_000).all(), "with its usual cash the vault leaves it faster"
+    assert [(d.traded, d.accepted) for d in chain.decisions] == [(d.traded, d.accepted) for d in fast.decisions]
+    assert relative(chain.values["total"].iloc[-1], fast.values["total"].iloc[-1]) < MILLIONTH_BP
+    assert (chain.positions[pools[0]] - held).abs().max() <= 1
 
 
 def methods(body: dict | list) -> list[str]:

@@ -187,6 +187,27 @@ def test_a_market_whose_feed_stopped_is_left(w3: Web3, funded: Deployment, keepe
     assert keeper.chain.reader.state().position(market) < invested
 
 
+def test_a_market_whose_feed_stopped_and_whose_cash_is_lent_out_is_left_as_far_as_it_pays(
+        w3: Web3, funded: Deployment, keeper: Keeper, httpserver, llama) -> None:
+    """Near 100 % utilization a market pays back only its cash: the keeper takes that much out of a market it
+    leaves, and the rebalance goes through, instead of asking for all of it and reverting in the market."""
+    assert keeper.run_cycle().status == CycleStatus.REBALANCED
+    state = keeper.chain.reader.state()
+    stopped, market = max(keeper.markets.items(), key=lambda item: state.position(item[1]))
+    invested, cash = state.position(market), state.position(market) // 10
+    transact(w3, funded.contract(w3, "MockMarket", market).functions.set_liquidity(cash), funded.admin)
+    httpserver.clear_all_handlers()
+    serve_llama(httpserver, llama, chart=lambda pool, now: chart_payload(
+        llama, pool, now - timedelta(hours=72) if pool == stopped else now))
+    keeper.sources.session.cache.clear()
+    w3.provider.make_request("evm_increaseTime", [2 * 3600])
+    w3.provider.make_request("evm_mine", [])
+    outcome = keeper.run_cycle()
+    assert outcome.status == CycleStatus.REBALANCED, outcome.reason
+    left = keeper.chain.reader.state().position(market)
+    assert left > 0 and abs(invested - left - cash) <= invested * 1e-3  # its cash, less a day's interest at most
+
+
 def test_after_a_large_withdrawal_the_keeper_moves_back_inside_the_limits_and_says_so(
         w3: Web3, funded: Deployment, keeper: Keeper, keeper_config: Config, keeper_table: dict,
         tmp_path: Path) -> None:

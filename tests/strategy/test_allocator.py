@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from strategy.allocator import (
+    ACCRUAL_MARGIN,
+    UNKNOWN_MARKET,
     Allocation,
     AllocationStatus,
     AllocatorConfig,
@@ -21,6 +23,7 @@ from strategy.allocator import (
     move_limit,
     risk_limit,
     slippage_loss_bound,
+    withdrawal_room,
 )
 from strategy.decision import decide
 from strategy.guardrails import (
@@ -30,6 +33,7 @@ from strategy.guardrails import (
     Guardrails,
     InsufficientIdle,
     MarketLimits,
+    Reason,
     VaultState,
     breaches,
     check_rebalance,
@@ -385,8 +389,10 @@ def problems(draw) -> tuple[Guardrails, VaultState, dict[str, MarketForecast], A
         },
     )
     positions = {m: draw(amounts) for m in markets if draw(st.booleans())}
+    # Some markets near 100 % utilization pay back only part of the position, or nothing.
+    withdrawable = {m: draw(st.integers(0, amount)) for m, amount in positions.items() if draw(st.booleans())}
     before = VaultState(idle=draw(amounts), positions=positions, last_rebalance=draw(st.integers(0, 10**9)),
-                        paused=False)
+                        paused=False, withdrawable=withdrawable)
     forecasts = draw(
         st.dictionaries(
             st.sampled_from(markets),
@@ -431,7 +437,7 @@ def test_no_single_move_beats_the_allocation(problem):
     values = [horizon_value(f, config) for f in forecasts.values()]
     precision = 1e-6 * before.total * (max([0.0, *values]) - min([0.0, *values]))
     for source, destination in itertools.permutations([None, *forecasts], 2):
-        available = before.idle if source is None else before.position(source)
+        available = before.idle if source is None else withdrawal_room(before, source)
         for amount in {available // k for k in (1, 2, 10, 1000)} - {0}:
             trades = {} if source is None else {source: before.position(source) - amount}
             if destination is not None:
@@ -577,3 +583,47 @@ def test_a_breach_without_any_forecast_market_holds():
     before = idle_vault(1000, {A: 900})
     allocation = allocate(before, rails, {}, plain())
     assert not allocation.changed and allocation.breaches and not allocation.repairing
+
+
+# --- a market that cannot pay back everything -----------------------------------------------------------
+
+
+def test_an_unknown_market_is_left_only_as_far_as_it_can_pay_back():
+    # A dead market (its data stopped) near 100 % utilization: 300,000 of its 1,000,000 can come out today, less
+    # the 1 bp (100) its position may earn before the rebalance is mined, and only those.
+    rails = open_rails()
+    before = VaultState(idle=0, positions={A: 1_000_000, B: 0}, last_rebalance=0, paused=False,
+                        withdrawable={A: 300_000})
+    config = AllocatorConfig(horizon_days=YEAR, risk_aversion=1.0, loss_given_event=0.5)
+    allocation = allocate(before, rails, {A: UNKNOWN_MARKET, B: MarketForecast(apy_pct=5.0, p_event=0.0)}, config)
+    assert ACCRUAL_MARGIN * 1_000_000 == 100 and allocation.trades == {A: 700_100, B: 299_900}
+    assert_accepted(before, allocation, rails)
+
+
+def test_a_market_that_pays_back_nothing_is_not_touched_and_the_plan_goes_on_elsewhere():
+    rails = open_rails((A, B, C))
+    before = VaultState(idle=0, positions={A: 600, B: 400}, last_rebalance=0, paused=False, withdrawable={A: 0})
+    forecasts = {A: MarketForecast(apy_pct=1.0, p_event=0.0), B: MarketForecast(apy_pct=2.0, p_event=0.0),
+                 C: MarketForecast(apy_pct=9.0, p_event=0.0)}
+    allocation = allocate(before, rails, forecasts, plain())
+    assert allocation.trades == {B: 0, C: 400}
+    assert_accepted(before, allocation, rails)
+
+
+def test_a_market_over_its_cap_that_cannot_pay_back_is_repaired_as_far_as_it_can():
+    rails = open_rails(cap=MarketLimits(cap_bps=4_000, cap_abs=2**256 - 1))
+    before = VaultState(idle=100_000, positions={A: 800_000, B: 100_000}, last_rebalance=0, paused=False,
+                        withdrawable={A: 150_000})
+    forecasts = {A: MarketForecast(apy_pct=9.0, p_event=0.0), B: MarketForecast(apy_pct=1.0, p_event=0.0)}
+    allocation = allocate(before, rails, forecasts, plain())
+    # over its 400,000 cap still: all it could pay, less its 1 bp accrual margin
+    assert allocation.repairing and allocation.targets[A] == 650_080
+    assert_accepted(before, allocation, rails)
+
+
+def test_a_withdrawal_beyond_what_a_market_pays_back_is_what_the_market_refuses():
+    rails = open_rails()
+    before = VaultState(idle=0, positions={A: 1_000}, last_rebalance=0, paused=False, withdrawable={A: 300})
+    assert check_rebalance(before, simulate_rebalance(before, {A: 700}), 0, rails) == []
+    (violation,) = check_rebalance(before, simulate_rebalance(before, {A: 699}), 0, rails)
+    assert violation.reason is Reason.MARKET_ILLIQUID and "withdraw 301 > the 300" in violation.detail
