@@ -30,6 +30,7 @@ from strategy.allocator import (
     MarketForecast,
     move_limit,
     position_caps,
+    withdrawal_room,
 )
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.guardrails import Guardrails, VaultState, idle_floor
@@ -76,15 +77,31 @@ class EqualForecaster:
         caps = position_caps(total, guardrails, markets, config)
         share = (total - idle_floor(total, guardrails)) // len(alive) if alive else 0
         goal = {market: min(share, caps[market]) if market in alive else 0 for market in markets}
+        # No lower than a market short of cash can pay back now: what is stuck stays.
+        goal = {market: max(goal[market], current[market] - withdrawal_room(state, market)) for market in markets}
         drift = sum(abs(goal[market] - current[market]) for market in markets)
         if drift <= EQUAL_WEIGHT_BAND * total and not stranded:
             return Allocation(current, {}, 0.0, AllocationStatus.OPTIMAL, None, "within the band")
         # One step of at most the turnover limit: a convex combination of today and the goal keeps caps and
         # the idle floor; withdrawals round up and the step keeps one unit per market for that.
         step = min(Fraction(1), Fraction(max(0, move_limit(total, guardrails, config) - len(markets)), drift))
-        targets = {market: current[market] + _towards(goal[market] - current[market], step) for market in markets}
+        targets = _within_idle(state, guardrails, {market: current[market] + _towards(goal[market] - current[market],
+                                                                                   step) for market in markets})
         trades = {market: target for market, target in targets.items() if target != current[market]}
         return Allocation(targets, trades, 0.0, AllocationStatus.OPTIMAL, None, "equal weight")
+
+
+def _within_idle(state: VaultState, guardrails: Guardrails, targets: dict[str, int]) -> dict[str, int]:
+    """`targets` with the supplies scaled down (rounded down) to what the withdrawals and idle above its floor
+    hold: with a market's withdrawal bounded by its cash, the weights' supplies may ask for more."""
+    withdrawn = sum(max(0, state.position(m) - target) for m, target in targets.items())
+    supplied = {m: target - state.position(m) for m, target in targets.items() if target > state.position(m)}
+    room = max(withdrawn, state.idle + withdrawn - idle_floor(state.total, guardrails))
+    if sum(supplied.values()) <= room:
+        return targets
+    scale = Fraction(room, sum(supplied.values()))
+    return {m: state.position(m) + int(supplied[m] * scale) if m in supplied else target
+            for m, target in targets.items()}
 
 
 def _towards(delta: int, step: Fraction) -> int:

@@ -109,3 +109,20 @@ def test_perfect_foresight_reads_the_realised_forward_mean() -> None:
     assert forecasts["rising"].p_event == 0.0
     assert "gone" not in forecasts  # its horizon is incomplete
     assert oracle.forecast(*at(8)) == {}  # the horizon reaches past the data
+
+
+def test_equal_weights_leave_what_a_market_short_of_cash_cannot_pay_back() -> None:
+    from backtest.baselines import EqualForecaster
+    from strategy.allocator import AllocatorConfig, MarketForecast
+    from strategy.guardrails import Guardrails, MarketLimits, VaultState
+
+    rails = Guardrails(min_rebalance_interval=0, max_turnover_bps=10_000, max_loss_bps=0, min_idle_bps=0,
+                       markets=dict.fromkeys(("a", "b"), MarketLimits(cap_bps=10_000, cap_abs=10**30)))
+    equal = EqualForecaster()
+    equal._with_data = {"a", "b"}
+    state = VaultState(idle=0, positions={"a": 1_000_000, "b": 0}, last_rebalance=0, paused=False,
+                       withdrawable={"a": 100_000})
+    forecasts = dict.fromkeys(("a", "b"), MarketForecast(apy_pct=3.0, p_event=0.0))
+    plan = equal.plan(state, rails, forecasts, AllocatorConfig(horizon_days=7))
+    # halfway would move 500,000; the market pays back 100,000, less its 1 bp accrual margin
+    assert plan.trades == {"a": 900_100, "b": 99_900}  # and no more supplied than that freed
