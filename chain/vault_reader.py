@@ -11,7 +11,7 @@ from this repo's contracts when neither is given.
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -156,6 +156,14 @@ class ViewCall(NamedTuple):
     refusable: bool = False  # an error answer reads as None (a market's view it may refuse), not an exception
 
 
+class BatchedState(NamedTuple):
+    """`VaultReader.state` as reads a caller sends in its own JSON-RPC batch (chain mode, with the block it mines),
+    and what their answers, read at `block`, make."""
+
+    calls: list[ViewCall]
+    state: Callable[[list[Any], int], VaultState]  # (answers, block) -> the state
+
+
 def read_batch(w3: Web3, calls: Sequence[ViewCall], block: int) -> list[Any]:
     """`calls` at `block` in one JSON-RPC batch, decoded in order; a node that refuses batches (it answers one
     error object) is asked one call at a time. An error answer raises Web3RPCError naming the call, or reads as
@@ -170,6 +178,11 @@ def read_batch(w3: Web3, calls: Sequence[ViewCall], block: int) -> list[Any]:
         replies = [provider.make_request(method, params) for method, params in requests]
     if len(replies) != len(calls):
         raise Web3RPCError(f"a batch of {len(calls)} eth_calls got {len(replies)} answers")
+    return decoded(calls, replies)
+
+
+def decoded(calls: Sequence[ViewCall], replies: Sequence[RPCResponse]) -> list[Any]:
+    """The answers to `calls`, in order, as `read_batch` reads them (for a caller that sent them itself)."""
     return [None if call.refusable and "error" in reply else call.codec.decode(call.function, _result(call, reply))
             for call, reply in zip(calls, replies, strict=True)]
 
@@ -320,12 +333,24 @@ class VaultReader:
         flag, at one block."""
         return _state_of(*self._read(self._block_number(block), _STATE_VIEWS, ("position",), withdrawable=True))
 
+    def batched_state(self) -> BatchedState:
+        """`state`'s reads for the caller's own batch: the markets of the last read are asked for, and the listed
+        markets of `block` read again if they are others."""
+        calls, result = self._batch(_STATE_VIEWS, ("position",), withdrawable=True)
+        return BatchedState(calls, lambda answers, block: _state_of(*result(answers, block)))
+
     def _read(self, block: int, views: Sequence[str], market_views: Sequence[str],
               withdrawable: bool = False) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """The vault's idle balance and `views`, and `market_views` of every market it lists (with `withdrawable`,
         also the market's own `maxWithdraw` for the vault), at `block`: one batch that asks for the markets of the
         last read with the list itself, and a second one when `block` lists others. Returns {view: value} (with
         "idle") and {market: {view: value}}."""
+        calls, result = self._batch(views, market_views, withdrawable)
+        return result(read_batch(self.w3, calls, block), block)
+
+    def _batch(self, views: Sequence[str], market_views: Sequence[str], withdrawable: bool) -> tuple[
+            list[ViewCall], Callable[[list[Any], int], tuple[dict[str, Any], dict[str, dict[str, Any]]]]]:
+        """`_read` as its first batch's calls and what their answers at a block make."""
         head = [ViewCall(self._static[3], self.asset_codec, "balanceOf", (self.address,)),
                 ViewCall(self.address, self.vault_codec, "markets"),
                 *(ViewCall(self.address, self.vault_codec, view) for view in views)]
@@ -340,18 +365,21 @@ class VaultReader:
                     calls.append(ViewCall(market, self.market_codec, "maxWithdraw", (self.address,), refusable=True))
             return calls
 
-        guess = self._listed_guess
-        values = read_batch(self.w3, head + per_market(guess), block)
-        idle, listed, *rest = values[:len(head)]
-        listed = [Web3.to_checksum_address(market) for market in listed]
-        answers = values[len(head):]
-        if listed != guess:
-            self._listed_guess = listed
-            answers = read_batch(self.w3, per_market(listed), block)
-        width = len(names)
-        return ({"idle": idle, **dict(zip(views, rest, strict=True))},
-                {market: dict(zip(names, answers[i * width:(i + 1) * width], strict=True))
-                 for i, market in enumerate(listed)})
+        guess = list(self._listed_guess)
+
+        def result(values: list[Any], block: int) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+            idle, listed, *rest = values[:len(head)]
+            listed = [Web3.to_checksum_address(market) for market in listed]
+            answers = values[len(head):]
+            if listed != guess:
+                self._listed_guess = listed
+                answers = read_batch(self.w3, per_market(listed), block)
+            width = len(names)
+            return ({"idle": idle, **dict(zip(views, rest, strict=True))},
+                    {market: dict(zip(names, answers[i * width:(i + 1) * width], strict=True))
+                     for i, market in enumerate(listed)})
+
+        return head + per_market(guess), result
 
     def rebalance_events(self, from_block: int = 0, to_block: BlockIdentifier = "latest") -> list[RebalanceEvent]:
         """Every `Rebalanced` from `from_block` (not before the vault existed), oldest first."""

@@ -12,8 +12,8 @@ market's `maxWithdraw`), as fast mode's state bounds its withdrawals; the cap is
 vault's report closes the block. The rebalance is mined at the day's time too, so cooldowns see the same clock as
 fast mode.
 
-A day is five JSON-RPC round trips: four to mine its block (`ChainContracts.mine`), one to read the vault's state
-there (`VaultReader.state`), once, for the day's decision and its value.
+A day is four JSON-RPC round trips, all of them mining its block (`ChainContracts.mine`); the last also reads the
+vault's state there (`VaultReader.batched_state`), once, for the day's decision and its value.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.logs import DISCARD
-from web3.types import BlockIdentifier, RPCEndpoint, TxReceipt
+from web3.types import BlockIdentifier, RPCEndpoint, RPCResponse, TxReceipt
 
 from backtest.engine import Executed, Setup
 from backtest.errors import ChainModeError
@@ -39,7 +39,7 @@ from chain.events import emitted
 from chain.rebalance import simulate_then_send
 from chain.rpc import batching_provider
 from chain.tx import TxSender
-from chain.vault_reader import AbiCodec, VaultReader, ViewCall
+from chain.vault_reader import AbiCodec, VaultReader, ViewCall, decoded
 from strategy.decision_record import decision_hash_of, decision_record, keccak_hex
 from strategy.guardrails import MAX_MARKETS, VaultState
 from strategy.units import BPS, GWEI, SECONDS_PER_DAY, UINT256_MAX, WAD
@@ -63,13 +63,24 @@ def rpc(w3: Web3, method: str, *params: Any) -> Any:
 def rpc_batch(w3: Web3, requests: list[tuple[str, list[Any]]]) -> list[Any]:
     """Raw JSON-RPC calls in one batch, their results in order. anvil may run a batch's calls in any order:
     batch only calls that do not depend on each other. An error reply is a ChainModeError."""
-    replies = batching_provider(w3).make_batch_request([(RPCEndpoint(method), params) for method, params in requests])
-    if not isinstance(replies, list) or len(replies) != len(requests):
-        raise ChainModeError(f"a batch of {len(requests)} requests got {replies!r:.200}")
+    replies = rpc_replies(w3, requests)
     for (method, _), reply in zip(requests, replies, strict=True):
         if "error" in reply:
             raise ChainModeError(f"{method} failed: {reply['error']}")
     return [reply.get("result") for reply in replies]
+
+
+def rpc_replies(w3: Web3, requests: list[tuple[str, list[Any]]]) -> list[RPCResponse]:
+    """`rpc_batch`'s replies themselves, an error reply among them (an eth_call the caller decodes)."""
+    replies = batching_provider(w3).make_batch_request([(RPCEndpoint(method), params) for method, params in requests])
+    if not isinstance(replies, list) or len(replies) != len(requests):
+        raise ChainModeError(f"a batch of {len(requests)} requests got {replies!r:.200}")
+    return replies
+
+
+class Mined(NamedTuple):
+    block: int  # its number
+    after: list[Any]  # the answers of the reads made once it was mined
 
 
 class Call(NamedTuple):
@@ -113,14 +124,14 @@ class ChainContracts:
             raise ChainModeError(f"{step} failed: the transaction reverted")
 
     def mine(self, timestamp: int, step: str, build: Callable[[list[Any]], list[Call]],
-             reads: Sequence[ViewCall] = ()) -> int:
+             reads: Sequence[ViewCall] = (), after: Sequence[ViewCall] = ()) -> Mined:
         """Mine one block at `timestamp` by hand: `reads` are made as the block will find them (at the latest block,
         its time set to `timestamp`), `build` makes the block's calls of their values, and the calls are sent and
-        mined in their order; every one must succeed. The block's number.
+        mined in their order; every one must succeed. Then `after` is read at the block.
 
         Four round trips: automine off, with the reads and the senders' nonces; the calls, in one batch when they
         have one sender (anvil may take a batch's calls in any order: the nonces keep the block's), else one at a
-        time (fork mode's operators); evm_mine; automine on, with the block's receipts."""
+        time (fork mode's operators); evm_mine; automine on, with the block's receipts and the `after` reads."""
         senders = sorted({self.admin, *self.operators})
         at_timestamp = {"time": hex(timestamp)}  # eth_call's block overrides
         first = rpc_batch(self.w3, [("evm_setAutomine", [False]),
@@ -145,12 +156,16 @@ class ChainContracts:
         except BaseException:
             self.rpc("evm_setAutomine", True)
             raise
-        _, receipts = rpc_batch(self.w3, [("evm_setAutomine", [True]), ("eth_getBlockReceipts", ["latest"])])
+        replies = rpc_replies(self.w3, [("evm_setAutomine", [True]), ("eth_getBlockReceipts", ["latest"]),
+                                        *(("eth_call", [{"to": read.to, "data": read.codec.encode(read.function,
+                                                                                                  *read.args)},
+                                                        "latest"]) for read in after)])
+        receipts = replies[1]["result"]
         failed = sum(1 for receipt in receipts if int(receipt["status"], 16) != 1)
         if len(receipts) != len(calls) or failed:
             raise ChainModeError(f"{step}: {failed or len(calls) - len(receipts)} of {len(calls)} transactions "
                                  f"failed in block {int(receipts[0]['blockNumber'], 16) if receipts else '?'}")
-        return int(receipts[0]["blockNumber"], 16)
+        return Mined(int(receipts[0]["blockNumber"], 16), decoded(after, replies[2:]))
 
 
 def _transaction(call: Call, nonce: int) -> dict[str, str]:
@@ -176,7 +191,7 @@ class ChainVault:
         return self.contracts.origin + self._day_index[day] * SECONDS_PER_DAY
 
     def start(self) -> None:
-        self._block = self._mine_day(self.setup.days[0], None)
+        self._block = self._mine_day(self.setup.days[0], None).block
 
     # -- BacktestVault ----------------------------------------------------------------------------------
 
@@ -227,22 +242,26 @@ class ChainVault:
         unit = self.setup.settings.unit
         for index, pool in enumerate(self.setup.pools):
             factors.hold(index, before.position(pool)).add_pnl(pnl, unit)
-        self._state = None
-        self._block = self._mine_day(day, factors, before.total)
+        read = self.contracts.reader.batched_state()
+        self._block, answers = self._mine_day(day, factors, before.total, read.calls)
+        self._state = self._by_pool(read.state(answers, self._block))
 
     def _read_state(self) -> VaultState:
         """The vault at the block of the last write, positions keyed by pool."""
-        state = self.contracts.reader.state(self._block)
+        return self._by_pool(self.contracts.reader.state(self._block))
+
+    def _by_pool(self, state: VaultState) -> VaultState:
         return replace(state, positions={pool: state.position(address) for pool, address in self.address_of.items()},
                        withdrawable={pool: state.withdrawable[address] for pool, address in self.address_of.items()
                                      if address in state.withdrawable})
 
     # -- market steps -----------------------------------------------------------------------------------
 
-    def _mine_day(self, day: pd.Timestamp, factors: DayFactors | None, total: int = 0) -> int:
+    def _mine_day(self, day: pd.Timestamp, factors: DayFactors | None, total: int = 0,
+                  after: Sequence[ViewCall] = ()) -> Mined:
         """`day`'s block at its time: every market accrues the day just ended and takes the rate of the day ahead;
         then, with `factors` (every day but the first), the day's price moves and losses, the liquidity caps that
-        changed for a vault of `total` assets the day before, and the vault's report. The block's number."""
+        changed for a vault of `total` assets the day before, and the vault's report; `after` read there."""
         c = self.contracts
         index = self._day_index[day]
         ahead = self.realised.on(self.setup.days[index + 1]).growth if index + 1 < len(self.setup.days) else None
@@ -259,7 +278,7 @@ class ChainVault:
         caps = self._liquidity_caps(factors, total)
         return c.mine(self.clock(day), f"move the markets into {day.date()}",
                       lambda balances: [*rates, *self._marks(moves, balances), *caps, report],
-                      [ViewCall(c.markets[i].address, c.market_codec, "totalAssets") for i, _ in moves])
+                      [ViewCall(c.markets[i].address, c.market_codec, "totalAssets") for i, _ in moves], after)
 
     def _liquidity_caps(self, factors: DayFactors, total: int) -> list[Call]:
         """`set_liquidity` of each market whose cap changes: the day's available liquidity where it is below

@@ -138,14 +138,15 @@ def test_a_block_of_one_sender_is_one_batch_mined_in_the_calls_order(market: Mar
         calls = [Call(c.admin, *pair) for _ in range(3) for market in c.markets for pair in (
             (c.token.address, c.token_codec.encode("mint", market.address, 7)),
             (market.address, c.market_codec.encode("set_rate", 12_345)))]
-        block = c.mine(c.w3.eth.get_block("latest")["timestamp"] + 60, "test", lambda _: calls)
+        block = c.mine(c.w3.eth.get_block("latest")["timestamp"] + 60, "test", lambda _: calls).block
         assert mined_in_order(world, calls, block)
         assert [methods(body) for body in proxy.bodies].count(["eth_sendTransaction"] * len(calls)) == 1
 
 
 def test_a_chain_mode_day_is_a_few_json_rpc_batches(market: MarketData) -> None:
-    """A day without a rebalance: one read of the vault pinned to one block, and one block of every market's rate
-    and mark and the report, sent in one batch and mined at once; five HTTP round trips in all."""
+    """A day without a rebalance: one block of every market's rate and mark and the report, sent in one batch and
+    mined at once, and the vault read there, for the next day's decision, with the block's receipts; four HTTP
+    round trips in all."""
     setup = make_setup(market, START, START + pd.Timedelta(days=13), universe=every_pool(market, START))
     with ChainWorld(setup) as world, recording_proxy(world.anvil.rpc_url) as proxy:
         vault = world.vault("rotating")
@@ -158,12 +159,14 @@ def test_a_chain_mode_day_is_a_few_json_rpc_batches(market: MarketData) -> None:
     quiet = [bodies for day, bodies in zip(setup.days[:-1], days[:-1], strict=True) if day not in rebalanced]
     assert rebalanced and quiet
     for bodies in quiet:
-        assert len(bodies) == 5
-        state_read, first, sends, mine, last = bodies
-        assert set(methods(state_read)) == {"eth_call"} and len({call["params"][1] for call in state_read}) == 1
+        assert len(bodies) == 4
+        first, sends, mine, last = bodies
         assert methods(first)[0] == "evm_setAutomine" and first[0]["params"] == [False]
         assert set(methods(sends)) == {"eth_sendTransaction"} and len(sends) >= len(setup.pools) + 1  # rates, report
-        assert methods(mine) == ["evm_mine"] and methods(last) == ["evm_setAutomine", "eth_getBlockReceipts"]
+        assert methods(mine) == ["evm_mine"] and methods(last)[:2] == ["evm_setAutomine", "eth_getBlockReceipts"]
+        state_read = last[2:]  # at the block just mined, with nothing mined between
+        assert set(methods(state_read)) == {"eth_call"} and {call["params"][1] for call in state_read} == {"latest"}
+        assert len(state_read) > 2 * len(setup.pools)  # idle, the list, and each market's position and cash
 
 
 def test_a_rebalance_the_contract_rejects_is_counted_with_its_reason(market: MarketData) -> None:

@@ -112,7 +112,7 @@ def test_a_block_of_several_senders_is_mined_in_the_calls_order(upstream: Upstre
         calls = [Call(sender, *pair) for _ in range(3) for market in c.markets for sender, pair in (
             (c.admin, (c.token.address, c.token_codec.encode("mint", market.address, 7))),
             (operator, (market.address, c.market_codec.encode("set_rate", 12_345))))]
-        block = c.mine(c.w3.eth.get_block("latest")["timestamp"] + 60, "test", lambda _: calls)
+        block = c.mine(c.w3.eth.get_block("latest")["timestamp"] + 60, "test", lambda _: calls).block
         assert mined_in_order(world, calls, block)
 
 

@@ -358,3 +358,16 @@ def test_the_next_base_fee_agrees_with_anvil(net, keeper_account):
     latest = net.w3.eth.get_block("latest")
     net.rpc("evm_mine")
     assert net.w3.eth.get_block("latest")["baseFeePerGas"] == next_base_fee(latest)
+
+
+def test_transactions_are_signed_by_the_c_backend_with_the_pure_python_ones_signatures() -> None:
+    # coincurve (libsecp256k1) signs 26x faster; RFC 6979 nonces make its signatures the pure-Python backend's
+    from eth_keys import KeyAPI
+    from eth_keys.backends import CoinCurveECCBackend, NativeECCBackend
+
+    assert isinstance(KeyAPI().backend, CoinCurveECCBackend)
+    key = bytes.fromhex("42" * 32)
+    digests = [bytes([i]) * 32 for i in range(1, 6)]
+    native, c = KeyAPI(NativeECCBackend), KeyAPI(CoinCurveECCBackend)
+    assert [native.PrivateKey(key).sign_msg_hash(d) for d in digests] == [c.PrivateKey(key).sign_msg_hash(d)
+                                                                          for d in digests]
