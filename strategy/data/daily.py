@@ -66,10 +66,16 @@ class DailyPanel:
                             columns=self.pools)
 
     def long(self, wide_frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-        """One column per wide frame, one row per history row, indexed by (timestamp, pool) in that order."""
-        columns = {
-            name: frame.reindex(index=self.days, columns=self.pools).to_numpy(dtype="float64")[self._rows, self._cols]
-            for name, frame in wide_frames.items()
-        }
-        index = pd.MultiIndex.from_arrays([self.history[TIMESTAMP], self.history[POOL]])
-        return pd.DataFrame(columns, index=index).sort_index()
+        """One column per wide frame, one row per history row, indexed by (timestamp, pool) in that order.
+
+        The rows are gathered in that order into one matrix, column by column, that becomes the frame as it
+        is: one copy of the result beside the wide frames (a frame built from a dict of columns and then
+        sorted held three)."""
+        order = np.lexsort((self._cols, self._rows))  # by day, then pool: the days and pools are sorted
+        rows, cols = self._rows[order], self._cols[order]
+        matrix = np.empty((len(wide_frames), len(order)), dtype="float64")
+        for i, frame in enumerate(wide_frames.values()):
+            matrix[i] = frame.reindex(index=self.days, columns=self.pools).to_numpy(dtype="float64")[rows, cols]
+        index = pd.MultiIndex.from_arrays([self.history[TIMESTAMP].array.take(order),
+                                           self.history[POOL].array.take(order)], names=[TIMESTAMP, POOL])
+        return pd.DataFrame(matrix.T, index=index, columns=list(wide_frames), copy=False)
