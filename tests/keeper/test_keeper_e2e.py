@@ -188,9 +188,10 @@ def test_a_market_whose_feed_stopped_is_left(w3: Web3, funded: Deployment, keepe
 
 
 def test_a_market_whose_feed_stopped_and_whose_cash_is_lent_out_is_left_as_far_as_it_pays(
-        w3: Web3, funded: Deployment, keeper: Keeper, httpserver, llama) -> None:
+        w3: Web3, funded: Deployment, keeper: Keeper, keeper_table: dict, httpserver, llama) -> None:
     """Near 100 % utilization a market pays back only its cash: the keeper takes that much out of a market it
-    leaves, and the rebalance goes through, instead of asking for all of it and reverting in the market."""
+    leaves, and the rebalance goes through, instead of asking for all of it and reverting in the market; its
+    bundle carries the bound, so anyone re-executes the same targets."""
     assert keeper.run_cycle().status == CycleStatus.REBALANCED
     state = keeper.chain.reader.state()
     stopped, market = max(keeper.markets.items(), key=lambda item: state.position(item[1]))
@@ -206,6 +207,11 @@ def test_a_market_whose_feed_stopped_and_whose_cash_is_lent_out_is_left_as_far_a
     assert outcome.status == CycleStatus.REBALANCED, outcome.reason
     left = keeper.chain.reader.state().position(market)
     assert left > 0 and abs(invested - left - cash) <= invested * 1e-3  # its cash, less a day's interest at most
+    bundles = [json.loads(path.read_text()) for path in keeper.config.service.decisions_dir.glob("0x*.json")]
+    assert [[market, str(cash)]] in [bundle["state"]["vault"]["withdrawable"] for bundle in bundles]
+    verified = vaultbot("verify", outcome.tx_hash, "--bundle", str(keeper.config.service.decisions_dir),
+                        "--json", keeper_table["chain"]["deployment"])
+    assert verified.output.strip().splitlines()[-1].startswith("REPRODUCED:"), verified.output
 
 
 def test_after_a_large_withdrawal_the_keeper_moves_back_inside_the_limits_and_says_so(
