@@ -34,7 +34,10 @@ def report_call(vault: Contract) -> ContractFunction:
 
 
 def called_function(vault: Contract, pending: PendingTx) -> str:
-    """The name of the vault function a signed transaction calls."""
+    """The name of the vault function a signed transaction calls, or "cancel" for one without calldata (what
+    `chain.tx.TxSender.resume` sends on a stale transaction's nonce)."""
+    if not pending.data:
+        return "cancel"
     function, _ = vault.decode_function_input(pending.data)
     return function.fn_name
 

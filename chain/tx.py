@@ -20,7 +20,11 @@ The chain: the sender signs for the chain id it was built with, never for whatev
 asks the RPC before signing anything or broadcasting again and raises WrongChain when it disagrees. Each
 signed version records the chain it was built on (`BuiltOn`: genesis hash, latest block). When no version
 was mined, `resume` abandons a transaction (Abandoned, nothing broadcast) whose chain is gone (another genesis:
-the chain was reset; its block replaced: a reorg) or that the caller says is stale.
+the chain was reset; its block replaced: a reorg) or that the caller says is stale. A stale one that the node
+still holds could yet be mined, a decision executed long after it was made: its nonce is taken first by a
+cancel, a transfer of nothing to ourselves at replacement fees (journaled through `on_signed` like any version,
+replaced while stuck), and the transaction is abandoned once the cancel is mined, or settled by the receipt of
+a version that was mined before it.
 
 A receipt with status 0 raises ContractRevert (carrying the receipt) with the reason found by replaying the
 call with eth_call at its block.
@@ -47,7 +51,7 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
-from web3.types import BlockData, TxParams, TxReceipt, Wei
+from web3.types import BlockData, Nonce, TxParams, TxReceipt, Wei
 
 from chain.errors import ContractRevert, WrongChain, decode_revert
 from strategy.units import GWEI
@@ -56,6 +60,7 @@ log = logging.getLogger(__name__)
 
 MIN_BUMP_PERCENT = 12.5  # geth wants +10 % on both fee fields for a replacement, others +12.5 %
 GAS_MARGIN = 1.2  # estimates miss state changes between estimate and block
+CANCEL_GAS = 21_000  # a transfer of nothing to ourselves: what taking a nonce costs
 NONCE_RECEIPT_GRACE_S = 2.0  # how long a used nonce may wait for our receipt before another transaction is blamed
 
 
@@ -205,10 +210,12 @@ class TxSender:
         self._check_chain()
         receipt = self._receipt_of_any(versions)
         if receipt is not None:
-            return self._checked(receipt)
-        reason = self._chain_gone(newest) or stale
-        if reason is not None:
-            raise Abandoned(f"{_named(newest)} abandoned, never broadcast again: {reason}")
+            return self._settled(receipt, versions, stale)
+        gone = self._chain_gone(newest)
+        if gone is not None:
+            raise Abandoned(f"{_named(newest)} abandoned, never broadcast again: {gone}")
+        if stale is not None:
+            return self._cancel(versions, on_signed, stale)
         receipt = self._wait(versions, 0)  # another transaction may have taken the nonce: NonceUsed
         if receipt is not None:
             return self._checked(receipt)
@@ -224,6 +231,43 @@ class TxSender:
         return self._until_mined(versions, on_signed, stuck=stuck)
 
     # -- helpers ----------------------------------------------------------------------------------------
+
+    def _cancel(self, versions: list[PendingTx], on_signed: OnSigned | None, stale: str) -> TxReceipt:
+        """Abandon the stale `versions`: when the node holds one of them, after taking their nonce with a cancel
+        (the module docstring); the receipt of a version mined first."""
+        receipt = self._wait(versions, 0)  # mined just now, or NonceUsed
+        if receipt is not None:
+            return self._checked(receipt)
+        newest = versions[-1]
+        if not any(self._held(version) for version in versions):
+            raise Abandoned(f"{_named(newest)} abandoned, never broadcast again: {stale}")
+        latest = self.w3.eth.get_block("latest")
+        cancel = self._replacement(TxParams(type=2, chainId=self.chain_id, nonce=Nonce(newest.nonce), to=self.address,
+                                            value=Wei(0), data=HexBytes(b""), gas=CANCEL_GAS,
+                                            maxFeePerGas=Wei(newest.max_fee_per_gas),
+                                            maxPriorityFeePerGas=Wei(newest.max_priority_fee_per_gas)),
+                                   base_fee_to_meet(latest))
+        if cancel is None:
+            raise TimeExhausted(f"{_named(newest)} is stale ({stale}) and still held by the node, and the fee cap "
+                                f"{self.fee_cap / GWEI:g} gwei leaves no room for a cancel: it stays pending")
+        log.warning("%s is stale (%s) and still held by the node: cancelling its nonce", _named(newest), stale)
+        versions.append(self._sign_and_broadcast(cancel, on_signed, latest))
+        return self._settled(self._until_mined(versions, on_signed), versions, stale)
+
+    def _settled(self, receipt: TxReceipt, versions: Sequence[PendingTx], stale: str | None) -> TxReceipt:
+        """`receipt` checked, or Abandoned when it is the receipt of a cancel."""
+        if receipt["to"] != self.address:
+            return self._checked(receipt)
+        raise Abandoned(f"{_named(versions[0])} abandoned: cancelled by {receipt['transactionHash'].to_0x_hex()} "
+                        f"on its nonce{f' ({stale})' if stale else ''}")
+
+    def _held(self, pending: PendingTx) -> bool:
+        """Whether the node holds `pending` (in its pool: it was broadcast and could still be mined)."""
+        try:
+            self.w3.eth.get_transaction(pending.tx_hash)
+        except TransactionNotFound:
+            return False
+        return True
 
     def _until_mined(self, versions: list[PendingTx], on_signed: OnSigned | None, *,
                      stuck: str | None = None) -> TxReceipt:

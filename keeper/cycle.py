@@ -366,8 +366,9 @@ class Keeper:
                 self.db.finish_cycle(decision.cycle_id, CycleStatus.REVERTED, f"resumed: {describe(revert)}")
                 continue
             except Abandoned as abandoned:  # never broadcast again; the cycle goes on to decide anew
-                for tx in versions:
-                    self.db.mark_abandoned(tx.tx_hash, str(abandoned))
+                for tx in self.db.pending_transactions():  # with a cancel it journaled on the same nonce
+                    if (tx.sender, tx.nonce) == (newest.sender, newest.nonce):
+                        self.db.mark_abandoned(tx.tx_hash, str(abandoned))
                 self.db.finish_cycle(decision.cycle_id, CycleStatus.ABANDONED, f"resumed: {describe(abandoned)}")
                 log.warning("%s", abandoned)
                 continue

@@ -16,6 +16,7 @@ from chain.errors import ContractRevert
 from chain.tx import (
     GWEI,
     MIN_BUMP_PERCENT,
+    Abandoned,
     BuiltOn,
     NonceUsed,
     PendingTx,
@@ -371,3 +372,40 @@ def test_transactions_are_signed_by_the_c_backend_with_the_pure_python_ones_sign
     native, c = KeyAPI(NativeECCBackend), KeyAPI(CoinCurveECCBackend)
     assert [native.PrivateKey(key).sign_msg_hash(d) for d in digests] == [c.PrivateKey(key).sign_msg_hash(d)
                                                                           for d in digests]
+
+
+def test_a_stale_transaction_never_broadcast_is_abandoned_and_its_nonce_left_free(net, keeper_account):
+    sender = sender_of(net, keeper_account)
+    journal = crashed_send(net, sender)
+    with pytest.raises(Abandoned, match="never broadcast again: stale decision"):
+        sender_of(net, keeper_account).resume(journal, stale="stale decision")
+    assert net.w3.eth.get_transaction_count(keeper_account.address, "pending") == journal[0].nonce
+
+
+def test_a_stale_transaction_the_node_holds_is_cancelled_on_its_nonce_and_never_mined(net, keeper_account):
+    # broadcast before the crash, still in the pool when its decision went stale: it could be mined any time later
+    sender = sender_of(net, keeper_account, receipt_timeout_s=0.3, max_replacements=0)
+    journal = crashed_send(net, sender)
+    [original] = journal
+    signed: list[PendingTx] = []
+    with manual_mining(net.w3):
+        with pytest.raises(TimeExhausted):
+            sender.resume(journal)  # broadcast again, not mined
+        assert known_to_node(net, original.tx_hash)
+        restarted = sender_of(net, keeper_account, receipt_timeout_s=10)
+        thread, result = in_background(lambda: restarted.resume(journal, on_signed=signed.append,
+                                                                stale="stale decision"))
+        wait_until(lambda: len(signed) == 1 and known_to_node(net, signed[0].tx_hash))
+        net.rpc("evm_mine")
+        thread.join(10)
+    [cancel] = signed  # journaled before broadcast, on the same nonce, above the original's fees
+    assert cancel.nonce == original.nonce and cancel.max_fee_per_gas > original.max_fee_per_gas
+    error = result["error"]
+    assert isinstance(error, Abandoned) and f"cancelled by {to_hex(cancel.tx_hash)}" in str(error), result
+    mined = net.w3.eth.get_transaction(cancel.tx_hash)
+    assert (mined["to"], mined["value"], mined["input"]) == (keeper_account.address, 0, b"")
+    with pytest.raises(TransactionNotFound):
+        net.w3.eth.get_transaction_receipt(original.tx_hash)
+    assert net.vault.events.Rebalanced().get_logs(from_block=0) == []
+    with pytest.raises(Abandoned, match="cancelled by"):  # a later restart reads the cancel's receipt
+        sender_of(net, keeper_account).resume([original, cancel])

@@ -286,6 +286,43 @@ def test_a_transaction_of_a_stale_decision_is_abandoned_not_broadcast(w3, funded
     db.close()
 
 
+def test_a_stale_transaction_still_in_the_pool_is_cancelled_before_the_keeper_decides_anew(w3, funded, keeper_table):
+    # Broadcast before the crash and never mined (a gas spike, say): left alone it could be mined any time later,
+    # a decision executed long after it was made. The restart takes its nonce with a cancel, journaled first.
+    keeper_table["service"]["decision_max_age_s"] = 1.0
+    config = config_of(keeper_table)
+    crash(config)
+    db = journal(config)
+    [stale] = db.pending_transactions()
+    old_decision = db.decision_of(stale)
+    w3.provider.make_request("evm_setAutomine", [False])
+    try:
+        assert "error" not in w3.provider.make_request("eth_sendRawTransaction", [stale.raw_tx])
+        time.sleep(1.5)
+        result: dict[str, Any] = {}
+        thread = threading.Thread(target=lambda: result.update(outcome=restart(config)), daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while len(versions := [tx for tx in db.pending_transactions() if tx.nonce == stale.nonce]) < 2:
+            assert time.monotonic() < deadline and thread.is_alive(), "no cancel was journaled"
+            time.sleep(0.05)
+        cancel = versions[-1]  # journaled as a version of the stale transaction
+        while not known_to(w3, cancel.tx_hash):
+            assert time.monotonic() < deadline, "the cancel was not broadcast"
+            time.sleep(0.05)
+        w3.provider.make_request("evm_mine", [])
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])
+    thread.join(60)
+    assert result["outcome"].status == CycleStatus.REBALANCED  # decided anew, after the cancel
+    assert cancel.nonce == stale.nonce and cancel.function == "cancel"
+    assert w3.eth.get_transaction(cancel.tx_hash)["to"] == funded.keeper
+    for tx in (db.transaction(stale.tx_hash), db.transaction(cancel.tx_hash)):
+        assert tx.status == TxStatus.ABANDONED and f"cancelled by {cancel.tx_hash}" in tx.error
+    assert old_decision.decision_hash not in rebalanced_hashes(w3, funded)
+    db.close()
+
+
 # -- credentials in RPC URLs ----------------------------------------------------------------------------
 
 
