@@ -26,7 +26,7 @@ from web3 import Web3
 from chain.deployment import Deployment
 from chain.tx import PendingTx
 from config import Config
-from journal.db import CycleStatus, TxStatus
+from journal.db import CycleStatus, Decision, KeeperDB, Transaction, TxStatus
 from keeper.cycle import CycleOutcome, Keeper
 from keeper.startup import open_keeper
 from tests.cli import vaultbot
@@ -265,13 +265,19 @@ def test_a_transaction_built_on_a_block_a_reorg_replaced_is_abandoned(w3, funded
     db.close()
 
 
-def test_a_transaction_of_a_stale_decision_is_abandoned_not_broadcast(w3, funded, keeper_table):
+def crashed_with_a_short_decision_age(keeper_table: dict) -> tuple[Config, KeeperDB, Transaction, Decision]:
+    """A keeper whose decisions go stale after 1 s, crashed with its transaction journaled and not broadcast: its
+    config, journal, that transaction and its decision."""
     keeper_table["service"]["decision_max_age_s"] = 1.0
     config = config_of(keeper_table)
     crash(config)
     db = journal(config)
     [stale] = db.pending_transactions()
-    old_decision = db.decision_of(stale)
+    return config, db, stale, db.decision_of(stale)
+
+
+def test_a_transaction_of_a_stale_decision_is_abandoned_not_broadcast(w3, funded, keeper_table):
+    config, db, stale, old_decision = crashed_with_a_short_decision_age(keeper_table)
     time.sleep(1.5)
 
     outcome = restart(config)
@@ -289,12 +295,7 @@ def test_a_transaction_of_a_stale_decision_is_abandoned_not_broadcast(w3, funded
 def test_a_stale_transaction_still_in_the_pool_is_cancelled_before_the_keeper_decides_anew(w3, funded, keeper_table):
     # Broadcast before the crash and never mined (a gas spike, say): left alone it could be mined any time later,
     # a decision executed long after it was made. The restart takes its nonce with a cancel, journaled first.
-    keeper_table["service"]["decision_max_age_s"] = 1.0
-    config = config_of(keeper_table)
-    crash(config)
-    db = journal(config)
-    [stale] = db.pending_transactions()
-    old_decision = db.decision_of(stale)
+    config, db, stale, old_decision = crashed_with_a_short_decision_age(keeper_table)
     w3.provider.make_request("evm_setAutomine", [False])
     try:
         assert "error" not in w3.provider.make_request("eth_sendRawTransaction", [stale.raw_tx])
