@@ -137,10 +137,16 @@ def status(config: ConfigOption = None,
     from rich.table import Table
 
     from depositor.keeper_health import decision_block
-    from journal.db import DatabaseError, KeeperDB
+    from journal.db import DatabaseError, JournalMissing, KeeperDB
 
+    console = Console(soft_wrap=True)
     with exit_on(DatabaseError):
-        db = KeeperDB(settings.service.database_url, create=False)  # a read must not leave an empty journal
+        try:
+            db = KeeperDB(settings.service.database_url, create=False)  # a read must not leave an empty journal
+        except JournalMissing as missing:  # the chain part still says what the vault holds
+            console.print(str(missing), markup=False)
+            _print_chain(None, None, settings, console)
+            return
         try:
             cycles, pending, decision = db.recent_cycles(limit), db.pending_transactions(), db.last_decision()
             block = None if decision is None else decision_block(db, decision)
@@ -153,7 +159,6 @@ def status(config: ConfigOption = None,
         took = f"{(cycle.finished - cycle.started).total_seconds():.1f}s" if cycle.finished else "-"
         table.add_row(str(cycle.id), f"{cycle.started:%Y-%m-%d %H:%M:%S}", took,
                       cycle.status.value + (" (dry)" if cycle.dry_run else ""), cycle.reason or "")
-    console = Console(soft_wrap=True)
     console.print(table if cycles else "no cycles yet")
     for tx in pending:
         console.print(f"pending transaction {tx.tx_hash} (nonce {tx.nonce}, {tx.status.value} at {tx.updated:%c})")

@@ -238,7 +238,6 @@ CASES = [Case(*case) for case in [
     ("keeper once --config {in}/empty.toml", "key chain (env VAULTBOT_CHAIN): missing key"),
     ("keeper run --config {in}/wrong-type.toml", "key strategy.model.horizon_days"),
     ("keeper status --config {in}/bad.toml", "is not valid TOML"),
-    ("keeper status --config {in}/dead-rpc.toml", "no keeper journal at sqlite:///"),  # and no journal.sqlite
     (f"keeper verify {TX} --config {UNREADABLE}", "cannot read config"),
     ("keeper once --log-level LOUD", "LOUD"),
     ("keeper run --log-format xml", "'xml' is not one of"),

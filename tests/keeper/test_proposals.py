@@ -105,8 +105,9 @@ def test_over_the_daily_budget_the_keeper_proposes_once_then_runs_the_approved_p
 def test_keeper_status_lists_the_proposal_waiting_for_the_guardian(
         w3: Web3, fee_charged: Deployment, keeper_table: dict, tmp_path) -> None:
     path = config_file(keeper_table, tmp_path)
-    before = vaultbot("keeper", "status", "--config", str(path))
+    before = vaultbot("keeper", "status", "--config", str(path))  # before the keeper's first cycle: no journal
     assert before.exit_code == 0 and "no proposal waiting for the guardian" in before.output, before.output
+    assert before.output.startswith("no keeper journal at sqlite:///") and not (tmp_path / "keeper.sqlite").exists()
     assert one_cycle(config_of(keeper_table)).status == CycleStatus.PROPOSED
     [event] = proposed_events(w3, fee_charged)
     status = vaultbot("keeper", "status", "--config", str(path))
