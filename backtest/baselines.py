@@ -84,7 +84,8 @@ class EqualForecaster:
             return Allocation(current, {}, 0.0, AllocationStatus.OPTIMAL, None, "within the band")
         # One step of at most the turnover limit: a convex combination of today and the goal keeps caps and
         # the idle floor; withdrawals round up and the step keeps one unit per market for that.
-        step = min(Fraction(1), Fraction(max(0, move_limit(total, guardrails, config) - len(markets)), drift))
+        room = move_limit(total, guardrails, config, total - state.idle) - len(markets)
+        step = min(Fraction(1), Fraction(max(0, room), drift))
         targets = _within_idle(state, guardrails, {market: current[market] + _towards(goal[market] - current[market],
                                                                                    step) for market in markets})
         trades = {market: target for market, target in targets.items() if target != current[market]}

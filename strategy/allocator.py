@@ -24,7 +24,8 @@ with the vault's integer limits, computed exactly in asset units (then divided b
                                                               less what the position may earn before the rebalance
                                                               is mined (it names targets: it withdraws that too)
     S   = max(Σx0, T - ⌈min_idle_bps·T/10⁴⌉) - Σx0             "Σx <= Σx0 (idle not down) or idle >= floor"
-    M   = min(⌊max_turnover_bps·T/10⁴⌋, ⌊max_loss_bps·T/slippage_bps⌋)   slippage_bps·moved <= max_loss_bps·T
+    M   = min(⌊max_turnover_bps·T/10⁴⌋, ⌊max_loss_bps·T/slippage_bps⌋) - ⌈ε·Σx0⌉   slippage_bps·moved <=
+          max_loss_bps·T; less what the positions may earn before the rebalance is mined (ε below)
     m   = max(min_trade_floor, ⌈g / spread⌉, 1),  spread = max(0, max r) - min(0, min r): a smaller trade
           cannot pay its own gas even moving from the worst place to the best (idle is worth 0)
 
@@ -58,9 +59,10 @@ from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, milp
 from strategy.guardrails import Breach, Guardrails, Uint256, VaultState, breaches, idle_floor, market_cap
 from strategy.units import BPS, DAYS_PER_YEAR
 
-# ε: the share of a position kept back from a withdrawal its market's cash bounds. A rebalance names target
-# positions, so it withdraws what the position has grown to by the block it is mined in; 1 bp is an hour at
-# 87 % APY. A market that pays back all of the position needs none: a full exit redeems every share.
+# ε: the share of a position kept back from a withdrawal its market's cash bounds, and from the turnover limit. A
+# rebalance names target positions, so it withdraws what the position has grown to by the block it is mined in;
+# 1 bp is an hour at 87 % APY. A full exit from a market that pays back all of it needs none: it redeems every
+# share.
 ACCRUAL_MARGIN = Fraction(1, 10_000)
 # Solver amounts within this fraction of T of a bound are that bound (full exits stay full exits).
 _SNAP = 1e-9
@@ -209,12 +211,14 @@ def allocate(
     return Allocation(targets, trades, gain, status, min_trade, result.message, outside, limits.repairing)
 
 
-def move_limit(total: int, guardrails: Guardrails, config: AllocatorConfig) -> int:
-    """M: the most one rebalance may move, by the turnover limit and by the loss its slippage would realise."""
+def move_limit(total: int, guardrails: Guardrails, config: AllocatorConfig, invested: int = 0) -> int:
+    """M: the most one rebalance may move, by the turnover limit and by the loss its slippage would realise,
+    less the accrual margin of `invested` (the positions it may withdraw from): a withdrawal moves what its
+    position has grown to by the block the rebalance is mined in, so a plan at the limit would exceed it."""
     limit = guardrails.max_turnover_bps * total // BPS
     if config.slippage_bps > 0:
         limit = min(limit, math.floor(guardrails.max_loss_bps * total / Fraction(config.slippage_bps)))
-    return limit
+    return max(0, limit - math.ceil(ACCRUAL_MARGIN * invested))
 
 
 def position_caps(total: int, guardrails: Guardrails, markets: list[str], config: AllocatorConfig) -> dict[str, int]:
@@ -291,7 +295,7 @@ class _Limits:
         markets = [market for market in guardrails.markets if market in forecasts]
         positions = {market: state.position(market) for market in markets}
         invested = total - state.idle
-        move_room = move_limit(total, guardrails, config)
+        move_room = move_limit(total, guardrails, config, invested)
         limit = risk_limit(state, forecasts, config)
         caps = position_caps(total, guardrails, markets, config)
         down_floor, idle_repair = _repairs(state, guardrails, caps, values, move_room, min_trade, config, markets)

@@ -116,9 +116,10 @@ def _binding(state: VaultState, guardrails: Guardrails, forecasts: Mapping[str, 
     if total - sum(m.target for m in markets.values()) <= idle_floor(total, guardrails) + slack:
         binding.append(Limit.IDLE_FLOOR)
     moved = sum(abs(m.target - m.position) for m in markets.values())
-    limit = move_limit(total, guardrails, config)
+    invested = total - state.idle
+    limit = move_limit(total, guardrails, config, invested)
     if moved and moved >= limit - slack:
-        by_turnover = move_limit(total, guardrails, replace(config, slippage_bps=0.0))
+        by_turnover = move_limit(total, guardrails, replace(config, slippage_bps=0.0), invested)
         binding.append(Limit.LOSS if limit < by_turnover else Limit.TURNOVER)
     budget = risk_limit(state, forecasts, config)
     targets = {market: m.target for market, m in markets.items()}

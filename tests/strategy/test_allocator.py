@@ -137,8 +137,8 @@ def test_turnover_limits_how_far_the_move_goes():
     rails = open_rails(max_turnover_bps=2000)
     before = idle_vault(1_000_000, {A: 1_000_000})
     allocation = allocate(before, rails, {A: MarketForecast(4.0, 0.0), B: MarketForecast(6.0, 0.0)}, plain())
-    # moving x from A to B moves 2x: x = 100 000.
-    assert allocation.targets == {A: 900_000, B: 100_000}
+    # moving x from A to B moves 2x within 200 000 less the 1 bp accrual margin of A's 1 000 000: x = 99 950.
+    assert ACCRUAL_MARGIN * 1_000_000 == 100 and allocation.targets == {A: 900_050, B: 99_950}
     assert_accepted(before, allocation, rails)
 
 
@@ -183,8 +183,8 @@ def test_negative_value_markets_are_exited_when_turnover_allows():
     forecasts = {A: MarketForecast(-5.0, 0.0), B: MarketForecast(3.0, 0.0)}
     before = idle_vault(1000, {A: 600, B: 400})
     allocation = allocate(before, open_rails(), forecasts, plain())
-    # turnover 100 % of 1000: the 600 out of A leave room to put only 400 of them into B.
-    assert allocation.targets == {A: 0, B: 800}
+    # turnover 100 % of 1000, less 1 unit of accrual margin: the 600 out of A leave room for 399 into B.
+    assert allocation.targets == {A: 0, B: 799}
 
 
 def test_negative_value_market_is_left_when_no_move_is_allowed():
@@ -201,8 +201,8 @@ def test_market_over_a_tightened_cap_moves_back_under_it():
     forecasts = {A: MarketForecast(9.0, 0.0), B: MarketForecast(3.0, 0.0)}
     allocation = allocate(before, rails, forecasts, plain())
     # A is the best market but over its 20 % cap: it goes down to the cap (less a unit of rounding room), and
-    # the turnover left (1000 in all) takes the idle and A's excess to B.
-    assert allocation.targets == {A: 199, B: 299}
+    # the turnover left (1000 in all, less 1 unit of accrual margin) takes the idle and A's excess to B.
+    assert allocation.targets == {A: 199, B: 298}
     assert allocation.repairing and [(b.kind, b.market, b.amount) for b in allocation.breaches] == [
         (BreachKind.CAP, A, 700)]
     assert breaches(assert_accepted(before, allocation, rails), rails) == []
@@ -223,10 +223,11 @@ def test_a_breach_is_repaired_as_fast_as_the_turnover_allows_the_idle_floor_firs
     before = idle_vault(1000, {A: 600, B: 400})
     forecasts = {A: MarketForecast(9.0, 0.0), B: MarketForecast(3.0, 0.0)}
     first = allocate(before, rails, forecasts, plain())
-    # 30 may move: all of it restores idle (30 of the 50 missing), taken from the market over its cap
-    assert first.targets == {A: 570, B: 400} and first.repairing and first.expected_gain < 0
+    # 29 may move (30 less 1 of accrual margin): all of it restores idle (29 of the 50 missing), taken from the
+    # market over its cap
+    assert first.targets == {A: 571, B: 400} and first.repairing and first.expected_gain < 0
     after = assert_accepted(before, first, rails)
-    assert [(b.kind, b.amount) for b in breaches(after, rails)] == [(BreachKind.IDLE_FLOOR, 20), (BreachKind.CAP, 170)]
+    assert [(b.kind, b.amount) for b in breaches(after, rails)] == [(BreachKind.IDLE_FLOOR, 21), (BreachKind.CAP, 171)]
     looser = open_rails(max_turnover_bps=2500, min_idle_bps=500, markets={A: MarketLimits(4000, 10**9), B: NO_CAP})
     second = allocate(after, looser, forecasts, plain())
     assert breaches(assert_accepted(after, second, looser), looser) == []
@@ -245,13 +246,13 @@ def test_a_market_without_a_forecast_over_its_cap_is_held_and_the_hold_says_so()
 def test_a_gain_that_does_not_pay_gas_keeps_the_current_positions():
     before = idle_vault(1_000_000, {A: 1_000_000})
     forecasts = {A: MarketForecast(5.0, 0.0), B: MarketForecast(5.4, 0.0)}
-    # turnover allows moving half to B: that gains 2 000 but touches two markets.
+    # turnover allows moving half to B (less the 100 of accrual margin): that gains 1 999.8 but touches two markets.
     held = allocate(before, open_rails(), forecasts, plain(gas_cost=1100.0))
     assert not held.changed and held.expected_gain == 0.0 and held.status is AllocationStatus.OPTIMAL
     assert held.targets == {A: 1_000_000, B: 0}
     moved = allocate(before, open_rails(), forecasts, plain(gas_cost=900.0))
-    assert moved.trades == {A: 500_000, B: 500_000}
-    assert moved.expected_gain == pytest.approx(2000 - 1800)
+    assert moved.trades == {A: 500_050, B: 499_950}
+    assert moved.expected_gain == pytest.approx(1999.8 - 1800)
 
 
 def test_trades_below_the_minimum_size_are_not_made():
@@ -497,6 +498,8 @@ def plan_allowed(before: VaultState, trades: dict[str, int], rails: Guardrails, 
         return False
     if config.slippage_bps * sum(moved) > rails.max_loss_bps * before.total:
         return False  # the loss this much slippage realises would revert
+    if sum(moved) > move_limit(before.total, rails, config, before.total - before.idle):
+        return False  # beyond the turnover the positions' accrual until the block leaves
     try:
         after = simulate_rebalance(before, trades)
     except InsufficientIdle:
