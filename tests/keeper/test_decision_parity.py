@@ -90,7 +90,11 @@ def test_the_keeper_and_the_backtest_decide_the_same_targets_on_the_same_day(
         w3: Web3, funded: Deployment, keeper_table: dict) -> None:
     markets = usdc_markets(keeper_table, keeper_table["sources"]["yields_base_url"])
     assert markets, "the served /pools has no USDC pool among the devnet's markets"
-    with open_keeper(config_of(keeper_table | {"markets": markets})) as opened:
+    # No risk penalty nor slippage: the keeper moves money whatever the model makes of the data served (the
+    # synthetic answers without the team's data give forecasts that pay neither); both sides read this config.
+    table = keeper_table | {"markets": markets, "strategy": {"allocator": {"risk_aversion": 0.0},
+                                                             "costs": {"slippage_bps": 0.0}}}
+    with open_keeper(config_of(table)) as opened:
         recording = as_a(RecordingKeeper, opened)
         policy_before = recording.models.state
         outcome = recording.run_cycle(dry_run=True)
