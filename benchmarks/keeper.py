@@ -13,7 +13,9 @@ and `strategy.decision.decide` (allocation and guardrail mirror) on the same sta
 ratio of the median cycle to the median floor. Then the same with the cycle's data requests (DeFiLlama, news)
 sent again as plain HTTP GETs, uncached and unparsed: the synthetic DeFiLlama answers from this process, so its
 time to build an answer is in both. The rest of a cycle (parsing and checking its data, features, hashing and
-writing its decision bundle, the journal) is what the ratios measure.
+writing its decision bundle, the journal) is what the ratios measure. The cycle time is also given apart for
+the cycles whose inputs moved (another inputs hash than the cycle before's: new answers parsed, features built)
+and the others.
 
     python -m benchmarks.keeper [--cycles 200] [--chain-hours 6] [--warmup 20]
 """
@@ -42,7 +44,7 @@ from devnet.anvil import stop_background
 from devnet.config import devnet_config
 from devnet.lifecycle import advance_chain, start_devnet
 from devnet.synthetic_sources import serving_synthetic_sources
-from journal.db import Transaction, TxStatus
+from journal.db import Decision, Transaction, TxStatus
 from keeper import cycle as keeper_cycle
 from keeper import models as keeper_models
 from keeper.cycle import Keeper
@@ -68,14 +70,16 @@ def main() -> None:
             with serving_synthetic_sources(settings) as served, open_keeper(served) as keeper, \
                     Floor.watching(keeper) as floor:
                 ready = time.perf_counter() - started
-                seconds, floors, outcomes, memory = [], [], Counter(), {}
+                seconds, floors, outcomes, memory, cycle_ids = [], [], Counter(), {}, []
                 for number in range(args.cycles):
                     if number:
                         advance_chain(keeper.chain.w3, round(args.chain_hours * 3600))
                     began = time.perf_counter()
                     with floor.recording():
-                        outcomes[keeper.run_cycle().status.value] += 1
+                        outcome = keeper.run_cycle()
                     seconds.append(time.perf_counter() - began)
+                    outcomes[outcome.status.value] += 1
+                    cycle_ids.append(outcome.cycle_id)
                     floors.append(floor.seconds())
                     if number + 1 == args.warmup:
                         memory["warm"] = rss_mib()
@@ -83,6 +87,7 @@ def main() -> None:
                 with keeper.db.session() as session:
                     mined = select(Transaction.gas_used).where(Transaction.status == TxStatus.MINED)
                     gas = list(session.scalars(mined))
+                    inputs_of = dict(session.execute(select(Decision.cycle_id, Decision.inputs_hash)).all())
             journal_kib = (Path(home) / "keeper.sqlite").stat().st_size / 1024
         finally:
             stop_background(Path(home))
@@ -93,6 +98,7 @@ def main() -> None:
     print("outcomes: " + ", ".join(f"{status} {count}" for status, count in outcomes.most_common()))
     print(f"cycle time: median {statistics.median(seconds) * 1000:.0f} ms, "
           f"p95 {statistics.quantiles(seconds, n=20)[-1] * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms")
+    print("  " + _by_inputs(seconds, [inputs_of.get(cycle_id) for cycle_id in cycle_ids]))
     cycle_s = statistics.median(seconds)
     part_ms = {part: statistics.median(floor[part] for floor in floors) * 1000 for part in Floor.PARTS}
     floor_s = statistics.median(floor["rpc"] + floor["forecasts"] + floor["decide"] for floor in floors)
@@ -196,6 +202,17 @@ class Floor:
                 self.calls[part].append((function, args, kwargs))
             return function(*args, **kwargs)
         return recorded
+
+
+def _by_inputs(seconds: list[float], inputs_hashes: list[str | None]) -> str:
+    """The median cycle time of the cycles whose inputs hash differs from the cycle before's (or that decided
+    nothing), and of the others."""
+    moved = [now is None or now != before for before, now in zip([None, *inputs_hashes[:-1]], inputs_hashes,
+                                                                  strict=True)]
+    parts = {"inputs moved": [s for s, m in zip(seconds, moved, strict=True) if m],
+             "inputs as the cycle before": [s for s, m in zip(seconds, moved, strict=True) if not m]}
+    return "; ".join(f"{label}: {len(times)} cycles, median {statistics.median(times) * 1000:.0f} ms"
+                     for label, times in parts.items() if times)
 
 
 def _deposit(path: Path, depositors: list[str], whole_tokens: int) -> None:

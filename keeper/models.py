@@ -70,6 +70,7 @@ class KeeperModels:
         self.store, self.state, self.settings = store, state, settings
         self.training_data = training_data
         self.metrics = metrics
+        self._known: tuple[ModelInputs, pd.DataFrame, pd.DataFrame] | None = None  # `_known_of`'s last
 
     @classmethod
     def open(cls, placement: ModelPlacement, settings: ModelSettings, training_data: Callable[[], TrainingData],
@@ -87,9 +88,9 @@ class KeeperModels:
     def for_cycle(self, inputs: ModelInputs) -> CycleModel:
         """PolicyStep the policy on the inputs' decision day; the forecasts of what it trusts then."""
         day = inputs.at.floor("D")
-        history, news = known_at(inputs.history, inputs.news, inputs.at)
+        history, features = self._known_of(inputs)
         train, trial = self._trainers()
-        known = Known(model_features(history, news, inputs.pools_meta), history, train, trial)
+        known = Known(features, history, train, trial)
         step = advance(self.state, day, known, self.settings)
         self._settle(step)
         forecasts, model_hash = policy_forecasts(self.state, known, day)
@@ -109,6 +110,14 @@ class KeeperModels:
             log.info("model %s decides (trained %d days before)", model_hash, age,
                      extra={"model_rule": rule, "model_hash": model_hash, "model_age_days": age})
         return CycleModel(forecasts, model_hash, rule, champion, fallback)
+
+    def _known_of(self, inputs: ModelInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The history known at the inputs' time and its `model_features`: those of the last cycle when its
+        inputs were these very ones (`gather_inputs` hands them again when the answers did not move)."""
+        if self._known is None or self._known[0] is not inputs:
+            history, news = known_at(inputs.history, inputs.news, inputs.at)
+            self._known = (inputs, history, model_features(history, news, inputs.pools_meta))
+        return self._known[1], self._known[2]
 
     def _settle(self, step: PolicyStep) -> None:
         """Keep the step's state (stored when it changed); log and count what happened."""

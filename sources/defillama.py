@@ -8,6 +8,9 @@ import requests
 
 from sources.http import fetch_json_body
 from strategy.data.defillama import parse_chart, parse_pools
+from strategy.data.schema import TIMESTAMP
+
+_UNOBSERVED = pd.Timestamp(0, tz="UTC")  # the parse's stamp, replaced by the time of the read
 
 
 class DefiLlamaYields:
@@ -22,8 +25,12 @@ class DefiLlamaYields:
         return self.pools_with_body()[0]
 
     def pools_with_body(self) -> tuple[pd.DataFrame, bytes]:
-        """`pools`, and the answer's body as served."""
-        return fetch_json_body(self._session, f"{self.base_url}/pools", parse_pools)
+        """`pools`, and the answer's body as served; the snapshot is observed when read, whereas its parse, of
+        the body alone, may be that of the same answer read before (`sources.http.Answers`)."""
+        listed, body = fetch_json_body(self._session, f"{self.base_url}/pools",
+                                       partial(parse_pools, timestamp=_UNOBSERVED))
+        listed[TIMESTAMP] = pd.Series(pd.Timestamp.now(tz="UTC"), index=listed.index, dtype=listed[TIMESTAMP].dtype)
+        return listed, body
 
     def chart(self, pool_id: str) -> pd.DataFrame:
         """The canonical market history of one pool (see `strategy.data.defillama.parse_chart`)."""

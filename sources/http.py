@@ -7,14 +7,20 @@ cycle's own when that comes first; retries, waits and a body trickled byte by by
 than `max_body_bytes` once decoded (a gzip bomb) is refused before it reaches the cache, a Retry-After above
 `retry_after_max` or past the deadline is refused instead of slept, and the retries of one cycle share a
 budget (`retries_per_cycle`, reset by `SourceSession.budget.start_cycle`).
+An answer the same as the last one from its URL is not parsed again (`Answers`): a keeper cycle mostly reads
+the answers of the cycle before.
 Whatever goes wrong in transport surfaces as `SourceError`; a payload that arrives but cannot be
 parsed surfaces as `PayloadError`, which is both a `SourceError` and a `strategy.data` `DataError`.
 """
 
+import copy
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
+from functools import partial
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -37,6 +43,7 @@ CACHE_FILE_NAME = "responses.sqlite"
 # How much of an error body goes into the message: enough to see the server's reason, not a whole page.
 ERROR_BODY_CHARS = 200
 BODY_CHUNK_BYTES = 64 * 1024  # urllib3 inflates at most this much per read, so a bomb is stopped chunk by chunk
+ANSWERS_KEPT = 64  # URLs whose last answer `Answers` keeps parsed (a keeper cycle reads about ten)
 
 Parsed = TypeVar("Parsed")
 QueryParams = Mapping[str, str | int] | None
@@ -192,12 +199,72 @@ class _BoundedAdapter(WatchedAdapter):
         response._content, response._content_consumed = b"".join(chunks), True
 
 
+class Answers:
+    """The last answer of each URL with what it parsed to, the answers parsed while `recording`, and the last
+    value `derived` from answers.
+
+    A parser's value is a function of the body alone (for one URL), and a keeper cycle mostly reads the answers
+    of the cycle before again (a pool's /chart moves once a day, the keeper runs hourly): a body the same as
+    the last one of its URL and parser is not parsed again. Every fetch is handed its own copy of the value, so
+    that what one caller does to it reaches no other.
+    """
+
+    def __init__(self, kept: int = ANSWERS_KEPT) -> None:
+        self._kept = kept
+        self._last: OrderedDict[Hashable, tuple[bytes, Any]] = OrderedDict()  # oldest used first
+        self._recordings: list[list[tuple[str, bytes]]] = []
+        self._derived: tuple[Hashable, Any] | None = None
+
+    def parsed(self, response: requests.Response, parser: Hashable | None, parse: Callable[[], Parsed]) -> Parsed:
+        """`parse()` of `response`, or a copy of what its body parsed to last time; `parser` names the parse
+        (None: one that cannot be named is parsed every time)."""
+        body, key = response.content, (response.url, parser)
+        kept = self._last.get(key) if parser is not None else None
+        if kept is not None and kept[0] == body:
+            self._last.move_to_end(key)
+            value = copy.deepcopy(kept[1])
+        else:
+            value = parse()
+            if parser is not None:
+                self._keep(key, (body, copy.deepcopy(value)))
+        for answers in self._recordings:
+            answers.append((response.url, body))
+        return value
+
+    def _keep(self, key: Hashable, answer: tuple[bytes, Any]) -> None:
+        self._last[key] = answer
+        self._last.move_to_end(key)
+        if len(self._last) > self._kept:
+            self._last.popitem(last=False)
+
+    @contextmanager
+    def recording(self) -> Iterator[list[tuple[str, bytes]]]:
+        """The URL and body of every answer parsed inside the block, in order: what a value built from them
+        is a function of."""
+        answers: list[tuple[str, bytes]] = []
+        self._recordings.append(answers)
+        try:
+            yield answers
+        finally:
+            self._recordings.remove(answers)
+
+    def derived(self, key: Hashable, derive: Callable[[], Parsed]) -> Parsed:
+        """`derive()`, or the very value it gave last time when `key` (the answers it is built from, as
+        `recording` gave them, and whatever else it reads) is the same: shared, never modified, so that what is
+        built on it can be kept by its identity."""
+        if self._derived is None or self._derived[0] != key:
+            self._derived = (key, derive())
+        return self._derived[1]
+
+
 class SourceSession(CachedSession):
-    """The cached session of the data sources, with the retry budget and deadline its cycles share."""
+    """The cached session of the data sources, with the retry budget and deadline its cycles share and the
+    answers they were given."""
 
     def __init__(self, budget: CycleBudget, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.budget = budget
+        self.answers = Answers()
 
 
 def build_session(settings: HttpSettings) -> SourceSession:
@@ -224,6 +291,9 @@ def build_session(settings: HttpSettings) -> SourceSession:
         allowable_methods=("GET",),
         # An expired answer is never served in place of a failing source: stale data must stop the cycle.
         stale_if_error=False,
+        # Write-ahead log: a cycle's answers (a MiB) are saved without waiting on a sync of the database file
+        # (some 10 ms each on a busy disk); the cache stays whole, at worst missing its last answers.
+        wal=True,
     )
     adapter = _BoundedAdapter(settings, budget, max_retries=retry)
     session.mount("http://", adapter)
@@ -243,28 +313,45 @@ def fetch_json_body(
     session: requests.Session, url: str, parse: Callable[..., Parsed], params: QueryParams = None
 ) -> tuple[Parsed, bytes]:
     """`fetch_json`, and the body as served (to record an answer that parsed)."""
-    return _fetch_parsed(session, url, params, lambda response: parse(_decode_json(response), where=response.url))
+    return _fetch_parsed(session, url, params, parse, _decode_json)
 
 
 def fetch_content_body(session: requests.Session, url: str, parse: Callable[..., Parsed]) -> tuple[Parsed, bytes]:
     """GET `url` and hand its raw body to `parse(content, where=<url>)` (feeds declare their own encoding);
     the parsed value and the body."""
-    return _fetch_parsed(session, url, None, lambda response: parse(response.content, where=response.url))
+    return _fetch_parsed(session, url, None, parse, _content)
 
 
 def _fetch_parsed(
     session: requests.Session,
     url: str,
     params: QueryParams,
-    parse: Callable[[requests.Response], Parsed],
+    parse: Callable[..., Parsed],
+    decode: Callable[[requests.Response], Any],
 ) -> tuple[Parsed, bytes]:
     response = _get(session, url, params)
     try:
-        return parse(response), response.content
+        if isinstance(session, SourceSession):
+            parsed = session.answers.parsed(response, _parser_key(parse, decode),
+                                            lambda: parse(decode(response), where=response.url))
+        else:
+            parsed = parse(decode(response), where=response.url)
     except DataError as exc:
         # Drop the bad answer from the cache so that the next cycle asks the source again.
         _evict(session, response)
         raise PayloadError(response.url, exc) from exc
+    return parsed, response.content
+
+
+def _parser_key(parse: Callable[..., Any], decode: Callable[[requests.Response], Any]) -> Hashable | None:
+    """What names a parse across fetches: the decoding and the parser, a partial by its function and arguments
+    (the sources make one anew for each fetch); None when its arguments cannot be compared so."""
+    parser = (parse.func, parse.args, tuple(sorted(parse.keywords.items()))) if isinstance(parse, partial) else parse
+    try:
+        hash(parser)
+    except TypeError:
+        return None
+    return decode, parser
 
 
 def _get(session: requests.Session, url: str, params: QueryParams) -> requests.Response:
@@ -280,6 +367,10 @@ def _get(session: requests.Session, url: str, params: QueryParams) -> requests.R
         raise SourceError(response.url, reason, status=response.status_code)
     log.debug("GET %s -> 200%s", response.url, " (cached)" if getattr(response, "from_cache", False) else "")
     return response
+
+
+def _content(response: requests.Response) -> bytes:
+    return response.content
 
 
 def _decode_json(response: requests.Response) -> Any:

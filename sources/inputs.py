@@ -75,13 +75,26 @@ def with_token_prices(sources: Sources, history: pd.DataFrame, pools_meta: pd.Da
                       days: int) -> pd.DataFrame:
     """`history` with `price` joined from the daily prices of its pools' single tokens over `days` days from
     `start`; nothing is fetched when no pool has a single token (`price` is then empty, but always there)."""
+    return priced(history, pools_meta, token_prices(sources, pools_meta, start, days))
+
+
+def token_prices(sources: Sources, pools_meta: pd.DataFrame, start: datetime, days: int) -> pd.DataFrame | None:
+    """The daily prices of the pools' single tokens over `days` days from `start`; None, and nothing fetched,
+    when no pool has a single token."""
     coins = sorted(set(pool_coins(pools_meta).values()))
     if not coins:
-        return history if "price" in history else history.assign(price=float("nan"))
+        return None
     prices = sources.prices.daily(coins, start, days)
     unpriced = sorted(set(coins) - set(prices["coin"]))
     if unpriced:
         log.warning("DeFiLlama coins has no prices for %s; their pools' peg features stay empty", ", ".join(unpriced))
+    return prices
+
+
+def priced(history: pd.DataFrame, pools_meta: pd.DataFrame, prices: pd.DataFrame | None) -> pd.DataFrame:
+    """`history` with `price` joined from `token_prices` (empty, but always there, without any)."""
+    if prices is None:
+        return history if "price" in history else history.assign(price=float("nan"))
     return with_prices(history, pools_meta, prices)
 
 
@@ -95,10 +108,23 @@ def recent_token_prices(sources: Sources, history: pd.DataFrame, pools_meta: pd.
     day. The window is fixed by the data, not the clock: the same requests all day (the inputs hash does not
     move), and no first day left unpriced, whatever the hours of the points and of the prices.
     """
-    first = at - pd.Timedelta(days=days - 1)
-    recent = (history[TIMESTAMP].dt.ceil("D") >= first).to_numpy()
-    priced = with_token_prices(sources, history[recent], pools_meta, first - pd.Timedelta(days=2), days + 2)
-    return pd.concat([history[~recent], priced], ignore_index=True)
+    return recently_priced(history, pools_meta, at, days, recent_prices(sources, pools_meta, at, days))
+
+
+def recent_prices(sources: Sources, pools_meta: pd.DataFrame, at: pd.Timestamp, days: int) -> pd.DataFrame | None:
+    """The token prices `recent_token_prices` joins: from two days before its window's first day."""
+    return token_prices(sources, pools_meta, _first_recent_day(at, days) - pd.Timedelta(days=2), days + 2)
+
+
+def recently_priced(history: pd.DataFrame, pools_meta: pd.DataFrame, at: pd.Timestamp, days: int,
+                    prices: pd.DataFrame | None) -> pd.DataFrame:
+    """`history` with `recent_prices` joined into the rows of the last `days` days up to `at`."""
+    recent = (history[TIMESTAMP].dt.ceil("D") >= _first_recent_day(at, days)).to_numpy()
+    return pd.concat([history[~recent], priced(history[recent], pools_meta, prices)], ignore_index=True)
+
+
+def _first_recent_day(at: pd.Timestamp, days: int) -> pd.Timestamp:
+    return at - pd.Timedelta(days=days - 1)
 
 
 def history_days(history: pd.DataFrame) -> tuple[pd.Timestamp, int]:
@@ -121,10 +147,31 @@ def gather_inputs(
     limits: GateLimits,
     now: datetime,
 ) -> ModelInputs:
-    """Fetches, gates and aligns everything one decision needs (see the module docstring)."""
+    """Fetches, gates and aligns everything one decision needs (see the module docstring); the very inputs of
+    the last call when they are built from the same answers with the same pools unknown (`Answers.derived`), so
+    that their document and features are not built again."""
+    answers = sources.session.answers
     pools = list(dict.fromkeys([*market_pools, *extra_pools]))
-    pools_meta = fetch_pools_meta(sources, pools)  # first: it names the tokens whose prices are joined
-    history = fetch_history(sources, pools)
+    with answers.recording() as read:
+        pools_meta = fetch_pools_meta(sources, pools)  # first: it names the tokens whose prices are joined
+        history = fetch_history(sources, pools)
+        live, unknown = gate_markets(history, market_pools, now, limits)
+    if price_coins:  # checked, not held by the inputs: the clock moves their request on every call
+        start = now - timedelta(days=price_days - 1)
+        check_prices(sources.prices.chart(price_coins, start=start, span=price_days), now, price_coins, limits)
+    with answers.recording() as read_next:
+        news = sources.news.fetch(news_feeds).items if news_feeds else None
+        at = decision_day(align_to_daily(history), live)
+        prices = recent_prices(sources, pools_meta, at, price_history_days)
+    key = (tuple(read + read_next), tuple(pools), tuple(live), tuple(unknown), price_history_days)
+    return answers.derived(key, lambda: ModelInputs(
+        align_to_daily(recently_priced(history, pools_meta, at, price_history_days, prices)), news, pools_meta, at,
+        tuple(unknown)))
+
+
+def gate_markets(history: pd.DataFrame, market_pools: Sequence[str], now: datetime,
+                 limits: GateLimits) -> tuple[list[str], list[str]]:
+    """The markets' pools that are live and those that are unknown (stale); the gate on the live ones."""
     markets_history = history[history[POOL].isin(market_pools)]
     unknown = stale_series(markets_history, POOL, now, limits)
     live = [pool for pool in market_pools if pool not in unknown]
@@ -133,13 +180,7 @@ def gather_inputs(
     elif unknown:
         log.warning("no fresh data for pool(s) %s: their markets are unknown and will be left", ", ".join(unknown))
     check_market(markets_history[markets_history[POOL].isin(live)], now, required_pools=live, limits=limits)
-    if price_coins:
-        start = now - timedelta(days=price_days - 1)
-        check_prices(sources.prices.chart(price_coins, start=start, span=price_days), now, price_coins, limits)
-    news = sources.news.fetch(news_feeds).items if news_feeds else None
-    at = decision_day(align_to_daily(history), live)
-    aligned = align_to_daily(recent_token_prices(sources, history, pools_meta, at, price_history_days))
-    return ModelInputs(aligned, news, pools_meta, at, tuple(unknown))
+    return live, unknown
 
 
 def decision_day(aligned: pd.DataFrame, market_pools: Sequence[str]) -> pd.Timestamp:

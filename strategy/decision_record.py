@@ -71,14 +71,15 @@ class DecisionError(ValueError):
 def canonical_json(value: Any) -> str:
     """The one spelling of `value` that is hashed: RFC 8785 (see the module docstring).
 
-    rfc8785 is plain Python, and a keeper cycle spells its inputs (some 10^5 values) three times. Where
-    `json.dumps` (C) spells a value as RFC 8785 does, it spells it: `_json_spelled` checks that and gives each
-    double json would write otherwise (`5.0` for `5`) as its integer; anything else goes to rfc8785, which
-    stays the reference (tests compare the two on arbitrary values).
+    rfc8785 is plain Python, and a keeper cycle spells its inputs (some 10^5 values) twice, once for their hash
+    and once inside their bundle. Where `json.dumps` (C) spells a value as RFC 8785 does, it spells it:
+    `_json_spelled` checks that and gives each double json would write otherwise (`5.0` for `5`) as its
+    integer; anything else goes to rfc8785, which stays the reference (tests compare the two on arbitrary
+    values). A `SpelledTable` is spelled once, and its text written as it is wherever it is held.
     """
     spelled = _json_spelled(value)
     if spelled is not _OTHER:
-        text = json.dumps(spelled, ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"))
+        text = _written(spelled)
         with contextlib.suppress(UnicodeEncodeError):  # rfc8785 refuses a lone surrogate, json writes it
             text.encode("utf-8")
             return text
@@ -86,6 +87,51 @@ def canonical_json(value: Any) -> str:
         return rfc8785.dumps(value).decode("utf-8")
     except rfc8785.CanonicalizationError as error:
         raise DecisionError(f"no canonical JSON: {error}") from None
+
+
+class SpelledTable(dict[str, Any]):
+    """A `table_json` object that keeps its canonical JSON once taken: the same inputs are spelled for their
+    hash and in their bundle, and a keeper decides on the very same inputs while its data do not move. Never
+    modified once spelled (nothing would notice)."""
+
+    _text: str | None = None
+
+    def text(self) -> str:
+        if self._text is None:
+            self._text = canonical_json(dict(self))
+        return self._text
+
+
+class _Spelling(str):
+    """The canonical JSON of a `SpelledTable`, written as it is."""
+
+
+class _Holder(dict[str, Any]):
+    """A spelled object holding a `_Spelling`: written member by member, the keys sorted as json sorts them."""
+
+
+class _Holders(list[Any]):
+    """A spelled array holding a `_Spelling`."""
+
+
+_SPLICED = frozenset({_Spelling, _Holder, _Holders})  # what `_written` writes itself
+
+
+def _written(spelled: Any) -> str:
+    """`json.dumps` of a `_json_spelled` value, the spellings it holds written as they are (RFC 8785 writes an
+    object's members and an array's items each as it writes them alone)."""
+    kind = type(spelled)
+    if kind is _Spelling:
+        return str(spelled)
+    if kind is _Holder:
+        return "{" + ",".join(f"{_dumped(key)}:{_written(item)}" for key, item in sorted(spelled.items())) + "}"
+    if kind is _Holders:
+        return "[" + ",".join(map(_written, spelled)) + "]"
+    return _dumped(spelled)
+
+
+def _dumped(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"))
 
 
 _OTHER = object()  # a value `json.dumps` may spell otherwise than RFC 8785
@@ -99,21 +145,28 @@ def _json_spelled(value: Any) -> Any:
     """`value` as `json.dumps` spells in RFC 8785's bytes, or `_OTHER`: containers exactly dict, list or tuple,
     keys strings below U+D800, integers within doubles', doubles finite and written by `repr` as ECMAScript
     writes them (an integral one, whose repr ends in ".0", as its integer; one repr writes with an exponent
-    is `_OTHER`)."""
+    is `_OTHER`); a `SpelledTable` as its `_Spelling`, and a container holding one as a `_Holder` or
+    `_Holders`."""
     kind = type(value)
     if kind in _SCALARS:
         return _scalar_spelled(value)
+    if kind is SpelledTable:
+        return _Spelling(value.text())
     if kind is list or kind is tuple:
         kinds = set(map(type, value))
         if kinds <= _TEXTS:
             return value
         items = list(map(_scalar_spelled if kinds <= _SCALARS else _json_spelled, value))  # rows: scalars
-        return _OTHER if any(item is _OTHER for item in items) else items
+        if any(item is _OTHER for item in items):
+            return _OTHER
+        return _Holders(items) if any(type(item) in _SPLICED for item in items) else items
     if kind is dict:
         if not all(type(key) is str and (key.isascii() or max(key) <= _KEY_LIMIT) for key in value):
             return _OTHER
         spelled = {key: _json_spelled(item) for key, item in value.items()}
-        return _OTHER if any(item is _OTHER for item in spelled.values()) else spelled
+        if any(item is _OTHER for item in spelled.values()):
+            return _OTHER
+        return _Holder(spelled) if any(type(item) in _SPLICED for item in spelled.values()) else spelled
     return _OTHER
 
 
@@ -260,13 +313,13 @@ def inputs_hash(at: pd.Timestamp, tables: Mapping[str, pd.DataFrame]) -> str:
     return hash_of(inputs_document(at, tables))
 
 
-def table_json(table: pd.DataFrame) -> dict[str, Any]:
+def table_json(table: pd.DataFrame) -> SpelledTable:
     """A table as {"columns": [{"name", "dtype"}], "rows": [[value per column]]}, rows in their order; values:
     floats as numbers (NaN as null), integers as decimal strings, timestamps as UTC ISO text with microseconds,
     missing text as null, lists as arrays."""
     columns = [{"name": str(name), "dtype": str(dtype)} for name, dtype in table.dtypes.items()]
     cells = [_column_cells(table.iloc[:, position]) for position in range(table.shape[1])]
-    return {"columns": columns, "rows": [list(row) for row in zip(*cells, strict=True)] if cells else []}
+    return SpelledTable(columns=columns, rows=[list(row) for row in zip(*cells, strict=True)] if cells else [])
 
 
 def _column_cells(column: pd.Series) -> list[Any]:

@@ -50,33 +50,59 @@ def news_features(
     weights = matched.to_numpy(dtype=float)
     start = min(panel.days[0], day.min()) if len(day) else panel.days[0]
     grid = pd.date_range(start, panel.days[-1], freq="D", name=TIMESTAMP)
-    per_day = {  # days × pools, before windows
+    marks = {  # items × pools, 0 or 1
         "count": weights,
         "risk": weights * risky[:, None],
         "incident": incident_matches(news, pools_meta).reindex(columns=panel.pools, fill_value=False)
         .to_numpy(dtype=float),
-        "sentiment_sum": weights * sentiment[:, None],
-        "sentiment_low": np.where(weights > 0, sentiment[:, None], np.nan),
     }
-    daily = {
-        name: pd.DataFrame(values, index=day, columns=panel.pools)
-        .groupby(level=0).agg("min" if name == "sentiment_low" else "sum")
-        .reindex(grid, fill_value=np.nan if name == "sentiment_low" else 0.0)
-        for name, values in per_day.items()
-    }
+    counts = {name: _daily_counts(values, day, grid) for name, values in marks.items()}  # grid days × pools
+    sentiment_sum, sentiment_low = (
+        pd.DataFrame(values, index=day, columns=panel.pools).groupby(level=0).agg(how).reindex(grid, fill_value=fill)
+        for values, how, fill in ((weights * sentiment[:, None], "sum", 0.0),
+                                  (np.where(weights > 0, sentiment[:, None], np.nan), "min", np.nan)))
 
-    features = {}
+    features: dict[str, np.ndarray] = {}
     for w in (1, *windows):
-        features[f"news_count_{w}d"] = daily["count"].rolling(w, min_periods=1).sum()
-        features[f"news_risk_count_{w}d"] = daily["risk"].rolling(w, min_periods=1).sum()
-        features[f"news_incident_count_{w}d"] = daily["incident"].rolling(w, min_periods=1).sum()
+        for name, label in (("count", "count"), ("risk", "risk_count"), ("incident", "incident_count")):
+            features[f"news_{label}_{w}d"] = _trailing_sum(counts[name], w)
     for w in windows:
-        count = daily["count"].rolling(w, min_periods=1).sum()
-        features[f"news_sentiment_mean_{w}d"] = (daily["sentiment_sum"].rolling(w, min_periods=1).sum()
-                                                 / count.where(count > 0))
-        features[f"news_sentiment_min_{w}d"] = daily["sentiment_low"].rolling(w, min_periods=1).min()
-    known = np.broadcast_to(panel.pools.isin(pools_meta[POOL]), (len(panel.days), len(panel.pools)))
-    return {name: frame.reindex(panel.days).where(known) for name, frame in features.items()}
+        count = features[f"news_count_{w}d"]
+        features[f"news_sentiment_mean_{w}d"] = (sentiment_sum.rolling(w, min_periods=1).sum().to_numpy()
+                                                 / np.where(count > 0, count, np.nan))
+        features[f"news_sentiment_min_{w}d"] = sentiment_low.rolling(w, min_periods=1).min().to_numpy()
+    return _on_panel(panel, grid, pools_meta, features)
+
+
+# Counts are whole numbers, which numpy sums exactly as pandas does; the sentiment sums and minima, which are
+# not, stay pandas' (its sums are compensated).
+
+
+def _daily_counts(marks: np.ndarray, day: pd.DatetimeIndex, grid: pd.DatetimeIndex) -> np.ndarray:
+    """Grid days × pools: the items' marks summed by day; items of a day past the grid are left out."""
+    rows = grid.get_indexer(day)
+    inside = rows >= 0
+    counts = np.zeros((len(grid), marks.shape[1]))
+    np.add.at(counts, rows[inside], marks[inside])
+    return counts
+
+
+def _trailing_sum(counts: np.ndarray, window: int) -> np.ndarray:
+    """Each day's sum over the last `window` days (those there are), as `rolling(window, min_periods=1)`."""
+    total = np.cumsum(counts, axis=0)
+    trailing = total.copy()
+    trailing[window:] -= total[:-window]
+    return trailing
+
+
+def _on_panel(panel: DailyPanel, grid: pd.DatetimeIndex, pools_meta: pd.DataFrame,
+              features: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
+    """Each grid-days × pools array on the panel's days (all on the grid), NaN for the pools `pools_meta`
+    lacks."""
+    rows = grid.get_indexer(panel.days)
+    known = panel.pools.isin(pools_meta[POOL])
+    return {name: pd.DataFrame(np.where(known, values[rows], np.nan), index=panel.days, columns=panel.pools)
+            for name, values in features.items()}
 
 
 def incident_days(panel: DailyPanel, news: pd.DataFrame, pools_meta: pd.DataFrame) -> pd.DataFrame:
@@ -100,9 +126,11 @@ def incident_matches(news: pd.DataFrame, pools_meta: pd.DataFrame) -> pd.DataFra
     return named & reports[:, None]
 
 
-def pool_keywords(pools_meta: pd.DataFrame, *, tokens: bool = True) -> pd.DataFrame:
+def pool_keywords(pools_meta: pd.DataFrame, *, tokens: bool = True) -> list[tuple[str, str]]:
     """(pool, keyword) pairs, lower-case, one per distinct keyword of a pool (its protocol's, and its tokens
-    unless `tokens` is False)."""
+    unless `tokens` is False), in the order they are first named. The words are cut by pandas' string methods,
+    whatever engine those run on; the pairs are gathered in Python (a handful of pools, where frames cost
+    more than they hold)."""
     project = pools_meta["project"].astype("str").str.lower()
     protocol = project.str.replace(r"-v\d+\b", "", regex=True)
     parts: list[pd.Series] = [
@@ -111,24 +139,25 @@ def pool_keywords(pools_meta: pd.DataFrame, *, tokens: bool = True) -> pd.DataFr
     ]
     if tokens:
         parts.append(pools_meta["symbol"].astype("str").str.lower().str.split(r"[-/ ]+", regex=True))
-    keywords = pd.concat(
-        [pd.DataFrame({POOL: pools_meta[POOL], "keyword": part}).explode("keyword") for part in parts],
-        ignore_index=True,
-    )
-    keywords = keywords[keywords["keyword"].str.len() >= _MIN_KEYWORD_LENGTH]
-    return keywords.drop_duplicates(ignore_index=True)
+    pools = pools_meta[POOL].tolist()
+    named = ((pool, word) for part in parts for pool, words in zip(pools, part.tolist(), strict=True)
+             for word in (words if isinstance(words, list) else [words]))
+    return list(dict.fromkeys((pool, word) for pool, word in named
+                              if isinstance(word, str) and len(word) >= _MIN_KEYWORD_LENGTH))
 
 
-def match_pools(text: pd.Series, keywords: pd.DataFrame) -> pd.DataFrame:
-    """Items × pools: True where the item's text names one of the pool's keywords as a whole word."""
-    unique = keywords["keyword"].unique()
-    hits = pd.DataFrame(
-        {kw: contains(text, rf"(?<![a-z0-9]){re.escape(kw)}(?![a-z0-9])") for kw in unique},
-        index=text.index, columns=unique,
-    )
-    incidence = pd.crosstab(keywords["keyword"], keywords[POOL]).reindex(unique).gt(0)
-    matched = hits.to_numpy(dtype=int) @ incidence.to_numpy(dtype=int) > 0
-    return pd.DataFrame(matched, index=text.index, columns=incidence.columns)
+def match_pools(text: pd.Series, keywords: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """Items × pools (the pools `keywords` names, sorted): True where the item's text names one of the pool's
+    keywords as a whole word."""
+    unique = list(dict.fromkeys(keyword for _, keyword in keywords))
+    pools = pd.Index(sorted({pool for pool, _ in keywords}), name=POOL)
+    incidence = np.zeros((len(unique), len(pools)), dtype=int)
+    for pool, keyword in keywords:
+        incidence[unique.index(keyword), pools.get_loc(pool)] = 1
+    hits = np.zeros((len(text), len(unique)), dtype=int)
+    for column, keyword in enumerate(unique):
+        hits[:, column] = contains(text, rf"(?<![a-z0-9]){re.escape(keyword)}(?![a-z0-9])")
+    return pd.DataFrame(hits @ incidence > 0, index=text.index, columns=pools)
 
 
 def contains(text: pd.Series, pattern: str) -> np.ndarray:

@@ -4,6 +4,7 @@ taken before either was fast."""
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,15 @@ from hypothesis import strategies as st
 from devnet.llama_server import SyntheticLlama
 from strategy.data import align_to_daily, load_market_history, load_news, load_pools
 from strategy.data.defillama import parse_pools
-from strategy.decision_record import DecisionError, _cell, canonical_json, input_tables, inputs_hash, table_json
+from strategy.decision_record import (
+    DecisionError,
+    SpelledTable,
+    _cell,
+    canonical_json,
+    input_tables,
+    inputs_hash,
+    table_json,
+)
 from tests.shared_data import real_dataset
 
 SYNTHETIC_NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -92,7 +101,8 @@ JSON_SCALARS = (st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.te
 JSON_KEYS = st.text() | st.sampled_from(["\ue000", "\U0001f600", "\ufb33", "a\ud7ff"])
 JSON_VALUES = st.recursive(JSON_SCALARS, lambda children: st.lists(children, max_size=6)
                            | st.lists(children, max_size=4).map(tuple)
-                           | st.dictionaries(JSON_KEYS, children, max_size=6), max_leaves=40)
+                           | st.dictionaries(JSON_KEYS, children, max_size=6)
+                           | st.dictionaries(JSON_KEYS, children, max_size=4).map(SpelledTable), max_leaves=40)
 
 
 @settings(max_examples=2000)
@@ -113,3 +123,28 @@ def test_canonical_json_refuses_what_rfc8785_refuses():
             canonical_json(value)
     assert canonical_json({"b": np.float64(2.5), "a": (1, 2)}) == '{"a":[1,2],"b":2.5}'  # as rfc8785 spells them
     assert json.loads(canonical_json([1e16, 5.0, -0.0])) == [1e16, 5, 0]
+
+
+def test_a_spelled_table_is_written_as_rfc8785_writes_it_wherever_it_is_held(monkeypatch):
+    tables = {name: table_json(table) for name, table in synthetic_tables().items()}
+    documents = [tables["history"], [tables["pools"], {"k": 5.0}],
+                 {"b": tables["news"], "a": [1.5, tables["pools"]], "z": {"t": tables["history"]}, "\U0001f600": 1}]
+    expected = [library(document) for document in documents]
+    spellings = [table.text() for table in tables.values()]
+    calls, dumps = [], rfc8785.dumps
+
+    def counted(value: Any) -> bytes:
+        calls.append(value)
+        return dumps(value)
+
+    monkeypatch.setattr(rfc8785, "dumps", counted)
+    assert [canonical_json(document) for document in documents] == expected
+    assert [table.text() for table in tables.values()] == spellings  # each spelled once, and kept
+    assert len(calls) == 1  # the object whose key json sorts otherwise; the tables it holds spelled as they are
+
+
+def test_a_spelled_table_rfc8785_spells_or_refuses_is_spelled_or_refused_so():
+    odd = SpelledTable(columns=[], rows=[[1e-7, 1e21, 5.0]])
+    assert canonical_json({"t": odd}) == '{"t":{"columns":[],"rows":[[1e-7,1e+21,5]]}}' == library({"t": odd})
+    with pytest.raises(DecisionError, match="no canonical JSON"):
+        canonical_json({"t": SpelledTable(rows=[[float("nan")]])})

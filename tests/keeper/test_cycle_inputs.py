@@ -1,7 +1,7 @@
 """A cycle's inputs from DeFiLlama-shaped answers on a local server: fetched, gated, aligned, hashed."""
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -48,9 +48,9 @@ def llama() -> SyntheticLlama:
     return SyntheticLlama.generate(seed=7, days=120, pools=3)
 
 
-def sources_of(server: HTTPServer, cache_dir: Path) -> Sources:
+def sources_of(server: HTTPServer, cache_dir: Path, cache_expire_seconds: float = 300.0) -> Sources:
     http = HttpSettings(connect_timeout=2, read_timeout=2, retries=1, backoff_factor=0, retry_after_max=0,
-                        cache_dir=cache_dir)
+                        cache_dir=cache_dir, cache_expire_seconds=cache_expire_seconds)
     return open_sources(SourcesConfig(yields_base_url=base_url(server), coins_base_url=base_url(server), http=http))
 
 
@@ -62,11 +62,11 @@ def sources(httpserver: HTTPServer, tmp_path: Path) -> Iterator[Sources]:
 
 
 def gather(sources: Sources, llama: SyntheticLlama, server: HTTPServer, *, markets: int = 2, news: bool = True,
-           limits: GateLimits = DEFAULT_LIMITS):
+           limits: GateLimits = DEFAULT_LIMITS, now: datetime | None = None):
     return gather_inputs(
         sources, market_pools=list(llama.pool_ids[:markets]), extra_pools=list(llama.pool_ids[markets:]),
         news_feeds=[server.url_for(NEWS_PATH)] if news else [], price_coins=[], price_days=3,
-        price_history_days=60, limits=limits, now=utc_now(),
+        price_history_days=60, limits=limits, now=now or utc_now(),
     )
 
 
@@ -294,3 +294,40 @@ def test_a_stale_market_pool_is_unknown_and_the_others_go_on(httpserver, sources
     inputs = gather(sources, llama, httpserver)
     assert inputs.unknown_pools == (stopped,)
     assert inputs.at == inputs.history.loc[inputs.history[POOL] == fresh, TIMESTAMP].max()  # not held back by it
+
+
+def test_the_same_answers_give_the_very_inputs_of_the_call_before_and_moved_ones_new_inputs(
+        httpserver, llama, tmp_path) -> None:
+    """The inputs of the call before, when built from the same answers with the same pools unknown: their
+    document and features are not built again; a fresh session builds inputs of the same hash."""
+    now, served = utc_now(), {"clock": utc_now() - timedelta(days=1)}
+    serve_llama(httpserver, llama, clock=lambda: served["clock"])
+    sources = sources_of(httpserver, tmp_path / "cache", cache_expire_seconds=0.001)  # asked every time
+    try:
+        first = gather(sources, llama, httpserver, now=now)
+        assert gather(sources, llama, httpserver, now=now) is first
+        fresh = sources_of(httpserver, tmp_path / "fresh")
+        rebuilt = gather(fresh, llama, httpserver, now=now)
+        fresh.close()
+        assert rebuilt is not first and rebuilt.inputs_hash == first.inputs_hash
+
+        served["clock"] = now  # every answer moves on by a day
+        moved = gather(sources, llama, httpserver, now=now)
+        assert moved is not first and moved.at == first.at + pd.Timedelta(days=1)
+        assert moved.inputs_hash != first.inputs_hash
+    finally:
+        sources.close()
+
+
+def test_the_same_answers_with_a_pool_gone_stale_give_new_inputs(httpserver, llama, tmp_path) -> None:
+    stopped = llama.pool_ids[0]
+    now = utc_now()
+    serve_llama(httpserver, llama, clock=lambda: now, chart=lambda pool, at: chart_payload(
+        llama, pool, at - timedelta(hours=30) if pool == stopped else at))
+    sources = sources_of(httpserver, tmp_path / "cache", cache_expire_seconds=0.001)
+    try:
+        before = gather(sources, llama, httpserver, now=now)
+        later = gather(sources, llama, httpserver, now=now + timedelta(hours=8))  # its last point 38 h old
+    finally:
+        sources.close()
+    assert before.unknown_pools == () and later.unknown_pools == (stopped,) and later is not before

@@ -156,3 +156,20 @@ def test_the_keepers_gate_trial_is_its_challengers_yield_booster_trained_alone(
     train, trial = open_models(tmp_path / "model", feed)._trainers()
     challenger, alone = train(day(180)), trial(day(180))
     assert alone.model_text == challenger.model_texts["yield"] and alone.features == challenger.features
+
+
+def test_the_inputs_of_the_cycle_before_are_read_with_the_features_built_for_them(
+        promotion_market: SyntheticMarket, tmp_path: Path) -> None:
+    """`gather_inputs` hands a cycle the very inputs of the cycle before while the answers did not move: their
+    features are built once; other inputs of the same data are built again, to the same values."""
+    feed = Feed(promotion_market)
+    models = open_models(tmp_path / "model", feed)
+    inputs = feed.inputs(day(150))
+    first = models.for_cycle(inputs)
+    features = models._known_of(inputs)[1]
+    again = models.for_cycle(inputs)
+    assert models._known_of(inputs)[1] is features
+    assert (again.forecasts, again.model_hash) == (first.forecasts, first.model_hash)
+    rebuilt = models._known_of(feed.inputs(day(150)))[1]
+    assert rebuilt is not features
+    pd.testing.assert_frame_equal(rebuilt, features)

@@ -11,8 +11,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from pydantic import ValidationError
 from pytest_httpserver import HTTPServer
@@ -271,6 +273,44 @@ def test_refused_connection_is_retried_then_raises_source_error(settings, caplog
     assert retries_logged(caplog) == RETRIES
 
 
+# -- answers parsed once --------------------------------------------------------------------------------
+
+
+class Parser:
+    """A parser that writes down each payload it parsed, and tags its value with its argument."""
+
+    def __init__(self) -> None:
+        self.parsed: list[str] = []
+
+    def __call__(self, payload: object, where: str, tag: str = "") -> dict:
+        self.parsed.append(json.dumps(payload))
+        return {"tag": tag, "payload": payload}
+
+
+def test_an_answer_the_same_as_the_last_one_is_not_parsed_again_and_each_fetch_has_its_own_value(server, settings):
+    server.expect_request("/same").respond_with_json({"n": [1]})
+    session = build_session(settings.model_copy(update={"cache_expire_seconds": 0.001}))  # asked every time
+    parse = Parser()
+    first = fetch_json(session, server.url_for("/same"), partial(parse, tag="a"))
+    first["payload"]["n"].append(99)  # what one caller does to its value reaches no other
+    time.sleep(0.01)
+    assert fetch_json(session, server.url_for("/same"), partial(parse, tag="a")) == {"tag": "a", "payload": {"n": [1]}}
+    assert len(server.log) == 2 and parse.parsed == ['{"n": [1]}']
+    assert fetch_json(session, server.url_for("/same"), partial(parse, tag="b"))["tag"] == "b"  # another parser
+    assert len(parse.parsed) == 2
+
+
+def test_an_answer_that_moved_is_parsed_again(server, settings):
+    server.expect_oneshot_request("/moving").respond_with_json({"n": 1})
+    server.expect_request("/moving").respond_with_json({"n": 2})
+    session = build_session(settings.model_copy(update={"cache_expire_seconds": 0.001}))
+    parse = Parser()
+    assert fetch_json(session, server.url_for("/moving"), parse)["payload"] == {"n": 1}
+    time.sleep(0.01)
+    assert fetch_json(session, server.url_for("/moving"), parse)["payload"] == {"n": 2}
+    assert parse.parsed == ['{"n": 1}', '{"n": 2}']
+
+
 # -- the on-disk cache ----------------------------------------------------------------------------------
 
 
@@ -370,6 +410,17 @@ def test_pools_are_fetched_and_parsed(server, sources):
     # The snapshot is stamped with the time of parsing; everything else must come through intact.
     assert fetched.drop(columns="timestamp").equals(expected.drop(columns="timestamp"))
     assert len(fetched) > 0
+
+
+def test_the_pools_snapshot_is_stamped_when_read_though_the_same_answer_is_parsed_once(server, sources):
+    server.expect_request("/yields/pools").respond_with_data(pools_body(), content_type="application/json")
+    before = pd.Timestamp.now(tz="UTC")
+    first = sources.yields.pools()
+    between = pd.Timestamp.now(tz="UTC")
+    second = sources.yields.pools()
+    assert before <= first["timestamp"].min() <= first["timestamp"].max() <= between <= second["timestamp"].min()
+    assert list(second.dtypes) == list(parse_pools(json.loads(pools_body())).dtypes)
+    assert second.drop(columns="timestamp").equals(first.drop(columns="timestamp"))
 
 
 def test_chart_is_fetched_and_parsed(server, sources):
