@@ -1,6 +1,7 @@
 """`vaultbot web`: serve the depositors' page (vault figures, history, keeper health, each rebalance's decision
 re-executed from its bundle on request; deposit and withdraw through the browser's wallet) until Ctrl-C."""
 
+import signal
 import threading
 from typing import TYPE_CHECKING, Annotated
 
@@ -61,11 +62,15 @@ def web(
     except OSError as error:
         fail(f"cannot listen on {host}:{port}: {error}")
     typer.echo(f"vault {opened.address} on chain {opened.chain_id}: serving {server.url}/ (Ctrl-C stops)")
+    stopped = threading.Event()
+    # Ctrl-C and a service manager's SIGTERM stop it, even where the shell that started it ignores SIGINT (a
+    # background job: Python then leaves SIGINT ignored), as the keeper service's own handlers do.
+    previous = {sig: signal.signal(sig, lambda *_: stopped.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        stopped.wait()
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         server.stop()
 
 

@@ -175,8 +175,10 @@ def test_result_describes_a_mined_transaction(web_url: str, w3: Web3, devnet: "D
 def test_vaultbot_web_serves_the_page(devnet_json: Path, tmp_path: Path) -> None:
     command = [str(Path(sys.executable).with_name("vaultbot")), "web", "--port", "0", "--json", str(devnet_json),
                "--allowed-host", "vault.example.com", "--timeout", "2"]
+    # started as a background job of a shell starts it (`vaultbot web &`): with SIGINT ignored, which Python keeps
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "COLUMNS": "200"})
+                               env={**os.environ, "COLUMNS": "200"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         line = process.stdout.readline()  # printed once it listens
         assert "serving http://127.0.0.1:" in line, line + process.stdout.read()
