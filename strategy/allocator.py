@@ -298,12 +298,13 @@ class _Limits:
         move_room = move_limit(total, guardrails, config, invested)
         limit = risk_limit(state, forecasts, config)
         caps = position_caps(total, guardrails, markets, config)
-        down_floor, idle_repair = _repairs(state, guardrails, caps, values, move_room, min_trade, config, markets)
+        down_room = {m: withdrawal_room(state, m) for m in markets}
+        down_floor, idle_repair = _repairs(state, guardrails, caps, down_room, values, move_room, min_trade, config)
         return cls(
             total=total,
             markets=markets,
             positions=positions,
-            down_room={m: withdrawal_room(state, m) for m in markets},
+            down_room=down_room,
             up_room={m: max(0, caps[m] - positions[m]) for m in markets},
             down_floor=down_floor,
             invest_room=(-idle_repair if idle_repair else max(invested, total - idle_floor(total, guardrails))
@@ -315,11 +316,12 @@ class _Limits:
         )
 
 
-def _repairs(state: VaultState, guardrails: Guardrails, caps: Mapping[str, int], values: Mapping[str, float],
-             move_room: int, min_trade: int, config: AllocatorConfig,
-             markets: list[str]) -> tuple[dict[str, int], int]:
+def _repairs(state: VaultState, guardrails: Guardrails, caps: Mapping[str, int], available: Mapping[str, int],
+             values: Mapping[str, float], move_room: int, min_trade: int,
+             config: AllocatorConfig) -> tuple[dict[str, int], int]:
     """What moving back inside the limits needs of this plan: the least each market over its cap must withdraw
-    (e_i) and how much idle must rise (R), both within the move room M.
+    (e_i) and how much idle must rise (R), both within the move room M and what each market can pay back
+    (`available`: W_i of the forecast markets).
 
     Built from one feasible plan of withdrawals, so the program stays feasible: idle first, taken from the
     markets over their caps (largest breach first), then from the least valuable; then the markets over their
@@ -327,9 +329,8 @@ def _repairs(state: VaultState, guardrails: Guardrails, caps: Mapping[str, int],
     A market that can pay back less than m cannot be traded, so it cannot help; a breach smaller than m is left.
     """
     total = state.total
-    positions = {m: state.position(m) for m in markets}
-    available = {m: withdrawal_room(state, m) for m in markets}
-    movable = [m for m in markets if available[m] >= min_trade]
+    positions = {m: state.position(m) for m in available}
+    movable = [m for m in available if available[m] >= min_trade]
     excess = {m: positions[m] - market_cap(total, guardrails.markets[m]) for m in movable}
     # A breach smaller than m (a market's yield carrying it a little over its cap) is shown, not traded on.
     over = sorted((m for m in movable if excess[m] >= min_trade), key=excess.__getitem__, reverse=True)
