@@ -41,7 +41,9 @@ The solution is turned into integer asset amounts (rounded, clamped into [m, bou
 within 1e-9·T) and the sum constraints, which the solver meets only up to tolerances relative to T, are
 restored in exact arithmetic by cutting the least valuable supplies first. Every result therefore passes
 `guardrails.check_rebalance` (lossless execution), keeps the risk budget exactly and trades at least m per
-market. If the rounded plan does not gain more than it costs, the current positions are returned unchanged.
+market. If the rounded plan does not gain more than it costs, the current positions are returned unchanged; when
+a bound proves that of every plan (no place worth moving to pays for leaving the cheapest place it may be moved
+from, see `_no_plan_gains`), the solver is not called at all.
 """
 
 import math
@@ -128,6 +130,10 @@ class Allocation:
         return bool(self.trades)
 
 
+# The solver message of a hold `allocate` proves without the solver.
+NO_PLAN_GAINS = "no plan can gain: the best place to move to is worth too little over the cheapest to move from"
+
+
 class UnknownMarket(ValueError):
     """A position or forecast names a market the guardrails do not list."""
 
@@ -197,6 +203,8 @@ def allocate(
         return hold(AllocationStatus.NOTHING_PAYS)
 
     limits = _Limits.of(state, guardrails, forecasts, values, config, min_trade)
+    if not limits.repairing and _no_plan_gains(limits, values, config):
+        return hold(AllocationStatus.OPTIMAL, NO_PLAN_GAINS)
     result = _solve(limits, values, config)
     status = AllocationStatus.OPTIMAL if result.status == 0 else AllocationStatus.NOT_OPTIMAL
     if result.x is None:
@@ -357,6 +365,28 @@ def _repairs(state: VaultState, guardrails: Guardrails, caps: Mapping[str, int],
             down_floor[market] = min(taken + extra, wanted)
             room -= extra
     return down_floor, min(target, sum(plan.values()))
+
+
+def _no_plan_gains(limits: _Limits, values: Mapping[str, float], config: AllocatorConfig) -> bool:
+    """Whether no plan within `limits` can gain more than it costs, proven without the solver (most days: the
+    vault already holds the best places it may).
+
+    Any plan is a flow of at most F = min(M, what its sources can give) from sources (a market paying back at
+    least m, costing r_i + s a unit; idle while it may go down, costing 0) to destinations (a market with room
+    for at least m, worth r_i - s a unit; idle, worth 0), and touches at least one market. It gains at most
+    F·max(0, best destination - cheapest source) - g; if that is not positive, the solver's plan would be held
+    too. Exact arithmetic: the proof does not rest on rounding.
+    """
+    slip = Fraction(config.slippage_bps) / BPS
+    sources = [m for m in limits.markets if limits.down_room[m] >= limits.min_trade]
+    idle_gives = max(0, limits.invest_room)  # in any amount: m binds each market's trade, not idle's share of it
+    costs = [Fraction(values[m]) + slip for m in sources] + ([Fraction(0)] if idle_gives else [])
+    if not costs:
+        return True
+    worth = [Fraction(values[m]) - slip for m in limits.markets if limits.up_room[m] >= limits.min_trade]
+    spread = max([Fraction(0), *worth]) - min(costs)
+    flow = min(limits.move_room, sum(limits.down_room[m] for m in sources) + idle_gives)
+    return flow * max(Fraction(0), spread) <= Fraction(config.gas_cost)
 
 
 def _solve(limits: _Limits, values: Mapping[str, float], config: AllocatorConfig) -> OptimizeResult:

@@ -2,14 +2,17 @@
 
 import itertools
 import math
+from unittest import mock
 
 import pytest
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from strategy import allocator
 from strategy.allocator import (
     ACCRUAL_MARGIN,
+    NO_PLAN_GAINS,
     UNKNOWN_MARKET,
     Allocation,
     AllocationStatus,
@@ -630,3 +633,29 @@ def test_a_withdrawal_beyond_what_a_market_pays_back_is_what_the_market_refuses(
     assert check_rebalance(before, simulate_rebalance(before, {A: 700}), 0, rails) == []
     (violation,) = check_rebalance(before, simulate_rebalance(before, {A: 699}), 0, rails)
     assert violation.reason is Reason.MARKET_ILLIQUID and "withdraw 301 > the 300" in violation.detail
+
+
+@given(problem=problems())
+def test_a_hold_proven_without_the_solver_is_the_solvers_answer_too(problem):
+    # The bound that skips the solver on most days must never skip a plan that gains: the same problem with
+    # the solver always asked gives the same targets.
+    rails, before, forecasts, config = problem
+    allocation = allocate(before, rails, forecasts, config)
+    proven = allocation.solver_message == NO_PLAN_GAINS
+    event("proven without the solver" if proven else "solved")
+    assume(proven)
+    with mock.patch.object(allocator, "_no_plan_gains", return_value=False):
+        solved = allocate(before, rails, forecasts, config)
+    assert solved.targets == allocation.targets and not solved.changed
+    assert solved.status is AllocationStatus.OPTIMAL
+
+
+def test_a_vault_in_its_best_places_holds_without_the_solver():
+    rails = open_rails(cap=MarketLimits(cap_bps=6000, cap_abs=2**256 - 1))
+    before = idle_vault(1000, {A: 600, B: 400})
+    forecasts = {A: MarketForecast(5.0, 0.0), B: MarketForecast(3.0, 0.0)}
+    allocation = allocate(before, rails, forecasts, plain())
+    assert allocation.solver_message == NO_PLAN_GAINS and not allocation.changed
+    # B below A's worth, A full: moving B's money to idle loses, to A is not allowed. Room in A changes that.
+    roomy = allocate(before, open_rails(), forecasts, plain())
+    assert roomy.trades == {A: 1000, B: 0}
