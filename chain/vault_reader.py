@@ -13,7 +13,7 @@ from this repo's contracts when neither is given.
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -115,6 +115,11 @@ class Proposal:
     allocations: tuple[tuple[str, int], ...]  # (market, target assets)
 
 
+# What AbiCodec keeps encoded: every view of a vault and its markets, with room for a day's set-up calls.
+_ENCODED_CALLS = 4096
+_PLAIN = (int, str, bytes)  # hashable, and the same call whenever equal and of one type
+
+
 class _Function(NamedTuple):
     selector: bytes
     inputs: list[str]
@@ -131,9 +136,16 @@ class AbiCodec:
         self._functions = {entry["name"]: _Function(function_abi_to_4byte_selector(entry), get_abi_input_types(entry),
                                                     get_abi_output_types(entry))
                            for entry in functions}
+        self._encoded = lru_cache(maxsize=_ENCODED_CALLS, typed=True)(self._encode)
 
     def encode(self, function: str, *args: Any) -> str:
-        """0x-hex calldata of `function(*args)`."""
+        """0x-hex calldata of `function(*args)`. Calls of plain arguments are encoded once: a keeper or a replay
+        reads the same views of the same addresses every cycle, and eth_abi checks each address's checksum."""
+        if all(isinstance(arg, _PLAIN) for arg in args):
+            return self._encoded(function, *args)  # typed: True and 1 are kept apart
+        return self._encode(function, *args)
+
+    def _encode(self, function: str, *args: Any) -> str:
         selector, inputs, _ = self._functions[function]
         return HexBytes(selector + encode(inputs, args)).to_0x_hex()
 
@@ -155,6 +167,10 @@ class ViewCall(NamedTuple):
     args: tuple[Any, ...] = ()
     refusable: bool = False  # an error answer reads as None (a market's view it may refuse), not an exception
 
+    def params(self, *at: Any) -> list[Any]:
+        """eth_call's params for this call `at` a block (a number or tag, then any overrides)."""
+        return [{"to": self.to, "data": self.codec.encode(self.function, *self.args)}, *at]
+
 
 class BatchedState(NamedTuple):
     """`VaultReader.state` as reads a caller sends in its own JSON-RPC batch (chain mode, with the block it mines),
@@ -170,8 +186,7 @@ def read_batch(w3: Web3, calls: Sequence[ViewCall], block: int) -> list[Any]:
     None for a `refusable` call."""
     if not calls:
         return []
-    requests = [(RPCEndpoint("eth_call"), [{"to": call.to, "data": call.codec.encode(call.function, *call.args)},
-                                           hex(block)]) for call in calls]
+    requests = [(RPCEndpoint("eth_call"), call.params(hex(block))) for call in calls]
     provider = batching_provider(w3)
     replies = provider.make_batch_request(requests)
     if not isinstance(replies, list):

@@ -136,9 +136,7 @@ class ChainContracts:
         at_timestamp = {"time": hex(timestamp)}  # eth_call's block overrides
         first = rpc_batch(self.w3, [("evm_setAutomine", [False]),
                                     *(("eth_getTransactionCount", [sender, "pending"]) for sender in senders),
-                                    *(("eth_call", [{"to": read.to, "data": read.codec.encode(read.function,
-                                                                                              *read.args)},
-                                                    "latest", {}, at_timestamp]) for read in reads)])
+                                    *(("eth_call", read.params("latest", {}, at_timestamp)) for read in reads)])
         try:
             nonces = {sender: int(nonce, 16) for sender, nonce in zip(senders, first[1:1 + len(senders)], strict=True)}
             calls = build([read.codec.decode(read.function, value)
@@ -157,9 +155,7 @@ class ChainContracts:
             self.rpc("evm_setAutomine", True)
             raise
         replies = rpc_replies(self.w3, [("evm_setAutomine", [True]), ("eth_getBlockReceipts", ["latest"]),
-                                        *(("eth_call", [{"to": read.to, "data": read.codec.encode(read.function,
-                                                                                                  *read.args)},
-                                                        "latest"]) for read in after)])
+                                        *(("eth_call", read.params("latest")) for read in after)])
         receipts = replies[1]["result"]
         failed = sum(1 for receipt in receipts if int(receipt["status"], 16) != 1)
         if len(receipts) != len(calls) or failed:
