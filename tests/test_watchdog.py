@@ -1,10 +1,12 @@
 """The deadline watchdog of one download (`vaultbot.watchdog`) against a real trickling server on 127.0.0.1, over
 HTTP and TLS: a byte every BYTE_EVERY_S never trips a per-read time-out, so a plain session reads until the server
 gives up (TRICKLE_S), where a watched one ends at its deadline; a kept-alive connection is watched by the request it
-carries, a socket handed over after the deadline is shut at once, and a watched session refuses to run unwatched.
+carries, a socket handed over after the deadline is shut at once, a watched session refuses to run unwatched, and a
+TLS handshake a server trickles ends at the connect time-out.
 """
 
 import contextlib
+import socket
 import ssl
 import subprocess
 import threading
@@ -181,3 +183,43 @@ def test_a_socket_handed_over_after_the_deadline_is_shut_at_once(server):
 def test_a_watched_session_refuses_a_request_outside_a_watchdog(server):
     with pytest.raises(RuntimeError, match="outside a Watchdog"):
         session(WatchedAdapter()).get(server.url("/ok"), timeout=TIMEOUTS)
+
+
+@contextmanager
+def trickling_handshake() -> Iterator[int]:
+    """A TCP server on 127.0.0.1 (its port) that answers a TLS ClientHello with a record header promising 16 KiB,
+    then a byte of it every BYTE_EVERY_S until TRICKLE_S: the handshake never fails and never ends."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer(client: socket.socket) -> None:
+        with client, contextlib.suppress(OSError):
+            client.recv(BLOCK_BYTES)
+            client.sendall(b"\x16\x03\x03\x40\x00")  # handshake record, TLS 1.2, 16,384 bytes to follow
+            stop = time.monotonic() + TRICKLE_S
+            while time.monotonic() < stop:
+                client.sendall(b"\x00")
+                time.sleep(BYTE_EVERY_S)
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                threading.Thread(target=answer, args=(listener.accept()[0],), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+def test_a_tls_handshake_a_server_trickles_ends_at_the_connect_timeout():
+    # The watchdog sees a TLS socket only once its handshake is done; what bounds the handshake is Python itself,
+    # which takes the socket's time-out (urllib3's connect time-out) as a deadline for the whole handshake, not
+    # per read. A deadline passing during a handshake is therefore overrun by at most the connect time-out.
+    connect_s, read_s = DEADLINE_S, TRICKLE_S
+    with trickling_handshake() as port:
+        started = time.monotonic()
+        with Watchdog(60.0), pytest.raises(requests.RequestException):
+            session(WatchedAdapter()).get(f"https://127.0.0.1:{port}/", timeout=(connect_s, read_s))
+        took = time.monotonic() - started
+    assert connect_s - 0.05 <= took < connect_s + MARGIN_S
