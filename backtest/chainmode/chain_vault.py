@@ -39,7 +39,7 @@ from chain.events import emitted
 from chain.rebalance import simulate_then_send
 from chain.rpc import batching_provider
 from chain.tx import TxSender
-from chain.vault_reader import AbiCodec, VaultReader, ViewCall, decoded
+from chain.vault_reader import AbiCodec, VaultReader, ViewCall, decoded, read_batch
 from strategy.decision_record import decision_hash_of, decision_record, keccak_hex
 from strategy.guardrails import MAX_MARKETS, VaultState
 from strategy.units import BPS, GWEI, SECONDS_PER_DAY, UINT256_MAX, WAD
@@ -180,13 +180,17 @@ class ChainVault:
         self._day_index = {day: index for index, day in enumerate(setup.days)}
         self._state: VaultState | None = None  # read once between two writes
         self._block: BlockIdentifier = "latest"  # the block of the last write: where the state is read
-        self._liquidity = [UINT256_MAX] * len(setup.pools)  # each market's liquidity cap as last set
+        self._liquidity: list[int] = []  # each market's liquidity cap as last set (read by `start`)
 
     def clock(self, day: pd.Timestamp) -> int:
         """Chain time of `day`."""
         return self.contracts.origin + self._day_index[day] * SECONDS_PER_DAY
 
     def start(self) -> None:
+        # Read, not assumed unlimited: a MockMarket already on a forked chain may have a cap set by its operator.
+        c = self.contracts
+        self._liquidity = read_batch(c.w3, [ViewCall(market.address, c.market_codec, "liquidity")
+                                            for market in c.markets], c.w3.eth.block_number)
         self._block = self._mine_day(self.setup.days[0], None).block
 
     # -- BacktestVault ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from web3 import Web3
 
 from backtest.chainmode import ChainOptions, ChainWorld
 from backtest.chainmode.chain_vault import Call
-from backtest.engine import replay
+from backtest.engine import StrategyRun, replay
 from backtest.market import synthetic_market
 from chain.artifacts import CompiledContracts
 from chain.deployment import Deployment
@@ -114,6 +114,40 @@ def test_a_block_of_several_senders_is_mined_in_the_calls_order(upstream: Upstre
             (operator, (market.address, c.market_codec.encode("set_rate", 12_345))))]
         block = c.mine(c.w3.eth.get_block("latest")["timestamp"] + 60, "test", lambda _: calls).block
         assert mined_in_order(world, calls, block)
+
+
+def test_markets_on_the_fork_with_a_liquidity_cap_set_already_are_run_as_fast_mode_runs_them(
+        upstream: Upstream, compiled_contracts: CompiledContracts) -> None:
+    """A MockMarket on the forked chain may pay back less than it holds (its operator set a liquidity cap):
+    the backtest reads each market's cap when it starts, so it sets fast mode's bound on the first day instead
+    of assuming none, and every withdrawal the replay plans is paid as fast mode pays it. (Caps 10 bps under the
+    chain's, as in the test above.)"""
+    w3 = Web3(Web3.HTTPProvider(upstream.rpc_url))
+    d = _Deployer(w3, compiled_contracts)
+    operator = d.accounts[7]
+    markets = [d.deploy("MockMarket", upstream.deployment.asset, f"capped {i}", f"CP{i}", operator) for i in range(4)]
+    token = upstream.deployment.contract(w3, "MockToken", upstream.deployment.asset)
+    for market in markets:
+        d.seed_market(token, market, USDC)  # other lenders' money, as every market on a chain has
+        capped = market.functions.set_liquidity(0).transact({"from": operator})
+        assert w3.eth.wait_for_transaction_receipt(capped)["status"] == 1
+    market_data = synthetic_market(4, START, END, warmup_days=30, seed=3)  # rotates: withdraws on 5 days
+    deployed = make_setup(market_data, START, END, costs=NO_SLIPPAGE, universe=every_pool(market_data, START))
+    margin = BacktestSettings(guardrails={"markets": {pool: {"cap_bps": 3990} for pool in deployed.pools}})
+    setup = make_setup(market_data, START, END, settings=margin, universe=deployed.pools, costs=NO_SLIPPAGE)
+    fast = replay(setup, Rotating(setup.pools))
+    on_fork = {pool: market.address for pool, market in zip(setup.pools, markets, strict=True)}
+    with ChainWorld(deployed, ChainOptions(upstream.rpc_url, w3.eth.block_number, on_fork)) as world:
+        chain = replay(setup, Rotating(setup.pools), vault=world.vault("rotating"))
+    assert sum(d.accepted for d in chain.decisions) >= 2
+    assert not [(d.day, d.rejections) for d in chain.decisions if d.rejections]
+
+    def rebalances(run: StrategyRun) -> tuple[list[pd.Timestamp], list[int]]:
+        return [d.day for d in run.decisions if d.accepted], [d.moved for d in run.decisions if d.accepted]
+
+    (chain_days, chain_moved), (fast_days, fast_moved) = rebalances(chain), rebalances(fast)
+    assert chain_days == fast_days and chain_moved == pytest.approx(fast_moved, rel=1e-6)
+    assert relative(chain.values["total"].iloc[-1], fast.values["total"].iloc[-1]) < ONE_BP
 
 
 CLI_WINDOW = ["--synthetic", "--synthetic-pools", "3", "--warmup-days", "30", "--start", "2024-03-01",
