@@ -117,7 +117,7 @@ class Proposal:
 
 # What AbiCodec keeps encoded: every view of a vault and its markets, with room for a day's set-up calls.
 _ENCODED_CALLS = 4096
-_PLAIN = (int, str, bytes)  # hashable, and the same call whenever equal and of one type
+_PLAIN = (int, str, bytes)  # hashable; the cache is typed, so True and 1 stay apart
 
 
 class _Function(NamedTuple):
@@ -142,7 +142,7 @@ class AbiCodec:
         """0x-hex calldata of `function(*args)`. Calls of plain arguments are encoded once: a keeper or a replay
         reads the same views of the same addresses every cycle, and eth_abi checks each address's checksum."""
         if all(isinstance(arg, _PLAIN) for arg in args):
-            return self._encoded(function, *args)  # typed: True and 1 are kept apart
+            return self._encoded(function, *args)
         return self._encode(function, *args)
 
     def _encode(self, function: str, *args: Any) -> str:
