@@ -8,10 +8,10 @@ through the same allocator and guardrails as the model's.
 - `trailing-best`: each pool's mean APY over the trailing 7 days (chases what paid best lately): the rule of
   `strategy.trailing_best`, which also decides for the ML strategy when its model is not trusted;
 - `hold`: fixed preferences chosen once at the first decision, by TVL (the biggest pool first), never revised;
-- `perfect-foresight`: the realised forward mean APY and adverse-event flag of `strategy.targets`, read from
-  the full data: a reference for what knowing the future is worth (an upper bound on forecasting, though not
-  on the result: price moves, haircuts and the horizon are not in it), deliberately leaky (the look-ahead
-  check must flag it).
+- `perfect-foresight`: the realised forward mean APY, adverse-event flag and worst price fall of
+  `strategy.targets`, read from the full data: a reference for what knowing the future is worth (an upper
+  bound on forecasting, though not on the result: price moves, haircuts and the horizon are not in it),
+  deliberately leaky (the look-ahead check must flag it).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from strategy.allocator import (
 )
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.guardrails import Guardrails, VaultState, idle_floor
-from strategy.targets import TargetParams, build_targets
+from strategy.targets import WORST_FALL, TargetParams, build_targets
 from strategy.trailing_best import trailing_best
 
 EQUAL_WEIGHT_BAND = Fraction(1, 100)  # of total assets: smaller drifts from equal weights are left alone
@@ -146,8 +146,9 @@ class HoldForecaster:
 
 
 class PerfectForesightForecaster:
-    """The realised future over the horizon, from the full data: `strategy.targets`' forward mean APY and
-    adverse-event flag. Price moves of stablecoin pools are not in it, so it is a reference, not a strict bound."""
+    """The realised future over the horizon, from the full data: `strategy.targets`' forward mean APY,
+    adverse-event flag and worst price fall (what the event costs). Price moves of stablecoin pools are not in
+    its yield, so it is a reference, not a strict bound."""
 
     name = "perfect-foresight"
     leaky = True
@@ -160,7 +161,9 @@ class PerfectForesightForecaster:
         if now not in self._days:
             return {}
         today = self._targets.xs(now, level=TIMESTAMP)
-        return {
-            str(pool): MarketForecast(apy_pct=float(apy), p_event=float(event))
-            for pool, apy, event in zip(today.index, today["fwd_apy_mean"], today["adverse_event"], strict=True)
+        return {  # it foresees what an event will cost too: the worst price fall ahead (unknown: the config's)
+            str(pool): MarketForecast(apy_pct=float(apy), p_event=float(event),
+                                      loss_given_event=None if math.isnan(fall) else min(1.0, float(fall)))
+            for pool, apy, event, fall in zip(today.index, today["fwd_apy_mean"], today["adverse_event"],
+                                              today[WORST_FALL], strict=True)
         }

@@ -108,6 +108,7 @@ def train(
     validation = meta.validation
     typer.echo(f"validation: yield MAE {validation['mae_model']:.3f} (persistence {validation['mae_baseline']:.3f}), "
                f"risk AUC {_number(validation['auc'])}, Brier {validation['brier']:.4f}")
+    typer.echo(f"events: {meta.event_rate:.2%} of its rows; {_loss_given(meta.loss_given_event)}")
     for warning in _skill_warnings(artifact, settings):
         typer.secho(warning, fg="yellow", err=True)
 
@@ -195,8 +196,17 @@ def evaluate(
 
     measured = loss_given_event(market.history, market.pools, settings.target_params(), market.news)
     assumed = load_config(config).strategy.allocator.loss_given_event
-    typer.echo(f"loss given an event on this data: {_number(measured, 4)} (the allocator assumes {assumed:g}, "
-               "[strategy.allocator] loss_given_event)")
+    typer.echo(f"loss given an event on this data: {_number(measured, 4)} (each model weighs its p_event by this "
+               f"measure on its own training rows; other forecasts by {assumed:g}, [strategy.allocator] "
+               "loss_given_event)")
+
+
+def _loss_given(measured: float | None) -> str:
+    if measured is None:
+        return ("none with a known price path, so its p_event is weighed by [strategy.allocator] "
+                "loss_given_event")
+    return (f"one cost {measured:.4%} of the position on average (the worst price fall in the horizon), the "
+            "weight of its p_event in an allocation")
 
 
 @app.command()

@@ -186,8 +186,9 @@ def decision_of(decision: Decision, block: int | None, reader: VaultReader, stra
 
 def _journaled_forecasts(predictions: Mapping[str, Any]) -> dict[str, MarketForecast]:
     """The journal's per-pool predictions (`keeper.cycle` `_predictions_json`) keyed by the market of each pool."""
-    return {Web3.to_checksum_address(p["market"]): MarketForecast(apy_pct=float(p["apy_pct"]),
-                                                                  p_event=float(p["p_event"]))
+    return {Web3.to_checksum_address(p["market"]): MarketForecast(
+                apy_pct=float(p["apy_pct"]), p_event=float(p["p_event"]),
+                loss_given_event=None if p.get("loss_given_event") is None else float(p["loss_given_event"]))
             for p in predictions.values() if p.get("market")}
 
 

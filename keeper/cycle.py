@@ -497,7 +497,8 @@ def describe(error: BaseException) -> str:
 
 
 def _predictions_json(forecasts: Mapping[str, MarketForecast], markets: Mapping[str, str]) -> dict[str, Any]:
-    return {pool: {"market": markets.get(pool), "apy_pct": f.apy_pct, "p_event": f.p_event}
+    return {pool: {"market": markets.get(pool), "apy_pct": f.apy_pct, "p_event": f.p_event,
+                   **({} if f.loss_given_event is None else {"loss_given_event": f.loss_given_event})}
             for pool, f in sorted(forecasts.items())}
 
 

@@ -76,10 +76,12 @@ _STRICT = ConfigDict(extra="forbid")
 
 @dataclass(frozen=True, config=_STRICT)
 class MarketForecast:
-    """A model's view of one market over the horizon: yield (APY, %) and probability of an adverse event."""
+    """A model's view of one market over the horizon: yield (APY, %) and probability of an adverse event, with
+    what such an event costs when the forecaster measured it (None: `AllocatorConfig.loss_given_event`)."""
 
     apy_pct: FiniteFloat
     p_event: Annotated[float, Field(strict=True, ge=0, le=1)]
+    loss_given_event: Annotated[float, Field(strict=True, ge=0, le=1)] | None = None
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -88,10 +90,12 @@ class AllocatorConfig:
 
     horizon_days: Annotated[float, Field(strict=True, gt=0, le=10 * DAYS_PER_YEAR)]
     risk_aversion: Annotated[float, Field(strict=True, ge=0, le=1e6)] = 1.0  # λ
-    # LGD: share of a position an adverse event costs (`strategy.targets.loss_given_event`). Measured on the
-    # real markets of ../shared/data: 0.0054, the mean worst price fall within 7 days of an event row (a depeg
-    # costs its depth, about 2.7 %; an illiquid spell or an unpriced incident costs no principal). With the old
-    # 0.05 the usual p_event of 2-4 % a week outweighed every real lending yield and the vault stayed idle.
+    # LGD: share of a position an adverse event costs, for a forecast that does not carry its own (a model
+    # measures it on its training rows: `strategy.targets.mean_event_loss`): the trailing-best rule, the
+    # baselines, `UNKNOWN_MARKET` and models saved before they measured it. 0.005 is the dollar measure on the
+    # real markets of ../shared/data (the mean worst price fall within 7 days of an event row, the March 2023
+    # USDC depeg among them); with the old 0.05 the usual p_event of 2-4 % a week outweighed every real lending
+    # yield and the vault stayed idle.
     loss_given_event: Annotated[float, Field(strict=True, ge=0, le=1)] = 0.005
     gas_cost: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] = 0.0  # per market touched
     min_trade_floor: Uint256 = 0
@@ -141,7 +145,12 @@ class UnknownMarket(ValueError):
 def horizon_value(forecast: MarketForecast, config: AllocatorConfig) -> float:
     """r: the value of one unit held in the market over the horizon, net of the risk penalty."""
     expected_return = forecast.apy_pct * config.horizon_days / DAYS_PER_YEAR / 100
-    return expected_return - config.risk_aversion * forecast.p_event * config.loss_given_event
+    return expected_return - config.risk_aversion * forecast.p_event * loss_given(forecast, config)
+
+
+def loss_given(forecast: MarketForecast, config: AllocatorConfig) -> float:
+    """The LGD `forecast`'s event probability is weighed by: its own, else the config's."""
+    return config.loss_given_event if forecast.loss_given_event is None else forecast.loss_given_event
 
 
 def trade_value(delta: int, value: float, config: AllocatorConfig) -> float:
@@ -260,7 +269,7 @@ def withdrawal_room(state: VaultState, market: str) -> int:
 
 
 def _risk_weight(forecast: MarketForecast, config: AllocatorConfig) -> Fraction:
-    return Fraction(forecast.p_event) * Fraction(config.loss_given_event)
+    return Fraction(forecast.p_event) * Fraction(loss_given(forecast, config))
 
 
 def _require_listed(what: str, markets: Mapping[str, object], guardrails: Guardrails) -> None:

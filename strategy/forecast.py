@@ -42,13 +42,14 @@ def forecasts_from(artifact: ModelArtifact, features: pd.DataFrame, day: pd.Time
     if features.empty:
         return {}
     predictions = artifact.predict(features)
+    loss_given_event = artifact.metadata.loss_given_event
     forecasts = {}
     for pool, row in predictions.iterrows():
         apy, p_event = float(row["apy_pred"]), float(row["p_event"])
         if not (math.isfinite(apy) and math.isfinite(p_event)):
             log.warning("no forecast for pool %s on %s: the model's prediction is not finite", pool, day.date())
             continue
-        forecasts[str(pool)] = MarketForecast(apy_pct=apy, p_event=p_event)
+        forecasts[str(pool)] = MarketForecast(apy_pct=apy, p_event=p_event, loss_given_event=loss_given_event)
     return forecasts
 
 

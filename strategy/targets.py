@@ -23,6 +23,9 @@ H = ``TargetParams.horizon_days`` (all on a daily-aligned history, see `strategy
   (`strategy.features.news.incident_matches`); 0 without such an item, NaN without news or pool metadata.
 - ``adverse_event`` = 1 when any of the three events is 1, else 0: an unobservable event (NaN) counts as
   not seen, so histories without prices, utilization or news still get this target from what they have.
+- ``worst_fall`` = 1 - the lowest price in the vault's asset over (t, t+H] / the price at t, 0 when it only
+  rose: the most a position entered at t lost in the horizon, in the asset. Not an event: averaged over the
+  event rows it is what an event costs (`mean_event_loss`). NaN unless all H + 1 prices are known.
 
 Flags are floats (0.0 / 1.0 / NaN) so that LightGBM takes them as labels directly.
 """
@@ -39,6 +42,7 @@ from strategy.data.prices import in_asset
 from strategy.data.schema import POOL
 
 EVENT_COLUMNS = ("event_peg_loss", "event_illiquid", "event_incident")
+WORST_FALL = "worst_fall"
 
 
 @dataclass(frozen=True)
@@ -98,23 +102,26 @@ def build_targets(
         "event_illiquid": illiquid.where(complete),
         "event_incident": incident.where(complete),
         "adverse_event": adverse.astype(float).where(complete),
+        WORST_FALL: worst_fall,
     }
     return panel.long(targets)
 
 
 def loss_given_event(history: pd.DataFrame, pools_meta: pd.DataFrame | None = None,
                      params: TargetParams = TargetParams(), news: pd.DataFrame | None = None) -> float | None:
-    """What an adverse event costs, measured: the mean, over the rows whose `adverse_event` is 1, of the worst
-    fall of the pool's price in the vault's asset within the horizon (`_worst_fall`).
+    """What an adverse event costs on `history`: `mean_event_loss` of its targets."""
+    return mean_event_loss(build_targets(history, pools_meta, params, news))
 
-    The allocator's `loss_given_event` weighs each forecast event probability by this (an illiquid spell or
-    an incident without priced losses costs no principal, a depeg costs its depth until it recovers); None
-    when the history has no event with a known price path.
+
+def mean_event_loss(targets: pd.DataFrame) -> float | None:
+    """The mean ``worst_fall`` over the rows of `targets` whose ``adverse_event`` is 1; None when no such row
+    has a known price path.
+
+    The allocator weighs each event probability by this (an illiquid spell or an incident without priced
+    losses costs no principal, a depeg costs its depth until it recovers): a model measures it on the rows it
+    was trained on (`strategy.models.artifact.ArtifactMetadata.loss_given_event`).
     """
-    panel = DailyPanel(history)
-    worst = _worst_fall(in_asset(panel.wide("price"), pools_meta, params.asset_symbol), params.horizon_days)
-    rows = build_targets(history, pools_meta, params, news).join(panel.long({"worst": worst}))
-    losses = rows.loc[rows["adverse_event"] == 1, "worst"].dropna()
+    losses = targets.loc[targets["adverse_event"] == 1, WORST_FALL].dropna()
     return float(losses.mean()) if len(losses) else None
 
 

@@ -57,6 +57,9 @@ class ArtifactMetadata(BaseModel):
     train_end: datetime  # nothing after this was used
     rows: int  # labelled rows trained on (the final fit)
     event_rate: float  # share of those rows with an adverse event
+    # What an event cost on those rows (`strategy.targets.mean_event_loss`): the allocator weighs this model's
+    # p_event by it. None: no event row with a known price path (and every artifact saved before it was kept).
+    loss_given_event: float | None = None
     pools: int
     data_hash: str  # sha256 of those rows (features and targets)
     settings: ModelSettings
@@ -201,6 +204,8 @@ def _metadata_json(metadata: ArtifactMetadata) -> dict[str, Any]:
     data = metadata.model_dump(mode="json", exclude={"settings": set(PROMOTION_SETTINGS)})
     if data["settings"]["asset_symbol"] is None:  # trained in USD, as every artifact before the setting was
         del data["settings"]["asset_symbol"]
+    if data["loss_given_event"] is None:  # unmeasured, as every artifact before it was kept
+        del data["loss_given_event"]
     return data
 
 

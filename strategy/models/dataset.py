@@ -13,7 +13,7 @@ import pandas as pd
 from strategy.data.daily import DailyPanel
 from strategy.data.schema import TIMESTAMP
 from strategy.features import build_features
-from strategy.targets import TargetParams, build_targets
+from strategy.targets import WORST_FALL, TargetParams, build_targets
 
 BASELINE = "apy_mean_7d"
 BASELINE_DAYS = 7
@@ -37,8 +37,9 @@ def model_features(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta:
 
 def labelled_targets(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta: pd.DataFrame | None,
                      params: TargetParams) -> pd.DataFrame:
-    """The two targets the models learn (NaN where the horizon is not complete in `history`)."""
-    return build_targets(history, pools_meta, params, news)[[YIELD_TARGET, RISK_TARGET]]
+    """The two targets the models learn (NaN where the horizon is not complete in `history`), and the worst
+    price fall that measures what an event costs (`strategy.targets.mean_event_loss`)."""
+    return build_targets(history, pools_meta, params, news)[[YIELD_TARGET, RISK_TARGET, WORST_FALL]]
 
 
 def known_at(history: pd.DataFrame, news: pd.DataFrame | None, at: pd.Timestamp

@@ -59,6 +59,7 @@ from strategy.models.dataset import (
     utc,
 )
 from strategy.models.errors import ModelError
+from strategy.targets import mean_event_loss
 
 TARGETS = (YIELD_TARGET, RISK_TARGET)
 MIN_SPLIT_ROWS = 10  # fewer rows on either side of the validation split cannot stop early meaningfully
@@ -81,6 +82,7 @@ def train_artifact(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta:
         train_end=rows.train_end,
         rows=rows.count,
         event_rate=float(rows.targets[RISK_TARGET].mean()),
+        loss_given_event=mean_event_loss(rows.targets),
         pools=rows.index.get_level_values(POOL).nunique(),
         data_hash=rows.data_hash(),
         settings=settings,

@@ -16,7 +16,7 @@ from keeper.models import CycleModel
 from strategy.config import ModelSettings
 from strategy.data import align_to_daily
 from strategy.data.defillama import parse_pools
-from strategy.models import train_artifact
+from strategy.models import ModelArtifact, train_artifact
 from tests.cli import vaultbot
 
 pytestmark = pytest.mark.anvil  # the keeper fixtures come from tests/decisions/conftest.py
@@ -30,9 +30,12 @@ def test_a_published_model_that_did_not_decide_gives_different_targets_per_marke
     # comes with a loss event, where the champion saw none, and leaves the market the champion prefers.
     best = history["apy"] >= history.groupby("timestamp")["apy"].transform("max")
     warned = history.assign(utilization=best.map({True: 1.0, False: 0.5}))
-    published = train_artifact(warned, llama.news(now),
-                               parse_pools(llama.pools_payload(now)), train_end=pd.Timestamp(now).floor("D"),
-                               settings=ModelSettings())
+    trained = train_artifact(warned, llama.news(now),
+                             parse_pools(llama.pools_payload(now)), train_end=pd.Timestamp(now).floor("D"),
+                             settings=ModelSettings())
+    # An illiquid spell costs no price, so the model measures its events as costing nothing and would not act on
+    # its fear: published as a model that prices each at 5 % of the position.
+    published = ModelArtifact(trained.model_texts, trained.metadata.model_copy(update={"loss_given_event": 0.05}))
     deciding = keeper.models.for_cycle
 
     def publish_another(inputs) -> CycleModel:

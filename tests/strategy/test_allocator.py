@@ -162,6 +162,20 @@ def test_risk_penalty_can_make_the_higher_yield_worse():
     assert allocation.targets == {A: 1_000_000, B: 0}
 
 
+def test_a_forecast_carrying_its_own_loss_given_event_is_weighed_by_it():
+    """A model measures what its events cost; the config's LGD prices only forecasts without one."""
+    config = plain(risk_aversion=1.0, loss_given_event=0.5)
+    stated = MarketForecast(10.0, 0.2, loss_given_event=0.0)  # its events cost nothing: worth its yield
+    assert horizon_value(stated, config) == pytest.approx(0.10)
+    assert horizon_value(MarketForecast(10.0, 0.2, loss_given_event=0.25), config) == pytest.approx(0.05)
+    forecasts = {A: MarketForecast(4.0, 0.0), B: stated}
+    assert allocate(idle_vault(1_000_000), open_rails(), forecasts, config).targets == {A: 0, B: 1_000_000}
+    # and a risk budget counts the same LGD: p 0.2 at 0.25 allows half of the vault in B at 0.025
+    budget = plain(loss_given_event=0.5, risk_budget=0.025)
+    forecasts = {A: MarketForecast(4.0, 0.0), B: MarketForecast(10.0, 0.2, loss_given_event=0.25)}
+    assert allocate(idle_vault(1_000_000), open_rails(), forecasts, budget).targets == {A: 500_000, B: 500_000}
+
+
 def test_risk_budget_caps_expected_loss():
     # binary-exact numbers: the budget is checked exactly on the floats given
     forecasts = {A: MarketForecast(4.0, 0.0), B: MarketForecast(10.0, 0.25)}
@@ -400,7 +414,8 @@ def problems(draw) -> tuple[Guardrails, VaultState, dict[str, MarketForecast], A
     forecasts = draw(
         st.dictionaries(
             st.sampled_from(markets),
-            st.builds(MarketForecast, apy_pct=ranges["apy"], p_event=ranges["p_event"]),
+            st.builds(MarketForecast, apy_pct=ranges["apy"], p_event=ranges["p_event"],
+                      loss_given_event=st.one_of(st.none(), st.floats(0, 1))),
             min_size=(len(markets) + 1) // 2,
         )
     )

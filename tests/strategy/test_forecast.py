@@ -54,6 +54,8 @@ def test_one_forecast_per_pool_on_the_day(trained: ModelArtifact, synthetic_or_r
     forecasts = forecast_at(trained, history, data.news, data.pools, at)
     assert set(forecasts) == set(history.loc[history["timestamp"] == at, "pool"]) and absent not in forecasts
     assert all(isinstance(f, MarketForecast) and 0 <= f.p_event <= 1 for f in forecasts.values())
+    # each weighed by what the model measured an event to cost
+    assert {f.loss_given_event for f in forecasts.values()} == {trained.metadata.loss_given_event}
     # The yield forecast is a correction to the trailing week, so it stays in the range APYs take.
     apy = history.loc[history["timestamp"] == at].set_index("pool")["apy"]
     assert all(abs(forecasts[pool].apy_pct - apy[pool]) < 5 + apy[pool] for pool in forecasts)

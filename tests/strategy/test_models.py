@@ -14,7 +14,8 @@ import pytest
 
 from strategy.models import ModelArtifact, ModelError, train_artifact
 from strategy.models.artifact import ARTIFACT_FILE, MODELS, PREDICTIONS, model_file
-from strategy.models.dataset import model_features
+from strategy.models.dataset import known_at, model_features
+from strategy.targets import build_targets, mean_event_loss
 from tests.strategy.conftest import MarketData
 from tests.strategy.models_world import FAST, train_end_of, trained
 
@@ -63,6 +64,39 @@ def test_save_load_round_trip_keeps_hash_and_predictions(trained: ModelArtifact,
     pd.testing.assert_frame_equal(before, after)
     assert list(before.columns) == list(PREDICTIONS) and before.index.equals(features.index)
     assert before["p_event"].between(0, 1).all() and np.isfinite(before.to_numpy()).all()
+
+
+def test_a_model_records_what_an_event_cost_on_the_rows_it_trained_on(trained: ModelArtifact,
+                                                                       synthetic_or_real: MarketData) -> None:
+    """The LGD its forecasts carry: the mean worst price fall (in the asset) of the event rows among exactly the
+    labelled rows it trained on, none after its cut."""
+    data, settings = synthetic_or_real, trained.settings
+    end = train_end_of(data)
+    history, news = known_at(data.history, data.news, end)
+    targets = build_targets(history, data.pools, settings.target_params(), news)
+    days = targets.index.get_level_values("timestamp")
+    last_day = end.floor("D") - pd.Timedelta(days=settings.horizon_days + settings.embargo_days)
+    rows = targets[(days <= last_day) & targets["fwd_apy_mean"].notna() & targets["adverse_event"].notna()]
+    assert len(rows) == trained.metadata.rows
+    assert trained.metadata.loss_given_event == mean_event_loss(rows)
+    later = targets[days > last_day]  # the horizon it has not seen: events there are not in the measure
+    assert mean_event_loss(rows) != mean_event_loss(pd.concat([rows, later.assign(adverse_event=1.0,
+                                                                                     worst_fall=0.5)]))
+
+
+def test_an_unmeasured_loss_is_saved_as_every_artifact_was_before_it_was_kept(trained: ModelArtifact,
+                                                                              tmp_path: Path) -> None:
+    """An artifact that measured no event cost leaves the field out, so artifacts saved before it existed load
+    with their hash; a measured one is hashed and loads as saved."""
+    unmeasured = ModelArtifact(trained.model_texts, trained.metadata.model_copy(update={"loss_given_event": None}))
+    unmeasured.save(tmp_path / "none")
+    assert "loss_given_event" not in json.loads((tmp_path / "none" / ARTIFACT_FILE).read_text())["metadata"]
+    assert ModelArtifact.load(tmp_path / "none").content_hash == unmeasured.content_hash
+    measured = ModelArtifact(trained.model_texts, trained.metadata.model_copy(update={"loss_given_event": 0.0123}))
+    measured.save(tmp_path / "some")
+    loaded = ModelArtifact.load(tmp_path / "some")
+    assert loaded.metadata.loss_given_event == 0.0123 and loaded.content_hash == measured.content_hash
+    assert measured.content_hash != unmeasured.content_hash
 
 
 def test_the_asset_losses_count_in_is_recorded_and_hashed(trained: ModelArtifact, tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def one_dataset_per_booster(data: MarketData, train_end: pd.Timestamp, settings:
     validation and full matrices. Its model texts and the hash of the rows it trained on."""
     history, news = known_at(data.history, data.news, train_end)
     dataset = model_features(history, news, data.pools).join(
-        labelled_targets(history, news, data.pools, settings.target_params()))
+        labelled_targets(history, news, data.pools, settings.target_params())[[YIELD_TARGET, RISK_TARGET]])
     days = dataset.index.get_level_values("timestamp")
     last_day = train_end.floor("D") - pd.Timedelta(days=settings.horizon_days + settings.embargo_days)
     keep = (days <= last_day) & dataset[YIELD_TARGET].notna().to_numpy() & dataset[RISK_TARGET].notna().to_numpy()
