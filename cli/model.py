@@ -93,7 +93,8 @@ def train(
     end = utc_day("--train-end", train_end) if train_end is not None else None
     with exit_on(*_expected_errors()):
         settings = _settings(config, seed)
-        store = load_config(config).model.artifact_dir  # as the keeper reads the same file
+        loaded = load_config(config)
+        store = loaded.model.artifact_dir  # as the keeper reads the same file
     out = _artifact_out(out if out is not None else store)
     with exit_on(*_expected_errors()):
         market = _market(data, news, pools, settings.seed, synthetic_pools, synthetic_days)
@@ -108,7 +109,8 @@ def train(
     validation = meta.validation
     typer.echo(f"validation: yield MAE {validation['mae_model']:.3f} (persistence {validation['mae_baseline']:.3f}), "
                f"risk AUC {_number(validation['auc'])}, Brier {validation['brier']:.4f}")
-    typer.echo(f"events: {meta.event_rate:.2%} of its rows; {_loss_given(meta.loss_given_event)}")
+    typer.echo(f"events: {meta.event_rate:.2%} of its rows; "
+               f"{_loss_given(meta.loss_given_event, loaded.strategy.allocator.loss_given_event)}")
     for warning in _skill_warnings(artifact, settings):
         typer.secho(warning, fg="yellow", err=True)
 
@@ -195,16 +197,28 @@ def evaluate(
     from strategy.targets import loss_given_event
 
     measured = loss_given_event(market.history, market.pools, settings.target_params(), market.news)
-    assumed = load_config(config).strategy.allocator.loss_given_event
-    typer.echo(f"loss given an event on this data: {_number(measured, 4)} (each model weighs its p_event by this "
-               f"measure on its own training rows; other forecasts by {assumed:g}, [strategy.allocator] "
-               "loss_given_event)")
+    typer.echo(f"loss given an event on this data: {_number(measured, 4)} "
+               f"({_pricing(load_config(config).strategy.allocator.loss_given_event)})")
 
 
-def _loss_given(measured: float | None) -> str:
+def _pricing(configured: float | None) -> str:
+    """How the allocator prices an event under `[strategy.allocator] loss_given_event`."""
+    from strategy.allocator import UNMEASURED_LOSS_GIVEN_EVENT
+
+    if configured is not None:
+        return f"the allocator prices every event at {configured:g}: [strategy.allocator] loss_given_event"
+    return (f"each model weighs its p_event by this measure on its own training rows, a forecast without one by "
+            f"{UNMEASURED_LOSS_GIVEN_EVENT:g}; [strategy.allocator] loss_given_event set prices every event")
+
+
+def _loss_given(measured: float | None, configured: float | None) -> str:
+    """What an event of a model's training rows cost, and so how its p_event is weighed."""
+    from strategy.allocator import UNMEASURED_LOSS_GIVEN_EVENT
+
+    if configured is not None:
+        return f"each priced at [strategy.allocator] loss_given_event = {configured:g}"
     if measured is None:
-        return ("none with a known price path, so its p_event is weighed by [strategy.allocator] "
-                "loss_given_event")
+        return f"none with a known price path, so its p_event is weighed by {UNMEASURED_LOSS_GIVEN_EVENT:g}"
     return (f"one cost {measured:.4%} of the position on average (the worst price fall in the horizon), the "
             "weight of its p_event in an allocation")
 

@@ -74,10 +74,16 @@ FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 _STRICT = ConfigDict(extra="forbid")
 
 
+# The LGD of a forecast that measured none: the dollar measure on the real markets of ../shared/data (the mean worst
+# price fall within 7 days of an event row, the March 2023 USDC depeg among them). With the old 0.05 the usual
+# p_event of 2-4 % a week outweighed every real lending yield and the vault stayed idle.
+UNMEASURED_LOSS_GIVEN_EVENT = 0.005
+
+
 @dataclass(frozen=True, config=_STRICT)
 class MarketForecast:
     """A model's view of one market over the horizon: yield (APY, %) and probability of an adverse event, with
-    what such an event costs when the forecaster measured it (None: `AllocatorConfig.loss_given_event`)."""
+    what such an event costs when the forecaster measured it (see `loss_given`)."""
 
     apy_pct: FiniteFloat
     p_event: Annotated[float, Field(strict=True, ge=0, le=1)]
@@ -90,13 +96,11 @@ class AllocatorConfig:
 
     horizon_days: Annotated[float, Field(strict=True, gt=0, le=10 * DAYS_PER_YEAR)]
     risk_aversion: Annotated[float, Field(strict=True, ge=0, le=1e6)] = 1.0  # λ
-    # LGD: share of a position an adverse event costs, for a forecast that does not carry its own (a model
-    # measures it on its training rows: `strategy.targets.mean_event_loss`): the trailing-best rule, the
-    # baselines, `UNKNOWN_MARKET` and models saved before they measured it. 0.005 is the dollar measure on the
-    # real markets of ../shared/data (the mean worst price fall within 7 days of an event row, the March 2023
-    # USDC depeg among them); with the old 0.05 the usual p_event of 2-4 % a week outweighed every real lending
-    # yield and the vault stayed idle.
-    loss_given_event: Annotated[float, Field(strict=True, ge=0, le=1)] = 0.005
+    # LGD: share of a position an adverse event costs. Set, it prices every event; left out (None), each forecast
+    # is weighed by its own measure (a model's, on its training rows: `strategy.targets.mean_event_loss`), and
+    # one without (the trailing-best rule, the baselines, `UNKNOWN_MARKET`, a model that measured none) by
+    # `UNMEASURED_LOSS_GIVEN_EVENT`.
+    loss_given_event: Annotated[float, Field(strict=True, ge=0, le=1)] | None = None
     gas_cost: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] = 0.0  # per market touched
     min_trade_floor: Uint256 = 0
     slippage_bps: Annotated[float, Field(strict=True, ge=0, le=BPS)] = 0.0  # realised loss per unit moved
@@ -149,8 +153,11 @@ def horizon_value(forecast: MarketForecast, config: AllocatorConfig) -> float:
 
 
 def loss_given(forecast: MarketForecast, config: AllocatorConfig) -> float:
-    """The LGD `forecast`'s event probability is weighed by: its own, else the config's."""
-    return config.loss_given_event if forecast.loss_given_event is None else forecast.loss_given_event
+    """The LGD `forecast`'s event probability is weighed by: the config's when set, else the forecast's own,
+    else `UNMEASURED_LOSS_GIVEN_EVENT`."""
+    if config.loss_given_event is not None:
+        return config.loss_given_event
+    return UNMEASURED_LOSS_GIVEN_EVENT if forecast.loss_given_event is None else forecast.loss_given_event
 
 
 def trade_value(delta: int, value: float, config: AllocatorConfig) -> float:

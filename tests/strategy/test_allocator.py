@@ -14,6 +14,7 @@ from strategy.allocator import (
     ACCRUAL_MARGIN,
     NO_PLAN_GAINS,
     UNKNOWN_MARKET,
+    UNMEASURED_LOSS_GIVEN_EVENT,
     Allocation,
     AllocationStatus,
     AllocatorConfig,
@@ -163,15 +164,20 @@ def test_risk_penalty_can_make_the_higher_yield_worse():
 
 
 def test_a_forecast_carrying_its_own_loss_given_event_is_weighed_by_it():
-    """A model measures what its events cost; the config's LGD prices only forecasts without one."""
-    config = plain(risk_aversion=1.0, loss_given_event=0.5)
+    """Left out of the config, each forecast's own LGD prices its events (a model's measure), and one without
+    is priced at UNMEASURED_LOSS_GIVEN_EVENT; set in the config, the LGD prices every event."""
+    measured = plain(risk_aversion=1.0)
     stated = MarketForecast(10.0, 0.2, loss_given_event=0.0)  # its events cost nothing: worth its yield
-    assert horizon_value(stated, config) == pytest.approx(0.10)
-    assert horizon_value(MarketForecast(10.0, 0.2, loss_given_event=0.25), config) == pytest.approx(0.05)
+    assert horizon_value(stated, measured) == pytest.approx(0.10)
+    assert horizon_value(MarketForecast(10.0, 0.2, loss_given_event=0.25), measured) == pytest.approx(0.05)
+    assert horizon_value(MarketForecast(10.0, 0.2), measured) == pytest.approx(0.10 - 0.2 * UNMEASURED_LOSS_GIVEN_EVENT)
     forecasts = {A: MarketForecast(4.0, 0.0), B: stated}
-    assert allocate(idle_vault(1_000_000), open_rails(), forecasts, config).targets == {A: 0, B: 1_000_000}
+    assert allocate(idle_vault(1_000_000), open_rails(), forecasts, measured).targets == {A: 0, B: 1_000_000}
+    priced = plain(risk_aversion=1.0, loss_given_event=0.5)  # B: 0.10 - 0.2 * 0.5 = 0, below A's 0.04
+    assert horizon_value(stated, priced) == pytest.approx(0.0)
+    assert allocate(idle_vault(1_000_000), open_rails(), forecasts, priced).targets == {A: 1_000_000, B: 0}
     # and a risk budget counts the same LGD: p 0.2 at 0.25 allows half of the vault in B at 0.025
-    budget = plain(loss_given_event=0.5, risk_budget=0.025)
+    budget = plain(risk_budget=0.025)
     forecasts = {A: MarketForecast(4.0, 0.0), B: MarketForecast(10.0, 0.2, loss_given_event=0.25)}
     assert allocate(idle_vault(1_000_000), open_rails(), forecasts, budget).targets == {A: 500_000, B: 500_000}
 
@@ -422,7 +428,7 @@ def problems(draw) -> tuple[Guardrails, VaultState, dict[str, MarketForecast], A
     config = AllocatorConfig(
         horizon_days=draw(ranges["horizon"]),
         risk_aversion=draw(ranges["risk_aversion"]),
-        loss_given_event=draw(st.floats(0, 1)),
+        loss_given_event=draw(st.one_of(st.none(), st.floats(0, 1))),
         gas_cost=draw(ranges["gas_share"]) * before.total,
         min_trade_floor=draw(ranges["floor"]),
         slippage_bps=draw(ranges["slippage"]),
