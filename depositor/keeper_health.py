@@ -20,6 +20,7 @@ from web3.exceptions import Web3Exception
 from chain.vault_reader import VaultReader
 from depositor.dashboard import percent_text
 from journal.db import Cycle, DatabaseError, Decision, JournalMissing, KeeperDB
+from journal.predictions import forecasts_by_market
 from strategy.allocator import MarketForecast
 from strategy.config import StrategyConfig
 from strategy.costs import allocator_config
@@ -165,7 +166,8 @@ def decision_of(decision: Decision, block: int | None, reader: VaultReader, stra
                 asset_decimals: int) -> KeeperDecision:
     """`decision` with why it is what it is, from the vault as the keeper saw it: its state and guardrails at
     `block` (`decision_block`; a node that keeps no state that old leaves the why out)."""
-    forecasts = _journaled_forecasts(decision.predictions)
+    forecasts = {Web3.to_checksum_address(market): forecast
+                 for market, forecast in forecasts_by_market(decision.predictions).items()}
     targets: dict[str, int] = {Web3.to_checksum_address(market): int(target)
                                for market, target in decision.targets.items()}
     shown = KeeperDecision(decision.cycle_id, decision.decision_hash, decided_by(decision.model_hash),
@@ -182,14 +184,6 @@ def decision_of(decision: Decision, block: int | None, reader: VaultReader, stra
     listed = {market: forecast for market, forecast in forecasts.items() if market in guardrails.markets}
     config = allocator_config(strategy.allocator, strategy.costs, 0, asset_decimals)  # gas: from the journaled gain
     return replace(shown, why=explain(state, guardrails, listed, targets, config, decision.expected_gain))
-
-
-def _journaled_forecasts(predictions: Mapping[str, Any]) -> dict[str, MarketForecast]:
-    """The journal's per-pool predictions (`keeper.cycle` `_predictions_json`) keyed by the market of each pool."""
-    return {Web3.to_checksum_address(p["market"]): MarketForecast(
-                apy_pct=float(p["apy_pct"]), p_event=float(p["p_event"]),
-                loss_given_event=None if p.get("loss_given_event") is None else float(p["loss_given_event"]))
-            for p in predictions.values() if p.get("market")}
 
 
 def last_decision(sources: KeeperSources, reader: VaultReader, asset_decimals: int) -> KeeperDecision | None:

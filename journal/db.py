@@ -137,7 +137,7 @@ class Decision(Base):
     created: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     inputs_hash: Mapped[str] = mapped_column(String(66))
     model_hash: Mapped[str] = mapped_column(String(66))
-    # pool id -> {market, apy_pct, p_event, and loss_given_event when the forecast carried its own}
+    # pool id -> the forecast of its market (`journal.predictions`)
     predictions: Mapped[dict[str, Any]] = mapped_column(JSON)
     targets: Mapped[dict[str, int]] = mapped_column(JSON)  # every market -> target (asset units)
     allocation_status: Mapped[str] = mapped_column(String(16))

@@ -51,6 +51,7 @@ from chain.vault_reader import VaultReader
 from config import Config
 from decisions.bundle import decision_bundle, write_bundle
 from journal.db import CycleStatus, DatabaseError, Decision, KeeperDB, Transaction, to_hex
+from journal.predictions import predictions_json
 from keeper import proposals
 from keeper.metrics import KeeperMetrics
 from keeper.models import KeeperModels
@@ -205,7 +206,7 @@ class Keeper:
         decision_hash = bundle.decision_hash
         decision_id = self.db.record_decision(
             cycle_id, inputs_hash=bundle.record["inputs_hash"], model_hash=model.model_hash,
-            predictions=_predictions_json(forecasts, self.markets), targets=allocation.targets,
+            predictions=predictions_json(forecasts, self.markets), targets=allocation.targets,
             allocation_status=allocation.status.value, expected_gain=allocation.expected_gain,
             decision_hash=decision_hash, record=canonical_json(bundle.record),
         )
@@ -494,12 +495,6 @@ def classify(error: Exception) -> tuple[CycleStatus, str]:
 
 def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
-
-
-def _predictions_json(forecasts: Mapping[str, MarketForecast], markets: Mapping[str, str]) -> dict[str, Any]:
-    return {pool: {"market": markets.get(pool), "apy_pct": f.apy_pct, "p_event": f.p_event,
-                   **({} if f.loss_given_event is None else {"loss_given_event": f.loss_given_event})}
-            for pool, f in sorted(forecasts.items())}
 
 
 def _pending_of(tx: Transaction) -> PendingTx:

@@ -1,0 +1,27 @@
+"""The forecasts a decision is journaled with (`journal.db.Decision.predictions`), in one spelling: the keeper's
+cycle writes them, the depositor tools read them back to say why the keeper chose its targets.
+
+Per pool id: the market's address, the forecast APY (%), p_event and, when the forecast carried its own, the
+loss given an event it was priced at (`strategy.allocator.loss_given`). Rows journaled before that key existed
+read as forecasts without one.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from strategy.allocator import MarketForecast
+
+
+def predictions_json(forecasts: Mapping[str, MarketForecast], markets: Mapping[str, str]) -> dict[str, Any]:
+    """The JSON of `forecasts` (by pool id), each with its market's address from `markets` (None if unlisted)."""
+    return {pool: {"market": markets.get(pool), "apy_pct": f.apy_pct, "p_event": f.p_event,
+                   **({} if f.loss_given_event is None else {"loss_given_event": f.loss_given_event})}
+            for pool, f in sorted(forecasts.items())}
+
+
+def forecasts_by_market(predictions: Mapping[str, Any]) -> dict[str, MarketForecast]:
+    """The journaled forecasts keyed by the market address each names; a pool without a market is left out."""
+    return {p["market"]: MarketForecast(apy_pct=float(p["apy_pct"]), p_event=float(p["p_event"]),
+                                        loss_given_event=None if p.get("loss_given_event") is None
+                                        else float(p["loss_given_event"]))
+            for p in predictions.values() if p.get("market")}

@@ -1,0 +1,23 @@
+"""The journaled forecasts read back as the keeper decided on them: what the depositor tools explain a decision
+with (`journal.predictions`)."""
+
+from journal.predictions import forecasts_by_market, predictions_json
+from strategy.allocator import MarketForecast
+
+MARKETS = {"pool-a": "0x" + "aa" * 20, "pool-b": "0x" + "bb" * 20}
+
+
+def test_forecasts_read_back_as_they_were_journaled_with_their_own_loss_given_event() -> None:
+    forecasts = {"pool-a": MarketForecast(4.25, 0.125, loss_given_event=0.0003),
+                 "pool-b": MarketForecast(7.5, 0.5),
+                 "pool-unlisted": MarketForecast(9.0, 0.0)}
+    journaled = predictions_json(forecasts, MARKETS)
+    assert "loss_given_event" not in journaled["pool-b"]  # the spelling of every row journaled before it existed
+    assert journaled["pool-unlisted"]["market"] is None
+    assert forecasts_by_market(journaled) == {MARKETS["pool-a"]: forecasts["pool-a"],
+                                              MARKETS["pool-b"]: forecasts["pool-b"]}
+
+
+def test_a_row_journaled_before_the_loss_given_event_was_kept_reads_as_a_forecast_without_one() -> None:
+    old = {"pool-a": {"market": MARKETS["pool-a"], "apy_pct": 3.0, "p_event": 0.02}}
+    assert forecasts_by_market(old) == {MARKETS["pool-a"]: MarketForecast(3.0, 0.02)}
