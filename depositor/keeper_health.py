@@ -166,8 +166,8 @@ def decision_of(decision: Decision, block: int | None, reader: VaultReader, stra
                 asset_decimals: int) -> KeeperDecision:
     """`decision` with why it is what it is, from the vault as the keeper saw it: its state and guardrails at
     `block` (`decision_block`; a node that keeps no state that old leaves the why out)."""
-    forecasts = {Web3.to_checksum_address(market): forecast
-                 for market, forecast in forecasts_by_market(decision.predictions).items()}
+    forecasts: dict[str, MarketForecast] = {Web3.to_checksum_address(market): forecast
+                                            for market, forecast in forecasts_by_market(decision.predictions).items()}
     targets: dict[str, int] = {Web3.to_checksum_address(market): int(target)
                                for market, target in decision.targets.items()}
     shown = KeeperDecision(decision.cycle_id, decision.decision_hash, decided_by(decision.model_hash),
