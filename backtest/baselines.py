@@ -161,7 +161,7 @@ class PerfectForesightForecaster:
         if now not in self._days:
             return {}
         today = self._targets.xs(now, level=TIMESTAMP)
-        return {  # it foresees what an event will cost too: the worst price fall ahead (unknown: the config's)
+        return {  # it foresees what an event will cost too: the worst price fall ahead (unknown: `loss_given`)
             str(pool): MarketForecast(apy_pct=float(apy), p_event=float(event),
                                       loss_given_event=None if math.isnan(fall) else min(1.0, float(fall)))
             for pool, apy, event, fall in zip(today.index, today["fwd_apy_mean"], today["adverse_event"],
