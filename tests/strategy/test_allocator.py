@@ -664,7 +664,8 @@ def test_a_hold_proven_without_the_solver_is_the_solvers_answer_too(problem):
     allocation = allocate(before, rails, forecasts, config)
     proven = allocation.solver_message == NO_PLAN_GAINS
     event("proven without the solver" if proven else "solved")
-    assume(proven)
+    if not proven:  # not `assume`: most problems are solved, and filtering them out trips the health check
+        return
     with mock.patch.object(allocator, "_no_plan_gains", return_value=False):
         solved = allocate(before, rails, forecasts, config)
     assert solved.targets == allocation.targets and not solved.changed
