@@ -28,12 +28,13 @@ from strategy.allocator import (
     AllocationStatus,
     AllocatorConfig,
     MarketForecast,
+    mined_idle_floor,
     move_limit,
     position_caps,
     withdrawal_room,
 )
 from strategy.data.schema import POOL, TIMESTAMP
-from strategy.guardrails import Guardrails, VaultState, idle_floor
+from strategy.guardrails import Guardrails, VaultState
 from strategy.targets import WORST_FALL, TargetParams, build_targets
 from strategy.trailing_best import trailing_best
 
@@ -75,7 +76,7 @@ class EqualForecaster:
         if state.paused or total == 0 or not (alive or stranded):
             return Allocation(current, {}, 0.0, AllocationStatus.EMPTY, None, "nothing to weigh")
         caps = position_caps(total, guardrails, markets, config)
-        share = (total - idle_floor(total, guardrails)) // len(alive) if alive else 0
+        share = (total - mined_idle_floor(state, guardrails)) // len(alive) if alive else 0
         goal = {market: min(share, caps[market]) if market in alive else 0 for market in markets}
         # No lower than a market short of cash can pay back now: what is stuck stays.
         goal = {market: max(goal[market], current[market] - withdrawal_room(state, market)) for market in markets}
@@ -97,7 +98,7 @@ def _within_idle(state: VaultState, guardrails: Guardrails, targets: dict[str, i
     hold: with a market's withdrawal bounded by its cash, the weights' supplies may ask for more."""
     withdrawn = sum(max(0, state.position(m) - target) for m, target in targets.items())
     supplied = {m: target - state.position(m) for m, target in targets.items() if target > state.position(m)}
-    room = max(withdrawn, state.idle + withdrawn - idle_floor(state.total, guardrails))
+    room = max(withdrawn, state.idle + withdrawn - mined_idle_floor(state, guardrails))
     if sum(supplied.values()) <= room:
         return targets
     scale = Fraction(room, sum(supplied.values()))

@@ -245,6 +245,17 @@ def move_limit(total: int, guardrails: Guardrails, config: AllocatorConfig, inve
     return max(0, limit - math.ceil(ACCRUAL_MARGIN * invested))
 
 
+def mined_idle_floor(state: VaultState, guardrails: Guardrails) -> int:
+    """The least idle a rebalance that lowers idle may leave for the contract to accept it when it is mined.
+
+    The contract reports every market first, so it checks the floor against a total grown by what the
+    positions earned since they were read, up to the accrual margin of them: a plan that left idle exactly at
+    today's floor would revert a block or a minute later (a busy keeper saw it on the devnet).
+    """
+    invested = state.total - state.idle
+    return idle_floor(state.total + math.ceil(ACCRUAL_MARGIN * invested), guardrails)
+
+
 def position_caps(total: int, guardrails: Guardrails, markets: list[str], config: AllocatorConfig) -> dict[str, int]:
     """The most each of `markets` may hold after a rebalance for the contract's caps to hold.
 
@@ -331,7 +342,7 @@ class _Limits:
             down_room=down_room,
             up_room={m: max(0, caps[m] - positions[m]) for m in markets},
             down_floor=down_floor,
-            invest_room=(-idle_repair if idle_repair else max(invested, total - idle_floor(total, guardrails))
+            invest_room=(-idle_repair if idle_repair else max(invested, total - mined_idle_floor(state, guardrails))
                          - invested),
             move_room=move_room,
             min_trade=min_trade,
@@ -362,7 +373,7 @@ def _repairs(state: VaultState, guardrails: Guardrails, caps: Mapping[str, int],
 
     plan: dict[str, int] = {}
     room = move_room
-    short = max(0, idle_floor(total, guardrails) - state.idle)
+    short = max(0, mined_idle_floor(state, guardrails) - state.idle)
     short = short if short >= min_trade else 0
     target = short + slippage_loss_bound(short, 1, config) if short else 0  # what the withdrawals may lose
     need = target

@@ -4,7 +4,7 @@ The one explanation every screen shows (`keeper status`, `vault info`, the depos
 keeper journals for a decision (its forecasts and targets) and the vault as the keeper saw it (its state and
 guardrails at the decision's block). Nothing is derived again here: a market's gain is the allocator's
 `trade_value` of its trade at `horizon_value`, and a limit binds when the targets reach the bound the allocator
-computes itself (`position_caps`, `idle_floor`, `move_limit`, `risk_limit`), within the rounding of its plan.
+computes itself (`position_caps`, `mined_idle_floor`, `move_limit`, `risk_limit`), within the rounding of its plan.
 """
 
 from collections.abc import Mapping
@@ -17,13 +17,14 @@ from strategy.allocator import (
     MarketForecast,
     expected_loss,
     horizon_value,
+    mined_idle_floor,
     move_limit,
     position_caps,
     risk_limit,
     trade_value,
     withdrawal_room,
 )
-from strategy.guardrails import Breach, BreachKind, Guardrails, VaultState, breaches, idle_floor
+from strategy.guardrails import Breach, BreachKind, Guardrails, VaultState, breaches
 
 # A limit met within this share of total assets binds: the allocator's integer plan stops that close to a bound
 # (its solver meets the sums to 1e-9 of the total, and each market's amount is rounded to a unit).
@@ -113,7 +114,7 @@ def _binding(state: VaultState, guardrails: Guardrails, forecasts: Mapping[str, 
              markets: Mapping[str, MarketWhy], config: AllocatorConfig) -> tuple[Limit, ...]:
     total, slack = state.total, ROUNDING * state.total
     binding = []
-    if total - sum(m.target for m in markets.values()) <= idle_floor(total, guardrails) + slack:
+    if total - sum(m.target for m in markets.values()) <= mined_idle_floor(state, guardrails) + slack:
         binding.append(Limit.IDLE_FLOOR)
     moved = sum(abs(m.target - m.position) for m in markets.values())
     invested = total - state.idle

@@ -2,6 +2,7 @@
 
 import itertools
 import math
+from dataclasses import replace
 from unittest import mock
 
 import pytest
@@ -236,7 +237,9 @@ def test_idle_below_its_floor_is_raised_back_to_it():
     before = idle_vault(1000, {A: 400})  # idle 600 < 700
     forecasts = {A: MarketForecast(1.0, 0.0), B: MarketForecast(5.0, 0.0)}
     allocation = allocate(before, rails, forecasts, plain())
-    assert allocation.targets == {A: 0, B: 300}  # the best place for the 300 the floor leaves invested
+    # The best place for what the floor leaves invested: 299, as the floor is checked on the total once A's 400
+    # has earned its 1-unit accrual margin (70 % of 1,001, rounded up, is 701).
+    assert allocation.targets == {A: 0, B: 299}
     assert breaches(assert_accepted(before, allocation, rails), rails) == []
 
 
@@ -450,6 +453,38 @@ def test_every_allocation_passes_the_vaults_guardrails(problem):
         assert expected_loss(allocation.targets, forecasts, config) <= risk_limit(before, forecasts, config)
     moved = sum(abs(t - before.position(m)) for m, t in allocation.trades.items())
     assert config.slippage_bps * moved <= rails.max_loss_bps * before.total
+
+
+def accrued(state: VaultState, gains: dict[str, int]) -> VaultState:
+    """`state` as the contract sees it when the rebalance is mined: every market reported, positions grown."""
+    return replace(state, positions={m: p + gains.get(m, 0) for m, p in state.positions.items()})
+
+
+def test_idle_is_left_above_the_floor_the_contract_checks_once_positions_have_earned():
+    # A holds 900,000 and has no forecast, so it is held; B is worth investing in. Today's floor is 5 % of
+    # 1,000,000 = 50,000, but the contract reports A first: with A up its 1 bp accrual margin (90), it checks
+    # 5 % of 1,000,090 = 50,005, and a plan leaving exactly 50,000 idle would revert "idle below floor".
+    rails = open_rails(names=(A, B), min_idle_bps=500)
+    before = idle_vault(1_000_000, {A: 900_000})
+    allocation = allocate(before, rails, {B: MarketForecast(apy_pct=5.0, p_event=0.0)}, plain())
+    assert ACCRUAL_MARGIN * 900_000 == 90 and allocation.trades == {B: 49_995}
+    assert_accepted(before, allocation, rails)
+    mined = accrued(before, {A: 90})
+    assert check_rebalance(mined, simulate_rebalance(mined, allocation.trades), 0, rails) == []
+    at_todays_floor = simulate_rebalance(mined, {B: 50_000})
+    assert [v.reason for v in check_rebalance(mined, at_todays_floor, 0, rails)] == [Reason.IDLE_BELOW_FLOOR]
+
+
+@given(problem=problems(), earned=st.floats(0, 1))
+def test_every_allocation_still_passes_once_positions_have_earned_up_to_the_accrual_margin(problem, earned):
+    rails, before, forecasts, config = problem
+    allocation = allocate(before, rails, forecasts, config)
+    gains = {m: math.floor(earned * ACCRUAL_MARGIN * p) for m, p in before.positions.items()}
+    mined = accrued(before, gains)
+    # Named markets end at their targets whatever they earned; the others keep what they earned.
+    after = simulate_rebalance(mined, allocation.trades)
+    found = check_rebalance(mined, after, mined.last_rebalance + rails.min_rebalance_interval, rails)
+    assert Reason.IDLE_BELOW_FLOOR not in [violation.reason for violation in found]
 
 
 @given(problem=problems())
