@@ -1,6 +1,6 @@
 """A hostile RPC: a JSON-RPC proxy on 127.0.0.1 in front of a real anvil that starts lying about the chain id or
-dies, a chain reset or reorganised under a journaled transaction, a decision gone stale, and RPC URLs holding
-credentials.
+dies, a chain whose clock moves on between the keeper's read and its send, a chain reset or reorganised under a
+journaled transaction, a decision gone stale, and RPC URLs holding credentials.
 
 The keeper signs for its configured chain only and sends nothing to an RPC that claims another; a journaled
 transaction is never broadcast on a chain other than the one it was built on, nor for a stale decision (it is
@@ -62,6 +62,7 @@ class RpcProxy:
         self.lie_chain_id: int | None = None
         self.raw_transactions: list[str] = []
         self.hidden_receipts = 0  # after each send, answer this many receipt queries with null (not served yet)
+        self.mined_later_s = 0  # the chain clock moves this far between the keeper's read and its send
         self._to_hide = 0
         proxy = self
 
@@ -96,6 +97,9 @@ class RpcProxy:
         if request["method"] == "eth_sendRawTransaction":
             self.raw_transactions.append(request["params"][0])
             self._to_hide = self.hidden_receipts
+            if self.mined_later_s:
+                requests.post(self.upstream, timeout=30, json={"jsonrpc": "2.0", "id": 0, "method": "evm_increaseTime",
+                                                               "params": [self.mined_later_s]})
         if request["method"] == "eth_getTransactionReceipt" and self._to_hide > 0:
             self._to_hide -= 1
             return {"jsonrpc": "2.0", "id": request["id"], "result": None}
@@ -191,6 +195,39 @@ def test_a_node_counting_the_nonce_before_it_serves_the_receipt_is_not_taken_for
         outcome = keeper.run_cycle()
     assert outcome.status == CycleStatus.REBALANCED, outcome.reason
     assert rebalanced_hashes(w3, funded) == [outcome.decision_hash]
+
+
+def test_a_rebalance_mined_an_hour_after_the_read_still_leaves_idle_above_the_floor(w3, funded, keeper_table, proxy):
+    """The vault reports its markets before it checks the idle floor, so it checks it on a total grown by what the
+    positions earned since the keeper read them. New money going to a market the vault did not hold, while the
+    held ones earn untouched, is the case where nothing of that growth comes back to idle: a plan down to the floor
+    of the total it read reverts 'vault: idle below floor' once it is mined an hour later (it did before the
+    allocator kept the accrual margin above the floor)."""
+    config = config_of(through(keeper_table, proxy.url()))
+    with open_keeper(config) as keeper:
+        for _ in range(3):  # invest as far as the turnover and the caps allow
+            keeper.run_cycle()
+            w3.provider.make_request("evm_increaseTime", [2 * 3600])  # past the vault's one-hour cooldown
+            w3.provider.make_request("evm_mine", [])
+        vault, state = funded.contract(w3, "Vault", funded.vault), keeper.chain.reader.state()
+        held = [market for market in state.positions if state.position(market) > 0]
+        assert 0 < len(held) < len(state.positions)
+        for market in held:  # a lowered cap applies now; 1 USDC of room is no trade worth its gas
+            cap_bps = keeper.chain.reader.guardrails().markets[market].cap_bps
+            transact(w3, vault.functions.submit_market(market, cap_bps, state.position(market) + 10**6), funded.admin)
+        depositor, token, new_money = funded.depositors[0], funded.contract(w3, "MockToken", funded.asset), DEPOSIT // 4
+        transact(w3, token.functions.mint(depositor, new_money), funded.admin)
+        transact(w3, token.functions.approve(funded.vault, new_money), depositor)
+        transact(w3, vault.functions.deposit(new_money, depositor), depositor)
+        rails, before = keeper.chain.reader.guardrails(), keeper.chain.reader.state()
+        proxy.mined_later_s = 3600
+        outcome = keeper.run_cycle()
+    assert outcome.status == CycleStatus.REBALANCED, outcome.reason
+    after = keeper.chain.reader.state()
+    assert {m for m in after.positions if after.position(m) > before.position(m) + 10**6} == \
+        set(after.positions) - set(held)  # the new money went where the vault held nothing
+    assert after.idle < before.idle and after.idle * 10_000 >= rails.min_idle_bps * after.total
+    assert rebalanced_hashes(w3, funded)[-1] == outcome.decision_hash
 
 
 # -- a chain reset, a reorg, a stale decision -----------------------------------------------------------
