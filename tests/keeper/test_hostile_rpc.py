@@ -46,6 +46,7 @@ from tests.keeper.keeper_world import (
     rebalanced_hashes,
     transact,
 )
+from tests.shared_data import recorded_answer
 
 pytestmark = pytest.mark.anvil
 
@@ -197,6 +198,9 @@ def test_a_node_counting_the_nonce_before_it_serves_the_receipt_is_not_taken_for
     assert rebalanced_hashes(w3, funded) == [outcome.decision_hash]
 
 
+@pytest.mark.skipif(recorded_answer("defillama-yields-chart.json") is None,
+                    reason="built on the real recorded answers: on the synthetic ones the model wants no market the "
+                           "vault does not hold once it has invested, so no new money goes to one")
 def test_a_rebalance_mined_an_hour_after_the_read_still_leaves_idle_above_the_floor(w3, funded, keeper_table, proxy):
     """The vault reports its markets before it checks the idle floor, so it checks it on a total grown by what the
     positions earned since the keeper read them. New money going to a market the vault did not hold, while the
