@@ -36,7 +36,6 @@ from strategy.allocator import (
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.guardrails import Guardrails, VaultState
 from strategy.targets import WORST_FALL, TargetParams, build_targets
-from strategy.trailing_best import trailing_best
 
 EQUAL_WEIGHT_BAND = Fraction(1, 100)  # of total assets: smaller drifts from equal weights are left alone
 
@@ -119,7 +118,7 @@ class TrailingBestForecaster:
     leaky = False
 
     def forecast(self, view: MarketData, now: pd.Timestamp) -> dict[str, MarketForecast]:
-        return trailing_best(view.history, now)
+        return view.trailing_best_on(now)
 
 
 class HoldForecaster:

@@ -18,10 +18,12 @@ from typing import cast
 import pandas as pd
 
 from backtest.errors import BacktestError, UsageError
+from strategy.allocator import MarketForecast
 from strategy.data import align_to_daily, load_market_history, load_news, load_pools
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.data.universe import is_stablecoin_lending
 from strategy.synthetic import generate_market
+from strategy.trailing_best import trailing_best, trailing_best_days
 
 # Beyond these a made-up market only eats memory: 27 years is more than DeFi's history.
 MAX_SYNTHETIC_DAYS, MAX_SYNTHETIC_POOLS = 10_000, 1_000
@@ -68,6 +70,20 @@ class MarketData:
         if known is not None and ((stamps > known) & (stamps <= day)).any():
             raise ValueError(f"features up to {day.date()} asked of data known at {known.date()}")
         return table[stamps <= day]
+
+    def trailing_best_on(self, day: pd.Timestamp) -> dict[str, MarketForecast]:
+        """`strategy.trailing_best.trailing_best` of this cut on `day`, read from one table of every day of the
+        whole data this was cut from, for the reason of `model_features_on`: a window ends at its day, so up to
+        this cut's last row the whole data's table holds this cut's forecast to the bit. After it (or on a day
+        off the data's days) the forecast is computed from this cut's rows."""
+        table = (self._whole or self)._trailing_best
+        if day in table and not self.history.empty and day <= self.history[TIMESTAMP].max():
+            return table[day]
+        return trailing_best(self.history, day)
+
+    @cached_property
+    def _trailing_best(self) -> dict[pd.Timestamp, dict[str, MarketForecast]]:
+        return trailing_best_days(self.history, list(pd.DatetimeIndex(self.history[TIMESTAMP].unique())))
 
     @cached_property
     def _model_features(self) -> pd.DataFrame:

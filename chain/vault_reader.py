@@ -158,6 +158,13 @@ class AbiCodec:
         return values[0] if len(values) == 1 else values
 
 
+@lru_cache(maxsize=4096)
+def checksummed(address: str) -> ChecksumAddress:
+    """`Web3.to_checksum_address`, remembered: a vault's markets come back in every state read, and the
+    checksum (a keccak of the address) was about 5 % of a chain-mode replay's client time."""
+    return Web3.to_checksum_address(address)
+
+
 class ViewCall(NamedTuple):
     """One eth_call of a batch: `function(*args)` of the contract at `to`, whose ABI `codec` knows."""
 
@@ -384,7 +391,7 @@ class VaultReader:
 
         def result(values: list[Any], block: int) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
             idle, listed, *rest = values[:len(head)]
-            listed = [Web3.to_checksum_address(market) for market in listed]
+            listed = [checksummed(market) for market in listed]
             answers = values[len(head):]
             if listed != guess:
                 self._listed_guess = listed
@@ -466,7 +473,7 @@ class VaultReader:
         return self.w3.eth.block_number if block == "latest" else self.w3.eth.get_block(block)["number"]
 
     def _listed(self, block: int) -> list[ChecksumAddress]:
-        return [Web3.to_checksum_address(m) for m in self._call("markets", block=block)]
+        return [checksummed(m) for m in self._call("markets", block=block)]
 
     def _market(self, address: ChecksumAddress, block: int) -> MarketSnapshot:
         _, cap_bps, cap_abs = self._call("market_config", address, block=block)

@@ -8,6 +8,8 @@ content hash names the model (`strategy.decision_record`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -26,12 +28,30 @@ def decided_by(model_hash: str) -> str:
 
 def trailing_best(history: pd.DataFrame, day: pd.Timestamp) -> dict[str, MarketForecast]:
     """A forecast for every pool with a row on `day`: its mean APY over (day - `TRAILING_DAYS`, day]."""
-    stamps = history[TIMESTAMP]
-    # Columns cut by position, not a frame by rows: a replay asks every day, and copying whole rows was most of
-    # its cost. The mean is pandas' per pool all the same, so the forecast is the same to the bit.
-    recent = ((stamps > day - pd.Timedelta(days=TRAILING_DAYS)) & (stamps <= day)).to_numpy()
-    pools = np.asarray(history[POOL].array[recent])
-    alive = set(pools[(stamps == day).to_numpy()[recent]])
-    means = pd.Series(history["apy"].to_numpy()[recent]).groupby(pools).mean()
-    return {str(pool): MarketForecast(apy_pct=float(apy), p_event=0.0) for pool, apy in means.items()
-            if pool in alive}
+    return trailing_best_days(history, [day])[day]
+
+
+def trailing_best_days(history: pd.DataFrame, days: Sequence[pd.Timestamp]
+                       ) -> dict[pd.Timestamp, dict[str, MarketForecast]]:
+    """`trailing_best` on each of `days`, from one grouping of every day's window.
+
+    Each window's rows are taken by position from the columns (copying whole rows was most of a replay's cost),
+    then one pandas mean per (day, pool): the same rows in the same order as a mean per pool of that day alone,
+    so the same forecast to the bit. A replay asks every day; one grouping for all of them costs about what
+    one day's did.
+    """
+    stamps = pd.DatetimeIndex(history[TIMESTAMP]).as_unit("ns").asi8
+    pools = np.asarray(history[POOL].array)
+    apy = history["apy"].to_numpy()
+    span = pd.Timedelta(days=TRAILING_DAYS).value
+    ends = [pd.Timestamp(day).as_unit("ns").value for day in days]
+    windows = [np.flatnonzero((stamps > end - span) & (stamps <= end)) for end in ends]
+    rows = np.concatenate([np.empty(0, dtype=np.intp), *windows])
+    of_day = np.repeat(np.arange(len(ends)), [len(window) for window in windows])
+    means = pd.Series(apy[rows]).groupby([of_day, pools[rows]]).mean()
+    forecasts: dict[pd.Timestamp, dict[str, MarketForecast]] = {day: {} for day in days}
+    alive = [set(pools[window[stamps[window] == end]]) for window, end in zip(windows, ends, strict=True)]
+    for (i, pool), mean in means.items():
+        if pool in alive[i]:
+            forecasts[days[i]][str(pool)] = MarketForecast(apy_pct=float(mean), p_event=0.0)
+    return forecasts

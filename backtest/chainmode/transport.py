@@ -8,6 +8,7 @@ web3's own transport does.
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import threading
 from typing import Any
@@ -15,6 +16,8 @@ from urllib.parse import urlsplit
 
 import requests
 from web3 import HTTPProvider
+from web3._utils.encoding import Web3JsonEncoder
+from web3.types import RPCEndpoint
 
 
 class LocalHTTPProvider(HTTPProvider):
@@ -25,6 +28,13 @@ class LocalHTTPProvider(HTTPProvider):
         # the one seam HTTPProvider posts through; duck-typed (it calls make_post_request alone), rather than a
         # subclass of web3's private HTTPSessionManager, which would build a session cache and thread pool
         self._request_session_manager = _KeptAlive()  # type: ignore[assignment]
+
+    def encode_batch_rpc_request(self, requests: list[tuple[RPCEndpoint, Any]]) -> bytes:
+        """web3's bytes for the batch (the same ids, the same separators), in one `json.dumps` of the list rather
+        than one per request: a day's 56 requests were spelled one by one in 5 batches."""
+        return json.dumps([{"jsonrpc": "2.0", "method": method, "params": params or [],
+                            "id": next(self.request_counter)} for method, params in requests],
+                          cls=Web3JsonEncoder).encode()
 
 
 class _KeptAlive:

@@ -13,7 +13,7 @@ from backtest.baselines import (
     PerfectForesightForecaster,
     TrailingBestForecaster,
 )
-from backtest.market import MarketData
+from backtest.market import MarketData, synthetic_market
 from strategy.allocator import AllocatorConfig
 from strategy.guardrails import (
     Guardrails,
@@ -23,6 +23,7 @@ from strategy.guardrails import (
     simulate_rebalance,
 )
 from strategy.targets import TargetParams
+from strategy.trailing_best import TRAILING_DAYS, trailing_best, trailing_best_days
 from tests.backtest.conftest import history_frame
 
 DAY0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -96,6 +97,41 @@ def test_trailing_best_is_the_mean_of_the_last_seven_days() -> None:
     assert forecasts["rising"].apy_pct == pytest.approx(sum(range(4, 11)) / 7)
     assert forecasts["steady"].apy_pct == 6.0
     assert "gone" not in forecasts  # no data today
+
+
+def window_means(history: pd.DataFrame, day: pd.Timestamp) -> dict[str, float]:
+    """The rule's definition, one day at a time: each pool's pandas mean APY of its rows in (day - 7 d, day], for
+    the pools with a row on the day."""
+    stamps = history["timestamp"]
+    window = history[(stamps > day - pd.Timedelta(days=TRAILING_DAYS)) & (stamps <= day)]
+    alive = set(window.loc[window["timestamp"] == day, "pool"])
+    return {pool: mean for pool, mean in window.groupby("pool")["apy"].mean().items() if pool in alive}
+
+
+def test_every_days_trailing_best_at_once_is_each_days_mean_to_the_bit() -> None:
+    market = synthetic_market(6, DAY0, DAY0 + pd.Timedelta(days=60), 20, seed=3)  # APYs whose sums round
+    history = market.history[~((market.history["pool"] == market.history["pool"].iloc[0])
+                               & (market.history["timestamp"].dt.day % 5 == 0))]  # a pool with gaps
+    days = [*pd.DatetimeIndex(history["timestamp"].unique()), DAY0 + pd.Timedelta(hours=30),
+            DAY0 - pd.Timedelta(days=40)]  # off the daily grid, and before the data
+    table = trailing_best_days(history, days)
+    assert set(table) == set(days)
+    for day in days:
+        assert {pool: f.apy_pct for pool, f in table[day].items()} == window_means(history, day)
+        assert list(table[day]) == sorted(table[day])  # pools in order, as one day's grouping gives them
+        assert all(f.p_event == 0.0 for f in table[day].values())
+    assert table[days[-1]] == {} and trailing_best(history, days[10]) == table[days[10]]
+
+
+def test_a_cuts_trailing_best_is_read_from_the_whole_data_only_up_to_its_last_row() -> None:
+    market = synthetic_market(4, DAY0, DAY0 + pd.Timedelta(days=30), 10, seed=5)
+    whole = MarketData(market.history, None, None, "synthetic")
+    cut = whole.until(DAY0 + pd.Timedelta(days=12))
+    for offset in (0, 5, 12, 13, 20):  # after day 12 the whole data knows more than the cut
+        day = DAY0 + pd.Timedelta(days=offset)
+        assert cut.trailing_best_on(day) == trailing_best(cut.history, day)
+    assert cut.trailing_best_on(DAY0 + pd.Timedelta(days=20)) == {}  # the cut has no row that day
+    assert whole.trailing_best_on(DAY0 + pd.Timedelta(days=20)) != {}
 
 
 def test_hold_ranks_by_tvl_once_and_never_revises() -> None:

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 import requests
-from web3 import Web3
+from hexbytes import HexBytes
+from web3 import HTTPProvider, Web3
+from web3.types import RPCEndpoint
 
 from backtest.chainmode.transport import LocalHTTPProvider
 
@@ -70,3 +72,12 @@ def test_no_node_is_requests_connection_error() -> None:
         port = probe.getsockname()[1]
     with pytest.raises(requests.ConnectionError, match=f"127.0.0.1:{port}"):
         LocalHTTPProvider(f"http://127.0.0.1:{port}").make_request("eth_chainId", [])
+
+
+def test_a_batch_is_spelled_as_web3_spells_it() -> None:
+    requests_ = [(RPCEndpoint("eth_call"), [{"to": "0x" + "ab" * 20, "data": "0x1234"}, "0x5"]),
+                 (RPCEndpoint("eth_blockNumber"), []), (RPCEndpoint("evm_mine"), None),
+                 (RPCEndpoint("eth_sendRawTransaction"), [HexBytes(b"\x01\x02")])]
+    ours, web3s = LocalHTTPProvider("http://127.0.0.1:1"), HTTPProvider("http://127.0.0.1:1")
+    for _ in range(2):  # the ids go on counting alike
+        assert ours.encode_batch_rpc_request(requests_) == web3s.encode_batch_rpc_request(requests_)
