@@ -8,6 +8,7 @@ content hash names the model (`strategy.decision_record`).
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 
 import numpy as np
@@ -51,7 +52,8 @@ def trailing_best_days(history: pd.DataFrame, days: Sequence[pd.Timestamp]
     means = pd.Series(apy[rows]).groupby([of_day, pools[rows]]).mean()
     forecasts: dict[pd.Timestamp, dict[str, MarketForecast]] = {day: {} for day in days}
     alive = [set(pools[window[stamps[window] == end]]) for window, end in zip(windows, ends, strict=True)]
-    for (i, pool), mean in means.items():
+    for key, mean in means.items():
+        i, pool = typing.cast(tuple[int, str], key)
         if pool in alive[i]:
             forecasts[days[i]][str(pool)] = MarketForecast(apy_pct=float(mean), p_event=0.0)
     return forecasts
