@@ -90,5 +90,5 @@ def propose_directly(w3: "Web3", devnet: "Deployment", target: int) -> str:
     """The keeper proposes moving `target` into the first market beyond the daily budgets; the proposal's id."""
     vault = vault_contract(w3, devnet)
     allocations, decision_hash = [(devnet.markets[0].address, target)], b"\x02" * 32
-    vault.functions.propose_rebalance(allocations, decision_hash).transact({"from": devnet.keeper})
+    transact(w3, vault.functions.propose_rebalance(allocations, decision_hash), devnet.keeper)
     return "0x" + bytes(vault.functions.proposal_id(allocations, decision_hash).call()).hex()

@@ -158,7 +158,7 @@ def test_deposit_approves_once_then_deposits(devnet_json: Path, w3: "Web3", devn
     assert vault_contract(w3, devnet).functions.balanceOf(account).call() == 1_000 * SHARE
     assert token(w3, devnet).functions.balanceOf(account).call() == 99_000 * USDC
 
-    token(w3, devnet).functions.approve(devnet.vault, 10_000 * USDC).transact({"from": account})
+    transact(w3, token(w3, devnet).functions.approve(devnet.vault, 10_000 * USDC), account)
     nonce = w3.eth.get_transaction_count(account)
     second = act(devnet_json, "deposit", "500")
     assert second.exit_code == 0, second.output
@@ -238,7 +238,7 @@ def refused(devnet_json: Path, w3: "Web3", account: str, *args: str) -> str:
 
 def test_refuses_deposit_while_paused(devnet_json: Path, w3: "Web3", devnet: "Deployment",
                                       chain_snapshot: None) -> None:
-    vault_contract(w3, devnet).functions.pause().transact({"from": devnet.guardian})
+    transact(w3, vault_contract(w3, devnet).functions.pause(), devnet.guardian)
     output = refused(devnet_json, w3, devnet.depositors[0], "deposit", "10")
     assert "error: the vault is paused: deposits are stopped" in output
 
@@ -326,7 +326,7 @@ def test_keystore_account_signs_locally(devnet_json: Path, w3: "Web3", devnet: "
     password = tmp_path / "password"
     password.write_text("correct horse")
     w3.eth.send_transaction({"from": devnet.admin, "to": owner.address, "value": 10**18})  # gas money
-    token(w3, devnet).functions.mint(owner.address, 50 * USDC).transact({"from": devnet.admin})
+    transact(w3, token(w3, devnet).functions.mint(owner.address, 50 * USDC), devnet.admin)
 
     balance = vault_cli(devnet_json, "balance", "--account", str(keystore))  # the address needs no password
     assert balance.exit_code == 0, balance.output
@@ -348,7 +348,7 @@ def test_a_base_fee_above_the_fee_cap_sends_nothing_and_says_so(devnet_json: Pat
     keystore.write_text(json.dumps(Account.encrypt(owner.key, "pw")))
     (tmp_path / "password").write_text("pw")
     w3.eth.send_transaction({"from": devnet.admin, "to": owner.address, "value": 10**18})
-    token(w3, devnet).functions.mint(owner.address, 50 * USDC).transact({"from": devnet.admin})
+    transact(w3, token(w3, devnet).functions.mint(owner.address, 50 * USDC), devnet.admin)
     w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(500 * 10**9)])  # above the 100 gwei cap
     w3.provider.make_request("evm_mine", [])
 

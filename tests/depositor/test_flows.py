@@ -13,6 +13,7 @@ from tests.depositor.conftest import (
     deposit_directly,
     lock_in_markets,
     token,
+    transact,
     vault_contract,
 )
 
@@ -33,7 +34,7 @@ def test_a_plan_needing_approval_previews_then_simulates_once_approved(
     before = plan_action(depositor_vault, "deposit", account, 100 * USDC)
     assert [s.label.split()[0] for s in before.steps] == ["approve", "deposit"]
     assert (before.simulated, before.outcome, before.guard.bound) == (False, 100 * SHARE, 100 * SHARE * 9_950 // 10_000)
-    token(w3, devnet).functions.approve(devnet.vault, 100 * USDC).transact({"from": account})
+    transact(w3, token(w3, devnet).functions.approve(devnet.vault, 100 * USDC), account)
     after = plan_action(depositor_vault, "deposit", account, 100 * USDC, guard_bound=before.guard.bound)
     assert [s.label.split()[0] for s in after.steps] == ["deposit"]
     assert (after.simulated, after.outcome, after.guard) == (True, 100 * SHARE, before.guard)
@@ -45,9 +46,9 @@ def test_a_revert_after_the_checks_is_decoded(depositor_vault: "DepositorVault",
     from depositor.flows import execute, plan_action
 
     account = devnet.depositors[0]
-    token(w3, devnet).functions.approve(devnet.vault, 100 * USDC).transact({"from": account})
+    transact(w3, token(w3, devnet).functions.approve(devnet.vault, 100 * USDC), account)
     plan = plan_action(depositor_vault, "deposit", account, 100 * USDC)
-    vault_contract(w3, devnet).functions.pause().transact({"from": devnet.guardian})  # between check and send
+    transact(w3, vault_contract(w3, devnet).functions.pause(), devnet.guardian)  # between check and send
     with pytest.raises(Refusal, match=r"^the vault is paused: .*\[vault: paused\]$"):
         execute(depositor_vault, plan, UnlockedSender(w3, account))
     assert vault_contract(w3, devnet).functions.balanceOf(account).call() == 0
@@ -64,7 +65,7 @@ def test_the_guard_is_checked_again_after_the_approval(
     assert len(plan.steps) == 2
 
     def price_jumps(step: object, receipt: object) -> None:  # a 10 % donation lands right after the approval
-        token(w3, devnet).functions.transfer(devnet.vault, 100 * USDC).transact({"from": other})
+        transact(w3, token(w3, devnet).functions.transfer(devnet.vault, 100 * USDC), other)
 
     with pytest.raises(Refusal, match=r"^price moved past the guard: the deposit would mint 90\.9"):
         execute(depositor_vault, plan, UnlockedSender(w3, account), on_mined=price_jumps)

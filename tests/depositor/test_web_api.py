@@ -21,6 +21,7 @@ from tests.depositor.conftest import (
     position_leaving_dust,
     propose_directly,
     token,
+    transact,
     vault_contract,
 )
 
@@ -130,7 +131,7 @@ def test_plan_refusal_is_a_422(web_url: str, devnet: "Deployment") -> None:
 def test_explain_a_revert_the_wallet_reports(web_url: str, w3: Web3, devnet: "Deployment",
                                              chain_snapshot: None) -> None:
     vault = vault_contract(w3, devnet)
-    vault.functions.pause().transact({"from": devnet.guardian})
+    transact(w3, vault.functions.pause(), devnet.guardian)
     call = {"from": devnet.depositors[0], "to": devnet.vault,
             "data": vault.encode_abi("deposit", args=[USDC, devnet.depositors[0]])}
     error = w3.provider.make_request("eth_estimateGas", [call])["error"]  # what a wallet hands the page
@@ -165,7 +166,7 @@ def test_result_describes_a_mined_transaction(web_url: str, w3: Web3, devnet: "D
                                               chain_snapshot: None) -> None:
     account = devnet.depositors[0]
     deposit_directly(w3, devnet, account, 3 * USDC)
-    tx = vault_contract(w3, devnet).functions.redeem(10**18, account, account).transact({"from": account})
+    tx = transact(w3, vault_contract(w3, devnet).functions.redeem(10**18, account, account), account)["transactionHash"]
     reply = requests.get(f"{web_url}/api/result", params={"tx": tx.to_0x_hex()}, timeout=10).json()
     assert reply == {"message": "withdrew 1.00 USDC, burning 1.00 vbUSD shares"}
     unknown = requests.get(f"{web_url}/api/result", params={"tx": "0x" + "0" * 64}, timeout=10)

@@ -107,7 +107,7 @@ def test_an_empty_vault_is_held(w3: Web3, devnet: Deployment, chain_snapshot: No
     vault = devnet.contract(w3, "Vault", devnet.vault)
     for depositor in devnet.depositors:
         shares = vault.functions.balanceOf(depositor).call()
-        vault.functions.redeem(shares, depositor, depositor).transact({"from": depositor})
+        transact(w3, vault.functions.redeem(shares, depositor, depositor), depositor)
     with open_keeper(config_of(keeper_table)) as keeper:
         outcome = keeper.run_cycle()
     assert outcome.status == CycleStatus.HELD and "empty" in outcome.reason
