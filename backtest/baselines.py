@@ -35,7 +35,7 @@ from strategy.allocator import (
 )
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.guardrails import Guardrails, VaultState
-from strategy.targets import WORST_FALL, TargetParams, build_targets
+from strategy.targets import FWD_APY_MEAN, WORST_FALL, TargetParams, build_targets
 
 EQUAL_WEIGHT_BAND = Fraction(1, 100)  # of total assets: smaller drifts from equal weights are left alone
 
@@ -154,7 +154,7 @@ class PerfectForesightForecaster:
     leaky = True
 
     def __init__(self, market: MarketData, params: TargetParams):
-        self._targets = build_targets(market.history, market.pools, params, market.news).dropna(subset=["fwd_apy_mean"])
+        self._targets = build_targets(market.history, market.pools, params, market.news).dropna(subset=[FWD_APY_MEAN])
         self._days = set(self._targets.index.get_level_values(TIMESTAMP))
 
     def forecast(self, view: MarketData, now: pd.Timestamp) -> dict[str, MarketForecast]:
@@ -164,6 +164,6 @@ class PerfectForesightForecaster:
         return {  # it foresees what an event will cost too: the worst price fall ahead (unknown: `loss_given`)
             str(pool): MarketForecast(apy_pct=float(apy), p_event=float(event),
                                       loss_given_event=None if math.isnan(fall) else min(1.0, float(fall)))
-            for pool, apy, event, fall in zip(today.index, today["fwd_apy_mean"], today["adverse_event"],
+            for pool, apy, event, fall in zip(today.index, today[FWD_APY_MEAN], today["adverse_event"],
                                               today[WORST_FALL], strict=True)
         }

@@ -41,6 +41,7 @@ from strategy.data.daily import DailyPanel
 from strategy.data.prices import in_asset
 from strategy.data.schema import POOL
 
+FWD_APY_MEAN = "fwd_apy_mean"
 EVENT_COLUMNS = ("event_peg_loss", "event_illiquid", "event_incident")
 WORST_FALL = "worst_fall"
 
@@ -80,7 +81,7 @@ def build_targets(
     def ahead(frame: pd.DataFrame, statistic: str) -> pd.DataFrame:
         return _ahead(frame, horizon, statistic)
 
-    fwd_apy_mean = ahead(apy, "mean")
+    fwd_apy_mean = _forward_apy_mean(apy, horizon)
     complete = fwd_apy_mean.notna()
     stable = panel.per_pool(pools_meta.set_index(POOL)["stablecoin"] if pools_meta is not None else None)
     worst_fall = _worst_fall(in_asset(price, pools_meta, params.asset_symbol), horizon)
@@ -97,7 +98,7 @@ def build_targets(
         incident = ahead(incident_days(panel, news, pools_meta).astype(float), "max")
     adverse = (peg == 1) | (illiquid == 1) | (incident == 1)
     targets = {
-        "fwd_apy_mean": fwd_apy_mean,
+        FWD_APY_MEAN: fwd_apy_mean,
         "event_peg_loss": peg.where(complete),
         "event_illiquid": illiquid.where(complete),
         "event_incident": incident.where(complete),
@@ -105,6 +106,13 @@ def build_targets(
         WORST_FALL: worst_fall,
     }
     return panel.long(targets)
+
+
+def forward_apy_mean(history: pd.DataFrame, params: TargetParams = TargetParams()) -> pd.Series:
+    """`build_targets`' ``fwd_apy_mean`` alone, the same values on the same index: what scoring a yield forecast
+    reads (the promotion gate, every day of a replay), at a third of the cost of every target."""
+    panel = DailyPanel(history)
+    return panel.long({FWD_APY_MEAN: _forward_apy_mean(panel.wide("apy"), params.horizon_days)})[FWD_APY_MEAN]
 
 
 def loss_given_event(history: pd.DataFrame, pools_meta: pd.DataFrame | None = None,
@@ -123,6 +131,11 @@ def mean_event_loss(targets: pd.DataFrame) -> float | None:
     """
     losses = targets.loc[targets["adverse_event"] == 1, WORST_FALL].dropna()
     return float(losses.mean()) if len(losses) else None
+
+
+def _forward_apy_mean(apy: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """The mean APY over (t, t+H] at row t; NaN unless every day of it has a row."""
+    return _ahead(apy, horizon, "mean")
 
 
 def _worst_fall(price: pd.DataFrame, horizon: int) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from backtest.report.breakdown import per_month, per_pool
 from backtest.report.caveats import metric_caveats
 from backtest.run import BacktestResult
 from strategy.data.schema import POOL, TIMESTAMP
-from strategy.targets import build_targets
+from strategy.targets import FWD_APY_MEAN, build_targets
 
 PREDICTING_STRATEGIES = ("ml", "trailing-best")  # forecasts worth comparing with what was realised
 REJECTED_BY = {  # who rejected the rebalances counted as "rejections"
@@ -42,7 +42,7 @@ def predictions(result: BacktestResult) -> dict[str, pd.DataFrame]:
     and `event`: whether an adverse event followed within the horizon (1, 0; NaN where the data cannot tell)."""
     setup = result.setup
     targets = build_targets(setup.market.history, setup.market.pools, setup.targets)
-    realised = targets["fwd_apy_mean"].dropna()
+    realised = targets[FWD_APY_MEAN].dropna()
     joined = {}
     for name in PREDICTING_STRATEGIES:
         if name in result.runs:

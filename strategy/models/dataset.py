@@ -13,11 +13,11 @@ import pandas as pd
 from strategy.data.daily import DailyPanel
 from strategy.data.schema import TIMESTAMP
 from strategy.features import build_features
-from strategy.targets import WORST_FALL, TargetParams, build_targets
+from strategy.targets import FWD_APY_MEAN, WORST_FALL, TargetParams, build_targets
 
 BASELINE = "apy_mean_7d"
 BASELINE_DAYS = 7
-YIELD_TARGET = "fwd_apy_mean"
+YIELD_TARGET = FWD_APY_MEAN
 RISK_TARGET = "adverse_event"
 
 

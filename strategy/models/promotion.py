@@ -49,7 +49,7 @@ from strategy.models import metrics
 from strategy.models.artifact import ModelArtifact
 from strategy.models.dataset import BASELINE, YIELD_TARGET, utc
 from strategy.models.errors import ModelError
-from strategy.targets import TargetParams, build_targets
+from strategy.targets import TargetParams, forward_apy_mean
 
 Rule = Literal["model", "trailing-best"]
 MODEL: Rule = "model"
@@ -83,7 +83,7 @@ class Known:
         """The feature rows of days first..last whose forward mean APY (`YIELD_TARGET`) is known."""
         rows = self._rows(first, last)
         # A day's forward mean reads only the days after it, so the rows from `first` on give the same values.
-        outcome = build_targets(self.history[self.history[TIMESTAMP] >= first], params=params)[YIELD_TARGET]
+        outcome = forward_apy_mean(self.history[self.history[TIMESTAMP] >= first], params)
         return rows.join(outcome).dropna(subset=[YIELD_TARGET, BASELINE])
 
     def trained_trial(self, day: pd.Timestamp) -> YieldForecaster:
