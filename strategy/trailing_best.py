@@ -8,8 +8,8 @@ content hash names the model (`strategy.decision_record`).
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -53,7 +53,7 @@ def trailing_best_days(history: pd.DataFrame, days: Sequence[pd.Timestamp]
     forecasts: dict[pd.Timestamp, dict[str, MarketForecast]] = {day: {} for day in days}
     alive = [set(pools[window[stamps[window] == end]]) for window, end in zip(windows, ends, strict=True)]
     for key, mean in means.items():
-        i, pool = typing.cast(tuple[int, str], key)
+        i, pool = cast(tuple[int, str], key)
         if pool in alive[i]:
             forecasts[days[i]][str(pool)] = MarketForecast(apy_pct=float(mean), p_event=0.0)
     return forecasts
