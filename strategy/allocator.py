@@ -29,13 +29,14 @@ with the vault's integer limits, computed exactly in asset units (then divided b
     m   = max(min_trade_floor, ⌈g / spread⌉, 1),  spread = max(0, max r) - min(0, min r): a smaller trade
           cannot pay its own gas even moving from the worst place to the best (idle is worth 0)
 
-A vault outside its limits (idle below the floor, a market over its cap: a large withdrawal or a loss
-elsewhere puts it there, never a rebalance) is moved back as fast as the turnover and loss limits allow,
-whatever it costs: every market over its cap must withdraw down to it (d_i >= e_i, the largest breach first,
-within M and W_i), and idle must rise by its shortfall (S = -R, R = min(shortfall plus the slippage it costs, M)),
-the idle floor being restored first in that it alone takes up to all of M. Without a breach, doing nothing
-is always feasible, so the program is never infeasible, even when the risk budget is broken (the risk
-constraint then forbids adding risk). Markets listed but without a forecast are held, even over a cap.
+A vault outside its limits (idle below the floor, a market over its cap: a large withdrawal or a loss elsewhere
+puts it there, never a rebalance, and interest's drift, `guardrails.DRIFT_BPS`, is no breach) is moved back as
+fast as the turnover and loss limits allow, whatever it costs: every market over its cap must withdraw down to it
+(d_i >= e_i, the largest breach first, within M and W_i), and idle must rise by its shortfall (S = -R, R =
+min(shortfall plus the slippage it costs, M)), the idle floor being restored first in that it alone takes up to
+all of M. Without a breach, doing nothing is always feasible, so the program is never infeasible, even when the
+risk budget is broken (the risk constraint then forbids adding risk). Markets listed but without a forecast are
+held, even over a cap.
 
 The solution is turned into integer asset amounts (rounded, clamped into [m, bound], snapped to a bound
 within 1e-9·T) and the sum constraints, which the solver meets only up to tolerances relative to T, are
@@ -58,7 +59,16 @@ from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, milp
 
-from strategy.guardrails import Breach, Guardrails, Uint256, VaultState, breaches, idle_floor, market_cap
+from strategy.guardrails import (
+    Breach,
+    BreachKind,
+    Guardrails,
+    Uint256,
+    VaultState,
+    breaches,
+    idle_floor,
+    market_cap,
+)
 from strategy.units import BPS, DAYS_PER_YEAR
 
 # ε: the share of a position kept back from a withdrawal its market's cash bounds, and from the turnover limit. A
@@ -218,7 +228,7 @@ def allocate(
     if min_trade is None or min_trade > state.total:
         return hold(AllocationStatus.NOTHING_PAYS)
 
-    limits = _Limits.of(state, guardrails, forecasts, values, config, min_trade)
+    limits = _Limits.of(state, guardrails, forecasts, values, config, min_trade, outside)
     if not limits.repairing and _no_plan_gains(limits, values, config):
         return hold(AllocationStatus.OPTIMAL, NO_PLAN_GAINS)
     result = _solve(limits, values, config)
@@ -325,6 +335,7 @@ class _Limits:
         values: Mapping[str, float],
         config: AllocatorConfig,
         min_trade: int,
+        outside: tuple[Breach, ...],
     ) -> "_Limits":
         total = state.total
         markets = [market for market in guardrails.markets if market in forecasts]
@@ -334,7 +345,8 @@ class _Limits:
         limit = risk_limit(state, forecasts, config)
         caps = position_caps(total, guardrails, markets, config)
         down_room = {m: withdrawal_room(state, m) for m in markets}
-        down_floor, idle_repair = _repairs(state, guardrails, caps, down_room, values, move_room, min_trade, config)
+        down_floor, idle_repair = _repairs(state, guardrails, caps, down_room, values, move_room, min_trade, config,
+                                           outside)
         return cls(
             total=total,
             markets=markets,
@@ -353,10 +365,10 @@ class _Limits:
 
 def _repairs(state: VaultState, guardrails: Guardrails, caps: Mapping[str, int], available: Mapping[str, int],
              values: Mapping[str, float], move_room: int, min_trade: int,
-             config: AllocatorConfig) -> tuple[dict[str, int], int]:
+             config: AllocatorConfig, outside: tuple[Breach, ...]) -> tuple[dict[str, int], int]:
     """What moving back inside the limits needs of this plan: the least each market over its cap must withdraw
     (e_i) and how much idle must rise (R), both within the move room M and what each market can pay back
-    (`available`: W_i of the forecast markets).
+    (`available`: W_i of the forecast markets), for the breaches `outside` names (interest's drift is none).
 
     Built from one feasible plan of withdrawals, so the program stays feasible: idle first, taken from the
     markets over their caps (largest breach first), then from the least valuable; then the markets over their
@@ -366,14 +378,17 @@ def _repairs(state: VaultState, guardrails: Guardrails, caps: Mapping[str, int],
     total = state.total
     positions = {m: state.position(m) for m in available}
     movable = [m for m in available if available[m] >= min_trade]
+    over_cap = {breach.market for breach in outside if breach.kind is BreachKind.CAP}
     excess = {m: positions[m] - market_cap(total, guardrails.markets[m]) for m in movable}
-    # A breach smaller than m (a market's yield carrying it a little over its cap) is shown, not traded on.
-    over = sorted((m for m in movable if excess[m] >= min_trade), key=excess.__getitem__, reverse=True)
+    # A breach smaller than m is shown, not traded on.
+    over = sorted((m for m in movable if m in over_cap and excess[m] >= min_trade), key=excess.__getitem__,
+                  reverse=True)
     order = over + sorted((m for m in movable if m not in over), key=values.__getitem__)
 
     plan: dict[str, int] = {}
     room = move_room
-    short = max(0, mined_idle_floor(state, guardrails) - state.idle)
+    below_floor = any(breach.kind is BreachKind.IDLE_FLOOR for breach in outside)
+    short = max(0, mined_idle_floor(state, guardrails) - state.idle) if below_floor else 0
     short = short if short >= min_trade else 0
     target = short + slippage_loss_bound(short, 1, config) if short else 0  # what the withdrawals may lose
     need = target

@@ -25,6 +25,7 @@ from strategy.allocator import (
     expected_loss,
     horizon_value,
     min_trade_size,
+    mined_idle_floor,
     move_limit,
     risk_limit,
     slippage_loss_bound,
@@ -258,6 +259,16 @@ def test_a_breach_is_repaired_as_fast_as_the_turnover_allows_the_idle_floor_firs
     second = allocate(after, looser, forecasts, plain())
     assert breaches(assert_accepted(after, second, looser), looser) == []
     assert second.targets[A] <= 400
+
+
+def test_a_market_carried_past_its_cap_by_its_own_interest_is_not_traded_down_even_without_gas():
+    # 500 units over a 40 % cap of a 1,000,000 vault: interest's drift (DRIFT_BPS is 1,000 units here), no breach
+    rails = open_rails(markets={A: MarketLimits(cap_bps=4000, cap_abs=10**9), B: NO_CAP})
+    before = idle_vault(1_000_000, {A: 400_500})
+    allocation = allocate(before, rails, {A: MarketForecast(9.0, 0.0), B: MarketForecast(3.0, 0.0)}, plain())
+    assert allocation.breaches == () and not allocation.repairing
+    assert A not in allocation.trades and allocation.targets[B] == 599_500  # the idle goes to the next best
+    assert_accepted(before, allocation, rails)
 
 
 def test_a_market_without_a_forecast_over_its_cap_is_held_and_the_hold_says_so():
@@ -563,6 +574,8 @@ def plan_allowed(before: VaultState, trades: dict[str, int], rails: Guardrails, 
         after = simulate_rebalance(before, trades)
     except InsufficientIdle:
         return False
+    if before.idle > after.idle < mined_idle_floor(before, rails):
+        return False  # below the floor the contract checks once the positions have earned until the block
     risk_cap = risk_limit(before, forecasts, config)
     if risk_cap is not None and expected_loss(after.positions, forecasts, config) > risk_cap:
         return False

@@ -7,17 +7,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from strategy.data import load_market_history
 from strategy.guardrails import (
     BPS,
+    DEFAULT_CAP_BPS,
+    DRIFT_BPS,
     MAX_MARKETS,
+    BreachKind,
     Guardrails,
     InsufficientIdle,
     MarketLimits,
     Reason,
     VaultState,
+    breaches,
     check_rebalance,
     simulate_rebalance,
 )
+from tests.shared_data import real_dataset
 
 A, B, C = "0xaaaa", "0xbbbb", "0xcccc"
 
@@ -279,3 +285,38 @@ def test_construction_validates_too():
         VaultState(idle=-1, positions={}, last_rebalance=0, paused=False)
     with pytest.raises(ValidationError, match="at most 16"):
         guardrails(markets={str(i): MarketLimits(0, 0) for i in range(MAX_MARKETS + 1)})
+
+
+# --- outside the limits: a breach, or interest's drift -----------------------------------------------------
+
+
+def test_a_market_past_its_cap_by_interest_drift_is_no_breach_one_unit_further_is():
+    rails = guardrails(markets={A: MarketLimits(cap_bps=4000, cap_abs=10**30), B: MarketLimits(BPS, 10**30)})
+    drift = DRIFT_BPS * 10**6 // BPS  # of a total of 1,000,000: 1,000 units
+    assert breaches(state(0, {A: 400_000 + drift, B: 600_000 - drift}), rails) == []
+    [breach] = breaches(state(0, {A: 400_001 + drift, B: 599_999 - drift}), rails)
+    assert (breach.kind, breach.market, breach.amount, breach.limit) == (BreachKind.CAP, A, drift + 1, 400_000)
+
+
+def test_idle_below_its_floor_by_interest_drift_is_no_breach_one_unit_further_is():
+    rails = guardrails(min_idle_bps=500)
+    drift = DRIFT_BPS * 10**6 // BPS
+    assert breaches(state(50_000 - drift, {A: 950_000 + drift}), rails) == []
+    assert [(b.kind, b.amount, b.limit) for b in breaches(state(49_999 - drift, {A: 950_001 + drift}), rails)] == [
+        (BreachKind.IDLE_FLOOR, drift + 1, 50_000)]
+
+
+def test_a_day_at_the_fastest_real_rate_leaves_a_position_at_its_cap_within_the_drift():
+    """Real data only: every market of the shared dataset, on its highest-APY day, carries a position at the
+    default cap (the rest of the vault idle, earning nothing: the fastest drift) less far than a breach."""
+    dataset = real_dataset()
+    if dataset is None:
+        pytest.skip("no real market history in ../shared/data")
+    highest = load_market_history(dataset.history).frame.groupby("pool")["apy"].max()
+    rails = guardrails(markets={A: MarketLimits(cap_bps=DEFAULT_CAP_BPS, cap_abs=10**30)})
+    total = 10**12
+    at_cap = DEFAULT_CAP_BPS * total // BPS
+    for pool, apy in highest.items():
+        grown = round(at_cap * (1 + apy / 100) ** (1 / 365))
+        assert grown > at_cap
+        assert breaches(state(total - at_cap, {A: grown}), rails) == [], (pool, apy)
