@@ -43,7 +43,7 @@ def load_market_history(path: str | Path, *, strict: bool = False) -> Validated:
         )
     if path.suffix.lower() == ".json":
         return _load_chart(path, strict)
-    frame, labels = _read_table(path, {POOL: "str"})
+    frame, labels = _read_table(path, {POOL: "str"}, ".csv, .parquet, .json or a directory")
     return validate_market_history(frame, where=str(path), strict=strict, row_labels=labels)
 
 
@@ -55,7 +55,8 @@ def load_news(path: str | Path, *, strict: bool = False) -> Validated:
         return _combine([_load_feed(file, strict) for file in _files(path, FEED_SUFFIXES)], [TIMESTAMP], NEWS_COLUMNS)
     if path.suffix.lower() in FEED_SUFFIXES:
         return _load_feed(path, strict)
-    frame, labels = _read_table(path, {c: "str" for c in NEWS_COLUMNS if c != TIMESTAMP})
+    frame, labels = _read_table(path, {c: "str" for c in NEWS_COLUMNS if c != TIMESTAMP},
+                                f".csv, .parquet, {', '.join(FEED_SUFFIXES)} or a directory")
     return validate_news(frame, where=str(path), strict=strict, row_labels=labels)
 
 
@@ -108,8 +109,9 @@ def _read_json(path: Path) -> object:
                         row=f"line {error.lineno}") from error
 
 
-def _read_table(path: Path, dtypes: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
-    """The table and a label per record as the user would find it in the file."""
+def _read_table(path: Path, dtypes: dict[str, str], accepted: str) -> tuple[pd.DataFrame, list[str]]:
+    """The table and a label per record as the user would find it in the file; `accepted` names what the
+    caller reads, for the error on any other suffix."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         frame = _read(path, lambda p: pd.read_csv(p, dtype=dtypes))
@@ -119,8 +121,7 @@ def _read_table(path: Path, dtypes: dict[str, str]) -> tuple[pd.DataFrame, list[
     if suffix == ".parquet":
         frame = _read(path, pd.read_parquet)
         return frame, [f"row {i}" for i in range(len(frame))]
-    raise DataError(f"unsupported file type {suffix!r} (expected .csv, .parquet, .json or a directory)",
-                    where=str(path))
+    raise DataError(f"unsupported file type {suffix!r} (expected {accepted})", where=str(path))
 
 
 def _csv_record_lines(path: Path) -> list[int]:

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from strategy.data import DataError, load_market_history
+from strategy.data import DataError, load_market_history, load_news
 
 HEADER = "timestamp,pool,apy,apy_base,apy_reward,tvl_usd"
 GOOD_ROWS = [
@@ -155,8 +155,12 @@ def test_unreadable_and_unsupported_files_are_named(tmp_path):
     with pytest.raises(DataError, match="cannot read file") as caught:
         load_market_history(binary)
     assert caught.value.where == str(binary)
-    with pytest.raises(DataError, match="unsupported file type '.txt'"):
+    with pytest.raises(DataError, match=r"unsupported file type '.txt' \(expected .csv, .parquet, .json or a dir"):
         load_market_history(tmp_path / "history.txt")
+    # news reads feeds, not JSON: the error names what it reads
+    with pytest.raises(DataError, match=r"unsupported file type '.json' \(expected .csv, .parquet, .xml, .rss, "
+                                        r".atom or a directory\)"):
+        load_news(tmp_path / "pools.json")
 
 
 def chart_payload(points):
