@@ -168,7 +168,7 @@ def run(
         TimeElapsedColumn,
     )
 
-    from backtest.report import policy_text, rich_table, summarise, write_report
+    from backtest.report import market_share_text, policy_text, rich_table, summarise, write_report
     from backtest.run import run_backtest, strategy_names
 
     output_dir("--report", report)
@@ -189,6 +189,8 @@ def run(
     Console().print(rich_table(summary))
     if (policy := policy_text(summary)) is not None:
         typer.echo(policy)
+    if (share := market_share_text(summary)) is not None:
+        typer.echo(share)
     typer.echo(f"report: {files.json} {files.html}; tables: {', '.join(path.name for path in files.tables)}")
 
 

@@ -12,10 +12,10 @@ from backtest.report.charts import report_charts
 from backtest.report.exports import decision_rows, write_csv_tables
 from backtest.report.html import render_html
 from backtest.report.summary import summarise
-from backtest.report.table import policy_text, rich_table
+from backtest.report.table import market_share_text, policy_text, rich_table
 from backtest.run import BacktestResult
 
-__all__ = ["ReportFiles", "policy_text", "rich_table", "summarise", "write_report"]
+__all__ = ["ReportFiles", "market_share_text", "policy_text", "rich_table", "summarise", "write_report"]
 
 
 class ReportFiles(NamedTuple):

@@ -15,6 +15,7 @@ from backtest.report.table import (
     caveat_note,
     format_metric,
     live_span,
+    market_share_text,
     metric_rows,
     policy_text,
     strategy_columns,
@@ -172,8 +173,8 @@ def render_html(summary: dict[str, Any], charts: dict[str, dict[str, Any]],
     model_only = _table(["pool", "name", "why not investable"], [
         [entry["pool"], entry["label"], entry["why"]] for entry in roles["model_only"]
     ], numeric_from=3) if roles["model_only"] else "<p>none</p>"
-    warmup, policy = warmup_note(summary), policy_text(summary)
-    notes = "".join(escape(f"; {note}") for note in (warmup, policy) if note)
+    warmup, policy, share = warmup_note(summary), policy_text(summary), market_share_text(summary)
+    notes = "".join(escape(f"; {note}") for note in (warmup, policy, share) if note)
     assumptions = _table(["setting", "value", "what it stands for"], assumption_rows(summary), numeric_from=3)
     decided = "" if decisions is None else f"""<h2>Decisions</h2>
 <p class="note">Every decision day of every strategy: what the allocator found, whether it asked for a change,

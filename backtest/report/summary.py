@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from backtest.market import Investable, investable_pools, live_spans, pool_symbols
+from backtest.market_share import largest_share, market_prices, market_supply
 from backtest.metrics import compute_metrics, rejection_reasons
 from backtest.report.breakdown import per_month, per_pool
 from backtest.report.caveats import metric_caveats
@@ -120,6 +121,9 @@ def summarise(result: BacktestResult) -> dict[str, Any]:
         for name, frame in predicted.items() if len(frame)
     }
     metrics = {name: compute_metrics(run, capital) for name, run in result.runs.items()}
+    history, labels = setup.market.history, pool_labels(result)
+    supply, prices = market_supply(history), market_prices(history)
+    shares = {name: largest_share(run.positions, supply, prices) for name, run in result.runs.items()}
     return {
         "headline": result.headline,
         "data": setup.market.source,
@@ -152,6 +156,8 @@ def summarise(result: BacktestResult) -> dict[str, Any]:
                 "pnl": run.pnl,
                 "rejection_reasons": rejection_reasons(run),
                 "prediction": prediction_errors.get(name),
+                "largest_market_share": None if (share := shares[name]) is None else share.as_dict(
+                    labels.get(share.pool, share.pool)),
             }
             for name, run in result.runs.items()
         },

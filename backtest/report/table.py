@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
+from backtest.market_share import NOTABLE_SHARE
 from backtest.metrics import METRIC_LABELS
 from backtest.report.caveats import MARK, RISK_RATIOS, RULE, WHY
 
@@ -92,6 +93,22 @@ def rich_table(summary: dict[str, Any]) -> Group:
     for row in pool_rows(summary):
         pools.add_row(*row)
     return Group(table, pools)
+
+
+def market_share_text(summary: dict[str, Any]) -> str | None:
+    """One line when a strategy's position was a notable part of a market's supply (`backtest.market_share`),
+    naming the largest; None below `NOTABLE_SHARE`."""
+    found = [(entry["largest_market_share"], name) for name, entry in summary["strategies"].items()
+             if entry.get("largest_market_share") is not None]
+    if not found:
+        return None
+    share, name = max(found, key=lambda item: item[0]["share"])
+    if share["share"] < NOTABLE_SHARE:
+        return None
+    return (f"note: {name} held {share['share']:.1%} of {share['label']}'s supply on {share['day']}; at that size "
+            f"its own deposit lowers the market's supply APY to about {1 - share['share']:.0%} of the recorded one "
+            f"(less where its rate model reacts), which the replay leaves out: it earns the recorded APY on any "
+            f"amount")
 
 
 def policy_text(summary: dict[str, Any]) -> str | None:

@@ -198,3 +198,20 @@ def test_a_model_counting_losses_in_another_asset_than_the_vaults_is_one_line(tm
     assert result.exit_code == 2, result.output
     assert "strategy.model.asset_symbol is DAI, but the vault's asset is USDC" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_position_that_is_a_notable_part_of_a_markets_supply_is_said(report, tmp_path: Path) -> None:
+    """At the default 1,000,000 the synthetic market's smallest pools are small beside the vault: the run says
+    how much of one's supply it held, as report.json records it; at 1,000 it is too little to say."""
+    output, data, _ = report
+    shares = {name: entry["largest_market_share"] for name, entry in data["strategies"].items()}
+    largest = max(shares.values(), key=lambda share: share["share"])
+    assert largest["share"] >= 0.01
+    assert f"held {largest['share']:.1%} of {largest['label']}'s supply on {largest['day']}" in \
+        " ".join(output.split())
+    small = backtest("run", *SMALL, "--strategy", "trailing-best", "--capital", "1000", "--report", str(tmp_path))
+    assert small.exit_code == 0, small.output
+    small_shares = json.loads((tmp_path / "report.json").read_text())["strategies"]
+    held = [entry["largest_market_share"] for entry in small_shares.values() if entry["largest_market_share"]]
+    assert held and all(0 < share["share"] < 0.01 for share in held)  # None: a strategy whose trades never paid
+    assert "note: " not in small.output and "supply" not in small.output
