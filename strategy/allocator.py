@@ -67,7 +67,6 @@ from strategy.guardrails import (
     VaultState,
     breaches,
     idle_floor,
-    market_cap,
 )
 from strategy.units import BPS, DAYS_PER_YEAR
 
@@ -375,14 +374,11 @@ def _repairs(state: VaultState, guardrails: Guardrails, caps: Mapping[str, int],
     caps down to the allocator's own cap, which leaves room for rounding and slippage, so they stay inside.
     A market that can pay back less than m cannot be traded, so it cannot help; a breach smaller than m is left.
     """
-    total = state.total
     positions = {m: state.position(m) for m in available}
     movable = [m for m in available if available[m] >= min_trade]
-    over_cap = {breach.market for breach in outside if breach.kind is BreachKind.CAP}
-    excess = {m: positions[m] - market_cap(total, guardrails.markets[m]) for m in movable}
+    excess = {breach.market: breach.amount for breach in outside if breach.kind is BreachKind.CAP}
     # A breach smaller than m is shown, not traded on.
-    over = sorted((m for m in movable if m in over_cap and excess[m] >= min_trade), key=excess.__getitem__,
-                  reverse=True)
+    over = sorted((m for m in movable if excess.get(m, 0) >= min_trade), key=excess.__getitem__, reverse=True)
     order = over + sorted((m for m in movable if m not in over), key=values.__getitem__)
 
     plan: dict[str, int] = {}

@@ -259,13 +259,15 @@ class Breach(NamedTuple):
 def breaches(state: VaultState, guardrails: Guardrails) -> list[Breach]:
     """Every limit the vault is outside of now by more than interest drifts it (`DRIFT_BPS` of total assets):
     the idle floor first, then each market over its cap."""
+    def beyond_drift(amount: int) -> bool:
+        return amount * BPS > DRIFT_BPS * state.total
+
     found = []
-    total = state.total
-    floor = idle_floor(total, guardrails)
-    if (floor - state.idle) * BPS > DRIFT_BPS * total:
+    floor = idle_floor(state.total, guardrails)
+    if beyond_drift(floor - state.idle):
         found.append(Breach(BreachKind.IDLE_FLOOR, None, floor - state.idle, floor))
     for market, limits in guardrails.markets.items():
-        cap = market_cap(total, limits)
-        if (state.position(market) - cap) * BPS > DRIFT_BPS * total:
+        cap = market_cap(state.total, limits)
+        if beyond_drift(state.position(market) - cap):
             found.append(Breach(BreachKind.CAP, market, state.position(market) - cap, cap))
     return found
