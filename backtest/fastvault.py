@@ -23,7 +23,7 @@ class FastVault:
 
     def __init__(self, setup: Setup):
         self.setup = setup
-        self.realised = RealisedMarket(setup.market, setup.pools, setup.settings.asset_symbol)
+        self.realised = RealisedMarket.of(setup)
         self._state = VaultState(idle=setup.capital, positions=dict.fromkeys(setup.pools, 0), last_rebalance=0,
                                  paused=False)
 
@@ -43,14 +43,14 @@ class FastVault:
         return Executed(result.rejections, result.moved, gas, result.slippage)
 
     def advance(self, day: pd.Timestamp, pnl: dict[str, float]) -> None:
-        factors = self.realised.on(day)
+        pools = self.realised.pools
+        factors = self.realised.on(day, [self._state.position(pool) for pool in pools])
         unit = self.setup.settings.unit
         positions = {}
-        for index, pool in enumerate(self.realised.pools):
+        for index, pool in enumerate(pools):
             held = factors.hold(index, self._state.position(pool))
             held.add_pnl(pnl, unit)
             positions[pool] = int(held.after)
-        pools = self.realised.pools
         withdrawable = {pools[index]: amount
                         for index, amount in factors.withdrawable([positions[pool] for pool in pools], unit).items()}
         self._state = replace(self._state, positions=positions, withdrawable=withdrawable)

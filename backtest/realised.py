@@ -4,6 +4,9 @@ For the day ``d`` arriving (the position was held over (d-1, d]):
 
 - yield: the position compounds daily at the APY the pool reports on day ``d`` (the rate over that day;
   `strategy.targets` likewise takes days t+1..t+H as what holding from t earns); no row that day earns 0;
+- dilution: with `dilution_unit`, the vault's own position x beside the market's supply S earns the supply rate
+  recorded without it times S/(S + x) (`backtest.market_share`), i.e. the day's growth to that power; x is the
+  position held into the day;
 - peg: in a stablecoin pool (per the pool metadata), the position is marked to the pool's price in the
   vault's asset (`strategy.data.prices.in_asset`, as the peg-loss target counts it), i.e. it moves by
   price(d) / price(d-1), so a depeg loses value and a recovery wins it back. A pool of the asset itself is
@@ -25,29 +28,36 @@ what they earn.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from backtest.incidents import incident_losses
 from backtest.market import MarketData
+from backtest.market_share import dilution, supply_of
 from strategy.data.daily import DailyPanel
 from strategy.data.prices import in_asset
 from strategy.units import DAYS_PER_YEAR
 
+if TYPE_CHECKING:
+    from backtest.engine import Setup
+
 
 class Held(NamedTuple):
-    """One position carried through one day, in base units (floats): after the yield, the peg, an incident."""
+    """One position carried through one day, in base units (floats): at the recorded APY, at the APY its own
+    supply left it, after the peg, after an incident."""
 
     before: int
+    recorded: float
     earned: float
     marked: float
     after: float
 
     def add_pnl(self, pnl: dict[str, float], unit: int) -> None:
         """Add what each effect gave or took, in asset units, to `pnl` (keys of `PNL_EFFECTS`)."""
-        pnl["yield"] += (self.earned - self.before) / unit
+        pnl["yield"] += (self.recorded - self.before) / unit
+        pnl["dilution"] += (self.earned - self.recorded) / unit
         pnl["peg"] += (self.marked - self.earned) / unit
         pnl["incident"] += (self.after - self.marked) / unit
 
@@ -55,7 +65,8 @@ class Held(NamedTuple):
 class DayFactors(NamedTuple):
     """Per-pool multipliers of one day, in the universe's order."""
 
-    growth: np.ndarray  # yield
+    recorded_growth: np.ndarray  # yield at the recorded APY: what the market paid without the vault
+    growth: np.ndarray  # yield at the APY the vault's position earned: the recorded one, diluted by it
     peg: np.ndarray  # price move of stablecoin pools
     loss: np.ndarray  # share lost to incidents
     liquidity: np.ndarray  # the market's available liquidity in asset units (inf: not known that day)
@@ -64,7 +75,8 @@ class DayFactors(NamedTuple):
         """Position `position` of the pool at `index` held through the day."""
         earned = position * float(self.growth[index])
         marked = earned * float(self.peg[index])
-        return Held(position, earned, marked, marked * (1 - float(self.loss[index])))
+        return Held(position, position * float(self.recorded_growth[index]), earned, marked,
+                    marked * (1 - float(self.loss[index])))
 
     def withdrawable(self, positions: Sequence[int], unit: int) -> dict[int, int]:
         """The most a withdrawal may take from each pool (by index) whose available liquidity is below its
@@ -73,13 +85,17 @@ class DayFactors(NamedTuple):
                 if self.liquidity[index] * unit < position}
 
 
-PNL_EFFECTS = ("yield", "peg", "incident")
+PNL_EFFECTS = ("yield", "dilution", "peg", "incident")
 
 
 class RealisedMarket:
-    """Daily yield, peg and incident factors of the universe's pools, precomputed on the daily grid."""
+    """Daily yield, peg and incident factors of the universe's pools, precomputed on the daily grid.
 
-    def __init__(self, market: MarketData, pools: Sequence[str], asset_symbol: str | None = None):
+    `dilution_unit`: base units per asset unit of the positions `on` is given, to dilute each pool's APY by them
+    (module docstring); None: every position earns the recorded APY."""
+
+    def __init__(self, market: MarketData, pools: Sequence[str], asset_symbol: str | None = None,
+                 dilution_unit: int | None = None):
         panel = DailyPanel(market.history)
         columns = pd.Index(list(pools))
 
@@ -94,16 +110,32 @@ class RealisedMarket:
         stable = columns.isin(sorted(market.stablecoin_pools()))
         ratio = price / price.shift(1)
         self.peg = ratio.where(np.broadcast_to(stable, ratio.shape)).fillna(1.0)
-        # Available liquidity in the asset: each pool's TVL in USD over the asset's USD price that day (its
-        # price in the asset over its price in USD), at par where either price is unknown.
-        self.liquidity = (wide("tvl_usd") * (price / wide("price")).fillna(1.0)).fillna(np.inf)
+        # USD in the asset: each pool's USD figure over the asset's USD price that day (the pool's price in the
+        # asset over its price in USD), at par where either price is unknown.
+        in_asset_units = (price / wide("price")).fillna(1.0)
+        self.liquidity = (wide("tvl_usd") * in_asset_units).fillna(np.inf)
+        self.supply = (None if dilution_unit is None
+                       else supply_of(panel).reindex(columns=columns) * in_asset_units * dilution_unit)
         losses = incident_losses(market.history, market.news, market.pools, self.pools)
         self.loss, self.unpriced_incidents = losses.share.reindex(self.growth.index, fill_value=0.0), losses.unpriced
 
-    def on(self, day: pd.Timestamp) -> DayFactors:
-        """The factors of `day` (all neutral if the data has no such day)."""
+    @classmethod
+    def of(cls, setup: Setup) -> RealisedMarket:
+        """The realised market of a replay, diluted as its settings say (`[backtest] supply_dilution`)."""
+        settings = setup.settings
+        return cls(setup.market, setup.pools, settings.asset_symbol,
+                   settings.unit if settings.supply_dilution else None)
+
+    def on(self, day: pd.Timestamp, positions: Sequence[int] = ()) -> DayFactors:
+        """The factors of `day` (all neutral if the data has no such day) for the positions held into it (base
+        units, in the universe's order; none: nothing held)."""
         if day not in self.growth.index:
             neutral = np.ones(len(self.pools))
-            return DayFactors(neutral, neutral, np.zeros(len(self.pools)), np.full(len(self.pools), np.inf))
-        return DayFactors(self.growth.loc[day].to_numpy(), self.peg.loc[day].to_numpy(), self.loss.loc[day].to_numpy(),
+            return DayFactors(neutral, neutral, neutral, np.zeros(len(self.pools)), np.full(len(self.pools), np.inf))
+        recorded = self.growth.loc[day].to_numpy()
+        growth = recorded
+        if self.supply is not None and any(positions):
+            # the supply rate times S/(S + x): the recorded growth to that power (g ** 1.0 is g, to the bit)
+            growth = recorded ** dilution(np.asarray(positions, dtype="float64"), self.supply.loc[day].to_numpy())
+        return DayFactors(recorded, growth, self.peg.loc[day].to_numpy(), self.loss.loc[day].to_numpy(),
                           self.liquidity.loc[day].to_numpy())

@@ -5,10 +5,11 @@
 forked chain that `ChainOptions.markets` names, `--fork-market POOL=0xADDRESS` on the command line), and
 hands each strategy a `ChainVault` on the same fresh deployment (an anvil snapshot). Each day `ChainVault`
 moves chain time to the day and, in one block (a few JSON-RPC batches), sets every market's rate so that its
-value grows by the day's realised factor (`backtest.realised`) and applies price moves and TVL-run losses exactly
-(`inject_loss`, then a top-up to the base unit); on decision days it sends the rebalance through the keeper's own
-path: `strategy.decision_record` record and hash, `chain.rebalance.simulate_then_send` (eth_call, then
-`TxSender.send`). A revert is a rejection with the contract's reason.
+value grows by the day's recorded yield (`backtest.realised`) and applies the dilution of it by the vault's own
+position, price moves and incident losses exactly (`inject_loss`, then a top-up to the base unit); on decision
+days it sends the rebalance through the keeper's own path: `strategy.decision_record` record and hash,
+`chain.rebalance.simulate_then_send` (eth_call, then `TxSender.send`). A revert is a rejection with the
+contract's reason.
 
 Slippage is charged as in fast mode: every market `ChainWorld` deploys takes `[strategy.costs] slippage_bps` of each
 supply as a deposit fee (`MockMarket.set_deposit_fee`, rounded up against the vault, sent out of the market to

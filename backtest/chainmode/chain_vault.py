@@ -3,14 +3,15 @@
 Chain time of a day is `origin` plus the days since the window's first day. Every market is touched once a
 day, at exactly that time, in one block: `set_rate` accrues the day just ended at the rate set a day earlier
 and sets the rate for the day ahead, so each day's simple interest compounds daily like fast mode's factors.
-The rate of the day ahead is (growth - 1) / 86400 s (1e18 = 100 %/s); a price move, a TVL run or a negative
-yield is applied on arrival as an exact change of the market's balance: a gain is minted to the market, a
-loss is `inject_loss` of the whole basis points above it and a top-up of the excess, later in the same block,
-from the balance the market holds once its day accrued (its `totalAssets` read as the block will find it). A
-market whose available liquidity that day could bind the vault's position is capped to it (`set_liquidity`, the
-market's `maxWithdraw`), as fast mode's state bounds its withdrawals; the cap is sent only when it changes. The
-vault's report closes the block. The rebalance is mined at the day's time too, so cooldowns see the same clock as
-fast mode.
+The rate of the day ahead is the recorded APY's (growth - 1) / 86400 s (1e18 = 100 %/s), set before the day's
+rebalance is known; the dilution of that yield by the vault's position held into the day (`backtest.realised`), a
+price move, an incident or a negative yield is applied on arrival as an exact change of the market's balance: a gain
+is minted to the market, a loss is `inject_loss` of the whole basis points above it and a top-up of the excess, later
+in the same block, from the balance the market holds once its day accrued (its `totalAssets` read as the block will
+find it). A market whose available liquidity that day could bind the vault's position is capped to it
+(`set_liquidity`, the market's `maxWithdraw`), as fast mode's state bounds its withdrawals; the cap is sent only when
+it changes. The vault's report closes the block. The rebalance is mined at the day's time too, so cooldowns see the
+same clock as fast mode.
 
 A day is four JSON-RPC round trips, all of them mining its block (`ChainContracts.mine`); the last also reads the
 vault's state there (`VaultReader.batched_state`), once, for the day's decision and its value.
@@ -174,7 +175,7 @@ class ChainVault:
 
     def __init__(self, setup: Setup, contracts: ChainContracts, strategy: str) -> None:
         self.setup, self.contracts, self.strategy = setup, contracts, strategy
-        self.realised = RealisedMarket(setup.market, setup.pools, setup.settings.asset_symbol)
+        self.realised = RealisedMarket.of(setup)
         self.address_of = {pool: market.address for pool, market in zip(setup.pools, contracts.markets, strict=True)}
         self.chain_id = contracts.w3.eth.chain_id
         self._day_index = {day: index for index, day in enumerate(setup.days)}
@@ -238,7 +239,7 @@ class ChainVault:
 
     def advance(self, day: pd.Timestamp, pnl: dict[str, float]) -> None:
         before = self.state()
-        factors = self.realised.on(day)
+        factors = self.realised.on(day, [before.position(pool) for pool in self.setup.pools])
         unit = self.setup.settings.unit
         for index, pool in enumerate(self.setup.pools):
             factors.hold(index, before.position(pool)).add_pnl(pnl, unit)
@@ -264,14 +265,15 @@ class ChainVault:
         changed for a vault of `total` assets the day before, and the vault's report; `after` read there."""
         c = self.contracts
         index = self._day_index[day]
-        ahead = self.realised.on(self.setup.days[index + 1]).growth if index + 1 < len(self.setup.days) else None
+        ahead = (self.realised.on(self.setup.days[index + 1]).recorded_growth if index + 1 < len(self.setup.days)
+                 else None)
         rates = [Call(operator, market.address,
                       c.market_codec.encode("set_rate", 0 if ahead is None else rate_for(float(ahead[i]))))
                  for i, (market, operator) in enumerate(zip(c.markets, c.operators, strict=True))]
         if factors is None:
             return c.mine(self.clock(day), f"set the market rates on {day.date()}", lambda _: rates)
         moves = [(i, factor) for i in range(len(c.markets))
-                 if (factor := factors.hold(i, 1).after / max(float(factors.growth[i]), 1.0)) != 1.0]
+                 if (factor := factors.hold(i, 1).after / max(float(factors.recorded_growth[i]), 1.0)) != 1.0]
         # The day's close is reported, as the keeper reports on a day it does not rebalance: the vault's stored
         # totalAssets (its share price) then carries the day's yield and moves as fast mode's value does.
         report = Call(c.admin, c.vault.address, c.vault_codec.encode("report"))

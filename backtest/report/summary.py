@@ -133,6 +133,7 @@ def summarise(result: BacktestResult) -> dict[str, Any]:
         "rebalance_every_days": setup.rebalance_every,
         "forecast_horizon_days": setup.targets.horizon_days,
         "mode": result.mode,
+        "supply_dilution": settings.supply_dilution,
         "rejections_by": REJECTED_BY["fast" if result.mode == "fast" else "chain"],
         "model_seed": result.config.strategy.model.seed,
         "model_trainings": result.model_trainings,

@@ -46,18 +46,37 @@ def test_idle_capital_stays_put_without_forecasts(setup_of: Callable[..., Setup]
 
 
 def test_positions_earn_the_realised_yield_net_of_gas_and_slippage(setup_of: Callable[..., Setup]) -> None:
+    """The position beside a market's supply S (1e7 available, utilization unknown) earns the rate of 10 % a
+    year times S/(S + x) on the x it holds into each day, compounding daily."""
     setup = setup_of(flat_market(), FIRST, LAST)
     run = replay(setup, Fixed({"a": 10.0}))
     first = run.decisions[0]
     cap = 4000 * setup.capital // 10_000  # 40 %, less the margin for what slippage may take from the total
     assert first.accepted and cap * (1 - 1e-4) <= first.targets["a"] < cap
     assert sum(d.accepted for d in run.decisions) == 1  # a is full; nothing else pays
+    position = (first.targets["a"] - first.slippage) / setup.settings.unit
+    idle = CAPITAL - first.targets["a"] / setup.settings.unit
+    for _ in range(DAYS - 1):
+        position *= 1.10 ** (1e7 / (1e7 + position) / 365)
+    expected = idle + position - first.gas / setup.settings.unit
+    assert run.values["net"].iloc[-1] == pytest.approx(expected, abs=DAYS * 1e-6)  # flooring: < 1 base unit a day
+    assert run.pnl["gas"] == -setup.price_of_gas(setup.costs.rebalance_gas(1)) / setup.settings.unit
+    assert run.pnl["yield"] + run.pnl["dilution"] == pytest.approx(
+        run.values["total"].iloc[-1] - CAPITAL + first.slippage / 1e6, abs=1e-3)
+    # about 400k beside 10 M: the rate diluted by about 3.85 %, of about 4,100 earned
+    assert run.pnl["dilution"] == pytest.approx(-run.pnl["yield"] * 0.0385, rel=0.01)
+
+
+def test_without_supply_dilution_a_position_earns_the_recorded_apy_on_any_amount(
+        setup_of: Callable[..., Setup]) -> None:
+    setup = setup_of(flat_market(), FIRST, LAST, settings=BacktestSettings(supply_dilution=False))
+    run = replay(setup, Fixed({"a": 10.0}))
+    first = run.decisions[0]
     invested = (first.targets["a"] - first.slippage) / setup.settings.unit
     idle = CAPITAL - first.targets["a"] / setup.settings.unit
     expected = idle + invested * 1.10 ** ((DAYS - 1) / 365) - first.gas / setup.settings.unit
-    assert run.values["net"].iloc[-1] == pytest.approx(expected, abs=DAYS * 1e-6)  # flooring: < 1 base unit a day
-    assert run.pnl["gas"] == -setup.price_of_gas(setup.costs.rebalance_gas(1)) / setup.settings.unit
-    assert run.pnl["yield"] == pytest.approx(run.values["total"].iloc[-1] - CAPITAL + first.slippage / 1e6, abs=1e-3)
+    assert run.values["net"].iloc[-1] == pytest.approx(expected, abs=DAYS * 1e-6)
+    assert run.pnl["dilution"] == 0
 
 
 def test_strategies_only_see_data_up_to_the_decision_day(market: MarketData, setup_of: Callable[..., Setup]) -> None:

@@ -1,10 +1,11 @@
 """`backtest.market_share`: a market's supply from its available liquidity and utilization, and the largest part
 of it a strategy's positions were."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from backtest.market_share import largest_share, market_prices, market_supply
+from backtest.market_share import dilution, largest_share, market_prices, market_supply
 from strategy.data.schema import POOL, TIMESTAMP
 
 DAYS = pd.date_range("2024-01-01", periods=3, freq="D", tz="UTC")
@@ -50,3 +51,10 @@ def test_no_share_without_a_position_or_without_a_known_supply():
     data = history([(0, "a", 200.0, 0.8, 1.0)])
     assert largest_share(pd.DataFrame({"a": [0.0]}, index=DAYS[:1]), market_supply(data), None) is None
     assert largest_share(pd.DataFrame({"z": [5.0]}, index=DAYS[:1]), market_supply(data), None) is None
+
+
+def test_a_position_dilutes_a_markets_rate_by_its_supply_over_the_supply_with_it() -> None:
+    factor = dilution(np.array([100.0, 0.0, 50.0, 10.0]), np.array([300.0, 300.0, np.nan, 0.0]))
+    # 100 beside 300; nothing held; the supply unknown (not diluted); a market with nothing else in it (all ours,
+    # and the borrowers of a supply of nothing pay nothing)
+    assert factor.tolist() == [0.75, 1.0, 1.0, 0.0]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from backtest.market import MarketData
-from backtest.realised import RealisedMarket
+from backtest.realised import PNL_EFFECTS, RealisedMarket
 from tests.backtest.conftest import history_frame, meta_frame
 
 DAY = pd.Timedelta(days=1)
@@ -66,3 +66,21 @@ def test_a_pool_of_the_vaults_own_asset_is_not_marked_to_its_price() -> None:
     day1 = pd.Timestamp("2024-01-02", tz="UTC")
     assert RealisedMarket(market, ["a"], "zusd").on(day1).peg.tolist() == [1.0]
     assert RealisedMarket(market, ["a"], "USDC").on(day1).peg.tolist() == pytest.approx([0.97])
+
+
+def test_a_position_earns_the_rate_its_share_of_the_supply_leaves_it() -> None:
+    """1 M available at 75 % lent is a supply of 4 M: 1 M more earns 4/5 of the recorded rate."""
+    rows = history_frame({"a": [(10.0, 1e6, 1.0)] * 3, "b": [(10.0, 1e6, 1.0)] * 3})
+    rows["utilization"] = 0.75
+    market = MarketData(rows, None, None, "test")
+    day = pd.Timestamp("2024-01-02", tz="UTC")
+    factors = RealisedMarket(market, ["a", "b"], dilution_unit=10**6).on(day, [10**12, 0])
+    np.testing.assert_allclose(factors.recorded_growth, [1.1 ** (1 / 365)] * 2)
+    assert np.log(factors.growth[0]) == pytest.approx(np.log(1.1) / 365 * 0.8)
+    assert factors.growth[1] == factors.recorded_growth[1]  # nothing held there: the recorded rate, to the bit
+    pnl = dict.fromkeys(PNL_EFFECTS, 0.0)
+    factors.hold(0, 10**12).add_pnl(pnl, 10**6)
+    assert pnl["yield"] == pytest.approx(1e6 * (1.1 ** (1 / 365) - 1))
+    assert pnl["dilution"] == pytest.approx(1e6 * (1.1 ** (0.8 / 365) - 1.1 ** (1 / 365))) and pnl["dilution"] < 0
+    undiluted = RealisedMarket(market, ["a", "b"]).on(day, [10**12, 0])
+    assert undiluted.growth.tolist() == undiluted.recorded_growth.tolist()
