@@ -87,6 +87,12 @@ def in_background(work: Callable[[], object]) -> tuple[threading.Thread, dict]:
     return thread, result
 
 
+def finished(thread: threading.Thread, timeout: float = 60.0) -> None:
+    # a send still running would go on mining into the next test's chain: fail here, on this test, instead
+    thread.join(timeout)
+    assert not thread.is_alive(), "the background send did not finish in time"
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -166,7 +172,7 @@ def test_a_revert_when_mined_carries_the_receipt_and_the_replayed_reason(net, ke
         net.vault.functions.pause().transact({"from": net.deployment.guardian, "maxPriorityFeePerGas": 5 * GWEI,
                                               "maxFeePerGas": 50 * GWEI})
         net.rpc("evm_mine")
-        thread.join(20)
+        finished(thread)
     revert = result["error"]
     assert isinstance(revert, ContractRevert) and revert.reason == "vault: paused"
     assert revert.receipt["status"] == 0 and revert.tx_hash == to_hex(journal[0].tx_hash)
@@ -183,7 +189,7 @@ def test_a_stuck_transaction_is_replaced_with_bumped_fees_and_the_same_nonce(net
         thread, result = in_background(lambda: sender.send(rebalance(net), on_signed=journal.append))
         wait_until(lambda: len(journal) == 2 and known_to_node(net, journal[1].tx_hash))
         net.rpc("evm_mine")
-        thread.join(20)
+        finished(thread)
     first, second = journal
     receipt = result["value"]
     assert receipt["transactionHash"] == second.tx_hash and receipt["status"] == 1
@@ -412,7 +418,7 @@ def test_a_stale_transaction_the_node_holds_is_cancelled_on_its_nonce_and_never_
                                                                 stale="stale decision"))
         wait_until(lambda: len(signed) == 1 and known_to_node(net, signed[0].tx_hash))
         net.rpc("evm_mine")
-        thread.join(10)
+        finished(thread)
     [cancel] = signed  # journaled before broadcast, on the same nonce, above the original's fees
     assert cancel.nonce == original.nonce and cancel.max_fee_per_gas > original.max_fee_per_gas
     error = result["error"]
