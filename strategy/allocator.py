@@ -8,6 +8,15 @@ fractions of total assets T, so every variable lies in [0, 1]. For each market i
     r_i = ŷ_i·H/365/100 - λ·p_i·LGD   value per unit held over the horizon: return minus risk penalty
 
     maximise   Σ r_i·(u_i - d_i)  -  g/T·Σ(a_i + b_i)  -  s·Σ(u_i + d_i)          (s = slippage_bps/10⁴)
+
+where the market's supply S_i besides the vault is known (`MarketForecast.supply`), the vault's own position
+dilutes its rate: holding x earns y_i·x·S_i/(S_i + x) (y_i = ŷ_i·H/365/100), as the backtest charges it
+(`backtest.realised`). That is concave in x, so the yield of u_i (d_i) is taken as chords between breakpoints
+(`yield_segments`): chord variables that add up to u_i (d_i), filled nearest the position first by the
+objective alone, each below the curve, so a plan is never valued above what it earns; the expected gain is then
+computed exactly (`trade_value`). Each unit more is worth less than the one before, so the vault spreads over
+markets it would otherwise fill one by one, and stops adding to a thin market once its marginal yield
+y_i·S_i²/(S_i + x)² falls to another's. Without S_i (or at y_i <= 0) r_i is linear, as above.
     subject to m·a_i <= u_i <= U_i·a_i,   m·b_i <= d_i <= W_i·b_i,    a_i + b_i <= 1
                Σ(u_i - d_i) <= S          idle floor unless idle does not go down, and Σx + idle = T
                Σ(u_i + d_i) <= M          turnover, and the loss budget
@@ -27,7 +36,9 @@ with the vault's integer limits, computed exactly in asset units (then divided b
     M   = min(⌊max_turnover_bps·T/10⁴⌋, ⌊max_loss_bps·T/slippage_bps⌋) - ⌈ε·Σx0⌉   slippage_bps·moved <=
           max_loss_bps·T; less what the positions may earn before the rebalance is mined (ε below)
     m   = max(min_trade_floor, ⌈g / spread⌉, 1),  spread = max(0, max r) - min(0, min r): a smaller trade
-          cannot pay its own gas even moving from the worst place to the best (idle is worth 0)
+          cannot pay its own gas even moving from the worst place to the best (idle is worth 0); r_i here is
+          the marginal value at today's position, the most a unit supplied gains and the least a unit
+          withdrawn costs where it is diluted
 
 A vault outside its limits (idle below the floor, a market over its cap: a large withdrawal or a loss elsewhere
 puts it there, never a rebalance, and interest's drift, `guardrails.DRIFT_BPS`, is no breach) is moved back as
@@ -47,6 +58,7 @@ a bound proves that of every plan (no place worth moving to pays for leaving the
 from, see `_no_plan_gains`), the solver is not called at all.
 """
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass as plain_dataclass
@@ -75,6 +87,12 @@ from strategy.units import BPS, DAYS_PER_YEAR
 # 1 bp is an hour at 87 % APY. A full exit from a market that pays back all of it needs none: it redeems every
 # share.
 ACCRUAL_MARGIN = Fraction(1, 10_000)
+# The program takes a diluted market's concave yield as chords (`yield_segments`), each spanning at most this
+# much of its slope, at most MAX_SEGMENTS a side: a chord lies below the curve by at most about a quarter of the
+# step times the chord's yield (1 % of its yield at the default), while the program grows by 2 to 16 columns a
+# diluted market (most are one chord: 1 M beside a supply of 100 M moves the slope by 2 %).
+SEGMENT_SLOPE_STEP = 0.02
+MAX_SEGMENTS = 8
 # Solver amounts within this fraction of T of a bound are that bound (full exits stay full exits).
 _SNAP = 1e-9
 _MIP_REL_GAP = 1e-9
@@ -97,6 +115,10 @@ class MarketForecast:
     apy_pct: FiniteFloat
     p_event: Annotated[float, Field(strict=True, ge=0, le=1)]
     loss_given_event: Annotated[float, Field(strict=True, ge=0, le=1)] | None = None
+    # The market's supply besides this vault, in asset base units, that `apy_pct` is the supply rate at: the
+    # vault's own position x beside it earns the rate times supply / (supply + x) (`strategy.market_supply`).
+    # None: not known, or the market is taken as deep enough that the vault's money moves no rate.
+    supply: Annotated[int, Field(strict=True, gt=0)] | None = None
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -155,10 +177,37 @@ class UnknownMarket(ValueError):
     """A position or forecast names a market the guardrails do not list."""
 
 
-def horizon_value(forecast: MarketForecast, config: AllocatorConfig) -> float:
-    """r: the value of one unit held in the market over the horizon, net of the risk penalty."""
-    expected_return = forecast.apy_pct * config.horizon_days / DAYS_PER_YEAR / 100
-    return expected_return - config.risk_aversion * forecast.p_event * loss_given(forecast, config)
+def horizon_value(forecast: MarketForecast, config: AllocatorConfig, held: int = 0) -> float:
+    """r: the value over the horizon of one more unit held in the market beside `held` units, net of the risk
+    penalty (with no supply known, every unit is worth the same)."""
+    return span_value(forecast, config, held, held)
+
+
+def span_value(forecast: MarketForecast, config: AllocatorConfig, start: int, end: int) -> float:
+    """The value per unit of the units between positions `start` and `end` over the horizon: the yield the
+    forecast expects, diluted by the position itself where the market's supply S is known, less the risk penalty.
+
+    A position x earns y·x·S/(S + x), concave in x, so the units between a and b earn y·S²/((S + a)(S + b)) each,
+    the marginal y·S²/(S + x)² at a = b = x."""
+    return _span_yield(forecast, config, start, end) - risk_penalty(forecast, config)
+
+
+def _span_yield(forecast: MarketForecast, config: AllocatorConfig, start: float, end: float) -> float:
+    expected = horizon_yield(forecast, config)
+    if forecast.supply is None or expected <= 0:
+        return expected  # at or below 0 taken as it is: no supply rate is negative, there is no interest to share
+    supply = forecast.supply
+    return expected * (supply / (supply + start)) * (supply / (supply + end))
+
+
+def horizon_yield(forecast: MarketForecast, config: AllocatorConfig) -> float:
+    """y: what one unit earns over the horizon at the forecast APY (of a position too small to dilute it)."""
+    return forecast.apy_pct * config.horizon_days / DAYS_PER_YEAR / 100
+
+
+def risk_penalty(forecast: MarketForecast, config: AllocatorConfig) -> float:
+    """λ·p·LGD: the expected loss of one unit over the horizon, weighed by the risk aversion."""
+    return config.risk_aversion * forecast.p_event * loss_given(forecast, config)
 
 
 def loss_given(forecast: MarketForecast, config: AllocatorConfig) -> float:
@@ -169,10 +218,11 @@ def loss_given(forecast: MarketForecast, config: AllocatorConfig) -> float:
     return UNMEASURED_LOSS_GIVEN_EVENT if forecast.loss_given_event is None else forecast.loss_given_event
 
 
-def trade_value(delta: int, value: float, config: AllocatorConfig) -> float:
-    """What moving `delta` (signed, asset units) into a market worth `value` per unit (`horizon_value`) gains
-    over the horizon, net of its gas and slippage: a plan's expected gain is the sum over its trades."""
-    return delta * value - config.gas_cost - config.slippage_bps / BPS * abs(delta)
+def trade_value(position: int, delta: int, forecast: MarketForecast, config: AllocatorConfig) -> float:
+    """What moving `delta` (signed, asset units) into a market holding `position` gains over the horizon, net of
+    its gas and slippage (`span_value` of the units moved): a plan's expected gain is the sum over its trades."""
+    held = delta * span_value(forecast, config, position, position + delta)
+    return held - config.gas_cost - config.slippage_bps / BPS * abs(delta)
 
 
 def min_trade_size(values: list[float], config: AllocatorConfig) -> int | None:
@@ -211,7 +261,10 @@ def allocate(
     _require_listed("state.positions", state.positions, guardrails)
     _require_listed("forecasts", forecasts, guardrails)
     current = {market: state.position(market) for market in guardrails.markets}
-    values = {market: horizon_value(forecasts[market], config) for market in guardrails.markets if market in forecasts}
+    # Each market's value of a unit more or less at today's position: with dilution the best any trade can do
+    # per unit supplied, and the least a withdrawal can cost per unit (the value is concave in the position).
+    values = {market: horizon_value(forecasts[market], config, current[market])
+              for market in guardrails.markets if market in forecasts}
     min_trade = min_trade_size(list(values.values()), config)
     outside = tuple(breaches(state, guardrails))
     if min_trade is None and outside and values:
@@ -230,13 +283,13 @@ def allocate(
     limits = _Limits.of(state, guardrails, forecasts, values, config, min_trade, outside)
     if not limits.repairing and _no_plan_gains(limits, values, config):
         return hold(AllocationStatus.OPTIMAL, NO_PLAN_GAINS)
-    result = _solve(limits, values, config)
+    result = _solve(limits, forecasts, values, config)
     status = AllocationStatus.OPTIMAL if result.status == 0 else AllocationStatus.NOT_OPTIMAL
     if result.x is None:
         return hold(status, result.message)
 
     deltas = _integer_trades(result.x, limits, values)
-    gain = sum(trade_value(delta, values[market], config) for market, delta in deltas.items())
+    gain = sum(trade_value(current[market], delta, forecasts[market], config) for market, delta in deltas.items())
     if not deltas or (gain <= 0 and not limits.repairing):
         return hold(status, result.message)
     targets = {market: position + deltas.get(market, 0) for market, position in current.items()}
@@ -413,7 +466,9 @@ def _no_plan_gains(limits: _Limits, values: Mapping[str, float], config: Allocat
     least m, costing r_i + s a unit; idle while it may go down, costing 0) to destinations (a market with room
     for at least m, worth r_i - s a unit; idle, worth 0), and touches at least one market. It gains at most
     F·max(0, best destination - cheapest source) - g; if that is not positive, the solver's plan would be held
-    too. Exact arithmetic: the proof does not rest on rounding.
+    too. `values` are the marginal values at today's positions, so the bound holds for a diluted market too: its
+    value is concave, no unit supplied gains more than the first and no unit withdrawn costs less (leaving a
+    market raises the rate on what stays). Exact arithmetic: the proof does not rest on rounding.
     """
     slip = Fraction(config.slippage_bps) / BPS
     sources = [m for m in limits.markets if limits.down_room[m] >= limits.min_trade]
@@ -427,22 +482,43 @@ def _no_plan_gains(limits: _Limits, values: Mapping[str, float], config: Allocat
     return flow * max(Fraction(0), spread) <= Fraction(config.gas_cost)
 
 
-def _solve(limits: _Limits, values: Mapping[str, float], config: AllocatorConfig) -> OptimizeResult:
-    """The MILP over [u, d, a, b] (fractions of T), minimising the negated, scaled objective."""
+def _solve(limits: _Limits, forecasts: Mapping[str, MarketForecast], values: Mapping[str, float],
+           config: AllocatorConfig) -> OptimizeResult:
+    """The MILP over [u, d, a, b, chords] (fractions of T), minimising the negated, scaled objective.
+
+    A market whose value is linear in its position carries its yield on u_i and d_i; a diluted one over more
+    than one chord (`yield_segments`) carries it on chord variables that add up to u_i (d_i), filled nearest
+    first by the objective alone since their yields fall (rise) away from the position."""
     n = len(limits.markets)
     total = limits.total
-    r = np.array([values[market] for market in limits.markets])
+    slip = config.slippage_bps / BPS
+    penalty = np.array([risk_penalty(forecasts[market], config) for market in limits.markets])
+    cost_up, cost_down = slip + penalty, slip - penalty
+    chord_costs: list[float] = []
+    chord_widths: list[float] = []
+    chord_rows: list[tuple[int, int]] = []  # (column of u_i or d_i, chord count) of each multi-chord side
+    for i, market in enumerate(limits.markets):
+        position = limits.positions[market]
+        for side, reach, sign, costs in ((i, limits.up_room[market], 1, cost_up),
+                                         (n + i, limits.down_room[market], -1, cost_down)):
+            chords = yield_segments(forecasts[market], config, position, sign * reach)
+            if len(chords) == 1:
+                costs[i] -= sign * chords[0][1]
+                continue
+            chord_rows.append((side, len(chords)))
+            chord_costs += [-sign * y for _, y in chords]
+            chord_widths += [width / total for width, _ in chords]
+    k = len(chord_costs)
     down = np.array([limits.down_room[market] / total for market in limits.markets])
     up = np.array([limits.up_room[market] / total for market in limits.markets])
     m = limits.min_trade / total
-    slip = config.slippage_bps / BPS
     gas = np.full(n, config.gas_cost / total)
-    cost = np.concatenate([slip - r, slip + r, gas, gas])
+    cost = np.concatenate([cost_up, cost_down, gas, gas, chord_costs])
     # Scaled to at most 1 in size whatever the yields, so HiGHS's absolute gaps and tolerances fit them.
     cost /= np.abs(cost).max() or 1.0  # all zero: a forced repair with nothing to gain or pay
 
     eye, zero, ones, none = np.eye(n), np.zeros((n, n)), np.ones(n), np.zeros(n)
-    blocks = [  # (rows, lower bound, upper bound)
+    blocks = [  # (rows over [u, d, a, b], lower bound, upper bound)
         (np.hstack([eye, zero, -m * eye, zero]), 0.0, np.inf),  # u_i >= m·a_i
         (np.hstack([eye, zero, -np.diag(up), zero]), -np.inf, 0.0),  # u_i <= U_i·a_i
         (np.hstack([zero, eye, zero, -m * eye]), 0.0, np.inf),  # d_i >= m·b_i
@@ -459,18 +535,46 @@ def _solve(limits: _Limits, values: Mapping[str, float], config: AllocatorConfig
         risk = np.array([float(w / scale) for w in weights])
         room = min(limits.risk_room / total / scale, Fraction(n))  # the row's left side never exceeds n
         blocks.append((np.hstack([risk, -risk, none, none])[None], -np.inf, float(room)))
-    matrix = np.vstack([rows for rows, _, _ in blocks])
+    matrix = np.hstack([np.vstack([rows for rows, _, _ in blocks]), np.zeros((sum(len(r) for r, _, _ in blocks), k))])
     lower = np.concatenate([np.full(len(rows), lo) for rows, lo, _ in blocks])
     upper = np.concatenate([np.full(len(rows), hi) for rows, _, hi in blocks])
+    if chord_rows:  # Σ chords - u_i (d_i) = 0
+        sums = np.zeros((len(chord_rows), 4 * n + k))
+        first = 4 * n
+        for row, (side, count) in enumerate(chord_rows):
+            sums[row, side] = -1.0
+            sums[row, first:first + count] = 1.0
+            first += count
+        matrix, lower, upper = (np.vstack([matrix, sums]), np.concatenate([lower, np.zeros(len(chord_rows))]),
+                                np.concatenate([upper, np.zeros(len(chord_rows))]))
     forced = np.array([limits.down_floor.get(market, 0) / total for market in limits.markets])
     return milp(
         cost,
-        integrality=np.concatenate([np.zeros(2 * n), np.ones(2 * n)]),
-        bounds=Bounds(np.concatenate([none, forced, none, (forced > 0).astype(float)]),
-                      np.concatenate([up, down, ones, ones])),
+        integrality=np.concatenate([np.zeros(2 * n), np.ones(2 * n), np.zeros(k)]),
+        bounds=Bounds(np.concatenate([none, forced, none, (forced > 0).astype(float), np.zeros(k)]),
+                      np.concatenate([up, down, ones, ones, chord_widths])),
         constraints=LinearConstraint(matrix, lower, upper),
         options={"node_limit": config.node_limit, "time_limit": config.time_limit_s, "mip_rel_gap": _MIP_REL_GAP},
     )
+
+
+def yield_segments(forecast: MarketForecast, config: AllocatorConfig, position: int,
+                   delta: int) -> list[tuple[float, float]]:
+    """The chords the program takes the yield of moving `delta` (signed, asset units) at `position` as: (width in
+    asset units, yield per unit), nearest the position first; one chord at the forecast's yield when it is not
+    diluted (`span_value`).
+
+    The yield y·S·x/(S + x) of a position x is concave, so each chord (`span_value`'s yield) lies below the curve
+    and a plan is never valued above what the replay and the market pay it; the chords are spaced evenly in
+    log(S + x), each spanning at most SEGMENT_SLOPE_STEP of slope, at most MAX_SEGMENTS of them."""
+    expected = horizon_yield(forecast, config)
+    if delta == 0 or forecast.supply is None or expected <= 0:
+        return [(float(abs(delta)), _span_yield(forecast, config, position, position + delta))]
+    supply = forecast.supply
+    near, far = supply + position, supply + position + delta
+    count = min(MAX_SEGMENTS, max(1, math.ceil(2 * abs(math.log(far / near)) / math.log1p(SEGMENT_SLOPE_STEP))))
+    points = [near * (far / near) ** (step / count) - supply for step in range(count)] + [position + delta]
+    return [(abs(b - a), _span_yield(forecast, config, a, b)) for a, b in itertools.pairwise(points)]
 
 
 def _integer_trades(solution: np.ndarray, limits: _Limits, values: Mapping[str, float]) -> dict[str, int]:
@@ -480,7 +584,7 @@ def _integer_trades(solution: np.ndarray, limits: _Limits, values: Mapping[str, 
     Cutting a supply eases every sum; a withdrawal is cut only once no supply is left, when money flows
     out of markets only and the idle and risk limits hold by themselves.
     """
-    supplied, withdrawn, goes_up, goes_down = np.split(solution, 4)
+    supplied, withdrawn, goes_up, goes_down = np.split(solution[:4 * len(limits.markets)], 4)  # chords after
     supplies: dict[str, int] = {}
     withdrawals: dict[str, int] = {}
     for i, market in enumerate(limits.markets):

@@ -3,8 +3,9 @@
 The one explanation every screen shows (`keeper status`, `vault info`, the depositors' page), made from what the
 keeper journals for a decision (its forecasts and targets) and the vault as the keeper saw it (its state and
 guardrails at the decision's block). Nothing is derived again here: a market's gain is the allocator's
-`trade_value` of its trade at `horizon_value`, and a limit binds when the targets reach the bound the allocator
-computes itself (`position_caps`, `mined_idle_floor`, `move_limit`, `risk_limit`), within the rounding of its plan.
+`trade_value` of its trade (its value at the target less at the position, diluted where the journaled forecast
+knows the market's supply), and a limit binds when the targets reach the bound the allocator computes itself
+(`position_caps`, `mined_idle_floor`, `move_limit`, `risk_limit`), within the rounding of its plan.
 """
 
 from collections.abc import Mapping
@@ -16,7 +17,6 @@ from strategy.allocator import (
     AllocatorConfig,
     MarketForecast,
     expected_loss,
-    horizon_value,
     mined_idle_floor,
     move_limit,
     position_caps,
@@ -87,8 +87,7 @@ def explain(state: VaultState, guardrails: Guardrails, forecasts: Mapping[str, M
         if market not in forecast:  # held: the allocator moves only the markets it has a forecast for
             gain, limit = None, "no forecast"
         else:  # a market it does not trade pays no gas
-            value = horizon_value(forecast[market], config)
-            gain = trade_value(target - position, value, config) if target != position else 0.0
+            gain = trade_value(position, target - position, forecast[market], config) if target != position else 0.0
             limit = "at its cap" if target >= caps[market] - slack else ""
             if market in state.withdrawable and position - target >= withdrawal_room(state, market) - slack:
                 limit = "at its liquidity"  # the market pays back no more now (near 100 % utilization)
@@ -106,7 +105,7 @@ def _gas_per_trade(state: VaultState, forecasts: Mapping[str, MarketForecast], t
               if market in forecasts and target != state.position(market)}
     if not trades:
         return config.gas_cost
-    gross = sum(trade_value(delta, horizon_value(forecasts[market], free), free) for market, delta in trades.items())
+    gross = sum(trade_value(state.position(market), delta, forecasts[market], free) for market, delta in trades.items())
     return (gross - expected_gain) / len(trades)
 
 

@@ -435,7 +435,8 @@ def problems(draw) -> tuple[Guardrails, VaultState, dict[str, MarketForecast], A
         st.dictionaries(
             st.sampled_from(markets),
             st.builds(MarketForecast, apy_pct=ranges["apy"], p_event=ranges["p_event"],
-                      loss_given_event=st.one_of(st.none(), st.floats(0, 1))),
+                      loss_given_event=st.one_of(st.none(), st.floats(0, 1)),
+                      supply=st.one_of(st.none(), st.integers(1, 10**6 * draw(ranges["unit"])))),
             min_size=(len(markets) + 1) // 2,
         )
     )
@@ -506,7 +507,8 @@ def test_no_single_move_beats_the_allocation(problem):
     allocation = allocate(before, rails, forecasts, config)
     assume(allocation.status is AllocationStatus.OPTIMAL and not allocation.repairing)
     values = [horizon_value(f, config) for f in forecasts.values()]
-    precision = 1e-6 * before.total * (max([0.0, *values]) - min([0.0, *values]))
+    precision = (1e-6 * before.total * (max([0.0, *values]) - min([0.0, *values]))
+                 + chord_slack(before, forecasts, config))
     for source, destination in itertools.permutations([None, *forecasts], 2):
         available = before.idle if source is None else withdrawal_room(before, source)
         for amount in {available // k for k in (1, 2, 10, 1000)} - {0}:
@@ -541,13 +543,38 @@ def test_with_no_risk_aversion_higher_yield_gets_at_least_as_much(total, yields,
 
 
 def plan_gain(before: VaultState, trades: dict[str, int], forecasts, config: AllocatorConfig) -> float:
-    """The allocator's objective for a plan: value gained over the horizon minus gas and slippage."""
+    """The allocator's objective for a plan, exactly: value gained over the horizon (each market's diluted yield
+    y·x·S/(S + x) where its supply is known) minus gas and slippage."""
+
+    def value(market: str, amount: int) -> float:
+        forecast = forecasts[market]
+        expected = forecast.apy_pct * config.horizon_days / YEAR / 100
+        if forecast.supply is not None and expected > 0:
+            expected *= forecast.supply / (forecast.supply + amount)
+        penalty = config.risk_aversion * forecast.p_event * allocator.loss_given(forecast, config)
+        return amount * (expected - penalty)
+
     deltas = {m: t - before.position(m) for m, t in trades.items()}
     return (
-        sum(delta * horizon_value(forecasts[m], config) for m, delta in deltas.items())
+        sum(value(m, before.position(m) + delta) - value(m, before.position(m)) for m, delta in deltas.items())
         - config.gas_cost * len(trades)
         - config.slippage_bps / BPS * sum(map(abs, deltas.values()))
     )
+
+
+def chord_slack(before: VaultState, forecasts, config: AllocatorConfig) -> float:
+    """How far below a plan's value the allocator's chords of diluted yields may put it: a chord over which the
+    slope falls by a factor ρ lies at most width·y·(1 - 1/ρ)/4 below the curve, and no chord spans more than
+    1 + SEGMENT_SLOPE_STEP, or the MAX_SEGMENTS-th root of ((S + T)/S)², whichever is larger."""
+    slack = 0.0
+    for forecast in forecasts.values():
+        expected = forecast.apy_pct * config.horizon_days / YEAR / 100
+        if forecast.supply is None or expected <= 0:
+            continue
+        spread = ((forecast.supply + before.total) / forecast.supply) ** (2 / allocator.MAX_SEGMENTS)
+        rho = max(1 + allocator.SEGMENT_SLOPE_STEP, spread)
+        slack += before.total * expected * (1 - 1 / rho) / 4
+    return slack
 
 
 def rounding_safe_cap(cap_bps: int, total: int, markets: int, slippage_loss: int = 0) -> int:
@@ -615,7 +642,10 @@ def tiny_instances(draw, even: bool):
         min_idle_bps=draw(coarse_bps),
         markets={m: MarketLimits(draw(coarse_bps), draw(st.integers(0, total))) for m in markets},
     )
-    forecasts = {m: MarketForecast(draw(st.floats(-50, 50)), draw(st.floats(0, 1))) for m in markets}
+    # Even data: linear values (the LP's vertices are integral); odd: some markets diluted by thin supplies.
+    supply = st.none() if even else st.one_of(st.none(), st.integers(1, 40))
+    forecasts = {m: MarketForecast(draw(st.floats(-50, 50)), draw(st.floats(0, 1)), supply=draw(supply))
+                 for m in markets}
     config = AllocatorConfig(
         horizon_days=YEAR,
         risk_aversion=draw(st.floats(0, 1)),
@@ -650,7 +680,7 @@ def test_milp_is_within_rounding_of_the_exhaustive_optimum(instance):
     best = best_by_brute_force(before, rails, forecasts, config, allocation.min_trade)
     values = [abs(horizon_value(f, config)) + config.slippage_bps / BPS for f in forecasts.values()]
     assert allocation.expected_gain <= best + 1e-9
-    assert allocation.expected_gain >= best - 2 * sum(values) - 1e-9
+    assert allocation.expected_gain >= best - 2 * sum(values) - chord_slack(before, forecasts, config) - 1e-9
 
 
 def test_a_breach_without_any_forecast_market_holds():
@@ -729,3 +759,63 @@ def test_a_vault_in_its_best_places_holds_without_the_solver():
     # B below A's worth, A full: moving B's money to idle loses, to A is not allowed. Room in A changes that.
     roomy = allocate(before, open_rails(), forecasts, plain())
     assert roomy.trades == {A: 1000, B: 0}
+
+
+# --- the vault's own money dilutes a thin market ----------------------------------------------------------
+
+
+def test_a_diluted_position_is_worth_its_share_of_the_markets_interest():
+    config = plain()
+    thin = MarketForecast(apy_pct=10.0, p_event=0.0, supply=1_000_000)
+    # 1,000,000 beside 1,000,000 earns half the rate: 50,000 a year, and the next unit a quarter of it
+    assert allocator.trade_value(0, 1_000_000, thin, config) == pytest.approx(50_000)
+    assert horizon_value(thin, config, 1_000_000) == pytest.approx(0.025)
+    assert horizon_value(thin, config) == pytest.approx(0.10)
+    # withdrawing the second half of 2,000,000 gives up what those units earn: y·S²/((S + 1 M)(S + 2 M)) each
+    assert allocator.trade_value(2_000_000, -1_000_000, thin, config) == pytest.approx(-1_000_000 * 0.10 / 6)
+    # a forecast at or below 0 is not shared out: it is what every unit loses
+    assert allocator.trade_value(0, 1_000, replace(thin, apy_pct=-10.0), config) == pytest.approx(-100)
+
+
+def test_a_thin_market_is_filled_only_until_its_marginal_yield_falls_to_the_next_markets():
+    # 10 % on a supply of 1,000,000 against a deep 2.5 %: x·S/(S+x) has the marginal 0.10·S²/(S+x)², 2.5 % at
+    # x = S. Without dilution the whole 3,000,000 would go to the 10 % market.
+    rails = open_rails()
+    forecasts = {A: MarketForecast(apy_pct=10.0, p_event=0.0, supply=1_000_000),
+                 B: MarketForecast(apy_pct=2.5, p_event=0.0)}
+    allocation = allocate(idle_vault(3_000_000), rails, forecasts, plain())
+    assert allocation.targets == {A: 1_000_000, B: 2_000_000}
+    assert allocation.expected_gain == pytest.approx(50_000 + 50_000)
+    undiluted = allocate(idle_vault(3_000_000), rails, {A: replace(forecasts[A], supply=None), B: forecasts[B]},
+                         plain())
+    assert undiluted.targets == {A: 3_000_000, B: 0}
+
+
+def test_two_equal_thin_markets_are_shared_within_the_chords_of_the_optimum():
+    rails = open_rails()
+    forecasts = {m: MarketForecast(apy_pct=5.0, p_event=0.0, supply=1_000_000) for m in (A, B)}
+    before = idle_vault(1_000_000)
+    allocation = allocate(before, rails, forecasts, plain())
+    best = 2 * allocator.trade_value(0, 500_000, forecasts[A], plain())  # 33,333: half each
+    concentrated = allocator.trade_value(0, 1_000_000, forecasts[A], plain())  # 25,000
+    assert best - chord_slack(before, forecasts, plain()) <= allocation.expected_gain <= best
+    assert allocation.expected_gain > concentrated
+    assert 400_000 <= allocation.targets[A] <= 600_000 and sum(allocation.targets.values()) == 1_000_000
+    assert allocation.expected_gain == pytest.approx(plan_gain(before, allocation.trades, forecasts, plain()))
+
+
+def test_leaving_a_thin_market_is_priced_at_what_its_rate_rises_to():
+    # At 1,000,000 in the thin 10 % market its marginal is the deep market's 2.5 %: no move pays for its gas, and
+    # the bound proves it without the solver although the market's average rate (5 %) is twice the other's.
+    rails = open_rails()
+    forecasts = {A: MarketForecast(apy_pct=10.0, p_event=0.0, supply=1_000_000),
+                 B: MarketForecast(apy_pct=2.5, p_event=0.0)}
+    before = idle_vault(3_000_000, {A: 1_000_000, B: 2_000_000})
+    allocation = allocate(before, rails, forecasts, plain(gas_cost=1.0))
+    assert not allocation.changed and allocation.solver_message == NO_PLAN_GAINS
+    with mock.patch.object(allocator, "_no_plan_gains", return_value=False):
+        assert not allocate(before, rails, forecasts, plain(gas_cost=1.0)).changed
+    # priced at its average rate instead, the thin market would take all the turnover limit lets it
+    undiluted = allocate(before, rails, {A: replace(forecasts[A], apy_pct=5.0, supply=None), B: forecasts[B]},
+                         plain(gas_cost=1.0))
+    assert undiluted.targets[A] > 2_000_000
