@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from functools import cached_property
+from typing import NamedTuple, Protocol, cast
 
 import pandas as pd
 
@@ -32,9 +33,11 @@ from strategy.allocator import (
     allocate,
 )
 from strategy.costs import ExecutionCosts
+from strategy.data.daily import DailyPanel
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.decision import Planner, VerdictKind, decide, forecasts_for_markets
 from strategy.guardrails import Guardrails, VaultState
+from strategy.market_supply import supplies, supply_in_asset
 from strategy.targets import TargetParams
 
 # A pool whose last row is older than this is unknown. One missing day is a feed's gap (the real Compound v3
@@ -110,6 +113,23 @@ class Setup:
 
     def is_decision_day(self, index: int) -> bool:
         return index % self.rebalance_every == 0 and index < len(self.days) - 1
+
+    @cached_property
+    def market_supply(self) -> pd.DataFrame | None:
+        """Each pool's supply besides the vault (days × pools, base units) that the vault's own deposit dilutes,
+        in the replay's yields and its decisions alike; None with `[backtest] supply_dilution` off."""
+        if not self.settings.supply_dilution:
+            return None
+        supply = supply_in_asset(DailyPanel(self.market.history), self.market.pools, self.settings.asset_symbol,
+                                 self.settings.unit)
+        return supply.reindex(columns=self.pools)
+
+    def supply_on(self, day: pd.Timestamp) -> dict[str, int] | None:
+        """The supplies the allocator is told on decision day `day` (known by then: a median of days up to it)."""
+        supply = self.market_supply
+        if supply is None:
+            return None
+        return supplies(cast(pd.Series, supply.loc[day])) if day in supply.index else {}  # one day: a row
 
 
 @dataclass(frozen=True)
@@ -205,7 +225,8 @@ def _listed_forecasts(setup: Setup, forecaster: Forecaster, day: pd.Timestamp) -
     forecasts = forecaster.forecast(view, day)
     recent = (view.history[TIMESTAMP] >= day - UNKNOWN_AFTER).to_numpy()
     with_data = set(view.history[POOL].array[recent])  # one column cut, not whole rows: asked every day
-    return forecasts_for_markets(setup.pools, forecasts, stale=[pool for pool in setup.pools if pool not in with_data])
+    return forecasts_for_markets(setup.pools, forecasts, stale=[pool for pool in setup.pools if pool not in with_data],
+                                 supply=setup.supply_on(day))
 
 
 def _decide(setup: Setup, vault: BacktestVault, plan: Planner, forecasts: dict[str, MarketForecast],

@@ -4,9 +4,9 @@ For the day ``d`` arriving (the position was held over (d-1, d]):
 
 - yield: the position compounds daily at the APY the pool reports on day ``d`` (the rate over that day;
   `strategy.targets` likewise takes days t+1..t+H as what holding from t earns); no row that day earns 0;
-- dilution: with `dilution_unit`, the vault's own position x beside the market's supply S earns the supply rate
-  recorded without it times S/(S + x) (`backtest.market_share`), i.e. the day's growth to that power; x is the
-  position held into the day;
+- dilution: given each market's `supply` S, the vault's own position x beside it earns the supply rate recorded
+  without it times S/(S + x) (`strategy.market_supply`), i.e. the day's growth to that power; x is the position
+  held into the day;
 - peg: in a stablecoin pool (per the pool metadata), the position is marked to the pool's price in the
   vault's asset (`strategy.data.prices.in_asset`, as the peg-loss target counts it), i.e. it moves by
   price(d) / price(d-1), so a depeg loses value and a recovery wins it back. A pool of the asset itself is
@@ -35,9 +35,9 @@ import pandas as pd
 
 from backtest.incidents import incident_losses
 from backtest.market import MarketData
-from backtest.market_share import dilution, supply_of
 from strategy.data.daily import DailyPanel
 from strategy.data.prices import in_asset
+from strategy.market_supply import dilution, usd_in_asset
 from strategy.units import DAYS_PER_YEAR
 
 if TYPE_CHECKING:
@@ -91,11 +91,11 @@ PNL_EFFECTS = ("yield", "dilution", "peg", "incident")
 class RealisedMarket:
     """Daily yield, peg and incident factors of the universe's pools, precomputed on the daily grid.
 
-    `dilution_unit`: base units per asset unit of the positions `on` is given, to dilute each pool's APY by them
-    (module docstring); None: every position earns the recorded APY."""
+    `supply`: each pool's supply besides the vault (days × pools, in the base units of the positions `on` is
+    given), to dilute each pool's APY by them (module docstring); None: every position earns the recorded APY."""
 
     def __init__(self, market: MarketData, pools: Sequence[str], asset_symbol: str | None = None,
-                 dilution_unit: int | None = None):
+                 supply: pd.DataFrame | None = None):
         panel = DailyPanel(market.history)
         columns = pd.Index(list(pools))
 
@@ -110,21 +110,16 @@ class RealisedMarket:
         stable = columns.isin(sorted(market.stablecoin_pools()))
         ratio = price / price.shift(1)
         self.peg = ratio.where(np.broadcast_to(stable, ratio.shape)).fillna(1.0)
-        # USD in the asset: each pool's USD figure over the asset's USD price that day (the pool's price in the
-        # asset over its price in USD), at par where either price is unknown.
-        in_asset_units = (price / wide("price")).fillna(1.0)
+        in_asset_units = usd_in_asset(panel, market.pools, asset_symbol).reindex(columns=columns, fill_value=1.0)
         self.liquidity = (wide("tvl_usd") * in_asset_units).fillna(np.inf)
-        self.supply = (None if dilution_unit is None
-                       else supply_of(panel).reindex(columns=columns) * in_asset_units * dilution_unit)
+        self.supply = None if supply is None else supply.reindex(index=self.growth.index, columns=columns)
         losses = incident_losses(market.history, market.news, market.pools, self.pools)
         self.loss, self.unpriced_incidents = losses.share.reindex(self.growth.index, fill_value=0.0), losses.unpriced
 
     @classmethod
     def of(cls, setup: Setup) -> RealisedMarket:
         """The realised market of a replay, diluted as its settings say (`[backtest] supply_dilution`)."""
-        settings = setup.settings
-        return cls(setup.market, setup.pools, settings.asset_symbol,
-                   settings.unit if settings.supply_dilution else None)
+        return cls(setup.market, setup.pools, setup.settings.asset_symbol, setup.market_supply)
 
     def on(self, day: pd.Timestamp, positions: Sequence[int] = ()) -> DayFactors:
         """The factors of `day` (all neutral if the data has no such day) for the positions held into it (base

@@ -156,7 +156,8 @@ class BacktestSettings(BaseModel):
     asset_decimals = 6          # the vault asset's decimals (amounts are simulated in base units)
     gas_price_gwei = 20.0       # the simulated chain's gas price (live, the keeper reads the chain's)
     max_markets = 16            # without a market list: the asset's pools with data in the window, by mean TVL
-    supply_dilution = true      # the vault's deposits dilute each market's supply APY (backtest.market_share)
+    supply_dilution = true      # the vault's deposits dilute each market's supply APY (strategy.market_supply),
+                                # in the replay's yields and in its allocator's plans
     ```
     """
 
@@ -167,8 +168,8 @@ class BacktestSettings(BaseModel):
     asset_decimals: Annotated[int, Field(ge=0, le=36)] = 6
     gas_price_gwei: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 20.0
     max_markets: Annotated[int, Field(ge=1, le=MAX_MARKETS)] = MAX_MARKETS
-    # Off, every position earns the recorded APY whatever its size: a replay of an amount its markets could
-    # not take earns more than it could have.
+    # Off, every position earns the recorded APY whatever its size and the allocator plans as if every market
+    # were deep: a replay of an amount its markets could not take earns more than it could have.
     supply_dilution: bool = True
     guardrails: dict[str, Any] = Field(default_factory=dict)
 

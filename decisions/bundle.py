@@ -68,10 +68,11 @@ def _versions() -> dict[str, str]:
 def decision_bundle(*, chain_id: int, vault: str, timestamp: int, inputs: Mapping[str, Any], model_hash: str,
                     allocator: AllocatorConfig, markets: Mapping[str, str], guardrails: Guardrails,
                     state: VaultState, block: Mapping[str, Any], chain_time: int, unknown_pools: Sequence[str],
-                    targets: Mapping[str, int]) -> Bundle:
+                    market_supply: Mapping[str, int], targets: Mapping[str, int]) -> Bundle:
     """The bundle of a decision: `inputs` is `strategy.decision_record.inputs_document` of what the model saw,
     `markets` the pool -> market map, `block` the block the state was read at, `chain_time` the time the
-    guardrail mirror checked the plan at."""
+    guardrail mirror checked the plan at, `market_supply` each market's supply besides the vault the allocator
+    was told (base units, `strategy.market_supply.supply_on` of the inputs)."""
     parts = {
         "inputs": dict(inputs),
         "config": {"allocator": encode(allocator), "markets": encode(markets),
@@ -79,7 +80,8 @@ def decision_bundle(*, chain_id: int, vault: str, timestamp: int, inputs: Mappin
         "state": {"block": {"hash": _hex(block["hash"]), "number": str(block["number"]),
                             "timestamp": str(block["timestamp"])},
                   "chain_time": str(chain_time), "guardrails": encode(guardrails), "vault": encode(state),
-                  "unknown_pools": list(unknown_pools)},
+                  "unknown_pools": list(unknown_pools),
+                  "market_supply": {market: str(units) for market, units in sorted(market_supply.items())}},
     }
     record = decision_record(chain_id=chain_id, vault=vault, inputs_hash=hash_of(parts["inputs"]),
                              model_hash=model_hash, targets=targets, timestamp=timestamp,

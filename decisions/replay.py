@@ -31,7 +31,10 @@ def replay(document: Mapping[str, Any], artifact: ModelArtifact | None) -> Verdi
     listed = [market for market in markets.values() if market in guardrails.markets]
     by_market = {markets[pool]: forecast for pool, forecast in forecasts.items() if pool in markets}
     stale = [markets[pool] for pool in state["unknown_pools"]]
-    return decide(decode(VaultState, state["vault"]), guardrails, forecasts_for_markets(listed, by_market, stale),
+    # A bundle from before the allocator was told the markets' supply decided without it.
+    supply = {market: int(units) for market, units in state.get("market_supply", {}).items()}
+    return decide(decode(VaultState, state["vault"]), guardrails,
+                  forecasts_for_markets(listed, by_market, stale, supply),
                   decode(AllocatorConfig, config["allocator"]), int(state["chain_time"]))
 
 

@@ -2,8 +2,9 @@
 cycle writes them, the depositor tools read them back to say why the keeper chose its targets.
 
 Per pool id: the market's address, the forecast APY (%), p_event and, when the forecast carried its own, the
-loss given an event it was priced at (`strategy.allocator.loss_given`). Rows journaled before that key existed
-read as forecasts without one.
+loss given an event it was priced at (`strategy.allocator.loss_given`), and when the allocator was told it, the
+market's supply besides the vault (`MarketForecast.supply`, base units, as a string: it may exceed 2^53). Rows
+journaled before a key existed read as forecasts without it.
 """
 
 from collections.abc import Mapping
@@ -12,16 +13,26 @@ from typing import Any
 from strategy.allocator import MarketForecast
 
 
-def predictions_json(forecasts: Mapping[str, MarketForecast], markets: Mapping[str, str]) -> dict[str, Any]:
-    """The JSON of `forecasts` (by pool id), each with its market's address from `markets` (None if unlisted)."""
-    return {pool: {"market": markets.get(pool), "apy_pct": f.apy_pct, "p_event": f.p_event,
-                   **({} if f.loss_given_event is None else {"loss_given_event": f.loss_given_event})}
-            for pool, f in sorted(forecasts.items())}
+def predictions_json(forecasts: Mapping[str, MarketForecast], markets: Mapping[str, str],
+                     supply: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The JSON of `forecasts` (by pool id), each with its market's address from `markets` (None if unlisted)
+    and that market's `supply` (by market) where the allocator was told it."""
+    supply = supply or {}
+
+    def row(pool: str, f: MarketForecast) -> dict[str, Any]:
+        market = markets.get(pool)
+        known = supply.get(market) if market is not None else None
+        return {"market": market, "apy_pct": f.apy_pct, "p_event": f.p_event,
+                **({} if f.loss_given_event is None else {"loss_given_event": f.loss_given_event}),
+                **({} if known is None else {"supply": str(known)})}
+
+    return {pool: row(pool, f) for pool, f in sorted(forecasts.items())}
 
 
 def forecasts_by_market(predictions: Mapping[str, Any]) -> dict[str, MarketForecast]:
     """The journaled forecasts keyed by the market address each names; a pool without a market is left out."""
     return {p["market"]: MarketForecast(apy_pct=float(p["apy_pct"]), p_event=float(p["p_event"]),
                                         loss_given_event=None if p.get("loss_given_event") is None
-                                        else float(p["loss_given_event"]))
+                                        else float(p["loss_given_event"]),
+                                        supply=None if p.get("supply") is None else int(p["supply"]))
             for p in predictions.values() if p.get("market")}

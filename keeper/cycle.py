@@ -66,6 +66,7 @@ from strategy.guardrails import (
     Guardrails,
     VaultState,
 )
+from strategy.market_supply import supply_on
 from strategy.models import ModelError
 from strategy.trailing_best import RULE_HASH
 from strategy.units import annualised_growth, format_units
@@ -189,8 +190,10 @@ class Keeper:
         self._record_chain_facts(cycle_id, state, block)
         by_market, stale = self._forecasts_by_market(forecasts, guardrails, inputs.unknown_pools)
         listed = [market for market in self.markets.values() if market in guardrails.markets]
+        supply = self._market_supply(inputs)
         allocator, chain_time = self._allocator(), block["timestamp"] + 1
-        verdict = decide(state, guardrails, forecasts_for_markets(listed, by_market, stale), allocator, chain_time)
+        verdict = decide(state, guardrails, forecasts_for_markets(listed, by_market, stale, supply), allocator,
+                         chain_time)
         allocation = verdict.allocation
         self._observe_prediction(allocation, by_market, state)
 
@@ -200,13 +203,13 @@ class Keeper:
             inputs=inputs.document,
             model_hash=model.model_hash, allocator=allocator, markets=self.markets, guardrails=guardrails,
             state=state, block=block, chain_time=chain_time, unknown_pools=inputs.unknown_pools,
-            targets=allocation.trades)
+            market_supply=supply, targets=allocation.trades)
         write_bundle(self.config.service.decisions_dir, bundle,
                      model.champion if model.model_hash != RULE_HASH else None)
         decision_hash = bundle.decision_hash
         decision_id = self.db.record_decision(
             cycle_id, inputs_hash=bundle.record["inputs_hash"], model_hash=model.model_hash,
-            predictions=predictions_json(forecasts, self.markets), targets=allocation.targets,
+            predictions=predictions_json(forecasts, self.markets, supply), targets=allocation.targets,
             allocation_status=allocation.status.value, expected_gain=allocation.expected_gain,
             decision_hash=decision_hash, record=canonical_json(bundle.record),
         )
@@ -403,6 +406,13 @@ class Keeper:
             price_history_days=sources.price_history_days,
             limits=self.config.gate, now=now,
         )
+
+    def _market_supply(self, inputs: ModelInputs) -> dict[str, int]:
+        """Each market's supply besides the vault on the decision day (base units), from its pool's recorded
+        liquidity and utilization: what the allocator weighs the vault's own dilution by."""
+        by_pool = supply_on(inputs.history, inputs.pools_meta, self._asset_symbol, inputs.at,
+                            10**self._asset_decimals)
+        return {market: by_pool[pool] for pool, market in self.markets.items() if pool in by_pool}
 
     def _forecasts_by_market(self, forecasts: Mapping[str, MarketForecast], guardrails: Guardrails,
                              unknown_pools: Sequence[str] = ()) -> tuple[dict[str, MarketForecast], list[str]]:

@@ -12,7 +12,7 @@ other reason: the keeper does not send it), `send` (these allocations).
 """
 
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from strategy.allocator import UNKNOWN_MARKET, Allocation, AllocatorConfig, MarketForecast, allocate
@@ -71,14 +71,18 @@ def _base_units(units: int) -> str:
 
 
 def forecasts_for_markets(listed: Iterable[str], forecasts: Mapping[str, MarketForecast],
-                          stale: Collection[str] = ()) -> dict[str, MarketForecast]:
-    """The forecasts the allocator gets for the vault's `listed` markets under the missing-forecast policy."""
+                          stale: Collection[str] = (),
+                          supply: Mapping[str, int] | None = None) -> dict[str, MarketForecast]:
+    """The forecasts the allocator gets for the vault's `listed` markets under the missing-forecast policy, each
+    told its market's `supply` besides the vault where known (`strategy.market_supply`), so that the allocator
+    weighs what the vault's own money dilutes (None: the markets are taken as deep)."""
     chosen = {}
     for market in listed:
         if market in stale:
             chosen[market] = UNKNOWN_MARKET
         elif market in forecasts:
-            chosen[market] = forecasts[market]
+            known = None if supply is None else supply.get(market)
+            chosen[market] = forecasts[market] if known is None else replace(forecasts[market], supply=known)
     return chosen
 
 

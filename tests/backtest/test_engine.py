@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from itertools import pairwise
 
 import pandas as pd
@@ -12,7 +13,7 @@ from backtest.baselines import TrailingBestForecaster
 from backtest.engine import Setup, replay
 from backtest.market import MarketData
 from config import BacktestSettings
-from strategy.allocator import MarketForecast
+from strategy.allocator import MarketForecast, allocate
 from strategy.data.schema import TIMESTAMP
 from tests.backtest.conftest import CAPITAL, history_frame
 
@@ -77,6 +78,36 @@ def test_without_supply_dilution_a_position_earns_the_recorded_apy_on_any_amount
     expected = idle + invested * 1.10 ** ((DAYS - 1) / 365) - first.gas / setup.settings.unit
     assert run.values["net"].iloc[-1] == pytest.approx(expected, abs=DAYS * 1e-6)
     assert run.pnl["dilution"] == 0
+
+
+class Unaware(Fixed):
+    """`Fixed`, planning as if every market were deep: the allocator is not told the markets' supply."""
+
+    name = "unaware"
+
+    @staticmethod
+    def plan(state, guardrails, forecasts, config):
+        return allocate(state, guardrails, {m: replace(f, supply=None) for m, f in forecasts.items()}, config)
+
+
+def test_the_allocator_sizes_a_thin_market_by_the_supply_the_replay_dilutes(setup_of: Callable[..., Setup]) -> None:
+    # 10 % on a supply of 200,000 beside a deep 2.5 %, caps of 90 %: each unit more in the thin market is worth
+    # 0.10·S²/(S + x)², 2.5 % at x = S, so the vault stops there; told nothing it fills the thin market to its cap
+    # and earns less for it, in the same replay.
+    rows = {"a": [(10.0, 2e5, 1.0)] * DAYS, "b": [(2.5, 1e10, 1.0)] * DAYS}
+    rails = {"max_turnover_bps": 10_000, "markets": {pool: {"cap_bps": 9_000} for pool in rows}}
+    setup = setup_of(flat_market(rows), FIRST, LAST, settings=BacktestSettings(guardrails=rails))
+    assert setup.supply_on(FIRST) == {"a": 2e5 * setup.settings.unit, "b": 1e10 * setup.settings.unit}
+    aware, unaware = (replay(setup, forecaster({"a": 10.0, "b": 2.5})) for forecaster in (Fixed, Unaware))
+    cap = 9000 * setup.capital // 10_000
+    # within a chord of it: over 900,000 of room the allocator's 8 chords each span 1.53 times of slope here
+    assert aware.decisions[0].targets["a"] == pytest.approx(200_000 * setup.settings.unit, rel=0.15)
+    assert cap * (1 - 1e-3) <= unaware.decisions[0].targets["a"] < cap  # less the room slippage may take
+    assert aware.values["net"].iloc[-1] > unaware.values["net"].iloc[-1]
+    # with the dilution off the markets are deep on both sides: the replay's yields and the allocator's plan
+    deep = setup_of(flat_market(rows), FIRST, LAST, settings=BacktestSettings(guardrails=rails, supply_dilution=False))
+    assert deep.supply_on(FIRST) is None
+    assert cap * (1 - 1e-3) <= replay(deep, Fixed({"a": 10.0, "b": 2.5})).decisions[0].targets["a"] < cap
 
 
 def test_strategies_only_see_data_up_to_the_decision_day(market: MarketData, setup_of: Callable[..., Setup]) -> None:

@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtest.market_share import dilution, largest_share, market_prices, market_supply
+from backtest.market_share import largest_share, market_prices, market_supply
 from strategy.data.schema import POOL, TIMESTAMP
+from strategy.market_supply import dilution
 
 DAYS = pd.date_range("2024-01-01", periods=3, freq="D", tz="UTC")
 

@@ -8,6 +8,8 @@ import pytest
 
 from backtest.market import MarketData
 from backtest.realised import PNL_EFFECTS, RealisedMarket
+from strategy.data.daily import DailyPanel
+from strategy.market_supply import supply_in_asset
 from tests.backtest.conftest import history_frame, meta_frame
 
 DAY = pd.Timedelta(days=1)
@@ -74,7 +76,9 @@ def test_a_position_earns_the_rate_its_share_of_the_supply_leaves_it() -> None:
     rows["utilization"] = 0.75
     market = MarketData(rows, None, None, "test")
     day = pd.Timestamp("2024-01-02", tz="UTC")
-    factors = RealisedMarket(market, ["a", "b"], dilution_unit=10**6).on(day, [10**12, 0])
+    supply = supply_in_asset(DailyPanel(market.history), None, None, 10**6)
+    assert supply.loc[day, "a"] == 4e12
+    factors = RealisedMarket(market, ["a", "b"], supply=supply).on(day, [10**12, 0])
     np.testing.assert_allclose(factors.recorded_growth, [1.1 ** (1 / 365)] * 2)
     assert np.log(factors.growth[0]) == pytest.approx(np.log(1.1) / 365 * 0.8)
     assert factors.growth[1] == factors.recorded_growth[1]  # nothing held there: the recorded rate, to the bit

@@ -53,7 +53,8 @@ def test_an_unreadable_bundle_or_model_is_a_verdict_not_a_crash(tmp_path: Path, 
         model_hash=model_hash, allocator=AllocatorConfig(horizon_days=7.0), markets={},
         guardrails=Guardrails(**DEFAULT_GUARDRAILS, markets={}),
         state=VaultState(idle=0, positions={}, last_rebalance=0, paused=False),
-        block={"hash": "0x" + "00" * 32, "number": 1, "timestamp": 1}, chain_time=2, unknown_pools=[], targets={})
+        block={"hash": "0x" + "00" * 32, "number": 1, "timestamp": 1}, chain_time=2, unknown_pools=[],
+        market_supply={}, targets={})
     write_bundle(tmp_path, bundle, None)
     (model_path(tmp_path, model_hash) / "artifact.json").mkdir(parents=True)  # a directory where a file belongs
     check = check_decision(tmp_path, bundle.decision_hash, chain_id=1, vault="0x" + "00" * 20)

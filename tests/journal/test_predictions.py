@@ -21,3 +21,12 @@ def test_forecasts_read_back_as_they_were_journaled_with_their_own_loss_given_ev
 def test_a_row_journaled_before_the_loss_given_event_was_kept_reads_as_a_forecast_without_one() -> None:
     old = {"pool-a": {"market": MARKETS["pool-a"], "apy_pct": 3.0, "p_event": 0.02}}
     assert forecasts_by_market(old) == {MARKETS["pool-a"]: MarketForecast(3.0, 0.02)}
+
+
+def test_a_markets_supply_the_allocator_was_told_reads_back_with_its_forecast() -> None:
+    forecasts = {"pool-a": MarketForecast(4.25, 0.125), "pool-b": MarketForecast(7.5, 0.5)}
+    supply = 3 * 10**24  # beyond a float's 2^53: journaled as a string, read back to the unit
+    journaled = predictions_json(forecasts, MARKETS, {MARKETS["pool-a"]: supply})
+    assert journaled["pool-a"]["supply"] == str(supply) and "supply" not in journaled["pool-b"]
+    assert forecasts_by_market(journaled) == {MARKETS["pool-a"]: MarketForecast(4.25, 0.125, supply=supply),
+                                              MARKETS["pool-b"]: forecasts["pool-b"]}

@@ -6,7 +6,8 @@ what `replay` calls each decision day) then runs on the inputs that cycle saw, w
 holds it (positions keyed by pool id, the vault's clock at the next block) and `build_setup`'s allocator at
 the chain's gas price, and must name the targets the keeper journaled. The keeper maps only the served pools of
 the vault's asset (USDC) to markets, as the backtester's universe allows; the vault's other markets have no
-forecast on either side and are held.
+forecast on either side and are held. Both tell the allocator the same supply of each market, which its own
+money dilutes.
 """
 
 import pandas as pd
@@ -125,6 +126,9 @@ def check_the_replay_agrees(w3: Web3, recording: RecordingKeeper, policy_before,
     market_of = recording.markets
     assert {pool: f.apy_pct for pool, f in forecasts.items()} == pytest.approx(
         {pool: p["apy_pct"] for pool, p in decision.predictions.items() if pool in market_of})
+    # the same supply besides the vault, to the unit: the keeper's from its last days, the replay's from all
+    told = {pool: int(p["supply"]) for pool, p in decision.predictions.items() if pool in market_of and "supply" in p}
+    assert told and {pool: f.supply for pool, f in forecasts.items() if f.supply is not None} == told
     mapped = {market_of[pool]: amount for pool, amount in replayed.targets.items()}
     assert mapped == {market: amount for market, amount in decision.targets.items() if market in mapped}
     held = {market: amount for market, amount in decision.targets.items() if market not in mapped}

@@ -98,3 +98,18 @@ def test_the_gas_a_decision_was_priced_at_is_recovered_from_its_journaled_gain()
                                                                          rel=1e-9)
     assert recovered.gain == pytest.approx(allocation.expected_gain, rel=1e-12)
     assert explain(state, guardrails, {A: GOOD, B: FAIR}, allocation.targets, unpriced).gain > recovered.gain
+
+
+def test_a_diluted_markets_part_is_what_its_own_supply_leaves_it() -> None:
+    """A market of supply 500 units beside the vault: its part is the yield the vault's own money leaves it, and the
+    parts still add up to the allocator's gain, with the gas recovered from it as for any decision."""
+    thin = {A: MarketForecast(apy_pct=8.0, p_event=0.01, supply=500_000_000), B: FAIR}
+    state, guardrails = vault(T), rails(cap_bps=9000)
+    allocation, why = decided(state, guardrails, forecasts=thin)
+    assert 0 < allocation.targets[A] < allocation.targets[B]
+    deep, _ = decided(state, guardrails)
+    assert deep.targets[A] > 0.89 * T > deep.targets[B]  # the deep market of the same forecast takes its cap
+    assert why.gain == pytest.approx(allocation.expected_gain, rel=1e-12)
+    undiluted = AllocatorConfig(horizon_days=7, slippage_bps=1.0)
+    recovered = explain(state, guardrails, thin, allocation.targets, undiluted, allocation.expected_gain)
+    assert recovered.markets[A].gain == pytest.approx(why.markets[A].gain, rel=1e-9)
