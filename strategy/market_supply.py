@@ -26,15 +26,16 @@ import pandas as pd
 from strategy.data.daily import DailyPanel
 from strategy.data.prices import in_asset
 from strategy.data.schema import TIMESTAMP
+from strategy.features.market import supplied_usd
 
 SUPPLY_MEDIAN_DAYS = 7  # a day whose liquidity and utilization disagree is outvoted by the days before it
 
 
 def supply_usd(panel: DailyPanel) -> pd.DataFrame:
     """Each market's supply in USD (days × pools) from its available liquidity and utilization (module docstring)."""
-    available, utilization = panel.wide("tvl_usd"), panel.wide("utilization")
-    # all of it lent: that day's figures say nothing of the supply (x / 0), and the days before it stand
-    supplied = (available / (1 - utilization.fillna(0).clip(upper=1))).replace(np.inf, np.nan)
+    # Without a utilization the liquidity stands for the supply; all of it lent, that day's figures say nothing
+    # of it (NaN), and the days before it stand.
+    supplied = supplied_usd(panel.wide("tvl_usd"), panel.wide("utilization").fillna(0))
     return supplied.rolling(SUPPLY_MEDIAN_DAYS, min_periods=1).median()
 
 
