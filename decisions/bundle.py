@@ -22,6 +22,7 @@ from decisions.codec import encode
 from strategy.allocator import AllocatorConfig
 from strategy.decision_record import canonical_json, decision_hash_of, decision_record, hash_of
 from strategy.guardrails import Guardrails, VaultState
+from strategy.market_supply import AssetUnit
 from strategy.models import ModelArtifact
 from strategy.models.artifact import ARTIFACT_FILE
 
@@ -68,20 +69,19 @@ def _versions() -> dict[str, str]:
 def decision_bundle(*, chain_id: int, vault: str, timestamp: int, inputs: Mapping[str, Any], model_hash: str,
                     allocator: AllocatorConfig, markets: Mapping[str, str], guardrails: Guardrails,
                     state: VaultState, block: Mapping[str, Any], chain_time: int, unknown_pools: Sequence[str],
-                    market_supply: Mapping[str, int], targets: Mapping[str, int]) -> Bundle:
+                    asset: AssetUnit, targets: Mapping[str, int]) -> Bundle:
     """The bundle of a decision: `inputs` is `strategy.decision_record.inputs_document` of what the model saw,
     `markets` the pool -> market map, `block` the block the state was read at, `chain_time` the time the
-    guardrail mirror checked the plan at, `market_supply` each market's supply besides the vault the allocator
-    was told (base units, `strategy.market_supply.supply_on` of the inputs)."""
+    guardrail mirror checked the plan at, `asset` the vault's asset, in which the inputs' dollars are counted
+    to tell the allocator each market's supply (`decisions.replay.market_supply`)."""
     parts = {
         "inputs": dict(inputs),
         "config": {"allocator": encode(allocator), "markets": encode(markets),
-                   "versions": versions()},
+                   "asset": {"symbol": asset.symbol, "decimals": str(asset.decimals)}, "versions": versions()},
         "state": {"block": {"hash": _hex(block["hash"]), "number": str(block["number"]),
                             "timestamp": str(block["timestamp"])},
                   "chain_time": str(chain_time), "guardrails": encode(guardrails), "vault": encode(state),
-                  "unknown_pools": list(unknown_pools),
-                  "market_supply": {market: str(units) for market, units in sorted(market_supply.items())}},
+                  "unknown_pools": list(unknown_pools)},
     }
     record = decision_record(chain_id=chain_id, vault=vault, inputs_hash=hash_of(parts["inputs"]),
                              model_hash=model_hash, targets=targets, timestamp=timestamp,

@@ -20,6 +20,8 @@ so it overstates its own dilution and spreads more than it needs to, never less.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -52,17 +54,30 @@ def supply_in_asset(panel: DailyPanel, pools_meta: pd.DataFrame | None, asset_sy
     return supply_usd(panel) * usd_in_asset(panel, pools_meta, asset_symbol) * unit
 
 
-def supply_on(history: pd.DataFrame, pools_meta: pd.DataFrame | None, asset_symbol: str | None, day: pd.Timestamp,
-              unit: int) -> dict[str, int]:
+@dataclass(frozen=True)
+class AssetUnit:
+    """The vault's asset as a supply is counted in it: its symbol (its pools give its dollar price) and decimals."""
+
+    symbol: str
+    decimals: int
+
+    @property
+    def unit(self) -> int:
+        return 10**self.decimals
+
+
+def supply_on(history: pd.DataFrame, pools_meta: pd.DataFrame | None, asset: AssetUnit,
+              day: pd.Timestamp) -> dict[str, int]:
     """The supply of each pool with an estimate on `day` (base units), from the daily-aligned `history` up to it:
-    the keeper's, from the last SUPPLY_MEDIAN_DAYS days only. A pool whose supply is not known is left out."""
+    the keeper's and a decision replay's, from the last SUPPLY_MEDIAN_DAYS days only. A pool whose supply is not
+    known is left out."""
     recent = history[(history[TIMESTAMP] <= day) & (history[TIMESTAMP] > day - pd.Timedelta(days=SUPPLY_MEDIAN_DAYS))]
     if recent.empty:
         return {}
     panel = DailyPanel(recent)
     if panel.days[-1] != day:
         return {}
-    return supplies(supply_in_asset(panel, pools_meta, asset_symbol, unit).iloc[-1])
+    return supplies(supply_in_asset(panel, pools_meta, asset.symbol, asset.unit).iloc[-1])
 
 
 def supplies(row: pd.Series) -> dict[str, int]:

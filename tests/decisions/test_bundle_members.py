@@ -46,6 +46,7 @@ def test_an_unreadable_bundle_or_model_is_a_verdict_not_a_crash(tmp_path: Path, 
     from decisions.check import BundleVerdict, check_decision
     from strategy.allocator import AllocatorConfig
     from strategy.guardrails import DEFAULT_GUARDRAILS, Guardrails, VaultState
+    from strategy.market_supply import AssetUnit
 
     model_hash = "0x" + "cd" * 32
     bundle = decision_bundle(
@@ -54,7 +55,7 @@ def test_an_unreadable_bundle_or_model_is_a_verdict_not_a_crash(tmp_path: Path, 
         guardrails=Guardrails(**DEFAULT_GUARDRAILS, markets={}),
         state=VaultState(idle=0, positions={}, last_rebalance=0, paused=False),
         block={"hash": "0x" + "00" * 32, "number": 1, "timestamp": 1}, chain_time=2, unknown_pools=[],
-        market_supply={}, targets={})
+        asset=AssetUnit("USDC", 6), targets={})
     write_bundle(tmp_path, bundle, None)
     (model_path(tmp_path, model_hash) / "artifact.json").mkdir(parents=True)  # a directory where a file belongs
     check = check_decision(tmp_path, bundle.decision_hash, chain_id=1, vault="0x" + "00" * 20)

@@ -15,9 +15,10 @@ import pytest
 
 from config import Config
 from decisions.bundle import bundle_path, model_path
+from decisions.replay import market_supply
 from journal.db import CycleStatus
 from keeper.cycle import Keeper
-from strategy.decision_record import canonical_json, decision_hash_of
+from strategy.decision_record import canonical_json, decision_hash_of, table_from_json
 from strategy.models.artifact import model_file
 from tests.cli import vaultbot
 
@@ -33,6 +34,11 @@ def test_a_cycle_writes_a_bundle_that_a_fresh_process_reproduces(rebalanced: tup
     assert bundle_path(bundles, decision_hash).read_text() == canonical_json(document)
     assert (model_path(bundles, document["record"]["model_hash"]) / "artifact.json").is_file()
     assert document["state"]["block"]["number"].isdigit() and document["config"]["versions"]["lightgbm"]
+    # the supply the keeper told the allocator is the one its inputs give again, in the asset the config names
+    told = {p["market"]: int(p["supply"]) for p in keeper.db.last_decision().predictions.values() if "supply" in p}
+    again = market_supply(document, table_from_json(document["inputs"]["history"]),
+                          table_from_json(document["inputs"]["pools"]))
+    assert told and again == told and document["config"]["asset"] == {"symbol": "USDC", "decimals": "6"}
 
     # another process, another working and state directory, no journal, no keys: the chain and the bundle
     fresh = tmp_path / "fresh"
@@ -71,6 +77,7 @@ def _flip_model_byte(directory: Path) -> None:
     ("inputs", lambda d: _rewrite(d, lambda doc: doc["inputs"]["news"]["rows"][-1].__setitem__(1, "Exploit"))),
     ("state", lambda d: _rewrite(d, lambda doc: doc["state"]["vault"].__setitem__("idle", "1"))),
     ("config", lambda d: _rewrite(d, lambda doc: doc["config"]["allocator"].__setitem__("risk_aversion", 9.5))),
+    ("config", lambda d: _rewrite(d, lambda doc: doc["config"]["asset"].__setitem__("decimals", "18"))),
     ("model hash", lambda d: _rewrite(d, lambda doc: doc["record"].__setitem__("model_hash", "0x" + "00" * 32))),
     ("targets", lambda d: _rewrite(d, _bump_first_target)),
     ("model", _flip_model_byte),
