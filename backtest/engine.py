@@ -37,7 +37,7 @@ from strategy.data.daily import DailyPanel
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.decision import Planner, VerdictKind, decide, forecasts_for_markets
 from strategy.guardrails import Guardrails, VaultState
-from strategy.market_supply import supplies, supply_in_asset
+from strategy.market_supply import MarketDepth, depths, rate_elasticity, supply_in_asset
 from strategy.targets import TargetParams
 
 # A pool whose last row is older than this is unknown. One missing day is a feed's gap (the real Compound v3
@@ -115,21 +115,24 @@ class Setup:
         return index % self.rebalance_every == 0 and index < len(self.days) - 1
 
     @cached_property
-    def market_supply(self) -> pd.DataFrame | None:
-        """Each pool's supply besides the vault (days × pools, base units) that the vault's own deposit dilutes,
-        in the replay's yields and its decisions alike; None with `[backtest] supply_dilution` off."""
+    def market_depth(self) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """Each pool's supply besides the vault (base units) and its rate curve's elasticity, days × pools: what
+        the vault's own deposit dilutes, in the replay's yields and its decisions alike
+        (`strategy.market_supply`); None with `[backtest] supply_dilution` off."""
         if not self.settings.supply_dilution:
             return None
-        supply = supply_in_asset(DailyPanel(self.market.history), self.market.pools, self.settings.asset_symbol,
-                                 self.settings.unit)
-        return supply.reindex(columns=self.pools)
+        panel = DailyPanel(self.market.history)
+        supply = supply_in_asset(panel, self.market.pools, self.settings.asset_symbol, self.settings.unit)
+        return supply.reindex(columns=self.pools), rate_elasticity(panel).reindex(columns=self.pools, fill_value=1.0)
 
-    def supply_on(self, day: pd.Timestamp) -> dict[str, int] | None:
-        """The supplies the allocator is told on decision day `day` (known by then: a median of days up to it)."""
-        supply = self.market_supply
-        if supply is None:
+    def depth_on(self, day: pd.Timestamp) -> dict[str, MarketDepth] | None:
+        """The depths the allocator is told on decision day `day` (known by then: both read days up to it)."""
+        if self.market_depth is None:
             return None
-        return supplies(cast(pd.Series, supply.loc[day])) if day in supply.index else {}  # one day: a row
+        supply, elasticity = self.market_depth
+        if day not in supply.index:
+            return {}
+        return depths(cast(pd.Series, supply.loc[day]), cast(pd.Series, elasticity.loc[day]))  # one day: a row
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,7 @@ def _listed_forecasts(setup: Setup, forecaster: Forecaster, day: pd.Timestamp) -
     recent = (view.history[TIMESTAMP] >= day - UNKNOWN_AFTER).to_numpy()
     with_data = set(view.history[POOL].array[recent])  # one column cut, not whole rows: asked every day
     return forecasts_for_markets(setup.pools, forecasts, stale=[pool for pool in setup.pools if pool not in with_data],
-                                 supply=setup.supply_on(day))
+                                 depth=setup.depth_on(day))
 
 
 def _decide(setup: Setup, vault: BacktestVault, plan: Planner, forecasts: dict[str, MarketForecast],

@@ -4,9 +4,9 @@ For the day ``d`` arriving (the position was held over (d-1, d]):
 
 - yield: the position compounds daily at the APY the pool reports on day ``d`` (the rate over that day;
   `strategy.targets` likewise takes days t+1..t+H as what holding from t earns); no row that day earns 0;
-- dilution: given each market's `supply` S, the vault's own position x beside it earns the supply rate recorded
-  without it times S/(S + x) (`strategy.market_supply`), i.e. the day's growth to that power; x is the position
-  held into the day;
+- dilution: given each market's `depth` (its supply S and rate curve's elasticity e), the vault's own position
+  x beside it earns the supply rate recorded without it times max(0, 1 - e·x/(S + x)) (`strategy.market_supply`),
+  i.e. the day's growth to that power; x is the position held into the day;
 - peg: in a stablecoin pool (per the pool metadata), the position is marked to the pool's price in the
   vault's asset (`strategy.data.prices.in_asset`, as the peg-loss target counts it), i.e. it moves by
   price(d) / price(d-1), so a depeg loses value and a recovery wins it back. A pool of the asset itself is
@@ -91,11 +91,12 @@ PNL_EFFECTS = ("yield", "dilution", "peg", "incident")
 class RealisedMarket:
     """Daily yield, peg and incident factors of the universe's pools, precomputed on the daily grid.
 
-    `supply`: each pool's supply besides the vault (days × pools, in the base units of the positions `on` is
-    given), to dilute each pool's APY by them (module docstring); None: every position earns the recorded APY."""
+    `depth`: each pool's supply besides the vault (in the base units of the positions `on` is given) and its
+    rate curve's elasticity, days × pools, to dilute each pool's APY by them (module docstring); None: every
+    position earns the recorded APY."""
 
     def __init__(self, market: MarketData, pools: Sequence[str], asset_symbol: str | None = None,
-                 supply: pd.DataFrame | None = None):
+                 depth: tuple[pd.DataFrame, pd.DataFrame] | None = None):
         panel = DailyPanel(market.history)
         columns = pd.Index(list(pools))
 
@@ -112,14 +113,15 @@ class RealisedMarket:
         self.peg = ratio.where(np.broadcast_to(stable, ratio.shape)).fillna(1.0)
         in_asset_units = usd_in_asset(panel, market.pools, asset_symbol).reindex(columns=columns, fill_value=1.0)
         self.liquidity = (wide("tvl_usd") * in_asset_units).fillna(np.inf)
-        self.supply = None if supply is None else supply.reindex(index=self.growth.index, columns=columns)
+        self.depth = None if depth is None else tuple(frame.reindex(index=self.growth.index, columns=columns)
+                                                      for frame in depth)
         losses = incident_losses(market.history, market.news, market.pools, self.pools)
         self.loss, self.unpriced_incidents = losses.share.reindex(self.growth.index, fill_value=0.0), losses.unpriced
 
     @classmethod
     def of(cls, setup: Setup) -> RealisedMarket:
         """The realised market of a replay, diluted as its settings say (`[backtest] supply_dilution`)."""
-        return cls(setup.market, setup.pools, setup.settings.asset_symbol, setup.market_supply)
+        return cls(setup.market, setup.pools, setup.settings.asset_symbol, setup.market_depth)
 
     def on(self, day: pd.Timestamp, positions: Sequence[int] = ()) -> DayFactors:
         """The factors of `day` (all neutral if the data has no such day) for the positions held into it (base
@@ -129,8 +131,10 @@ class RealisedMarket:
             return DayFactors(neutral, neutral, neutral, np.zeros(len(self.pools)), np.full(len(self.pools), np.inf))
         recorded = self.growth.loc[day].to_numpy()
         growth = recorded
-        if self.supply is not None and any(positions):
-            # the supply rate times S/(S + x): the recorded growth to that power (g ** 1.0 is g, to the bit)
-            growth = recorded ** dilution(np.asarray(positions, dtype="float64"), self.supply.loc[day].to_numpy())
+        if self.depth is not None and any(positions):
+            # the supply rate times 1 - e·x/(S + x): the recorded growth to that power (g ** 1.0 is g, to the bit)
+            supply, elasticity = (frame.loc[day].to_numpy() for frame in self.depth)
+            growth = recorded ** dilution(np.asarray(positions, dtype="float64"), supply, np.nan_to_num(elasticity,
+                                                                                                         nan=1.0))
         return DayFactors(recorded, growth, self.peg.loc[day].to_numpy(), self.loss.loc[day].to_numpy(),
                           self.liquidity.loc[day].to_numpy())

@@ -73,7 +73,7 @@ def decision_bundle(*, chain_id: int, vault: str, timestamp: int, inputs: Mappin
     """The bundle of a decision: `inputs` is `strategy.decision_record.inputs_document` of what the model saw,
     `markets` the pool -> market map, `block` the block the state was read at, `chain_time` the time the
     guardrail mirror checked the plan at, `asset` the vault's asset, in which the inputs' dollars are counted
-    to tell the allocator each market's supply (`decisions.replay.market_supply`)."""
+    to tell the allocator each market's supply (`decisions.replay.market_depth`)."""
     parts = {
         "inputs": dict(inputs),
         "config": {"allocator": encode(allocator), "markets": encode(markets),

@@ -13,7 +13,7 @@ from strategy.decision import Verdict, decide, forecasts_for_markets
 from strategy.decision_record import table_from_json, table_from_json_or_none
 from strategy.forecast import policy_forecasts
 from strategy.guardrails import Guardrails, VaultState
-from strategy.market_supply import AssetUnit, supply_on
+from strategy.market_supply import AssetUnit, MarketDepth, depth_on
 from strategy.models import ModelArtifact, ModelError
 from strategy.models.dataset import known_at, model_features
 from strategy.models.promotion import Known, PolicyState
@@ -32,23 +32,24 @@ def replay(document: Mapping[str, Any], artifact: ModelArtifact | None) -> Verdi
     listed = [market for market in markets.values() if market in guardrails.markets]
     by_market = {markets[pool]: forecast for pool, forecast in forecasts.items() if pool in markets}
     stale = [markets[pool] for pool in state["unknown_pools"]]
-    supply = market_supply(document, history, table_from_json(inputs["pools"]))
+    depth = market_depth(document, history, table_from_json(inputs["pools"]))
     return decide(decode(VaultState, state["vault"]), guardrails,
-                  forecasts_for_markets(listed, by_market, stale, supply),
+                  forecasts_for_markets(listed, by_market, stale, depth),
                   decode(AllocatorConfig, config["allocator"]), int(state["chain_time"]))
 
 
-def market_supply(document: Mapping[str, Any], history: pd.DataFrame,
-                  pools_meta: pd.DataFrame) -> dict[str, int] | None:
-    """Each market's supply besides the vault, derived again from the bundle's inputs in the asset its config
-    names, as the keeper told the allocator (`strategy.market_supply.supply_on`); None for a bundle from before
-    the allocator was told it, which decided without it."""
+def market_depth(document: Mapping[str, Any], history: pd.DataFrame,
+                 pools_meta: pd.DataFrame) -> dict[str, MarketDepth] | None:
+    """Each market's depth (its supply besides the vault and its rate curve's elasticity), derived again from the
+    bundle's inputs in the asset its config names, as the keeper told the allocator
+    (`strategy.market_supply.depth_on`); None for a bundle from before the allocator was told it, which decided
+    without it."""
     asset = document["config"].get("asset")
     if asset is None:
         return None
     markets = dict(document["config"]["markets"])
-    by_pool = supply_on(history, pools_meta, AssetUnit(str(asset["symbol"]), int(asset["decimals"])),
-                        pd.Timestamp(document["inputs"]["at"]))
+    by_pool = depth_on(history, pools_meta, AssetUnit(str(asset["symbol"]), int(asset["decimals"])),
+                       pd.Timestamp(document["inputs"]["at"]))
     return {markets[pool]: units for pool, units in by_pool.items() if pool in markets}
 
 

@@ -2,29 +2,30 @@
 cycle writes them, the depositor tools read them back to say why the keeper chose its targets.
 
 Per pool id: the market's address, the forecast APY (%), p_event and, when the forecast carried its own, the
-loss given an event it was priced at (`strategy.allocator.loss_given`), and when the allocator was told it, the
-market's supply besides the vault (`MarketForecast.supply`, base units, as a string: it may exceed 2^53). Rows
-journaled before a key existed read as forecasts without it.
+loss given an event it was priced at (`strategy.allocator.loss_given`), and when the allocator was told them, the
+market's supply besides the vault (`MarketForecast.supply`, base units, as a string: it may exceed 2^53) and its
+rate curve's elasticity. Rows journaled before a key existed read as forecasts without it.
 """
 
 from collections.abc import Mapping
 from typing import Any
 
 from strategy.allocator import MarketForecast
+from strategy.market_supply import MarketDepth
 
 
 def predictions_json(forecasts: Mapping[str, MarketForecast], markets: Mapping[str, str],
-                     supply: Mapping[str, int] | None = None) -> dict[str, Any]:
+                     depth: Mapping[str, MarketDepth] | None = None) -> dict[str, Any]:
     """The JSON of `forecasts` (by pool id), each with its market's address from `markets` (None if unlisted)
-    and that market's `supply` (by market) where the allocator was told it."""
-    supply = supply or {}
+    and that market's `depth` (by market) where the allocator was told it."""
+    depth = depth or {}
 
     def row(pool: str, f: MarketForecast) -> dict[str, Any]:
         market = markets.get(pool)
-        known = supply.get(market) if market is not None else None
+        known = depth.get(market) if market is not None else None
         return {"market": market, "apy_pct": f.apy_pct, "p_event": f.p_event,
                 **({} if f.loss_given_event is None else {"loss_given_event": f.loss_given_event}),
-                **({} if known is None else {"supply": str(known)})}
+                **({} if known is None else {"supply": str(known.supply), "elasticity": known.elasticity})}
 
     return {pool: row(pool, f) for pool, f in sorted(forecasts.items())}
 
@@ -34,5 +35,6 @@ def forecasts_by_market(predictions: Mapping[str, Any]) -> dict[str, MarketForec
     return {p["market"]: MarketForecast(apy_pct=float(p["apy_pct"]), p_event=float(p["p_event"]),
                                         loss_given_event=None if p.get("loss_given_event") is None
                                         else float(p["loss_given_event"]),
-                                        supply=None if p.get("supply") is None else int(p["supply"]))
+                                        supply=None if p.get("supply") is None else int(p["supply"]),
+                                        elasticity=float(p.get("elasticity", 1.0)))
             for p in predictions.values() if p.get("market")}

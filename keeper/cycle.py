@@ -66,7 +66,7 @@ from strategy.guardrails import (
     Guardrails,
     VaultState,
 )
-from strategy.market_supply import AssetUnit, supply_on
+from strategy.market_supply import AssetUnit, MarketDepth, depth_on
 from strategy.models import ModelError
 from strategy.trailing_best import RULE_HASH
 from strategy.units import annualised_growth, format_units
@@ -138,7 +138,7 @@ class Keeper:
         self.markets = {pool: Web3.to_checksum_address(market) for pool, market in markets.items()}
         self.metrics = metrics
         self.clock = clock
-        self._supply: tuple[ModelInputs, dict[str, int]] | None = None  # the last inputs' (`_market_supply`)
+        self._depth: tuple[ModelInputs, dict[str, MarketDepth]] | None = None  # the last inputs' (`_market_depth`)
 
     # -- the cycle --------------------------------------------------------------------------------------
 
@@ -191,9 +191,9 @@ class Keeper:
         self._record_chain_facts(cycle_id, state, block)
         by_market, stale = self._forecasts_by_market(forecasts, guardrails, inputs.unknown_pools)
         listed = [market for market in self.markets.values() if market in guardrails.markets]
-        supply = self._market_supply(inputs)
+        depth = self._market_depth(inputs)
         allocator, chain_time = self._allocator(), block["timestamp"] + 1
-        verdict = decide(state, guardrails, forecasts_for_markets(listed, by_market, stale, supply), allocator,
+        verdict = decide(state, guardrails, forecasts_for_markets(listed, by_market, stale, depth), allocator,
                          chain_time)
         allocation = verdict.allocation
         self._observe_prediction(allocation, by_market, state)
@@ -210,7 +210,7 @@ class Keeper:
         decision_hash = bundle.decision_hash
         decision_id = self.db.record_decision(
             cycle_id, inputs_hash=bundle.record["inputs_hash"], model_hash=model.model_hash,
-            predictions=predictions_json(forecasts, self.markets, supply), targets=allocation.targets,
+            predictions=predictions_json(forecasts, self.markets, depth), targets=allocation.targets,
             allocation_status=allocation.status.value, expected_gain=allocation.expected_gain,
             decision_hash=decision_hash, record=canonical_json(bundle.record),
         )
@@ -412,15 +412,16 @@ class Keeper:
             limits=self.config.gate, now=now,
         )
 
-    def _market_supply(self, inputs: ModelInputs) -> dict[str, int]:
-        """Each market's supply besides the vault on the decision day (base units), from its pool's recorded
-        liquidity and utilization: what the allocator weighs the vault's own dilution by. The last cycle's when
-        its inputs were these very ones (26 ms a cycle otherwise: most cycles' answers did not move)."""
-        if self._supply is None or self._supply[0] is not inputs:
-            by_pool = supply_on(inputs.history, inputs.pools_meta, self._asset, inputs.at)
-            self._supply = (inputs, {market: by_pool[pool] for pool, market in self.markets.items()
-                                     if pool in by_pool})
-        return self._supply[1]
+    def _market_depth(self, inputs: ModelInputs) -> dict[str, MarketDepth]:
+        """Each market's depth on the decision day (its supply besides the vault, base units, and its rate curve's
+        elasticity), from its pool's recorded liquidity, utilization and APY: what the allocator weighs the
+        vault's own dilution by. The last cycle's when its inputs were these very ones (26 ms a cycle
+        otherwise: most cycles' answers did not move)."""
+        if self._depth is None or self._depth[0] is not inputs:
+            by_pool = depth_on(inputs.history, inputs.pools_meta, self._asset, inputs.at)
+            self._depth = (inputs, {market: by_pool[pool] for pool, market in self.markets.items()
+                                    if pool in by_pool})
+        return self._depth[1]
 
     def _forecasts_by_market(self, forecasts: Mapping[str, MarketForecast], guardrails: Guardrails,
                              unknown_pools: Sequence[str] = ()) -> tuple[dict[str, MarketForecast], list[str]]:

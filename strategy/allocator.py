@@ -10,13 +10,14 @@ fractions of total assets T, so every variable lies in [0, 1]. For each market i
     maximise   Σ r_i·(u_i - d_i)  -  g/T·Σ(a_i + b_i)  -  s·Σ(u_i + d_i)          (s = slippage_bps/10⁴)
 
 where the market's supply S_i besides the vault is known (`MarketForecast.supply`), the vault's own position
-dilutes its rate: holding x earns y_i·x·S_i/(S_i + x) (y_i = ŷ_i·H/365/100), as the backtest charges it
-(`backtest.realised`). That is concave in x, so the yield of u_i (d_i) is taken as chords between breakpoints
+dilutes its rate: holding x earns y_i·x·(1 - e_i·x/(S_i + x)) (y_i = ŷ_i·H/365/100, e_i the rate curve's
+elasticity, y_i·x·S_i/(S_i + x) at e_i = 1), as the backtest charges it (`backtest.realised`). That is concave in
+x, so the yield of u_i (d_i) is taken as chords between breakpoints
 (`yield_segments`): chord variables that add up to u_i (d_i), filled nearest the position first by the
 objective alone, each below the curve, so a plan is never valued above what it earns; the expected gain is then
 computed exactly (`trade_value`). Each unit more is worth less than the one before, so the vault spreads over
 markets it would otherwise fill one by one, and stops adding to a thin market once its marginal yield
-y_i·S_i²/(S_i + x)² falls to another's. Without S_i (or at y_i <= 0) r_i is linear, as above.
+y_i·(1 - e_i + e_i·S_i²/(S_i + x)²) falls to another's. Without S_i (or at y_i <= 0) r_i is linear, as above.
     subject to m·a_i <= u_i <= U_i·a_i,   m·b_i <= d_i <= W_i·b_i,    a_i + b_i <= 1
                Σ(u_i - d_i) <= S          idle floor unless idle does not go down, and Σx + idle = T
                Σ(u_i + d_i) <= M          turnover, and the loss budget
@@ -116,9 +117,11 @@ class MarketForecast:
     p_event: Annotated[float, Field(strict=True, ge=0, le=1)]
     loss_given_event: Annotated[float, Field(strict=True, ge=0, le=1)] | None = None
     # The market's supply besides this vault, in asset base units, that `apy_pct` is the supply rate at: the
-    # vault's own position x beside it earns the rate times supply / (supply + x) (`strategy.market_supply`).
-    # None: not known, or the market is taken as deep enough that the vault's money moves no rate.
+    # vault's own position x beside it earns the rate times 1 - e·x/(supply + x), e the rate curve's
+    # `elasticity` (`strategy.market_supply`). None: not known, or the market is taken as deep enough that the
+    # vault's money moves no rate.
     supply: Annotated[int, Field(strict=True, gt=0)] | None = None
+    elasticity: Annotated[float, Field(strict=True, ge=1, le=1e6, allow_inf_nan=False)] = 1.0
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -187,8 +190,10 @@ def span_value(forecast: MarketForecast, config: AllocatorConfig, start: int, en
     """The value per unit of the units between positions `start` and `end` over the horizon: the yield the
     forecast expects, diluted by the position itself where the market's supply S is known, less the risk penalty.
 
-    A position x earns y·x·S/(S + x), concave in x, so the units between a and b earn y·S²/((S + a)(S + b)) each,
-    the marginal y·S²/(S + x)² at a = b = x."""
+    A position x earns y·x·(1 - e·x/(S + x)) = y·(x - e·x²/(S + x)), concave in x for e >= 1 (x²/(S + x) is
+    convex), so the units between a and b earn y·(q - (e - 1)·(1 - q)) each, q = S²/((S + a)(S + b)): at e = 1
+    y·S²/((S + a)(S + b)), the marginal y·S²/(S + x)² at a = b = x. (The replay floors the rate at 0; this does
+    not, so a position past that point is valued below what it earns, never above.)"""
     return _span_yield(forecast, config, start, end) - risk_penalty(forecast, config)
 
 
@@ -197,7 +202,8 @@ def _span_yield(forecast: MarketForecast, config: AllocatorConfig, start: float,
     if forecast.supply is None or expected <= 0:
         return expected  # at or below 0 taken as it is: no supply rate is negative, there is no interest to share
     supply = forecast.supply
-    return expected * (supply / (supply + start)) * (supply / (supply + end))
+    shared = (supply / (supply + start)) * (supply / (supply + end))
+    return expected * (shared - (forecast.elasticity - 1) * (1 - shared))  # `shared` itself at e = 1, to the bit
 
 
 def horizon_yield(forecast: MarketForecast, config: AllocatorConfig) -> float:
@@ -501,8 +507,10 @@ def _solve(limits: _Limits, forecasts: Mapping[str, MarketForecast], values: Map
         position = limits.positions[market]
         for side, reach, sign, costs in ((i, limits.up_room[market], 1, cost_up),
                                          (n + i, limits.down_room[market], -1, cost_down)):
-            chords = yield_segments(forecasts[market], config, position, sign * reach)
-            if len(chords) == 1:
+            # no unit is supplied where it earns less than its risk penalty and slippage: idle takes it for free
+            span = reach if sign < 0 else supply_reach(forecasts[market], config, position, reach, cost_up[i])
+            chords = yield_segments(forecasts[market], config, position, sign * span)
+            if len(chords) == 1 and span == reach:
                 costs[i] -= sign * chords[0][1]
                 continue
             chord_rows.append((side, len(chords)))
@@ -558,6 +566,21 @@ def _solve(limits: _Limits, forecasts: Mapping[str, MarketForecast], values: Map
     )
 
 
+def supply_reach(forecast: MarketForecast, config: AllocatorConfig, position: int, room: int,
+                 least: float) -> int:
+    """How much of `room` supplied at `position` earns at least `least` a unit at the margin: a diluted market's
+    marginal yield y·(1 - e + e·S²/(S + x)²) falls with x, to `least` at S + x = S/√q, q = (least/y + e - 1)/e.
+    The chords then span only what a plan could want, finer by as much."""
+    expected = horizon_yield(forecast, config)
+    if forecast.supply is None or expected <= 0:
+        return room
+    share = (least / expected + forecast.elasticity - 1) / forecast.elasticity
+    if share <= 0:
+        return room  # the margin never falls that low
+    supply = forecast.supply
+    return max(0, min(room, math.floor(supply / math.sqrt(share) - supply) - position)) if share < 1 else 0
+
+
 def yield_segments(forecast: MarketForecast, config: AllocatorConfig, position: int,
                    delta: int) -> list[tuple[float, float]]:
     """The chords the program takes the yield of moving `delta` (signed, asset units) at `position` as: (width in
@@ -572,7 +595,9 @@ def yield_segments(forecast: MarketForecast, config: AllocatorConfig, position: 
         return [(float(abs(delta)), _span_yield(forecast, config, position, position + delta))]
     supply = forecast.supply
     near, far = supply + position, supply + position + delta
-    count = min(MAX_SEGMENTS, max(1, math.ceil(2 * abs(math.log(far / near)) / math.log1p(SEGMENT_SLOPE_STEP))))
+    # the slope falls by about 2·e·|log(far / near)| of the yield over the range
+    spread = 2 * forecast.elasticity * abs(math.log(far / near))
+    count = min(MAX_SEGMENTS, max(1, math.ceil(spread / math.log1p(SEGMENT_SLOPE_STEP))))
     points = [near * (far / near) ** (step / count) - supply for step in range(count)] + [position + delta]
     return [(abs(b - a), _span_yield(forecast, config, a, b)) for a, b in itertools.pairwise(points)]
 

@@ -25,6 +25,7 @@ from strategy.guardrails import (
     check_rebalance,
     simulate_rebalance,
 )
+from strategy.market_supply import MarketDepth
 
 # How forecasts become targets: the allocator, or a baseline's own rule (the same signature).
 Planner = Callable[[VaultState, Guardrails, Mapping[str, MarketForecast], AllocatorConfig], Allocation]
@@ -72,17 +73,19 @@ def _base_units(units: int) -> str:
 
 def forecasts_for_markets(listed: Iterable[str], forecasts: Mapping[str, MarketForecast],
                           stale: Collection[str] = (),
-                          supply: Mapping[str, int] | None = None) -> dict[str, MarketForecast]:
+                          depth: Mapping[str, MarketDepth] | None = None) -> dict[str, MarketForecast]:
     """The forecasts the allocator gets for the vault's `listed` markets under the missing-forecast policy, each
-    told its market's `supply` besides the vault where known (`strategy.market_supply`), so that the allocator
-    weighs what the vault's own money dilutes (None: the markets are taken as deep)."""
+    told its market's `depth` where known (its supply besides the vault and its rate curve's elasticity,
+    `strategy.market_supply`), so that the allocator weighs what the vault's own money dilutes (None: the
+    markets are taken as deep)."""
     chosen = {}
     for market in listed:
         if market in stale:
             chosen[market] = UNKNOWN_MARKET
         elif market in forecasts:
-            known = None if supply is None else supply.get(market)
-            chosen[market] = forecasts[market] if known is None else replace(forecasts[market], supply=known)
+            known = None if depth is None else depth.get(market)
+            chosen[market] = forecasts[market] if known is None else replace(
+                forecasts[market], supply=known.supply, elasticity=known.elasticity)
     return chosen
 
 

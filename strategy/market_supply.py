@@ -3,8 +3,14 @@ keeper's and the backtest's decisions (`strategy.allocator`, `MarketForecast.sup
 yields (`backtest.realised`), so the allocator plans with the supply the replay charges.
 
 A lending market's borrowers pay their interest to every supplier, so supplying x beside a supply S lowers the
-supply rate to rate·S/(S + x) at the same borrowing (`dilution`). The market's rate model also answers the lower
-utilization with a lower borrow rate, which this leaves out, so the cost is at least this.
+utilization u to u·S/(S + x), by the part x/(S + x) of itself, and the supply APY with it. At the same borrow rate
+it falls to APY·S/(S + x) (the supply APY is the borrow rate times u); the market's rate model also answers the
+lower utilization with a lower borrow rate, so it falls by e times that part, e = d ln APY / d ln u, the rate
+curve's elasticity (`rate_elasticity`): APY·(1 - e·x/(S + x)), never below 0 (`dilution`), the first-order
+expansion of the curve around today's utilization. Below a rate model's kink e is 1 to 2 (the borrow rate rises
+gently), above it 5 to 15 or more; on the shared real markets its daily estimates have medians of 1.9 to 6.6. A
+position large enough to carry the utilization down past the kink is charged more than the flatter curve there
+would take: overstated, never hidden.
 
 DeFiLlama's `tvlUsd` of a lending market is what is left to borrow, S·(1 - u): with the utilization u known the
 supply is tvlUsd / (1 - u), else tvlUsd itself, less than the supply, so the share and the dilution are
@@ -28,9 +34,24 @@ import pandas as pd
 from strategy.data.daily import DailyPanel
 from strategy.data.prices import in_asset
 from strategy.data.schema import TIMESTAMP
-from strategy.features.market import supplied_usd
+from strategy.features.market import rate_curve_slope, supplied_usd
 
 SUPPLY_MEDIAN_DAYS = 7  # a day whose liquidity and utilization disagree is outvoted by the days before it
+# The most e is taken to be. Just past a kink it can be 50 (a curve of the Aave v3 stablecoin kind, 4 % at a 90 %
+# kink and 60 % more up to 100 %, at 91 %: a borrow rate of 10 % rising 6 points per point of utilization), but
+# only for the first units: below the kink the curve
+# flattens, so a first-order e that large overstates all but the smallest position. The real USDC markets'
+# estimates reach 20 on 9 % (Compound v3) and 17 % (Aave v3) of their days, where this caps them.
+MAX_RATE_ELASTICITY = 20.0
+
+
+@dataclass(frozen=True)
+class MarketDepth:
+    """What the vault's own money does to one market's supply APY: its supply besides the vault (base units) and
+    the rate curve's elasticity there (`rate_elasticity`)."""
+
+    supply: int
+    elasticity: float = 1.0
 
 
 def supply_usd(panel: DailyPanel) -> pd.DataFrame:
@@ -66,28 +87,40 @@ class AssetUnit:
         return 10**self.decimals
 
 
-def supply_on(history: pd.DataFrame, pools_meta: pd.DataFrame | None, asset: AssetUnit,
-              day: pd.Timestamp) -> dict[str, int]:
-    """The supply of each pool with an estimate on `day` (base units), from the daily-aligned `history` up to it:
-    the keeper's and a decision replay's, from the last SUPPLY_MEDIAN_DAYS days only. A pool whose supply is not
-    known is left out."""
-    recent = history[(history[TIMESTAMP] <= day) & (history[TIMESTAMP] > day - pd.Timedelta(days=SUPPLY_MEDIAN_DAYS))]
-    if recent.empty:
-        return {}
-    panel = DailyPanel(recent)
-    if panel.days[-1] != day:
-        return {}
-    return supplies(supply_in_asset(panel, pools_meta, asset.symbol, asset.unit).iloc[-1])
-
-
-def supplies(row: pd.Series) -> dict[str, int]:
-    """One day's supplies (base units, by pool) as `MarketForecast.supply` takes them: whole, positive, known."""
-    return {str(pool): int(value) for pool, value in row.items() if np.isfinite(value) and value >= 1}
-
-
-def dilution(positions: np.ndarray, supply: np.ndarray) -> np.ndarray:
-    """S / (S + x) of each market: the part of its supply rate a position x earns beside a supply S (both in the
-    same unit); 1 where the vault holds nothing there or the supply is not known."""
+def rate_elasticity(panel: DailyPanel) -> pd.DataFrame:
+    """e of each market (days × pools): its rate curve's slope (`strategy.features.market.rate_curve_slope`, the
+    last 90 days) times u over the APY, within [1, MAX_RATE_ELASTICITY]; 1 where the slope is not known. No
+    rate model pays suppliers a higher APY for a lower utilization at a steady borrow rate, so e >= 1."""
+    apy, utilization = panel.wide("apy"), panel.wide("utilization")
     with np.errstate(divide="ignore", invalid="ignore"):
-        factor = supply / (supply + positions)
+        elasticity = rate_curve_slope(apy, utilization) * utilization / apy
+    return elasticity.clip(lower=1.0, upper=MAX_RATE_ELASTICITY).fillna(1.0)
+
+
+def depth_on(history: pd.DataFrame, pools_meta: pd.DataFrame | None, asset: AssetUnit,
+             day: pd.Timestamp) -> dict[str, MarketDepth]:
+    """The depth of each pool with a supply estimate on `day`, from the daily-aligned `history` up to it: the
+    keeper's and a decision replay's. The supply from the last SUPPLY_MEDIAN_DAYS days, the elasticity from the
+    whole history given (a rolling slope's last bits depend on where its series starts, and the backtest reads
+    it from its whole history too). A pool whose supply is not known is left out."""
+    known = history[history[TIMESTAMP] <= day]
+    recent = known[known[TIMESTAMP] > day - pd.Timedelta(days=SUPPLY_MEDIAN_DAYS)]
+    if recent.empty or recent[TIMESTAMP].max() != day:
+        return {}
+    supply = supply_in_asset(DailyPanel(recent), pools_meta, asset.symbol, asset.unit).iloc[-1]
+    return depths(supply, rate_elasticity(DailyPanel(known)).iloc[-1])
+
+
+def depths(supply: pd.Series, elasticity: pd.Series) -> dict[str, MarketDepth]:
+    """One day's depths by pool, as `MarketForecast` takes them: a whole, positive, known supply (base units)."""
+    return {str(pool): MarketDepth(int(value), float(elasticity.get(pool, 1.0)))
+            for pool, value in supply.items() if np.isfinite(value) and value >= 1}
+
+
+def dilution(positions: np.ndarray, supply: np.ndarray, elasticity: np.ndarray | float = 1.0) -> np.ndarray:
+    """max(0, 1 - e·x/(S + x)) of each market: the part of its supply rate a position x earns beside a supply S
+    (both in the same unit) at the rate curve's elasticity e (S/(S + x) at e = 1, to the bit); 1 where the vault
+    holds nothing there or the supply is not known."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.maximum(0.0, (supply + (1 - elasticity) * positions) / (supply + positions))
     return np.where((positions > 0) & ~np.isnan(supply), factor, 1.0)

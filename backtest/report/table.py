@@ -106,10 +106,11 @@ def market_share_text(summary: dict[str, Any]) -> str | None:
     if share["share"] < NOTABLE_SHARE:
         return None
     said = (f"note: {name} held {share['share']:.1%} of {share['label']}'s supply on {share['day']}; at that size "
-            f"its own deposit lowers the market's supply APY to about {1 - share['share']:.0%} of the recorded one")
+            f"its own deposit lowers the market's supply APY to about {1 - share['share']:.0%} of the recorded one, "
+            f"less where the market's rate curve is steep")
     if summary.get("supply_dilution"):
-        return f"{said}, charged as dilution, and further where the market's rate model reacts, which is left out"
-    return f"{said} (less where its rate model reacts), which this replay leaves out ([backtest] supply_dilution off)"
+        return f"{said}: charged as dilution, at the curve's elasticity that day"
+    return f"{said}, which this replay leaves out ([backtest] supply_dilution off)"
 
 
 def policy_text(summary: dict[str, Any]) -> str | None:

@@ -121,13 +121,19 @@ def _rate_curve(apy: pd.DataFrame, utilization: pd.DataFrame) -> dict[str, pd.Da
     - apy_util_reversion: slope x (REVERSION_DAYS mean utilization - utilization): the APY move if
       utilization went back to its recent level along that slope (negative after a spike above the kink).
     """
-    window = utilization.rolling(RATE_CURVE_DAYS, min_periods=RATE_CURVE_DAYS // 2)
-    slope = window.cov(apy) / window.var().where(window.std() > MIN_UTILIZATION_STD)
+    slope = rate_curve_slope(apy, utilization)
     recent = utilization.rolling(REVERSION_DAYS, min_periods=1).mean()
     return {
         f"apy_util_slope_{RATE_CURVE_DAYS}d": slope,
         f"apy_util_reversion_{RATE_CURVE_DAYS}d": slope * (recent - utilization),
     }
+
+
+def rate_curve_slope(apy: pd.DataFrame, utilization: pd.DataFrame) -> pd.DataFrame:
+    """APY points per unit of utilization: the least-squares slope of each pool's APY on its utilization over
+    the last RATE_CURVE_DAYS (half of them observed); NaN where utilization barely moved."""
+    window = utilization.rolling(RATE_CURVE_DAYS, min_periods=RATE_CURVE_DAYS // 2)
+    return window.cov(apy) / window.var().where(window.std() > MIN_UTILIZATION_STD)
 
 
 def _rolling(frame: pd.DataFrame, window: int) -> Rolling:

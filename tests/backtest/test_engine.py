@@ -97,7 +97,8 @@ def test_the_allocator_sizes_a_thin_market_by_the_supply_the_replay_dilutes(setu
     rows = {"a": [(10.0, 2e5, 1.0)] * DAYS, "b": [(2.5, 1e10, 1.0)] * DAYS}
     rails = {"max_turnover_bps": 10_000, "markets": {pool: {"cap_bps": 9_000} for pool in rows}}
     setup = setup_of(flat_market(rows), FIRST, LAST, settings=BacktestSettings(guardrails=rails))
-    assert setup.supply_on(FIRST) == {"a": 2e5 * setup.settings.unit, "b": 1e10 * setup.settings.unit}
+    assert {pool: depth.supply for pool, depth in (setup.depth_on(FIRST) or {}).items()} == {
+        "a": 2e5 * setup.settings.unit, "b": 1e10 * setup.settings.unit}
     aware, unaware = (replay(setup, forecaster({"a": 10.0, "b": 2.5})) for forecaster in (Fixed, Unaware))
     cap = 9000 * setup.capital // 10_000
     # within a chord of it: over 900,000 of room the allocator's 8 chords each span 1.53 times of slope here
@@ -106,7 +107,7 @@ def test_the_allocator_sizes_a_thin_market_by_the_supply_the_replay_dilutes(setu
     assert aware.values["net"].iloc[-1] > unaware.values["net"].iloc[-1]
     # with the dilution off the markets are deep on both sides: the replay's yields and the allocator's plan
     deep = setup_of(flat_market(rows), FIRST, LAST, settings=BacktestSettings(guardrails=rails, supply_dilution=False))
-    assert deep.supply_on(FIRST) is None
+    assert deep.depth_on(FIRST) is None
     assert cap * (1 - 1e-3) <= replay(deep, Fixed({"a": 10.0, "b": 2.5})).decisions[0].targets["a"] < cap
 
 

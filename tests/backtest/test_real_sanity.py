@@ -27,9 +27,10 @@ def test_holding_one_real_market_earns_its_realised_apy() -> None:
     market = load_market(dataset.history, pools=dataset.pools)
     if AAVE_V3_USDC not in set(market.history["pool"]):
         pytest.skip(f"the real dataset has no Aave v3 USDC market ({AAVE_V3_USDC})")
-    # One market, all of the vault in it, no costs: what the vault earns is what the market paid.
-    settings = BacktestSettings(gas_price_gwei=0.0, guardrails={
-        "min_idle_bps": 0, "max_turnover_bps": 10_000, "markets": {AAVE_V3_USDC: {"cap_bps": 10_000}}})
+    # One market, all of the vault in it, no costs and the market taken as deep: what the vault earns is what the
+    # market paid.
+    rails = {"min_idle_bps": 0, "max_turnover_bps": 10_000, "markets": {AAVE_V3_USDC: {"cap_bps": 10_000}}}
+    settings = BacktestSettings(gas_price_gwei=0.0, guardrails=rails, supply_dilution=False)
     defaults = RunConfig.load(None)
     strategy = defaults.strategy.model_copy(update={"costs": ExecutionCosts(slippage_bps=0.0)})
     setup = build_setup(market, START, END, RunConfig(strategy, settings, "test"), 1_000_000.0, 1)
@@ -46,3 +47,11 @@ def test_holding_one_real_market_earns_its_realised_apy() -> None:
     assert 0.02 < market_apy < 0.2  # a real lending yield, not a degenerate series
     assert vault_apy == pytest.approx(market_apy, abs=2e-4)  # within 0.02 APY points
     assert run.pnl["incident"] == 0 and run.pnl["peg"] == 0  # a USDC vault is not marked to USDC's price
+
+    # Its own 1,000,000 beside a supply of hundreds of millions: the dilution, its rate curve's answer with it,
+    # costs it less than 0.1 APY points, and nothing else changes.
+    diluted = replay(build_setup(market, START, END, RunConfig(strategy, BacktestSettings(
+        gas_price_gwei=0.0, guardrails=rails), "test"), 1_000_000.0, 1), HoldForecaster())
+    diluted_apy = (diluted.values["total"].iloc[-1] / diluted.values["total"].iloc[0]) ** (365 / len(days)) - 1
+    assert market_apy - 1e-3 < diluted_apy < market_apy and diluted.pnl["dilution"] < 0
+    assert diluted.pnl["incident"] == 0 and diluted.pnl["peg"] == 0

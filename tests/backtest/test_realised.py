@@ -78,7 +78,7 @@ def test_a_position_earns_the_rate_its_share_of_the_supply_leaves_it() -> None:
     day = pd.Timestamp("2024-01-02", tz="UTC")
     supply = supply_in_asset(DailyPanel(market.history), None, None, 10**6)
     assert supply.loc[day, "a"] == 4e12
-    factors = RealisedMarket(market, ["a", "b"], supply=supply).on(day, [10**12, 0])
+    factors = RealisedMarket(market, ["a", "b"], depth=(supply, supply * 0 + 1.0)).on(day, [10**12, 0])
     np.testing.assert_allclose(factors.recorded_growth, [1.1 ** (1 / 365)] * 2)
     assert np.log(factors.growth[0]) == pytest.approx(np.log(1.1) / 365 * 0.8)
     assert factors.growth[1] == factors.recorded_growth[1]  # nothing held there: the recorded rate, to the bit
@@ -88,3 +88,6 @@ def test_a_position_earns_the_rate_its_share_of_the_supply_leaves_it() -> None:
     assert pnl["dilution"] == pytest.approx(1e6 * (1.1 ** (0.8 / 365) - 1.1 ** (1 / 365))) and pnl["dilution"] < 0
     undiluted = RealisedMarket(market, ["a", "b"]).on(day, [10**12, 0])
     assert undiluted.growth.tolist() == undiluted.recorded_growth.tolist()
+    # where its rate curve answers: at an elasticity of 3 the position's 1/5 of the supply takes 3/5 of the rate
+    steep = RealisedMarket(market, ["a", "b"], depth=(supply, supply * 0 + 3.0)).on(day, [10**12, 0])
+    assert np.log(steep.growth[0]) == pytest.approx(np.log(1.1) / 365 * 0.4)

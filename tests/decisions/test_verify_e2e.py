@@ -15,7 +15,7 @@ import pytest
 
 from config import Config
 from decisions.bundle import bundle_path, model_path
-from decisions.replay import market_supply
+from decisions.replay import market_depth
 from journal.db import CycleStatus
 from keeper.cycle import Keeper
 from strategy.decision_record import canonical_json, decision_hash_of, table_from_json
@@ -35,10 +35,12 @@ def test_a_cycle_writes_a_bundle_that_a_fresh_process_reproduces(rebalanced: tup
     assert (model_path(bundles, document["record"]["model_hash"]) / "artifact.json").is_file()
     assert document["state"]["block"]["number"].isdigit() and document["config"]["versions"]["lightgbm"]
     # the supply the keeper told the allocator is the one its inputs give again, in the asset the config names
-    told = {p["market"]: int(p["supply"]) for p in keeper.db.last_decision().predictions.values() if "supply" in p}
-    again = market_supply(document, table_from_json(document["inputs"]["history"]),
-                          table_from_json(document["inputs"]["pools"]))
-    assert told and again == told and document["config"]["asset"] == {"symbol": "USDC", "decimals": "6"}
+    told = {p["market"]: (int(p["supply"]), p["elasticity"])
+            for p in keeper.db.last_decision().predictions.values() if "supply" in p}
+    again = market_depth(document, table_from_json(document["inputs"]["history"]),
+                         table_from_json(document["inputs"]["pools"]))
+    assert told and {market: (depth.supply, depth.elasticity) for market, depth in (again or {}).items()} == told
+    assert document["config"]["asset"] == {"symbol": "USDC", "decimals": "6"}
 
     # another process, another working and state directory, no journal, no keys: the chain and the bundle
     fresh = tmp_path / "fresh"

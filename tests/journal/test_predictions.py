@@ -3,6 +3,7 @@ with (`journal.predictions`)."""
 
 from journal.predictions import forecasts_by_market, predictions_json
 from strategy.allocator import MarketForecast
+from strategy.market_supply import MarketDepth
 
 MARKETS = {"pool-a": "0x" + "aa" * 20, "pool-b": "0x" + "bb" * 20}
 
@@ -26,7 +27,8 @@ def test_a_row_journaled_before_the_loss_given_event_was_kept_reads_as_a_forecas
 def test_a_markets_supply_the_allocator_was_told_reads_back_with_its_forecast() -> None:
     forecasts = {"pool-a": MarketForecast(4.25, 0.125), "pool-b": MarketForecast(7.5, 0.5)}
     supply = 3 * 10**24  # beyond a float's 2^53: journaled as a string, read back to the unit
-    journaled = predictions_json(forecasts, MARKETS, {MARKETS["pool-a"]: supply})
+    journaled = predictions_json(forecasts, MARKETS, {MARKETS["pool-a"]: MarketDepth(supply, 3.5)})
     assert journaled["pool-a"]["supply"] == str(supply) and "supply" not in journaled["pool-b"]
-    assert forecasts_by_market(journaled) == {MARKETS["pool-a"]: MarketForecast(4.25, 0.125, supply=supply),
+    assert forecasts_by_market(journaled) == {MARKETS["pool-a"]: MarketForecast(4.25, 0.125, supply=supply,
+                                                                                elasticity=3.5),
                                               MARKETS["pool-b"]: forecasts["pool-b"]}

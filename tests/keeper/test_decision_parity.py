@@ -127,8 +127,9 @@ def check_the_replay_agrees(w3: Web3, recording: RecordingKeeper, policy_before,
     assert {pool: f.apy_pct for pool, f in forecasts.items()} == pytest.approx(
         {pool: p["apy_pct"] for pool, p in decision.predictions.items() if pool in market_of})
     # the same supply besides the vault, to the unit: the keeper's from its last days, the replay's from all
-    told = {pool: int(p["supply"]) for pool, p in decision.predictions.items() if pool in market_of and "supply" in p}
-    assert told and {pool: f.supply for pool, f in forecasts.items() if f.supply is not None} == told
+    told = {pool: (int(p["supply"]), p["elasticity"]) for pool, p in decision.predictions.items()
+            if pool in market_of and "supply" in p}
+    assert told and {pool: (f.supply, f.elasticity) for pool, f in forecasts.items() if f.supply is not None} == told
     mapped = {market_of[pool]: amount for pool, amount in replayed.targets.items()}
     assert mapped == {market: amount for market, amount in decision.targets.items() if market in mapped}
     held = {market: amount for market, amount in decision.targets.items() if market not in mapped}

@@ -436,7 +436,8 @@ def problems(draw) -> tuple[Guardrails, VaultState, dict[str, MarketForecast], A
             st.sampled_from(markets),
             st.builds(MarketForecast, apy_pct=ranges["apy"], p_event=ranges["p_event"],
                       loss_given_event=st.one_of(st.none(), st.floats(0, 1)),
-                      supply=st.one_of(st.none(), st.integers(1, 10**6 * draw(ranges["unit"])))),
+                      supply=st.one_of(st.none(), st.integers(1, 10**6 * draw(ranges["unit"]))),
+                      elasticity=st.one_of(st.just(1.0), st.floats(1, 30))),
             min_size=(len(markets) + 1) // 2,
         )
     )
@@ -549,8 +550,8 @@ def plan_gain(before: VaultState, trades: dict[str, int], forecasts, config: All
     def value(market: str, amount: int) -> float:
         forecast = forecasts[market]
         expected = forecast.apy_pct * config.horizon_days / YEAR / 100
-        if forecast.supply is not None and expected > 0:
-            expected *= forecast.supply / (forecast.supply + amount)
+        if forecast.supply is not None and expected > 0:  # the rate curve's first order, not floored at 0
+            expected *= 1 - forecast.elasticity * amount / (forecast.supply + amount)
         penalty = config.risk_aversion * forecast.p_event * allocator.loss_given(forecast, config)
         return amount * (expected - penalty)
 
@@ -564,16 +565,17 @@ def plan_gain(before: VaultState, trades: dict[str, int], forecasts, config: All
 
 def chord_slack(before: VaultState, forecasts, config: AllocatorConfig) -> float:
     """How far below a plan's value the allocator's chords of diluted yields may put it: a chord over which the
-    slope falls by a factor ρ lies at most width·y·(1 - 1/ρ)/4 below the curve, and no chord spans more than
-    1 + SEGMENT_SLOPE_STEP, or the MAX_SEGMENTS-th root of ((S + T)/S)², whichever is larger."""
+    slope falls by Δ lies at most width·Δ/4 below the curve. The slope is y·(1 - e + e·q), q = S²/(S + x)², so
+    over a chord across which q falls by a factor ρ it falls by at most e·y·(1 - 1/ρ), and no chord spans more
+    than ρ = 1 + SEGMENT_SLOPE_STEP/e, or the MAX_SEGMENTS-th root of ((S + T)/S)², whichever is larger."""
     slack = 0.0
     for forecast in forecasts.values():
         expected = forecast.apy_pct * config.horizon_days / YEAR / 100
         if forecast.supply is None or expected <= 0:
             continue
         spread = ((forecast.supply + before.total) / forecast.supply) ** (2 / allocator.MAX_SEGMENTS)
-        rho = max(1 + allocator.SEGMENT_SLOPE_STEP, spread)
-        slack += before.total * expected * (1 - 1 / rho) / 4
+        rho = max((1 + allocator.SEGMENT_SLOPE_STEP) ** (1 / forecast.elasticity), spread)
+        slack += before.total * forecast.elasticity * expected * (1 - 1 / rho) / 4
     return slack
 
 
@@ -644,7 +646,8 @@ def tiny_instances(draw, even: bool):
     )
     # Even data: linear values (the LP's vertices are integral); odd: some markets diluted by thin supplies.
     supply = st.none() if even else st.one_of(st.none(), st.integers(1, 40))
-    forecasts = {m: MarketForecast(draw(st.floats(-50, 50)), draw(st.floats(0, 1)), supply=draw(supply))
+    forecasts = {m: MarketForecast(draw(st.floats(-50, 50)), draw(st.floats(0, 1)), supply=draw(supply),
+                                   elasticity=draw(st.sampled_from([1.0, 2.5])))
                  for m in markets}
     config = AllocatorConfig(
         horizon_days=YEAR,
@@ -789,6 +792,13 @@ def test_a_thin_market_is_filled_only_until_its_marginal_yield_falls_to_the_next
     undiluted = allocate(idle_vault(3_000_000), rails, {A: replace(forecasts[A], supply=None), B: forecasts[B]},
                          plain())
     assert undiluted.targets == {A: 3_000_000, B: 0}
+    # where its rate curve answers at an elasticity of 2, the marginal 0.10·(1 - 2 + 2·S²/(S+x)²) is 2.5 % at
+    # S + x = S/√0.625: x* = 264,911, and the plan is within its chords' slack of that optimum
+    steep = {A: replace(forecasts[A], elasticity=2.0), B: forecasts[B]}
+    allocation = allocate(idle_vault(3_000_000), rails, steep, plain())
+    best = plan_gain(idle_vault(3_000_000), {A: 264_911, B: 3_000_000 - 264_911}, steep, plain())
+    assert best - chord_slack(idle_vault(3_000_000), steep, plain()) <= allocation.expected_gain <= best
+    assert allocation.expected_gain > 0.999 * best and 0.85 * 264_911 < allocation.targets[A] < 264_911
 
 
 def test_two_equal_thin_markets_are_shared_within_the_chords_of_the_optimum():

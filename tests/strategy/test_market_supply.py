@@ -1,5 +1,6 @@
-"""`strategy.market_supply`: the keeper's supply of a decision day, from its inputs' last week, is the backtest's
-of the same day, from the whole history, in base units of the vault's asset."""
+"""`strategy.market_supply`: the keeper's depth of a decision day (its supply from its inputs' last week, its rate
+curve's elasticity) is the backtest's of the same day, from the whole history, in base units of the vault's
+asset; the elasticity and the dilution it gives."""
 
 import numpy as np
 import pandas as pd
@@ -7,7 +8,16 @@ import pytest
 
 from strategy.data.daily import DailyPanel
 from strategy.data.schema import POOL, TIMESTAMP
-from strategy.market_supply import SUPPLY_MEDIAN_DAYS, AssetUnit, supplies, supply_in_asset, supply_on
+from strategy.market_supply import (
+    MAX_RATE_ELASTICITY,
+    SUPPLY_MEDIAN_DAYS,
+    AssetUnit,
+    depth_on,
+    depths,
+    dilution,
+    rate_elasticity,
+    supply_in_asset,
+)
 
 DAYS = pd.date_range("2024-01-01", periods=20, freq="D", tz="UTC").astype("datetime64[us, UTC]")
 UNIT = 10**6
@@ -32,8 +42,9 @@ def history() -> pd.DataFrame:
 def test_the_keepers_supply_of_a_day_is_the_backtests_of_that_day_to_the_unit() -> None:
     data = history()
     whole = supply_in_asset(DailyPanel(data), META, "USDC", UNIT)
+    elasticity = rate_elasticity(DailyPanel(data))
     for day in DAYS[SUPPLY_MEDIAN_DAYS:]:
-        assert supply_on(data, META, USDC, day) == supplies(whole.loc[day])
+        assert depth_on(data, META, USDC, day) == depths(whole.loc[day], elasticity.loc[day])
 
 
 def test_a_supply_in_usd_is_counted_in_the_vaults_asset() -> None:
@@ -42,12 +53,31 @@ def test_a_supply_in_usd_is_counted_in_the_vaults_asset() -> None:
     recent = data[(data[POOL] == "usdc") & (data[TIMESTAMP] > day - pd.Timedelta(days=SUPPLY_MEDIAN_DAYS))]
     usd = float((recent["tvl_usd"] / (1 - recent["utilization"])).median())
     # 0.98 USD a USDC: the same dollars are more USDC
-    assert supply_on(data, META, USDC, day)["usdc"] == pytest.approx(usd / 0.98 * UNIT, rel=1e-12)
+    assert depth_on(data, META, USDC, day)["usdc"].supply == pytest.approx(usd / 0.98 * UNIT, rel=1e-12)
 
 
 def test_a_day_the_inputs_do_not_reach_has_no_supply_and_an_unknown_one_is_left_out() -> None:
     data = history()
-    assert supply_on(data, META, USDC, DAYS[-1] + pd.Timedelta(days=1)) == {}
-    assert supply_on(data.iloc[:0], META, USDC, DAYS[-1]) == {}
+    assert depth_on(data, META, USDC, DAYS[-1] + pd.Timedelta(days=1)) == {}
+    assert depth_on(data.iloc[:0], META, USDC, DAYS[-1]) == {}
     unknown = data.assign(tvl_usd=np.where(data[POOL] == "usdt", np.nan, data["tvl_usd"]))
-    assert set(supply_on(unknown, META, USDC, DAYS[-1])) == {"usdc"}
+    assert set(depth_on(unknown, META, USDC, DAYS[-1])) == {"usdc"}
+
+
+def test_the_elasticity_is_the_rate_curves_slope_times_utilization_over_the_apy_from_one_up() -> None:
+    # APY = 10·u²: borrow rate 10·u, d ln APY / d ln u = 2, read by a line through u moving by ±0.02
+    days = pd.date_range("2024-01-01", periods=120, freq="D", tz="UTC").astype("datetime64[us, UTC]")
+    u = 0.5 + 0.02 * np.sin(np.arange(len(days)) / 5)
+    rows = pd.DataFrame({TIMESTAMP: days, POOL: "a", "apy": 10 * u**2, "utilization": u, "tvl_usd": 1e6})
+    flat = rows.assign(pool="b", utilization=0.5, apy=2.5)  # utilization that never moves: no slope
+    steep = rows.assign(pool="c", apy=np.exp(80 * u))  # d ln APY / d ln u = 80·u = 40: capped
+    elasticity = rate_elasticity(DailyPanel(pd.concat([rows, flat, steep], ignore_index=True)))
+    last = elasticity.iloc[-1]
+    assert last["a"] == pytest.approx(2.0, rel=0.05) and last["b"] == 1.0 and last["c"] == MAX_RATE_ELASTICITY
+    assert (elasticity >= 1).all().all() and elasticity.iloc[0]["a"] == 1.0  # too few days for a slope yet
+
+
+def test_the_dilution_is_s_over_s_plus_x_at_an_elasticity_of_one_and_never_below_zero() -> None:
+    positions, supply = np.array([1e6, 1e6, 0.0, 1e6]), np.array([3e6, 3e6, 3e6, np.nan])
+    assert dilution(positions, supply).tolist() == [0.75, 0.75, 1.0, 1.0]
+    assert dilution(positions, supply, np.array([3.0, 5.0, 3.0, 3.0])).tolist() == [0.25, 0.0, 1.0, 1.0]
