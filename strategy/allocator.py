@@ -574,11 +574,13 @@ def supply_reach(forecast: MarketForecast, config: AllocatorConfig, position: in
     expected = horizon_yield(forecast, config)
     if forecast.supply is None or expected <= 0:
         return room
+    if least >= expected:
+        return 0  # not even the first unit's yield pays
     share = (least / expected + forecast.elasticity - 1) / forecast.elasticity
     if share <= 0:
         return room  # the margin never falls that low
     supply = forecast.supply
-    return max(0, min(room, math.floor(supply / math.sqrt(share) - supply) - position)) if share < 1 else 0
+    return max(0, min(room, math.floor(supply / math.sqrt(share) - supply) - position))
 
 
 def yield_segments(forecast: MarketForecast, config: AllocatorConfig, position: int,
