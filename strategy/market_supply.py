@@ -39,9 +39,9 @@ from strategy.features.market import rate_curve_slope, supplied_usd
 SUPPLY_MEDIAN_DAYS = 7  # a day whose liquidity and utilization disagree is outvoted by the days before it
 # The most e is taken to be. Just past a kink it can be 50 (a curve of the Aave v3 stablecoin kind, 4 % at a 90 %
 # kink and 60 % more up to 100 %, at 91 %: a borrow rate of 10 % rising 6 points per point of utilization), but
-# only for the first units: below the kink the curve
-# flattens, so a first-order e that large overstates all but the smallest position. The real USDC markets'
-# estimates reach 20 on 9 % (Compound v3) and 17 % (Aave v3) of their days, where this caps them.
+# only for the first units: below the kink the curve flattens, so a first-order e that large overstates all but
+# the smallest position. The real USDC markets' estimates reach 20 on 9 % (Compound v3) and 17 % (Aave v3) of
+# their days, where this caps them.
 MAX_RATE_ELASTICITY = 20.0
 
 
