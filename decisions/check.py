@@ -5,7 +5,7 @@ to the record's hash of it and the model artifact to the record's model hash (el
 part); the re-execution (`decisions.replay`) gives targets; the record hashes to the on-chain hash (else
 BUNDLE TAMPERED: its targets when the re-execution disagrees with them, else the record); the record names the
 transaction's chain and vault; the re-executed targets equal the record's to the base unit (else DIFFERENT
-TARGETS, per market). Only then REPRODUCED.
+TARGETS, per market, or that the bundle the chain commits to does not run). Only then REPRODUCED.
 """
 
 import json
@@ -90,17 +90,28 @@ def _check(check: Check, directory: Path, *, chain_id: int, vault: str) -> Check
         return check.conclude(BundleVerdict.TAMPERED, f"model: {error}")
     check.facts.append("decided by the trailing-best rule" if artifact is None else
                        f"model artifact {record['model_hash']} loads and hashes to its name")
-    targets = {market.lower(): amount for market, amount in replay(document, artifact).allocation.trades.items()}
+    try:
+        targets: dict[str, int] | None = {market.lower(): amount
+                                          for market, amount in replay(document, artifact).allocation.trades.items()}
+        unrun = ""
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, ModelError) as error:
+        # every part hashes as the record says, yet its content does not run: altered along with the record's
+        # part hashes (then the record no longer hashes to the chain's), or so written by the keeper
+        targets, unrun = None, _reason(error)
     recorded = targets_of(record)
     if hash_of(record) != check.decision_hash:
-        part = "targets" if targets != recorded else "record"
+        part = "targets" if targets is not None and targets != recorded else "record"
         return check.conclude(BundleVerdict.TAMPERED, f"{part}: the record hashes to {hash_of(record)}, not to the "
-                                                "on-chain decision hash")
+                                                "on-chain decision hash" + (f" (and the bundle cannot be re-executed: "
+                                                                           f"{unrun})" if unrun else ""))
     check.facts.append("the record hashes to the on-chain decision hash")
     if record["chain_id"] != chain_id or record["vault"] != vault.lower():
         return check.conclude(BundleVerdict.TAMPERED, f"record: it is for vault {record['vault']} on chain "
                                                 f"{record['chain_id']}, the transaction for {vault.lower()} on "
                                                 f"chain {chain_id}")
+    if targets is None:
+        return check.conclude(BundleVerdict.DIFFERENT, f"the bundle the chain commits to cannot be re-executed "
+                                                 f"({unrun}), so it gives no targets to compare")
     if targets != recorded:
         return check.conclude(BundleVerdict.DIFFERENT, _diff(recorded, targets))
     return check.conclude(BundleVerdict.REPRODUCED, f"re-running the model and the allocator on the bundle gives the "
@@ -144,6 +155,13 @@ def _versions_fact(check: Check, document: dict[str, Any]) -> None:
               if recorded[name] != here.get(name)]
     check.facts.append("recorded with " + ("the same package versions as here" if not differ else
                                            "other versions: " + ", ".join(differ)))
+
+
+def _reason(error: Exception) -> str:
+    """One line for an error of the re-execution: a missing key is named as such, not as a bare quoted word."""
+    if isinstance(error, KeyError) and error.args:
+        return f"no {error.args[0]!r} in it"
+    return str(error) or type(error).__name__
 
 
 def _diff(recorded: dict[str, int], replayed: dict[str, int]) -> str:

@@ -15,10 +15,11 @@ import pytest
 
 from config import Config
 from decisions.bundle import bundle_path, model_path
+from decisions.check import BundleVerdict, check_decision
 from decisions.replay import market_depth
 from journal.db import CycleStatus
 from keeper.cycle import Keeper
-from strategy.decision_record import canonical_json, decision_hash_of, table_from_json
+from strategy.decision_record import canonical_json, decision_hash_of, keccak_hex, table_from_json
 from strategy.models.artifact import model_file
 from tests.cli import vaultbot
 
@@ -67,6 +68,13 @@ def _bump_first_target(document: dict[str, Any]) -> None:
     targets[market] = str(int(targets[market]) + 1)
 
 
+def _unrunnable(document: dict[str, Any]) -> None:
+    """The config's asset decimals no number, the record's config hash rewritten to match: every part hashes as
+    the record says, so only the re-execution and the record's own hash can tell."""
+    document["config"]["asset"]["decimals"] = "six"
+    document["record"]["config_hash"] = keccak_hex(canonical_json(document["config"]))
+
+
 def _flip_model_byte(directory: Path) -> None:
     [model] = (directory / "models").iterdir()
     text = (model / model_file("yield")).read_text()
@@ -82,6 +90,7 @@ def _flip_model_byte(directory: Path) -> None:
     ("config", lambda d: _rewrite(d, lambda doc: doc["config"]["asset"].__setitem__("decimals", "18"))),
     ("model hash", lambda d: _rewrite(d, lambda doc: doc["record"].__setitem__("model_hash", "0x" + "00" * 32))),
     ("targets", lambda d: _rewrite(d, _bump_first_target)),
+    ("record", lambda d: _rewrite(d, _unrunnable)),
     ("model", _flip_model_byte),
     ("encoding", lambda d: next(d.glob("0x*.json")).write_text(next(d.glob("0x*.json")).read_text() + " ")),
 ])
@@ -93,6 +102,25 @@ def test_each_tampered_part_is_named(rebalanced: tuple[str, Path, str], tmp_path
     result = vaultbot("verify", tx, "--bundle", str(copy), "--json", deployment)
     assert result.exit_code == 1, result.output
     assert result.output.strip().splitlines()[-1].startswith(f"BUNDLE TAMPERED: {part}:"), result.output
+
+
+def test_a_committed_bundle_that_does_not_run_is_one_verdict_line(rebalanced: tuple[str, Path, str],
+                                                                  tmp_path: Path) -> None:
+    # a keeper that committed on chain to a bundle whose content does not run: here its record is re-hashed
+    # as such a keeper's would be, and judged by that hash
+    _, bundles, _ = rebalanced
+    copy = shutil.copytree(bundles, tmp_path / "copy")
+    [path] = copy.glob("0x*.json")
+    document = json.loads(path.read_text())
+    _unrunnable(document)
+    committed = decision_hash_of(document["record"])
+    path.unlink()
+    bundle_path(copy, committed).write_text(canonical_json(document))
+    record = document["record"]
+    check = check_decision(copy, committed, chain_id=record["chain_id"], vault=record["vault"])
+    assert check.verdict == BundleVerdict.DIFFERENT, check.lines()
+    assert check.why.startswith("the bundle the chain commits to cannot be re-executed (") and "six" in check.why
+    assert "the record hashes to the on-chain decision hash" in check.facts
 
 
 def test_a_missing_bundle_is_named(rebalanced: tuple[str, Path, str], tmp_path: Path) -> None:
