@@ -61,7 +61,7 @@ from, see `_no_plan_gains`), the solver is not called at all.
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass as plain_dataclass
 from enum import StrEnum
 from fractions import Fraction
@@ -294,8 +294,20 @@ def allocate(
     if result.x is None:
         return hold(status, result.message)
 
-    deltas = _integer_trades(result.x, limits, values)
-    gain = sum(trade_value(current[market], delta, forecasts[market], config) for market, delta in deltas.items())
+    def value_of(trades: Mapping[str, int]) -> float:
+        return sum(trade_value(current[market], delta, forecasts[market], config) for market, delta in trades.items())
+
+    deltas, risk_cut = _integer_trades(result.x, limits, values)
+    if risk_cut:
+        # The risk row's float form hides a weight far below the largest (HiGHS drops coefficients under 1e-9 and
+        # allows 1e-7 of violation), so the plan supplied there more risk than the exact budget keeps; solved
+        # again with those supplies counted at the largest weight, it must free that risk elsewhere.
+        again = _solve(limits, forecasts, values, config, riskiest=risk_cut)
+        if again.x is not None:
+            other, _ = _integer_trades(again.x, limits, values)
+            if value_of(other) > value_of(deltas):
+                deltas, result = other, again
+    gain = value_of(deltas)
     if not deltas or (gain <= 0 and not limits.repairing):
         return hold(status, result.message)
     targets = {market: position + deltas.get(market, 0) for market, position in current.items()}
@@ -489,12 +501,13 @@ def _no_plan_gains(limits: _Limits, values: Mapping[str, float], config: Allocat
 
 
 def _solve(limits: _Limits, forecasts: Mapping[str, MarketForecast], values: Mapping[str, float],
-           config: AllocatorConfig) -> OptimizeResult:
+           config: AllocatorConfig, riskiest: Collection[str] = ()) -> OptimizeResult:
     """The MILP over [u, d, a, b, chords] (fractions of T), minimising the negated, scaled objective.
 
     A market whose value is linear in its position carries its yield on u_i and d_i; a diluted one over more
     than one chord (`yield_segments`) carries it on chord variables that add up to u_i (d_i), filled nearest
-    first by the objective alone since their yields fall (rise) away from the position."""
+    first by the objective alone since their yields fall (rise) away from the position. What is supplied to
+    the `riskiest` markets counts in the risk row at the largest weight, a bound above their own."""
     n = len(limits.markets)
     total = limits.total
     slip = config.slippage_bps / BPS
@@ -541,8 +554,10 @@ def _solve(limits: _Limits, forecasts: Mapping[str, MarketForecast], values: Map
         weights = [limits.risk[market] for market in limits.markets]
         scale = max(weights) or Fraction(1)
         risk = np.array([float(w / scale) for w in weights])
+        added = np.array([1.0 if market in riskiest else weight for market, weight in zip(limits.markets, risk,
+                                                                                           strict=True)])
         room = min(limits.risk_room / total / scale, Fraction(n))  # the row's left side never exceeds n
-        blocks.append((np.hstack([risk, -risk, none, none])[None], -np.inf, float(room)))
+        blocks.append((np.hstack([added, -risk, none, none])[None], -np.inf, float(room)))
     matrix = np.hstack([np.vstack([rows for rows, _, _ in blocks]), np.zeros((sum(len(r) for r, _, _ in blocks), k))])
     lower = np.concatenate([np.full(len(rows), lo) for rows, lo, _ in blocks])
     upper = np.concatenate([np.full(len(rows), hi) for rows, _, hi in blocks])
@@ -604,8 +619,10 @@ def yield_segments(forecast: MarketForecast, config: AllocatorConfig, position: 
     return [(abs(b - a), _span_yield(forecast, config, a, b)) for a, b in itertools.pairwise(points)]
 
 
-def _integer_trades(solution: np.ndarray, limits: _Limits, values: Mapping[str, float]) -> dict[str, int]:
-    """Signed trades in asset units that meet every limit exactly, from the solver's fractional solution.
+def _integer_trades(solution: np.ndarray, limits: _Limits,
+                    values: Mapping[str, float]) -> tuple[dict[str, int], frozenset[str]]:
+    """Signed trades in asset units that meet every limit exactly, from the solver's fractional solution, and
+    the markets whose supply the exact risk budget cut.
 
     The sums hold in the solution only up to solver tolerance (relative to T), so they are restored here.
     Cutting a supply eases every sum; a withdrawal is cut only once no supply is left, when money flows
@@ -625,10 +642,13 @@ def _integer_trades(solution: np.ndarray, limits: _Limits, values: Mapping[str, 
     cheapest_first = sorted(supplies, key=values.__getitem__)
     _cut(supplies, sum(supplies.values()) - sum(withdrawals.values()) - limits.invest_room, cheapest_first, unit,
          limits)
+    risk_cut: frozenset[str] = frozenset()
     if limits.risk_room is not None:
         risk_added = (sum(limits.risk[m] * a for m, a in supplies.items())
                       - sum(limits.risk[m] * a for m, a in withdrawals.items()))
+        planned = dict(supplies)
         _cut(supplies, risk_added - limits.risk_room, cheapest_first, limits.risk, limits)
+        risk_cut = frozenset(m for m in planned if supplies[m] < planned[m])
     excess = _cut(supplies, sum(supplies.values()) + sum(withdrawals.values()) - limits.move_room, cheapest_first,
                   unit, limits)
     _cut(withdrawals, excess, sorted(withdrawals, key=values.__getitem__, reverse=True), unit, limits,
@@ -636,7 +656,7 @@ def _integer_trades(solution: np.ndarray, limits: _Limits, values: Mapping[str, 
 
     trades = {market: amount for market, amount in supplies.items() if amount}
     trades |= {market: -amount for market, amount in withdrawals.items() if amount}
-    return {market: trades[market] for market in limits.markets if market in trades}
+    return {market: trades[market] for market in limits.markets if market in trades}, risk_cut
 
 
 def _to_units(fraction: float, bound: int, limits: _Limits) -> int:

@@ -204,6 +204,19 @@ def test_over_the_risk_budget_the_allocator_never_adds_risk():
     assert_accepted(before, allocation, open_rails())
 
 
+def test_at_the_risk_budget_a_weight_too_small_for_the_solver_still_has_to_free_room():
+    # Already at its budget (the 1 unit in A carries all of it), the vault may put money into B, whose risk is
+    # 1e-174 of A's, only by taking it out of A: HiGHS drops a coefficient that small, so its plan puts idle
+    # money into B and the exact budget cuts it to nothing; solved again with B counted at A's weight, it swaps.
+    forecasts = {A: MarketForecast(0.0, 0.125), B: MarketForecast(1.0, 5e-174)}
+    before = idle_vault(1000, {A: 1})
+    rails = open_rails(cap=MarketLimits(BPS, 1))
+    allocation = allocate(before, rails, forecasts, plain(horizon_days=1.0, risk_budget=0.0))
+    assert allocation.trades == {A: 0, B: 1} and allocation.expected_gain == pytest.approx(0.01 / YEAR)
+    assert expected_loss(allocation.targets, forecasts, plain()) < expected_loss(before.positions, forecasts, plain())
+    assert_accepted(before, allocation, rails)
+
+
 def test_negative_value_markets_are_exited_when_turnover_allows():
     forecasts = {A: MarketForecast(-5.0, 0.0), B: MarketForecast(3.0, 0.0)}
     before = idle_vault(1000, {A: 600, B: 400})
