@@ -61,7 +61,7 @@ from, see `_no_plan_gains`), the solver is not called at all.
 
 import itertools
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass as plain_dataclass
 from enum import StrEnum
 from fractions import Fraction
@@ -307,6 +307,7 @@ def allocate(
             other, _ = _integer_trades(again.x, limits, values)
             if value_of(other) > value_of(deltas):
                 deltas, result = other, again
+    deltas = _spend_rounding_slack(deltas, limits, values, value_of)
     gain = value_of(deltas)
     if not deltas or (gain <= 0 and not limits.repairing):
         return hold(status, result.message)
@@ -667,6 +668,58 @@ def _to_units(fraction: float, bound: int, limits: _Limits) -> int:
     if bound - amount <= _SNAP * limits.total:
         amount = bound
     return min(max(amount, limits.min_trade), bound) if bound >= limits.min_trade else 0
+
+
+def _spend_rounding_slack(deltas: Mapping[str, int], limits: _Limits, values: Mapping[str, float],
+                          value_of: Callable[[Mapping[str, int]], float]) -> dict[str, int]:
+    """`deltas` with the whole units that rounding left unused put to work: a withdrawal that pays raised, one
+    that costs lowered and a supply that pays raised, in order of value, as far as every sum's room (idle,
+    turnover, risk), the market's own room, m and the repairs allow, each kept only when the plan gains by it.
+
+    The solver's vertex can be fractional where the limits are odd (the accrual margin makes them so), and
+    rounding it then leaves a unit idle that an integer plan would place."""
+    plan = dict(deltas)
+
+    def room() -> tuple[Fraction, Fraction, Fraction | None]:
+        supplied = sum(d for d in plan.values() if d > 0)
+        withdrawn = -sum(d for d in plan.values() if d < 0)
+        risk = None if limits.risk_room is None else limits.risk_room - sum(limits.risk[m] * d for m, d in plan.items())
+        return (Fraction(limits.invest_room - supplied + withdrawn), Fraction(limits.move_room - supplied - withdrawn),
+                risk)
+
+    def affordable(market: str, units: Fraction, risk: Fraction | None) -> int:
+        if risk is not None and limits.risk[market] > 0:
+            units = min(units, risk / limits.risk[market])
+        return max(0, math.floor(units))
+
+    def try_amount(market: str, delta: int) -> None:
+        if delta != 0 and abs(delta) < limits.min_trade:
+            return
+        changed = {**plan, market: delta} if delta else {m: d for m, d in plan.items() if m != market}
+        if value_of(changed) > value_of(plan):
+            plan.clear()
+            plan.update(changed)
+
+    by_value = sorted(limits.markets, key=values.__getitem__, reverse=True)
+    for market in reversed(by_value):  # a unit more withdrawn frees idle's room and risk, and takes turnover
+        if plan.get(market, 0) <= 0:
+            _, move, _ = room()
+            more = min(limits.down_room[market] + plan.get(market, 0), max(0, math.floor(move)))
+            if more > 0:
+                try_amount(market, plan.get(market, 0) - more)
+    for market in by_value:  # a unit kept back adds to idle's use and to risk, and frees turnover
+        if plan.get(market, 0) < 0:
+            invest, _, risk = room()
+            withdrawn = -plan[market]
+            kept = min(withdrawn - limits.down_floor.get(market, 0), affordable(market, invest, risk))
+            try_amount(market, -max(withdrawn - kept, limits.min_trade if kept < withdrawn else 0))
+    for market in by_value:
+        if plan.get(market, 0) >= 0:
+            invest, move, risk = room()
+            more = min(limits.up_room[market] - plan.get(market, 0), affordable(market, min(invest, move), risk))
+            if more > 0:
+                try_amount(market, plan.get(market, 0) + more)
+    return {market: plan[market] for market in limits.markets if market in plan}
 
 
 def _cut(

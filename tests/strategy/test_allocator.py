@@ -217,6 +217,26 @@ def test_at_the_risk_budget_a_weight_too_small_for_the_solver_still_has_to_free_
     assert_accepted(before, allocation, rails)
 
 
+def test_units_the_rounding_leaves_are_placed_where_they_pay():
+    # 20 units, 12 idle, B (1 %) holds 8, A (2 %) may take 14; the turnover of 16 less the accrual margin of the
+    # 8 invested leaves 15: an odd limit, so the program's vertex is A +13.5 and B -1.5. Rounded, A +14 and B -2
+    # exceed it; cut back to A +13, B -2 would withdraw a unit nothing needs: the plan keeps it in B.
+    rails = open_rails(cap=MarketLimits(BPS, 14), max_turnover_bps=8000)
+    before = idle_vault(20, {B: 8})
+    forecasts = {A: MarketForecast(2.0, 0.0), B: MarketForecast(1.0, 0.0)}
+    allocation = allocate(before, rails, forecasts, plain())
+    assert allocation.trades == {A: 13, B: 7} and allocation.expected_gain == pytest.approx(0.25)
+    assert_accepted(before, allocation, rails)
+    # Idle must stay at 90 % of a total the margin grows to 21 (19 units), so one unit of A's 2 (-1 %) may go
+    # into B (+1 %); the other, withdrawn too, pays as well: the turnover of 4 less the margin leaves 3 for both.
+    rails = open_rails(cap=MarketLimits(BPS, 2), max_turnover_bps=2000, min_idle_bps=9000)
+    before = idle_vault(20, {A: 2})
+    forecasts = {A: MarketForecast(-1.0, 0.0), B: MarketForecast(1.0, 0.0)}
+    allocation = allocate(before, rails, forecasts, plain())
+    assert allocation.trades == {A: 0, B: 1} and allocation.expected_gain == pytest.approx(0.03)
+    assert_accepted(before, allocation, rails)
+
+
 def test_negative_value_markets_are_exited_when_turnover_allows():
     forecasts = {A: MarketForecast(-5.0, 0.0), B: MarketForecast(3.0, 0.0)}
     before = idle_vault(1000, {A: 600, B: 400})
@@ -570,9 +590,14 @@ def plan_gain(before: VaultState, trades: dict[str, int], forecasts, config: All
         penalty = config.risk_aversion * forecast.p_event * allocator.loss_given(forecast, config)
         return amount * (expected - penalty)
 
+    def change(market: str, delta: int) -> float:
+        if forecasts[market].supply is None:  # linear: the units moved times the rate (a 1e300 % market's
+            return value(market, delta)       # two values would overflow to inf - inf)
+        return value(market, before.position(market) + delta) - value(market, before.position(market))
+
     deltas = {m: t - before.position(m) for m, t in trades.items()}
     return (
-        sum(value(m, before.position(m) + delta) - value(m, before.position(m)) for m, delta in deltas.items())
+        sum(change(m, delta) for m, delta in deltas.items())
         - config.gas_cost * len(trades)
         - config.slippage_bps / BPS * sum(map(abs, deltas.values()))
     )
