@@ -64,6 +64,11 @@ class WrongChain(ConnectionError):
     or sent through it. A ConnectionError, as a dead RPC is: the cycle fails as an RPC failure."""
 
 
+class BadAnswer(ConnectionError):
+    """An RPC answered a request whose result is hex (a call's return data, a number, code) with something that
+    is not: it lies or is broken, so the next URL is asked, as when one is down."""
+
+
 def decode_revert(error_or_data: ContractLogicError | bytes | str | None) -> str | None:
     """The readable reason of a revert; None when the revert carried no data (e.g. a bare Vyper `assert`)."""
     if isinstance(error_or_data, ContractLogicError):

@@ -14,6 +14,7 @@ know the chain a node serves now asks it (`w3.eth.chain_id`, as `chain.tx.TxSend
 
 import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -26,13 +27,24 @@ from web3.middleware.validation import METHODS_TO_VALIDATE, async_build_method_v
 from web3.providers import JSONBaseProvider
 from web3.types import FormattersDict, RPCEndpoint, RPCResponse
 
-from chain.errors import RpcUnavailable, WrongChain
+from chain.errors import BadAnswer, RpcUnavailable, WrongChain
 from vaultbot.redact import redact
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 10.0
-_FAILURES = (requests.ConnectionError, requests.Timeout, requests.HTTPError)
+# InvalidURL: a URL requests cannot parse (a port past 65535) fails as one that does not answer.
+_FAILURES = (requests.ConnectionError, requests.Timeout, requests.HTTPError, requests.exceptions.InvalidURL)
+# Requests whose result is a hex string, by its shape (QUANTITY: a digit at least, or DATA); web3 would take
+# another shape (a number's "0xzz" or "0x", an object for return data) to a ValueError or TypeError deep in its
+# formatters.
+_HEX_RESULTS = {
+    **dict.fromkeys(("eth_chainId", "eth_blockNumber", "eth_getBalance", "eth_gasPrice", "eth_estimateGas",
+                     "eth_getTransactionCount", "eth_maxPriorityFeePerGas"),
+                    (re.compile(r"0x[0-9a-fA-F]+"), "a hex number")),
+    **dict.fromkeys(("eth_call", "eth_getCode", "eth_getStorageAt", "eth_sendRawTransaction"),
+                    (re.compile(r"0x[0-9a-fA-F]*"), "hex data")),  # "0x" is no data
+}
 T = TypeVar("T")
 
 
@@ -50,10 +62,18 @@ class FailoverProvider(HTTPProvider):
 
     # web3's public request methods, each tried at every URL in turn; HTTPProvider posts to `endpoint_uri`.
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        return self._failing_over(str(method), lambda: super(FailoverProvider, self).make_request(method, params))
+        return self._failing_over(str(method), lambda: _checked(
+            method, super(FailoverProvider, self).make_request(method, params)))
 
     def make_batch_request(self, requests: list[tuple[RPCEndpoint, Any]]) -> list[RPCResponse] | RPCResponse:
-        return self._failing_over("a batch", lambda: super(FailoverProvider, self).make_batch_request(requests))
+        def batch() -> list[RPCResponse] | RPCResponse:
+            answers = super(FailoverProvider, self).make_batch_request(requests)
+            if isinstance(answers, list):  # in the requests' order: web3 sorts them by id
+                for (method, _), answer in zip(requests, answers, strict=False):
+                    _checked(method, answer)
+            return answers
+
+        return self._failing_over("a batch", batch)
 
     def _failing_over(self, what: str, request: Callable[[], T]) -> T:
         """`request` at the current URL, then at each next one (wrapping around) while they fail."""
@@ -65,7 +85,7 @@ class FailoverProvider(HTTPProvider):
             try:
                 self._check_chain(url)
                 answer = request()
-            except (*_FAILURES, WrongChain) as error:
+            except (*_FAILURES, WrongChain, BadAnswer) as error:
                 failures.append(f"{url} ({_short(error)})")
                 continue
             if url != served_by:
@@ -89,6 +109,15 @@ class FailoverProvider(HTTPProvider):
         elif served != self.chain_id:
             raise WrongChain(f"serves chain {served}, expected {self.chain_id}")
         self._checked.add(url)
+
+
+def _checked(method: RPCEndpoint, answer: RPCResponse) -> RPCResponse:
+    """`answer`, unless its result should be hex and is not (`BadAnswer`)."""
+    result = answer.get("result") if isinstance(answer, dict) else None
+    shape, noun = _HEX_RESULTS.get(method, (None, ""))
+    if shape is not None and result is not None and not (isinstance(result, str) and shape.fullmatch(result)):
+        raise BadAnswer(f"{method} answered {str(result)[:80]!r}, not {noun}")
+    return answer
 
 
 def connect(urls: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S, *, chain_id: int | None = None) -> Web3:

@@ -1,10 +1,15 @@
 """Amounts as people write them ("1,000.5") <-> integer base units, and the slippage bounds of a preview.
 (Amounts shown to people: `strategy.units.format_units`.)"""
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from depositor.errors import BadInput, quoted
 from strategy.units import BPS, MAX_AMOUNT_CHARS, UINT256_DIGITS, UINT256_MAX, exact_decimals
+
+# Commas separate groups of three digits before the point, nothing else: "1,00" (one, in much of Europe) must
+# not become a hundred.
+_GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 
 
 def parse_amount(text: str, decimals: int, *, what: str) -> int:
@@ -12,6 +17,9 @@ def parse_amount(text: str, decimals: int, *, what: str) -> int:
     amount in error messages."""
     if len(text) > MAX_AMOUNT_CHARS:
         raise BadInput(f"{what}: too long ({len(text)} characters; at most {MAX_AMOUNT_CHARS})")
+    if "," in text and not _GROUPED.fullmatch(text.strip().replace("_", "")):
+        raise BadInput(f"{what}: {text!r} has a comma that does not separate thousands (1,000.5: the decimal "
+                       "point is '.')")
     cleaned = text.strip().replace(",", "").replace("_", "")
     try:
         value = Decimal(cleaned)

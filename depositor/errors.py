@@ -25,6 +25,10 @@ class BadInput(NamesOptions, DepositorError, ValueError):
     """A malformed amount, address or option (the message names it)."""
 
 
+class NotAVault(DepositorError):
+    """The address given answers the vault's views with nothing, a revert or what does not decode."""
+
+
 class Refusal(DepositorError):
     """The vault would refuse (or did refuse) the action: paused, over a limit, not liquid, not enough balance,
     or the price moved past the minimum-out guard. Checked before sending whenever possible."""

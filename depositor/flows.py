@@ -236,6 +236,9 @@ def _finish(vault: DepositorVault, action: Action, account: str, amount: int, ca
         guard_bound = at_least(preview, tolerance_bps) if kind.minimum else at_most(preview, tolerance_bps)
     guard = Guard(guard_bound, kind.minimum)
     amount_text = vault.shares_text(amount) if action == "redeem" else vault.assets_text(amount)
+    if kind.minimum and preview == 0:  # the default guard, 0.5 % below nothing, would let it through
+        raise Refusal(f"{kind.would} nothing for {amount_text} (less than one base unit at the share price): "
+                      "give more")
     step = TxStep(f"{action} {amount_text}", call)
     outcome, simulated = (preview, False) if approve else (_simulate(call, account), True)
     if not guard.accepts(outcome):

@@ -8,12 +8,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from eth_abi.exceptions import DecodingError
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from chain.deployment import RPC_URL, Deployment
 from chain.vault_reader import VaultReader
-from depositor.errors import BadInput, quoted
+from depositor.errors import BadInput, NotAVault, quoted
 from strategy.units import DISPLAY_PLACES, format_units
 from vaultbot.redact import redact
 
@@ -66,11 +68,28 @@ def open_vault(rpc: str | None, vault: str | None, deployment_json: Path) -> Dep
     if rpc is not None and not re.match(RPC_URL, rpc):  # the JSON's own is checked when it is read
         raise BadInput(f"`rpc` {quoted(redact(rpc))} is not an http(s) URL", "rpc")
     w3 = connect([rpc_url], RPC_TIMEOUT_S)
-    reader = VaultReader(w3, Web3.to_checksum_address(address), deployment)
-    snapshot = reader.snapshot()
-    asset = w3.eth.contract(address=Web3.to_checksum_address(snapshot.asset), abi=reader.asset_abi)
+    try:
+        reader = VaultReader(w3, Web3.to_checksum_address(address), deployment)
+    except FileNotFoundError as error:  # the deployment JSON's abi_dir
+        raise BadInput(f"{deployment_json}: {error}") from error
+    try:
+        snapshot = reader.snapshot()
+        asset = w3.eth.contract(address=Web3.to_checksum_address(snapshot.asset), abi=reader.asset_abi)
+        asset_symbol = asset.functions.symbol().call()
+    except (BadFunctionCallOutput, ContractLogicError, DecodingError) as error:
+        # no code there, another contract (the token, a market), or a node whose answers decode to nothing
+        raise NotAVault(f"{address} on {redact(rpc_url)} does not answer as this vault does ({_why(error)}): is "
+                        "--vault the vault's address and --rpc its chain?") from error
     return DepositorVault(w3, reader, asset, snapshot.name, snapshot.symbol, snapshot.decimals,
-                          asset.functions.symbol().call(), snapshot.asset_decimals, w3.eth.chain_id)
+                          asset_symbol, snapshot.asset_decimals, w3.eth.chain_id)
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, ContractLogicError):
+        return "a view reverted"
+    if isinstance(error, BadFunctionCallOutput) and "is contract deployed correctly" in str(error):
+        return "no contract code answers there"
+    return "its answers do not decode"
 
 
 def _location(rpc: str | None, vault: str | None, path: Path) -> tuple[str, str, Deployment | None]:

@@ -24,6 +24,17 @@ settings.register_profile("ci", max_examples=100, deadline=None, suppress_health
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """The root logger's handlers and level back as they were after each test: a command run in-process (the
+    keeper's, the page's) configures logging, and a later test's command output would carry its records."""
+    import logging
+
+    handlers, level = logging.root.handlers[:], logging.root.level
+    yield
+    logging.root.handlers[:], logging.root.level = handlers, level
+
+
 # ---- chain fixtures: one real anvil on 127.0.0.1 per test session (tests using them: @pytest.mark.anvil)
 
 

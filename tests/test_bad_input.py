@@ -12,7 +12,6 @@ are checked against the vault's decimals; the page's request bodies).
 from __future__ import annotations
 
 import http.client
-import logging
 import os
 import re
 import socket
@@ -359,14 +358,12 @@ def files_under(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty working directory that is also $VAULTBOT_HOME (default journals, reports, devnet JSON)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("VAULTBOT_HOME", str(tmp_path))
     monkeypatch.delenv("VAULTBOT_NO_SUCH_KEY", raising=False)
-    handlers, level = logging.root.handlers[:], logging.root.level
-    yield tmp_path
-    logging.root.handlers[:], logging.root.level = handlers, level  # a keeper command configures logging
+    return tmp_path  # the root logger is restored after every test (tests/conftest.py)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
@@ -456,6 +453,8 @@ def test_a_feed_nested_past_the_stack_is_one_line(deep_json_server: str, tmp_pat
     (("withdraw", "nan"), "AMOUNT: 'nan' is not a finite number"),
     (("redeem", "0.0000000000000000001"), "SHARES: '0.0000000000000000001' has more than 18 decimal places"),
     (("deposit", "5", "--min-shares", UINT256_PLUS_ONE), "--min-shares"),
+    (("deposit", "1,00"), "AMOUNT: '1,00' has a comma that does not separate thousands"),
+    (("withdraw", "1.000,5"), "AMOUNT: '1.000,5' has a comma that does not separate thousands"),
 ])
 def test_bad_amounts_send_nothing(args: tuple[str, ...], says: str, devnet_json: Path, w3: Web3,
                                   devnet: Deployment) -> None:
@@ -466,6 +465,19 @@ def test_bad_amounts_send_nothing(args: tuple[str, ...], says: str, devnet_json:
     message = one_clear_line(vaultbot("vault", *args[:dash], *flags, *args[dash:]))
     assert says in message, message
     assert w3.eth.get_transaction_count(depositor) == nonce
+
+
+@pytest.mark.anvil
+@pytest.mark.usefixtures("chain_snapshot")
+def test_a_redemption_that_would_pay_nothing_sends_nothing(devnet_json: Path, w3: Web3, devnet: Deployment) -> None:
+    """A tenth of a millionth of a share is worth less than a base unit of USDC: the default guard, 0.5 % below
+    a preview of 0, would let it burn the shares for nothing."""
+    flags = ["--json", str(devnet_json), "--account", "3", "--yes"]
+    assert vaultbot("vault", "deposit", "100", *flags).exit_code == 0
+    nonce = w3.eth.get_transaction_count(devnet.depositors[0])
+    message = one_clear_line(vaultbot("vault", "redeem", "0.0000001", *flags))
+    assert "the redemption would pay nothing for 0.00 vbUSD shares (less than one base unit" in message, message
+    assert w3.eth.get_transaction_count(devnet.depositors[0]) == nonce
 
 
 @pytest.mark.anvil
@@ -496,3 +508,56 @@ def post(host: str, port: int, path: str, body: bytes) -> tuple[int, bytes]:
         return reply.status, reply.read()
     finally:
         connection.close()
+
+
+@pytest.mark.anvil
+@pytest.mark.parametrize("where", ["asset", "market", "depositor", "empty"])
+def test_a_vault_address_that_is_no_vault_is_one_line(where: str, devnet_json: Path, devnet: Deployment) -> None:
+    """The token, a market, an account and an address without code: each answers the vault's views with a
+    revert or nothing, named in one line with what to check."""
+    address = {"asset": devnet.asset, "market": devnet.markets[0].address, "depositor": devnet.depositors[0],
+               "empty": ADDRESS}[where]
+    for command in (("vault", "info"), ("vault", "balance", "--account", "3")):
+        message = one_clear_line(vaultbot(*command, "--json", str(devnet_json), "--vault", address))
+        assert f"{address} on {devnet.rpc_url} does not answer as this vault does (" in message, message
+        assert "is --vault the vault's address and --rpc its chain?" in message
+
+
+class LyingRpc:
+    """A JSON-RPC server on 127.0.0.1 that forwards to the devnet but answers `method` with `result`."""
+
+    def __init__(self, upstream: str, method: str, result: object) -> None:
+        from tests.keeper.test_hostile_rpc import RpcProxy
+
+        class Liar(RpcProxy):
+            def answer(self, request):  # type: ignore[no-untyped-def]
+                if isinstance(request, dict) and request.get("method") == method:
+                    return {"jsonrpc": "2.0", "id": request["id"], "result": result}
+                return super().answer(request)
+
+        self.proxy = Liar(upstream)
+
+
+@pytest.mark.anvil
+@pytest.mark.parametrize(("method", "result", "says"), [
+    ("eth_blockNumber", "0xzz", "eth_blockNumber answered '0xzz', not a hex number"),
+    ("eth_blockNumber", "0x", "eth_blockNumber answered '0x', not a hex number"),
+    ("eth_call", {"a": [1]}, "eth_call answered \"{'a': [1]}\", not hex data"),
+    ("eth_call", "0x", "does not answer as this vault does (its answers do not decode)"),
+    ("eth_call", "0x01", "does not answer as this vault does (its answers do not decode)"),
+])
+def test_an_rpc_whose_answers_make_no_sense_is_one_line(method: str, result: object, says: str,
+                                                        devnet: Deployment) -> None:
+    liar = LyingRpc(devnet.rpc_url, method, result).proxy
+    try:
+        message = one_clear_line(vaultbot("vault", "info", "--rpc", liar.url(), "--vault", devnet.vault))
+    finally:
+        liar.die()
+    assert says in message, message
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://[::1"])
+def test_an_rpc_url_requests_cannot_parse_is_one_line(url: str, tmp_path: Path) -> None:
+    message = one_clear_line(vaultbot("vault", "info", "--rpc", url, "--vault", ADDRESS,
+                                      "--json", str(tmp_path / "none.json")))
+    assert "no RPC answered eth_chainId" in message and "InvalidURL" in message, message
