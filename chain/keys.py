@@ -39,9 +39,11 @@ def _password(password_env: str | None, password_file: Path | str | None) -> str
     if password_file is not None and password_env is None:
         path = Path(password_file)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise KeyLoadError(f"cannot read the keystore password file {path}: {error.strerror or error}") from None
+        except UnicodeDecodeError:  # its message quotes bytes of the password
+            raise KeyLoadError(f"the keystore password file {path} is not UTF-8 text") from None
         return text.rstrip("\r\n")  # editors add a final newline; it is not part of the password
     raise KeyLoadError("a keystore needs exactly one of a password variable and a password file")
 
@@ -61,6 +63,9 @@ def _keystore_account(path: Path, password: str) -> LocalAccount:
         raise KeyLoadError(f"keystore {path} cannot be decrypted: {error}") from None
     except (KeyError, TypeError) as error:
         raise KeyLoadError(f"keystore {path} is not an eth-account keystore (missing {error})") from None
+    except NotImplementedError:  # eth-keyfile's "Not yet implemented" for a version it has no decoder for
+        raise KeyLoadError(f"keystore {path}: unsupported keystore version {keystore.get('version')!r} "
+                           "(only version 3, a JSON number)") from None
     return Account.from_key(key)
 
 

@@ -1,7 +1,7 @@
 """`vaultbot decisions export`: copy the keeper's decision bundles of a range of days, and their models, into a
 directory for archiving (`decisions.export`); the journal says which decisions the days hold."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -36,6 +36,8 @@ def export(
     last = None if to_day is None else utc_day("--to", to_day)
     if first is not None and last is not None and first > last:
         fail(f"--from {first.date()} is after --to {last.date()}", 2)
+    # the decisions before the day after --to; there is no day after 9999-12-31, nor a decision past it
+    end = None if last is None or last.date() == date.max else (last + timedelta(days=1)).to_pydatetime()
     settings = _settings(config, json_path)
     from decisions.export import export_bundles
     from journal.db import DatabaseError, KeeperDB
@@ -43,8 +45,7 @@ def export(
     with exit_on(DatabaseError):
         db = KeeperDB(settings.service.database_url, create=False)  # a read must not leave an empty journal
         try:
-            decisions = db.decisions_between(None if first is None else first.to_pydatetime(),
-                                             None if last is None else (last + timedelta(days=1)).to_pydatetime())
+            decisions = db.decisions_between(None if first is None else first.to_pydatetime(), end)
         finally:
             db.close()
     source = settings.service.decisions_dir

@@ -5,10 +5,11 @@ keeper's metrics endpoint uses too): the page needs six JSON routes and a few st
 vendored chart library in static/vendor), nothing a framework would add to. Transactions are never signed here:
 `/api/plan` returns the calls, and the browser's wallet sends them.
 
-Routes: GET / and /static/<file> (and /static/vendor/<file>); GET /api/vault, /api/account?address=, /api/result?tx=;
-POST /api/plan {action, account, amount, guard?}, /api/explain {message, data}, /api/verify {tx} (a rebalance's
-decision re-executed from the server's bundles). Errors come back as {"error": message}: 400 bad input, 422 the
-vault would refuse (or no bundles to verify with), 503 the chain does not answer.
+Routes: GET / and /static/<file> (and /static/vendor/<file>); GET /api/vault, /api/account?address=, /api/result?tx=
+(each GET route answers HEAD too, without the body); POST /api/plan {action, account, amount, guard?}, /api/explain
+{message, data}, /api/verify {tx} (a rebalance's decision re-executed from the server's bundles). Errors come back
+as {"error": message}: 400 bad input, 422 the vault would refuse (or no bundles to verify with), 503 the chain does
+not answer.
 
 Hostile clients: the server answers only its own Host names (`serve`'s `allowed_hosts`), and drops a
 connection that stalls (`request_timeout_s`); a body's declared length is checked before a byte of it is
@@ -68,13 +69,18 @@ def web_app(views: DepositorViews, *, unavailable: tuple[type[Exception], ...] =
                                                       "/api/verify": views.verify}
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        answer = routed(environ, start_response)
+        # HEAD is answered as GET, headers (Content-Length too) and all, but never with a body
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else answer
+
+    def routed(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "") or "/"
         try:
             length = _content_length(environ)  # checked on every request, before any routing or reading
-            if method == "GET" and (path == "/" or path.startswith("/static/")):
+            if method in ("GET", "HEAD") and (path == "/" or path.startswith("/static/")):
                 return _static(path, start_response)
-            if method == "GET" and path in get_routes:
+            if method in ("GET", "HEAD") and path in get_routes:
                 query = {key: values[-1] for key, values in parse_qs(environ.get("QUERY_STRING", "")).items()}
                 return json_answer(start_response, "200 OK", get_routes[path](query))
             if method == "POST" and path in post_routes:
@@ -141,8 +147,12 @@ def _body(environ: dict[str, Any], length: int) -> Json:
 
 def _static(path: str, start_response: StartResponse) -> list[bytes]:
     name = "index.html" if path == "/" else path.removeprefix("/static/")
-    file = (STATIC_DIR / name).resolve()
-    if file.parent not in SERVED_DIRS or not file.is_file():  # no ../ and no other directory
+    try:
+        file = (STATIC_DIR / name).resolve()
+        found = file.parent in SERVED_DIRS and file.is_file()  # no ../ and no other directory
+    except (ValueError, OSError):  # a NUL byte, a name too long for the file system: no file of ours either
+        found = False
+    if not found:
         raise _HttpError("404 Not Found", f"no such file: {path}")
     body = file.read_bytes()
     content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"

@@ -83,3 +83,18 @@ def test_a_day_range_is_exported_and_verifies(rebalanced: tuple[str, Path, str],
                       "--config", str(config))
     assert result.exit_code == 0 and "exported 0 bundle(s) and 0 model(s), 0 bytes" in result.output, result.output
     assert not (tmp_path / "none").exists()
+
+
+def test_to_the_last_day_there_is(rebalanced: tuple[str, Path, str], keeper_config: Config,
+                                  keeper_table: dict[str, Any], tmp_path: Path) -> None:
+    """--to 9999-12-31 has no day after it to end the range at: the range is open, and that day's last second in."""
+    _, bundles, _ = rebalanced
+    [sent] = [path.stem for path in bundles.glob("0x*.json")]
+    journaled_on(keeper_config, {sent: datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)})
+    out = tmp_path / "archive"
+
+    result = vaultbot("decisions", "export", "--out", str(out), "--from", "2026-03-01", "--to", "9999-12-31",
+                      "--config", str(config_file(keeper_table, tmp_path)))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1].startswith("exported 1 bundle(s) and 1 model(s)"), result.output
+    assert bundle_path(out, sent).read_bytes() == bundle_path(bundles, sent).read_bytes()

@@ -4,6 +4,7 @@ finding the devnet keeper's journal by itself."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -92,11 +93,33 @@ def test_the_page_loads_the_vendored_chart_library_served_with_its_content_types
 
 
 @pytest.mark.parametrize("path", ["/static/../server.py", "/static/%2e%2e/server.py", "/static/nothing.js", "/nope",
-                                  "/static/vendor/../../server.py", "/static/vendor/nothing.js"])
+                                  "/static/vendor/../../server.py", "/static/vendor/nothing.js",
+                                  "/static/%00", "/static/" + "a" * 5000])  # no path may hold NUL; a name is <= 255
 def test_no_file_outside_static_and_unknown_paths(url: str, path: str) -> None:
     reply = requests.get(url + path, timeout=5)
     assert reply.status_code == 404
     assert "def web_app" not in reply.text
+
+
+def raw_answer(url: str, method: str, path: str) -> tuple[list[bytes], bytes]:
+    """The status line and headers (but Date), and the body, as sent: requests never reads a HEAD answer's body."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+        chunks = []
+        while chunk := sock.recv(65536):  # the server closes the connection after its answer (HTTP/1.0)
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    return [line for line in head.split(b"\r\n") if not line.startswith(b"Date:")], body
+
+
+@pytest.mark.parametrize(("path", "status"), [("/", b"200"), ("/static/app.js", b"200"), ("/api/vault", b"200"),
+                                              ("/static/nothing.js", b"404")])
+def test_head_answers_as_get_without_the_body(url: str, path: str, status: bytes) -> None:
+    get_head, get_body = raw_answer(url, "GET", path)
+    head, body = raw_answer(url, "HEAD", path)
+    assert head[0].split(b" ")[1] == status and head == get_head  # Content-Length too: the body GET would send
+    assert body == b"" and get_body
 
 
 def test_get_routes_pass_query_parameters(url: str) -> None:
@@ -159,6 +182,7 @@ def test_errors_become_json_with_a_status(url: str, fail: str, status: int, mess
 def test_wrong_method(url: str) -> None:
     assert requests.get(url + "/api/plan", timeout=5).status_code == 405
     assert requests.post(url + "/api/vault", json={}, timeout=5).status_code == 405
+    assert requests.head(url + "/api/plan", timeout=5).status_code == 405  # HEAD is GET's alone
 
 
 def test_oversized_body(url: str) -> None:

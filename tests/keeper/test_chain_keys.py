@@ -1,6 +1,7 @@
 """chain.keys: keystores with the password from a variable or a file, raw keys on the devnet only."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,22 @@ def test_wrong_password(keystore, monkeypatch):
 def test_password_source_errors(keystore, arguments, expected):
     with pytest.raises(KeyLoadError, match=expected):
         load_account(keystore, **arguments)
+
+
+def test_a_password_file_that_is_not_utf8(keystore, tmp_path):
+    password = tmp_path / "password"
+    password.write_bytes(b"\xff\xfe" + PASSWORD.encode("utf-16-le"))  # a UTF-16 file, as Windows' Notepad saves
+    with pytest.raises(KeyLoadError, match=re.escape(f"the keystore password file {password} is not UTF-8 text")):
+        load_account(keystore, password_file=password)
+
+
+@pytest.mark.parametrize("version", [99, "3"])
+def test_a_keystore_of_another_version(keystore, monkeypatch, version):
+    keystore.write_text(json.dumps({**json.loads(keystore.read_text()), "version": version}))
+    monkeypatch.setenv("PW", PASSWORD)
+    with pytest.raises(KeyLoadError, match=re.escape(f"keystore {keystore}: unsupported keystore version "
+                                                     f"{version!r} (only version 3, a JSON number)")):
+        load_account(keystore, password_env="PW")
 
 
 def test_missing_and_broken_keystores(tmp_path, monkeypatch):
