@@ -13,8 +13,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeFloat,
-    PositiveFloat,
     PositiveInt,
     model_validator,
 )
@@ -23,6 +21,7 @@ from web3 import Web3
 from chain.keys import DEVNET_CHAIN_ID
 from journal.db import sqlite_url
 from sources import SourcesConfig
+from sources.config import FiniteNonNegative, FinitePositive
 from strategy.config import Seed
 from strategy.guardrails import MAX_MARKETS
 from strategy.units import GWEI
@@ -61,10 +60,10 @@ class ChainSettings(BaseModel):
     password_file: Path | None = None
     raw_key_env: str | None = None  # environment variable holding a raw private key: chain 31337 only
     max_fee_gwei: Annotated[float, Field(gt=0, le=100_000)] = 100.0  # never pay more per gas; above 1e5: a typo
-    priority_fee_gwei: NonNegativeFloat = 1.5
-    receipt_timeout_s: PositiveFloat = 180.0  # then replace the transaction with bumped fees
+    priority_fee_gwei: FiniteNonNegative = 1.5
+    receipt_timeout_s: FinitePositive = 180.0  # then replace the transaction with bumped fees
     bump_percent: Annotated[int, Field(ge=10, le=500)] = 15  # nodes require at least 10 % for a replacement
-    rpc_timeout_s: PositiveFloat = 10.0
+    rpc_timeout_s: FinitePositive = 10.0
 
     @model_validator(mode="after")
     def _one_vault_one_key(self) -> Self:
@@ -121,20 +120,20 @@ class ServiceSettings(BaseModel):
 
     model_config = _FROZEN
 
-    interval_s: PositiveFloat = 3600.0
-    misfire_grace_s: PositiveFloat = 300.0  # a cycle starting later than this after its time is skipped
+    interval_s: FinitePositive = 3600.0
+    misfire_grace_s: FinitePositive = 300.0  # a cycle starting later than this after its time is skipped
     # A cycle's data sources must answer within this many seconds of its start; then it is refused (journaled).
-    cycle_deadline_s: PositiveFloat = 300.0
+    cycle_deadline_s: FinitePositive = 300.0
     database_url: str = Field(default_factory=lambda: sqlite_url(state_dir() / "keeper.sqlite"))
     decisions_dir: Path = Field(default_factory=lambda: state_dir() / "decisions")  # a bundle per decision
     metrics_host: str = "127.0.0.1"
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464  # 0: any free port
-    health_max_age_s: PositiveFloat | None = None  # default: three intervals
+    health_max_age_s: FinitePositive | None = None  # default: three intervals
     # a journaled transaction of an older decision is abandoned, not broadcast again; default: one interval
-    decision_max_age_s: PositiveFloat | None = None
+    decision_max_age_s: FinitePositive | None = None
     # a cycle that holds reports the markets' values when the vault's last report is older: between rebalances
     # only a report moves totalAssets, and with it the depositors' share price
-    report_interval_s: PositiveFloat = 86_400.0
+    report_interval_s: FinitePositive = 86_400.0
 
     @property
     def health_age_s(self) -> float:

@@ -5,9 +5,11 @@ Every URL is configurable so that tests (and mirrors) can point the keeper at an
 
 from importlib.metadata import version
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AllowInfNan,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,6 +22,10 @@ from pydantic import (
 
 from vaultbot.paths import cache_dir
 
+# A duration, a rate or a factor in a configuration: TOML writes inf and nan, which no timer or sum takes.
+FinitePositive = Annotated[PositiveFloat, AllowInfNan(False)]
+FiniteNonNegative = Annotated[NonNegativeFloat, AllowInfNan(False)]
+
 
 def default_cache_dir() -> Path:
     """Cached HTTP answers live under vaultbot's cache directory ($VAULTBOT_CACHE or the user's cache)."""
@@ -31,22 +37,22 @@ class HttpSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    connect_timeout: PositiveFloat = 5.0
-    read_timeout: PositiveFloat = 30.0  # per read: a server trickling bytes never hits it, fetch_deadline stops it
+    connect_timeout: FinitePositive = 5.0
+    read_timeout: FinitePositive = 30.0  # per read: a server trickling bytes never hits it, fetch_deadline stops it
     # Each fetch, its retries, waits and whole body included, ends within this many seconds.
-    fetch_deadline: PositiveFloat = 60.0
+    fetch_deadline: FinitePositive = 60.0
     # A body larger than this once decoded (a gzip bomb inflates a few KB to GBs) is refused, never cached.
     max_body_bytes: PositiveInt = 64 * 2**20
     retries: NonNegativeInt = 3
     # Sleep between retries is backoff_factor * 2**(n-1) seconds, capped at backoff_max.
-    backoff_factor: NonNegativeFloat = 0.5
-    backoff_max: PositiveFloat = 30.0
+    backoff_factor: FiniteNonNegative = 0.5
+    backoff_max: FinitePositive = 30.0
     # A server's Retry-After up to this many seconds is waited for; a longer one fails the fetch at once.
     retry_after_max: NonNegativeInt = 30
     # Retries all the fetches of one keeper cycle may make together: a failing source fails fast after these.
     retries_per_cycle: NonNegativeInt = 20
     cache_dir: Path = Field(default_factory=default_cache_dir)
-    cache_expire_seconds: PositiveFloat = 300.0
+    cache_expire_seconds: FinitePositive = 300.0
     user_agent: str = Field(default=f"vaultbot-keeper/{version('vaultbot')}", min_length=1)
 
 

@@ -105,6 +105,8 @@ def test_the_example_config_is_valid_and_writes_into_the_devnets_state_dir(monke
     (minimal(gate={"max_age": "a day"}), "gate.max_age", "duration"),
     (minimal(chain={"bump_percent": 5}), "chain.bump_percent", "greater than or equal to 10"),
     (minimal(chain={"max_fee_gwei": 1e10}), "chain.max_fee_gwei", "less than or equal to 100000"),
+    (minimal(service={"interval_s": float("inf")}), "service.interval_s", "finite number"),  # TOML's inf
+    (minimal(sources={"http": {"read_timeout": float("inf")}}), "sources.http.read_timeout", "finite number"),
 ])
 def test_a_wrong_or_missing_key_is_named_with_its_environment_variable(tmp_path, table, key, message) -> None:
     text = problem(tmp_path, table)
