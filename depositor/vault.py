@@ -65,9 +65,13 @@ def open_vault(rpc: str | None, vault: str | None, deployment_json: Path) -> Dep
     rpc_url, address, deployment = _location(rpc, vault, deployment_json)
     if not Web3.is_address(address):
         raise BadInput(f"--vault {address!r} is not an address (0x + 40 hex digits)")
+    if address[2:] not in (address[2:].lower(), address[2:].upper()) and not Web3.is_checksum_address(address):
+        raise BadInput(f"--vault {address}: its mixed case is not its EIP-55 checksum (a mistyped digit?)")
     if rpc is not None and not re.match(RPC_URL, rpc):  # the JSON's own is checked when it is read
         raise BadInput(f"`rpc` {quoted(redact(rpc))} is not an http(s) URL", "rpc")
-    w3 = connect([rpc_url], RPC_TIMEOUT_S)
+    # the devnet JSON's node must serve its chain; a URL given alone serves whatever it serves
+    w3 = connect([rpc_url], RPC_TIMEOUT_S, chain_id=None if deployment is None or rpc is not None
+                 else deployment.chain_id)
     try:
         reader = VaultReader(w3, Web3.to_checksum_address(address), deployment)
     except FileNotFoundError as error:  # the deployment JSON's abi_dir
@@ -94,7 +98,7 @@ def _why(error: Exception) -> str:
 
 def _location(rpc: str | None, vault: str | None, path: Path) -> tuple[str, str, Deployment | None]:
     """The RPC URL and the vault address, each given or else from the deployment JSON (read when it exists)."""
-    if rpc and vault and not path.is_file():
+    if rpc is not None and vault is not None and not path.is_file():
         return rpc, vault, None
     try:
         deployment = Deployment.load(path)
@@ -102,4 +106,5 @@ def _location(rpc: str | None, vault: str | None, path: Path) -> tuple[str, str,
         raise BadInput(f"give --rpc and --vault, or start a devnet: {error}") from error
     except ValueError as error:
         raise BadInput(str(error)) from error
-    return rpc or deployment.rpc_url, vault or deployment.vault, deployment
+    return (deployment.rpc_url if rpc is None else rpc, deployment.vault if vault is None else vault,
+            deployment)

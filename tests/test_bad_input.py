@@ -12,6 +12,7 @@ are checked against the vault's decimals; the page's request bodies).
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import socket
@@ -561,3 +562,21 @@ def test_an_rpc_url_requests_cannot_parse_is_one_line(url: str, tmp_path: Path) 
     message = one_clear_line(vaultbot("vault", "info", "--rpc", url, "--vault", ADDRESS,
                                       "--json", str(tmp_path / "none.json")))
     assert "no RPC answered eth_chainId" in message and "InvalidURL" in message, message
+
+
+@pytest.mark.anvil
+def test_a_devnet_json_for_another_chain_is_one_line(devnet_json: Path, tmp_path: Path) -> None:
+    other = tmp_path / "devnet.json"
+    other.write_text(json.dumps(json.loads(devnet_json.read_text()) | {"chain_id": 1}))
+    message = one_clear_line(vaultbot("vault", "info", "--json", str(other)))
+    assert "serves chain 31337, expected 1" in message, message
+
+
+@pytest.mark.parametrize(("vault", "says"), [
+    ("", "--vault '' is not an address"),
+    ("0x59b670e9fa9d0a427751af201d676719a970857B", "its mixed case is not its EIP-55 checksum"),
+])
+def test_a_vault_address_mistyped_is_one_line(vault: str, says: str, tmp_path: Path) -> None:
+    message = one_clear_line(vaultbot("vault", "info", "--rpc", "http://127.0.0.1:1", "--vault", vault,
+                                      "--json", str(tmp_path / "none.json")))
+    assert says in message, message
