@@ -20,6 +20,7 @@ import pandas as pd
 from backtest.errors import BacktestError, UsageError
 from strategy.allocator import MarketForecast
 from strategy.data import align_to_daily, load_market_history, load_news, load_pools
+from strategy.data.checks import PLAUSIBLE_TIMESTAMPS
 from strategy.data.schema import POOL, TIMESTAMP
 from strategy.data.universe import is_stablecoin_lending
 from strategy.synthetic import generate_market
@@ -133,6 +134,10 @@ def synthetic_market(n_pools: int, start: pd.Timestamp, end: pd.Timestamp, warmu
     require_synthetic_size(n_pools, days, f"`warmup_days` {warmup_days:,} before `start` {start.date()}, to `end` "
                            f"{end.date()}", "warmup_days", "start", "end")
     first = start - pd.Timedelta(days=warmup_days)
+    earliest, latest = PLAUSIBLE_TIMESTAMPS  # what a loaded history may hold, so a made-up one too
+    if first < earliest or end >= latest:
+        raise UsageError(f"the synthetic market would run from {first.date()} to {end.date()}: its days must be "
+                         f"between {earliest.date()} and {latest.date()}", "start", "end", "warmup_days")
     market = generate_market(n_pools=n_pools, days=days, seed=seed, start=first, stablecoin_lending=True)
     return MarketData(market.history, market.news, market.pools, f"synthetic(pools={n_pools}, seed={seed})",
                       synthetic=True)

@@ -100,7 +100,8 @@ def build_setup(
     if rebalance_every < 1:
         raise UsageError(f"`rebalance_every` must be at least 1 day, got {rebalance_every}", "rebalance_every")
     settings = config.backtest
-    units = round(capital * settings.unit)
+    scaled = capital * settings.unit  # 1e308 dollars are infinitely many base units
+    units = round(scaled) if math.isfinite(scaled) else UINT256_MAX + 1
     if units < 1:
         raise UsageError(f"`capital` {capital:g} is less than one base unit of {settings.asset_symbol}", "capital")
     if units > UINT256_MAX:

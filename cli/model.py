@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import exit_on, output_dir, utc_day
+from cli.common import exit_on, fail, output_dir, utc_day
+from strategy.units import MAX_WINDOW_DAYS
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
@@ -100,7 +101,10 @@ def train(
         market = _market(data, news, pools, settings.seed, synthetic_pools, synthetic_days)
         end = end if end is not None else market.history["timestamp"].max()
         artifact = train_artifact(market.history, market.news, market.pools, train_end=end, settings=settings)
+    try:
         artifact.save(out)
+    except OSError as error:  # /proc, a read-only disk: known only once written to
+        fail(f"--out: cannot write to {out}: {error.strerror or error}")
     meta = artifact.metadata
     typer.echo(f"model {artifact.content_hash} saved to {out}{_handover(out, store, config)}")
     typer.echo(f"trained on {meta.rows} rows of {meta.pools} pools, days {meta.train_start.date()} to "
@@ -174,7 +178,8 @@ def evaluate(
     data: Data = None, news: News = None, pools: Pools = None, config: Config = None, seed: Seed = None,
     test_days: Annotated[int, typer.Option("--test-days", min=1, help="Length of the test period (last days).")] = 180,
     fold_days: Annotated[int | None, typer.Option(
-        "--fold-days", min=1, help="Retrain every this many test days (default: model.retrain_every_days).")] = None,
+        "--fold-days", min=1, max=MAX_WINDOW_DAYS,
+        help="Retrain every this many test days (default: model.retrain_every_days).")] = None,
     synthetic_pools: SyntheticPools = 20, synthetic_days: SyntheticDays = 540,
 ) -> None:
     """Walk-forward out-of-sample scores: yield MAE against persistence, risk AUC, Brier and reliability."""

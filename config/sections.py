@@ -165,7 +165,7 @@ class BacktestSettings(BaseModel):
     # The pools-metadata symbol of the vault's asset (case-insensitive; see `backtest.market.investable_pools`).
     asset_symbol: Annotated[str, Field(min_length=1)] = "USDC"
     asset_decimals: Annotated[int, Field(ge=0, le=36)] = 6
-    gas_price_gwei: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 20.0
+    gas_price_gwei: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)] = 20.0  # as max_fee_gwei
     max_markets: Annotated[int, Field(ge=1, le=MAX_MARKETS)] = MAX_MARKETS
     # Off, every position earns the recorded APY whatever its size and the allocator plans as if every market
     # were deep: a replay of an amount its markets could not take earns more than it could have.

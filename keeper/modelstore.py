@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from strategy.decision_record import is_hash
 from strategy.models import ModelArtifact, ModelError
 from strategy.models.artifact import ARTIFACT_FILE
 from strategy.models.promotion import PolicyState
@@ -58,7 +59,10 @@ class ModelStore:
         return path
 
     def load(self, content_hash: str) -> ModelArtifact:
-        return ModelArtifact.load(self.directory / content_hash)
+        artifact = ModelArtifact.load(self.directory / content_hash)
+        if artifact.content_hash != content_hash:  # the store is keyed by content: a swapped directory is no model
+            raise ModelError(f"{self.directory / content_hash} holds model {artifact.content_hash}, not its name")
+        return artifact
 
     def hashes(self) -> list[str]:
         """The content hashes of the models in the store."""
@@ -85,10 +89,10 @@ class ModelStore:
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
             champion, last_trained, fallback = document["champion"], document["last_trained"], document["fallback"]
+            if champion is not None and not (isinstance(champion, str) and is_hash(champion)):
+                raise ValueError(f"champion {champion!r} is not a content hash")  # nor a path out of the store
+            trained = pd.Timestamp(last_trained, tz="UTC") if last_trained is not None else None
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
             raise ModelError(f"{path}: unreadable or corrupt: {error}") from None
-        return PolicyState(
-            champion=self.load(champion) if champion is not None else None,
-            last_trained=pd.Timestamp(last_trained, tz="UTC") if last_trained is not None else None,
-            fallback=fallback,
-        )
+        return PolicyState(champion=self.load(champion) if champion is not None else None, last_trained=trained,
+                           fallback=fallback)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from strategy.allocator import AllocatorConfig
 from strategy.costs import ExecutionCosts
 from strategy.targets import TargetParams
+from strategy.units import MAX_WINDOW_DAYS
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 Fraction = Annotated[float, Field(gt=0, lt=1)]
@@ -55,17 +56,18 @@ class ModelSettings(BaseModel):
     asset_symbol: Annotated[str, Field(min_length=1)] | None = None
     # Training data: the last validation_fraction of the labelled days drive early stopping; training rows
     # end purge (= horizon) + embargo_days before them, and before train_end.
-    retrain_every_days: Annotated[int, Field(ge=1)] = 30
-    train_window_days: Annotated[int, Field(ge=30)] | None = None  # None: all history before train_end
+    retrain_every_days: Annotated[int, Field(ge=1, le=MAX_WINDOW_DAYS)] = 30
+    # None: all history before train_end
+    train_window_days: Annotated[int, Field(ge=30, le=MAX_WINDOW_DAYS)] | None = None
     validation_fraction: Annotated[float, Field(gt=0, le=0.5)] = 0.2
-    embargo_days: Annotated[int, Field(ge=0)] = 1
+    embargo_days: Annotated[int, Field(ge=0, le=MAX_WINDOW_DAYS)] = 1
     min_train_rows: Annotated[int, Field(ge=10)] = 100
     # Promotion (strategy.models.promotion): a retrained challenger replaces the champion only if its trial
     # beats both it and persistence over the last gate_window_days labelled days; the trailing-best rule
     # decides while the champion's realised error over the last fallback_window_days labelled days is worse
     # than persistence's, until a challenger is promoted. Not part of a model (`PROMOTION_SETTINGS`).
-    gate_window_days: Annotated[int, Field(ge=1)] = 21
-    fallback_window_days: Annotated[int, Field(ge=1)] = 14
+    gate_window_days: Annotated[int, Field(ge=1, le=MAX_WINDOW_DAYS)] = 21
+    fallback_window_days: Annotated[int, Field(ge=1, le=MAX_WINDOW_DAYS)] = 14
     # LightGBM.
     num_boost_round: Annotated[int, Field(ge=1, le=10_000)] = 400
     early_stopping_rounds: Annotated[int, Field(ge=1)] = 40

@@ -27,7 +27,7 @@ class ExecutionCosts(BaseModel):
 
     gas_per_rebalance: Annotated[int, Field(ge=0)] = 100_000
     gas_per_market: Annotated[int, Field(ge=0)] = 150_000
-    native_price: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 3000.0
+    native_price: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)] = 3000.0  # above: a typo
     slippage_bps: Annotated[float, Field(ge=0, le=BPS, allow_inf_nan=False)] = 1.0
 
     def rebalance_gas(self, markets_moved: int) -> int:

@@ -19,6 +19,9 @@ WEI_PER_NATIVE = 10**18  # wei per ETH (or any chain's gas token)
 SECONDS_PER_DAY = 24 * 3600
 DAYS_PER_YEAR = 365
 SECONDS_PER_YEAR = DAYS_PER_YEAR * SECONDS_PER_DAY
+# The longest window in days a setting or flag may name: a century, past any history, short of pandas' 292-year
+# Timedelta (99,999,999,999 days overflowed deep in training).
+MAX_WINDOW_DAYS = 100 * DAYS_PER_YEAR
 
 
 def annualised_growth(value_before: float, value_after: float, seconds: float) -> float | None:

@@ -87,6 +87,9 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
                           f'raw_key_env = "VAULTBOT_NO_SUCH_KEY"\nrpc_timeout_s = 2\n[markets]\np1 = "{ADDRESS}"\n'
                           '[service]\ndatabase_url = "sqlite:///journal.sqlite"\n'),
         "a-file": "not a directory",
+        "window.toml": "[strategy.model]\ntrain_window_days = 99999999999\n",
+        "gas-price.toml": "[backtest]\ngas_price_gwei = 1e300\n",
+        "native-price.toml": "[strategy.costs]\nnative_price = 1e300\n",
     }
     for name, text in texts.items():
         (folder / name).write_bytes(text.encode("latin-1"))
@@ -144,6 +147,7 @@ CASES = [Case(*case) for case in [
     (f"{BT} --synthetic --end 2024-02-30", "'2024-02-30' is not a date (YYYY-MM-DD)"),
     ("backtest run --start 2024-03-01 --end 2024-02-01 --synthetic", "--start 2024-03-01 is after --end 2024-02-01"),
     (f"{BT} --synthetic --strategy best", "unknown strategy 'best'"),
+    ("backtest run --synthetic --start 9999-11-01 --end 9999-12-31", "its days must be between 2009-01-03 and"),
     (f"{BT}", "give either --data PATH or --synthetic"),
     (f"{SYN} --capital -5", "--capital must be"),
     (f"{SYN} --capital 0", "--capital must be"),
@@ -151,6 +155,7 @@ CASES = [Case(*case) for case in [
     (f"{SYN} --capital inf", "--capital must be"),
     (f"{SYN} --capital 1e400", "--capital must be"),
     (f"{SYN} --capital 1e80", "--capital 1e+80 is more than"),
+    (f"{SYN} --capital 1e308", "--capital 1e+308 is more than"),  # infinitely many base units
     (f"{SYN} --capital 1e-9", "--capital 1e-09 is less than one base unit of USDC"),
     (f"{SYN} --capital lots", not_a_number("--capital")),
     (f"{SYN} --rebalance-every 0", "--rebalance-every must be at least 1"),
@@ -205,6 +210,9 @@ CASES = [Case(*case) for case in [
     (f"{SYN} --config {{in}}/negative-seed.toml", "key strategy.model.seed"),
     (f"{SYN} --config {{in}}/unknown-key.toml", "key backtest.capitol"),
     (f"{SYN} --config {{in}}/markets-not-a-table.toml", "key backtest.guardrails.markets"),
+    (f"{SYN} --config {{in}}/window.toml", "key strategy.model.train_window_days"),
+    (f"{SYN} --config {{in}}/gas-price.toml", "key backtest.gas_price_gwei"),
+    (f"{SYN} --config {{in}}/native-price.toml", "key strategy.costs.native_price"),
     # model train, evaluate, explain
     ("model train --data {in}/missing.csv", "--data: file not found"),
     ("model train --data {in}/binary.parquet", "binary.parquet: cannot read file"),
@@ -226,6 +234,7 @@ CASES = [Case(*case) for case in [
     (f"model train {SMALL_MODEL} --out {{in}}/a-file/model", "a-file"),
     ("model evaluate --test-days 0", at_least("--test-days", 1)),
     ("model evaluate --fold-days -3", at_least("--fold-days", 1)),
+    ("model evaluate --fold-days 99999999999", at_most("--fold-days", 36500)),
     ("model evaluate --seed -1", "--seed -1: Input should be greater than or equal to 0"),
     ("model explain --artifact {in}/missing", "no artifact.json"),
     ("model explain --artifact {in}/a-file", "no artifact.json"),
@@ -580,3 +589,10 @@ def test_a_vault_address_mistyped_is_one_line(vault: str, says: str, tmp_path: P
     message = one_clear_line(vaultbot("vault", "info", "--rpc", "http://127.0.0.1:1", "--vault", vault,
                                       "--json", str(tmp_path / "none.json")))
     assert says in message, message
+
+
+def test_a_model_out_that_cannot_be_written_is_one_line_after_training(workdir: Path) -> None:
+    """/proc takes no new directory, which only writing finds out: the trained model's save ends in one line."""
+    result = vaultbot("model", "train", "--synthetic-days", "120", "--synthetic-pools", "3", "--out", "/proc/vb-m")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1].startswith("error: --out: cannot write to /proc/vb-m: ")

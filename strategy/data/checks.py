@@ -15,6 +15,9 @@ import pandas as pd
 from strategy.data.errors import DataError, RepairReport
 
 TIMESTAMP_DTYPE = "datetime64[us, UTC]"
+# When a record of a market can be from: none predates Bitcoin's first block, and a row of the year 9999 (a
+# glitch, a placeholder) would stretch a history's daily grid over 8,000 years (16 GB before it was refused).
+PLAUSIBLE_TIMESTAMPS = (pd.Timestamp("2009-01-03", tz="UTC"), pd.Timestamp("2100-01-01", tz="UTC"))
 _LABEL = "__source_row__"  # where each record came from, carried along until the result is taken
 
 
@@ -98,6 +101,10 @@ class RecordChecker:
             parsed = parsed.where(~is_number, pd.to_datetime(seconds, unit="s", utc=True, errors="coerce"))
         self.reject(parsed.isna() & raw.notna(), column, "unparseable timestamp {value!r}")
         self.frame[column] = parsed.astype(TIMESTAMP_DTYPE)
+        earliest, latest = PLAUSIBLE_TIMESTAMPS  # a record of another era is dropped, as other glitches are
+        self.drop((parsed < earliest) | (parsed >= latest), column,
+                  f"{{value}} is not between {earliest.date()} and {latest.date()}",
+                  f"dropped record: {column} not between {earliest.date()} and {latest.date()}")
 
     def parse_numbers(self, column: str) -> None:
         raw = self.frame[column]

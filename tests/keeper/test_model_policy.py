@@ -148,6 +148,19 @@ def test_a_directory_of_other_files_is_refused_and_never_written(tmp_path: Path)
     assert [path.name for path in tmp_path.iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.parametrize(("state", "says"), [
+    ({"champion": 5, "last_trained": None, "fallback": None}, "champion 5 is not a content hash"),
+    ({"champion": "../../elsewhere", "last_trained": None, "fallback": None}, "is not a content hash"),
+    ({"champion": None, "last_trained": "garbage", "fallback": None}, "garbage"),
+])
+def test_a_corrupt_store_state_is_named_and_nothing_outside_the_store_is_loaded(tmp_path: Path, state: dict,
+                                                                                 says: str) -> None:
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
+    with pytest.raises(ModelError, match="unreadable or corrupt") as caught:
+        ModelStore(tmp_path).load_state()
+    assert says in str(caught.value)
+
+
 def test_the_keepers_gate_trial_is_its_challengers_yield_booster_trained_alone(
         promotion_market: SyntheticMarket, tmp_path: Path) -> None:
     """The keeper scores a challenger's trial as the backtest does: the yield booster alone, the same bits."""

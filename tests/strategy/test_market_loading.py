@@ -67,6 +67,11 @@ STRICT_RAISES = {
     "exact duplicate": (GOOD_ROWS + GOOD_ROWS[:1], 5, "pool", "exact duplicate"),
     "timestamps going backwards": ([GOOD_ROWS[1], GOOD_ROWS[0], GOOD_ROWS[2]], 3, "timestamp",
                                    "earlier than the previous"),
+    # a glitch of another era would stretch the daily grid over millennia (16 GB at the year 9999)
+    "year 9999": (GOOD_ROWS + ["9999-06-01T00:00:00Z,p2,6.0,6.0,0.0,500000"], 5, "timestamp",
+                  "is not between 2009-01-03 and 2100-01-01"),
+    "year 1500": (["1500-06-01T00:00:00Z,p2,6.0,6.0,0.0,500000", *GOOD_ROWS], 2, "timestamp",
+                  "is not between 2009-01-03 and 2100-01-01"),
 }
 
 
