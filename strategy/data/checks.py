@@ -101,8 +101,12 @@ class RecordChecker:
             parsed = parsed.where(~is_number, pd.to_datetime(seconds, unit="s", utc=True, errors="coerce"))
         self.reject(parsed.isna() & raw.notna(), column, "unparseable timestamp {value!r}")
         self.frame[column] = parsed.astype(TIMESTAMP_DTYPE)
-        earliest, latest = PLAUSIBLE_TIMESTAMPS  # a record of another era is dropped, as other glitches are
-        self.drop((parsed < earliest) | (parsed >= latest), column,
+
+    def drop_implausible_times(self, column: str) -> None:
+        """Records stamped outside PLAUSIBLE_TIMESTAMPS are dropped, as other glitches are."""
+        earliest, latest = PLAUSIBLE_TIMESTAMPS
+        stamps = self.frame[column]
+        self.drop((stamps < earliest) | (stamps >= latest), column,
                   f"{{value}} is not between {earliest.date()} and {latest.date()}",
                   f"dropped record: {column} not between {earliest.date()} and {latest.date()}")
 

@@ -104,7 +104,7 @@ def parse_pools(
         checker.clean_text(column)
     checker.drop_missing(["chain", "project", "symbol"])
     checker.drop_out_of_bounds("apy_mean_30d", *APY_BOUNDS)
-    check_market_records(checker)
+    check_market_records(checker, stamped_by_source=False)  # observed at `timestamp`, the reader's
     return checker.result(POOL_COLUMNS)
 
 

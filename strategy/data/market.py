@@ -65,10 +65,13 @@ def validate_market_history(
     return Validated(checker.result(MARKET_COLUMNS), checker.report)
 
 
-def check_market_records(checker: RecordChecker) -> None:
-    """Apply the market-history policy to the records held by ``checker`` (other columns are left alone)."""
+def check_market_records(checker: RecordChecker, *, stamped_by_source: bool = True) -> None:
+    """Apply the market-history policy to the records held by ``checker`` (other columns are left alone); a
+    history's own timestamps must be plausible (a snapshot's, `stamped_by_source` False, are the reader's)."""
     checker.require_columns(MARKET_REQUIRED)
     checker.parse_timestamps(TIMESTAMP)
+    if stamped_by_source:
+        checker.drop_implausible_times(TIMESTAMP)
     checker.clean_text(POOL)
     numeric = [c for c in MARKET_COLUMNS if c in checker.frame and c not in (TIMESTAMP, POOL)]
     for column in numeric:
