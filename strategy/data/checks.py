@@ -92,6 +92,10 @@ class RecordChecker:
             parsed = raw.dt.tz_convert("UTC")
         elif pd.api.types.is_datetime64_dtype(raw):
             parsed = raw.dt.tz_localize("UTC")
+        elif (kind := _kind(raw)) == "string":  # what sources send: parsed in one pass
+            parsed = pd.to_datetime(raw.astype("str").str.strip(), utc=True, format="ISO8601", errors="coerce")
+        elif kind == "integer":  # Unix seconds, every one
+            parsed = pd.to_datetime(pd.to_numeric(raw, errors="coerce"), unit="s", utc=True, errors="coerce")
         else:
             is_number = raw.map(lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool))
             seconds = pd.to_numeric(raw.where(is_number), errors="coerce")
@@ -112,6 +116,8 @@ class RecordChecker:
 
     def parse_numbers(self, column: str) -> None:
         raw = self.frame[column]
+        if raw.dtype == "float64":
+            return  # numbers already (a JSON reader's number columns): nothing to parse
         if pd.api.types.is_bool_dtype(raw):
             self.reject(raw.notna(), column, "expected a number, got {value!r}")
         parsed = pd.to_numeric(raw, errors="coerce").astype("float64")
@@ -121,6 +127,10 @@ class RecordChecker:
     def clean_text(self, column: str) -> None:
         """Strings stripped of surrounding space; empty strings become missing."""
         raw = self.frame[column]
+        if _kind(raw) == "string":  # none missing: stripped in one pass
+            text = raw.astype("str").str.strip()
+            self.frame[column] = text.where(text != "")
+            return
         text = raw.where(raw.isna(), raw.astype(str).str.strip())
         text = text.where(text != "")
         self.frame[column] = text.astype("str").where(text.notna())
@@ -141,6 +151,8 @@ class RecordChecker:
         """Exact repeats of a record (equal in ``compare``, default all columns) are dropped (recorded);
         different records for the same key always raise."""
         values = list(compare) if compare is not None else [c for c in self.frame.columns if c != _LABEL]
+        if set(keys) <= set(values) and self._unique(keys):
+            return  # no key repeats, so no record does: the common case, one look at the keys
         exact = self.frame.duplicated(values)
         self.repair(exact, keys[0], "exact duplicate of an earlier record", "dropped exact duplicate record")
         self.frame = self.frame.loc[~exact].reset_index(drop=True)
@@ -154,6 +166,8 @@ class RecordChecker:
 
     def sort_within(self, group: str, order: str) -> None:
         """Records of a group going backwards in ``order`` are an error in strict mode; the result is sorted."""
+        if self._sorted_by(group, order):
+            return
         backwards = self.frame.groupby(group, sort=False)[order].diff() < pd.Timedelta(0)
         self.repair(
             backwards, order, f"{order} {{value}} is earlier than the previous record of this {group}",
@@ -161,5 +175,24 @@ class RecordChecker:
         )
         self.frame = self.frame.sort_values([group, order], kind="stable").reset_index(drop=True)
 
+    def _unique(self, keys: Sequence[str]) -> bool:
+        return not self.frame.duplicated(list(keys)).any()
+
+    def _sorted_by(self, group: str, order: str) -> bool:
+        """Whether the records are in (group, order) order already, none missing either: what a source's
+        history of one pool, oldest first, always is, told by one pass over the group codes and times."""
+        codes, _ = pd.factorize(self.frame[group], sort=True)
+        stamps = self.frame[order]
+        if (codes < 0).any() or not isinstance(stamps.dtype, pd.DatetimeTZDtype) or stamps.isna().any():
+            return False
+        times = stamps.array.asi8
+        code_steps = np.diff(codes)
+        return bool(((code_steps > 0) | ((code_steps == 0) & (np.diff(times) >= 0))).all())
+
     def result(self, columns: Sequence[str]) -> pd.DataFrame:
         return self.frame[[c for c in columns if c in self.frame]].reset_index(drop=True)
+
+
+def _kind(values: pd.Series) -> str:
+    """pandas' name for what `values` hold, missing values counted ("string": text, every one)."""
+    return pd.api.types.infer_dtype(values, skipna=False)

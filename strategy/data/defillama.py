@@ -41,6 +41,9 @@ _ACCEPTS = {
     "strings": lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v),
     "time": lambda v: isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool)),
 }
+# The exact types each kind accepts outright: what json decodes to, told apart by one look at a column's types.
+_PLAIN_TYPES: dict[str, set[type]] = {"number": {int, float}, "string": {str}, "bool": {bool}, "strings": set(),
+                                       "time": {str, int, float}}
 _TYPE_NAMES = {"number": "a number", "string": "a string", "bool": "true or false",
                "strings": "a list of strings", "time": "an ISO 8601 string or Unix seconds"}
 
@@ -190,7 +193,8 @@ def _columns(records: list[Mapping], keys: Mapping[str, _Key], where: str, label
             if absent is not None:
                 raise DataError("missing key", where=where, row=labels[absent], field=name)
         accepts = _ACCEPTS[key.kind]
-        wrong = next((i for i, v in enumerate(values) if v is not None and not accepts(v)), None)
+        plain = set(map(type, values)) - {type(None)} <= _PLAIN_TYPES[key.kind]
+        wrong = None if plain else next((i for i, v in enumerate(values) if v is not None and not accepts(v)), None)
         if wrong is not None:
             raise DataError(f"expected {_TYPE_NAMES[key.kind]}, got {values[wrong]!r}",
                             where=where, row=labels[wrong], field=name)

@@ -92,6 +92,8 @@ def check_market_records(checker: RecordChecker, *, stamped_by_source: bool = Tr
 def _complete_apy(checker: RecordChecker) -> None:
     """Fill one missing part of apy = apy_base + apy_reward from the other two (exact, never a guess)."""
     frame = checker.frame
+    if not frame[["apy", "apy_base", "apy_reward"]].isna().to_numpy().any():
+        return  # nothing to fill
     derived = {
         "apy": frame["apy_base"] + frame["apy_reward"],
         "apy_base": frame["apy"] - frame["apy_reward"],

@@ -106,5 +106,7 @@ def _entry_time(entry: feedparser.FeedParserDict) -> int | str | None:
 
 def _plain_text(markup: pd.Series) -> pd.Series:
     """Tags removed, entities decoded, whitespace collapsed (feed summaries are HTML); missing → ""."""
-    text = markup.fillna("").astype("str").str.replace(r"<[^>]+>", " ", regex=True).map(html.unescape)
+    text = markup.fillna("").astype("str")
+    if text.str.contains("[<&]", regex=True).any():  # no tag and no entity in it (a plain feed): nothing to undo
+        text = text.str.replace(r"<[^>]+>", " ", regex=True).map(html.unescape)
     return text.astype("str").str.replace(r"\s+", " ", regex=True).str.strip()

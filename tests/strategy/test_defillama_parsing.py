@@ -5,9 +5,11 @@ import copy
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from strategy.data import DataError
-from strategy.data.defillama import parse_chart, parse_coin_chart, parse_pools
+from strategy.data import DataError, checks
+from strategy.data.defillama import chart_history, parse_chart, parse_coin_chart, parse_pools
 
 POOLS = {
     "status": "success",
@@ -155,3 +157,64 @@ def test_parse_coin_chart_malformed(payload, message):
     with pytest.raises(DataError) as caught:
         parse_coin_chart(payload, strict=True)
     assert message in str(caught.value)
+
+
+_DAY = 86_400
+_RECORD = st.fixed_dictionaries(
+    {"timestamp": st.integers(1_700_000_000 // _DAY, 1_700_000_000 // _DAY + 20).map(lambda day: day * _DAY),
+     "tvlUsd": st.one_of(st.none(), st.sampled_from([0, 1.5e6, 2e6, -1.0])),
+     "apy": st.one_of(st.none(), st.sampled_from([3.0, 4.25, 1e7])),
+     "apyBase": st.one_of(st.none(), st.sampled_from([3.0, 4.25]))})
+_SPELLINGS = st.sampled_from([lambda seconds: seconds,
+                              lambda seconds: pd.Timestamp(seconds, unit="s").strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                              lambda seconds: f" {pd.Timestamp(seconds, unit='s').isoformat()}Z\t"])
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(_RECORD, _SPELLINGS), max_size=12, unique_by=lambda pair: pair[0]["timestamp"]),
+       st.booleans(), st.booleans(), st.booleans(), st.booleans())
+def test_chart_parsing_in_one_pass_gives_what_the_general_checks_give(drawn, one_spelling, in_order, repeated,
+                                                                      strict):
+    """The checker's one-pass paths (all timestamps text or all integers, a column all text, keys that never
+    repeat, records already in order) give the frame, the repairs and the errors of its general checks."""
+    spell = drawn[0][1] if drawn and one_spelling else None
+    drawn = sorted(drawn, key=lambda pair: pair[0]["timestamp"]) if in_order else drawn
+    drawn = [*drawn, drawn[0]] if drawn and repeated else drawn  # an exact repeat
+    records = [dict(record, timestamp=(spell or spelling)(record["timestamp"])) for record, spelling in drawn]
+    payload = {"status": "success", "data": records}
+
+    def parsed() -> tuple[str, object, object]:
+        try:
+            validated = chart_history("pool-a", copy.deepcopy(payload), strict=strict)
+        except DataError as error:
+            return "error", str(error), None
+        return "frame", validated.frame, validated.report.repairs
+
+    one_pass = parsed()
+    with pytest.MonkeyPatch.context() as general:
+        general.setattr(checks, "_kind", lambda values: "mixed")
+        general.setattr(checks.RecordChecker, "_unique", lambda self, keys: False)
+        general.setattr(checks.RecordChecker, "_sorted_by", lambda self, group, order: False)
+        reference = parsed()
+    assert one_pass[0] == reference[0]
+    if one_pass[0] == "frame":
+        pd.testing.assert_frame_equal(one_pass[1], reference[1], check_exact=True)
+        assert one_pass[2] == reference[2]
+    else:
+        assert one_pass[1] == reference[1]
+
+
+@given(st.lists(st.text(alphabet=" \t\n\x1c\u3000\xa0ab", max_size=4), max_size=8))
+def test_text_cleaned_in_one_pass_as_the_general_check_cleans_it(texts):
+    """A column all text is stripped, its empty strings missing, as the general check does."""
+    def cleaned() -> pd.Series:
+        checker = checks.RecordChecker(pd.DataFrame({"name": pd.Series(texts, dtype=object)}), where="t",
+                                       strict=False)
+        checker.clean_text("name")
+        return checker.frame["name"]
+
+    one_pass = cleaned()
+    with pytest.MonkeyPatch.context() as general:
+        general.setattr(checks, "_kind", lambda values: "mixed")
+        reference = cleaned()
+    pd.testing.assert_series_equal(one_pass, reference, check_exact=True)
