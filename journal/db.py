@@ -208,6 +208,18 @@ class ProposalRecord(Base):
     closed: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class NewsItem(Base):
+    """A news item the keeper was served (`journal.news`): a feed serves its latest items only, the news features
+    count them over weeks."""
+
+    __tablename__ = "news_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the order they were first seen in
+    identity: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of its (source, time, title)
+    item: Mapped[str] = mapped_column(Text)  # JSON (NULs escaped, which PostgreSQL text cannot hold)
+    seen: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
 class DatabaseError(RuntimeError):
     """The journal cannot be opened or written; names the database URL (without its password)."""
 

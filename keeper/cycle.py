@@ -51,6 +51,7 @@ from chain.vault_reader import VaultReader
 from config import Config
 from decisions.bundle import decision_bundle, write_bundle
 from journal.db import CycleStatus, DatabaseError, Decision, KeeperDB, Transaction, to_hex
+from journal.news import NewsArchive
 from journal.predictions import predictions_json
 from keeper import proposals
 from keeper.metrics import KeeperMetrics
@@ -132,9 +133,11 @@ class Keeper:
     """Runs cycles for one vault; holds the journal, sources, chain client and model for its lifetime."""
 
     def __init__(self, config: Config, db: KeeperDB, sources: Sources, chain: VaultChain,
-                 models: KeeperModels, markets: Mapping[str, str], *, metrics: KeeperMetrics | None = None,
+                 models: KeeperModels, markets: Mapping[str, str], news: NewsArchive, *,
+                 metrics: KeeperMetrics | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.config, self.db, self.sources, self.chain, self.models = config, db, sources, chain, models
+        self.news = news  # every item the feeds served
         self.markets = {pool: Web3.to_checksum_address(market) for pool, market in markets.items()}
         self.metrics = metrics
         self.clock = clock
@@ -409,7 +412,7 @@ class Keeper:
             self.sources, market_pools=list(self.markets), extra_pools=self.config.model.extra_pools,
             news_feeds=sources.news_feeds, price_coins=sources.price_coins, price_days=sources.price_days,
             price_history_days=sources.price_history_days,
-            limits=self.config.gate, now=now,
+            limits=self.config.gate, now=now, recall_news=self.news.recall,
         )
 
     def _market_depth(self, inputs: ModelInputs) -> dict[str, MarketDepth]:

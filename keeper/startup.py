@@ -21,6 +21,7 @@ from chain.vault_reader import VaultReader
 from config import ChainSettings, Config
 from journal.db import KeeperDB
 from journal.lock import JournalLocked, journal_lock
+from journal.news import NewsArchive
 from keeper.cycle import Keeper, VaultChain
 from keeper.metrics import KeeperMetrics
 from keeper.models import KeeperModels
@@ -58,9 +59,10 @@ def open_keeper(config: Config, *, metrics: KeeperMetrics | None = None) -> Iter
             settings = config.strategy.model.for_asset(chain.reader.asset.functions.symbol().call())
         except ValueError as error:
             raise StartupError(str(error)) from None
+        news = NewsArchive(db)
         models = KeeperModels.open(config.model, settings,
-                                   lambda: _training_data(sources, config, list(markets)), metrics=metrics)
-        keeper = Keeper(config, db, sources, chain, models, markets, metrics=metrics)
+                                   lambda: _training_data(sources, config, list(markets), news), metrics=metrics)
+        keeper = Keeper(config, db, sources, chain, models, markets, news, metrics=metrics)
         keeper.recover_interrupted()
         yield keeper
 
@@ -138,10 +140,15 @@ def _check_markets(markets: dict[str, str], reader: VaultReader) -> None:
                            f"(it lists {', '.join(sorted(listed))})")
 
 
-def _training_data(sources: Sources, config: Config, market_pools: list[str]):
-    """What a cycle fetches (`sources.inputs`), over the whole /chart history: token prices for all of it."""
+def _training_data(sources: Sources, config: Config, market_pools: list[str], archive: NewsArchive):
+    """What a cycle fetches (`sources.inputs`), over the whole /chart history: token prices for all of it, and
+    every news item the feeds ever served the keeper."""
     pools = list(dict.fromkeys([*market_pools, *config.model.extra_pools]))
-    news = sources.news.fetch(config.sources.news_feeds).items if config.sources.news_feeds else None
+    news = None
+    if config.sources.news_feeds:
+        news = sources.news.fetch(config.sources.news_feeds).items
+        archive.keep(news)
+        news = archive.with_kept(news)
     pools_meta = fetch_pools_meta(sources, pools)
     history = fetch_history(sources, pools)
     return with_token_prices(sources, history, pools_meta, *history_days(history)), news, pools_meta

@@ -18,7 +18,7 @@ is stale is the data refused as stale. A gate refusal or a source failure, the c
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -146,10 +146,12 @@ def gather_inputs(
     price_history_days: int,
     limits: GateLimits,
     now: datetime,
+    recall_news: Callable[[pd.DataFrame, pd.Timestamp], pd.DataFrame] | None = None,
 ) -> ModelInputs:
     """Fetches, gates and aligns everything one decision needs (see the module docstring); the very inputs of
     the last call when they are built from the same answers with the same pools unknown (`Answers.derived`), so
-    that their document and features are not built again."""
+    that their document and features are not built again. `recall_news(items, at)`: the feeds' items with those
+    they served before (`journal.news`), for the decision day `at`."""
     answers = sources.session.answers
     pools = list(dict.fromkeys([*market_pools, *extra_pools]))
     with answers.recording() as read:
@@ -163,7 +165,10 @@ def gather_inputs(
         news = sources.news.fetch(news_feeds).items if news_feeds else None
         at = decision_day(align_to_daily(history), live)
         prices = recent_prices(sources, pools_meta, at, price_history_days)
-    key = (tuple(read + read_next), tuple(pools), tuple(live), tuple(unknown), price_history_days)
+    if news is not None and recall_news is not None:
+        news = recall_news(news, at)
+    recalled = None if news is None else len(news)  # what was served before only adds to what the answers hold
+    key = (tuple(read + read_next), tuple(pools), tuple(live), tuple(unknown), price_history_days, recalled)
     return answers.derived(key, lambda: ModelInputs(
         align_to_daily(recently_priced(history, pools_meta, at, price_history_days, prices)), news, pools_meta, at,
         tuple(unknown)))

@@ -111,7 +111,7 @@ def keeper(keeper_config: Config) -> Iterator[Keeper]:
 
 def as_a(kind: type[Keeper], keeper: Keeper) -> Keeper:
     """The same keeper (journal, sources, chain, model) as an instance of a test subclass."""
-    return kind(keeper.config, keeper.db, keeper.sources, keeper.chain, keeper.models, keeper.markets,
+    return kind(keeper.config, keeper.db, keeper.sources, keeper.chain, keeper.models, keeper.markets, keeper.news,
                 metrics=keeper.metrics, clock=keeper.clock)
 
 

@@ -1,0 +1,114 @@
+"""The news items the keeper has been served, kept in its journal.
+
+A feed serves its latest items only (a real one some 10 to 50, a day or two of news), while the news features
+count a pool's items over windows of up to 30 days (`strategy.features.DEFAULT_WINDOWS`) and a model trains on
+every day it has. Without a memory the keeper would see a day of news where its model learned a month's, and
+train on news for its last day or two only. So every item served is kept (`NewsItem`: once, by its feed and
+link, as feed readers tell items apart: a title or a date edited later is the same story; an item without a link
+by its time and title), and a cycle reads the items its feeds serve with
+those they served before within `RECALLED_DAYS` of its decision day (what the features can read, twice over:
+a decision bundle holds its inputs, and must not grow with the keeper's age); training reads them all.
+
+While every item kept is still served (a keeper's first cycle, or a feed that serves its whole history) a cycle
+reads exactly what its feeds serve, as before this memory existed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+
+from journal.db import DatabaseError, KeeperDB, NewsItem
+from strategy.data import validate_news
+from strategy.data.schema import NEWS_COLUMNS, TIMESTAMP
+from strategy.features import DEFAULT_WINDOWS
+
+RECALLED_DAYS = 2 * max(DEFAULT_WINDOWS)
+
+Identity = tuple[str, str | None, int | None, str | None]  # feed, link; or feed, Unix microseconds and title
+
+
+class NewsArchive:
+    """The items kept in one keeper's journal, held in memory as a canonical news table (oldest first; items of
+    one time in the order they were first seen)."""
+
+    def __init__(self, db: KeeperDB) -> None:
+        self._db = db
+        with db.session() as session:
+            rows = session.execute(select(NewsItem.id, NewsItem.item).order_by(NewsItem.id)).all()
+        try:
+            records = [json.loads(item) for _, item in rows]
+        except json.JSONDecodeError as error:
+            raise DatabaseError(f"keeper database {db.shown_url}: a news item is not JSON ({error})") from None
+        kept = pd.DataFrame(records, columns=list(NEWS_COLUMNS), dtype=object)
+        self._items = validate_news(kept, where="the journal's news items").frame
+        self._seen: set[Identity] = set(_identities(self._items))
+
+    @property
+    def items(self) -> pd.DataFrame:
+        return self._items
+
+    def keep(self, items: pd.DataFrame) -> None:
+        """Keep the canonical news `items` not kept yet (committed before this returns)."""
+        identities = _identities(items)
+        firsts: list[int] = []  # the positions of the stories not kept yet, the first of one served twice
+        taken = set(self._seen)
+        for position, identity in enumerate(identities):
+            if identity not in taken:
+                taken.add(identity)
+                firsts.append(position)
+        if not firsts:
+            return
+        fresh = items.iloc[firsts].reset_index(drop=True)
+        with self._db.session() as session:
+            session.add_all(NewsItem(identity=_hashed(identities[position]), item=_item_json(record))
+                            for position, record in zip(firsts, fresh.to_dict("records"), strict=True))
+        self._seen = taken
+        self._items = _in_order([self._items, fresh])
+
+    def with_kept(self, items: pd.DataFrame, since: pd.Timestamp | None = None) -> pd.DataFrame:
+        """`items` with the kept items they lack (those at or after `since`, when given), oldest first; `items`
+        itself when it lacks none."""
+        kept = self._items if since is None else self._items[self._items[TIMESTAMP] >= since]
+        served = set(_identities(items))
+        missing = [identity not in served for identity in _identities(kept)]
+        if not any(missing):
+            return items
+        return _in_order([items, kept[np.asarray(missing)]])
+
+    def recall(self, items: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
+        """A cycle's news: keep what the feeds served, and read it with what they served before within
+        RECALLED_DAYS of the decision day `at`."""
+        self.keep(items)
+        return self.with_kept(items, since=at - pd.Timedelta(days=RECALLED_DAYS))
+
+
+def _identities(items: pd.DataFrame) -> list[Identity]:
+    microseconds = items[TIMESTAMP].astype("datetime64[us, UTC]").astype("int64").tolist()
+    return [(source, link, None, None) if isinstance(link, str) else (source, None, time, title)
+            for source, link, time, title in zip(items["source"].tolist(), items["url"].tolist(), microseconds,
+                                                 items["title"].tolist(), strict=True)]
+
+
+def _hashed(identity: Identity) -> str:
+    return hashlib.sha256(json.dumps(list(identity)).encode("utf-8")).hexdigest()
+
+
+def _item_json(record: Mapping[Hashable, Any]) -> str:
+    """One item as JSON: its time as UTC ISO text with microseconds, missing text as null."""
+    values = {column: (None if record[column] is None or record[column] != record[column] else record[column])
+              for column in NEWS_COLUMNS}
+    values[TIMESTAMP] = pd.Timestamp(record[TIMESTAMP]).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return json.dumps(values)
+
+
+def _in_order(tables: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """The tables' items as one table, oldest first, items of one time in the order given (as the news checks
+    order a feed's)."""
+    return pd.concat(list(tables), ignore_index=True).sort_values(TIMESTAMP, kind="stable", ignore_index=True)
