@@ -7,11 +7,22 @@ Messages name the file or variable that is wrong, never the key or the password.
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from strategy.data.loaders import MAX_JSON_DEPTH, json_depth
+
 DEVNET_CHAIN_ID = 31337  # anvil's default chain: its accounts' keys are public, so a raw key is acceptable there
+
+KEYSTORE_VERSION = 3  # Web3 Secret Storage; eth-keyfile's version 4 is EIP-2335's BLS validator key, no account key
+# A keystore names its own key-derivation cost, and decrypting pays it before the password can be checked: a
+# file asking for scrypt N=2**30 would take minutes and 128 GiB. The bounds are far above what wallets write
+# (geth's standard scrypt is N=2**18, r=8, p=1: 2**21; eth-account's pbkdf2 is 1,000,000 rounds).
+SCRYPT_MAX_NRP = 2**23  # N·r·p, the work in 128-byte blocks; so 128·N·r, scrypt's memory, stays within 1 GiB
+PBKDF2_MAX_ROUNDS = 10_000_000
+DKLEN_RANGE = (32, 64)  # the MAC and the cipher key take the first 32 bytes; more only costs more
 
 
 class KeyLoadError(ValueError):
@@ -50,11 +61,15 @@ def _password(password_env: str | None, password_file: Path | str | None) -> str
 
 def _keystore_account(path: Path, password: str) -> LocalAccount:
     try:
-        keystore = json.loads(path.read_text())
+        text = path.read_text()
+        if json_depth(text) > MAX_JSON_DEPTH:  # json.loads would overflow the C stack
+            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+        keystore = json.loads(text)
     except FileNotFoundError:
         raise KeyLoadError(f"keystore file {path} does not exist") from None
     except (OSError, ValueError) as error:
         raise KeyLoadError(f"keystore file {path} is not readable JSON: {error}") from None
+    _check_before_decrypting(path, keystore)
     try:
         key = Account.decrypt(keystore, password)
     except ValueError as error:
@@ -63,10 +78,52 @@ def _keystore_account(path: Path, password: str) -> LocalAccount:
         raise KeyLoadError(f"keystore {path} cannot be decrypted: {error}") from None
     except (KeyError, TypeError) as error:
         raise KeyLoadError(f"keystore {path} is not an eth-account keystore (missing {error})") from None
-    except NotImplementedError:  # eth-keyfile's "Not yet implemented" for a version it has no decoder for
-        raise KeyLoadError(f"keystore {path}: unsupported keystore version {keystore.get('version')!r} "
-                           "(only version 3, a JSON number)") from None
-    return Account.from_key(key)
+    try:
+        return Account.from_key(key)
+    except ValueError:  # a ciphertext of another length, or a number past the curve's order
+        raise KeyLoadError(f"keystore {path} decrypts to no secp256k1 private key (32 bytes below the order)") from None
+
+
+def _check_before_decrypting(path: Path, keystore: object) -> None:
+    """Refuse, before any key derivation, a keystore of another version or a KDF eth-keyfile would run with
+    parameters past the bounds above; fields that are missing are left to decryption to name. The KDF's
+    values are not quoted: a hostile one may be thousands of digits long."""
+    if not isinstance(keystore, dict):
+        raise KeyLoadError(f"keystore {path} is not an eth-account keystore (not a JSON object)")
+    fields = _lower_names(keystore)  # eth-keyfile reads the names in any case ("Crypto" too)
+    if "version" not in fields:
+        raise KeyLoadError(f"keystore {path} is not an eth-account keystore (missing 'version')")
+    version = fields["version"]
+    if version != KEYSTORE_VERSION:  # "3" is text, not the number
+        raise KeyLoadError(f"keystore {path}: unsupported keystore version {version!r} "
+                           f"(only version {KEYSTORE_VERSION}, a JSON number)")
+    crypto = _lower_names(fields.get("crypto"))
+    if "kdf" not in crypto:
+        return
+    if crypto["kdf"] not in ("scrypt", "pbkdf2"):
+        raise KeyLoadError(f"keystore {path}: its key derivation function is neither scrypt nor pbkdf2")
+    kdf, params = crypto["kdf"], _lower_names(crypto.get("kdfparams"))
+    if kdf == "pbkdf2" and params.get("prf") != "hmac-sha256":  # eth-keyfile asserts on a prf not hmac-*
+        raise KeyLoadError(f"keystore {path}: its pbkdf2 prf is not hmac-sha256, the only one keystores use")
+    values: dict[str, int] = {}
+    for name in ("n", "r", "p", "dklen") if kdf == "scrypt" else ("c", "dklen"):
+        value = params.get(name)
+        if type(value) is not int or value < 1:  # true is an int to Python, not to JSON
+            raise KeyLoadError(f"keystore {path}: its {kdf} parameter {name} is not a positive integer")
+        values[name] = value
+    low, high = DKLEN_RANGE
+    if not low <= values["dklen"] <= high:
+        raise KeyLoadError(f"keystore {path}: its {kdf} dklen is not between {low} and {high} bytes")
+    cost, bound, what = ((values["n"] * values["r"] * values["p"], SCRYPT_MAX_NRP, "scrypt n*r*p") if kdf == "scrypt"
+                         else (values["c"], PBKDF2_MAX_ROUNDS, "pbkdf2 rounds c"))
+    if cost > bound:
+        raise KeyLoadError(f"keystore {path}: its {what} is over {bound:,}, far beyond what wallets write; not "
+                           "decrypting it (minutes of work, or more memory than the machine may have)")
+
+
+def _lower_names(value: object) -> dict[str, Any]:
+    """A JSON object's members under lower-cased names, as eth-keyfile reads them; anything else: none."""
+    return {name.lower(): item for name, item in value.items()} if isinstance(value, dict) else {}
 
 
 def _raw_key_account(variable: str, chain_id: int | None) -> LocalAccount:

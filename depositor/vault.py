@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eth_abi.exceptions import DecodingError
+from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
@@ -82,17 +83,20 @@ def open_vault(rpc: str | None, vault: str | None, deployment_json: Path) -> Dep
         asset_symbol = asset.functions.symbol().call()
     except (BadFunctionCallOutput, ContractLogicError, DecodingError) as error:
         # no code there, another contract (the token, a market), or a node whose answers decode to nothing
-        raise NotAVault(f"{address} on {redact(rpc_url)} does not answer as this vault does ({_why(error)}): is "
+        why = _why(w3, reader.contract.address, error)
+        raise NotAVault(f"{address} on {redact(rpc_url)} does not answer as this vault does ({why}): is "
                         "--vault the vault's address and --rpc its chain?") from error
     return DepositorVault(w3, reader, asset, snapshot.name, snapshot.symbol, snapshot.decimals,
                           asset_symbol, snapshot.asset_decimals, w3.eth.chain_id)
 
 
-def _why(error: Exception) -> str:
+def _why(w3: Web3, address: ChecksumAddress, error: Exception) -> str:
+    """Why `address` failed the vault's views: the chain says whether any code is there (web3's wording of the
+    error is no contract to rely on), the error what the code there did."""
+    if not w3.eth.get_code(address):  # an account, a mistyped address, a vault on another chain
+        return "no contract at that address"
     if isinstance(error, ContractLogicError):
         return "a view reverted"
-    if isinstance(error, BadFunctionCallOutput) and "is contract deployed correctly" in str(error):
-        return "no contract code answers there"
     return "its answers do not decode"
 
 

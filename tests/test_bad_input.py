@@ -521,16 +521,30 @@ def post(host: str, port: int, path: str, body: bytes) -> tuple[int, bytes]:
 
 
 @pytest.mark.anvil
-@pytest.mark.parametrize("where", ["asset", "market", "depositor", "empty"])
-def test_a_vault_address_that_is_no_vault_is_one_line(where: str, devnet_json: Path, devnet: Deployment) -> None:
+@pytest.mark.parametrize(("where", "why"), [("asset", "a view reverted"), ("market", "a view reverted"),
+                                            ("depositor", "no contract at that address"),
+                                            ("empty", "no contract at that address")])
+def test_a_vault_address_that_is_no_vault_is_one_line(where: str, why: str, devnet_json: Path,
+                                                      devnet: Deployment) -> None:
     """The token, a market, an account and an address without code: each answers the vault's views with a
-    revert or nothing, named in one line with what to check."""
+    revert or nothing, named in one line with what the chain holds there and what to check."""
     address = {"asset": devnet.asset, "market": devnet.markets[0].address, "depositor": devnet.depositors[0],
                "empty": ADDRESS}[where]
     for command in (("vault", "info"), ("vault", "balance", "--account", "3")):
         message = one_clear_line(vaultbot(*command, "--json", str(devnet_json), "--vault", address))
-        assert f"{address} on {devnet.rpc_url} does not answer as this vault does (" in message, message
+        assert f"{address} on {devnet.rpc_url} does not answer as this vault does ({why}): " in message, message
         assert "is --vault the vault's address and --rpc its chain?" in message
+
+
+@pytest.mark.anvil
+@pytest.mark.usefixtures("chain_snapshot")
+def test_a_vault_whose_asset_has_no_code_is_not_called_an_address_without_code(
+        devnet_json: Path, w3: Web3, devnet: Deployment) -> None:
+    """The vault is there but its asset's code is gone: the vault's address is not the one without code."""
+    assert w3.provider.make_request("anvil_setCode", [devnet.asset, "0x"]).get("error") is None
+    message = one_clear_line(vaultbot("vault", "info", "--json", str(devnet_json)))
+    assert f"{devnet.vault} on {devnet.rpc_url} does not answer as this vault does (" in message, message
+    assert "(its answers do not decode)" in message and "no contract" not in message, message
 
 
 class LyingRpc:

@@ -86,8 +86,9 @@ def web_app(views: DepositorViews, *, unavailable: tuple[type[Exception], ...] =
             if method == "POST" and path in post_routes:
                 return json_answer(start_response, "200 OK", post_routes[path](_body(environ, length)))
             if path in post_routes or path in get_routes:
-                raise _HttpError("405 Method Not Allowed", f"{method} is not allowed on {path}")
-            raise _HttpError("404 Not Found", f"no such page: {path}")
+                raise _HttpError("405 Method Not Allowed", f"{quoted(method)} is not allowed on {path}")
+            # quoted and cut: a request line may be 64 KiB, and the answer need not repeat it
+            raise _HttpError("404 Not Found", f"no such page: {quoted(path)}")
         except _HttpError as error:
             return json_answer(start_response, error.status, {"error": str(error)})
         except BadInput as error:
@@ -153,7 +154,7 @@ def _static(path: str, start_response: StartResponse) -> list[bytes]:
     except (ValueError, OSError):  # a NUL byte, a name too long for the file system: no file of ours either
         found = False
     if not found:
-        raise _HttpError("404 Not Found", f"no such file: {path}")
+        raise _HttpError("404 Not Found", f"no such file: {quoted(path)}")
     body = file.read_bytes()
     content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
     start_response("200 OK", [("Content-Type", f"{content_type}; charset=utf-8"), ("Content-Length", str(len(body)))])

@@ -7,6 +7,7 @@ always raise.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -141,10 +142,14 @@ class RecordChecker:
             self.drop(self.frame[column].isna(), column, "missing value")
 
     def drop_out_of_bounds(self, column: str, low: float, high: float, *, low_inclusive: bool = True) -> None:
+        """Records outside [low, high] are dropped; an infinite value is never in range, whatever the bounds
+        (a TVL of inf would pass a bound of inf and then poison every sum and ratio it enters)."""
         values = self.frame[column]
         below = values < low if low_inclusive else values <= low
-        bounds = f"{'[' if low_inclusive else '('}{low:g}, {high:g}]"
-        self.drop(below | (values > high), column, f"{{value}} is outside {bounds}",
+        opening = "[" if low_inclusive and math.isfinite(low) else "("
+        closing = "]" if math.isfinite(high) else ")"
+        bounds = f"{opening}{low:g}, {high:g}{closing}"
+        self.drop(below | (values > high) | np.isinf(values), column, f"{{value}} is outside {bounds}",
                   f"dropped record: {column} outside {bounds}")
 
     def drop_duplicates(self, keys: Sequence[str], compare: Sequence[str] | None = None) -> None:

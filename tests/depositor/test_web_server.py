@@ -101,6 +101,24 @@ def test_no_file_outside_static_and_unknown_paths(url: str, path: str) -> None:
     assert "def web_app" not in reply.text
 
 
+@pytest.mark.parametrize("prefix", ["/nope/", "/static/"])
+def test_a_404_names_a_huge_path_quoted_and_cut(url: str, prefix: str) -> None:
+    """A request line may be 64 KiB: the answer names the path's start, quoted, not all of it."""
+    path = prefix + "a" * 60_000
+    reply = requests.get(url + path, timeout=5)
+    assert reply.status_code == 404
+    error = reply.json()["error"]
+    assert error.startswith(f"no such {'file' if prefix == '/static/' else 'page'}: '{prefix}aaa"), error
+    assert error.endswith("...") and len(error) < 120, error
+    assert len(reply.content) < 200
+
+
+def test_a_405_quotes_a_huge_method(url: str) -> None:
+    status, body = raw_answer(url, "X" * 60_000, "/api/plan")
+    assert status[0].split(b" ")[1] == b"405" and len(body) < 200, body[:200]
+    assert body.startswith(b'{"error": "\'XXX'), body[:200]
+
+
 def raw_answer(url: str, method: str, path: str) -> tuple[list[bytes], bytes]:
     """The status line and headers (but Date), and the body, as sent: requests never reads a HEAD answer's body."""
     host, port = url.removeprefix("http://").split(":")

@@ -1,11 +1,15 @@
 """chain.keys: keystores with the password from a variable or a file, raw keys on the devnet only."""
 
+import hashlib
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
 from eth_account import Account
+from eth_keyfile.keyfile import create_keyfile_json, encrypt_aes_ctr
+from eth_utils import keccak
 
 from chain.keys import DEVNET_CHAIN_ID, KeyLoadError, load_account
 
@@ -65,12 +69,102 @@ def test_a_password_file_that_is_not_utf8(keystore, tmp_path):
         load_account(keystore, password_file=password)
 
 
-@pytest.mark.parametrize("version", [99, "3"])
+@pytest.mark.parametrize("version", [99, "3", True, None])
 def test_a_keystore_of_another_version(keystore, monkeypatch, version):
     keystore.write_text(json.dumps({**json.loads(keystore.read_text()), "version": version}))
     monkeypatch.setenv("PW", PASSWORD)
     with pytest.raises(KeyLoadError, match=re.escape(f"keystore {keystore}: unsupported keystore version "
                                                      f"{version!r} (only version 3, a JSON number)")):
+        load_account(keystore, password_env="PW")
+
+
+def test_a_version_4_keystore_is_refused_not_read_as_an_account_key(tmp_path, monkeypatch):
+    """eth-keyfile decrypts EIP-2335's version 4, a BLS validator key: as an account key it would sign for an
+    address nobody chose."""
+    path = tmp_path / "validator.json"
+    path.write_text(json.dumps(create_keyfile_json(bytes.fromhex(KEY[2:]), PASSWORD.encode(), version=4,
+                                                   kdf="pbkdf2", iterations=1000)))
+    monkeypatch.setenv("PW", PASSWORD)
+    with pytest.raises(KeyLoadError, match=re.escape(f"keystore {path}: unsupported keystore version 4 "
+                                                     "(only version 3, a JSON number)")):
+        load_account(path, password_env="PW")
+
+
+def kdf_params(keystore: Path, kdf: str, **params: object) -> dict[str, object]:
+    """The keystore's JSON with another KDF and its parameters (the MAC left stale: it is never reached)."""
+    document = json.loads(keystore.read_text())
+    document["crypto"] |= {"kdf": kdf, "kdfparams": params}
+    return document
+
+
+# What wallets write: geth's standard and light scrypt, eth-account's pbkdf2 default, all under the bounds.
+SCRYPT = {"n": 2**18, "r": 8, "p": 1, "dklen": 32, "salt": "ab" * 16}
+PBKDF2 = {"c": 1_000_000, "dklen": 32, "prf": "hmac-sha256", "salt": "ab" * 16}
+
+
+@pytest.mark.parametrize(("kdf", "params", "says"), [
+    ("scrypt", SCRYPT | {"n": 2**30}, "its scrypt n*r*p is over 8,388,608"),  # 128 GiB of memory
+    ("scrypt", SCRYPT | {"n": 2**14, "p": 2**10}, "its scrypt n*r*p is over 8,388,608"),  # 16 MiB, 1,024 times
+    ("scrypt", SCRYPT | {"r": 2**4000}, "its scrypt n*r*p is over 8,388,608"),  # a number past any float
+    ("pbkdf2", PBKDF2 | {"c": 10**9}, "its pbkdf2 rounds c is over 10,000,000"),
+    ("pbkdf2", PBKDF2 | {"dklen": 2**30}, "its pbkdf2 dklen is not between 32 and 64 bytes"),
+    ("scrypt", SCRYPT | {"dklen": 16}, "its scrypt dklen is not between 32 and 64 bytes"),
+    ("scrypt", SCRYPT | {"n": "1024"}, "its scrypt parameter n is not a positive integer"),
+    ("scrypt", SCRYPT | {"p": True}, "its scrypt parameter p is not a positive integer"),
+    ("pbkdf2", PBKDF2 | {"c": 0}, "its pbkdf2 parameter c is not a positive integer"),
+    ("pbkdf2", {k: v for k, v in PBKDF2.items() if k != "c"}, "its pbkdf2 parameter c is not a positive integer"),
+    ("pbkdf2", PBKDF2 | {"prf": "sha256"}, "its pbkdf2 prf is not hmac-sha256"),  # eth-keyfile asserted on it
+    ("argon2", PBKDF2, "its key derivation function is neither scrypt nor pbkdf2"),
+])
+def test_a_key_derivation_past_the_bounds_is_refused_before_it_runs(keystore, monkeypatch, kdf, params, says):
+    """A keystore sets its own KDF cost, paid before the password can be checked: minutes of work or more memory
+    than the machine has, refused at once in one line."""
+    keystore.write_text(json.dumps(kdf_params(keystore, kdf, **params)))
+    monkeypatch.setenv("PW", PASSWORD)
+    started = time.monotonic()
+    with pytest.raises(KeyLoadError, match=re.escape(f"keystore {keystore}: {says}")):
+        load_account(keystore, password_env="PW")
+    assert time.monotonic() - started < 1.0  # nothing was derived
+
+
+def test_the_bounds_apply_to_names_in_any_case(keystore, monkeypatch):
+    """eth-keyfile reads "Crypto" and "KDFParams" as it reads "crypto" and "kdfparams": so do the bounds."""
+    document = kdf_params(keystore, "scrypt", **(SCRYPT | {"n": 2**30}))
+    crypto = document.pop("crypto")
+    crypto["KDFParams"] = {key.upper(): value for key, value in crypto.pop("kdfparams").items()}
+    keystore.write_text(json.dumps({**document, "Crypto": crypto, "Version": document.pop("version")}))
+    monkeypatch.setenv("PW", PASSWORD)
+    with pytest.raises(KeyLoadError, match="its scrypt n\\*r\\*p is over"):
+        load_account(keystore, password_env="PW")
+
+
+def test_a_keystore_as_geth_light_writes_it_is_within_the_bounds(tmp_path, monkeypatch):
+    path = tmp_path / "light.json"
+    light = create_keyfile_json(bytes.fromhex(KEY[2:]), PASSWORD.encode(), kdf="scrypt", iterations=4096)
+    light["crypto"]["kdfparams"]["p"] = 6  # geth's LightScryptP; eth-keyfile writes p=1, so derive again
+    params = light["crypto"]["kdfparams"]
+    derived = hashlib.scrypt(PASSWORD.encode(), salt=bytes.fromhex(params["salt"]), n=params["n"], r=params["r"],
+                             p=params["p"], dklen=params["dklen"])
+    light["crypto"]["ciphertext"] = encrypt_aes_ctr(bytes.fromhex(KEY[2:]), derived[:16],
+                                                    int(light["crypto"]["cipherparams"]["iv"], 16)).hex()
+    light["crypto"]["mac"] = keccak(derived[16:32] + bytes.fromhex(light["crypto"]["ciphertext"])).hex()
+    path.write_text(json.dumps(light))
+    monkeypatch.setenv("PW", PASSWORD)
+    assert load_account(path, password_env="PW").address == Account.from_key(KEY).address
+
+
+def test_a_keystore_that_decrypts_to_no_key_is_one_line(keystore, monkeypatch):
+    """The right password and MAC over a 16-byte ciphertext: a key eth-account cannot use."""
+    document = json.loads(keystore.read_text())
+    params = document["crypto"]["kdfparams"]
+    derived = hashlib.pbkdf2_hmac("sha256", PASSWORD.encode(), bytes.fromhex(params["salt"]), params["c"],
+                                  params["dklen"])
+    ciphertext = bytes.fromhex(document["crypto"]["ciphertext"])[:16]
+    document["crypto"]["ciphertext"] = ciphertext.hex()
+    document["crypto"]["mac"] = keccak(derived[16:32] + ciphertext).hex()
+    keystore.write_text(json.dumps(document))
+    monkeypatch.setenv("PW", PASSWORD)
+    with pytest.raises(KeyLoadError, match=f"keystore {keystore} decrypts to no secp256k1 private key"):
         load_account(keystore, password_env="PW")
 
 
@@ -81,6 +175,12 @@ def test_missing_and_broken_keystores(tmp_path, monkeypatch):
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
     with pytest.raises(KeyLoadError, match="is not readable JSON"):
+        load_account(broken, password_env="PW")
+    broken.write_text("[" * 100_000)  # deeper than json.loads can recurse without overflowing the C stack
+    with pytest.raises(KeyLoadError, match="is not readable JSON"):
+        load_account(broken, password_env="PW")
+    broken.write_text("[]")
+    with pytest.raises(KeyLoadError, match="not an eth-account keystore \\(not a JSON object\\)"):
         load_account(broken, password_env="PW")
     wrong_shape = tmp_path / "shape.json"
     wrong_shape.write_text(json.dumps({"address": "ab" * 20}))

@@ -151,7 +151,9 @@ def test_parse_coin_chart_rows():
     ({"coins": {"ethereum:0x1": {"symbol": "X", "prices": [{"timestamp": 1672531200, "price": "1"}]}}},
      "coins['ethereum:0x1'].prices[0], field 'price': expected a number, got '1'"),
     ({"coins": {"ethereum:0x1": {"symbol": "X", "prices": [{"timestamp": 1672531200, "price": 0}]}}},
-     "coins['ethereum:0x1'].prices[0], field 'price': 0.0 is outside (0, inf]"),
+     "coins['ethereum:0x1'].prices[0], field 'price': 0.0 is outside (0, inf)"),
+    ({"coins": {"ethereum:0x1": {"symbol": "X", "prices": [{"timestamp": 1672531200, "price": 1e999}]}}},
+     "coins['ethereum:0x1'].prices[0], field 'price': inf is outside (0, inf)"),  # JSON's 1e999 reads as inf
 ])
 def test_parse_coin_chart_malformed(payload, message):
     with pytest.raises(DataError) as caught:

@@ -63,7 +63,12 @@ STRICT_RAISES = {
     "absurd apy": (GOOD_ROWS[:2] + ["2024-01-01,p2,25000,25000,0,500000"], 4, "apy", "outside [-100, 10000]"),
     "apy below -100": (GOOD_ROWS[:2] + ["2024-01-01,p2,-150,-150,0,500000"], 4, "apy", "outside"),
     "negative tvl": (GOOD_ROWS[:1] + ["2024-01-02,p1,4.2,3.6,0.6,-5"] + GOOD_ROWS[2:], 3, "tvl_usd",
-                     "outside [0, inf]"),
+                     "outside [0, inf)"),
+    # a bound of inf must not let inf through: one such TVL makes every share of the total zero
+    "infinite tvl": (GOOD_ROWS[:1] + ["2024-01-02,p1,4.2,3.6,0.6,inf"] + GOOD_ROWS[2:], 3, "tvl_usd",
+                     "inf is outside [0, inf)"),
+    "infinite apy_base": (GOOD_ROWS[:2] + ["2024-01-01,p2,6.0,inf,-inf,500000"], 4, "apy_base",
+                          "inf is outside [-100, 10000]"),
     "exact duplicate": (GOOD_ROWS + GOOD_ROWS[:1], 5, "pool", "exact duplicate"),
     "timestamps going backwards": ([GOOD_ROWS[1], GOOD_ROWS[0], GOOD_ROWS[2]], 3, "timestamp",
                                    "earlier than the previous"),
@@ -137,7 +142,9 @@ def test_missing_column_is_named(tmp_path):
 
 
 @pytest.mark.parametrize(("extra", "value", "message"), [
-    ("price", "0", "line 2, field 'price': 0.0 is outside (0, inf]"),
+    ("price", "0", "line 2, field 'price': 0.0 is outside (0, inf)"),
+    ("price", "inf", "line 2, field 'price': inf is outside (0, inf)"),
+    ("utilization", "-inf", "line 2, field 'utilization': -inf is outside [0, 1]"),
     ("utilization", "1.5", "line 2, field 'utilization': 1.5 is outside [0, 1]"),
 ])
 def test_absurd_optional_values_are_named(tmp_path, extra, value, message):
