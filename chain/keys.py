@@ -61,10 +61,7 @@ def _password(password_env: str | None, password_file: Path | str | None) -> str
 
 def _keystore_account(path: Path, password: str) -> LocalAccount:
     try:
-        text = path.read_text()
-        if json_depth(text) > MAX_JSON_DEPTH:  # json.loads would overflow the C stack
-            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
-        keystore = json.loads(text)
+        keystore = keystore_json(path)
     except FileNotFoundError:
         raise KeyLoadError(f"keystore file {path} does not exist") from None
     except (OSError, ValueError) as error:
@@ -82,6 +79,15 @@ def _keystore_account(path: Path, password: str) -> LocalAccount:
         return Account.from_key(key)
     except ValueError:  # a ciphertext of another length, or a number past the curve's order
         raise KeyLoadError(f"keystore {path} decrypts to no secp256k1 private key (32 bytes below the order)") from None
+
+
+def keystore_json(path: Path) -> Any:
+    """The JSON of a keystore file; OSError or ValueError (a JSON nested so deep that json.loads would overflow
+    the C stack included)."""
+    text = path.read_text()
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return json.loads(text)
 
 
 def _check_before_decrypting(path: Path, keystore: object) -> None:

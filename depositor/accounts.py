@@ -5,7 +5,6 @@ unlocked accounts); `path/to/keystore.json` signs locally with `chain.keys.load_
 and sends through `chain.tx.TxSender` (EIP-1559 fees with a cap, replacement of stuck transactions).
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -16,6 +15,7 @@ from web3.exceptions import ContractLogicError, TimeExhausted
 from web3.types import TxReceipt
 
 from chain.errors import ContractRevert, decode_revert
+from chain.keys import keystore_json
 from chain.tx import TxError, TxSender
 from depositor.errors import BadInput, DepositorError, Refusal
 from depositor.refusals import explain_reason
@@ -96,7 +96,7 @@ def resolve_address(w3: Web3, spec: str) -> str:
 def _keystore_address(path: Path) -> str:
     """The address a keystore file names (its plain `address` field), without asking for the password."""
     try:
-        address = json.loads(path.read_text())["address"]
+        address = keystore_json(path)["address"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise BadInput(f"`account` {path}: not a readable keystore JSON with an 'address' ({error!r})",
                        "account") from None

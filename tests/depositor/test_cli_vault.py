@@ -348,6 +348,15 @@ def test_keystore_account_signs_locally(devnet_json: Path, w3: "Web3", devnet: "
     assert w3.eth.get_transaction_count(owner.address) == 2, "approve + deposit, signed locally"
 
 
+def test_a_keystore_nested_past_any_json_reader_is_one_line(devnet_json: Path, tmp_path: Path) -> None:
+    keystore = tmp_path / "deep.json"
+    keystore.write_text("[" * 200_000 + "]" * 200_000)  # json.loads would overflow the C stack
+    result = vault_cli(devnet_json, "balance", "--account", str(keystore))
+    assert result.exit_code != 0
+    assert "not a readable keystore JSON" in result.output and "nested deeper than" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_a_base_fee_above_the_fee_cap_sends_nothing_and_says_so(devnet_json: Path, w3: "Web3", devnet: "Deployment",
                                                                  tmp_path: Path, chain_snapshot: None) -> None:
     from eth_account import Account
