@@ -97,6 +97,10 @@ class Recording:
         return document
 
 
+# What a pool id may be to name its chart's file: DeFiLlama's are UUIDs; no separator, no leading dot.
+_SAFE_POOL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
+
+
 def record(sources: Sources, directory: Path, selection: PoolSelection, feeds: Sequence[str] = (),
            on_step: Callable[[str], None] | None = None) -> Recording:
     """Fetch /pools, the chosen pools' charts and `feeds` into `directory` (see the module docstring).
@@ -111,6 +115,9 @@ def record(sources: Sources, directory: Path, selection: PoolSelection, feeds: S
     _write(directory / POOLS_FILE, body)
     meta, charts = listed.set_index(POOL), []
     for pool in chosen:
+        if not _SAFE_POOL_ID.fullmatch(pool):  # it names a file: "../../x" or "/etc/x" would write elsewhere
+            recording.failures[pool] = f"pool id {pool[:80]!r} is not a plain file name; not recorded"
+            continue
         fetched = _attempt(recording, pool, f"chart {pool}", partial(sources.yields.chart_with_body, pool), on_step)
         if fetched is None:
             continue

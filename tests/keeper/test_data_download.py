@@ -4,6 +4,7 @@ project's own loaders and backtests; failures are reported, lose nothing and a r
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tests.keeper.llama_payloads import (
     chart_payload,
     handler_of,
     json_response,
+    pools_payload,
     serve_llama,
 )
 from tests.shared_data import real_dataset
@@ -119,6 +121,24 @@ def test_a_malformed_chart_is_a_failure_never_a_file(httpserver: HTTPServer, lla
     result = download(httpserver, tmp_path / "llama", "--pool", pool)
     assert result.exit_code == 1 and "data[3]" in result.output and "tvlUsd" in result.output
     assert not (tmp_path / "llama" / "charts" / f"{pool}.json").exists()
+
+
+@pytest.mark.parametrize("pool_id", ["../../evil", "/tmp/evil", ".hidden", "a/b"])
+def test_a_pool_id_that_is_no_plain_file_name_is_never_written(httpserver: HTTPServer, llama: SyntheticLlama,
+                                                               tmp_path: Path, pool_id: str) -> None:
+    listed = pools_payload(llama, datetime.now(UTC))
+    listed["data"].append(dict(listed["data"][0], pool=pool_id))
+    httpserver.expect_request("/pools").respond_with_handler(lambda _r: json_response(listed))
+    chart = chart_payload(llama, llama.pool_ids[0], datetime.now(UTC))
+    httpserver.expect_request(re.compile(r".*(evil|hidden|/b)$")).respond_with_handler(  # a server that answers
+        lambda _r: json_response(chart))
+    serve_llama(httpserver, llama)
+    out = tmp_path / "deep" / "er" / "llama"
+    result = download(httpserver, out, "--pool", pool_id, "--pool", llama.pool_ids[0])
+    assert "is not a plain file name" in result.output and "Traceback" not in result.output
+    written = {path.relative_to(tmp_path) for path in tmp_path.rglob("*.json")}
+    assert all(path.parts[:3] == ("deep", "er", "llama") for path in written), written
+    assert (out / "charts" / f"{llama.pool_ids[0]}.json").exists()  # the other pool is recorded
 
 
 @pytest.mark.parametrize(("args", "expected"), [
