@@ -95,7 +95,11 @@ def serve(keeper: "Keeper", metrics: "KeeperMetrics", service: "ServiceSettings"
     from keeper.metrics import start_metrics_server
     from keeper.service import Schedule, run_service
 
-    server = start_metrics_server(metrics, service.metrics_host, service.metrics_port, service.decisions_dir)
+    try:
+        server = start_metrics_server(metrics, service.metrics_host, service.metrics_port, service.decisions_dir)
+    except OSError as error:  # the port taken, a host that does not resolve: before the first cycle runs
+        fail(f"cannot listen on {service.metrics_host}:{service.metrics_port} (service.metrics_host and "
+             f"service.metrics_port): {error}")
     try:
         typer.echo(f"keeper running every {service.interval_s:g}s; metrics {server.url}/metrics, "
                    f"health {server.url}/health, decision bundles {server.url}/decisions/<hash>")

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -216,6 +217,20 @@ def test_once_exits_1_when_the_data_is_refused(funded, keeper_table, httpserver,
     path = config_file(keeper_table, tmp_path)
     result = vaultbot("keeper", "once", "--config", str(path))
     assert result.exit_code == 1 and "refused" in result.output and "HTTP 503" in result.output
+
+
+@pytest.mark.anvil
+def test_run_on_a_metrics_port_already_taken_is_one_line(funded, keeper_table, tmp_path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        keeper_table["service"] |= {"metrics_host": "127.0.0.1", "metrics_port": taken.getsockname()[1]}
+        path = config_file(keeper_table, tmp_path)
+        env = dict(os.environ, **{KEY_ENV: os.environ[KEY_ENV]})
+        done = subprocess.run([str(Path(sys.executable).parent / "vaultbot"), "keeper", "run", "--config", str(path)],
+                              capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode != 0 and "Traceback" not in done.stderr + done.stdout
+    assert "cannot listen on 127.0.0.1:" in done.stderr and "service.metrics_port" in done.stderr, done.stderr
 
 
 @pytest.mark.anvil
