@@ -96,10 +96,10 @@ class RecordChecker:
         elif (kind := _kind(raw)) == "string":  # what sources send: parsed in one pass
             parsed = pd.to_datetime(raw.astype("str").str.strip(), utc=True, format="ISO8601", errors="coerce")
         elif kind == "integer":  # Unix seconds, every one
-            parsed = pd.to_datetime(pd.to_numeric(raw, errors="coerce"), unit="s", utc=True, errors="coerce")
+            parsed = pd.to_datetime(_numeric(raw), unit="s", utc=True, errors="coerce")
         else:
             is_number = raw.map(lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool))
-            seconds = pd.to_numeric(raw.where(is_number), errors="coerce")
+            seconds = _numeric(raw.where(is_number))
             text = raw.where(~is_number & raw.notna(), None).astype(object)
             text = text.where(text.isna(), text.astype(str).str.strip())
             parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
@@ -121,7 +121,7 @@ class RecordChecker:
             return  # numbers already (a JSON reader's number columns): nothing to parse
         if pd.api.types.is_bool_dtype(raw):
             self.reject(raw.notna(), column, "expected a number, got {value!r}")
-        parsed = pd.to_numeric(raw, errors="coerce").astype("float64")
+        parsed = _numeric(raw).astype("float64")
         self.reject(parsed.isna() & raw.notna(), column, "expected a number, got {value!r}")
         self.frame[column] = parsed
 
@@ -196,6 +196,25 @@ class RecordChecker:
 
     def result(self, columns: Sequence[str]) -> pd.DataFrame:
         return self.frame[[c for c in columns if c in self.frame]].reset_index(drop=True)
+
+
+def float_or_infinite(value: object) -> object:
+    """An integer as the float it rounds to, or an infinity of its sign past the largest; anything else as it is."""
+    if type(value) is not int:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _numeric(values: pd.Series) -> pd.Series:
+    """`pd.to_numeric` (what is no number: missing), an integer past any float infinite, so out of every range
+    (pandas raises OverflowError on one of 300-odd digits)."""
+    try:
+        return pd.to_numeric(values, errors="coerce")
+    except OverflowError:
+        return pd.to_numeric(values.map(float_or_infinite), errors="coerce")
 
 
 def _kind(values: pd.Series) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from strategy.data.checks import TIMESTAMP_DTYPE, RecordChecker
+from strategy.data.checks import TIMESTAMP_DTYPE, RecordChecker, float_or_infinite
 from strategy.data.errors import DataError
 from strategy.data.market import Validated, check_market_records
 from strategy.data.schema import (
@@ -198,5 +198,11 @@ def _columns(records: list[Mapping], keys: Mapping[str, _Key], where: str, label
         if wrong is not None:
             raise DataError(f"expected {_TYPE_NAMES[key.kind]}, got {values[wrong]!r}",
                             where=where, row=labels[wrong], field=name)
-        columns[key.column] = pd.Series(values, dtype="float64" if key.kind == "number" else object)
+        if key.kind != "number":
+            columns[key.column] = pd.Series(values, dtype=object)
+            continue
+        try:
+            columns[key.column] = pd.Series(values, dtype="float64")
+        except OverflowError:  # an integer past any float: infinite, so out of every range the checks apply
+            columns[key.column] = pd.Series([float_or_infinite(v) for v in values], dtype="float64")
     return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))

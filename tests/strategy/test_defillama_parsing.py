@@ -220,3 +220,17 @@ def test_text_cleaned_in_one_pass_as_the_general_check_cleans_it(texts):
         general.setattr(checks, "_kind", lambda values: "mixed")
         reference = cleaned()
     pd.testing.assert_series_equal(one_pass, reference, check_exact=True)
+
+
+def test_an_integer_past_any_float_is_out_of_range_never_an_overflow() -> None:
+    """JSON integers have no size: one of 400 digits is infinite, so out of every range (dropped, or named in
+    strict mode); as a timestamp it is no time."""
+    records = [{"timestamp": "2024-06-01T00:00:00.000Z", "tvlUsd": 10**400, "apy": 3.0},
+               {"timestamp": "2024-06-02T00:00:00.000Z", "tvlUsd": 5.0, "apy": -(10**400)},
+               {"timestamp": "2024-06-03T00:00:00.000Z", "tvlUsd": 5.0, "apy": 3.0}]
+    frame = parse_chart("pool-a", {"status": "success", "data": records})
+    assert frame["timestamp"].dt.day.tolist() == [3]
+    with pytest.raises(DataError, match=r"data\[1\], field 'apy': -inf is outside"):
+        parse_chart("pool-a", {"status": "success", "data": records}, strict=True)
+    with pytest.raises(DataError, match="unparseable timestamp"):
+        parse_chart("pool-a", {"status": "success", "data": [{"timestamp": 10**400, "tvlUsd": 5.0, "apy": 3.0}]})

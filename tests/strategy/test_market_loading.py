@@ -222,3 +222,9 @@ def test_bad_chart_json_file_is_named(tmp_path, content, row, field, words):
 def test_empty_directory_is_an_error(tmp_path):
     with pytest.raises(DataError, match="no .json files"):
         load_market_history(tmp_path)
+
+
+def test_a_csv_number_of_400_digits_is_out_of_range_never_an_overflow(tmp_path):
+    rows = [*GOOD_ROWS, "2024-01-03T00:00:00Z,p1,4.2,3.6,0.6," + "9" * 400]
+    frame, report = load_market_history(write_csv(tmp_path, rows))
+    assert len(frame) == 3 and report.counts() == {"dropped record: tvl_usd outside [0, inf)": 1}
