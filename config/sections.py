@@ -19,7 +19,7 @@ from pydantic import (
 from web3 import Web3
 
 from chain.keys import DEVNET_CHAIN_ID
-from journal.db import sqlite_url
+from journal.db import checked_database_url, sqlite_url
 from sources import SourcesConfig
 from sources.config import FiniteNonNegative, FinitePositive
 from strategy.config import Seed
@@ -124,7 +124,8 @@ class ServiceSettings(BaseModel):
     misfire_grace_s: FinitePositive = 300.0  # a cycle starting later than this after its time is skipped
     # A cycle's data sources must answer within this many seconds of its start; then it is refused (journaled).
     cycle_deadline_s: FinitePositive = 300.0
-    database_url: str = Field(default_factory=lambda: sqlite_url(state_dir() / "keeper.sqlite"))
+    database_url: Annotated[str, AfterValidator(checked_database_url)] = Field(
+        default_factory=lambda: sqlite_url(state_dir() / "keeper.sqlite"))
     decisions_dir: Path = Field(default_factory=lambda: state_dir() / "decisions")  # a bundle per decision
     metrics_host: str = "127.0.0.1"
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464  # 0: any free port

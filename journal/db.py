@@ -37,7 +37,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -230,6 +230,21 @@ class JournalMissing(DatabaseError):
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
+
+
+JOURNAL_BACKENDS = ("sqlite", "postgresql")  # the databases the journal is tested on, whose drivers it ships
+
+
+def checked_database_url(url: str) -> str:
+    """`url` when it is a SQLAlchemy URL of a journal backend; ValueError saying what it is not."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):
+        raise ValueError("not a database URL (e.g. sqlite:////var/lib/vaultbot/keeper.sqlite or "
+                         "postgresql+psycopg://user@host/db)") from None
+    if backend not in JOURNAL_BACKENDS:
+        raise ValueError(f"a {backend} database; the journal runs on {' or '.join(JOURNAL_BACKENDS)}")
+    return url
 
 
 class KeeperDB:

@@ -107,6 +107,10 @@ def test_the_example_config_is_valid_and_writes_into_the_devnets_state_dir(monke
     (minimal(chain={"max_fee_gwei": 1e10}), "chain.max_fee_gwei", "less than or equal to 100000"),
     (minimal(service={"interval_s": float("inf")}), "service.interval_s", "finite number"),  # TOML's inf
     (minimal(sources={"http": {"read_timeout": float("inf")}}), "sources.http.read_timeout", "finite number"),
+    (minimal(service={"database_url": "garbage"}), "service.database_url", "not a database URL"),
+    (minimal(service={"database_url": ""}), "service.database_url", "not a database URL"),
+    (minimal(service={"database_url": "mysql://u@127.0.0.1:1/db"}), "service.database_url",
+     "a mysql database; the journal runs on sqlite or postgresql"),
 ])
 def test_a_wrong_or_missing_key_is_named_with_its_environment_variable(tmp_path, table, key, message) -> None:
     text = problem(tmp_path, table)
