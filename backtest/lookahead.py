@@ -64,6 +64,8 @@ def cut_points(days: pd.DatetimeIndex, count: int) -> list[pd.Timestamp]:
         raise UsageError(f"`cuts` must be at least 1, got {count}", "cuts")
     if len(days) < 3:
         raise BacktestError("the look-ahead check needs a window of at least 3 days")
+    if count >= len(days) - 2:  # as many cuts as inner days, or more: every inner day, without counting to count
+        return list(days[1:-1])
     positions = sorted({min(len(days) - 2, max(1, round(len(days) * k / (count + 1)))) for k in range(1, count + 1)})
     return [days[i] for i in positions]
 

@@ -80,5 +80,7 @@ def test_cut_points_are_distinct_days_inside_the_window(setup_of: Callable[..., 
     cuts = cut_points(days, 3)
     assert len(set(cuts)) == 3 and days[0] < min(cuts) and max(cuts) < days[-1]
     assert len(cut_points(days[:4], 5)) == 2  # a short window has fewer inner days than asked for
+    assert cut_points(days, 10**20) == list(days[1:-1])  # every inner day, at once (it counted to 10**20)
+    assert cut_points(days, len(days) - 2) == list(days[1:-1])
     with pytest.raises(UsageError, match="`cuts` must be at least 1"):
         cut_points(days, 0)
