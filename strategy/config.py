@@ -30,6 +30,7 @@ from strategy.targets import TargetParams
 from strategy.units import MAX_WINDOW_DAYS
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
+LIGHTGBM_INT_MAX = 2**31 - 1  # LightGBM reads its integer parameters as C ints: past this it fails its checks
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 Seed = Annotated[int, Field(ge=0)]  # numpy's generators take no negative seed
 CalibrationMethod = Literal["none", "platt", "isotonic"]  # of the risk model: strategy.models.calibration
@@ -70,10 +71,10 @@ class ModelSettings(BaseModel):
     fallback_window_days: Annotated[int, Field(ge=1, le=MAX_WINDOW_DAYS)] = 14
     # LightGBM.
     num_boost_round: Annotated[int, Field(ge=1, le=10_000)] = 400
-    early_stopping_rounds: Annotated[int, Field(ge=1)] = 40
+    early_stopping_rounds: Annotated[int, Field(ge=1, le=LIGHTGBM_INT_MAX)] = 40
     learning_rate: Annotated[float, Field(gt=0, le=1)] = 0.05
     num_leaves: Annotated[int, Field(ge=2, le=1024)] = 15
-    min_data_in_leaf: Annotated[int, Field(ge=1)] = 40
+    min_data_in_leaf: Annotated[int, Field(ge=1, le=LIGHTGBM_INT_MAX)] = 40
     feature_fraction: Annotated[float, Field(gt=0, le=1)] = 0.8
     bagging_fraction: Annotated[float, Field(gt=0, le=1)] = 0.8
     lambda_l2: Annotated[float, Field(ge=0)] = 1.0

@@ -86,3 +86,10 @@ def test_bad_keys_are_named_with_the_file(tmp_path: Path, text: str, message: st
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config .*nope.toml does not exist"):
         _ = load_config(tmp_path / "nope.toml").strategy
+
+
+@pytest.mark.parametrize("key", ["min_data_in_leaf", "early_stopping_rounds"])
+def test_lightgbm_integers_end_where_its_c_ints_do(key: str) -> None:
+    assert getattr(ModelSettings(**{key: 2**31 - 1}), key) == 2**31 - 1
+    with pytest.raises(ValueError, match="less than or equal to 2147483647"):
+        ModelSettings(**{key: 2**31})  # LightGBM failed its own check inside training
