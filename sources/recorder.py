@@ -130,8 +130,9 @@ def record(sources: Sources, directory: Path, selection: PoolSelection, feeds: S
             "first_day": None if chart.empty else chart[TIMESTAMP].min().date().isoformat(),
             "last_day": None if chart.empty else chart[TIMESTAMP].max().date().isoformat(),
         }
-    if charts:
-        _record_table(recording, sources, pd.concat(charts, ignore_index=True), listed, on_step)
+    history = pd.concat(charts, ignore_index=True) if charts else None
+    if history is not None and not history.empty:  # charts of no point make no table, and need no prices
+        _record_table(recording, sources, history, listed, on_step)
     for url in feeds:
         fetched = _attempt(recording, url, f"feed {url}", partial(sources.news.feed, url), on_step)
         if fetched is None:

@@ -141,6 +141,18 @@ def test_a_pool_id_that_is_no_plain_file_name_is_never_written(httpserver: HTTPS
     assert (out / "charts" / f"{llama.pool_ids[0]}.json").exists()  # the other pool is recorded
 
 
+def test_charts_of_no_point_are_recorded_without_a_table(httpserver: HTTPServer, llama: SyntheticLlama,
+                                                         tmp_path: Path) -> None:
+    for pool in llama.pool_ids:
+        httpserver.expect_request(f"/chart/{pool}").respond_with_handler(
+            lambda _r: json_response({"status": "success", "data": []}))
+    serve_llama(httpserver, llama)
+    out = tmp_path / "llama"
+    result = download(httpserver, out, "--pool", llama.pool_ids[0])
+    assert "Traceback" not in result.output and "no /chart history" not in result.output, result.output
+    assert (out / "charts" / f"{llama.pool_ids[0]}.json").exists() and not (out / "market_history.parquet").exists()
+
+
 @pytest.mark.parametrize(("args", "expected"), [
     (("--pool", "not-a-pool"), "DeFiLlama /pools does not list pool not-a-pool"),
     (("--chain", "Solana"), "no pool of the 4 DeFiLlama lists passes the selection"),
