@@ -56,12 +56,26 @@ class NewsArchive:
 
     def keep(self, items: pd.DataFrame) -> None:
         """Keep the canonical news `items` not kept yet (committed before this returns)."""
-        identities = _identities(items)
+        self._keep(items, _identities(items))
+
+    def with_kept(self, items: pd.DataFrame, since: pd.Timestamp | None = None) -> pd.DataFrame:
+        """`items` with the kept items they lack (those at or after `since`, when given), oldest first; `items`
+        itself when it lacks none."""
+        return self._with_kept(items, set(_identities(items)), since)
+
+    def recall(self, items: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
+        """A cycle's news: keep what the feeds served, and read it with what they served before within
+        RECALLED_DAYS of the decision day `at`."""
+        identities = _identities(items)  # once: every cycle reads its feeds' items here
+        self._keep(items, identities)
+        return self._with_kept(items, set(identities), at - pd.Timedelta(days=RECALLED_DAYS))
+
+    def _keep(self, items: pd.DataFrame, identities: list[Identity]) -> None:
         firsts: list[int] = []  # the positions of the stories not kept yet, the first of one served twice
-        taken = set(self._seen)
+        new: set[Identity] = set()
         for position, identity in enumerate(identities):
-            if identity not in taken:
-                taken.add(identity)
+            if identity not in self._seen and identity not in new:
+                new.add(identity)
                 firsts.append(position)
         if not firsts:
             return
@@ -69,24 +83,15 @@ class NewsArchive:
         with self._db.session() as session:
             session.add_all(NewsItem(identity=_hashed(identities[position]), item=_item_json(record))
                             for position, record in zip(firsts, fresh.to_dict("records"), strict=True))
-        self._seen = taken
+        self._seen |= new
         self._items = _in_order([self._items, fresh])
 
-    def with_kept(self, items: pd.DataFrame, since: pd.Timestamp | None = None) -> pd.DataFrame:
-        """`items` with the kept items they lack (those at or after `since`, when given), oldest first; `items`
-        itself when it lacks none."""
+    def _with_kept(self, items: pd.DataFrame, served: set[Identity], since: pd.Timestamp | None) -> pd.DataFrame:
         kept = self._items if since is None else self._items[self._items[TIMESTAMP] >= since]
-        served = set(_identities(items))
         missing = [identity not in served for identity in _identities(kept)]
         if not any(missing):
             return items
         return _in_order([items, kept[np.asarray(missing)]])
-
-    def recall(self, items: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
-        """A cycle's news: keep what the feeds served, and read it with what they served before within
-        RECALLED_DAYS of the decision day `at`."""
-        self.keep(items)
-        return self.with_kept(items, since=at - pd.Timedelta(days=RECALLED_DAYS))
 
 
 def _identities(items: pd.DataFrame) -> list[Identity]:
