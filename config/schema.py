@@ -43,6 +43,14 @@ class _EnvSource(EnvSettingsSource):
     def explode_env_vars(self, field_name: str, field: FieldInfo, env_vars: Any) -> dict[str, Any]:
         return _decode_scalars(super().explode_env_vars(field_name, field, env_vars))
 
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        # A list or table that is not JSON stays text: the model's validation then names its key, variable and
+        # value in one line, where pydantic-settings would raise a SettingsError naming only the section.
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            return value
+
 
 def _decode_scalars(table: dict[str, Any]) -> dict[str, Any]:
     decoded: dict[str, Any] = {}

@@ -173,6 +173,19 @@ def test_a_bad_environment_override_is_named(tmp_path, monkeypatch) -> None:
     assert "key service.intervall" in problem(tmp_path, minimal())
 
 
+@pytest.mark.parametrize(("variable", "value", "key"), [
+    ("VAULTBOT_CHAIN__RPC_URLS", "not json", "chain.rpc_urls"),  # a list
+    ("VAULTBOT_MARKETS", "{bad", "markets"),  # a table
+    ("VAULTBOT_CHAIN", "[1, 2", "chain"),  # a section
+    ("VAULTBOT_STRATEGY__ALLOCATOR", "{x", "strategy.allocator"),  # a nested section
+])
+def test_an_environment_value_that_is_not_json_is_named(tmp_path, monkeypatch, variable, value, key) -> None:
+    # pydantic-settings raised a SettingsError naming only the section, as a traceback in every command.
+    monkeypatch.setenv(variable, value)
+    message = problem(tmp_path, minimal())
+    assert f"key {key} (env {variable})" in message and repr(value) in message
+
+
 def test_missing_and_unparsable_files_are_named(tmp_path) -> None:
     with pytest.raises(ConfigError, match=f"{tmp_path / 'nope.toml'} does not exist"):
         load_config(tmp_path / "nope.toml")
