@@ -131,13 +131,13 @@ def synthetic_market(n_pools: int, start: pd.Timestamp, end: pd.Timestamp, warmu
     days = (end - start).days + 1 + warmup_days
     if n_pools < 1 or days < 2:
         raise BacktestError("the synthetic market needs at least one pool and two days")
-    require_synthetic_size(n_pools, days, f"`warmup_days` {warmup_days:,} before `start` {start.date()}, to `end` "
-                           f"{end.date()}", "warmup_days", "start", "end")
-    first = start - pd.Timedelta(days=warmup_days)
+    span = f"`warmup_days` {warmup_days:,} before `start` {start.date()}, to `end` {end.date()}"
+    require_synthetic_size(n_pools, days, span, "warmup_days", "start", "end")
+    first = start - pd.Timedelta(days=warmup_days)  # may be before year 1, which has no `date()`: not shown
     earliest, latest = PLAUSIBLE_TIMESTAMPS  # what a loaded history may hold, so a made-up one too
     if first < earliest or end >= latest:
-        raise UsageError(f"the synthetic market would run from {first.date()} to {end.date()}: its days must be "
-                         f"between {earliest.date()} and {latest.date()}", "start", "end", "warmup_days")
+        raise UsageError(f"the synthetic market's days ({span}) must be between {earliest.date()} and "
+                         f"{latest.date()}", "start", "end", "warmup_days")
     market = generate_market(n_pools=n_pools, days=days, seed=seed, start=first, stablecoin_lending=True)
     return MarketData(market.history, market.news, market.pools, f"synthetic(pools={n_pools}, seed={seed})",
                       synthetic=True)
