@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from backtest.baselines import TrailingBestForecaster
 from backtest.chainmode import ChainWorld
@@ -21,12 +20,12 @@ from backtest.engine import replay
 from backtest.errors import ChainModeError
 from backtest.market import MarketData, synthetic_market
 from backtest.metrics import compute_metrics
-from cli import app
 from config import BacktestSettings
 from strategy.allocator import MarketForecast
 from strategy.costs import ExecutionCosts
 from strategy.data.schema import POOL, TIMESTAMP
 from tests.backtest.conftest import CAPITAL, every_pool, make_setup
+from tests.cli import vaultbot
 from tests.keeper.rpc_recorder import recording_proxy
 
 pytestmark = pytest.mark.anvil
@@ -188,9 +187,8 @@ def test_a_rebalance_the_contract_rejects_is_counted_with_its_reason(market: Mar
 
 
 def _backtest(*args: str):
-    return CliRunner().invoke(app, ["backtest", "run", "--synthetic", "--synthetic-pools", "4", "--warmup-days", "30",
-                                    "--start", "2024-03-01", "--end", "2024-03-08", "--strategy", "trailing-best",
-                                    *args])
+    return vaultbot("backtest", "run", "--synthetic", "--synthetic-pools", "4", "--warmup-days", "30",
+                    "--start", "2024-03-01", "--end", "2024-03-08", "--strategy", "trailing-best", *args)
 
 
 def test_cli_chain_mode_reports_the_contracts_rejections(tmp_path: Path) -> None:

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 from web3 import Web3
 
 from backtest.market import synthetic_market
-from cli import app
 from tests.backtest.conftest import default_pools
+from tests.cli import vaultbot
 
 SMALL = ["--synthetic", "--synthetic-pools", "4", "--warmup-days", "90", "--start", "2024-01-01",
          "--end", "2024-02-15", "--rebalance-every", "7"]
@@ -20,7 +19,7 @@ STRATEGIES = ["ml", "equal", "trailing-best", "hold", "perfect-foresight"]
 
 
 def backtest(*args: str):
-    return CliRunner().invoke(app, ["backtest", *args])
+    return vaultbot("backtest", *args)
 
 
 @pytest.fixture(scope="module")

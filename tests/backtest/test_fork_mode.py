@@ -11,7 +11,6 @@ from typing import NamedTuple
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 from web3 import Web3
 
 from backtest.chainmode import ChainOptions, ChainWorld
@@ -20,12 +19,12 @@ from backtest.engine import StrategyRun, replay
 from backtest.market import synthetic_market
 from chain.artifacts import CompiledContracts
 from chain.deployment import Deployment
-from cli import app
 from config import BacktestSettings
 from devnet.anvil import AnvilProcess
 from devnet.deploy import USDC, _Deployer, deploy_devnet
 from tests.backtest.conftest import default_pools, every_pool, make_setup
 from tests.backtest.test_chain_mode import NO_SLIPPAGE, ONE_BP, Rotating, mined_in_order, relative
+from tests.cli import vaultbot
 
 pytestmark = pytest.mark.anvil
 
@@ -169,11 +168,11 @@ def test_cli_fork_market_runs_the_vault_over_the_markets_already_on_the_fork(ups
     # the CLI window lists fewer pools than the upstream has markets: they take the first ones
     pairs = [f"{pool}={market.address.lower()}"
              for pool, market in zip(cli_pools(), upstream.deployment.markets, strict=False)]
-    result = CliRunner().invoke(app, [
+    result = vaultbot(
         "backtest", "run", *CLI_WINDOW, "--strategy", "equal", "--config", str(config),
         "--fork-url", upstream.rpc_url, "--fork-block", str(upstream.fee_block),
         *(arg for pair in pairs for arg in ("--fork-market", pair)), "--report", str(tmp_path / "report"),
-    ])
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "report" / "report.json").read_text())
     assert summary["mode"] == "fork"
@@ -193,30 +192,30 @@ def test_cli_fork_market_that_is_no_market_is_one_line_exit_1(upstream: Upstream
     pools = cli_pools()
     pairs = [f"{pools[0]}={market}",
              *(f"{pool}={m.address}" for pool, m in zip(pools[1:], upstream.deployment.markets[1:], strict=False))]
-    result = CliRunner().invoke(app, [
+    result = vaultbot(
         "backtest", "run", *CLI_WINDOW, "--fork-url", upstream.rpc_url, "--fork-block", str(upstream.fork_block),
         *(arg for pair in pairs for arg in ("--fork-market", pair)), "--report", str(tmp_path),
-    ])
+    )
     assert result.exit_code == 1, result.output
     assert f"--fork-market {pools[0]}=" in result.stderr and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_cli_fork_mode_deploys_on_the_fork_and_says_so(upstream: Upstream, tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, [
+    result = vaultbot(
         "backtest", "run", "--synthetic", "--synthetic-pools", "3", "--warmup-days", "30", "--start", "2024-03-01",
         "--end", "2024-03-06", "--strategy", "equal", "--fork-url", upstream.rpc_url,
         "--fork-block", str(upstream.fork_block), "--report", str(tmp_path),
-    ])
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "report.json").read_text())["mode"] == "fork"
 
 
 def test_a_fork_block_beyond_the_upstream_head_is_one_line_exit_1(upstream: Upstream, tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, [
+    result = vaultbot(
         "backtest", "run", "--synthetic", "--synthetic-pools", "3", "--start", "2024-03-01", "--end", "2024-03-06",
         "--fork-url", upstream.rpc_url, "--fork-block", "999999", "--report", str(tmp_path),
-    ])
+    )
     assert result.exit_code == 1
     assert "--fork-block 999999 is beyond the head of" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from rich.console import Console
-from typer.testing import CliRunner
 
 from backtest.engine import replay
 from backtest.errors import BacktestError
@@ -17,9 +16,9 @@ from backtest.model import ModelForecaster
 from backtest.report import rich_table, summarise
 from backtest.report.html import render_html
 from backtest.run import RunConfig, build_setup, run_backtest
-from cli import app
 from strategy.config import ModelSettings
 from tests.backtest.conftest import make_setup
+from tests.cli import vaultbot
 
 FIRST = pd.Timestamp("2024-01-01", tz="UTC")
 LAST = FIRST + pd.Timedelta(days=49)
@@ -67,9 +66,9 @@ def test_a_model_that_never_trains_stops_the_run_with_the_reason(fresh: MarketDa
 
 
 def test_the_cli_names_why_the_model_never_trained_on_one_line(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, [
+    result = vaultbot(
         "backtest", "run", "--synthetic", "--synthetic-pools", "4", "--warmup-days", "0", "--seed", str(SEED),
-        "--start", "2024-01-01", "--end", "2024-01-15", "--strategy", "ml", "--report", str(tmp_path)])
+        "--start", "2024-01-01", "--end", "2024-01-15", "--strategy", "ml", "--report", str(tmp_path))
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith("error: the ml model never trained between 2024-01-01 and 2024-01-15: too")
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output

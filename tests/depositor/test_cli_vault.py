@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from typer.testing import CliRunner, Result
+from click.testing import Result
 
 from chain.params import Param
 from chain.vault_reader import VaultReader
-from cli import app
 from strategy.guardrails import market_cap
 from strategy.units import format_units
 from tests.cli import vaultbot
@@ -48,7 +47,7 @@ DEPOSITOR_INDEX = 3  # anvil account 3 = devnet.depositors[0]
 
 
 def vault_cli(devnet_json: Path, *args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(app, ["vault", *args, "--json", str(devnet_json)], input=input)
+    return vaultbot("vault", *args, "--json", str(devnet_json), input=input)
 
 
 def act(devnet_json: Path, *args: str) -> Result:
@@ -320,7 +319,7 @@ def test_bad_account(devnet_json: Path) -> None:
 
 
 def test_missing_deployment_names_the_way_out(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["vault", "info", "--json", str(tmp_path / "none.json")])
+    result = vaultbot("vault", "info", "--json", str(tmp_path / "none.json"))
     assert result.exit_code == 2
     assert "give --rpc and --vault, or start a devnet" in result.output
 

@@ -1,16 +1,15 @@
-"""`vaultbot model train|evaluate|explain` through typer's CliRunner, on small synthetic or CSV data."""
+"""`vaultbot model train|evaluate|explain` in process (`tests.cli`), on small synthetic or CSV data."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from cli import app
 from keeper.modelstore import ModelStore
 from strategy.models import ModelArtifact
 from strategy.synthetic import generate_market
+from tests.cli import vaultbot
 
 FAST_TOML = """
 [strategy.model]
@@ -30,7 +29,7 @@ def config(tmp_path: Path) -> Path:
 
 
 def run(*args: str):
-    return CliRunner().invoke(app, ["model", *args])
+    return vaultbot("model", *args)
 
 
 def test_train_on_synthetic_data_says_so_and_saves_an_artifact(tmp_path: Path, config: Path) -> None:
