@@ -4,7 +4,6 @@ a raw private key from an environment variable.
 Messages name the file or variable that is wrong, never the key or the password.
 """
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from strategy.data.loaders import MAX_JSON_DEPTH, json_depth
+from strategy.safe_json import loads
 
 DEVNET_CHAIN_ID = 31337  # anvil's default chain: its accounts' keys are public, so a raw key is acceptable there
 
@@ -82,12 +81,8 @@ def _keystore_account(path: Path, password: str) -> LocalAccount:
 
 
 def keystore_json(path: Path) -> Any:
-    """The JSON of a keystore file; OSError or ValueError (a JSON nested so deep that json.loads would overflow
-    the C stack included)."""
-    text = path.read_text()
-    if json_depth(text) > MAX_JSON_DEPTH:
-        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
-    return json.loads(text)
+    """The JSON of a keystore file; OSError or ValueError (`strategy.safe_json`: nested too deep included)."""
+    return loads(path.read_text())
 
 
 def _check_before_decrypting(path: Path, keystore: object) -> None:

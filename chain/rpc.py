@@ -12,11 +12,10 @@ every eth_call, eth_estimateGas and eth_sendTransaction, two of every three requ
 know the chain a node serves now asks it (`w3.eth.chain_id`, as `chain.tx.TxSender` does before signing).
 """
 
-import json
 import logging
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import requests
 from eth_typing import URI
@@ -28,6 +27,7 @@ from web3.providers import JSONBaseProvider
 from web3.types import FormattersDict, RPCEndpoint, RPCResponse
 
 from chain.errors import BadAnswer, RpcUnavailable, WrongChain
+from strategy.safe_json import loads
 from vaultbot.redact import redact
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,15 @@ class FailoverProvider(HTTPProvider):
 
         return self._failing_over("a batch", batch)
 
+    @staticmethod
+    def decode_rpc_response(raw_response: bytes) -> RPCResponse:
+        # An answer that is not JSON, or nests past any real one (web3's json.loads would overflow the C stack
+        # and end the process), is a failure of that URL: the next one takes over.
+        try:
+            return cast(RPCResponse, loads(raw_response))
+        except ValueError as error:
+            raise BadAnswer(f"answered no JSON-RPC reply: {error}"[:200]) from None
+
     def _failing_over(self, what: str, request: Callable[[], T]) -> T:
         """`request` at the current URL, then at each next one (wrapping around) while they fail."""
         served_by, failures = self.endpoint_uri, []
@@ -100,8 +109,9 @@ class FailoverProvider(HTTPProvider):
             return
         body = self.encode_rpc_request(RPCEndpoint("eth_chainId"), [])
         raw = self._request_session_manager.make_post_request(url, body, **self.get_request_kwargs())
+        answer: Any = self.decode_rpc_response(raw)
         try:
-            served = int(json.loads(raw)["result"], 16)
+            served = int(answer["result"], 16)
         except (KeyError, TypeError, ValueError):
             raise WrongChain(f"eth_chainId answered {raw[:200]!r}") from None
         if self.chain_id is None:

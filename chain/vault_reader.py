@@ -10,7 +10,6 @@ from this repo's contracts when neither is given.
 (`read_batch`), encoded by `AbiCodec`: a node that refuses batches is asked one call at a time.
 """
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -30,6 +29,7 @@ from web3.types import BlockIdentifier, RPCEndpoint, RPCResponse
 from chain.deployment import Deployment
 from chain.rpc import batching_provider
 from strategy.guardrails import Guardrails, MarketLimits, VaultState
+from strategy.safe_json import loads
 from strategy.units import BPS
 
 # The vault keeps its daily budgets as fractions of totalAssets scaled by this (Vault.vy FRACTION).
@@ -228,7 +228,7 @@ def load_abis(source: AbiSource) -> dict[str, list[dict]]:
     for name in names:
         path = directory / f"{name}.json"
         try:
-            abis[name] = json.loads(path.read_text())
+            abis[name] = loads(path.read_text())
         except (OSError, ValueError) as error:
             raise FileNotFoundError(f"cannot read the {name} ABI {path}: {error}") from error
     return abis

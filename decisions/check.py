@@ -16,9 +16,9 @@ from typing import Any
 
 from decisions.bundle import PARTS, bundle_path, model_path, versions
 from decisions.replay import replay
-from strategy.data.loaders import MAX_JSON_DEPTH, json_depth
 from strategy.decision_record import DecisionError, canonical_json, check_record, hash_of, keccak_hex, targets_of
 from strategy.models import ModelArtifact, ModelError
+from strategy.safe_json import MAX_JSON_DEPTH, JSONTooDeep, loads
 from strategy.trailing_best import RULE_HASH
 
 
@@ -123,10 +123,10 @@ def _canonical_members(text: str, what: str) -> tuple[dict[str, Any], dict[str, 
 
     An RFC 8785 object is its members' texts in key order (UTF-16 code units), so the whole is assembled from
     the members, each serialised once: the check for tampered bytes and the part hashes share that work."""
-    if json_depth(text) > MAX_JSON_DEPTH:  # json would overflow the C stack (strategy.data.loaders)
-        raise DecisionError(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        document = json.loads(text)
+        document = loads(text)
+    except JSONTooDeep:
+        raise DecisionError(f"{what} nests deeper than {MAX_JSON_DEPTH} levels") from None
     except json.JSONDecodeError as error:
         raise DecisionError(f"{what} is not JSON: {error}") from error
     members = {key: canonical_json(value) for key, value in document.items()}

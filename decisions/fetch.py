@@ -9,7 +9,6 @@ an HTTP error, a body past `max_body_bytes` once decoded (a gzip bomb included),
 deadline (a watchdog shuts the socket of a server trickling bytes, which resets every read time-out).
 """
 
-import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import urllib3.exceptions
 from decisions.bundle import bundle_path, model_path
 from decisions.check import BundleVerdict, Check, check_decision
 from decisions.publish import ARTIFACT_FILE, ARTIFACT_FILES, decision_url, model_url, named_model
-from strategy.data.loaders import MAX_JSON_DEPTH, json_depth
+from strategy.safe_json import MAX_JSON_DEPTH, json_depth, loads
 from vaultbot.redact import redact
 from vaultbot.watchdog import Watchdog, WatchedAdapter
 
@@ -97,9 +96,7 @@ def _fetch_model(session: requests.Session, base_url: str, model_hash: str, dire
 def _index_names(url: "_Url", index: bytes) -> list[str]:
     """The file names of a model index, each one an artifact has (nothing else ever becomes a path)."""
     try:
-        if json_depth(index.decode("utf-8")) > MAX_JSON_DEPTH:
-            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
-        names = [entry["name"] for entry in json.loads(index)["files"]]
+        names = [entry["name"] for entry in loads(index.decode("utf-8"))["files"]]
     except (ValueError, KeyError, TypeError) as error:
         raise FetchError(f"{url.shown}: not a model index ({error})") from None
     if any(name not in ARTIFACT_FILES for name in names) or len(set(names)) != len(names):

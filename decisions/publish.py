@@ -12,15 +12,14 @@ directory is the keeper's `service.decisions_dir` or an export of it (docs/decis
 """
 
 import hashlib
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from decisions.bundle import MODELS_DIR, bundle_path, model_path
-from strategy.data.loaders import MAX_JSON_DEPTH, json_depth
 from strategy.decision_record import canonical_json, is_hash
 from strategy.models.artifact import ARTIFACT_FILE, MODELS, model_file
+from strategy.safe_json import loads
 from strategy.trailing_best import RULE_HASH
 from vaultbot.wsgi import StartResponse, WsgiApp
 
@@ -54,11 +53,8 @@ def inside(directory: Path, path: Path) -> Path | None:
 def named_model(bundle: bytes) -> str | None:
     """The hash of the model artifact a bundle file's record names; None for the trailing-best rule and for
     bytes that are no bundle (which `decisions.check` judges)."""
-    text = bundle.decode("utf-8", errors="replace")
-    if json_depth(text) > MAX_JSON_DEPTH:  # json would overflow the C stack
-        return None
     try:
-        model_hash = json.loads(text)["record"]["model_hash"]
+        model_hash = loads(bundle.decode("utf-8", errors="replace"))["record"]["model_hash"]
     except (ValueError, KeyError, TypeError):
         return None
     return model_hash if isinstance(model_hash, str) and is_hash(model_hash) and model_hash != RULE_HASH else None

@@ -23,6 +23,7 @@ from strategy.decision_record import is_hash
 from strategy.models import ModelArtifact, ModelError
 from strategy.models.artifact import ARTIFACT_FILE
 from strategy.models.promotion import PolicyState
+from strategy.safe_json import loads
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class ModelStore:
     def _read_state(self) -> PolicyState:
         path = self.directory / STATE_FILE
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            document = loads(path.read_text(encoding="utf-8"))
             champion, last_trained, fallback = document["champion"], document["last_trained"], document["fallback"]
             if champion is not None and not (isinstance(champion, str) and is_hash(champion)):
                 raise ValueError(f"champion {champion!r} is not a content hash")  # nor a path out of the store

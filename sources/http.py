@@ -33,7 +33,7 @@ from urllib3.util.retry import Retry
 
 from sources.config import HttpSettings
 from strategy.data.errors import DataError
-from strategy.data.loaders import MAX_JSON_DEPTH, json_depth
+from strategy.safe_json import loads
 from vaultbot.watchdog import Watchdog, WatchedAdapter
 
 log = logging.getLogger(__name__)
@@ -374,11 +374,9 @@ def _content(response: requests.Response) -> bytes:
 
 
 def _decode_json(response: requests.Response) -> Any:
-    if json_depth(response.text) > MAX_JSON_DEPTH:  # json would overflow the C stack (strategy.data.loaders)
-        raise DataError(f"body is not JSON this reads: nested deeper than {MAX_JSON_DEPTH} levels", where=response.url)
     try:
-        return response.json()
-    except ValueError as exc:
+        return loads(response.text)
+    except ValueError as exc:  # not JSON, or nested past any real answer
         raise DataError(f"body is not valid JSON ({exc})", where=response.url) from exc
 
 

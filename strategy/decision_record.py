@@ -47,6 +47,7 @@ import rfc8785
 from eth_utils import keccak
 
 from strategy.data.schema import TIMESTAMP
+from strategy.safe_json import loads
 from strategy.units import UINT256_MAX
 
 RECORD_KEYS = frozenset({"chain_id", "inputs_hash", "model_hash", "targets", "timestamp", "vault"})
@@ -249,7 +250,7 @@ def decision_hash_of(record: Mapping[str, Any]) -> str:
 def parse_canonical(text: str, what: str) -> Any:
     """The JSON value of `text`, which must be its own canonical form (so no byte of it can change unseen)."""
     try:
-        value = json.loads(text)
+        value = loads(text)
     except json.JSONDecodeError as error:
         raise DecisionError(f"{what} is not JSON: {error}") from error
     if canonical_json(value) != text:
@@ -261,7 +262,7 @@ def verify(record_json: str, expected_hash: str) -> dict[str, Any]:
     """The parsed record, `targets` as integers, if `record_json` is canonical and hashes to `expected_hash`;
     else `DecisionError`."""
     try:
-        record = json.loads(record_json)
+        record = loads(record_json)
     except json.JSONDecodeError as error:
         raise DecisionError(f"stored decision record is not JSON: {error}") from error
     if not isinstance(record, dict):

@@ -17,7 +17,6 @@ read (digits only, at most MAX_BODY_BYTES) and chunked bodies are refused, so a 
 server read more than that.
 """
 
-import json
 import logging
 import mimetypes
 from collections.abc import Callable, Collection, Iterable
@@ -25,7 +24,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from depositor.errors import BadInput, Refusal, quoted
-from strategy.data.loaders import MAX_JSON_DEPTH, json_depth
+from strategy.safe_json import loads
 from vaultbot.resources import web_static_dir
 from vaultbot.wsgi import REQUEST_TIMEOUT_S, StartResponse, WsgiServer, json_answer, serve_wsgi
 
@@ -135,11 +134,9 @@ def _body(environ: dict[str, Any], length: int) -> Json:
         raise _HttpError("408 Request Timeout", "the request body did not arrive in time") from None
     if len(raw) < length:
         raise BadInput(f"the request body ended after {len(raw)} of its {length} bytes")
-    if json_depth(raw.decode("utf-8", "replace")) > MAX_JSON_DEPTH:  # json.loads would overflow the C stack
-        raise BadInput("request body is not JSON this server reads: nested too deeply")
     try:
-        body = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError) as error:
+        body = loads(raw or b"{}")
+    except ValueError as error:  # not JSON, not UTF-8, or nested past any real request
         raise BadInput(f"request body is not JSON: {error}") from error
     if not isinstance(body, dict):
         raise BadInput("request body must be a JSON object")

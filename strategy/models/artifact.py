@@ -33,6 +33,7 @@ from strategy.config import PROMOTION_SETTINGS, ModelSettings
 from strategy.models.calibration import RiskCalibration
 from strategy.models.dataset import BASELINE
 from strategy.models.errors import ModelError
+from strategy.safe_json import loads
 
 YIELD, RISK, YIELD_Q10 = "yield", "risk", "yield_q10"
 MODELS = (YIELD, RISK, YIELD_Q10)
@@ -159,7 +160,7 @@ class ModelArtifact:
         if not (directory / ARTIFACT_FILE).is_file():
             raise ModelError(f"no {ARTIFACT_FILE} (not a saved model; train one with `vaultbot model train`)")
         try:
-            document = json.loads((directory / ARTIFACT_FILE).read_text(encoding="utf-8"))
+            document = loads((directory / ARTIFACT_FILE).read_text(encoding="utf-8"))
             metadata = ArtifactMetadata.model_validate(document["metadata"])
             expected = document["content_hash"]
             texts = {name: (directory / model_file(name)).read_text(encoding="utf-8") for name in MODELS}

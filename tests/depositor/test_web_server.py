@@ -178,7 +178,7 @@ def test_deeply_nested_json_is_a_400() -> None:
     finally:
         sys.setrecursionlimit(limit)
     assert nested.status_code == 400
-    assert nested.json() == {"error": "request body is not JSON this server reads: nested too deeply"}
+    assert nested.json() == {"error": "request body is not JSON: nested deeper than 256 levels"}
 
 
 def test_an_overlong_query_parameter_is_a_400(url: str) -> None:

@@ -2,9 +2,12 @@
 a wrong chain."""
 
 import socket
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,6 +59,49 @@ def test_no_answer_names_every_url(dead_url: str, hanging_url: str):
 def test_a_url_on_another_chain_is_skipped(anvil: AnvilProcess):
     with pytest.raises(RpcUnavailable, match="serves chain 31337, expected 1"):
         connect([anvil.rpc_url], 2.0, chain_id=1)
+
+
+# Nested past what the C stack holds once web3 has lifted the recursion limit: json.loads ended the process.
+DEEP_ANSWER = b'{"jsonrpc": "2.0", "id": 0, "result": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("answer", [b"<html>502 Bad Gateway</html>", b'{"jsonrpc": "2.0", "result": "\xff\xfe'],
+                         ids=["not JSON", "not UTF-8"])
+def test_an_rpc_answering_no_json_fails_over_at_connect_and_while_serving(anvil: AnvilProcess, answer: bytes):
+    proxy = RpcProxy(anvil.rpc_url)
+    try:
+        proxy.raw_answer = answer
+        w3 = connect([proxy.url(), anvil.rpc_url], 2.0)
+        assert w3.provider.endpoint_uri == anvil.rpc_url
+        with pytest.raises(RpcUnavailable, match="answered no JSON-RPC reply"):
+            connect([proxy.url()], 2.0)
+        proxy.raw_answer = None
+        w3 = connect([proxy.url(), anvil.rpc_url], 2.0)
+        assert w3.provider.endpoint_uri == proxy.url()
+        proxy.raw_answer = answer  # the serving URL turns: the next one answers
+        assert w3.eth.block_number == anvil_block(anvil) and w3.provider.endpoint_uri == anvil.rpc_url
+    finally:
+        proxy.die()
+
+
+def test_an_rpc_answering_json_nested_100000_deep_fails_over_instead_of_ending_the_process(anvil: AnvilProcess):
+    # In a process of its own, as the keeper runs, so that the old code's crash is this test failing.
+    script = f"""
+import sys
+import eth_account, web3  # py_ecc, under them, lifts the recursion limit to 100,000
+assert sys.getrecursionlimit() >= 100_000
+from chain.rpc import connect
+from tests.keeper.test_chain_rpc import DEEP_ANSWER
+from tests.keeper.test_hostile_rpc import RpcProxy
+proxy = RpcProxy({anvil.rpc_url!r})
+w3 = connect([proxy.url(), {anvil.rpc_url!r}], 5.0)
+proxy.raw_answer = DEEP_ANSWER
+print(w3.eth.block_number >= 0, w3.provider.endpoint_uri == {anvil.rpc_url!r})
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "True"]
 
 
 def test_connect_needs_a_url():

@@ -64,14 +64,14 @@ class RpcProxy:
         self.raw_transactions: list[str] = []
         self.hidden_receipts = 0  # after each send, answer this many receipt queries with null (not served yet)
         self.mined_later_s = 0  # the chain clock moves this far between the keeper's read and its send
+        self.raw_answer: bytes | None = None  # when set, the body of every answer instead of the upstream's
         self._to_hide = 0
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                reply = proxy.answer(request)
-                body = json.dumps(reply).encode()
+                body = proxy.raw_answer if proxy.raw_answer is not None else json.dumps(proxy.answer(request)).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

@@ -1,0 +1,42 @@
+"""JSON from outside the process (an RPC's answer, a data source's body, a file a user gives), refused when it
+nests deeper than any real payload before `json.loads` sees it.
+
+Why: `json.loads` recurses once per level, and web3 (through py_ecc) lifts the recursion limit to 100,000, past
+what the C stack holds; a document nested ~100,000 deep then ends the process with a segmentation fault
+instead of raising. A lying RPC could stop the keeper that way on every cycle, before fail-over saw an error.
+"""
+
+import json
+import re
+from typing import Any
+
+MAX_JSON_DEPTH = 256  # real payloads nest a few levels
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+class JSONTooDeep(json.JSONDecodeError):
+    """Nested deeper than `MAX_JSON_DEPTH`: a `JSONDecodeError`, so whoever handles bad JSON handles this too."""
+
+    def __init__(self, document: str) -> None:
+        super().__init__(f"nested deeper than {MAX_JSON_DEPTH} levels", document, 0)
+        self.args = (self.msg,)  # no "line 1 column 1": the depth is not at one place
+
+
+def loads(text: str | bytes) -> Any:
+    """`json.loads(text)`, or `JSONTooDeep` past `MAX_JSON_DEPTH`; bytes are decoded as `json.loads` does."""
+    if isinstance(text, bytes | bytearray):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    # Counting brackets is cheap and bounds the depth: most answers have too few to scan them one by one.
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
+        raise JSONTooDeep(text)
+    return json.loads(text)
+
+
+def json_depth(text: str) -> int:
+    """How deep the arrays and objects of a JSON text nest (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
