@@ -93,7 +93,9 @@ def down(json_path: JsonOption = None) -> None:
     existing_deployment_only(path)  # it is deleted below
     with exit_on(AnvilError):
         result = stop_background(path.parent)
-    path.unlink(missing_ok=True)  # it described a chain that no longer exists
+    if path.is_file():  # it described a chain that no longer exists (none under a file or a missing directory)
+        with exit_on(OSError):
+            path.unlink()
     typer.echo(result.message)
 
 
@@ -118,7 +120,13 @@ def status(json_path: JsonOption = None) -> None:
                f"block {w3.eth.block_number}")
     with exit_on(FileNotFoundError, ValueError):
         deployment = Deployment.load(path)
-    vault = deployment.contract(w3, "Vault", deployment.vault)
-    decimals = deployment.contract(w3, "MockToken", deployment.asset).functions.decimals().call()
+    with exit_on(ValueError):
+        vault = deployment.contract(w3, "Vault", deployment.vault)
+        token = deployment.contract(w3, "MockToken", deployment.asset)
+    # a JSON of another chain: web3's calls would fail with a riddle about syncing
+    for key, address in (("vault", deployment.vault), ("asset", deployment.asset)):
+        if not w3.eth.get_code(Web3.to_checksum_address(address)):
+            fail(f"{path}: {key} {address} has no code on {running.rpc_url}; the file is not of this devnet")
+    decimals = token.functions.decimals().call()
     total = vault.functions.totalAssets().call()
     typer.echo(f"vault {deployment.vault}: totalAssets {total / 10**decimals:,.2f} USDC ({total} base units)")

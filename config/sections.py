@@ -16,8 +16,8 @@ from pydantic import (
     PositiveInt,
     model_validator,
 )
-from web3 import Web3
 
+from chain.deployment import Address
 from chain.keys import DEVNET_CHAIN_ID
 from journal.db import checked_database_url, sqlite_url
 from sources import SourcesConfig
@@ -30,19 +30,12 @@ from vaultbot.paths import state_dir
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
 
-def _checksum_address(value: str) -> str:
-    if not Web3.is_address(value):
-        raise ValueError(f"{value!r} is not an Ethereum address (0x + 40 hex digits)")
-    return Web3.to_checksum_address(value)
-
-
 def _http_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError(f"{value!r} is not an http(s) URL")
     return value
 
 
-Address = Annotated[str, AfterValidator(_checksum_address)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 

@@ -22,6 +22,8 @@ from typing import Any, Self
 
 import requests
 
+from strategy.safe_json import loads
+
 ANVIL_ENV = "VAULTBOT_ANVIL"
 HOST = "127.0.0.1"
 FOUNDRY_PORT = 8545  # where Foundry's tools (and keeper/example-config.toml) expect a local node
@@ -33,6 +35,9 @@ _PLATFORMS = {"linux": "linux", "darwin": "darwin", "win32": "win32"}
 _ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "arm64": "arm64", "aarch64": "arm64"}
 _LISTENING = re.compile(rb"Listening on [\d.]+:(\d+)")
 _POLL_SECONDS = 0.05
+# pid_t is a signed 32-bit int (Linux, macOS): a recorded pid outside 1.._MAX_PID names no single process, and
+# os.kill(0 or -1, ...) would signal a whole process group
+_MAX_PID = 2**31 - 1
 
 
 class AnvilError(RuntimeError):
@@ -153,7 +158,13 @@ class AnvilProcess:
             os.close(handle)
             self._log_path = Path(name)
         command = [str(find_anvil()), *self.config.args()]
-        with open(self._log_path, "wb") as log:
+        if self._log_path.exists() and not self._log_path.is_file():  # a FIFO would block open() below
+            raise AnvilError(f"cannot write anvil's log {self._log_path}: not a regular file")
+        try:
+            log = open(self._log_path, "wb")  # noqa: SIM115 - closed below; Popen's own OSErrors are not the log's
+        except OSError as error:
+            raise AnvilError(f"cannot write anvil's log {self._log_path}: {error.strerror or error}") from None
+        with log:
             self._process = process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=detached,  # no Ctrl-C or hang-up from the launching terminal
@@ -244,14 +255,24 @@ def read_pidfile(state: Path) -> BackgroundAnvil | None:
     if not path.is_file():
         return None
     try:
-        record = json.loads(path.read_text())
-        return BackgroundAnvil(int(record["pid"]), str(record["rpc_url"]), Path(record["log"]))
+        record = loads(path.read_text())
+        pid = record["pid"]
+        if type(pid) is not int or not _is_pid(pid):  # we write an int; not a bool, float or string of one
+            raise ValueError(f"pid {pid!r} is not a process id")
+        return BackgroundAnvil(pid, str(record["rpc_url"]), Path(record["log"]))
     except (ValueError, KeyError, TypeError) as error:
         raise AnvilError(f"unreadable pidfile {path} ({error!r}); delete it if no devnet is running") from error
 
 
+def _is_pid(pid: int) -> bool:
+    return 0 < pid <= _MAX_PID
+
+
 def is_alive(pid: int) -> bool:
-    """Whether process `pid` still runs (reaping it first if it is our own exited child)."""
+    """Whether process `pid` still runs (reaping it first if it is our own exited child); never for a pid that
+    names no single process (0, negative, or beyond pid_t: waitpid/kill would mean a group, or overflow)."""
+    if not _is_pid(pid):
+        return False
     try:
         reaped, _ = os.waitpid(pid, os.WNOHANG)
         if reaped == pid:
@@ -310,7 +331,10 @@ def start_background(state: Path, config: AnvilConfig = AnvilConfig(), startup_t
     running = running_background(state)
     if running is not None:
         raise AnvilError(f"a devnet anvil is already running (pid {running.pid}, {running.rpc_url})")
-    state.mkdir(parents=True, exist_ok=True)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a file where a directory belongs, a read-only disk: before anvil starts
+        raise AnvilError(f"cannot create the devnet state directory {state}: {error.strerror or error}") from None
     log_path = (state / LOGFILE_NAME).resolve()
 
     def launch(port: int) -> AnvilProcess:
@@ -328,7 +352,11 @@ def start_background(state: Path, config: AnvilConfig = AnvilConfig(), startup_t
                 raise  # not a port taken since the probe
             anvil = launch(0)
     record = BackgroundAnvil(anvil.pid, anvil.rpc_url, log_path)
-    _pidfile(state).write_text(json.dumps({"pid": record.pid, "rpc_url": record.rpc_url, "log": str(log_path)}))
+    try:
+        _pidfile(state).write_text(json.dumps({"pid": record.pid, "rpc_url": record.rpc_url, "log": str(log_path)}))
+    except OSError as error:  # unrecorded, `devnet down` could never stop it: stop it now
+        anvil.stop()
+        raise AnvilError(f"cannot write the pidfile {_pidfile(state)}: {error.strerror or error}") from None
     return record
 
 
@@ -350,11 +378,18 @@ def stop_background(state: Path, timeout: float = 10.0) -> StopResult:
     if record is None:
         return StopResult(None, f"no devnet is running (no {_pidfile(state)})")
     if not is_alive(record.pid) or not answers_as_anvil(record.rpc_url):
-        _pidfile(state).unlink()
+        _remove_pidfile(state)
         return StopResult(None, f"no devnet is running (removed stale pidfile for pid {record.pid})")
     _signal_until_gone(record.pid, timeout)
-    _pidfile(state).unlink()
+    _remove_pidfile(state)
     return StopResult(record, f"stopped anvil (pid {record.pid}, {record.rpc_url})")
+
+
+def _remove_pidfile(state: Path) -> None:
+    try:
+        _pidfile(state).unlink()
+    except OSError as error:  # a read-only state directory
+        raise AnvilError(f"cannot remove the pidfile {_pidfile(state)}: {error.strerror or error}") from None
 
 
 def _signal_until_gone(pid: int, timeout: float) -> None:

@@ -175,7 +175,10 @@ def deploy_devnet(w3: Web3, compiled: CompiledContracts, abi_dir: Path,
     for depositor in depositors:
         d.send(f"mint test USDC to {depositor}", token.functions.mint(depositor, params.depositor_balance))
 
-    write_abis(compiled, abi_dir)
+    try:
+        write_abis(compiled, abi_dir)
+    except OSError as error:  # a file where abi/ belongs, a read-only disk
+        raise DeploymentError(f"writing the ABIs to {abi_dir} failed: {error.strerror or error}") from None
     return Deployment(
         rpc_url=rpc_url,
         chain_id=w3.eth.chain_id,

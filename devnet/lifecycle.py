@@ -47,7 +47,7 @@ def start_devnet(path: Path, params: DevnetParams | None = None, *, port: int | 
     try:
         deployment = deploy_devnet(Web3(Web3.HTTPProvider(anvil.rpc_url)), compiled, home / "abi",
                                    params, anvil_pid=anvil.pid)
-        deployment.save(path)
+        _save(deployment, path)
     except DeploymentError as error:
         stop_background(home)
         raise DevnetError(f"{error}\n(anvil stopped; its log is {anvil.log_path})") from error
@@ -57,6 +57,13 @@ def start_devnet(path: Path, params: DevnetParams | None = None, *, port: int | 
     return StartedDevnet(deployment, anvil.log_path, compiled.from_cache, compiled.seconds,
                          time.perf_counter() - started,
                          foundry_port_taken=port is None and urlsplit(anvil.rpc_url).port != FOUNDRY_PORT)
+
+
+def _save(deployment: Deployment, path: Path) -> None:
+    try:
+        deployment.save(path)
+    except OSError as error:  # a directory where the JSON belongs, a full disk
+        raise DeploymentError(f"writing the deployment to {path} failed: {error.strerror or error}") from None
 
 
 def advance_chain(w3: Web3, seconds: int) -> None:

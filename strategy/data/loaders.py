@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -22,14 +21,9 @@ from strategy.data.errors import DataError, RepairReport
 from strategy.data.market import Validated, validate_market_history
 from strategy.data.news import feed_news, validate_news
 from strategy.data.schema import MARKET_COLUMNS, NEWS_COLUMNS, POOL, TIMESTAMP
+from strategy.safe_json import JSONTooDeep, loads
 
 FEED_SUFFIXES = (".xml", ".rss", ".atom")
-# json.loads recurses once per level: web3 (through py_ecc) lifts the recursion limit to 100,000, past what the
-# C stack holds, so a document nested ~100,000 deep would end the process instead of raising. Real payloads
-# nest a few levels.
-MAX_JSON_DEPTH = 256
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_JSON_BRACKET = re.compile(r"[\[\]{}]")
 _T = TypeVar("_T")
 
 
@@ -89,21 +83,12 @@ def _combine(parts: list[Validated], order: list[str], columns: tuple[str, ...])
     return Validated(frame[[c for c in columns if c in frame]].sort_values(order, ignore_index=True), report)
 
 
-def json_depth(text: str) -> int:
-    """How deep the arrays and objects of a JSON text nest (brackets inside strings do not count)."""
-    depth = deepest = 0
-    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
-        depth += 1 if bracket.group() in "[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
-
-
 def _read_json(path: Path) -> object:
     text = _read(path, Path.read_text)
-    if json_depth(text) > MAX_JSON_DEPTH:
-        raise DataError(f"malformed JSON: nested deeper than {MAX_JSON_DEPTH} levels", where=str(path))
     try:
-        return json.loads(text)
+        return loads(text)
+    except JSONTooDeep as error:
+        raise DataError(f"malformed JSON: {error}", where=str(path)) from None
     except json.JSONDecodeError as error:
         raise DataError(f"malformed JSON: {error.msg} (column {error.colno})", where=str(path),
                         row=f"line {error.lineno}") from error
@@ -139,6 +124,9 @@ def _csv_record_lines(path: Path) -> list[int]:
 
 def _read(path: Path, reader: Callable[[Path], _T]) -> _T:
     """Run ``reader`` on ``path``, turning I/O and format errors into a `DataError` naming the file."""
+    if path.exists() and not path.is_file():  # opening a FIFO blocks until a writer comes, a device never ends
+        kind = "a directory" if path.is_dir() else "a FIFO, socket or device"
+        raise DataError(f"cannot read file: it is {kind}, not a regular file", where=str(path))
     try:
         return reader(path)
     except (OSError, ValueError) as error:  # includes pandas' parser errors and invalid UTF-8

@@ -3,11 +3,15 @@ files produce (a DataError naming file, line and column, or a recorded repair wi
 
 import json
 import math
+import os
+import threading
+from contextlib import contextmanager
 
 import pandas as pd
 import pytest
 
-from strategy.data import DataError, load_market_history, load_news
+from strategy.data import DataError, load_market_history, load_news, load_pools
+from tests.cli import vaultbot
 
 HEADER = "timestamp,pool,apy,apy_base,apy_reward,tvl_usd"
 GOOD_ROWS = [
@@ -173,6 +177,57 @@ def test_unreadable_and_unsupported_files_are_named(tmp_path):
     with pytest.raises(DataError, match=r"unsupported file type '.json' \(expected .csv, .parquet, .xml, .rss, "
                                         r".atom or a directory\)"):
         load_news(tmp_path / "pools.json")
+
+
+@contextmanager
+def unblocked_fifo(path):
+    """A FIFO at `path`; should anything open it to read, a writer comes and goes, so that reader sees an empty
+    file instead of hanging the test run (the loaders must refuse it before opening it)."""
+    os.mkfifo(path)
+    done = threading.Event()
+
+    def writer():
+        while not done.is_set():
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # fails (ENXIO) while no reader waits
+            except OSError:
+                done.wait(0.05)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        yield path
+    finally:
+        done.set()
+        thread.join()
+
+
+LOADERS = [(load_market_history, "history.csv"), (load_market_history, "pool.json"),
+           (load_news, "news.xml"), (load_news, "news.csv"), (load_pools, "pools.json")]
+
+
+@pytest.mark.parametrize(("load", "name"), LOADERS)
+def test_a_fifo_is_refused_before_it_is_opened(tmp_path, load, name):
+    with unblocked_fifo(tmp_path / name) as fifo, \
+            pytest.raises(DataError, match="it is a FIFO, socket or device, not a regular file") as caught:
+        load(fifo)
+    assert caught.value.where == str(fifo)
+
+
+def test_a_directory_where_a_file_belongs_is_named(tmp_path):
+    (tmp_path / "pools.json").mkdir()  # market history and news read a directory as one of files; pools never
+    with pytest.raises(DataError, match=rf"{tmp_path / 'pools.json'}: cannot read file: it is a directory, not a "
+                                        "regular file"):
+        load_pools(tmp_path / "pools.json")
+
+
+@pytest.mark.parametrize("command", [["backtest", "run", "--start", "2024-01-01", "--end", "2024-02-01"],
+                                     ["model", "train"]])
+def test_cli_refuses_a_fifo_as_data_in_one_line(tmp_path, command):
+    with unblocked_fifo(tmp_path / "history.csv") as fifo:
+        result = vaultbot(*command, "--data", str(fifo))
+    assert (result.exit_code, result.exception.__class__) == (1, SystemExit), result.output
+    assert f"{fifo}: cannot read file: it is a FIFO, socket or device, not a regular file" in result.output
 
 
 def chart_payload(points):
