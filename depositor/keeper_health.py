@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
-from sqlalchemy.exc import SQLAlchemyError
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
@@ -25,6 +24,7 @@ from strategy.allocator import MarketForecast
 from strategy.config import StrategyConfig
 from strategy.costs import allocator_config
 from strategy.explain import AllocationWhy, explain
+from strategy.safe_json import loads
 from strategy.trailing_best import decided_by
 from vaultbot.redact import redact
 
@@ -70,8 +70,8 @@ def _from_health(url: str, now: datetime) -> tuple[bool | None, str]:
     except requests.RequestException as error:
         return False, f"keeper health endpoint {redact(url)} does not answer ({type(error).__name__})"
     try:
-        details = reply.json()
-    except ValueError:  # requests' JSONDecodeError
+        details = loads(reply.content)
+    except ValueError:  # not JSON, or nested past any real answer
         return None, f"keeper health endpoint {redact(url)} answered HTTP {reply.status_code} without JSON"
     if not isinstance(details, dict):
         return None, f"keeper health endpoint {redact(url)} answered HTTP {reply.status_code} with unexpected JSON"
@@ -96,8 +96,8 @@ def _from_database(url: str, now: datetime) -> tuple[list[dict[str, str | None]]
             database.close()
     except JournalMissing:
         return [], "the keeper has not run yet: no journal"
-    # OSError: the database's directory cannot be made; SQLAlchemyError: a malformed URL; ImportError: no driver
-    except (DatabaseError, SQLAlchemyError, OSError, ImportError) as error:
+    # a malformed URL, no driver, a database down, a damaged row: KeeperDB says each as a DatabaseError
+    except DatabaseError as error:
         log.warning("cannot read the keeper journal %s: %s", redact(url), redact(str(error)))
         return [], JOURNAL_UNAVAILABLE
     rows = [{"started": f"{cycle.started:%Y-%m-%d %H:%M:%S} UTC", "status": str(cycle.status), "reason": cycle.reason}
@@ -200,6 +200,6 @@ def last_decision(sources: KeeperSources, reader: VaultReader, asset_decimals: i
             database.close()
     except JournalMissing:
         return None
-    except (DatabaseError, SQLAlchemyError, OSError, ImportError) as error:  # as `_from_database`
+    except DatabaseError as error:  # as `_from_database`
         log.warning("cannot read the keeper journal %s: %s", redact(sources.database_url), redact(str(error)))
         return None

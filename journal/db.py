@@ -12,7 +12,7 @@ Schema changes: `create_all` makes missing tables, and opening a journal adds th
 brought (all nullable: rows written before them hold NULL there). Columns are never renamed or dropped.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -22,9 +22,12 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    Column,
     DateTime,
     Dialect,
     Enum,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -46,7 +49,9 @@ from sqlalchemy.orm import (
     relationship,
     sessionmaker,
 )
+from web3 import Web3
 
+from journal.predictions import forecasts_problem
 from vaultbot.redact import redact
 
 
@@ -221,11 +226,25 @@ class NewsItem(Base):
 
 
 class DatabaseError(RuntimeError):
-    """The journal cannot be opened or written; names the database URL (without its password)."""
+    """The journal cannot be opened, read or written; names the database URL (without its password)."""
 
 
 class JournalMissing(DatabaseError):
     """There is no journal where one is only read: the keeper has not run with it."""
+
+
+class DamagedRow(Exception):
+    """A journal row that does not hold what the keeper writes (the file edited by hand, or damaged). Raised inside
+    `KeeperDB.session`, which turns it into a DatabaseError naming the journal."""
+
+    def __init__(self, table: str, row_id: object, what: str) -> None:
+        super().__init__(f"row {row_id} of table {table} is damaged: {what}")
+
+
+def one_line(error: SQLAlchemyError) -> str:
+    """`error` without SQLAlchemy's [SQL: ...], [parameters: ...] and "Background on this error at" lines, its
+    driver's own lines joined: every journal error is one line."""
+    return " ".join(error._message().split())  # str() is _message() with those lines appended
 
 
 def sqlite_url(path: Path) -> str:
@@ -257,11 +276,16 @@ class KeeperDB:
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
-        self.shown_url = redact(make_url(url).render_as_string(hide_password=True))  # for messages: no secret
-        file = _sqlite_file(url)
-        if not create and file is not None and not file.is_file():  # before connecting, which would make it
-            raise self._not_there("no such file")
         try:
+            self.shown_url = redact(make_url(url).render_as_string(hide_password=True))  # for messages: no secret
+        except ArgumentError:
+            raise DatabaseError(f"cannot open the keeper database {redact(url)!r}: not a database URL") from None
+        file = _sqlite_file(url)
+        try:
+            if file is not None and file.exists() and not file.is_file():  # /dev/null, a directory: SQLite fails late
+                raise OSError(f"{file} is not a regular file")
+            if not create and file is not None and not file.is_file():  # before connecting, which would make it
+                raise self._not_there("no such file")
             self.engine = _engine(url)
             if not create and not inspect(self.engine).has_table(Cycle.__tablename__):
                 self.engine.dispose()
@@ -269,7 +293,9 @@ class KeeperDB:
             Base.metadata.create_all(self.engine)
             _add_new_columns(self.engine)
         except SQLAlchemyError as error:
-            raise DatabaseError(f"cannot open the keeper database {self.shown_url}: {error}") from error
+            raise DatabaseError(f"cannot open the keeper database {self.shown_url}: {one_line(error)}") from error
+        except (ImportError, OSError) as error:  # no driver for the URL; a SQLite file or directory that cannot be
+            raise DatabaseError(f"cannot open the keeper database {self.shown_url}: {error}") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def _not_there(self, why: str) -> JournalMissing:
@@ -287,7 +313,17 @@ class KeeperDB:
                 session.commit()
             except SQLAlchemyError as error:
                 session.rollback()
-                raise DatabaseError(f"keeper database {self.shown_url}: {error}") from error
+                raise DatabaseError(f"keeper database {self.shown_url}: {one_line(error)}") from error
+            except DamagedRow as damaged:
+                session.rollback()
+                raise DatabaseError(f"keeper database {self.shown_url}: {damaged}") from None
+            except (ValueError, LookupError, TypeError) as error:
+                # a stored value its column's type cannot read (SQLAlchemy raises these bare, naming no row): which
+                session.rollback()
+                found = _undecodable_row(self.engine)
+                if found is None:
+                    raise
+                raise DatabaseError(f"keeper database {self.shown_url}: {found}") from error
             except BaseException:
                 session.rollback()
                 raise
@@ -491,12 +527,25 @@ def _sqlite_file(url: str) -> Path | None:
 def _engine(url: str) -> Engine:
     parsed, file = make_url(url), _sqlite_file(url)
     if file is not None:
-        file.parent.mkdir(parents=True, exist_ok=True)
+        _make_directory(file.parent)
     # a server may drop idle connections (restart, idle_session_timeout): test each one before a unit of work
     engine = create_engine(url, pool_pre_ping=True)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _make_directory(directory: Path) -> None:
+    """`directory` and its parents made; OSError saying why not (an ancestor that is a file, no permission)."""
+    for ancestor in (directory, *directory.parents):  # mkdir would say "File exists" of a file in the way
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise OSError(f"{ancestor} is not a directory")
+            break
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(f"cannot create the directory {directory}: {error.strerror or error}") from None
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -506,6 +555,97 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+# -- reading rows back: a journal edited by hand or damaged is named, row and column, never a traceback ------------
+
+def _expected(column: Column[Any]) -> tuple[tuple[type, ...], str]:
+    """The Python types a column's values read as, and how a message names them."""
+    kind = column.type
+    if isinstance(kind, UtcDateTime):
+        return (datetime,), "a timestamp"
+    if isinstance(kind, Enum):  # before String, which it is
+        return (kind.enum_class or str,), "one of " + ", ".join(kind.enums)
+    if isinstance(kind, JSON):
+        return (dict,), "a JSON object"
+    if isinstance(kind, Boolean):
+        return (bool,), "a boolean"
+    if isinstance(kind, Integer):
+        return (int,), "an integer"
+    if isinstance(kind, Float):
+        return (int, float), "a number"
+    return (str,), "text"
+
+
+def _targets_problem(targets: Mapping[str, Any]) -> str | None:
+    for market, target in targets.items():
+        if not Web3.is_address(market):
+            return f"the market {_shown(market)} is not an address"
+        if isinstance(target, bool) or not isinstance(target, int) or target < 0:
+            return f"the target of {market} is {_shown(target)}, not a whole amount"
+    return None
+
+
+# what the readers take from a JSON column beyond its being an object
+_SHAPES: dict[str, Callable[[Any], str | None]] = {"decisions.predictions": forecasts_problem,
+                                                  "decisions.targets": _targets_problem}
+
+
+def _shown(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _value_problem(column: Column[Any], value: Any) -> str | None:
+    """What is wrong with `value`, read from `column` (None: nothing)."""
+    if value is None:
+        return None if column.nullable else f"{column.name} is empty (NULL)"
+    types, noun = _expected(column)
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        return f"{column.name} holds {_shown(value)}, not {noun}"
+    shape = _SHAPES.get(f"{column.table.name}.{column.name}")
+    problem = None if shape is None else shape(value)
+    return None if problem is None else f"{column.name}: {problem}"
+
+
+@event.listens_for(Base, "load", propagate=True)
+def _check_loaded(row: Base, _context: Any) -> None:
+    """Every row the ORM reads is checked before a reader sees it (values its column's type could not read fail
+    before this: `_undecodable_row`)."""
+    state = inspect(row)
+    for attribute in state.mapper.column_attrs:
+        if attribute.key in state.dict:  # a column the query did not load is not checked
+            [column] = attribute.columns
+            problem = _value_problem(column, state.dict[attribute.key])  # type: ignore[arg-type]
+            if problem is not None:
+                raise DamagedRow(row.__tablename__, state.dict.get("id"), problem)
+
+
+def _undecodable_row(engine: Engine) -> DamagedRow | None:
+    """The first row, in any table, with a stored value its column's type cannot read (a `started` that is no
+    timestamp, a `predictions` that is no JSON, a `status` no status) or reads as what `_check_loaded` refuses.
+    Read raw, as the driver gives it; only on a failure, so it costs nothing otherwise. None: none found."""
+    dialect = engine.dialect
+    quote = dialect.identifier_preparer.quote
+    try:
+        with engine.connect() as connection:
+            for table in Base.metadata.sorted_tables:
+                columns = list(table.columns)
+                readers = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
+                names = ", ".join(quote(column.name) for column in columns)
+                for raw in connection.exec_driver_sql(f"SELECT {names} FROM {quote(table.name)} ORDER BY id"):
+                    for column, reader, stored in zip(columns, readers, raw, strict=True):
+                        try:
+                            value = stored if reader is None or stored is None else reader(stored)
+                        except (ValueError, LookupError, TypeError):
+                            _, noun = _expected(column)
+                            return DamagedRow(table.name, raw[0], f"{column.name} holds {_shown(stored)}, not {noun}")
+                        problem = _value_problem(column, value)
+                        if problem is not None:
+                            return DamagedRow(table.name, raw[0], problem)
+    except SQLAlchemyError:
+        return None  # the original error says more than a failed search for its row
+    return None
 
 
 def _tx(session: Session, tx_hash: str) -> Transaction:

@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from journal.db import KeeperDB
+from journal.db import DatabaseError, KeeperDB
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,18 @@ def journal_lock(db: KeeperDB) -> Iterator[None]:
 
 @contextmanager
 def _file_lock(path: Path, shown_url: str) -> Iterator[None]:
-    with path.open("a+", encoding="utf-8") as handle:
+    try:  # a directory, or a file the keeper may not write, where the lock goes
+        handle = path.open("a+", encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise DatabaseError(f"cannot lock the keeper journal {shown_url}: {path}: {error.strerror or error}") from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip()
+            holder = handle.read(32).strip()  # a pid, written below; anything else is not shown
             raise JournalLocked(f"another keeper is running on the journal {shown_url}"
-                                + (f" (pid {holder})" if holder else "") + f"; it holds {path}") from None
+                                + (f" (pid {holder})" if holder.isdecimal() else "") + f"; it holds {path}") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")

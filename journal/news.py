@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from journal.db import DatabaseError, KeeperDB, NewsItem
+from journal.db import DamagedRow, KeeperDB, NewsItem
 from strategy.data import validate_news
 from strategy.data.schema import NEWS_COLUMNS, TIMESTAMP
 from strategy.features import DEFAULT_WINDOWS
@@ -40,12 +40,9 @@ class NewsArchive:
 
     def __init__(self, db: KeeperDB) -> None:
         self._db = db
-        with db.session() as session:
-            rows = session.execute(select(NewsItem.id, NewsItem.item).order_by(NewsItem.id)).all()
-        try:
-            records = [json.loads(item) for _, item in rows]
-        except json.JSONDecodeError as error:
-            raise DatabaseError(f"keeper database {db.shown_url}: a news item is not JSON ({error})") from None
+        with db.session() as session:  # inside it, a DamagedRow names the journal
+            records = [_record(row_id, item) for row_id, item in
+                       session.execute(select(NewsItem.id, NewsItem.item).order_by(NewsItem.id))]
         kept = pd.DataFrame(records, columns=list(NEWS_COLUMNS), dtype=object)
         self._items = validate_news(kept, where="the journal's news items").frame
         self._seen: set[Identity] = set(_identities(self._items))
@@ -92,6 +89,16 @@ class NewsArchive:
         if not any(missing):
             return items
         return _in_order([items, kept[np.asarray(missing)]])
+
+
+def _record(row_id: int, item: str) -> dict[str, Any]:
+    try:
+        record = json.loads(item)
+    except json.JSONDecodeError as error:
+        raise DamagedRow(NewsItem.__tablename__, row_id, f"item is not JSON ({error})") from None
+    if not isinstance(record, dict):
+        raise DamagedRow(NewsItem.__tablename__, row_id, "item is not a JSON object")
+    return record
 
 
 def _identities(items: pd.DataFrame) -> list[Identity]:

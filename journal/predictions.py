@@ -10,6 +10,8 @@ rate curve's elasticity. Rows journaled before a key existed read as forecasts w
 from collections.abc import Mapping
 from typing import Any
 
+from web3 import Web3
+
 from strategy.allocator import MarketForecast
 from strategy.market_supply import MarketDepth
 
@@ -28,6 +30,27 @@ def predictions_json(forecasts: Mapping[str, MarketForecast], markets: Mapping[s
                 **({} if known is None else {"supply": str(known.supply), "elasticity": known.elasticity})}
 
     return {pool: row(pool, f) for pool, f in sorted(forecasts.items())}
+
+
+def forecasts_problem(predictions: Mapping[str, Any]) -> str | None:
+    """What keeps journaled `predictions` from being read as `forecasts_by_market` reads them (a journal edited by
+    hand or damaged; None: nothing), naming the pool."""
+    for pool, p in predictions.items():
+        if not isinstance(p, Mapping):
+            return f"the forecast of {pool!r} is not a JSON object"
+        market = p.get("market")
+        if market and not (isinstance(market, str) and Web3.is_address(market)):  # none: a pool not listed
+            return f"the market of {pool!r} is {market!r}, not an address"
+        numbers = ["apy_pct", "p_event", *(["loss_given_event"] if p.get("loss_given_event") is not None else []),
+                   *(["elasticity"] if "elasticity" in p else [])]  # the two optional ones as they are read
+        for key in numbers:
+            value = p.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return f"the {key} of {pool!r} is {value!r}, not a number"
+        supply = p.get("supply")
+        if supply is not None and not (isinstance(supply, str) and supply.isascii() and supply.isdigit()):
+            return f"the supply of {pool!r} is {supply!r}, not a whole amount"
+    return None
 
 
 def forecasts_by_market(predictions: Mapping[str, Any]) -> dict[str, MarketForecast]:

@@ -14,6 +14,7 @@ from decisions.bundle import bundle_path, model_path
 from journal.db import Decision
 from keeper.cycle import Keeper
 from tests.cli import vaultbot
+from tests.journal.damage import damage, offline_config, written_journal
 from tests.keeper.keeper_world import config_file, journal
 
 pytestmark = pytest.mark.anvil
@@ -98,3 +99,18 @@ def test_to_the_last_day_there_is(rebalanced: tuple[str, Path, str], keeper_conf
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1].startswith("exported 1 bundle(s) and 1 model(s)"), result.output
     assert bundle_path(out, sent).read_bytes() == bundle_path(bundles, sent).read_bytes()
+
+
+@pytest.mark.parametrize(("sql", "row"), [
+    ("UPDATE decisions SET predictions = 'not json'", "predictions holds 'not json', not a JSON object"),
+    ("UPDATE decisions SET created = 'last week'", "created holds 'last week', not a timestamp"),
+])
+def test_a_damaged_journal_row_is_one_line_and_nothing_is_exported(sql: str, row: str, tmp_path: Path) -> None:
+    url = written_journal(tmp_path / "keeper.sqlite")
+    damage(tmp_path / "keeper.sqlite", sql)
+    out = tmp_path / "archive"
+    result = vaultbot("decisions", "export", "--out", str(out), "--config", str(offline_config(url, tmp_path)))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert (result.exit_code, result.output.splitlines()) == (
+        1, [f"error: keeper database {url}: row 1 of table decisions is damaged: {row}"])
+    assert not out.exists()

@@ -3,12 +3,18 @@
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+import requests
 from pytest_httpserver import HTTPServer
 
 from depositor.keeper_health import JOURNAL_UNAVAILABLE, KeeperSources, keeper_status
 from journal.db import CycleStatus, KeeperDB, sqlite_url
+from tests.journal.damage import damage, written_journal
+
+if TYPE_CHECKING:
+    from depositor.vault import DepositorVault
 
 NOW = datetime(2025, 1, 2, 12, 0, tzinfo=UTC)
 
@@ -101,3 +107,38 @@ def test_a_health_url_with_credentials_is_shown_without_them() -> None:
     status = keeper_status(KeeperSources(health_url=f"http://alice:s3cret@127.0.0.1:{port}/health?token=t0k"), NOW)
     assert status["summary"].startswith(f"keeper health endpoint http://***@127.0.0.1:{port}/health?token=*** does not")
     assert "s3cret" not in status["summary"] and "t0k" not in status["summary"]
+
+
+@pytest.mark.parametrize(("sql", "row"), [
+    ("UPDATE cycles SET started = 'yesterday'", "cycles is damaged: started holds 'yesterday', not a timestamp"),
+    ("UPDATE cycles SET status = 'bogus'", "cycles is damaged: status holds 'bogus', not one of RUNNING, "),
+])
+def test_a_damaged_journal_is_unavailable_on_the_page_and_named_in_the_log(
+        sql: str, row: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    url = written_journal(tmp_path / "keeper.sqlite")
+    damage(tmp_path / "keeper.sqlite", sql)
+    status = keeper_status(KeeperSources(database_url=url))
+    assert status == {"summary": JOURNAL_UNAVAILABLE, "healthy": None, "cycles": []}
+    [logged] = [record.getMessage() for record in caplog.records]
+    assert logged.startswith(f"cannot read the keeper journal {url}: keeper database {url}: row 1 of table {row}")
+    assert "\n" not in logged
+
+
+@pytest.mark.anvil
+def test_the_page_with_a_damaged_journal_answers_without_the_keeper_decision(
+        depositor_vault: "DepositorVault", tmp_path: Path) -> None:
+    from chain.errors import RpcUnavailable
+    from depositor.views import VaultViews
+    from depositor.web.server import serve
+
+    url = written_journal(tmp_path / "keeper.sqlite")
+    damage(tmp_path / "keeper.sqlite", "UPDATE decisions SET predictions = 'not json'")
+    server = serve(VaultViews(depositor_vault, KeeperSources(database_url=url)), "127.0.0.1", 0,
+                   unavailable=(RpcUnavailable,))
+    try:
+        reply = requests.get(server.url + "/api/vault", timeout=30)
+    finally:
+        server.stop()
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["decision"] is None  # the cycles still read: only the decision's row is damaged
+    assert reply.json()["keeper"]["summary"].startswith("last keeper cycle ")

@@ -15,6 +15,7 @@ from journal.db import CycleStatus, DatabaseError, KeeperDB, TxStatus
 from tests.keeper.postgres import database_url, postgres, postgres_url
 
 SENDER = "0x" + "70" * 20
+MARKET = "0x" + "4d" * 20
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def db(database_url: str) -> Iterator[KeeperDB]:
 def decision(db: KeeperDB, cycle_id: int, decision_hash: str = "0x" + "aa" * 32) -> int:
     return db.record_decision(
         cycle_id, inputs_hash="0x" + "01" * 32, model_hash="0x" + "02" * 32,
-        predictions={"pool-a": {"apy_pct": 4.2, "p_event": 0.01}}, targets={"0xm": 2**70},
+        predictions={"pool-a": {"apy_pct": 4.2, "p_event": 0.01}}, targets={MARKET: 2**70},
         allocation_status="optimal", expected_gain=12.5, decision_hash=decision_hash, record='{"x":1}',
     )
 
@@ -146,7 +147,7 @@ def test_chain_numbers_keep_every_digit(db: KeeperDB) -> None:
     cycle = db.recent_cycles()[0]
     assert (cycle.block_number, cycle.total_assets) == (2**63 - 1, str(2**256 - 1))
     sign(db, decision(db, cycle_id), "0x" + "06" * 32, max_fee=2**63 - 1)
-    assert db.last_decision().targets == {"0xm": 2**70}  # JSON keeps integers beyond 64 bits
+    assert db.last_decision().targets == {MARKET: 2**70}  # JSON keeps integers beyond 64 bits
     assert db.transaction("0x" + "06" * 32).max_fee_per_gas == 2**63 - 1
 
 

@@ -19,6 +19,7 @@ from journal.db import Cycle, CycleStatus, Decision, KeeperDB
 from strategy.trailing_best import RULE_HASH, decided_by
 from strategy.units import format_units
 from tests.cli import vaultbot
+from tests.journal.damage import DECISION_HASH, damage, offline_config, written_journal
 from tests.keeper.decision_screens import assert_shows_the_decision, decision_table
 from tests.keeper.keeper_world import (
     KEY_ENV,
@@ -78,6 +79,63 @@ def test_verify_refuses_what_is_not_a_hash_before_connecting(tx: str, wrong: str
     result = vaultbot("keeper", "verify", tx, "--config", str(path))  # the config is not even read
     assert result.exit_code == 2
     assert result.output.splitlines() == [f"error: TX: not a transaction hash (0x + 64 hex digits, 32 bytes): {wrong}"]
+
+
+@pytest.mark.parametrize(("sql", "row"), [
+    ("UPDATE cycles SET started = 'yesterday'", "cycles is damaged: started holds 'yesterday', not a timestamp"),
+    ("UPDATE cycles SET status = 'bogus'", "cycles is damaged: status holds 'bogus', not one of RUNNING, "),
+    ("UPDATE decisions SET predictions = 'not json'",
+     "decisions is damaged: predictions holds 'not json', not a JSON object"),
+])
+def test_status_names_a_damaged_journal_row_in_one_line(sql: str, row: str, tmp_path: Path) -> None:
+    url = written_journal(tmp_path / "keeper.sqlite")
+    damage(tmp_path / "keeper.sqlite", sql)
+    result = vaultbot("keeper", "status", "--config", str(offline_config(url, tmp_path)))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1, result.output
+    [line] = result.output.splitlines()
+    assert line.startswith(f"error: keeper database {url}: row 1 of table {row}"), line
+
+
+@pytest.mark.anvil
+@pytest.mark.parametrize(("where", "wrong"), [
+    ("/dev/null", "/dev/null is not a regular file"),
+    ("{tmp}/afile/keeper.sqlite", "{tmp}/afile is not a directory"),
+    ("/proc/vaultbot-journal-test/keeper.sqlite", "cannot create the directory /proc/vaultbot-journal-test: "),
+])
+def test_once_on_a_journal_path_that_cannot_hold_one_is_one_line(where: str, wrong: str, funded, keeper_table,
+                                                                tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    keeper_table["service"]["database_url"] = url = f"sqlite:///{where.format(tmp=tmp_path)}"
+    result = vaultbot("keeper", "once", "--config", str(config_file(keeper_table, tmp_path)))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1, result.output
+    [line] = result.output.splitlines()
+    assert line.startswith(f"error: cannot open the keeper database {url}: {wrong.format(tmp=tmp_path)}"), line
+
+
+@pytest.mark.anvil
+def test_once_with_a_lock_that_is_a_directory_is_one_line(funded, keeper_table, tmp_path: Path) -> None:
+    url = keeper_table["service"]["database_url"]
+    lock = Path(f"{url.removeprefix('sqlite:///')}.lock")
+    lock.mkdir()
+    result = vaultbot("keeper", "once", "--config", str(config_file(keeper_table, tmp_path)))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert (result.exit_code, result.output.splitlines()) == (
+        1, [f"error: cannot lock the keeper journal {url}: {lock}: Is a directory"])
+
+
+@pytest.mark.anvil
+def test_verify_names_a_damaged_journal_row_in_one_line(funded, keeper_table, tmp_path: Path) -> None:
+    url = keeper_table["service"]["database_url"]
+    journal_file = Path(url.removeprefix("sqlite:///"))
+    assert written_journal(journal_file) == url
+    damage(journal_file, "UPDATE decisions SET predictions = 'not json'")
+    result = vaultbot("keeper", "verify", DECISION_HASH, "--config", str(config_file(keeper_table, tmp_path)))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert (result.exit_code, result.output.splitlines()) == (
+        1, [f"error: keeper database {url}: row 1 of table decisions is damaged: predictions holds 'not json', "
+            "not a JSON object"])
 
 
 @pytest.mark.anvil
