@@ -21,8 +21,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
-from journal.db import DatabaseError, KeeperDB
+from journal.db import DatabaseError, KeeperDB, one_line
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +79,34 @@ def _file_lock(path: Path, shown_url: str) -> Iterator[None]:
 
 @contextmanager
 def _advisory_lock(db: KeeperDB) -> Iterator[None]:
-    with db.engine.connect() as connection:
-        holds = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}).scalar()
-        connection.commit()  # the lock is the session's: no transaction stays open while it is held
-        if not holds:
-            holder = connection.execute(
+    try:
+        connection = db.engine.connect()
+    except SQLAlchemyError as error:
+        raise _cannot_lock(db, error) from None
+    with connection:
+        try:
+            holds = connection.execute(text("SELECT pg_try_advisory_lock(:key)"),
+                                       {"key": ADVISORY_LOCK_KEY}).scalar()
+            connection.commit()  # the lock is the session's: no transaction stays open while it is held
+            holder = None if holds else connection.execute(
                 text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
                      "AND ((classid::bigint << 32) | objid::bigint) = :key"), {"key": ADVISORY_LOCK_KEY}).scalar()
             connection.commit()
+        except SQLAlchemyError as error:
+            raise _cannot_lock(db, error) from None
+        if not holds:
             raise JournalLocked(f"another keeper is running on the journal {db.shown_url}"
                                 + (f" (server backend pid {holder})" if holder is not None else ""))
         try:
             yield
         finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
-            connection.commit()
+            try:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+                connection.commit()
+            except SQLAlchemyError as error:  # the server went away: the lock ended with its session
+                log.warning("keeper lock on %s not released: %s", db.shown_url, one_line(error))
+
+
+def _cannot_lock(db: KeeperDB, error: SQLAlchemyError) -> DatabaseError:
+    """The server gone since the journal opened, or refusing the session: one line, as every journal error."""
+    return DatabaseError(f"cannot lock the keeper journal {db.shown_url}: {one_line(error)}")

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from journal.db import DatabaseError, KeeperDB, sqlite_url
 from journal.lock import JournalLocked, journal_lock
 from journal.news import NewsArchive
 from tests.journal.damage import DECISION_HASH, TX_HASH, damage, written_journal
-from tests.keeper.postgres import database_url, postgres, postgres_url
+from tests.keeper.postgres import PostgresProcess, database_url, postgres, postgres_url
 
 STATUSES = "RUNNING, REBALANCED, HELD, SKIPPED, REFUSED, REVERTED, FAILED, DRY_RUN, ABANDONED, PROPOSED"
 Read = Callable[[KeeperDB], Any]
@@ -179,3 +179,17 @@ def test_a_lock_held_with_a_holder_that_is_not_text_is_refused_without_a_pid(tmp
         finally:
             db.close()
     assert str(raised.value) == f"another keeper is running on the journal {url}; it holds {lock}"
+
+
+def test_a_postgresql_journal_gone_before_its_lock_is_taken_is_one_line(postgres: PostgresProcess) -> None:
+    url = postgres.create_database()
+    db = KeeperDB(url)
+    try:
+        with postgres.admin() as admin:  # the database dropped under the open journal, its sessions ended
+            admin.execute(f"DROP DATABASE {make_url(url).database} WITH (FORCE)")
+        with pytest.raises(DatabaseError) as raised, journal_lock(db):
+            pass
+    finally:
+        db.close()
+    assert str(raised.value).startswith(f"cannot lock the keeper journal {db.shown_url}: ")
+    assert "does not exist" in str(raised.value) and "\n" not in str(raised.value)
