@@ -50,7 +50,7 @@ def start_devnet(path: Path, params: DevnetParams | None = None, *, port: int | 
         _save(deployment, path)
     except DeploymentError as error:
         stop_background(home)
-        raise DevnetError(f"{error}\n(anvil stopped; its log is {anvil.log_path})") from error
+        raise DevnetError(f"{error} (anvil stopped; its log is {anvil.log_path})") from error
     except BaseException:
         stop_background(home)
         raise
