@@ -18,8 +18,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import requests
+import urllib3.exceptions
 from eth_typing import URI
 from web3 import HTTPProvider, Web3
+from web3._utils.http_session_manager import HTTPSessionManager
 from web3.middleware import FormattingMiddlewareBuilder
 from web3.middleware.base import Middleware
 from web3.middleware.validation import METHODS_TO_VALIDATE, async_build_method_validators, build_method_validators
@@ -29,10 +31,12 @@ from web3.types import FormattersDict, RPCEndpoint, RPCResponse
 from chain.errors import BadAnswer, RpcUnavailable, WrongChain
 from strategy.safe_json import loads
 from vaultbot.redact import redact
+from vaultbot.watchdog import BodyTooLarge, Watchdog, read_at_most, watched_session
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_TIMEOUT_S = 10.0  # a request to one URL, answer included
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a year of the vault's logs is a few MiB; a node sending more is lying
 # InvalidURL: a URL requests cannot parse (a port past 65535) fails as one that does not answer.
 _FAILURES = (requests.ConnectionError, requests.Timeout, requests.HTTPError, requests.exceptions.InvalidURL)
 # Requests whose result is a hex string, by its shape (QUANTITY: a digit at least, or DATA); web3 would take
@@ -56,6 +60,7 @@ class FailoverProvider(HTTPProvider):
         if not urls:
             raise ValueError("connect needs at least one RPC URL")
         super().__init__(urls[0], request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None)
+        self._request_session_manager = _BoundedPosts(explicit_session=watched_session())
         self.urls = [URI(url) for url in urls]
         self.chain_id = chain_id  # learnt from the first URL that answers when not given
         self._checked: set[str] = set()
@@ -119,6 +124,29 @@ class FailoverProvider(HTTPProvider):
         elif served != self.chain_id:
             raise WrongChain(f"serves chain {served}, expected {self.chain_id}")
         self._checked.add(url)
+
+
+class _BoundedPosts(HTTPSessionManager):
+    """web3's posts, each ended by its time-out as a whole (a `Watchdog`: requests' time-out bounds each read, which
+    a node trickling its answer byte by byte resets, so one request could take hours and never fail over) and
+    refused past `MAX_ANSWER_BYTES`."""
+
+    def make_post_request(self, endpoint_uri: URI, data: bytes | dict[str, Any], **kwargs: Any) -> bytes:
+        timeout = kwargs.get("timeout") or DEFAULT_TIMEOUT_S
+        with Watchdog(timeout) as watchdog:
+            try:
+                with self.get_response_from_post_request(endpoint_uri, data=data, **kwargs, stream=True) as response:
+                    response.raise_for_status()
+                    body = read_at_most(response, MAX_ANSWER_BYTES)
+            except BodyTooLarge as error:
+                raise BadAnswer(f"answered {error}") from None
+            except (OSError, urllib3.exceptions.HTTPError):  # requests' errors are OSErrors
+                if watchdog.expired:
+                    raise requests.Timeout(f"no whole answer within {timeout:g} s") from None
+                raise
+            if watchdog.expired:  # a body without a length ends at the shut socket as if it were whole
+                raise requests.Timeout(f"no whole answer within {timeout:g} s")
+        return body
 
 
 def _checked(method: RPCEndpoint, answer: RPCResponse) -> RPCResponse:

@@ -22,9 +22,7 @@ from decisions.check import BundleVerdict, Check, check_decision
 from decisions.publish import ARTIFACT_FILE, ARTIFACT_FILES, decision_url, model_url, named_model
 from strategy.safe_json import MAX_JSON_DEPTH, json_depth, loads
 from vaultbot.redact import redact
-from vaultbot.watchdog import Watchdog, WatchedAdapter
-
-CHUNK_BYTES = 64 * 1024  # decoded bytes per read: a compressed body is inflated at most this much at a time
+from vaultbot.watchdog import BodyTooLarge, Watchdog, read_at_most, watched_session
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ def check_published(base_url: str, decision_hash: str, *, chain_id: int, vault: 
     `base_url` (e.g. the keeper's http://HOST:PORT); `FetchError` when the server cannot be read."""
     decision_hash = decision_hash.lower()
     url = _Url.of(decision_url, base_url, decision_hash)
-    with _session() as session, tempfile.TemporaryDirectory(prefix="vaultbot-bundle-") as folder:
+    with watched_session() as session, tempfile.TemporaryDirectory(prefix="vaultbot-bundle-") as folder:
         body = _download(session, url, limits)
         if body is None:
             return Check(decision_hash).conclude(BundleVerdict.MISSING, f"{url.shown} answered 404: the keeper "
@@ -105,13 +103,6 @@ def _index_names(url: "_Url", index: bytes) -> list[str]:
     return names
 
 
-def _session() -> requests.Session:
-    session = requests.Session()
-    for scheme in ("http://", "https://"):
-        session.mount(scheme, WatchedAdapter())
-    return session
-
-
 @dataclass(frozen=True)
 class _Url:
     """A URL to fetch, and as shown: its base's credentials masked (`redact` of the whole URL would mask the hash
@@ -136,27 +127,14 @@ def _download(session: requests.Session, url: _Url, limits: Limits) -> bytes | N
                     return None
                 if response.status_code != 200:
                     raise FetchError(f"{shown}: HTTP {response.status_code} {response.reason}")
-                body = _body(response, shown, limits)
+                body = read_at_most(response, limits.max_body_bytes)
+        except BodyTooLarge as error:
+            raise FetchError(f"{shown}: {error}") from None
         except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             raise FetchError(f"{shown}: {_failure(error, limits, deadline)}") from None
         if deadline.expired:  # a body without a length ends at the shut socket as if it were whole
             raise FetchError(f"{shown}: {_failure(None, limits, deadline)}")
     return body
-
-
-def _body(response: requests.Response, shown: str, limits: Limits) -> bytes:
-    """The decoded body, at most `max_body_bytes` (refused by its declared length before any of it is read)."""
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limits.max_body_bytes:
-        raise FetchError(f"{shown}: a body of {int(declared):,} bytes, more than the {limits.max_body_bytes:,} "
-                         "allowed")
-    body = bytearray()
-    while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
-        body += chunk
-        if len(body) > limits.max_body_bytes:
-            raise FetchError(f"{shown}: a body of more than {limits.max_body_bytes:,} bytes once decoded, the most "
-                             "allowed")
-    return bytes(body)
 
 
 def _failure(error: BaseException | None, limits: Limits, deadline: Watchdog) -> str:

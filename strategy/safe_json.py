@@ -10,9 +10,13 @@ import json
 import re
 from typing import Any
 
+import numpy as np
+
 MAX_JSON_DEPTH = 256  # real payloads nest a few levels
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_JSON_BRACKET = re.compile(r"[\[\]{}]")
+# Possessive, and ending at the text's end when no quote closes it: a string that is never closed (`"\\"\\"...`) is
+# scanned once, where a plain `"(...)*"` would scan it again from each of its escaped quotes (quadratic).
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET_BYTES = bytes(byte for byte in range(256) if byte not in b"[]{}")
 
 
 class JSONTooDeep(json.JSONDecodeError):
@@ -34,9 +38,13 @@ def loads(text: str | bytes) -> Any:
 
 
 def json_depth(text: str) -> int:
-    """How deep the arrays and objects of a JSON text nest (brackets inside strings do not count)."""
-    depth = deepest = 0
-    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
-        depth += 1 if bracket.group() in "[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
+    """How deep the arrays and objects of a JSON text nest (brackets inside strings do not count; a bracket
+    closing another kind counts as closing it, so this is never less than what `json.loads` would recurse)."""
+    # UTF-8 bytes, the brackets kept: no byte of a multibyte character is one (`bytes.translate` runs in C)
+    brackets = _JSON_STRING.sub("", text).encode("utf-8", "surrogatepass").translate(None, _NOT_BRACKET_BYTES)
+    if not brackets:
+        return 0
+    # A running sum in numpy: a loop over 20 million brackets (a 64 MiB body of `{}`) took 13 s in Python.
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1).astype(np.int32)
+    return max(int(np.cumsum(steps).max()), 0)

@@ -223,3 +223,25 @@ def test_a_tls_handshake_a_server_trickles_ends_at_the_connect_timeout():
             session(WatchedAdapter()).get(f"https://127.0.0.1:{port}/", timeout=(connect_s, read_s))
         took = time.monotonic() - started
     assert connect_s - 0.05 <= took < connect_s + MARGIN_S
+
+
+def test_watchdogs_under_way_together_each_expire_at_their_own_deadline() -> None:
+    # They share one timer thread: a watchdog exited before its deadline must never shut a socket after.
+    pairs = [socket.socketpair() for _ in range(3)]
+    try:
+        with Watchdog(0.2) as short, Watchdog(60.0) as long:
+            short.watch(pairs[0][0])
+            long.watch(pairs[1][0])
+            assert pairs[0][0].recv(1) == b""  # shut at 0.2 s: the blocked read returns
+            pairs[1][1].sendall(b"x")
+            assert pairs[1][0].recv(1) == b"x"  # still open
+        assert short.expired and not long.expired
+        with Watchdog(0.05) as exited:
+            exited.watch(pairs[2][0])
+        time.sleep(0.2)
+        pairs[2][1].sendall(b"y")
+        assert pairs[2][0].recv(1) == b"y" and not exited.expired  # exited before its deadline: left alone
+    finally:
+        for pair in pairs:
+            for end in pair:
+                end.close()

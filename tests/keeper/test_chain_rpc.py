@@ -14,6 +14,7 @@ import pytest
 from web3 import Web3
 from web3.exceptions import Web3ValidationError
 
+import chain.rpc
 from chain.errors import RpcUnavailable
 from chain.rpc import connect
 from devnet.anvil import AnvilConfig, AnvilProcess
@@ -81,6 +82,35 @@ def test_an_rpc_answering_no_json_fails_over_at_connect_and_while_serving(anvil:
         assert w3.provider.endpoint_uri == proxy.url()
         proxy.raw_answer = answer  # the serving URL turns: the next one answers
         assert w3.eth.block_number == anvil_block(anvil) and w3.provider.endpoint_uri == anvil.rpc_url
+    finally:
+        proxy.die()
+
+
+def test_an_rpc_trickling_its_answers_fails_over_at_its_time_out_as_a_whole(anvil: AnvilProcess):
+    # Each byte 0.2 s apart resets requests' per-read time-out: one eth_chainId took 20 times its time-out.
+    proxy = RpcProxy(anvil.rpc_url)
+    try:
+        w3 = connect([proxy.url(), anvil.rpc_url], 1.0)
+        assert w3.provider.endpoint_uri == proxy.url()
+        proxy.trickle_s = 0.2
+        started = time.monotonic()
+        assert w3.eth.block_number == anvil_block(anvil) and w3.provider.endpoint_uri == anvil.rpc_url
+        assert time.monotonic() - started < 3.0  # the proxy's answer alone would take some 10 s
+        with pytest.raises(RpcUnavailable, match=r"\(Timeout: no whole answer within 1 s\)"):
+            connect([proxy.url()], 1.0)
+    finally:
+        proxy.die()
+
+
+def test_an_rpc_answer_past_the_size_limit_fails_over(anvil: AnvilProcess, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(chain.rpc, "MAX_ANSWER_BYTES", 1_000)  # the real limit, 64 MiB, is slow to send
+    proxy = RpcProxy(anvil.rpc_url)
+    try:
+        proxy.raw_answer = b'{"jsonrpc": "2.0", "id": 0, "result": "0x' + b"0" * 2_000 + b'"}'
+        w3 = connect([proxy.url(), anvil.rpc_url], 2.0)
+        assert w3.provider.endpoint_uri == anvil.rpc_url
+        with pytest.raises(RpcUnavailable, match="answered a body of 2,043 bytes, more than the 1,000 allowed"):
+            connect([proxy.url()], 2.0)
     finally:
         proxy.die()
 

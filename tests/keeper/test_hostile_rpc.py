@@ -65,6 +65,7 @@ class RpcProxy:
         self.hidden_receipts = 0  # after each send, answer this many receipt queries with null (not served yet)
         self.mined_later_s = 0  # the chain clock moves this far between the keeper's read and its send
         self.raw_answer: bytes | None = None  # when set, the body of every answer instead of the upstream's
+        self.trickle_s = 0.0  # when set, each answer is sent a byte at a time, this long apart
         self._to_hide = 0
         proxy = self
 
@@ -76,7 +77,16 @@ class RpcProxy:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if not proxy.trickle_s:
+                    self.wfile.write(body)
+                    return
+                for byte in body:
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:  # the client gave up
+                        return
+                    time.sleep(proxy.trickle_s)
 
             def log_message(self, *_args: Any) -> None:  # quiet: the test output is asserted on
                 pass
