@@ -14,6 +14,7 @@ parsed surfaces as `PayloadError`, which is both a `SourceError` and a `strategy
 """
 
 import copy
+import hashlib
 import logging
 import time
 from collections import OrderedDict
@@ -206,7 +207,8 @@ class Answers:
     A parser's value is a function of the body alone (for one URL), and a keeper cycle mostly reads the answers
     of the cycle before again (a pool's /chart moves once a day, the keeper runs hourly): a body the same as
     the last one of its URL and parser is not parsed again. Every fetch is handed its own copy of the value, so
-    that what one caller does to it reaches no other.
+    that what one caller does to it reaches no other. A body is kept as its digest (`body_digest`), never whole:
+    a server may serve `max_body_bytes` of whitespace around a small answer at each of the cycle's URLs.
     """
 
     def __init__(self, kept: int = ANSWERS_KEPT) -> None:
@@ -218,7 +220,7 @@ class Answers:
     def parsed(self, response: requests.Response, parser: Hashable | None, parse: Callable[[], Parsed]) -> Parsed:
         """`parse()` of `response`, or a copy of what its body parsed to last time; `parser` names the parse
         (None: one that cannot be named is parsed every time)."""
-        body, key = response.content, (response.url, parser)
+        body, key = body_digest(response.content), (response.url, parser)
         kept = self._last.get(key) if parser is not None else None
         if kept is not None and kept[0] == body:
             self._last.move_to_end(key)
@@ -239,8 +241,8 @@ class Answers:
 
     @contextmanager
     def recording(self) -> Iterator[list[tuple[str, bytes]]]:
-        """The URL and body of every answer parsed inside the block, in order: what a value built from them
-        is a function of."""
+        """The URL and body digest (`body_digest`) of every answer parsed inside the block, in order: what a
+        value built from them is a function of."""
         answers: list[tuple[str, bytes]] = []
         self._recordings.append(answers)
         try:
@@ -255,6 +257,11 @@ class Answers:
         if self._derived is None or self._derived[0] != key:
             self._derived = (key, derive())
         return self._derived[1]
+
+
+def body_digest(body: bytes) -> bytes:
+    """What `Answers` keeps of a body to tell it from another: its BLAKE2b digest (32 bytes)."""
+    return hashlib.blake2b(body, digest_size=32).digest()
 
 
 class SourceSession(CachedSession):

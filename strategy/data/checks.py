@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from strategy.data.errors import DataError, RepairReport
+from strategy.data.errors import DataError, RepairReport, Shown
 
 TIMESTAMP_DTYPE = "datetime64[us, UTC]"
 # When a record of a market can be from: none predates Bitcoin's first block, and a row of the year 9999 (a
@@ -50,7 +50,7 @@ class RecordChecker:
         if not mask.any():
             return
         first = mask.to_numpy().nonzero()[0][0]
-        value = self.frame[field].iloc[first] if field in self.frame else None
+        value = Shown(self.frame[field].iloc[first] if field in self.frame else None)  # a source's, of any length
         raise DataError(
             reason.format(value=value), where=self.where, row=self.frame[_LABEL].iloc[first], field=self._name(field)
         )
@@ -136,6 +136,22 @@ class RecordChecker:
         text = text.where(text != "")
         self.frame[column] = text.astype("str").where(text.notna())
 
+    def drop_longer_than(self, column: str, limit: int) -> None:
+        """Records whose text in ``column`` is longer than ``limit`` characters are dropped, as other glitches are."""
+        self.drop(self._longer_than(column, limit), column, f"is longer than {limit:,} characters",
+                  f"dropped record: {column} longer than {limit:,} characters")
+
+    def cut_longer_than(self, column: str, limit: int) -> None:
+        """Texts in ``column`` longer than ``limit`` characters are cut to their first ``limit`` (recorded)."""
+        long = self._longer_than(column, limit)
+        if self.repair(long, column, f"is longer than {limit:,} characters", f"cut {column} to {limit:,} characters"):
+            self.frame.loc[long, column] = self.frame.loc[long, column].str.slice(0, limit)
+
+    def _longer_than(self, column: str, limit: int) -> pd.Series:
+        """Where the text (as `clean_text` leaves it: strings or missing) is longer than ``limit``."""
+        lengths = self.frame[column].str.len().fillna(0)
+        return pd.Series(lengths.to_numpy() > limit, index=self.frame.index)
+
     # -- values -----------------------------------------------------------------------------------------
     def drop_missing(self, columns: Sequence[str]) -> None:
         for column in columns:
@@ -165,8 +181,9 @@ class RecordChecker:
         if clash.any():
             first_key = self.frame.loc[clash, list(keys)].iloc[0]
             same = (self.frame[list(keys)] == first_key).all(axis=1)
-            others = ", ".join(self.frame.loc[same, _LABEL].iloc[1:])
-            key_text = ", ".join(f"{k}={first_key[k]}" for k in keys)
+            also = self.frame.loc[same, _LABEL].iloc[1:]
+            others = ", ".join(also.iloc[:5]) + (f" and {len(also) - 5:,} more" if len(also) > 5 else "")
+            key_text = ", ".join(f"{k}={Shown(first_key[k])}" for k in keys)
             self.reject(same, keys[-1], f"duplicated key ({key_text}) with different values (also {others})")
 
     def sort_within(self, group: str, order: str) -> None:

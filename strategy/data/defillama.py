@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from strategy.data.checks import TIMESTAMP_DTYPE, RecordChecker, float_or_infinite
-from strategy.data.errors import DataError
+from strategy.data.errors import DataError, shown
 from strategy.data.market import Validated, check_market_records
 from strategy.data.schema import (
     APY_BOUNDS,
@@ -65,6 +65,9 @@ _POOL_KEYS = {
     "poolMeta": _Key("pool_meta", "string"),
 }
 POOL_COLUMNS = (TIMESTAMP,) + tuple(key.column for key in _POOL_KEYS.values())
+# A pool's texts (chain, project, symbol, ...) are a few words; one longer is junk, and dropped: a symbol is cut
+# into the words news items are searched for, and a symbol of megabytes would make millions of them.
+MAX_POOL_TEXT_CHARS = 1_000
 
 _CHART_KEYS = {
     "timestamp": _Key(TIMESTAMP, "time", required=True),
@@ -93,7 +96,8 @@ def parse_pools(
     Columns: timestamp, pool, chain, project, symbol, tvl_usd, apy, apy_base, apy_reward, apy_mean_30d,
     stablecoin (null → False), il_risk, exposure, underlying_tokens and reward_tokens (lists, null → []),
     pool_meta. Unknown keys are ignored. The snapshot holds thousands of third-party pools, some with
-    junk numbers: with ``strict=False`` those pools are dropped and logged.
+    junk numbers or texts longer than `MAX_POOL_TEXT_CHARS`: with ``strict=False`` those pools are dropped and
+    logged.
     """
     records = _records(_success_data(payload, where), where, "data")
     frame = _columns(records, _POOL_KEYS, where, [f"data[{i}]" for i in range(len(records))])
@@ -105,6 +109,7 @@ def parse_pools(
                             field_names=_json_names(_POOL_KEYS))
     for column in ("chain", "project", "symbol", "il_risk", "exposure", "pool_meta"):
         checker.clean_text(column)
+        checker.drop_longer_than(column, MAX_POOL_TEXT_CHARS)
     checker.drop_missing(["chain", "project", "symbol"])
     checker.drop_out_of_bounds("apy_mean_30d", *APY_BOUNDS)
     check_market_records(checker, stamped_by_source=False)  # observed at `timestamp`, the reader's
@@ -135,22 +140,25 @@ def parse_coin_chart(payload: object, *, where: str = "DeFiLlama coins /chart", 
     """
     if not isinstance(payload, Mapping) or not isinstance(payload.get("coins"), Mapping):
         raise DataError("expected a JSON object with a 'coins' object", where=where, field="coins")
-    frames, labels = [], []
+    # One frame for every coin's prices, picked in one pass: a frame per coin costs some 2 ms, and an answer
+    # may name any number of coins (a million empty ones fit in the body limit).
+    prices, labels, coins, symbols = [], [], [], []
     for coin, entry in payload["coins"].items():
-        path = f"coins[{coin!r}]"
+        path = f"coins[{shown(coin)}]"  # the key may be megabytes, and names each of its prices
         if not isinstance(entry, Mapping):
             raise DataError("expected an object", where=where, row=path)
         if not isinstance(entry.get("symbol"), str):
             raise DataError("expected a string", where=where, row=path, field="symbol")
-        prices = _records(entry.get("prices"), where, f"{path}.prices")
-        coin_labels = [f"{path}.prices[{i}]" for i in range(len(prices))]
-        frame = _columns(prices, _PRICE_KEYS, where, coin_labels)
-        frames.append(frame.assign(coin=coin, symbol=entry["symbol"]))
-        labels += coin_labels
-    if not frames:
+        points = _records(entry.get("prices"), where, f"{path}.prices")
+        prices += points
+        labels += [f"{path}.prices[{i}]" for i in range(len(points))]
+        coins += [coin] * len(points)
+        symbols += [entry["symbol"]] * len(points)
+    if not prices:
         return pd.DataFrame({TIMESTAMP: pd.Series(dtype=TIMESTAMP_DTYPE), "coin": pd.Series(dtype="str"),
                              "symbol": pd.Series(dtype="str"), "price": pd.Series(dtype="float64")})
-    checker = RecordChecker(pd.concat(frames, ignore_index=True), where=where, strict=strict, row_labels=labels)
+    frame = _columns(prices, _PRICE_KEYS, where, labels).assign(coin=coins, symbol=symbols)
+    checker = RecordChecker(frame, where=where, strict=strict, row_labels=labels)
     checker.parse_timestamps(TIMESTAMP)
     checker.parse_numbers("price")
     checker.drop_missing([TIMESTAMP, "price"])
@@ -168,7 +176,7 @@ def _success_data(payload: object, where: str) -> object:
     if not isinstance(payload, Mapping):
         raise DataError(f"expected a JSON object, got {type(payload).__name__}", where=where)
     if payload.get("status") != "success":
-        raise DataError(f"status is {payload.get('status')!r}, expected 'success'", where=where, field="status")
+        raise DataError(f"status is {shown(payload.get('status'))}, expected 'success'", where=where, field="status")
     if "data" not in payload:
         raise DataError("missing key", where=where, field="data")
     return payload["data"]
@@ -196,7 +204,7 @@ def _columns(records: list[Mapping], keys: Mapping[str, _Key], where: str, label
         plain = set(map(type, values)) - {type(None)} <= _PLAIN_TYPES[key.kind]
         wrong = None if plain else next((i for i, v in enumerate(values) if v is not None and not accepts(v)), None)
         if wrong is not None:
-            raise DataError(f"expected {_TYPE_NAMES[key.kind]}, got {values[wrong]!r}",
+            raise DataError(f"expected {_TYPE_NAMES[key.kind]}, got {shown(values[wrong])}",
                             where=where, row=labels[wrong], field=name)
         if key.kind != "number":
             columns[key.column] = pd.Series(values, dtype=object)

@@ -3,9 +3,40 @@
 from __future__ import annotations
 
 import logging
+import reprlib
 from dataclasses import dataclass, field
 
 logger = logging.getLogger("strategy.data")
+
+# How much of a value from outside an error message or a record's label shows: a source's value (a key, a
+# timestamp, a list) may be megabytes long, and a label is made for each of its records.
+SHOWN_CHARS = 200
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = SHOWN_CHARS
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxtuple = 3, 10, 10, 10
+
+
+def shown(value: object) -> str:
+    """`repr(value)`, at most `SHOWN_CHARS` characters of it and "...": what a message names."""
+    text = _SHORT.repr(value)  # a long string or list is not spelled whole first
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."
+
+
+class Shown:
+    """A value as a message's `str.format` shows it: `{value}` and `{value!r}` at most `SHOWN_CHARS` long."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return shown(self.value)
+
+    def __str__(self) -> str:
+        text = str(self.value)
+        return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec) if spec else str(self)
 
 
 class DataError(ValueError):

@@ -2,9 +2,15 @@
 (timestamp, title, source, url, summary; see `strategy.data.schema`), sorted by timestamp.
 
 Policy: a document that is not a feed at all, or an item date that cannot be parsed, raises `DataError`.
-With ``strict=False`` (default) items without a date or title and exact repeats (same source, time and
-title) are dropped and recorded, and a feed that is not well-formed XML is read as far as feedparser gets
-(recorded); ``strict=True`` raises on each of these instead.
+With ``strict=False`` (default) items without a date or title, dated outside `PLAUSIBLE_TIMESTAMPS`, and exact
+repeats (same source, time and title) are dropped and recorded, a title or summary longer than
+`MAX_NEWS_TEXT_CHARS` is cut to that length (recorded), and a feed that is not well-formed XML is read as far
+as feedparser gets (recorded); ``strict=True`` raises on each of these instead.
+
+A feed is refused (`DataError`) when it holds more than `MAX_FEED_ITEMS` items, counted before it is parsed, or
+more than `MAX_FEED_TEXT_CHARS` characters of titles and summaries once cut: the sentiment of each item's
+text (VADER, in `strategy.features.news`) takes time that grows with the square of the text's length (0.5 s
+for 10,000 characters, 43 s for 100,000), and a feed's items are each read on every cycle that serves them.
 """
 
 from __future__ import annotations
@@ -19,8 +25,12 @@ import pandas as pd
 from strategy.data.checks import RecordChecker
 from strategy.data.errors import DataError
 from strategy.data.market import Validated
-from strategy.data.plain_feeds import plain_entries
+from strategy.data.plain_feeds import entry_count, plain_entries
 from strategy.data.schema import NEWS_COLUMNS, NEWS_REQUIRED, TIMESTAMP
+
+MAX_FEED_ITEMS = 10_000  # items of one feed; real feeds hold tens, the devnet's some 2,000
+MAX_NEWS_TEXT_CHARS = 1_000  # characters of a title, and of a summary, as plain text; longer ones are cut
+MAX_FEED_TEXT_CHARS = 1_000_000  # characters of all the titles and summaries of one feed, once cut
 
 
 def parse_feed(content: bytes | str, source: str, *, where: str | None = None, strict: bool = False) -> pd.DataFrame:
@@ -34,13 +44,17 @@ def feed_news(content: bytes | str, source: str, *, where: str | None = None, st
     where = where or f"feed {source}"
     # Bytes, so that feedparser never takes the text for a URL or a file name to open.
     data = content.encode("utf-8") if isinstance(content, str) else content
+    items = entry_count(data)
+    if items > MAX_FEED_ITEMS:
+        raise DataError(f"feed holds {items:,} items, more than the {MAX_FEED_ITEMS:,} allowed (MAX_FEED_ITEMS); "
+                        "not read", where=where)
     entries = plain_entries(data)
     if entries is None:
         return feedparser_news(data, source, where=where, strict=strict)
     frame = pd.DataFrame([(entry.time, entry.title, source, entry.link, entry.summary) for entry in entries],
                          columns=list(NEWS_COLUMNS), dtype=object)
     checker = _checker(frame, where, strict)
-    return Validated(_check_news(checker), checker.report)
+    return Validated(_feed_text_bounded(_check_news(checker), where), checker.report)
 
 
 def feedparser_news(content: bytes, source: str, *, where: str, strict: bool = False) -> Validated:
@@ -65,7 +79,7 @@ def feedparser_news(content: bytes, source: str, *, where: str, strict: bool = F
             raise DataError(f"feed is not well-formed: {problem}", where=where)
         checker.report.record(where, f"read what could be read of a feed that is not well-formed ({problem})",
                               None, [f"all {len(checker.frame)} items"])
-    return Validated(_check_news(checker), checker.report)
+    return Validated(_feed_text_bounded(_check_news(checker), where), checker.report)
 
 
 def _checker(frame: pd.DataFrame, where: str, strict: bool) -> RecordChecker:
@@ -84,10 +98,22 @@ def validate_news(
     return Validated(_check_news(checker), checker.report)
 
 
+def _feed_text_bounded(news: pd.DataFrame, where: str) -> pd.DataFrame:
+    """`news`, or `DataError` when its titles and summaries hold more than `MAX_FEED_TEXT_CHARS` characters."""
+    chars = int(news["title"].str.len().sum() + news["summary"].str.len().sum())
+    if chars > MAX_FEED_TEXT_CHARS:
+        raise DataError(f"feed's titles and summaries hold {chars:,} characters, more than the "
+                        f"{MAX_FEED_TEXT_CHARS:,} allowed (MAX_FEED_TEXT_CHARS)", where=where)
+    return news
+
+
 def _check_news(checker: RecordChecker) -> pd.DataFrame:
     checker.parse_timestamps(TIMESTAMP)
+    checker.drop_implausible_times(TIMESTAMP)
     for column in ("title", "source", "url", "summary"):
         checker.clean_text(column)
+    for column in ("title", "summary"):
+        checker.cut_longer_than(column, MAX_NEWS_TEXT_CHARS)
     checker.drop_missing([TIMESTAMP, "title", "source"])
     identity = ["source", TIMESTAMP, "title"]
     checker.drop_duplicates(identity, compare=identity)

@@ -85,11 +85,17 @@ def plain_entries(content: bytes) -> list[PlainEntry] | None:
         else:
             return None
         # feedparser takes any element named item or entry, in any case and namespace, anywhere, for one
-        if len(_ENTRY_TAG.findall(content)) != len(entries):
+        if entry_count(content) != len(entries):
             return None
         return [read(entry) for entry in entries]
     except _NotPlain:
         return None
+
+
+def entry_count(content: bytes) -> int:
+    """How many elements named item or entry (any case, any namespace) the document holds, counted in its bytes
+    without parsing it: at least as many as feedparser would read."""
+    return len(_ENTRY_TAG.findall(content))
 
 
 def _plain_document(content: bytes) -> ET.Element:

@@ -18,6 +18,8 @@ from strategy.data.schema import POOL, TIMESTAMP
 COINS_CHAIN_NAMES = {"avalanche": "avax", "binance": "bsc", "gnosis": "xdai", "zksync era": "era",
                      "polygon zkevm": "polygon_zkevm"}
 MAX_PRICE_AGE = pd.Timedelta(days=2)  # an older price is no longer today's
+# Longest coins key a pool's token makes (an address is some 50): forty go into one request's URL path.
+MAX_COIN_ID_CHARS = 100
 
 
 def coin_id(chain: str, token: str) -> str:
@@ -27,13 +29,23 @@ def coin_id(chain: str, token: str) -> str:
 
 
 def pool_coins(pools_meta: pd.DataFrame) -> dict[str, str]:
-    """Pool id -> coins key of its single underlying token (pools with several or none are left out)."""
-    return {
+    """Pool id -> coins key of its single underlying token (pools with several or none are left out, and so is
+    one whose chain and token make no coins key: `is_coin_id`)."""
+    coins = {
         pool: coin_id(chain, tokens[0])
         for pool, chain, tokens in zip(pools_meta[POOL], pools_meta["chain"], pools_meta["underlying_tokens"],
                                        strict=True)
         if isinstance(tokens, list | tuple) and len(tokens) == 1 and isinstance(tokens[0], str)
+        and isinstance(chain, str)
     }
+    return {pool: coin for pool, coin in coins.items() if is_coin_id(coin)}
+
+
+def is_coin_id(coin: str) -> bool:
+    """Whether `coin` is a coins key the coins API can be asked for: "chain:address", neither part empty, no
+    other colon and no comma (they separate the coins of a request), at most `MAX_COIN_ID_CHARS` long."""
+    chain, _, address = coin.partition(":")
+    return bool(chain) and bool(address) and ":" not in address and "," not in coin and len(coin) <= MAX_COIN_ID_CHARS
 
 
 def with_prices(history: pd.DataFrame, pools_meta: pd.DataFrame, coin_prices: pd.DataFrame) -> pd.DataFrame:
