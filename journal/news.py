@@ -26,10 +26,15 @@ from sqlalchemy import select
 
 from journal.db import DamagedRow, KeeperDB, NewsItem
 from strategy.data import validate_news
+from strategy.data.news import MAX_FEED_ITEMS
 from strategy.data.schema import NEWS_COLUMNS, TIMESTAMP
 from strategy.features import DEFAULT_WINDOWS
 
 RECALLED_DAYS = 2 * max(DEFAULT_WINDOWS)
+# The most items of one feed a cycle recalls, the newest: a real feed serves some 10 a day (600 in RECALLED_DAYS),
+# while a hostile one may serve MAX_FEED_ITEMS new ones every cycle, which would make each cycle's news (and its
+# sentiment scoring) grow cycle after cycle.
+MAX_RECALLED_PER_FEED = MAX_FEED_ITEMS
 
 Identity = tuple[str, str | None, int | None, str | None]  # feed, link; or feed, Unix microseconds and title
 
@@ -88,7 +93,16 @@ class NewsArchive:
         missing = [identity not in served for identity in _identities(kept)]
         if not any(missing):
             return items
-        return _in_order([items, kept[np.asarray(missing)]])
+        recalled = kept[np.asarray(missing)]
+        if since is not None:  # a cycle's (training reads everything kept)
+            recalled = _newest_per_feed(recalled, MAX_RECALLED_PER_FEED)
+        return _in_order([items, recalled])
+
+
+def _newest_per_feed(items: pd.DataFrame, most: int) -> pd.DataFrame:
+    """The newest `most` of each feed's `items` (oldest first, as kept)."""
+    from_end = items.groupby("source", sort=False).cumcount(ascending=False)
+    return items if bool((from_end < most).all()) else items[(from_end < most).to_numpy()]
 
 
 def _record(row_id: int, item: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+import journal.news
 from devnet.llama_server import SyntheticLlama
 from journal.db import KeeperDB, sqlite_url
 from journal.news import RECALLED_DAYS, NewsArchive
@@ -137,3 +138,24 @@ def test_the_items_of_a_real_feed_are_kept_as_parsed(tmp_path) -> None:
     db = KeeperDB(sqlite_url(tmp_path / "keeper.sqlite"))
     NewsArchive(db).keep(items)
     pd.testing.assert_frame_equal(NewsArchive(db).items, items, check_exact=True)
+
+
+def test_a_feed_serving_new_items_every_cycle_is_recalled_at_most_its_newest(tmp_path, monkeypatch) -> None:
+    # A hostile feed may serve MAX_FEED_ITEMS new stories every cycle: each cycle's news must not grow with them.
+    monkeypatch.setattr(journal.news, "MAX_RECALLED_PER_FEED", 3)
+    day = pd.Timestamp("2024-06-30", tz="UTC")
+
+    def served(feed: str, numbers: range) -> pd.DataFrame:
+        return validate_news(pd.DataFrame({
+            TIMESTAMP: [(day - pd.Timedelta(hours=100 - n)).isoformat() for n in numbers],
+            "title": [f"{feed} story {n}" for n in numbers], "source": [f"https://{feed}.example/rss"] * len(numbers),
+            "url": [f"https://{feed}.example/{n}" for n in numbers], "summary": [None] * len(numbers)}),
+            where="test").frame
+
+    archive = NewsArchive(KeeperDB(sqlite_url(tmp_path / "keeper.sqlite")))
+    archive.recall(served("quiet", range(2)), day)  # a feed under the bound keeps all it served
+    for cycle in range(4):
+        news = archive.recall(served("flood", range(10 * cycle, 10 * cycle + 10)), day)
+    assert titles(news) == ["quiet story 0", "quiet story 1", "flood story 27", "flood story 28", "flood story 29",
+                            *(f"flood story {n}" for n in range(30, 40))]
+    assert len(archive.with_kept(news)) == 42  # training reads every item kept
