@@ -35,7 +35,7 @@ from urllib3.util.retry import Retry
 from sources.config import HttpSettings
 from strategy.data.errors import DataError
 from strategy.safe_json import loads
-from vaultbot.watchdog import Watchdog, WatchedAdapter
+from vaultbot.watchdog import BodyTooLarge, Watchdog, WatchedAdapter, read_at_most
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 CACHE_FILE_NAME = "responses.sqlite"
 # How much of an error body goes into the message: enough to see the server's reason, not a whole page.
 ERROR_BODY_CHARS = 200
-BODY_CHUNK_BYTES = 64 * 1024  # urllib3 inflates at most this much per read, so a bomb is stopped chunk by chunk
 ANSWERS_KEPT = 64  # URLs whose last answer `Answers` keeps parsed (a keeper cycle reads about ten)
 
 Parsed = TypeVar("Parsed")
@@ -189,15 +188,14 @@ class _BoundedAdapter(WatchedAdapter):
 
     def _read_body(self, response: requests.Response) -> None:
         limit = self._settings.max_body_bytes
-        chunks, size = [], 0
-        for chunk in response.iter_content(BODY_CHUNK_BYTES):
-            size += len(chunk)
-            if size > limit:
-                response.close()
-                raise _Refused(f"body larger than {limit:,} bytes once decoded (max_body_bytes)")
-            chunks.append(chunk)
+        try:
+            body = read_at_most(response, limit)
+        except BodyTooLarge as error:
+            raise _Refused(f"body larger than {limit:,} bytes once decoded (max_body_bytes)" if error.declared is None
+                           else f"body of {error.declared:,} bytes declared, more than {limit:,} (max_body_bytes)"
+                           ) from None
         # What `Response.content` would have read, kept where it looks for it.
-        response._content, response._content_consumed = b"".join(chunks), True
+        response._content, response._content_consumed = body, True
 
 
 class Answers:
