@@ -56,7 +56,7 @@ def trickle(wfile: BinaryIO, data: bytes) -> None:
 
 
 class Hostile(BaseHTTPRequestHandler):
-    """GET /trickle-body, /trickle-headers, /bomb, /retry-after/<seconds>, /down, /ok."""
+    """GET /trickle-body, /trickle-headers, /bomb, /declares-a-terabyte, /retry-after/<seconds>, /down, /ok."""
 
     protocol_version = "HTTP/1.1"
 
@@ -78,6 +78,12 @@ class Hostile(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(BOMB)))
             self.end_headers()
             self.wfile.write(BOMB)
+        elif self.path == "/declares-a-terabyte":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(2**40))
+            self.end_headers()
+            trickle(self.wfile, b"[" + b" " * 200)  # never that much: refused on the header alone
         elif self.path.startswith("/retry-after/"):
             self.answer(429, b"slow down", {"Retry-After": self.path.rsplit("/", 1)[1]})
         elif self.path == "/down":
@@ -164,6 +170,12 @@ def test_the_cycle_deadline_cuts_a_fetch_short_and_refuses_fetches_after_it(host
 
 
 # -- the body cap ---------------------------------------------------------------------------------------
+
+
+def test_a_body_declared_past_the_cap_is_refused_before_it_is_read(hostile, settings):
+    error, took = failing(build_session(settings), hostile.url("/declares-a-terabyte"))
+    assert error.reason == f"body of {2**40:,} bytes declared, more than {CAP:,} (max_body_bytes)"
+    assert took < MARGIN_S  # not read until the deadline
 
 
 def test_a_gzip_bomb_is_refused_while_inflating_and_never_cached(hostile, settings):
