@@ -45,8 +45,11 @@ class ChainMarket:
         except BlockNotFound:
             raise ConfigError(f"chain.deployment: the chain has no block {deployment.deployed_at}, where the devnet "
                               f"was deployed: the deployment JSON is of another chain") from None
-        self.markets = {pool: deployment.contract(w3, "MockMarket", market)
-                        for pool, market in markets.items() if pool in llama.pool_ids}
+        try:
+            self.markets = {pool: deployment.contract(w3, "MockMarket", market)
+                            for pool, market in markets.items() if pool in llama.pool_ids}
+        except ValueError as error:  # its ABI moved or deleted since the deployment
+            raise ConfigError(f"chain.deployment: {error}") from None
         self._lock = threading.Lock()  # the server answers requests in threads
         self._current: SyntheticLlama | None = None
 

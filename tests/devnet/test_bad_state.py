@@ -11,6 +11,7 @@ import requests
 from web3 import Web3
 
 from chain.deployment import Deployment
+from config import ConfigError
 from devnet.anvil import (
     ANVIL_ENV,
     AnvilError,
@@ -20,6 +21,8 @@ from devnet.anvil import (
     start_background,
     stop_background,
 )
+from devnet.llama_server import SyntheticLlama
+from devnet.synthetic_sources import ChainMarket
 from tests.cli import vaultbot
 
 ADDRESS_KEYS = ["vault", "asset", "admin", "keeper", "guardian", "markets.0.address", "depositors.1"]
@@ -170,3 +173,12 @@ def test_a_pid_that_names_no_single_process_is_an_unreadable_pidfile(tmp_path: P
 def test_is_alive_never_means_a_process_group_or_overflows(pid: int) -> None:
     # os.kill(0 or -1, 0) asks about a whole process group (ours): that is never our anvil
     assert is_alive(pid) is False
+
+
+@pytest.mark.anvil
+def test_the_synthetic_sources_name_a_deployment_whose_market_abi_is_gone(w3: Web3, anvil, tmp_path: Path) -> None:
+    record = deployment_record(tmp_path) | {"rpc_url": anvil.rpc_url, "deployed_at": 0}
+    llama = SyntheticLlama.generate(seed=1, days=30, pools=1)
+    abi = tmp_path / "abi" / "MockMarket.json"  # never written: `devnet up` did not run here
+    with pytest.raises(ConfigError, match=rf"^chain.deployment: cannot read the ABI {abi}"):
+        ChainMarket(llama, w3, Deployment.model_validate(record), {llama.pool_ids[0]: "0x" + "03" * 20})
