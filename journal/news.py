@@ -101,8 +101,8 @@ class NewsArchive:
 
 def _newest_per_feed(items: pd.DataFrame, most: int) -> pd.DataFrame:
     """The newest `most` of each feed's `items` (oldest first, as kept)."""
-    from_end = items.groupby("source", sort=False).cumcount(ascending=False)
-    return items if bool((from_end < most).all()) else items[(from_end < most).to_numpy()]
+    newest = (items.groupby("source", sort=False).cumcount(ascending=False) < most).to_numpy()
+    return items if newest.all() else items[newest]
 
 
 def _record(row_id: int, item: str) -> dict[str, Any]:

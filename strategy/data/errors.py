@@ -18,7 +18,10 @@ _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxtuple = 3, 10, 10, 10
 
 def shown(value: object) -> str:
     """`repr(value)`, at most `SHOWN_CHARS` characters of it and "...": what a message names."""
-    text = _SHORT.repr(value)  # a long string or list is not spelled whole first
+    return _cut(_SHORT.repr(value))  # a long string or list is not spelled whole first
+
+
+def _cut(text: str) -> str:
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."
 
 
@@ -32,8 +35,7 @@ class Shown:
         return shown(self.value)
 
     def __str__(self) -> str:
-        text = str(self.value)
-        return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."
+        return _cut(str(self.value))
 
     def __format__(self, spec: str) -> str:
         return format(self.value, spec) if spec else str(self)

@@ -48,7 +48,7 @@ def feed_news(content: bytes | str, source: str, *, where: str | None = None, st
     if items > MAX_FEED_ITEMS:
         raise DataError(f"feed holds {items:,} items, more than the {MAX_FEED_ITEMS:,} allowed (MAX_FEED_ITEMS); "
                         "not read", where=where)
-    entries = plain_entries(data)
+    entries = plain_entries(data, counted=items)
     if entries is None:
         return feedparser_news(data, source, where=where, strict=strict)
     frame = pd.DataFrame([(entry.time, entry.title, source, entry.link, entry.summary) for entry in entries],

@@ -71,9 +71,9 @@ class PlainEntry:
     time: int | None  # Unix seconds of the published (else updated) date
 
 
-def plain_entries(content: bytes) -> list[PlainEntry] | None:
+def plain_entries(content: bytes, counted: int | None = None) -> list[PlainEntry] | None:
     """The entries of a plain RSS 2.0 or Atom feed (see the module docstring), in document order; None for any
-    other document."""
+    other document. `counted`: its `entry_count`, when the caller has it."""
     read: Callable[[ET.Element], PlainEntry]
     try:
         root = _plain_document(content)
@@ -85,7 +85,7 @@ def plain_entries(content: bytes) -> list[PlainEntry] | None:
         else:
             return None
         # feedparser takes any element named item or entry, in any case and namespace, anywhere, for one
-        if entry_count(content) != len(entries):
+        if (entry_count(content) if counted is None else counted) != len(entries):
             return None
         return [read(entry) for entry in entries]
     except _NotPlain:

@@ -81,6 +81,15 @@ def test_verify_refuses_what_is_not_a_hash_before_connecting(tx: str, wrong: str
     assert result.output.splitlines() == [f"error: TX: not a transaction hash (0x + 64 hex digits, 32 bytes): {wrong}"]
 
 
+def refusal(*args: str) -> str:
+    """The one line `vaultbot ARGS...` refuses with (exit 1, no exception the command did not handle)."""
+    result = vaultbot(*args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1, result.output
+    [line] = result.output.splitlines()
+    return line
+
+
 @pytest.mark.parametrize(("sql", "row"), [
     ("UPDATE cycles SET started = 'yesterday'", "cycles is damaged: started holds 'yesterday', not a timestamp"),
     ("UPDATE cycles SET status = 'bogus'", "cycles is damaged: status holds 'bogus', not one of RUNNING, "),
@@ -90,10 +99,7 @@ def test_verify_refuses_what_is_not_a_hash_before_connecting(tx: str, wrong: str
 def test_status_names_a_damaged_journal_row_in_one_line(sql: str, row: str, tmp_path: Path) -> None:
     url = written_journal(tmp_path / "keeper.sqlite")
     damage(tmp_path / "keeper.sqlite", sql)
-    result = vaultbot("keeper", "status", "--config", str(offline_config(url, tmp_path)))
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert result.exit_code == 1, result.output
-    [line] = result.output.splitlines()
+    line = refusal("keeper", "status", "--config", str(offline_config(url, tmp_path)))
     assert line.startswith(f"error: keeper database {url}: row 1 of table {row}"), line
 
 
@@ -107,10 +113,7 @@ def test_once_on_a_journal_path_that_cannot_hold_one_is_one_line(where: str, wro
                                                                 tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("")
     keeper_table["service"]["database_url"] = url = f"sqlite:///{where.format(tmp=tmp_path)}"
-    result = vaultbot("keeper", "once", "--config", str(config_file(keeper_table, tmp_path)))
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert result.exit_code == 1, result.output
-    [line] = result.output.splitlines()
+    line = refusal("keeper", "once", "--config", str(config_file(keeper_table, tmp_path)))
     assert line.startswith(f"error: cannot open the keeper database {url}: {wrong.format(tmp=tmp_path)}"), line
 
 
@@ -119,10 +122,8 @@ def test_once_with_a_lock_that_is_a_directory_is_one_line(funded, keeper_table, 
     url = keeper_table["service"]["database_url"]
     lock = Path(f"{url.removeprefix('sqlite:///')}.lock")
     lock.mkdir()
-    result = vaultbot("keeper", "once", "--config", str(config_file(keeper_table, tmp_path)))
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert (result.exit_code, result.output.splitlines()) == (
-        1, [f"error: cannot lock the keeper journal {url}: {lock}: Is a directory"])
+    assert refusal("keeper", "once", "--config", str(config_file(keeper_table, tmp_path))) == (
+        f"error: cannot lock the keeper journal {url}: {lock}: Is a directory")
 
 
 @pytest.mark.anvil
@@ -131,11 +132,9 @@ def test_verify_names_a_damaged_journal_row_in_one_line(funded, keeper_table, tm
     journal_file = Path(url.removeprefix("sqlite:///"))
     assert written_journal(journal_file) == url
     damage(journal_file, "UPDATE decisions SET predictions = 'not json'")
-    result = vaultbot("keeper", "verify", DECISION_HASH, "--config", str(config_file(keeper_table, tmp_path)))
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert (result.exit_code, result.output.splitlines()) == (
-        1, [f"error: keeper database {url}: row 1 of table decisions is damaged: predictions holds 'not json', "
-            "not a JSON object"])
+    assert refusal("keeper", "verify", DECISION_HASH, "--config", str(config_file(keeper_table, tmp_path))) == (
+        f"error: keeper database {url}: row 1 of table decisions is damaged: predictions holds 'not json', "
+        "not a JSON object")
 
 
 @pytest.mark.anvil
