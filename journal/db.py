@@ -12,6 +12,7 @@ Schema changes: `create_all` makes missing tables, and opening a journal adds th
 brought (all nullable: rows written before them hold NULL there). Columns are never renamed or dropped.
 """
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -109,6 +110,23 @@ class MessageText(TypeDecorator[str]):
         return None if value is None else redact(value.replace("\x00", "\\x00"))
 
 
+class StrictBoolean(TypeDecorator[bool]):
+    """A boolean that reads back only as one: SQLAlchemy reads any SQLite value as `bool(value)` ('x' as True), so a
+    value other than 0 or 1 fails here, as a value no column type can read does (`_undecodable_row` names its row)."""
+
+    impl = Boolean
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], bool | None]:
+        def read(value: Any) -> bool | None:
+            if value is None or isinstance(value, bool):  # PostgreSQL's driver gives bools
+                return value
+            if type(value) is int and value in (0, 1):  # SQLite's integers, as SQLAlchemy writes them
+                return value == 1
+            raise ValueError(f"{value!r} is not a boolean")
+        return read
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -126,7 +144,7 @@ class Cycle(Base):
     status: Mapped[CycleStatus] = mapped_column(Enum(CycleStatus, native_enum=False, length=16),
                                                 default=CycleStatus.RUNNING)
     reason: Mapped[str | None] = mapped_column(MessageText)
-    dry_run: Mapped[bool] = mapped_column(default=False)
+    dry_run: Mapped[bool] = mapped_column(StrictBoolean, default=False)
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     chain_time: Mapped[int | None] = mapped_column(BigInteger)
     total_assets: Mapped[str | None] = mapped_column(String(80))
@@ -568,7 +586,7 @@ def _expected(column: Column[Any]) -> tuple[tuple[type, ...], str]:
         return (kind.enum_class or str,), "one of " + ", ".join(kind.enums)
     if isinstance(kind, JSON):
         return (dict,), "a JSON object"
-    if isinstance(kind, Boolean):
+    if isinstance(kind, StrictBoolean):
         return (bool,), "a boolean"
     if isinstance(kind, Integer):
         return (int,), "an integer"
@@ -603,6 +621,8 @@ def _value_problem(column: Column[Any], value: Any) -> str | None:
     types, noun = _expected(column)
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
         return f"{column.name} holds {_shown(value)}, not {noun}"
+    if isinstance(value, float) and not math.isfinite(value):  # SQLite reads '1e999' as inf; the keeper writes none
+        return f"{column.name} holds {value}, not a finite number"
     shape = _SHAPES.get(f"{column.table.name}.{column.name}")
     problem = None if shape is None else shape(value)
     return None if problem is None else f"{column.name}: {problem}"

@@ -54,6 +54,11 @@ def transaction(db: KeeperDB) -> Any:
      "cycles is damaged: started holds 'yesterday', not a timestamp"),
     ("UPDATE cycles SET started = 42", cycles, "cycles is damaged: started holds 42, not a timestamp"),
     ("UPDATE cycles SET block_number = 'five'", cycles, "cycles is damaged: block_number holds 'five', not an integer"),
+    # SQLite keeps any value in any column: SQLAlchemy would read these as True, inf
+    ("UPDATE cycles SET dry_run = 'x'", cycles, "cycles is damaged: dry_run holds 'x', not a boolean"),
+    ("UPDATE cycles SET dry_run = 2", cycles, "cycles is damaged: dry_run holds 2, not a boolean"),
+    ("UPDATE decisions SET expected_gain = '1e999'", decisions,
+     "decisions is damaged: expected_gain holds inf, not a finite number"),
     ("UPDATE transactions SET receipt = '{'", transaction,
      "transactions is damaged: receipt holds '{', not a JSON object"),
     ("UPDATE transactions SET status = 'lost'", transaction, "transactions is damaged: status holds 'lost', not one "
