@@ -115,11 +115,10 @@ def status(json_path: JsonOption = None) -> None:
 
     from chain.deployment import Deployment
 
-    w3 = Web3(Web3.HTTPProvider(running.rpc_url))
-    typer.echo(f"devnet is up: {running.rpc_url} (pid {running.pid}), chain {w3.eth.chain_id}, "
-               f"block {w3.eth.block_number}")
+    # the deployment checked before "up" is said: a refusal is then its one line
     with exit_on(FileNotFoundError, ValueError):
         deployment = Deployment.load(path)
+    w3 = Web3(Web3.HTTPProvider(running.rpc_url))
     with exit_on(ValueError):
         vault = deployment.contract(w3, "Vault", deployment.vault)
         token = deployment.contract(w3, "MockToken", deployment.asset)
@@ -127,6 +126,8 @@ def status(json_path: JsonOption = None) -> None:
     for key, address in (("vault", deployment.vault), ("asset", deployment.asset)):
         if not w3.eth.get_code(Web3.to_checksum_address(address)):
             fail(f"{path}: {key} {address} has no code on {running.rpc_url}; the file is not of this devnet")
+    typer.echo(f"devnet is up: {running.rpc_url} (pid {running.pid}), chain {w3.eth.chain_id}, "
+               f"block {w3.eth.block_number}")
     decimals = token.functions.decimals().call()
     total = vault.functions.totalAssets().call()
     typer.echo(f"vault {deployment.vault}: totalAssets {total / 10**decimals:,.2f} USDC ({total} base units)")

@@ -138,19 +138,24 @@ def test_devnet_status_on_a_json_with_a_bad_vault_is_one_line(tmp_path: Path) ->
     record = start_background(tmp_path)
     try:
         path = tmp_path / "devnet.json"
+
+        def refusal() -> str:  # one line, and the devnet not first said to be up
+            output = one_line_error(vaultbot("devnet", "status", "--json", str(path)))
+            assert output.startswith("error: ") and output.count("\n") == 1, output
+            return output
+
+        path.write_text("{not json")
+        assert f"{path} is not a valid devnet deployment: file: Invalid JSON" in refusal()
         path.write_text(json.dumps(with_value(deployment_record(tmp_path) | {"rpc_url": record.rpc_url},
                                               "vault", "0x123")))
-        output = one_line_error(vaultbot("devnet", "status", "--json", str(path)))
-        assert f"{path} is not a valid devnet deployment: vault: '0x123' is not an Ethereum address" in output
+        assert f"{path} is not a valid devnet deployment: vault: '0x123' is not an Ethereum address" in refusal()
         # well formed, but of another chain: no code there, and no ABIs either
         path.write_text(json.dumps(deployment_record(tmp_path) | {"rpc_url": record.rpc_url}))
-        output = one_line_error(vaultbot("devnet", "status", "--json", str(path)))
-        assert f"cannot read the ABI {tmp_path / 'abi' / 'Vault.json'}" in output
+        assert f"cannot read the ABI {tmp_path / 'abi' / 'Vault.json'}" in refusal()
         (tmp_path / "abi").mkdir()
         for name in ("Vault", "MockToken"):
             (tmp_path / "abi" / f"{name}.json").write_text("[]")
-        output = one_line_error(vaultbot("devnet", "status", "--json", str(path)))
-        assert f"vault {'0x' + '02' * 20} has no code on {record.rpc_url}" in output
+        assert f"vault {'0x' + '02' * 20} has no code on {record.rpc_url}" in refusal()
     finally:
         stop_background(tmp_path)
 
