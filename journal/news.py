@@ -9,6 +9,10 @@ by its time and title), and a cycle reads the items its feeds serve with
 those they served before within `RECALLED_DAYS` of its decision day (what the features can read, twice over:
 a decision bundle holds its inputs, and must not grow with the keeper's age); training reads them all.
 
+A feed's newest `MAX_KEPT_PER_FEED` items (by their time) are kept, its older ones dropped, as feed readers keep
+so many articles per feed: years of a real feed, while a hostile one serving thousands of new items every cycle
+cannot grow the journal, or what training reads, without bound.
+
 While every item kept is still served (a keeper's first cycle, or a feed that serves its whole history) a cycle
 reads exactly what its feeds serve, as before this memory existed.
 """
@@ -22,7 +26,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from journal.db import DamagedRow, KeeperDB, NewsItem
 from strategy.data import validate_news
@@ -35,6 +40,10 @@ RECALLED_DAYS = 2 * max(DEFAULT_WINDOWS)
 # while a hostile one may serve MAX_FEED_ITEMS new ones every cycle, which would make each cycle's news (and its
 # sentiment scoring) grow cycle after cycle.
 MAX_RECALLED_PER_FEED = MAX_FEED_ITEMS
+# The most items of one feed kept, the newest: 100,000 is over 5 years of a feed serving 50 a day (a real one serves
+# some 10), so no normal feed loses an item; a hostile one holds at most some 200 MB of text (2,000 characters an item).
+MAX_KEPT_PER_FEED = 10 * MAX_FEED_ITEMS
+_DELETED_AT_ONCE = 500  # identities in one DELETE: far below SQLite's limit on an SQL statement's parameters
 
 Identity = tuple[str, str | None, int | None, str | None]  # feed, link; or feed, Unix microseconds and title
 
@@ -48,8 +57,12 @@ class NewsArchive:
         with db.session() as session:  # inside it, a DamagedRow names the journal
             records = [_record(row_id, item) for row_id, item in
                        session.execute(select(NewsItem.id, NewsItem.item).order_by(NewsItem.id))]
-        kept = pd.DataFrame(records, columns=list(NEWS_COLUMNS), dtype=object)
-        self._items = validate_news(kept, where="the journal's news items").frame
+        kept = validate_news(pd.DataFrame(records, columns=list(NEWS_COLUMNS), dtype=object),
+                             where="the journal's news items").frame
+        newest = _newest_mask(kept, MAX_KEPT_PER_FEED)  # a journal written before the bound may hold more
+        with db.session() as session:
+            _delete(session, _identities(kept[~newest]))
+        self._items = kept[newest].reset_index(drop=True)
         self._seen: set[Identity] = set(_identities(self._items))
 
     @property
@@ -82,11 +95,18 @@ class NewsArchive:
         if not firsts:
             return
         fresh = items.iloc[firsts].reset_index(drop=True)
+        combined, order = _ordered([self._items, fresh])
+        newest = _newest_mask(combined, MAX_KEPT_PER_FEED)
+        was_fresh = order >= len(self._items)
+        stored = sorted(order[was_fresh & newest] - len(self._items))  # a story older than a full feed's: never
+        dropped = _identities(combined[~was_fresh & ~newest])
         with self._db.session() as session:
-            session.add_all(NewsItem(identity=_hashed(identities[position]), item=_item_json(record))
-                            for position, record in zip(firsts, fresh.to_dict("records"), strict=True))
-        self._seen |= new
-        self._items = _in_order([self._items, fresh])
+            session.add_all(NewsItem(identity=_hashed(identities[firsts[position]]), item=_item_json(record))
+                            for position, record in zip(stored, fresh.iloc[stored].to_dict("records"), strict=True))
+            _delete(session, dropped)
+        self._seen |= {identities[firsts[position]] for position in stored}
+        self._seen.difference_update(dropped)
+        self._items = combined[newest].reset_index(drop=True)
 
     def _with_kept(self, items: pd.DataFrame, served: set[Identity], since: pd.Timestamp | None) -> pd.DataFrame:
         kept = self._items if since is None else self._items[self._items[TIMESTAMP] >= since]
@@ -101,8 +121,20 @@ class NewsArchive:
 
 def _newest_per_feed(items: pd.DataFrame, most: int) -> pd.DataFrame:
     """The newest `most` of each feed's `items` (oldest first, as kept)."""
-    newest = (items.groupby("source", sort=False).cumcount(ascending=False) < most).to_numpy()
+    newest = _newest_mask(items, most)
     return items if newest.all() else items[newest]
+
+
+def _newest_mask(items: pd.DataFrame, most: int) -> np.ndarray:
+    """Whether each of `items` (oldest first) is among the newest `most` of its feed."""
+    return (items.groupby("source", sort=False).cumcount(ascending=False) < most).to_numpy()
+
+
+def _delete(session: Session, identities: list[Identity]) -> None:
+    """The kept items of these `identities` deleted from the journal."""
+    hashes = [_hashed(identity) for identity in identities]
+    for start in range(0, len(hashes), _DELETED_AT_ONCE):
+        session.execute(delete(NewsItem).where(NewsItem.identity.in_(hashes[start:start + _DELETED_AT_ONCE])))
 
 
 def _record(row_id: int, item: str) -> dict[str, Any]:
@@ -137,4 +169,11 @@ def _item_json(record: Mapping[Hashable, Any]) -> str:
 def _in_order(tables: Iterable[pd.DataFrame]) -> pd.DataFrame:
     """The tables' items as one table, oldest first, items of one time in the order given (as the news checks
     order a feed's)."""
-    return pd.concat(list(tables), ignore_index=True).sort_values(TIMESTAMP, kind="stable", ignore_index=True)
+    return _ordered(tables)[0]
+
+
+def _ordered(tables: Iterable[pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray]:
+    """`_in_order`, and where each of its items stood in the tables one after another."""
+    combined = pd.concat(list(tables), ignore_index=True)
+    order = combined[TIMESTAMP].argsort(kind="stable").to_numpy()
+    return combined.iloc[order].reset_index(drop=True), order

@@ -140,18 +140,22 @@ def test_the_items_of_a_real_feed_are_kept_as_parsed(tmp_path) -> None:
     pd.testing.assert_frame_equal(NewsArchive(db).items, items, check_exact=True)
 
 
+DAY = pd.Timestamp("2024-06-30", tz="UTC")
+
+
+def served(feed: str, numbers: range) -> pd.DataFrame:
+    """Stories `numbers` of `feed`, story n published n hours after the first (100 hours before DAY)."""
+    return validate_news(pd.DataFrame({
+        TIMESTAMP: [(DAY - pd.Timedelta(hours=100 - n)).isoformat() for n in numbers],
+        "title": [f"{feed} story {n}" for n in numbers], "source": [f"https://{feed}.example/rss"] * len(numbers),
+        "url": [f"https://{feed}.example/{n}" for n in numbers], "summary": [None] * len(numbers)}),
+        where="test").frame
+
+
 def test_a_feed_serving_new_items_every_cycle_is_recalled_at_most_its_newest(tmp_path, monkeypatch) -> None:
     # A hostile feed may serve MAX_FEED_ITEMS new stories every cycle: each cycle's news must not grow with them.
     monkeypatch.setattr(journal.news, "MAX_RECALLED_PER_FEED", 3)
-    day = pd.Timestamp("2024-06-30", tz="UTC")
-
-    def served(feed: str, numbers: range) -> pd.DataFrame:
-        return validate_news(pd.DataFrame({
-            TIMESTAMP: [(day - pd.Timedelta(hours=100 - n)).isoformat() for n in numbers],
-            "title": [f"{feed} story {n}" for n in numbers], "source": [f"https://{feed}.example/rss"] * len(numbers),
-            "url": [f"https://{feed}.example/{n}" for n in numbers], "summary": [None] * len(numbers)}),
-            where="test").frame
-
+    day = DAY
     archive = NewsArchive(KeeperDB(sqlite_url(tmp_path / "keeper.sqlite")))
     archive.recall(served("quiet", range(2)), day)  # a feed under the bound keeps all it served
     for cycle in range(4):
@@ -159,3 +163,47 @@ def test_a_feed_serving_new_items_every_cycle_is_recalled_at_most_its_newest(tmp
     assert titles(news) == ["quiet story 0", "quiet story 1", "flood story 27", "flood story 28", "flood story 29",
                             *(f"flood story {n}" for n in range(30, 40))]
     assert len(archive.with_kept(news)) == 42  # training reads every item kept
+
+
+def kept_titles(url: str) -> list[str]:
+    """The titles of the items in the journal at `url`, read back by a keeper starting on it."""
+    db = KeeperDB(url)
+    try:
+        return titles(NewsArchive(db).items)
+    finally:
+        db.close()
+
+
+def journal_rows(url: str) -> int:
+    """The news items in the journal at `url`, counted in SQL."""
+    db = KeeperDB(url)
+    try:
+        with db.engine.connect() as connection:
+            return connection.exec_driver_sql("SELECT count(*) FROM news_items").scalar_one()
+    finally:
+        db.close()
+
+
+def test_a_feed_serving_new_items_every_cycle_keeps_its_newest_only(tmp_path, monkeypatch) -> None:
+    # Kept, a hostile feed's stories would grow the journal, and what training reads, cycle after cycle.
+    monkeypatch.setattr(journal.news, "MAX_KEPT_PER_FEED", 12)
+    url = sqlite_url(tmp_path / "keeper.sqlite")
+    archive = NewsArchive(KeeperDB(url))
+    archive.recall(served("quiet", range(2)), DAY)  # a feed under the bound keeps all it served
+    for cycle in range(4):
+        news = archive.recall(served("flood", range(10 * cycle, 10 * cycle + 10)), DAY)
+    newest = ["quiet story 0", "quiet story 1", *(f"flood story {n}" for n in range(28, 40))]
+    assert titles(archive.with_kept(news)) == newest  # what training reads
+    assert kept_titles(url) == newest  # the journal dropped the older ones
+    # a dropped story served again is read by that cycle, but older than the feed's kept ones, not kept again
+    assert titles(archive.recall(served("flood", range(1)), DAY)) == ["flood story 0", *newest]
+    assert kept_titles(url) == newest
+    assert journal_rows(url) == len(newest)
+
+
+def test_a_journal_holding_more_than_the_bound_keeps_the_newest_when_opened(tmp_path, monkeypatch) -> None:
+    url = sqlite_url(tmp_path / "keeper.sqlite")
+    NewsArchive(KeeperDB(url)).keep(served("flood", range(20)))  # a journal from before the bound
+    monkeypatch.setattr(journal.news, "MAX_KEPT_PER_FEED", 5)
+    assert kept_titles(url) == [f"flood story {n}" for n in range(15, 20)]
+    assert journal_rows(url) == 5
