@@ -1,6 +1,7 @@
 """chain.rpc against real anvils: fail-over at connect and while serving, a dead or hanging RPC,
 a wrong chain."""
 
+import json
 import socket
 import subprocess
 import sys
@@ -111,6 +112,37 @@ def test_an_rpc_answer_past_the_size_limit_fails_over(anvil: AnvilProcess, monke
         assert w3.provider.endpoint_uri == anvil.rpc_url
         with pytest.raises(RpcUnavailable, match="answered a body of 2,043 bytes, more than the 1,000 allowed"):
             connect([proxy.url()], 2.0)
+    finally:
+        proxy.die()
+
+
+def chain_id_answer_with(values: str, count: int) -> bytes:
+    """eth_chainId's answer (anvil's chain), carrying `count` of `values` beside it: a body past DENSE_ANSWER_BYTES."""
+    return (b'{"jsonrpc": "2.0", "id": 0, "result": "0x7a69", "extra": [' + b",".join([values.encode()] * count)
+            + b"]}")
+
+
+# a log as nodes answer eth_getLogs of the vault's Rebalanced: 19 values in some 800 bytes
+REBALANCED_LOG = json.dumps({
+    "address": "0x" + "ab" * 20, "topics": ["0x" + "11" * 32, "0x" + "22" * 32], "data": "0x" + "00" * 160,
+    "blockNumber": "0x1234567", "transactionHash": "0x" + "33" * 32, "transactionIndex": "0x1",
+    "blockHash": "0x" + "44" * 32, "logIndex": "0x2", "removed": False})
+
+
+def test_a_big_rpc_answer_of_more_values_than_logs_hold_fails_over_unparsed(anvil: AnvilProcess) -> None:
+    # Parsed, 64 MiB of `{}` took 1.5 GB: past 4 MiB, only the vault's logs are answered, and they are not so dense.
+    proxy = RpcProxy(anvil.rpc_url)
+    try:
+        proxy.raw_answer = chain_id_answer_with("{}", 2_000_000)
+        assert len(proxy.raw_answer) > chain.rpc.DENSE_ANSWER_BYTES
+        w3 = connect([proxy.url(), anvil.rpc_url], 5.0)
+        assert w3.provider.endpoint_uri == anvil.rpc_url
+        with pytest.raises(RpcUnavailable, match=r"answered 2,000,00\d JSON values in 6,000,0\d\d bytes, more than "
+                                                 r"one per 32 bytes that an answer past 4,194,304 may hold"):
+            connect([proxy.url()], 5.0)
+        proxy.raw_answer = chain_id_answer_with(REBALANCED_LOG, 6_000)  # some 5 MiB of logs: read
+        assert len(proxy.raw_answer) > chain.rpc.DENSE_ANSWER_BYTES
+        assert connect([proxy.url()], 5.0).provider.endpoint_uri == proxy.url()
     finally:
         proxy.die()
 
