@@ -22,7 +22,7 @@ def parse_amount(text: str, decimals: int, *, what: str) -> int:
                        "point is '.')")
     cleaned = text.strip().replace(",", "").replace("_", "")
     try:
-        value = Decimal(cleaned)
+        value = _ascii_decimal(cleaned)
     except InvalidOperation:
         raise BadInput(f"{what}: {text!r} is not a number") from None
     if not value.is_finite():
@@ -41,6 +41,14 @@ def parse_amount(text: str, decimals: int, *, what: str) -> int:
     if units > UINT256_MAX:
         raise BadInput(f"{what}: {text!r} is more than any token amount (2**256 - 1 base units)")
     return int(units)
+
+
+def _ascii_decimal(text: str) -> Decimal:
+    """`Decimal(text)` of ASCII text only: Decimal reads the digits of any script ('٣' as 3, '１０' as 10), which a
+    depositor may paste without seeing what amount they are."""
+    if not text.isascii():
+        raise InvalidOperation(text)
+    return Decimal(text)
 
 
 def parse_base_units(value: object, *, what: str) -> int:
@@ -64,7 +72,7 @@ def parse_bps(text: str, *, what: str) -> int:
     cleaned = text.strip().lower().replace(" ", "")
     scale, number = (Decimal(100), cleaned[:-1]) if cleaned.endswith("%") else (Decimal(1), cleaned.removesuffix("bps"))
     try:
-        bps = Decimal(number) * scale
+        bps = _ascii_decimal(number) * scale
     except InvalidOperation:
         raise BadInput(f"{what}: {text!r} is not a tolerance like '0.5%' or '50bps'") from None
     if not bps.is_finite() or not 0 <= bps <= BPS or bps != bps.to_integral_value():

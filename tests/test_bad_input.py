@@ -475,6 +475,7 @@ def test_a_feed_nested_past_the_stack_is_one_line(deep_json_server: str, tmp_pat
     (("deposit", "5", "--min-shares", UINT256_PLUS_ONE), "--min-shares"),
     (("deposit", "1,00"), "AMOUNT: '1,00' has a comma that does not separate thousands"),
     (("withdraw", "1.000,5"), "AMOUNT: '1.000,5' has a comma that does not separate thousands"),
+    (("deposit", "\u0663"), "AMOUNT: '\u0663' is not a number"),  # Arabic-Indic three: it deposited 3
 ])
 def test_bad_amounts_send_nothing(args: tuple[str, ...], says: str, devnet_json: Path, w3: Web3,
                                   devnet: Deployment) -> None:

@@ -34,6 +34,8 @@ def test_parse_amount_gives_exact_base_units(text: str, decimals: int, units: in
     (plain_units(UINT256_MAX + 1, 6), "more than any token amount"),
     ("1e-400", "more than 6 decimal places"), ("1e-999999999", "more than 6 decimal places"),
     ("9" * 500, "too long (500 characters; at most 120)"),
+    # digits of other scripts, which Decimal reads: Arabic-Indic three, full-width ten, a Devanagari one mixed in
+    ("\u0663", "'\u0663' is not a number"), ("\uff11\uff10", "is not a number"), ("1\u0967", "is not a number"),
 ])
 def test_parse_amount_names_what_is_wrong(text: str, message: str) -> None:
     with pytest.raises(BadInput, match="^AMOUNT: ") as error:
@@ -79,7 +81,7 @@ def test_parse_bps(text: str, bps: int) -> None:
     assert parse_bps(text, what="--slippage") == bps
 
 
-@pytest.mark.parametrize("text", ["abc", "-1%", "101%", "0.01bps", "0.001%"])
+@pytest.mark.parametrize("text", ["abc", "-1%", "101%", "0.01bps", "0.001%", "\u0665%", "\uff15\uff10bps"])
 def test_parse_bps_refuses(text: str) -> None:
     with pytest.raises(BadInput, match="^--slippage: "):
         parse_bps(text, what="--slippage")
