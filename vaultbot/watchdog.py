@@ -181,7 +181,7 @@ def read_at_most(response: requests.Response, limit: int) -> bytes:
     """The decoded body of a streamed `response`, or `BodyTooLarge` (by its declared length before any of it is
     read, else as soon as the decoded bytes pass `limit`, the connection then closed)."""
     declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:  # "³" is a digit, not to int()
         response.close()
         raise BodyTooLarge(limit, int(declared))
     body = bytearray()

@@ -5,9 +5,11 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +147,27 @@ def test_a_big_rpc_answer_of_more_values_than_logs_hold_fails_over_unparsed(anvi
         assert connect([proxy.url()], 5.0).provider.endpoint_uri == proxy.url()
     finally:
         proxy.die()
+
+
+def test_an_rpc_answer_whose_length_is_a_digit_of_another_script_is_read_to_its_end() -> None:
+    # "³" is a digit to str.isdigit, not to int: the declared length is no number, and the body is read as sent
+    class Superscript(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "\u00b3")  # sent as latin-1, as HTTP headers are
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b'{"jsonrpc": "2.0", "id": 0, "result": "0x7a69"}')
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Superscript)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert connect([url], 2.0).provider.endpoint_uri == url
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_an_rpc_answering_json_nested_100000_deep_fails_over_instead_of_ending_the_process(anvil: AnvilProcess):
