@@ -78,7 +78,7 @@ class KeystoreSender:
 def resolve_address(w3: Web3, spec: str) -> str:
     """An anvil index ('3') or an address; a keystore file's address is read from its JSON."""
     text = spec.strip()
-    if text.isdigit():
+    if _is_index(text):
         accounts = w3.eth.accounts
         index = int(text)
         if index >= len(accounts):
@@ -108,7 +108,7 @@ def _keystore_address(path: Path) -> str:
 def open_sender(w3: Web3, spec: str, *, password_file: Path | None, password_env: str | None) -> Sender:
     """A Sender for --account: unlocked on the node (index or address), or a keystore file."""
     text = spec.strip()
-    if text.isdigit() or Web3.is_address(text):
+    if _is_index(text) or Web3.is_address(text):
         address = resolve_address(w3, text)
         unlocked = {Web3.to_checksum_address(a) for a in w3.eth.accounts}
         if address not in unlocked:
@@ -126,6 +126,12 @@ def open_sender(w3: Web3, spec: str, *, password_file: Path | None, password_env
         raise BadInput(f"`account` {spec}: {error}", "account") from error
     # the chain connected to now: every later signing is for it, and refused if the RPC starts serving another
     return KeystoreSender(TxSender(w3, account, chain_id=w3.eth.chain_id), account.address)
+
+
+def _is_index(text: str) -> bool:
+    """Whether `text` is an account index: ASCII digits ('³' and '٣' are digits to str.isdigit, and to int() the
+    second is 3)."""
+    return text.isascii() and text.isdigit()
 
 
 def _not_an_account(spec: str) -> BadInput:

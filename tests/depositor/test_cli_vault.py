@@ -316,6 +316,11 @@ def test_bad_account(devnet_json: Path) -> None:
     assert "--account 99: the node has 10 unlocked accounts (0..9)" in result.output
     stranger = vault_cli(devnet_json, "deposit", "1", "--account", "0x" + "ab" * 20, "--yes")
     assert stranger.exit_code == 2 and "does not hold" in stranger.output and "unlocked" in stranger.output
+    for digit in ("\u00b3", "\u0663"):  # a superscript three (int() refuses it: a traceback), an Arabic-Indic one
+        for command in (("deposit", "1", "--yes"), ("balance",)):
+            result = vault_cli(devnet_json, *command, "--account", digit)
+            assert result.exit_code == 2, result.output
+            assert f"--account '{digit}': not an anvil account index" in result.output
 
 
 def test_missing_deployment_names_the_way_out(tmp_path: Path) -> None:
