@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import as_flags, fail, output_dir, utc_day
+from cli.common import as_flags, fail, no_files_beside_synthetic, output_dir, utc_day
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -101,6 +101,7 @@ def _prepare(
         raise UsageError("give either --data PATH or --synthetic")
     config = RunConfig.load(config_path, seed)
     if data is None:  # --synthetic, checked above
+        no_files_beside_synthetic(news, pools)
         if warmup_days < 0:
             raise UsageError(f"--warmup-days must be >= 0, got {warmup_days}")
         if synthetic_pools > config.backtest.max_markets:

@@ -42,6 +42,12 @@ def utc_day(flag: str, text: str) -> "pd.Timestamp":
     return pd.Timestamp(day, tz="UTC")
 
 
+def no_files_beside_synthetic(news: Path | None, pools: Path | None) -> None:
+    """--news and --pools describe a --data market: beside a generated one they would be dropped without a word."""
+    if news is not None or pools is not None:
+        raise typer.BadParameter("--news and --pools go with --data (the synthetic market has its own)")
+
+
 def output_dir(flag: str, path: Path) -> Path:
     """`path` as a directory a command may create and write into, checked before any work: not an existing
     file, and not under one."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import exit_on, fail, output_dir, utc_day
+from cli.common import exit_on, fail, no_files_beside_synthetic, output_dir, utc_day
 from strategy.units import MAX_WINDOW_DAYS
 
 if TYPE_CHECKING:
@@ -65,8 +65,7 @@ def _market(data: Path | None, news: Path | None, pools: Path | None, seed: int,
 
     if data is not None:
         return load_market(data, news, pools)
-    if news is not None or pools is not None:
-        raise typer.BadParameter("--news and --pools go with --data (the synthetic market has its own)")
+    no_files_beside_synthetic(news, pools)
     require_synthetic_size(synthetic_pools, synthetic_days, "`synthetic_days`", "synthetic_days")
     typer.echo(f"note: no --data given, using SYNTHETIC data (strategy.synthetic: {synthetic_pools} stablecoin "
                f"lending pools, {synthetic_days} days, seed {seed}); the numbers say nothing about real markets",

@@ -152,6 +152,8 @@ CASES = [Case(*case) for case in [
     # the warm-up starts before year 1, which has no calendar date to show (a NotImplementedError traceback)
     ("backtest run --synthetic --start 0001-01-01 --end 0001-03-01", "must be between 2009-01-03 and"),
     (f"{BT}", "give either --data PATH or --synthetic"),
+    (f"{BT} --synthetic --news {{in}}/feed.xml", "--news and --pools go with --data"),  # was dropped unread
+    (f"{BT} --synthetic --pools {{in}}/feed.xml", "--news and --pools go with --data"),
     (f"{SYN} --capital -5", "--capital must be"),
     (f"{SYN} --capital 0", "--capital must be"),
     (f"{SYN} --capital nan", "--capital must be"),
