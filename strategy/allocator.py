@@ -10,14 +10,16 @@ fractions of total assets T, so every variable lies in [0, 1]. For each market i
     maximise   Σ r_i·(u_i - d_i)  -  g/T·Σ(a_i + b_i)  -  s·Σ(u_i + d_i)          (s = slippage_bps/10⁴)
 
 where the market's supply S_i besides the vault is known (`MarketForecast.supply`), the vault's own position
-dilutes its rate: holding x earns y_i·x·(1 - e_i·x/(S_i + x)) (y_i = ŷ_i·H/365/100, e_i the rate curve's
-elasticity, y_i·x·S_i/(S_i + x) at e_i = 1), as the backtest charges it (`backtest.realised`). That is concave in
-x, so the yield of u_i (d_i) is taken as chords between breakpoints
+dilutes its rate: holding x earns y_i·x·(1 - e_i·(x - h_i)/(S_i + x)) (y_i = ŷ_i·H/365/100, e_i the rate curve's
+elasticity, h_i the vault's position the forecast's rate is at, `MarketForecast.held`: 0 but where the data holds
+the vault, `strategy.market_supply`; y_i·x·S_i/(S_i + x) at e_i = 1, h_i = 0), as the backtest charges it
+(`backtest.realised`, h_i = 0). That is concave in x, so the yield of u_i (d_i) is taken as chords between
+breakpoints
 (`yield_segments`): chord variables that add up to u_i (d_i), filled nearest the position first by the
 objective alone, each below the curve, so a plan is never valued above what it earns; the expected gain is then
 computed exactly (`trade_value`). Each unit more is worth less than the one before, so the vault spreads over
 markets it would otherwise fill one by one, and stops adding to a thin market once its marginal yield
-y_i·(1 - e_i + e_i·S_i²/(S_i + x)²) falls to another's. Without S_i (or at y_i <= 0) r_i is linear, as above.
+y_i·(1 - e_i + e_i·(S_i + h_i)·S_i/(S_i + x)²) falls to another's. Without S_i (or at y_i <= 0) r_i is linear, as above.
     subject to m·a_i <= u_i <= U_i·a_i,   m·b_i <= d_i <= W_i·b_i,    a_i + b_i <= 1
                Σ(u_i - d_i) <= S          idle floor unless idle does not go down, and Σx + idle = T
                Σ(u_i + d_i) <= M          turnover, and the loss budget
@@ -122,6 +124,10 @@ class MarketForecast:
     # vault's money moves no rate.
     supply: Annotated[int, Field(strict=True, gt=0)] | None = None
     elasticity: Annotated[float, Field(strict=True, ge=1, le=1e6, allow_inf_nan=False)] = 1.0
+    # The vault's own position (asset base units) `apy_pct` is the rate at, where the market's data holds the
+    # vault (`strategy.market_supply.besides_vault`): a position x then earns the rate times
+    # 1 - e·(x - held)/(supply + x), the rate itself at x = held.
+    held: Annotated[int, Field(strict=True, ge=0)] = 0
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -190,10 +196,11 @@ def span_value(forecast: MarketForecast, config: AllocatorConfig, start: int, en
     """The value per unit of the units between positions `start` and `end` over the horizon: the yield the
     forecast expects, diluted by the position itself where the market's supply S is known, less the risk penalty.
 
-    A position x earns y·x·(1 - e·x/(S + x)) = y·(x - e·x²/(S + x)), concave in x for e >= 1 (x²/(S + x) is
-    convex), so the units between a and b earn y·(q - (e - 1)·(1 - q)) each, q = S²/((S + a)(S + b)): at e = 1
-    y·S²/((S + a)(S + b)), the marginal y·S²/(S + x)² at a = b = x. (The replay floors the rate at 0; this does
-    not, so a position past that point is valued below what it earns, never above.)"""
+    A position x earns y·x·(1 - e·(x - h)/(S + x)) = y·((1 - e)·x + e·(S + h)·x/(S + x)) (h the vault's position
+    the rate is at, `MarketForecast.held`), concave in x for e >= 1 (x/(S + x) is concave), so the units between a
+    and b earn y·(q - (e - 1)·(1 - q)) each, q = (S + h)·S/((S + a)(S + b)): at e = 1, h = 0 y·S²/((S + a)(S + b)),
+    the marginal y·S²/(S + x)² at a = b = x. (The replay floors the rate at 0; this does not, so a position past
+    that point is valued below what it earns, never above.)"""
     return _span_yield(forecast, config, start, end) - risk_penalty(forecast, config)
 
 
@@ -202,7 +209,7 @@ def _span_yield(forecast: MarketForecast, config: AllocatorConfig, start: float,
     if forecast.supply is None or expected <= 0:
         return expected  # at or below 0 taken as it is: no supply rate is negative, there is no interest to share
     supply = forecast.supply
-    shared = (supply / (supply + start)) * (supply / (supply + end))
+    shared = ((supply + forecast.held) / (supply + start)) * (supply / (supply + end))
     return expected * (shared - (forecast.elasticity - 1) * (1 - shared))  # `shared` itself at e = 1, to the bit
 
 
@@ -585,7 +592,8 @@ def _solve(limits: _Limits, forecasts: Mapping[str, MarketForecast], values: Map
 def supply_reach(forecast: MarketForecast, config: AllocatorConfig, position: int, room: int,
                  least: float) -> int:
     """How much of `room` supplied at `position` earns at least `least` a unit at the margin: a diluted market's
-    marginal yield y·(1 - e + e·S²/(S + x)²) falls with x, to `least` at S + x = S/√q, q = (least/y + e - 1)/e.
+    marginal yield y·(1 - e + e·(S + h)·S/(S + x)²) falls with x, to `least` at S + x = S·√((S + h)/S)/√q,
+    q = (least/y + e - 1)/e.
     The chords then span only what a plan could want, finer by as much."""
     expected = horizon_yield(forecast, config)
     if forecast.supply is None or expected <= 0:
@@ -596,7 +604,9 @@ def supply_reach(forecast: MarketForecast, config: AllocatorConfig, position: in
     if share <= 0:
         return room  # the margin never falls that low
     supply = forecast.supply
-    return max(0, min(room, math.floor(supply / math.sqrt(share) - supply) - position))
+    # √((S + h)/S) is 1 at h = 0: S/√q then, to the bit
+    edge = supply * math.sqrt((supply + forecast.held) / supply) / math.sqrt(share)
+    return max(0, min(room, math.floor(edge - supply) - position))
 
 
 def yield_segments(forecast: MarketForecast, config: AllocatorConfig, position: int,
@@ -605,7 +615,7 @@ def yield_segments(forecast: MarketForecast, config: AllocatorConfig, position: 
     asset units, yield per unit), nearest the position first; one chord at the forecast's yield when it is not
     diluted (`span_value`).
 
-    The yield y·S·x/(S + x) of a position x is concave, so each chord (`span_value`'s yield) lies below the curve
+    The yield of a position x is concave (`span_value`), so each chord (`span_value`'s yield) lies below the curve
     and a plan is never valued above what the replay and the market pay it; the chords are spaced evenly in
     log(S + x), each spanning at most SEGMENT_SLOPE_STEP of slope, at most MAX_SEGMENTS of them."""
     expected = horizon_yield(forecast, config)
@@ -613,8 +623,10 @@ def yield_segments(forecast: MarketForecast, config: AllocatorConfig, position: 
         return [(float(abs(delta)), _span_yield(forecast, config, position, position + delta))]
     supply = forecast.supply
     near, far = supply + position, supply + position + delta
-    # the slope falls by about 2·e·|log(far / near)| of the yield over the range
-    spread = 2 * forecast.elasticity * abs(math.log(far / near))
+    # the slope y·(1 - e + e·(S + h)·S/(S + x)²) falls by about 2·e·(S + h)·S/(S + x)²·|log(far / near)| of the
+    # yield over the range, at most 2·e·|log(far / near)| where S + x >= √((S + h)·S) (always, at h = 0)
+    steepest = max(1.0, (supply + forecast.held) * supply / min(near, far) ** 2)
+    spread = 2 * forecast.elasticity * steepest * abs(math.log(far / near))
     count = min(MAX_SEGMENTS, max(1, math.ceil(spread / math.log1p(SEGMENT_SLOPE_STEP))))
     points = [near * (far / near) ** (step / count) - supply for step in range(count)] + [position + delta]
     return [(abs(b - a), _span_yield(forecast, config, a, b)) for a, b in itertools.pairwise(points)]

@@ -20,12 +20,19 @@ the day before and 224 M the day after. Supply moves slowly, so each day's is th
 last SUPPLY_MEDIAN_DAYS days.
 
 The recorded supply is taken as the others' (the vault's money is not in it): true of the replay, and of a keeper
-whose markets are not the recorded pools (the devnet's). A vault inside the recorded markets counts itself twice,
-so it overstates its own dilution and spreads more than it needs to, never less.
+whose markets are not the recorded pools (the devnet's). A keeper whose markets ARE the recorded pools (a real
+deployment, `[chain] vault_in_pool_data`) reads a supply S_total = S + x0 and an APY that already include its own
+position x0 there; counted as the others', it would dilute itself twice, overstate its dilution and spread more
+than it needs to. Its depth is then taken besides the vault (`besides_vault`): S = S_total - x0, and the APY is
+the rate at x0 (`MarketDepth.held`), so moving to x changes the utilization by (S + x0)/(S + x) and the APY to
+APY·(1 - e·(1 - (S + x0)/(S + x))) = APY·(1 - e·(x - x0)/(S + x)) in the same first order: exactly the recorded
+APY at x = x0, above it below x0 (leaving raises the rate), today's formula at x0 = 0. The supply being a median
+of SUPPLY_MEDIAN_DAYS days, x0 is the position the keeper reads on chain, not each day's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,11 +54,13 @@ MAX_RATE_ELASTICITY = 20.0
 
 @dataclass(frozen=True)
 class MarketDepth:
-    """What the vault's own money does to one market's supply APY: its supply besides the vault (base units) and
-    the rate curve's elasticity there (`rate_elasticity`)."""
+    """What the vault's own money does to one market's supply APY: its supply besides the vault (base units), the
+    rate curve's elasticity there (`rate_elasticity`) and the vault's own position (base units) the recorded APY
+    is the rate at: 0 where the data does not hold the vault (module docstring)."""
 
     supply: int
     elasticity: float = 1.0
+    held: int = 0
 
 
 def supply_usd(panel: DailyPanel) -> pd.DataFrame:
@@ -115,6 +124,15 @@ def depths(supply: pd.Series, elasticity: pd.Series) -> dict[str, MarketDepth]:
     """One day's depths by pool, as `MarketForecast` takes them: a whole, positive, known supply (base units)."""
     return {str(pool): MarketDepth(int(value), float(elasticity.get(pool, 1.0)))
             for pool, value in supply.items() if np.isfinite(value) and value >= 1}
+
+
+def besides_vault(depth: Mapping[str, MarketDepth], positions: Mapping[str, int]) -> dict[str, MarketDepth]:
+    """`depth` read from data that holds the vault's `positions` (by market, base units, as read on chain): each
+    market's supply less the vault's position there, at which its APY was recorded. A recorded supply no larger
+    than the position (a day's figures from before the vault's deposit) cannot hold it, and stands as it is."""
+    return {market: MarketDepth(known.supply - held, known.elasticity, held)
+            if 0 < (held := positions.get(market, 0)) < known.supply else known
+            for market, known in depth.items()}
 
 
 def dilution(positions: np.ndarray, supply: np.ndarray, elasticity: np.ndarray | float = 1.0) -> np.ndarray:

@@ -470,7 +470,8 @@ def problems(draw) -> tuple[Guardrails, VaultState, dict[str, MarketForecast], A
             st.builds(MarketForecast, apy_pct=ranges["apy"], p_event=ranges["p_event"],
                       loss_given_event=st.one_of(st.none(), st.floats(0, 1)),
                       supply=st.one_of(st.none(), st.integers(1, 10**6 * draw(ranges["unit"]))),
-                      elasticity=st.one_of(st.just(1.0), st.floats(1, 30))),
+                      elasticity=st.one_of(st.just(1.0), st.floats(1, 30)),
+                      held=st.one_of(st.just(0), amounts)),
             min_size=(len(markets) + 1) // 2,
         )
     )
@@ -580,13 +581,14 @@ def test_with_no_risk_aversion_higher_yield_gets_at_least_as_much(total, yields,
 
 def plan_gain(before: VaultState, trades: dict[str, int], forecasts, config: AllocatorConfig) -> float:
     """The allocator's objective for a plan, exactly: value gained over the horizon (each market's diluted yield
-    y·x·S/(S + x) where its supply is known) minus gas and slippage."""
+    y·x·(1 - e·(x - h)/(S + x)) where its supply is known, h the vault's position the rate is at) minus gas and
+    slippage."""
 
     def value(market: str, amount: int) -> float:
         forecast = forecasts[market]
         expected = forecast.apy_pct * config.horizon_days / YEAR / 100
         if forecast.supply is not None and expected > 0:  # the rate curve's first order, not floored at 0
-            expected *= 1 - forecast.elasticity * amount / (forecast.supply + amount)
+            expected *= 1 - forecast.elasticity * (amount - forecast.held) / (forecast.supply + amount)
         penalty = config.risk_aversion * forecast.p_event * allocator.loss_given(forecast, config)
         return amount * (expected - penalty)
 
@@ -607,7 +609,8 @@ def chord_slack(before: VaultState, forecasts, config: AllocatorConfig) -> float
     """How far below a plan's value the allocator's chords of diluted yields may put it: a chord over which the
     slope falls by Δ lies at most width·Δ/4 below the curve. The slope is y·(1 - e + e·q), q = S²/(S + x)², so
     over a chord across which q falls by a factor ρ it falls by at most e·y·(1 - 1/ρ), and no chord spans more
-    than ρ = 1 + SEGMENT_SLOPE_STEP/e, or the MAX_SEGMENTS-th root of ((S + T)/S)², whichever is larger."""
+    than ρ = 1 + SEGMENT_SLOPE_STEP/e, or the MAX_SEGMENTS-th root of ((S + T)/S)², whichever is larger. Where
+    the rate is at the vault's position h, q = (S + h)·S/(S + x)² is at most (S + h)/S, by which the fall grows."""
     slack = 0.0
     for forecast in forecasts.values():
         expected = forecast.apy_pct * config.horizon_days / YEAR / 100
@@ -615,7 +618,8 @@ def chord_slack(before: VaultState, forecasts, config: AllocatorConfig) -> float
             continue
         spread = ((forecast.supply + before.total) / forecast.supply) ** (2 / allocator.MAX_SEGMENTS)
         rho = max((1 + allocator.SEGMENT_SLOPE_STEP) ** (1 / forecast.elasticity), spread)
-        slack += before.total * forecast.elasticity * expected * (1 - 1 / rho) / 4
+        steepest = (forecast.supply + forecast.held) / forecast.supply
+        slack += before.total * forecast.elasticity * steepest * expected * (1 - 1 / rho) / 4
     return slack
 
 
@@ -686,8 +690,10 @@ def tiny_instances(draw, even: bool):
     )
     # Even data: linear values (the LP's vertices are integral); odd: some markets diluted by thin supplies.
     supply = st.none() if even else st.one_of(st.none(), st.integers(1, 40))
+    # a diluted market's rate is at no position of the vault, at its own (the data holds the vault), or another
     forecasts = {m: MarketForecast(draw(st.floats(-50, 50)), draw(st.floats(0, 1)), supply=draw(supply),
-                                   elasticity=draw(st.sampled_from([1.0, 2.5])))
+                                   elasticity=draw(st.sampled_from([1.0, 2.5])),
+                                   held=0 if even else draw(st.sampled_from([0, positions[m], total])))
                  for m in markets}
     config = AllocatorConfig(
         horizon_days=YEAR,
@@ -869,3 +875,45 @@ def test_leaving_a_thin_market_is_priced_at_what_its_rate_rises_to():
     undiluted = allocate(before, rails, {A: replace(forecasts[A], apy_pct=5.0, supply=None), B: forecasts[B]},
                          plain(gas_cost=1.0))
     assert undiluted.targets[A] > 2_000_000
+
+
+# --- a vault inside the recorded markets (`MarketForecast.held`) ---------------------------------------------
+
+
+def test_a_position_the_data_holds_earns_the_rate_the_data_recorded():
+    # the rate recorded beside the vault's own 1,000,000 is what that position earns: the factor is 1 at x = h,
+    # above it below h (leaving raises the rate), below it above
+    config = plain()
+    inside = MarketForecast(apy_pct=10.0, p_event=0.0, supply=1_000_000, elasticity=2.0, held=1_000_000)
+    assert allocator.trade_value(0, 1_000_000, inside, config) == pytest.approx(100_000, rel=1e-12)
+    assert allocator.trade_value(0, 500_000, inside, config) / 500_000 > 0.10
+    assert allocator.trade_value(0, 1_500_000, inside, config) / 1_500_000 < 0.10
+    # the marginal y·(1 - e + e·(S + h)·S/(S + x)²) at x = h: 0.10·(1 - 2 + 2·2/4) = 0
+    assert horizon_value(inside, config, 1_000_000) == pytest.approx(0.0, abs=1e-15)
+    # at h = 0 the rate is today's, to the bit
+    outside = replace(inside, held=0)
+    for start, end in ((0, 0), (0, 1_000_000), (250_000, 3_000_000)):
+        shared = (1_000_000 / (1_000_000 + start)) * (1_000_000 / (1_000_000 + end))
+        assert allocator.span_value(outside, config, start, end) == 0.10 * (shared - (2.0 - 1) * (1 - shared))
+
+
+def test_a_vault_inside_a_thin_market_does_not_count_itself_twice():
+    # 1,000,000 of a 2,000,000 vault in a market of 4,600,000 recorded at 6 % (its own money in it, e = 2), the
+    # rest in a deep 4 %. Counted as the others' supply, the vault's own million dilutes itself twice: at its
+    # position the market seems to pay 3.86 %, and the plan pulls out to 475,431. Taken out (S = 3,600,000, the
+    # rate at h = 1,000,000), the marginal 0.06·(1 - 2 + 2·(S + h)·S/(S + x)²) is 4 % at S + x = √(S·(S + h)/0.8333):
+    # x* = 857,815, and the plan withdraws only to within its chords of it.
+    rails = open_rails()
+    before = idle_vault(2_000_000, {A: 1_000_000, B: 1_000_000})
+    deep = MarketForecast(apy_pct=4.0, p_event=0.0)
+    config = plain(horizon_days=YEAR)
+    twice = {A: MarketForecast(apy_pct=6.0, p_event=0.0, supply=4_600_000, elasticity=2.0), B: deep}
+    once = {A: replace(twice[A], supply=3_600_000, held=1_000_000), B: deep}
+    assert allocator.trade_value(0, 1_000_000, twice[A], config) == pytest.approx(38_571.43, rel=1e-6)
+    assert allocator.trade_value(0, 1_000_000, once[A], config) == pytest.approx(60_000, rel=1e-12)
+    assert 470_000 < allocate(before, rails, twice, config).targets[A] < 480_000
+    allocation = allocate(before, rails, once, config)
+    x_star = math.isqrt(3_600_000 * 4_600_000 * 6 // 5) - 3_600_000
+    best = plan_gain(before, {A: x_star, B: 2_000_000 - x_star}, once, config)
+    assert best - chord_slack(before, once, config) <= allocation.expected_gain <= best
+    assert abs(allocation.targets[A] - x_star) < 0.01 * x_star

@@ -1,6 +1,6 @@
 """`strategy.market_supply`: the keeper's depth of a decision day (its supply from its inputs' last week, its rate
 curve's elasticity) is the backtest's of the same day, from the whole history, in base units of the vault's
-asset; the elasticity and the dilution it gives."""
+asset; the elasticity and the dilution it gives; a depth taken besides the vault where the data holds it."""
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,8 @@ from strategy.market_supply import (
     MAX_RATE_ELASTICITY,
     SUPPLY_MEDIAN_DAYS,
     AssetUnit,
+    MarketDepth,
+    besides_vault,
     depth_on,
     depths,
     dilution,
@@ -81,3 +83,14 @@ def test_the_dilution_is_s_over_s_plus_x_at_an_elasticity_of_one_and_never_below
     positions, supply = np.array([1e6, 1e6, 0.0, 1e6]), np.array([3e6, 3e6, 3e6, np.nan])
     assert dilution(positions, supply).tolist() == [0.75, 0.75, 1.0, 1.0]
     assert dilution(positions, supply, np.array([3.0, 5.0, 3.0, 3.0])).tolist() == [0.25, 0.0, 1.0, 1.0]
+
+
+def test_a_supply_the_data_holds_the_vault_in_is_taken_besides_its_positions() -> None:
+    recorded = {"a": MarketDepth(4_600_000, 2.5), "b": MarketDepth(3_000_000, 1.0), "c": MarketDepth(500_000, 4.0),
+                "d": MarketDepth(700_000, 1.5)}
+    positions = {"a": 1_000_000, "c": 500_000, "d": 900_000, "e": 5}
+    # the others' supply, at the same elasticity, and the position the recorded rate is at; a market the vault
+    # is not in, or whose recorded supply could not hold its position (a day before its deposit), as recorded
+    assert besides_vault(recorded, positions) == {"a": MarketDepth(3_600_000, 2.5, 1_000_000),
+                                                  "b": recorded["b"], "c": recorded["c"], "d": recorded["d"]}
+    assert besides_vault(recorded, {}) == recorded
