@@ -105,6 +105,8 @@ class Config(BaseSettings):
         chain_id = self.chain.chain_id if self.chain is not None else None
         if self.sources.synthetic is not None and chain_id != DEVNET_CHAIN_ID:
             raise ValueError(f"sources.synthetic serves made-up data: allowed only on chain {DEVNET_CHAIN_ID}")
+        if self.sources.synthetic is not None and self.chain is not None and self.chain.vault_in_pool_data:
+            raise ValueError("chain.vault_in_pool_data: sources.synthetic's made-up pools never hold the vault")
         return self
 
 

@@ -57,6 +57,11 @@ class ChainSettings(BaseModel):
     receipt_timeout_s: FinitePositive = 180.0  # then replace the transaction with bumped fees
     bump_percent: Annotated[int, Field(ge=10, le=500)] = 15  # nodes require at least 10 % for a replacement
     rpc_timeout_s: FinitePositive = 10.0
+    # true: the vault's markets ARE the DeFiLlama pools `[markets]` maps them from (a real deployment), so each
+    # pool's recorded supply and APY already hold the vault's own position there, which the keeper then takes
+    # out (`strategy.market_supply.besides_vault`); false: the data does not hold the vault (the devnet's
+    # MockMarkets beside real or synthetic data)
+    vault_in_pool_data: bool = False
 
     @model_validator(mode="after")
     def _one_vault_one_key(self) -> Self:

@@ -28,6 +28,10 @@ from strategy.models.artifact import ARTIFACT_FILE
 
 MODELS_DIR = "models"
 PARTS = ("inputs", "config", "state")  # each hashed into the record as <part>_hash
+# The config's key, true where the pools' data holds the vault (`[chain] vault_in_pool_data`): its supply is then
+# taken besides the vault's positions (`decisions.replay.market_depth`). Absent when false, so such a bundle is
+# byte for byte what it was before the key existed.
+VAULT_IN_POOL_DATA = "vault_in_pool_data"
 # What the re-execution runs on: recorded, so a verifier sees a version it does not share.
 PACKAGES = ("vaultbot", "lightgbm", "numpy", "pandas", "scipy", "rfc8785")
 
@@ -69,15 +73,17 @@ def _versions() -> dict[str, str]:
 def decision_bundle(*, chain_id: int, vault: str, timestamp: int, inputs: Mapping[str, Any], model_hash: str,
                     allocator: AllocatorConfig, markets: Mapping[str, str], guardrails: Guardrails,
                     state: VaultState, block: Mapping[str, Any], chain_time: int, unknown_pools: Sequence[str],
-                    asset: AssetUnit, targets: Mapping[str, int]) -> Bundle:
+                    asset: AssetUnit, targets: Mapping[str, int], vault_in_pool_data: bool = False) -> Bundle:
     """The bundle of a decision: `inputs` is `strategy.decision_record.inputs_document` of what the model saw,
     `markets` the pool -> market map, `block` the block the state was read at, `chain_time` the time the
     guardrail mirror checked the plan at, `asset` the vault's asset, in which the inputs' dollars are counted
-    to tell the allocator each market's supply (`decisions.replay.market_depth`)."""
+    to tell the allocator each market's supply (`decisions.replay.market_depth`), less the vault's positions
+    where `vault_in_pool_data`."""
     parts = {
         "inputs": dict(inputs),
         "config": {"allocator": encode(allocator), "markets": encode(markets),
-                   "asset": {"symbol": asset.symbol, "decimals": str(asset.decimals)}, "versions": versions()},
+                   "asset": {"symbol": asset.symbol, "decimals": str(asset.decimals)}, "versions": versions(),
+                   **({VAULT_IN_POOL_DATA: True} if vault_in_pool_data else {})},
         "state": {"block": {"hash": _hex(block["hash"]), "number": str(block["number"]),
                             "timestamp": str(block["timestamp"])},
                   "chain_time": str(chain_time), "guardrails": encode(guardrails), "vault": encode(state),

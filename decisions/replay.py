@@ -7,13 +7,14 @@ from typing import Any
 
 import pandas as pd
 
+from decisions.bundle import VAULT_IN_POOL_DATA
 from decisions.codec import decode
 from strategy.allocator import AllocatorConfig
 from strategy.decision import Verdict, decide, forecasts_for_markets
 from strategy.decision_record import table_from_json, table_from_json_or_none
 from strategy.forecast import policy_forecasts
 from strategy.guardrails import Guardrails, VaultState
-from strategy.market_supply import AssetUnit, MarketDepth, depth_on
+from strategy.market_supply import AssetUnit, MarketDepth, besides_vault, depth_on
 from strategy.models import ModelArtifact, ModelError
 from strategy.models.dataset import known_at, model_features
 from strategy.models.promotion import Known, PolicyState
@@ -32,25 +33,28 @@ def replay(document: Mapping[str, Any], artifact: ModelArtifact | None) -> Verdi
     listed = [market for market in markets.values() if market in guardrails.markets]
     by_market = {markets[pool]: forecast for pool, forecast in forecasts.items() if pool in markets}
     stale = [markets[pool] for pool in state["unknown_pools"]]
-    depth = market_depth(document, history, table_from_json(inputs["pools"]))
-    return decide(decode(VaultState, state["vault"]), guardrails,
+    vault = decode(VaultState, state["vault"])
+    depth = market_depth(document, history, table_from_json(inputs["pools"]), vault)
+    return decide(vault, guardrails,
                   forecasts_for_markets(listed, by_market, stale, depth),
                   decode(AllocatorConfig, config["allocator"]), int(state["chain_time"]))
 
 
-def market_depth(document: Mapping[str, Any], history: pd.DataFrame,
-                 pools_meta: pd.DataFrame) -> dict[str, MarketDepth] | None:
+def market_depth(document: Mapping[str, Any], history: pd.DataFrame, pools_meta: pd.DataFrame,
+                 vault: VaultState) -> dict[str, MarketDepth] | None:
     """Each market's depth (its supply besides the vault and its rate curve's elasticity), derived again from the
     bundle's inputs in the asset its config names, as the keeper told the allocator
-    (`strategy.market_supply.depth_on`); None for a bundle from before the allocator was told it, which decided
-    without it."""
+    (`strategy.market_supply.depth_on`), less the `vault`'s positions where the config says the pools' data
+    holds them (`decisions.bundle.VAULT_IN_POOL_DATA`); None for a bundle from before the allocator was told
+    it, which decided without it."""
     asset = document["config"].get("asset")
     if asset is None:
         return None
     markets = dict(document["config"]["markets"])
     by_pool = depth_on(history, pools_meta, AssetUnit(str(asset["symbol"]), int(asset["decimals"])),
                        pd.Timestamp(document["inputs"]["at"]))
-    return {markets[pool]: units for pool, units in by_pool.items() if pool in markets}
+    by_market = {markets[pool]: units for pool, units in by_pool.items() if pool in markets}
+    return besides_vault(by_market, vault.positions) if document["config"].get(VAULT_IN_POOL_DATA) else by_market
 
 
 def _no_training(day: pd.Timestamp) -> ModelArtifact:

@@ -3,8 +3,10 @@ cycle writes them, the depositor tools read them back to say why the keeper chos
 
 Per pool id: the market's address, the forecast APY (%), p_event and, when the forecast carried its own, the
 loss given an event it was priced at (`strategy.allocator.loss_given`), and when the allocator was told them, the
-market's supply besides the vault (`MarketForecast.supply`, base units, as a string: it may exceed 2^53) and its
-rate curve's elasticity. Rows journaled before a key existed read as forecasts without it.
+market's supply besides the vault (`MarketForecast.supply`, base units, as a string: it may exceed 2^53), its
+rate curve's elasticity and, where the data holds the vault, the vault's position the rate is at
+(`MarketForecast.held`, base units, as a string; left out at 0). Rows journaled before a key existed read as
+forecasts without it.
 """
 
 from collections.abc import Mapping
@@ -27,7 +29,8 @@ def predictions_json(forecasts: Mapping[str, MarketForecast], markets: Mapping[s
         known = depth.get(market) if market is not None else None
         return {"market": market, "apy_pct": f.apy_pct, "p_event": f.p_event,
                 **({} if f.loss_given_event is None else {"loss_given_event": f.loss_given_event}),
-                **({} if known is None else {"supply": str(known.supply), "elasticity": known.elasticity})}
+                **({} if known is None else {"supply": str(known.supply), "elasticity": known.elasticity}),
+                **({"held": str(known.held)} if known is not None and known.held else {})}
 
     return {pool: row(pool, f) for pool, f in sorted(forecasts.items())}
 
@@ -47,9 +50,10 @@ def forecasts_problem(predictions: Mapping[str, Any]) -> str | None:
             value = p.get(key)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return f"the {key} of {pool!r} is {value!r}, not a number"
-        supply = p.get("supply")
-        if supply is not None and not (isinstance(supply, str) and supply.isascii() and supply.isdigit()):
-            return f"the supply of {pool!r} is {supply!r}, not a whole amount"
+        for key in ("supply", "held"):
+            amount = p.get(key)
+            if amount is not None and not (isinstance(amount, str) and amount.isascii() and amount.isdigit()):
+                return f"the {key} of {pool!r} is {amount!r}, not a whole amount"
     return None
 
 
@@ -59,5 +63,5 @@ def forecasts_by_market(predictions: Mapping[str, Any]) -> dict[str, MarketForec
                                         loss_given_event=None if p.get("loss_given_event") is None
                                         else float(p["loss_given_event"]),
                                         supply=None if p.get("supply") is None else int(p["supply"]),
-                                        elasticity=float(p.get("elasticity", 1.0)))
+                                        elasticity=float(p.get("elasticity", 1.0)), held=int(p.get("held", "0")))
             for p in predictions.values() if p.get("market")}

@@ -67,7 +67,7 @@ from strategy.guardrails import (
     Guardrails,
     VaultState,
 )
-from strategy.market_supply import AssetUnit, MarketDepth, depth_on
+from strategy.market_supply import AssetUnit, MarketDepth, besides_vault, depth_on
 from strategy.models import ModelError
 from strategy.trailing_best import RULE_HASH
 from strategy.units import annualised_growth, format_units
@@ -194,7 +194,7 @@ class Keeper:
         self._record_chain_facts(cycle_id, state, block)
         by_market, stale = self._forecasts_by_market(forecasts, guardrails, inputs.unknown_pools)
         listed = [market for market in self.markets.values() if market in guardrails.markets]
-        depth = self._market_depth(inputs)
+        depth = self._market_depth(inputs, state)
         allocator, chain_time = self._allocator(), block["timestamp"] + 1
         verdict = decide(state, guardrails, forecasts_for_markets(listed, by_market, stale, depth), allocator,
                          chain_time)
@@ -207,7 +207,7 @@ class Keeper:
             inputs=inputs.document,
             model_hash=model.model_hash, allocator=allocator, markets=self.markets, guardrails=guardrails,
             state=state, block=block, chain_time=chain_time, unknown_pools=inputs.unknown_pools,
-            asset=self._asset, targets=allocation.trades)
+            asset=self._asset, targets=allocation.trades, vault_in_pool_data=self._vault_in_pool_data)
         write_bundle(self.config.service.decisions_dir, bundle,
                      model.champion if model.model_hash != RULE_HASH else None)
         decision_hash = bundle.decision_hash
@@ -415,16 +415,21 @@ class Keeper:
             limits=self.config.gate, now=now, recall_news=self.news.recall,
         )
 
-    def _market_depth(self, inputs: ModelInputs) -> dict[str, MarketDepth]:
+    def _market_depth(self, inputs: ModelInputs, state: VaultState) -> dict[str, MarketDepth]:
         """Each market's depth on the decision day (its supply besides the vault, base units, and its rate curve's
         elasticity), from its pool's recorded liquidity, utilization and APY: what the allocator weighs the
-        vault's own dilution by. The last cycle's when its inputs were these very ones (26 ms a cycle
-        otherwise: most cycles' answers did not move)."""
+        vault's own dilution by. The recorded one is the last cycle's when its inputs were these very ones (26 ms
+        a cycle otherwise: most cycles' answers did not move); where the pools' data holds the vault
+        (`[chain] vault_in_pool_data`), the vault's positions as read on chain are taken out of it."""
         if self._depth is None or self._depth[0] is not inputs:
             by_pool = depth_on(inputs.history, inputs.pools_meta, self._asset, inputs.at)
             self._depth = (inputs, {market: by_pool[pool] for pool, market in self.markets.items()
                                     if pool in by_pool})
-        return self._depth[1]
+        return besides_vault(self._depth[1], state.positions) if self._vault_in_pool_data else self._depth[1]
+
+    @property
+    def _vault_in_pool_data(self) -> bool:
+        return self.config.chain is not None and self.config.chain.vault_in_pool_data
 
     def _forecasts_by_market(self, forecasts: Mapping[str, MarketForecast], guardrails: Guardrails,
                              unknown_pools: Sequence[str] = ()) -> tuple[dict[str, MarketForecast], list[str]]:

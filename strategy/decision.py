@@ -75,9 +75,9 @@ def forecasts_for_markets(listed: Iterable[str], forecasts: Mapping[str, MarketF
                           stale: Collection[str] = (),
                           depth: Mapping[str, MarketDepth] | None = None) -> dict[str, MarketForecast]:
     """The forecasts the allocator gets for the vault's `listed` markets under the missing-forecast policy, each
-    told its market's `depth` where known (its supply besides the vault and its rate curve's elasticity,
-    `strategy.market_supply`), so that the allocator weighs what the vault's own money dilutes (None: the
-    markets are taken as deep)."""
+    told its market's `depth` where known (its supply besides the vault, its rate curve's elasticity and the
+    vault's position its rate is at, `strategy.market_supply`), so that the allocator weighs what the vault's
+    own money dilutes (None: the markets are taken as deep)."""
     chosen = {}
     for market in listed:
         if market in stale:
@@ -85,7 +85,7 @@ def forecasts_for_markets(listed: Iterable[str], forecasts: Mapping[str, MarketF
         elif market in forecasts:
             known = None if depth is None else depth.get(market)
             chosen[market] = forecasts[market] if known is None else replace(
-                forecasts[market], supply=known.supply, elasticity=known.elasticity)
+                forecasts[market], supply=known.supply, elasticity=known.elasticity, held=known.held)
     return chosen
 
 

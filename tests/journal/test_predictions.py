@@ -1,7 +1,7 @@
 """The journaled forecasts read back as the keeper decided on them: what the depositor tools explain a decision
 with (`journal.predictions`)."""
 
-from journal.predictions import forecasts_by_market, predictions_json
+from journal.predictions import forecasts_by_market, forecasts_problem, predictions_json
 from strategy.allocator import MarketForecast
 from strategy.market_supply import MarketDepth
 
@@ -32,3 +32,14 @@ def test_a_markets_supply_the_allocator_was_told_reads_back_with_its_forecast() 
     assert forecasts_by_market(journaled) == {MARKETS["pool-a"]: MarketForecast(4.25, 0.125, supply=supply,
                                                                                 elasticity=3.5),
                                               MARKETS["pool-b"]: forecasts["pool-b"]}
+
+
+def test_the_position_a_markets_rate_is_at_reads_back_and_is_left_out_at_zero() -> None:
+    forecasts = {"pool-a": MarketForecast(4.25, 0.125), "pool-b": MarketForecast(7.5, 0.5)}
+    depth = {MARKETS["pool-a"]: MarketDepth(3_600_000, 2.0, held=1_000_000), MARKETS["pool-b"]: MarketDepth(9, 1.0)}
+    journaled = predictions_json(forecasts, MARKETS, depth)
+    assert journaled["pool-a"]["held"] == "1000000" and "held" not in journaled["pool-b"]
+    assert forecasts_by_market(journaled)[MARKETS["pool-a"]] == MarketForecast(4.25, 0.125, supply=3_600_000,
+                                                                               elasticity=2.0, held=1_000_000)
+    journaled["pool-a"]["held"] = "-5"
+    assert forecasts_problem(journaled) == "the held of 'pool-a' is '-5', not a whole amount"

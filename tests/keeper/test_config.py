@@ -145,6 +145,14 @@ def test_synthetic_data_only_on_the_devnet(tmp_path) -> None:
     assert "allowed only on chain 31337" in problem(tmp_path, minimal(sources={"synthetic": {"seed": 1}}))
 
 
+def test_the_vault_is_in_its_pools_data_only_where_that_data_is_real(tmp_path) -> None:
+    assert not load_config(write(tmp_path, minimal())).chain.vault_in_pool_data  # the devnet's default
+    assert load_config(write(tmp_path, minimal(chain={"vault_in_pool_data": True}))).chain.vault_in_pool_data
+    devnet = minimal(chain={"chain_id": 31337, "vault_in_pool_data": True}, sources={"synthetic": {"seed": 1}})
+    assert "chain.vault_in_pool_data: sources.synthetic's made-up pools never hold the vault" in problem(
+        tmp_path, devnet)
+
+
 def test_the_environment_overrides_the_file(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("VAULTBOT_SERVICE__INTERVAL_S", "90")
     monkeypatch.setenv("VAULTBOT_CHAIN__RPC_URLS", '["http://a:1", "http://b:2"]')
