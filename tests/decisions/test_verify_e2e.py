@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 
 from config import Config
-from decisions.bundle import bundle_path, model_path
+from decisions.bundle import VAULT_IN_POOL_DATA, bundle_path, model_path
 from decisions.check import BundleVerdict, check_decision
+from decisions.codec import decode
 from decisions.replay import market_depth
 from journal.db import CycleStatus
 from keeper.cycle import Keeper
 from strategy.decision_record import canonical_json, decision_hash_of, keccak_hex, table_from_json
+from strategy.guardrails import VaultState
 from strategy.models.artifact import model_file
 from tests.cli import vaultbot
 
@@ -39,9 +41,10 @@ def test_a_cycle_writes_a_bundle_that_a_fresh_process_reproduces(rebalanced: tup
     told = {p["market"]: (int(p["supply"]), p["elasticity"])
             for p in keeper.db.last_decision().predictions.values() if "supply" in p}
     again = market_depth(document, table_from_json(document["inputs"]["history"]),
-                         table_from_json(document["inputs"]["pools"]))
+                         table_from_json(document["inputs"]["pools"]), decode(VaultState, document["state"]["vault"]))
     assert told and {market: (depth.supply, depth.elasticity) for market, depth in (again or {}).items()} == told
     assert document["config"]["asset"] == {"symbol": "USDC", "decimals": "6"}
+    assert VAULT_IN_POOL_DATA not in document["config"]  # the devnet's data never holds the vault: as before
 
     # another process, another working and state directory, no journal, no keys: the chain and the bundle
     fresh = tmp_path / "fresh"
