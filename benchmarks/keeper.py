@@ -15,7 +15,7 @@ sent again as plain HTTP GETs, uncached and unparsed: the synthetic DeFiLlama an
 time to build an answer is in both. The rest of a cycle (parsing and checking its data, features, hashing and
 writing its decision bundle, the journal) is what the ratios measure. The cycle time is also given apart for
 the cycles whose inputs moved (another inputs hash than the cycle before's: new answers parsed, features built)
-and the others.
+and the others, and the moved cycles' median beside their own floor with the data requests.
 
     python -m benchmarks.keeper [--cycles 200] [--chain-hours 6] [--warmup 20]
 """
@@ -98,7 +98,8 @@ def main() -> None:
     print("outcomes: " + ", ".join(f"{status} {count}" for status, count in outcomes.most_common()))
     print(f"cycle time: median {statistics.median(seconds) * 1000:.0f} ms, "
           f"p95 {statistics.quantiles(seconds, n=20)[-1] * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms")
-    print("  " + _by_inputs(seconds, [inputs_of.get(cycle_id) for cycle_id in cycle_ids]))
+    moved = _moved([inputs_of.get(cycle_id) for cycle_id in cycle_ids])
+    print("  " + _by_inputs(seconds, moved))
     cycle_s = statistics.median(seconds)
     part_ms = {part: statistics.median(floor[part] for floor in floors) * 1000 for part in Floor.PARTS}
     floor_s = statistics.median(floor["rpc"] + floor["forecasts"] + floor["decide"] for floor in floors)
@@ -108,6 +109,11 @@ def main() -> None:
     data_s = statistics.median(sum(floor.values()) for floor in floors)
     print(f"floor with the same data requests, raw HTTP ({part_ms['data']:.0f} ms): median {data_s * 1000:.0f} ms; "
           f"cycle / that: {cycle_s / data_s:.1f}x")
+    if any(moved):
+        moved_s = statistics.median(s for s, m in zip(seconds, moved, strict=True) if m)
+        moved_floor_s = statistics.median(sum(f.values()) for f, m in zip(floors, moved, strict=True) if m)
+        print(f"  the cycles whose inputs moved: median {moved_s * 1000:.0f} ms, their floor with the data requests "
+              f"{moved_floor_s * 1000:.0f} ms; cycle / that: {moved_s / moved_floor_s:.1f}x")
     if gas:
         print(f"rebalances mined: {len(gas)}, gas median {statistics.median(gas):,.0f}, max {max(gas):,}")
     print(f"journal: {journal_kib:,.0f} KiB ({journal_kib / cycles:.1f} KiB a cycle)")
@@ -204,11 +210,14 @@ class Floor:
         return recorded
 
 
-def _by_inputs(seconds: list[float], inputs_hashes: list[str | None]) -> str:
-    """The median cycle time of the cycles whose inputs hash differs from the cycle before's (or that decided
-    nothing), and of the others."""
-    moved = [now is None or now != before for before, now in zip([None, *inputs_hashes[:-1]], inputs_hashes,
-                                                                  strict=True)]
+def _moved(inputs_hashes: list[str | None]) -> list[bool]:
+    """Whether each cycle's inputs hash differs from the cycle before's (or it decided nothing)."""
+    return [now is None or now != before for before, now in zip([None, *inputs_hashes[:-1]], inputs_hashes,
+                                                                strict=True)]
+
+
+def _by_inputs(seconds: list[float], moved: list[bool]) -> str:
+    """The median cycle time of the cycles whose inputs moved (`_moved`), and of the others."""
     parts = {"inputs moved": [s for s, m in zip(seconds, moved, strict=True) if m],
              "inputs as the cycle before": [s for s, m in zip(seconds, moved, strict=True) if not m]}
     return "; ".join(f"{label}: {len(times)} cycles, median {statistics.median(times) * 1000:.0f} ms"
