@@ -20,8 +20,13 @@ VALUES = st.recursive(st.none() | st.booleans() | st.integers() | TRICKY_TEXT,
 
 def reference_depth(text: str) -> int:
     """The depth counted bracket by bracket, strings removed (the way it was counted before the fast path)."""
+    return depth_without(re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL), text)
+
+
+def depth_without(strings: re.Pattern[str], text: str) -> int:
+    """The deepest bracket count of `text` once the matches of `strings` are removed, bracket by bracket."""
     depth = deepest = 0
-    for bracket in re.finditer(r"[\[\]{}]", re.sub(r'"(?:[^"\\]|\\.)*"', "", text, flags=re.DOTALL)):
+    for bracket in re.finditer(r"[\[\]{}]", strings.sub("", text)):
         depth += 1 if bracket.group() in "[{" else -1
         deepest = max(deepest, depth)
     return deepest
@@ -32,6 +37,16 @@ def test_the_depth_is_counted_as_json_nests_and_the_value_read_as_json_reads_it(
     text = json.dumps(value, ensure_ascii=ascii_only)
     assert json_depth(text) == reference_depth(text)
     assert loads(text) == json.loads(text) and loads(text.encode()) == json.loads(text.encode())
+
+
+# The strings' pattern before its loop was unrolled: one character, or one escape, at a time.
+ONE_BY_ONE = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+
+
+@given(st.lists(TRICKY_TEXT, max_size=12).map("".join))
+def test_any_text_even_not_json_is_counted_as_strings_matched_one_character_at_a_time(text: str) -> None:
+    # unclosed strings, lone backslashes at the end, brackets anywhere: the same strings removed, the same depth
+    assert json_depth(text) == depth_without(ONE_BY_ONE, text)
 
 
 def test_past_the_limit_is_refused_as_bad_json_and_at_it_read() -> None:
