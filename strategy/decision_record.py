@@ -38,6 +38,7 @@ import contextlib
 import json
 import math
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -96,11 +97,37 @@ class SpelledTable(dict[str, Any]):
     modified once spelled (nothing would notice)."""
 
     _text: str | None = None
+    _kind: str | None = None  # `table_json`'s columns spelled, when rows equal as tuples are spelled alike
 
     def text(self) -> str:
         if self._text is None:
-            self._text = canonical_json(dict(self))
+            self._text = canonical_json(dict(self)) if self._kind is None else _table_text(self._kind, self["rows"])
         return self._text
+
+
+# When a keeper's data move, its tables are mostly the rows of the last ones again (a pool's history gains a
+# day): each row's spelling is kept from the last table of its columns, for a few kinds of table.
+ROW_MEMO_TABLES = 4
+_ROW_TEXTS: dict[str, dict[tuple[Any, ...], str]] = {}  # columns spelled -> row -> its canonical JSON
+_ROW_TEXTS_LOCK = threading.Lock()
+
+
+def _table_text(columns: str, rows: list[list[Any]]) -> str:
+    """The canonical JSON of {"columns", "rows"}: RFC 8785 writes an array's items each as it writes them alone,
+    so the rows the last table of these columns held are written as they were spelled then."""
+    with _ROW_TEXTS_LOCK:
+        last = _ROW_TEXTS.pop(columns, {})
+    keys = list(map(tuple, rows))
+    spelled: dict[tuple[Any, ...], str] = {}
+    for key, row in zip(keys, rows, strict=True):
+        if key not in spelled:
+            kept = last.get(key)
+            spelled[key] = canonical_json(row) if kept is None else kept
+    with _ROW_TEXTS_LOCK:
+        _ROW_TEXTS[columns] = spelled  # the newest last
+        while len(_ROW_TEXTS) > ROW_MEMO_TABLES:
+            _ROW_TEXTS.pop(next(iter(_ROW_TEXTS)))
+    return '{"columns":' + columns + ',"rows":[' + ",".join(map(spelled.__getitem__, keys)) + "]}"
 
 
 class _Spelling(str):
@@ -131,8 +158,9 @@ def _written(spelled: Any) -> str:
     return _dumped(spelled)
 
 
-def _dumped(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"))
+# What `json.dumps(value, ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"))` builds on
+# each call, built once: a table's rows are spelled one by one (`_table_text`).
+_dumped = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")).encode
 
 
 _OTHER = object()  # a value `json.dumps` may spell otherwise than RFC 8785
@@ -320,7 +348,17 @@ def table_json(table: pd.DataFrame) -> SpelledTable:
     missing text as null, lists as arrays."""
     columns = [{"name": str(name), "dtype": str(dtype)} for name, dtype in table.dtypes.items()]
     cells = [_column_cells(table.iloc[:, position]) for position in range(table.shape[1])]
-    return SpelledTable(columns=columns, rows=[list(row) for row in zip(*cells, strict=True)] if cells else [])
+    spelled = SpelledTable(columns=columns, rows=[list(row) for row in zip(*cells, strict=True)] if cells else [])
+    if all(_one_kind(dtype) for dtype in table.dtypes):
+        spelled._kind = canonical_json(columns)
+    return spelled
+
+
+def _one_kind(dtype: Any) -> bool:
+    """Whether `_column_cells` gives a column of `dtype` cells that are equal only when they are spelled alike:
+    floats or None, text or None, booleans, integers as text, times as text or None (never True beside 1.0, as
+    an object column may hold; -0.0 and 0.0 are both written 0)."""
+    return str(dtype) in ("float64", "str", "bool") or dtype.kind in "iuM"
 
 
 def _column_cells(column: pd.Series) -> list[Any]:

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devnet.llama_server import SyntheticLlama
+from strategy import decision_record
 from strategy.data import align_to_daily, load_market_history, load_news, load_pools
 from strategy.data.defillama import parse_pools
 from strategy.decision_record import (
@@ -148,3 +149,51 @@ def test_a_spelled_table_rfc8785_spells_or_refuses_is_spelled_or_refused_so():
     assert canonical_json({"t": odd}) == '{"t":{"columns":[],"rows":[[1e-7,1e+21,5]]}}' == library({"t": odd})
     with pytest.raises(DecisionError, match="no canonical JSON"):
         canonical_json({"t": SpelledTable(rows=[[float("nan")]])})
+
+
+def moved_on(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The tables as a keeper's next moved cycle reads them: the first rows gone, a row changed, a row added."""
+    moved = {}
+    for name, table in tables.items():
+        table = table.iloc[1:].copy()
+        floats = [column for column in table.columns if table[column].dtype == "float64"]
+        if floats:
+            table.iloc[0, table.columns.get_loc(floats[0])] = 12.5
+        moved[name] = pd.concat([table, table.iloc[[-1]]], ignore_index=True)
+    return moved
+
+
+def test_a_table_of_the_last_ones_columns_is_spelled_as_rfc8785_writes_it_its_rows_shared_not_spelled_again(
+        monkeypatch):
+    """Uses ../shared/data when it is there."""
+    canonical, spelled_rows = decision_record.canonical_json, []
+
+    def recorded(value: Any) -> str:
+        spelled_rows.append(value)
+        return canonical(value)
+
+    for tables in (synthetic_tables(), real_tables() or {}):
+        for name, table in tables.items():
+            last = table_json(table)
+            last.text()
+            moved = table_json(moved_on({name: table})[name])
+            kept = {json.dumps(row) for row in last["rows"]}
+            new_rows = [row for row in moved["rows"] if json.dumps(row) not in kept]
+            expected = library(dict(moved))
+            spelled_rows.clear()
+            with monkeypatch.context() as patch:
+                patch.setattr(decision_record, "canonical_json", recorded)
+                assert moved.text() == expected, name
+            if name != "pools":  # lists of tokens: object columns, spelled whole every time
+                assert spelled_rows == new_rows and len(new_rows) <= 1, name  # the changed row, if any
+
+
+def test_rows_that_are_equal_but_spelled_otherwise_are_never_taken_for_each_other():
+    # an object column may hold True where the last table held 1.0 (True == 1.0): the table is spelled whole
+    for first, then in ((1.0, True), (True, 1), (0.0, False), (-0.0, 0.0)):
+        table_json(pd.DataFrame({"v": pd.Series([first], dtype=object)})).text()
+        now = table_json(pd.DataFrame({"v": pd.Series([then], dtype=object)}))
+        assert now.text() == library(dict(now))
+    table_json(pd.DataFrame({"v": [0.0, 1.5]})).text()
+    now = table_json(pd.DataFrame({"v": [-0.0, 1.5]}))  # equal as floats and written alike: 0
+    assert now.text() == library(dict(now)) == '{"columns":[{"dtype":"float64","name":"v"}],"rows":[[0],[1.5]]}'
