@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import calendar
 import html
+import re
 from collections.abc import Sequence
 
 import feedparser
@@ -135,4 +136,21 @@ def _plain_text(markup: pd.Series) -> pd.Series:
     text = markup.fillna("").astype("str")
     if text.str.contains("[<&]", regex=True).any():  # no tag and no entity in it (a plain feed): nothing to undo
         text = text.str.replace(r"<[^>]+>", " ", regex=True).map(html.unescape)
-    return text.astype("str").str.replace(r"\s+", " ", regex=True).str.strip()
+    text = text.astype("str")
+    if not _single_spaced(text.tolist()):  # else each `\s+` is one space already: the same texts, a pass saved
+        text = text.str.replace(r"\s+", " ", regex=True)
+    return text.str.strip()
+
+
+_ASCII_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"  # what `\s` matches in ASCII besides the space
+
+
+def _single_spaced(texts: list[str]) -> bool:
+    """Whether no text holds whitespace but single spaces: whitespace as Python's regular expressions tell it
+    (every character `str.isspace` takes; RE2's, which pyarrow's string methods use, are among them)."""
+    joined = "\0".join(texts)  # NUL is no whitespace: no two spaces meet across texts
+    if "  " in joined:
+        return False
+    if joined.isascii():
+        return not any(space in joined for space in _ASCII_SPACES)
+    return re.search(r"[^\S ]", joined) is None

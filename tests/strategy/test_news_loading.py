@@ -1,10 +1,19 @@
 """RSS 2.0 / Atom feeds and news tables into the canonical news table, and what bad input produces."""
 
+import html
+from datetime import UTC, datetime
+
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pandas.testing import assert_series_equal
 
+from devnet.llama_server import SyntheticLlama
 from strategy.data import DataError, load_news
-from strategy.data.news import parse_feed
+from strategy.data.news import _plain_text, parse_feed
+from strategy.data.plain_feeds import plain_entries
+from tests.shared_data import recorded_answer
 
 RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel>
@@ -112,3 +121,31 @@ def test_load_news_requires_the_canonical_columns(tmp_path):
     path.write_text("timestamp,title,url\n2024-03-01T10:00:00Z,Fine,https://a\n")
     with pytest.raises(DataError, match="field 'source': missing column"):
         load_news(path)
+
+
+def always_collapsed(markup: pd.Series) -> pd.Series:
+    """`_plain_text` as it was: every text's whitespace runs replaced, whatever they are."""
+    text = markup.fillna("").astype("str")
+    if text.str.contains("[<&]", regex=True).any():
+        text = text.str.replace(r"<[^>]+>", " ", regex=True).map(html.unescape)
+    return text.astype("str").str.replace(r"\s+", " ", regex=True).str.strip()
+
+
+SPACED_TEXT = st.text(alphabet=st.sampled_from(list("ab <&;é") + ["\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f",
+                                                                  "\x85", "\xa0", "\u2028", "\u3000", "\x00"]),
+                      max_size=12)
+
+
+@given(st.lists(st.none() | SPACED_TEXT, max_size=6))
+def test_summaries_are_plain_text_as_when_every_whitespace_run_was_replaced(summaries):
+    markup = pd.Series(summaries, dtype=object)
+    assert_series_equal(_plain_text(markup), always_collapsed(markup))
+
+
+def test_the_devnet_and_recorded_feeds_summaries_are_plain_text_as_before():
+    """Uses ../shared/data/recorded when it is there."""
+    feeds = [SyntheticLlama.generate(seed=7, days=730, pools=4).news_feed(datetime(2026, 1, 1, tzinfo=UTC))]
+    feeds += [body for body in [recorded_answer("cointelegraph-rss.xml")] if body is not None]
+    for feed in feeds:
+        markup = pd.Series([entry.summary for entry in plain_entries(feed) or []], dtype=object)
+        assert len(markup) and _plain_text(markup).tolist() == always_collapsed(markup).tolist()
