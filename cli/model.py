@@ -179,6 +179,10 @@ def evaluate(
     fold_days: Annotated[int | None, typer.Option(
         "--fold-days", min=1, max=MAX_WINDOW_DAYS,
         help="Retrain every this many test days (default: model.retrain_every_days).")] = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", help="Evaluate on what was known at this day, YYYY-MM-DD: market rows and news after it are left "
+                        "out, so the test period ends before it (a validation period chosen without the later "
+                        "test period's data). Default: all the data.")] = None,
     synthetic_pools: SyntheticPools = 20, synthetic_days: SyntheticDays = 540,
 ) -> None:
     """Walk-forward out-of-sample scores: yield MAE against persistence, risk AUC, Brier and reliability."""
@@ -186,9 +190,11 @@ def evaluate(
 
     from strategy.models import walk_forward
 
+    cut = utc_day("--until", until) if until is not None else None
     with exit_on(*_expected_errors()):
         settings = _settings(config, seed)
         market = _market(data, news, pools, settings.seed, synthetic_pools, synthetic_days)
+        market = market.until(cut) if cut is not None else market
         evaluation, _ = walk_forward(market.history, market.news, market.pools, settings, test_days=test_days,
                                      fold_days=fold_days)
     console = Console()

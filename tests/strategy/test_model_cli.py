@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from keeper.modelstore import ModelStore
@@ -95,8 +96,23 @@ def test_evaluate_prints_model_against_baselines(config: Path) -> None:
     assert "the yield model beats persistence" in result.stdout or "does NOT beat" in result.stdout
 
 
+def test_evaluate_until_a_day_scores_what_was_known_then_as_a_cut_copy_of_the_data(tmp_path: Path,
+                                                                                  config: Path) -> None:
+    history = generate_market(n_pools=4, days=150, seed=2).history
+    whole, cut = tmp_path / "all.csv", tmp_path / "cut.csv"  # names of one length: one table layout
+    history.to_csv(whole, index=False)
+    history[history["timestamp"] <= pd.Timestamp("2023-04-30", tz="UTC")].to_csv(cut, index=False)
+    args = ("--config", str(config), "--test-days", "20", "--fold-days", "10")
+    until = run("evaluate", "--data", str(whole), "--until", "2023-04-30", *args)
+    assert until.exit_code == 0, until.output
+    assert "to 2023-04-23, 2 folds" in until.stdout  # the last labelled day: a 7-day horizon before the cut
+    copy = run("evaluate", "--data", str(cut), *args)
+    assert until.stdout.replace("all.csv", "cut.csv") == copy.stdout
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["evaluate", "--test-days", "0"], "Invalid value for '--test-days'"),
+    (["evaluate", "--until", "2024-13-01"], "'2024-13-01' is not a date"),
     (["train", "--train-end", "someday"], "'someday' is not a date"),
     (["train", "--news", "news.csv"], "--news and --pools go with --data"),
     (["explain", "--top", "0"], "Invalid value for '--top'"),
