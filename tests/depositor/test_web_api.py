@@ -148,7 +148,9 @@ def test_explain_a_mined_revert_by_replaying_it(web_url: str, w3: Web3, devnet: 
     # a fixed gas limit skips estimation, so the node mines the failing transaction
     tx = vault_contract(w3, devnet).functions.withdraw(11 * USDC, account, account).transact(
         {"from": account, "gas": 500_000})
-    assert w3.eth.get_transaction_receipt(tx)["status"] == 0
+    # eth_sendTransaction answers once the transaction is in the pool; anvil mines it a moment later, so a receipt
+    # asked at once may not be there yet (TransactionNotFound on a loaded machine)
+    assert w3.eth.wait_for_transaction_receipt(tx, timeout=30)["status"] == 0
     reply = requests.post(f"{web_url}/api/explain", json={"message": "reverted", "data": {"txHash": tx.to_0x_hex()}},
                           timeout=10).json()
     assert reply["error"].startswith(f"transaction {tx.to_0x_hex()} reverted: not enough liquidity or shares")
