@@ -191,6 +191,7 @@ def test_a_table_of_the_last_ones_columns_is_spelled_as_rfc8785_writes_it_its_ro
 
 def test_a_table_mostly_of_new_rows_is_spelled_whole(monkeypatch):
     # the devnet's: its synthetic history dated anew each market day, so that no row comes back
+    monkeypatch.setattr(decision_record, "_ROWS", {})  # nothing spelled by an earlier test
     canonical, spelled = decision_record.canonical_json, []
     monkeypatch.setattr(decision_record, "canonical_json", lambda value: spelled.append(value) or canonical(value))
     table = synthetic_tables()["history"]
