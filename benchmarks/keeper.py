@@ -14,10 +14,11 @@ transaction sent again), the forecasts of the model or rule that decided from it
 and `strategy.decision.decide` (allocation and guardrail mirror) on the same state and forecasts; and the
 ratio of the median cycle to the median floor. Then the same with the cycle's data requests (DeFiLlama, news)
 sent again as plain HTTP GETs, uncached and unparsed: the synthetic DeFiLlama answers from this process, so its
-time to build an answer is in both. The rest of a cycle (parsing and checking its data, features, hashing and
-writing its decision bundle, the journal) is what the ratios measure. The cycle time is also given apart for
+time to build an answer is in both; and once more with those answers decoded by the standard library
+(`json.loads`, `xml.etree`) and nothing checked, the least any reader of them does. The rest of a cycle
+(checking its data, features, hashing and writing its decision bundle, the journal) is what the ratios measure. The cycle time is also given apart for
 the cycles whose inputs moved (another inputs hash than the cycle before's: new answers parsed, features built)
-and the others, and the moved cycles' median beside their own floor with the data requests.
+and the others, and the moved cycles' median beside their own floors with the data requests.
 
     python -m benchmarks.keeper [--cycles 200] [--chain-hours 6] [--warmup 20]
 """
@@ -25,9 +26,11 @@ and the others, and the moved cycles' median beside their own floor with the dat
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -106,18 +109,23 @@ def main() -> None:
     print("  " + _by_inputs(seconds, moved))
     cycle_s = statistics.median(seconds)
     part_ms = {part: statistics.median(floor[part] for floor in floors) * 1000 for part in Floor.PARTS}
-    floor_s = statistics.median(floor["rpc"] + floor["forecasts"] + floor["decide"] for floor in floors)
+    floor_s = _median_of(floors, Floor.BARE)
     print(f"floor: median {floor_s * 1000:.0f} ms (raw JSON-RPC of the same requests {part_ms['rpc']:.0f} ms, "
           f"forecasts from the built features {part_ms['forecasts']:.0f} ms, decide {part_ms['decide']:.0f} ms); "
           f"cycle / floor: {cycle_s / floor_s:.1f}x")
-    data_s = statistics.median(sum(floor.values()) for floor in floors)
+    data_s, decoded_s = _median_of(floors, Floor.WITH_DATA), _median_of(floors, Floor.PARTS)
     print(f"floor with the same data requests, raw HTTP ({part_ms['data']:.0f} ms): median {data_s * 1000:.0f} ms; "
           f"cycle / that: {cycle_s / data_s:.1f}x")
+    print(f"  and their answers decoded by the standard library ({part_ms['decode']:.0f} ms): median "
+          f"{decoded_s * 1000:.0f} ms; cycle / that: {cycle_s / decoded_s:.1f}x")
     if any(moved):
         moved_s = statistics.median(s for s, m in zip(seconds, moved, strict=True) if m)
-        moved_floor_s = statistics.median(sum(f.values()) for f, m in zip(floors, moved, strict=True) if m)
+        moved_floors = [f for f, m in zip(floors, moved, strict=True) if m]
+        moved_floor_s, moved_decoded_s = _median_of(moved_floors, Floor.WITH_DATA), _median_of(moved_floors,
+                                                                                             Floor.PARTS)
         print(f"  the cycles whose inputs moved: median {moved_s * 1000:.0f} ms, their floor with the data requests "
-              f"{moved_floor_s * 1000:.0f} ms; cycle / that: {moved_s / moved_floor_s:.1f}x")
+              f"{moved_floor_s * 1000:.0f} ms; cycle / that: {moved_s / moved_floor_s:.1f}x; with the answers "
+              f"decoded {moved_decoded_s * 1000:.0f} ms; cycle / that: {moved_s / moved_decoded_s:.1f}x")
     if gas:
         print(f"rebalances mined: {len(gas)}, gas median {statistics.median(gas):,.0f}, max {max(gas):,}")
     print(f"journal: {journal_kib:,.0f} KiB ({journal_kib / cycles:.1f} KiB a cycle)")
@@ -129,7 +137,9 @@ def main() -> None:
 class Floor:
     """What a cycle costs with nothing in the way, measured on what the cycle just did (module docstring)."""
 
-    PARTS = ("rpc", "forecasts", "decide", "data")
+    BARE = ("rpc", "forecasts", "decide")
+    WITH_DATA = (*BARE, "data")
+    PARTS = (*WITH_DATA, "decode")  # run in this order: "decode" decodes what "data" fetched
 
     def __init__(self, keeper: Keeper) -> None:
         self.keeper, self.provider = keeper, keeper.chain.w3.provider
@@ -172,10 +182,12 @@ class Floor:
         """Each part of the floor of the cycle just recorded: its requests sent again raw, one HTTP request each
         as the keeper sent it, and its calls run again."""
         url, headers = self.provider.endpoint_uri, {"Content-Type": "application/json"}
+        answers: list[bytes] = []
         parts = {"rpc": lambda: [self.session.post(url, data=body, headers=headers, timeout=30)
                                  for body in self.bodies],
-                 "data": lambda: [self.session.request(method, where, params=query, timeout=30).content
-                                  for method, where, query in self.gets]}
+                 "data": lambda: answers.extend(self.session.request(method, where, params=query, timeout=30).content
+                                                for method, where, query in self.gets),
+                 "decode": lambda: [_decoded(answer) for answer in answers]}
         for part, calls in self.calls.items():
             parts[part] = lambda calls=calls: [function(*args, **kwargs) for function, args, kwargs in calls]
         timings = {}
@@ -212,6 +224,15 @@ class Floor:
                 self.calls[part].append((function, args, kwargs))
             return function(*args, **kwargs)
         return recorded
+
+
+def _median_of(floors: list[dict[str, float]], parts: tuple[str, ...]) -> float:
+    return statistics.median(sum(floor[part] for part in parts) for floor in floors)
+
+
+def _decoded(answer: bytes) -> Any:
+    """An answer as the standard library reads it, with no check: JSON (DeFiLlama) or XML (a news feed)."""
+    return json.loads(answer) if answer.lstrip()[:1] in (b"{", b"[") else ET.fromstring(answer)
 
 
 def _moved(inputs_hashes: list[str | None]) -> list[bool]:
