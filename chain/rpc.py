@@ -29,7 +29,7 @@ from web3.providers import JSONBaseProvider
 from web3.types import FormattersDict, RPCEndpoint, RPCResponse
 
 from chain.errors import BadAnswer, RpcUnavailable, WrongChain
-from strategy.safe_json import loads
+from strategy.safe_json import DensityLimit, loads
 from vaultbot.redact import redact
 from vaultbot.watchdog import BodyTooLarge, Watchdog, read_at_most, watched_session
 
@@ -37,12 +37,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 10.0  # a request to one URL, answer included
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a year of the vault's logs is a few MiB; a node sending more is lying
-# Parsed, JSON takes memory by its values, not its bytes: 64 MiB of `{},` took 1.5 GB, of `1.5,` 0.6 GB. Only
-# eth_getLogs answers more than `DENSE_ANSWER_BYTES` (the vault's logs grow with its age; a block, a receipt or a
-# batch of calls is some kilobytes), and each log the vault emits is 19 values in some 800 bytes, so a bigger
+# Parsed, JSON takes memory by its values, not its bytes (`strategy.safe_json.DensityLimit`). Only eth_getLogs
+# answers more than `DENSE_ANSWER_BYTES` (the vault's logs grow with its age; a block, a receipt or a batch of calls
+# is some kilobytes), and each log the vault emits is 21 values (keys included) in some 800 bytes, so a bigger
 # answer with more than a value per `MIN_BYTES_PER_VALUE` bytes is refused unparsed.
 DENSE_ANSWER_BYTES = 4 * 1024 * 1024
 MIN_BYTES_PER_VALUE = 32
+_DENSITY = DensityLimit(DENSE_ANSWER_BYTES, MIN_BYTES_PER_VALUE)
 # InvalidURL: a URL requests cannot parse (a port past 65535) fails as one that does not answer.
 _FAILURES = (requests.ConnectionError, requests.Timeout, requests.HTTPError, requests.exceptions.InvalidURL)
 # Requests whose result is a hex string, by its shape (QUANTITY: a digit at least, or DATA); web3 would take
@@ -90,11 +91,8 @@ class FailoverProvider(HTTPProvider):
     def decode_rpc_response(raw_response: bytes) -> RPCResponse:
         # An answer that is not JSON, or nests past any real one (web3's json.loads would overflow the C stack
         # and end the process), is a failure of that URL: the next one takes over.
-        if len(raw_response) > DENSE_ANSWER_BYTES:
-            values = raw_response.count(b",") + raw_response.count(b":") + 1  # every value but the first follows one
-            if values * MIN_BYTES_PER_VALUE > len(raw_response):
-                raise BadAnswer(f"answered {values:,} JSON values in {len(raw_response):,} bytes, more than one per "
-                                f"{MIN_BYTES_PER_VALUE} bytes that an answer past {DENSE_ANSWER_BYTES:,} may hold")
+        if (refusal := _DENSITY.refusal(raw_response)) is not None:
+            raise BadAnswer(f"answered {refusal}")
         try:
             return cast(RPCResponse, loads(raw_response))
         except ValueError as error:

@@ -1,13 +1,16 @@
 """JSON from outside the process (an RPC's answer, a data source's body, a file a user gives), refused when it
-nests deeper than any real payload before `json.loads` sees it.
+nests deeper than any real payload before `json.loads` sees it, or (`DensityLimit`) holds more values than its
+reader allows.
 
 Why: `json.loads` recurses once per level, and web3 (through py_ecc) lifts the recursion limit to 100,000, past
 what the C stack holds; a document nested ~100,000 deep then ends the process with a segmentation fault
 instead of raising. A lying RPC could stop the keeper that way on every cycle, before fail-over saw an error.
+Parsed, JSON takes memory by its values, not its bytes: 64 MiB of `{},` took 1.5 GB, of `1.5,` 0.6 GB.
 """
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +22,51 @@ MAX_JSON_DEPTH = 256  # real payloads nest a few levels
 # time: a /chart answer's strings are most of it.
 _JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKET_BYTES = bytes(byte for byte in range(256) if byte not in b"[]{}")
+_NOT_BEFORE_A_VALUE = bytes(byte for byte in range(256) if byte not in b"[{,:")
+
+
+@dataclass(frozen=True)
+class DensityLimit:
+    """How many JSON values a body past `dense_past` bytes may hold: one per `min_bytes_per_value` bytes, and at
+    most `max_values` (None: as many as its bytes allow)."""
+
+    dense_past: int
+    min_bytes_per_value: int
+    max_values: int | None = None
+
+    def refusal(self, body: bytes) -> str | None:
+        """Why `body` holds more values than this allows ("N JSON values in B bytes, more than ..."), unparsed;
+        None when it does not."""
+        if len(body) <= self.dense_past:
+            return None
+        allowed = len(body) // self.min_bytes_per_value
+        if self.max_values is not None:
+            allowed = min(allowed, self.max_values)
+        if _values_or_more(body) <= allowed:  # one pass over a real body, where `json_values` takes three
+            return None
+        values = json_values(body)
+        held = f"{values:,} JSON values in {len(body):,} bytes"
+        if values * self.min_bytes_per_value > len(body):
+            return (f"{held}, more than one per {self.min_bytes_per_value} bytes that an answer past "
+                    f"{self.dense_past:,} may hold")
+        if self.max_values is not None and values > self.max_values:
+            return f"{held}, more than the {self.max_values:,} an answer may hold"
+        return None
+
+
+def json_values(body: bytes) -> int:
+    """How many values a JSON body holds, keys included, or more (never fewer), counted in C without parsing it.
+
+    Every value but the first follows a `[` (an array's first), a `,` or a `:`, and every key a `{` or a `,`;
+    an empty `[]` or `{}` has a bracket before no value. These bytes inside strings count too (more, never
+    fewer); so do a UTF-16 or UTF-32 body's, whose separators hold them and whose empty brackets are not adjacent.
+    """
+    return _values_or_more(body) - body.count(b"[]") - body.count(b"{}")
+
+
+def _values_or_more(body: bytes) -> int:
+    """`json_values`, an empty array or object counted as holding one value."""
+    return 1 + len(body.translate(None, _NOT_BEFORE_A_VALUE))
 
 
 class JSONTooDeep(json.JSONDecodeError):

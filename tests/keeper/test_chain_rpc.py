@@ -124,7 +124,7 @@ def chain_id_answer_with(values: str, count: int) -> bytes:
             + b"]}")
 
 
-# a log as nodes answer eth_getLogs of the vault's Rebalanced: 19 values in some 800 bytes
+# a log as nodes answer eth_getLogs of the vault's Rebalanced: 21 values (keys included) in some 800 bytes
 REBALANCED_LOG = json.dumps({
     "address": "0x" + "ab" * 20, "topics": ["0x" + "11" * 32, "0x" + "22" * 32], "data": "0x" + "00" * 160,
     "blockNumber": "0x1234567", "transactionHash": "0x" + "33" * 32, "transactionIndex": "0x1",

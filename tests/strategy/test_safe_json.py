@@ -1,5 +1,6 @@
 """`strategy.safe_json`: JSON from outside is refused past `MAX_JSON_DEPTH` before `json.loads` recurses into it,
-in time linear in its length, and otherwise read exactly as `json.loads` reads it."""
+in time linear in its length, and otherwise read exactly as `json.loads` reads it; `DensityLimit` counts a body's
+values, never fewer than it holds, and refuses more than it allows unparsed."""
 
 import json
 import re
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from strategy.safe_json import MAX_JSON_DEPTH, JSONTooDeep, json_depth, loads
+from strategy.safe_json import MAX_JSON_DEPTH, DensityLimit, JSONTooDeep, json_depth, json_values, loads
 
 # Text that puts brackets and quotes where a depth count could be fooled: inside strings, escaped, non-ASCII.
 TRICKY_TEXT = st.text(alphabet=st.sampled_from('ab[]{}"\\é\u2603 '), max_size=8)
@@ -72,3 +73,71 @@ def test_a_string_that_never_closes_is_scanned_once() -> None:
 
     # 100 times the length: about 100 times the time when linear, 10,000 when quadratic
     assert seconds(20_000) < 1_000 * seconds(200)
+
+
+def values_held(value: object) -> int:
+    """The values `value` is made of, keys included, one by one."""
+    if isinstance(value, dict):
+        return 1 + sum(1 + values_held(item) for item in value.values())
+    if isinstance(value, list):
+        return 1 + sum(values_held(item) for item in value)
+    return 1
+
+
+# Strings without the bytes a value follows: the count is then exact.
+PLAIN_TEXT = st.text(alphabet=st.sampled_from('ab]}"\\é\u2603 '), max_size=8)
+PLAIN_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | PLAIN_TEXT,
+                            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(PLAIN_TEXT, inner, max_size=3),
+                            max_leaves=30)
+
+
+@given(PLAIN_VALUES, st.sampled_from([(",", ":"), (", ", ": ")]))
+def test_the_values_of_a_body_are_counted_as_json_holds_them(value, separators) -> None:
+    assert json_values(json.dumps(value, separators=separators).encode()) == values_held(value)
+
+
+@given(VALUES, st.booleans(), st.sampled_from(["utf-8", "utf-16", "utf-32"]))
+def test_the_values_of_any_body_are_never_undercounted(value, ascii_only: bool, encoding: str) -> None:
+    # brackets and separators inside strings, other encodings' bytes: counted more, never fewer
+    body = json.dumps(value, ensure_ascii=ascii_only).encode(encoding)
+    assert json_values(body) >= values_held(value)
+
+
+def test_nested_empty_arrays_count_one_value_each() -> None:
+    # `[[[]]]` is three lists: counting separators alone saw one value in 1,000 of them
+    assert json_values(b"[" + b",".join([b"[[[]]]"] * 1_000) + b"]") == 3_001
+
+
+LIMIT = DensityLimit(dense_past=100, min_bytes_per_value=4, max_values=1_000)
+
+
+def dense_body(values: int, length: int) -> bytes:
+    """A JSON array of `values` values in all (itself included), padded with spaces to `length` bytes."""
+    body = b"[" + b",".join([b"0"] * (values - 1)) + b"]"
+    assert len(body) <= length
+    return body[:-1] + b" " * (length - len(body)) + b"]"
+
+
+def test_a_body_up_to_dense_past_is_never_counted() -> None:
+    assert LIMIT.refusal(dense_body(50, 100)) is None  # 2 bytes a value, but small
+
+
+def test_past_dense_past_a_value_per_min_bytes_is_allowed_and_one_more_refused() -> None:
+    assert LIMIT.refusal(dense_body(200, 800)) is None
+    assert LIMIT.refusal(dense_body(200, 799)) == ("200 JSON values in 799 bytes, more than one per 4 bytes that an "
+                                                   "answer past 100 may hold")
+    assert LIMIT.refusal(dense_body(201, 800)) is not None
+
+
+def test_past_dense_past_max_values_are_allowed_and_one_more_refused() -> None:
+    assert LIMIT.refusal(dense_body(1_000, 10_000)) is None
+    assert LIMIT.refusal(dense_body(1_001, 10_000)) == ("1,001 JSON values in 10,000 bytes, more than the 1,000 an "
+                                                        "answer may hold")
+    assert DensityLimit(100, 4).refusal(dense_body(1_001, 10_000)) is None  # no cap but the bytes'
+
+
+def test_empty_objects_are_refused_by_the_values_they_hold() -> None:
+    body = b"[" + b",".join([b"{}"] * 300) + b"]"  # 301 values in 901 bytes, under 4 bytes each
+    assert LIMIT.refusal(body) == ("301 JSON values in 901 bytes, more than one per 4 bytes that an answer past 100 "
+                                   "may hold")
+    assert LIMIT.refusal(body + b" " * 303) is None  # 1,204 bytes: 4 a value
