@@ -34,7 +34,7 @@ from urllib3.util.retry import Retry
 
 from sources.config import HttpSettings
 from strategy.data.errors import DataError
-from strategy.safe_json import loads
+from strategy.safe_json import DensityLimit, loads
 from vaultbot.watchdog import BodyTooLarge, Watchdog, WatchedAdapter, read_at_most
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,12 @@ CACHE_FILE_NAME = "responses.sqlite"
 # How much of an error body goes into the message: enough to see the server's reason, not a whole page.
 ERROR_BODY_CHARS = 200
 ANSWERS_KEPT = 64  # URLs whose last answer `Answers` keeps parsed (a keeper cycle reads about ten)
+# Parsed, JSON takes memory by its values, not its bytes (`strategy.safe_json.DensityLimit`): 64 MiB of `{},` took
+# 1.6 GB. Real DeFiLlama bodies hold a value per 7.9 (/chart, its timestamps' colons counted) to 10.3 (/pools)
+# bytes; a /chart is some 100 KB, a /pools 10-15 MB, some 1.5 million values. Past 1 MiB a body may hold a value
+# per 4 bytes, and 2**22 values in all (2.8 times a /pools of today): the cap is what bounds memory, the densest
+# body accepted (64 MiB of 2**22 values as `{"a":[]}`) peaking 430 MB above the body held (636 MB in all).
+JSON_DENSITY = DensityLimit(dense_past=2**20, min_bytes_per_value=4, max_values=2**22)
 
 Parsed = TypeVar("Parsed")
 QueryParams = Mapping[str, str | int] | None
@@ -379,6 +385,8 @@ def _content(response: requests.Response) -> bytes:
 
 
 def _decode_json(response: requests.Response) -> Any:
+    if (refusal := JSON_DENSITY.refusal(response.content)) is not None:  # unparsed, its text not even decoded
+        raise DataError(f"body refused unparsed: {refusal}", where=response.url)
     try:
         return loads(response.text)
     except ValueError as exc:  # not JSON, or nested past any real answer

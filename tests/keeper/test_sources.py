@@ -9,6 +9,7 @@ import logging
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from functools import partial
@@ -31,10 +32,11 @@ from sources import (
     check_market,
     open_sources,
 )
-from sources.http import RETRY_STATUSES, fetch_json
+from sources.http import JSON_DENSITY, RETRY_STATUSES, fetch_json
 from strategy.data.defillama import parse_chart, parse_coin_chart, parse_pools
 from strategy.data.errors import DataError
 from strategy.data.news import parse_feed
+from strategy.safe_json import json_values
 from tests.keeper.test_sources_freshness import DAI_POOL, NOW, USDC_COIN, USDC_POOL
 from tests.shared_data import recorded_answer
 
@@ -366,6 +368,60 @@ def test_body_that_is_not_json_raises_payload_error_and_is_not_cached(server, so
     # Nothing lost: the bad answer was dropped from the cache, so the next call asks the source again.
     assert set(sources.yields.pools()["pool"]) == {USDC_POOL, DAI_POOL}
     assert len(server.log) == 2
+
+
+def pools_holding(values: int, length: int) -> bytes:
+    """`pools_body()` holding `values` JSON values in all (zeros beside its data), spaced out to `length` bytes."""
+    head = pools_body()[:-1] + b', "padding": ['
+    zeros = values - json_values(head + b"0]}") + 1
+    body = head + b",".join([b"0"] * zeros) + b"]"
+    return body + b" " * (length - len(body) - 1) + b"}"
+
+
+PAST = JSON_DENSITY.dense_past + 1  # the shortest body counted
+MOST = JSON_DENSITY.max_values or 0
+# (values, bytes) at the limits: a value per 4 bytes past 1 MiB, and 2**22 values in all
+AT_THE_LIMITS = [(PAST // 4, PAST), (MOST, 5 * MOST)]
+
+
+@pytest.mark.parametrize(("values", "length", "beyond"), [
+    (PAST // 4 + 1, PAST, "more than one per 4 bytes that an answer past 1,048,576 may hold"),
+    (MOST + 1, 5 * MOST, "more than the 4,194,304 an answer may hold"),
+])
+def test_a_body_of_more_values_than_real_ones_hold_raises_payload_error_unparsed_and_is_not_cached(
+        server, sources, values, length, beyond):
+    # Parsed, 64 MiB of `{},` took 1.6 GB: memory goes by the values, not the bytes
+    server.expect_oneshot_request("/yields/pools").respond_with_data(pools_holding(values, length),
+                                                                     content_type="application/json")
+    server.expect_request("/yields/pools").respond_with_data(pools_body(), content_type="application/json")
+    url = server.url_for("/yields/pools")
+    with pytest.raises(PayloadError) as caught:
+        sources.yields.pools()
+    assert str(caught.value) == f"{url}: body refused unparsed: {values:,} JSON values in {length:,} bytes, {beyond}"
+    assert caught.value.url == url
+    assert set(sources.yields.pools()["pool"]) == {USDC_POOL, DAI_POOL}  # dropped from the cache: asked again
+    assert len(server.log) == 2
+
+
+@pytest.mark.parametrize(("values", "length"), AT_THE_LIMITS)
+def test_a_body_at_the_limits_of_its_values_is_read(server, sources, values, length):
+    body = pools_holding(values, length)
+    assert (json_values(body), len(body)) == (values, length)
+    server.expect_request("/yields/pools").respond_with_data(body, content_type="application/json")
+    assert set(sources.yields.pools()["pool"]) == {USDC_POOL, DAI_POOL}
+
+
+def test_a_real_pools_answer_the_size_of_defillamas_is_read(server, sources):
+    recorded = recorded_answer("defillama-yields-pools.json")
+    if recorded is None:
+        pytest.skip("no recorded /pools answer in ../shared/data (tests/shared_data.py)")
+    # DeFiLlama's /pools: 10-15 MB of some 20,000 pools, compact. The recorded rows, each under an id of its own.
+    rows = json.loads(recorded)["data"]
+    pools = [{**rows[i % len(rows)], "pool": str(uuid.UUID(int=i))} for i in range(20_000)]
+    body = json.dumps({"status": "success", "data": pools}, separators=(",", ":")).encode()
+    assert len(body) > JSON_DENSITY.dense_past * 4
+    server.expect_request("/yields/pools").respond_with_data(body, content_type="application/json")
+    assert len(sources.yields.pools()) == len(pools)
 
 
 @pytest.mark.parametrize(
