@@ -16,9 +16,10 @@ ratio of the median cycle to the median floor. Then the same with the cycle's da
 sent again as plain HTTP GETs, uncached and unparsed: the synthetic DeFiLlama answers from this process, so its
 time to build an answer is in both; and once more with those answers decoded by the standard library
 (`json.loads`, `xml.etree`) and nothing checked, the least any reader of them does. The rest of a cycle
-(checking its data, features, hashing and writing its decision bundle, the journal) is what the ratios measure. The cycle time is also given apart for
-the cycles whose inputs moved (another inputs hash than the cycle before's: new answers parsed, features built)
-and the others, and the moved cycles' median beside their own floors with the data requests.
+(checking its data, features, hashing and writing its decision bundle, the journal) is what the ratios
+measure. The cycle time is also given apart for the cycles whose inputs moved (another inputs hash than the
+cycle before's: new answers parsed, features built) and the others, and the moved cycles' median beside their
+own floors with the data requests.
 
     python -m benchmarks.keeper [--cycles 200] [--chain-hours 6] [--warmup 20]
 """
