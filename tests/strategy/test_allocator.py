@@ -3,6 +3,7 @@
 import itertools
 import math
 from dataclasses import replace
+from fractions import Fraction
 from unittest import mock
 
 import pytest
@@ -582,27 +583,28 @@ def test_with_no_risk_aversion_higher_yield_gets_at_least_as_much(total, yields,
 def plan_gain(before: VaultState, trades: dict[str, int], forecasts, config: AllocatorConfig) -> float:
     """The allocator's objective for a plan, exactly: value gained over the horizon (each market's diluted yield
     y·x·(1 - e·(x - h)/(S + x)) where its supply is known, h the vault's position the rate is at) minus gas and
-    slippage."""
+    slippage; in rational numbers, so that a 1e300 % market's two values do not overflow to inf - inf, then
+    rounded to the nearest float (±inf past the largest)."""
 
-    def value(market: str, amount: int) -> float:
+    def value(market: str, amount: int) -> Fraction:
         forecast = forecasts[market]
-        expected = forecast.apy_pct * config.horizon_days / YEAR / 100
+        expected = Fraction(forecast.apy_pct) * Fraction(config.horizon_days) / Fraction(YEAR) / 100
         if forecast.supply is not None and expected > 0:  # the rate curve's first order, not floored at 0
-            expected *= 1 - forecast.elasticity * (amount - forecast.held) / (forecast.supply + amount)
-        penalty = config.risk_aversion * forecast.p_event * allocator.loss_given(forecast, config)
+            expected *= 1 - Fraction(forecast.elasticity) * (amount - forecast.held) / (forecast.supply + amount)
+        penalty = (Fraction(config.risk_aversion) * Fraction(forecast.p_event)
+                   * Fraction(allocator.loss_given(forecast, config)))
         return amount * (expected - penalty)
 
-    def change(market: str, delta: int) -> float:
-        if forecasts[market].supply is None:  # linear: the units moved times the rate (a 1e300 % market's
-            return value(market, delta)       # two values would overflow to inf - inf)
-        return value(market, before.position(market) + delta) - value(market, before.position(market))
-
     deltas = {m: t - before.position(m) for m, t in trades.items()}
-    return (
-        sum(change(m, delta) for m, delta in deltas.items())
-        - config.gas_cost * len(trades)
-        - config.slippage_bps / BPS * sum(map(abs, deltas.values()))
+    gain = (
+        sum(value(m, before.position(m) + delta) - value(m, before.position(m)) for m, delta in deltas.items())
+        - Fraction(config.gas_cost) * len(trades)
+        - Fraction(config.slippage_bps) / BPS * sum(map(abs, deltas.values()))
     )
+    try:
+        return float(gain)
+    except OverflowError:
+        return math.inf if gain > 0 else -math.inf
 
 
 def chord_slack(before: VaultState, forecasts, config: AllocatorConfig) -> float:
