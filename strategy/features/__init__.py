@@ -43,7 +43,7 @@ from strategy.features.news import RISK_TERMS, news_features
 
 DEFAULT_WINDOWS = (3, 7, 30)
 
-__all__ = ["DEFAULT_WINDOWS", "RISK_TERMS", "build_features"]
+__all__ = ["DEFAULT_WINDOWS", "RISK_TERMS", "build_features", "wide_features"]
 
 
 def build_features(
@@ -58,6 +58,18 @@ def build_features(
     ``news`` is a canonical news table; matching it to pools needs ``pools_meta`` (pool, project, symbol,
     stablecoin). The columns are the same whatever is given; what cannot be computed is NaN.
     """
+    panel = DailyPanel(history)
+    return panel.long(wide_features(panel, news, pools_meta, windows=windows))
+
+
+def wide_features(
+    panel: DailyPanel,
+    news: pd.DataFrame | None = None,
+    pools_meta: pd.DataFrame | None = None,
+    *,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+) -> dict[str, pd.DataFrame]:
+    """`build_features` as wide (days × pools) frames by name, on ``panel``'s grid (for `DailyPanel.long`)."""
     if news is None:  # same columns, all unknown: no pool is matchable
         news = pd.DataFrame({c: pd.Series(dtype=TIMESTAMP_DTYPE if c == TIMESTAMP else "str") for c in NEWS_COLUMNS})
         news_pools = pd.DataFrame({c: pd.Series(dtype="str") for c in POOL_META_COLUMNS})
@@ -65,8 +77,7 @@ def build_features(
         raise DataError("news features need pools_meta to match items to pools", field="pools_meta")
     else:
         news_pools = pools_meta
-    panel = DailyPanel(history)
     stablecoin = pools_meta.set_index(POOL)["stablecoin"] if pools_meta is not None else None
     features = market_features(panel, stablecoin, windows)
     features |= news_features(panel, news, news_pools, windows)
-    return panel.long(features)
+    return features

@@ -12,7 +12,7 @@ import pandas as pd
 
 from strategy.data.daily import DailyPanel
 from strategy.data.schema import TIMESTAMP
-from strategy.features import build_features
+from strategy.features import wide_features
 from strategy.targets import FWD_APY_MEAN, WORST_FALL, TargetParams, build_targets
 
 BASELINE = "apy_mean_7d"
@@ -24,15 +24,20 @@ RISK_TARGET = "adverse_event"
 def persistence_apy(history: pd.DataFrame, days: int = BASELINE_DAYS) -> pd.Series:
     """Mean APY of each pool over days t-days+1 ... t (the rows there are), indexed by (timestamp, pool)."""
     panel = DailyPanel(history)
-    trailing = panel.wide("apy").rolling(days, min_periods=1).mean()
-    return panel.long({BASELINE: trailing})[BASELINE]
+    return panel.long({BASELINE: _trailing_apy(panel, days)})[BASELINE]
+
+
+def _trailing_apy(panel: DailyPanel, days: int) -> pd.DataFrame:
+    return panel.wide("apy").rolling(days, min_periods=1).mean()
 
 
 def model_features(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta: pd.DataFrame | None) -> pd.DataFrame:
-    """`build_features` plus the persistence baseline; every value at t uses only data known at t."""
-    features = build_features(history, news, pools_meta)
-    features[BASELINE] = persistence_apy(history)
-    return features
+    """`strategy.features.build_features` plus the persistence baseline; every value at t uses only data known
+    at t. One panel, gathered into rows once, for both."""
+    panel = DailyPanel(history)
+    features = wide_features(panel, news, pools_meta)
+    features[BASELINE] = _trailing_apy(panel, BASELINE_DAYS)
+    return panel.long(features)
 
 
 def labelled_targets(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta: pd.DataFrame | None,
