@@ -57,6 +57,10 @@ class DailyPanel:
         values = np.full((len(self.days), len(self.pools)), np.nan)
         if column in self.history:
             values[self._rows, self._cols] = self.history[column].to_numpy(dtype="float64")
+        return self.frame(values)
+
+    def frame(self, values: np.ndarray) -> pd.DataFrame:
+        """A days × pools array as a frame on the panel's days and pools."""
         return pd.DataFrame(values, index=self.days, columns=self.pools)
 
     def per_pool(self, values: pd.Series | None) -> pd.DataFrame:
@@ -65,8 +69,9 @@ class DailyPanel:
         return pd.DataFrame(np.broadcast_to(row, (len(self.days), len(self.pools))), index=self.days,
                             columns=self.pools)
 
-    def long(self, wide_frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    def long(self, wide_frames: Mapping[str, pd.DataFrame | np.ndarray]) -> pd.DataFrame:
         """One column per wide frame, one row per history row, indexed by (timestamp, pool) in that order.
+        An array is taken as days × pools of the panel already; a frame is first put on the panel's grid.
 
         The rows are gathered in that order into one matrix, column by column, that becomes the frame as it
         is: one copy of the result beside the wide frames (a frame built from a dict of columns and then
@@ -75,7 +80,9 @@ class DailyPanel:
         rows, cols = self._rows[order], self._cols[order]
         matrix = np.empty((len(wide_frames), len(order)), dtype="float64")
         for i, frame in enumerate(wide_frames.values()):
-            matrix[i] = frame.reindex(index=self.days, columns=self.pools).to_numpy(dtype="float64")[rows, cols]
+            values = frame if isinstance(frame, np.ndarray) else \
+                frame.reindex(index=self.days, columns=self.pools).to_numpy(dtype="float64")
+            matrix[i] = values[rows, cols]
         index = pd.MultiIndex.from_arrays([self.history[TIMESTAMP].array.take(order),
                                            self.history[POOL].array.take(order)], names=[TIMESTAMP, POOL])
         return pd.DataFrame(matrix.T, index=index, columns=list(wide_frames), copy=False)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from strategy.data.checks import TIMESTAMP_DTYPE
@@ -68,8 +69,8 @@ def wide_features(
     pools_meta: pd.DataFrame | None = None,
     *,
     windows: Sequence[int] = DEFAULT_WINDOWS,
-) -> dict[str, pd.DataFrame]:
-    """`build_features` as wide (days × pools) frames by name, on ``panel``'s grid (for `DailyPanel.long`)."""
+) -> dict[str, np.ndarray]:
+    """`build_features` as wide (days × pools) arrays by name, on ``panel``'s grid (for `DailyPanel.long`)."""
     if news is None:  # same columns, all unknown: no pool is matchable
         news = pd.DataFrame({c: pd.Series(dtype=TIMESTAMP_DTYPE if c == TIMESTAMP else "str") for c in NEWS_COLUMNS})
         news_pools = pd.DataFrame({c: pd.Series(dtype="str") for c in POOL_META_COLUMNS})

@@ -36,8 +36,8 @@ MATCH_MEMO_ITEMS = 1 << 16  # distinct texts whose search result is kept, for ea
 
 def news_features(
     panel: DailyPanel, news: pd.DataFrame, pools_meta: pd.DataFrame, windows: Sequence[int]
-) -> dict[str, pd.DataFrame]:
-    """Wide (days × pools) frames: item counts, risk-item counts and sentiment over trailing windows.
+) -> dict[str, np.ndarray]:
+    """Wide (days × pools) arrays: item counts, risk-item counts and sentiment over trailing windows.
 
     Pools missing from ``pools_meta`` get NaN (they cannot be matched), the others 0 when nothing matched.
     """
@@ -96,13 +96,12 @@ def _trailing_sum(counts: np.ndarray, window: int) -> np.ndarray:
 
 
 def _on_panel(panel: DailyPanel, grid: pd.DatetimeIndex, pools_meta: pd.DataFrame,
-              features: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
+              features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Each grid-days × pools array on the panel's days (all on the grid), NaN for the pools `pools_meta`
     lacks."""
     rows = grid.get_indexer(panel.days)
     known = panel.pools.isin(pools_meta[POOL])
-    return {name: pd.DataFrame(np.where(known, values[rows], np.nan), index=panel.days, columns=panel.pools)
-            for name, values in features.items()}
+    return {name: np.where(known, values[rows], np.nan) for name, values in features.items()}
 
 
 def incident_days(panel: DailyPanel, news: pd.DataFrame, pools_meta: pd.DataFrame) -> pd.DataFrame:

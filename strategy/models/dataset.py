@@ -36,7 +36,7 @@ def model_features(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta:
     at t. One panel, gathered into rows once, for both."""
     panel = DailyPanel(history)
     features = wide_features(panel, news, pools_meta)
-    features[BASELINE] = _trailing_apy(panel, BASELINE_DAYS)
+    features[BASELINE] = _trailing_apy(panel, BASELINE_DAYS).to_numpy()
     return panel.long(features)
 
 
