@@ -32,6 +32,7 @@ HEDGE_PATTERN = r"\b(?:could|may|might|warns?|warning|fears?|worries|rumou?rs?|p
 _MIN_KEYWORD_LENGTH = 3
 SENTIMENT_MEMO_ITEMS = 1 << 16  # distinct texts whose score is kept (some 20 MiB at most)
 MATCH_MEMO_ITEMS = 1 << 16  # distinct texts whose search result is kept, for each pattern
+KEYWORDS_MEMO_ITEMS = 64  # distinct pool tables whose keywords are kept
 
 
 def news_features(
@@ -50,17 +51,16 @@ def news_features(
     weights = matched.to_numpy(dtype=float)
     start = min(panel.days[0], day.min()) if len(day) else panel.days[0]
     grid = pd.date_range(start, panel.days[-1], freq="D", name=TIMESTAMP)
+    rows = grid.get_indexer(day)  # each item's grid day; -1 past the grid
     marks = {  # items × pools, 0 or 1
         "count": weights,
         "risk": weights * risky[:, None],
         "incident": incident_matches(news, pools_meta).reindex(columns=panel.pools, fill_value=False)
         .to_numpy(dtype=float),
     }
-    counts = {name: _daily_counts(values, day, grid) for name, values in marks.items()}  # grid days × pools
-    sentiment_sum, sentiment_low = (
-        pd.DataFrame(values, index=day, columns=panel.pools).groupby(level=0).agg(how).reindex(grid, fill_value=fill)
-        for values, how, fill in ((weights * sentiment[:, None], "sum", 0.0),
-                                  (np.where(weights > 0, sentiment[:, None], np.nan), "min", np.nan)))
+    counts = {name: _daily_counts(values, rows, len(grid)) for name, values in marks.items()}  # grid days × pools
+    sentiment_sum = _by_day(weights * sentiment[:, None], rows, len(grid), "sum", 0.0)
+    sentiment_low = _by_day(np.where(weights > 0, sentiment[:, None], np.nan), rows, len(grid), "min", np.nan)
 
     features: dict[str, np.ndarray] = {}
     for w in (1, *windows):
@@ -78,13 +78,23 @@ def news_features(
 # not, stay pandas' (its sums are compensated).
 
 
-def _daily_counts(marks: np.ndarray, day: pd.DatetimeIndex, grid: pd.DatetimeIndex) -> np.ndarray:
-    """Grid days × pools: the items' marks summed by day; items of a day past the grid are left out."""
-    rows = grid.get_indexer(day)
+def _daily_counts(marks: np.ndarray, rows: np.ndarray, days: int) -> np.ndarray:
+    """`days` × pools: the items' marks summed by grid row (`rows`); items past the grid (-1) are left out."""
     inside = rows >= 0
-    counts = np.zeros((len(grid), marks.shape[1]))
+    counts = np.zeros((days, marks.shape[1]))
     np.add.at(counts, rows[inside], marks[inside])
     return counts
+
+
+def _by_day(values: np.ndarray, rows: np.ndarray, days: int, how: str, fill: float) -> pd.DataFrame:
+    """`days` × pools: the items' values aggregated by grid row (`rows`) by pandas' groupby `how`, `fill` on days
+    without items; items past the grid (-1) are left out. Grouped by row number, not by timestamp: the same
+    groups in the same item order, without factorising timestamps."""
+    inside = rows >= 0
+    grouped = pd.DataFrame(values[inside]).groupby(rows[inside]).agg(how)
+    daily = np.full((days, values.shape[1]), fill)
+    daily[grouped.index.to_numpy()] = grouped.to_numpy()
+    return pd.DataFrame(daily)
 
 
 def _trailing_sum(counts: np.ndarray, window: int) -> np.ndarray:
@@ -127,18 +137,37 @@ def incident_matches(news: pd.DataFrame, pools_meta: pd.DataFrame) -> pd.DataFra
 
 def pool_keywords(pools_meta: pd.DataFrame, *, tokens: bool = True) -> list[tuple[str, str]]:
     """(pool, keyword) pairs, lower-case, one per distinct keyword of a pool (its protocol's, and its tokens
-    unless `tokens` is False), in the order they are first named. The words are cut by pandas' string methods,
-    whatever engine those run on; the pairs are gathered in Python (a handful of pools, where frames cost
-    more than they hold)."""
-    project = pools_meta["project"].astype("str").str.lower()
-    protocol = project.str.replace(r"-v\d+\b", "", regex=True)
+    unless `tokens` is False), in the order they are first named. Memoised by the pools and their texts: a
+    keeper's every cycle names the same pools."""
+    pools = pools_meta[POOL].tolist()
+    project = pools_meta["project"].astype("str")
+    symbol = pools_meta["symbol"].astype("str") if tokens else None
+    key = (tuple(pools), tuple(project.tolist()), None if symbol is None else tuple(symbol.tolist()))
+    try:
+        memo = _KEYWORDS.get(key)
+    except TypeError:  # an unhashable pool id: not memoised
+        return _pool_keywords(pools, project, symbol)
+    if memo is None:
+        if len(_KEYWORDS) >= KEYWORDS_MEMO_ITEMS:
+            _KEYWORDS.clear()
+        memo = _KEYWORDS[key] = tuple(_pool_keywords(pools, project, symbol))
+    return list(memo)
+
+
+_KEYWORDS: dict[tuple[object, ...], tuple[tuple[str, str], ...]] = {}
+
+
+def _pool_keywords(pools: list[str], project: pd.Series, symbol: pd.Series | None) -> list[tuple[str, str]]:
+    """`pool_keywords` of the pools' projects and symbols (str), unmemoised. The words are cut by pandas'
+    string methods, whatever engine those run on; the pairs are gathered in Python (a handful of pools, where
+    frames cost more than they hold)."""
+    protocol = project.str.lower().str.replace(r"-v\d+\b", "", regex=True)
     parts: list[pd.Series] = [
         protocol.str.split("-").str[0],  # "morpho"
         protocol.str.replace("-", " "),  # "morpho blue"
     ]
-    if tokens:
-        parts.append(pools_meta["symbol"].astype("str").str.lower().str.split(r"[-/ ]+", regex=True))
-    pools = pools_meta[POOL].tolist()
+    if symbol is not None:
+        parts.append(symbol.str.lower().str.split(r"[-/ ]+", regex=True))
     named = ((pool, word) for part in parts for pool, words in zip(pools, part.tolist(), strict=True)
              for word in (words if isinstance(words, list) else [words]))
     return list(dict.fromkeys((pool, word) for pool, word in named
@@ -153,24 +182,32 @@ def match_pools(text: pd.Series, keywords: Sequence[tuple[str, str]]) -> pd.Data
     incidence = np.zeros((len(unique), len(pools)), dtype=int)
     for pool, keyword in keywords:
         incidence[unique.index(keyword), pools.get_loc(pool)] = 1
-    hits = np.zeros((len(text), len(unique)), dtype=int)
-    for column, keyword in enumerate(unique):
-        hits[:, column] = contains(text, rf"(?<![a-z0-9]){re.escape(keyword)}(?![a-z0-9])")
-    return pd.DataFrame(hits @ incidence > 0, index=text.index, columns=pools)
+    hits = contains_each(text, [rf"(?<![a-z0-9]){re.escape(keyword)}(?![a-z0-9])" for keyword in unique])
+    return pd.DataFrame(hits.astype(int) @ incidence > 0, index=text.index, columns=pools)
 
 
 def contains(text: pd.Series, pattern: str) -> np.ndarray:
     """`text.str.contains(pattern, case=False, regex=True)` as booleans, each distinct text searched once per
     process for each pattern: by the same pandas call, on texts of the same dtype (so the same regex engine)."""
-    memo = _FOUND.setdefault(pattern, {})
-    if len(memo) > MATCH_MEMO_ITEMS:
-        memo.clear()
-    values = text.tolist()
-    unseen = [value for value in dict.fromkeys(values) if value not in memo]
-    if unseen:
-        found = pd.Series(unseen, dtype=text.dtype).str.contains(pattern, case=False, regex=True)
-        memo.update(zip(unseen, found.tolist(), strict=True))
-    return np.array([memo[value] for value in values], dtype=bool)
+    return contains_each(text, [pattern])[:, 0]
+
+
+def contains_each(text: pd.Series, patterns: Sequence[str]) -> np.ndarray:
+    """Items × patterns: `contains` of each pattern. The texts are told apart once for all the patterns (a
+    keeper's cycle searches the same items for a dozen keywords, each answer but the newest items' memoised)."""
+    codes, distinct = pd.factorize(text, use_na_sentinel=False)  # in order of first appearance
+    values = distinct.tolist()
+    found = np.empty((len(values), len(patterns)), dtype=bool)
+    for column, pattern in enumerate(patterns):
+        memo = _FOUND.setdefault(pattern, {})
+        if len(memo) > MATCH_MEMO_ITEMS:
+            memo.clear()
+        unseen = [value for value in values if value not in memo]
+        if unseen:
+            searched = pd.Series(unseen, dtype=text.dtype).str.contains(pattern, case=False, regex=True)
+            memo.update(zip(unseen, searched.tolist(), strict=True))
+        found[:, column] = [memo[value] for value in values]
+    return found[codes]
 
 
 # A keyword search is elementwise, and the keeper's cycles and a backtest's retrainings search the same items
@@ -180,7 +217,7 @@ _FOUND: dict[str, dict[str, bool]] = {}
 
 def sentiment_scores(text: pd.Series) -> pd.Series:
     """VADER compound score in [-1, 1] per text; each distinct text is scored once per process (`compound`)."""
-    return pd.Series([compound(t) for t in text], index=text.index, dtype=float)
+    return pd.Series([compound(t) for t in text.tolist()], index=text.index, dtype=float)
 
 
 # VADER is plain Python (about 0.1 ms an item) and a score depends on the text alone, while every keeper cycle
