@@ -44,13 +44,16 @@ class DailyPanel:
                 "strategy.data.align_to_daily first",
                 where="market history", row=f"row {off_grid.argmax()}", field=TIMESTAMP,
             )
-        if history.duplicated([POOL, TIMESTAMP]).any():
-            raise DataError("more than one row per pool and day", where="market history", field=TIMESTAMP)
         self.history = history
         self.days = pd.date_range(timestamps.min(), timestamps.max(), freq="D", name=TIMESTAMP)
-        self.pools = pd.Index(sorted(history[POOL].unique()), name=POOL)
         self._rows = self.days.get_indexer(pd.Index(timestamps))
-        self._cols = self.pools.get_indexer(history[POOL])
+        self._cols, pools = pd.factorize(history[POOL], sort=True)  # each row's pool number and the sorted pools
+        if (self._cols < 0).any():
+            raise DataError("missing pool", where="market history", row=f"row {self._cols.argmin()}", field=POOL)
+        self.pools = pd.Index(pools, name=POOL)
+        # (day, pool) cells: as the days and pools are distinct, a cell named twice is a repeated (pool, day)
+        if len(history) and np.bincount(self._rows * len(self.pools) + self._cols).max() > 1:
+            raise DataError("more than one row per pool and day", where="market history", field=TIMESTAMP)
 
     def wide(self, column: str) -> pd.DataFrame:
         """Days × pools; NaN where a pool has no row that day (or the history lacks the optional column)."""
