@@ -11,7 +11,8 @@ and maps results back to the history's rows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -86,6 +87,14 @@ class DailyPanel:
             values = frame if isinstance(frame, np.ndarray) else \
                 frame.reindex(index=self.days, columns=self.pools).to_numpy(dtype="float64")
             matrix[i] = values[rows, cols]
-        index = pd.MultiIndex.from_arrays([self.history[TIMESTAMP].array.take(order),
-                                           self.history[POOL].array.take(order)], names=[TIMESTAMP, POOL])
-        return pd.DataFrame(matrix.T, index=index, columns=list(wide_frames), copy=False)
+        return pd.DataFrame(matrix.T, index=self._long_index(order, rows, cols), columns=list(wide_frames),
+                            copy=False)
+
+    def _long_index(self, order: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> pd.MultiIndex:
+        """`MultiIndex.from_arrays` of the rows' timestamps and pools in `order`, from the day and pool numbers
+        known already: the levels are the days that have rows and the pools, as it would factorise them."""
+        _, first, day_codes = np.unique(rows, return_index=True, return_inverse=True)
+        days = pd.Index(self.history[TIMESTAMP].array.take(order[first]), name=TIMESTAMP)
+        codes = cast("list[Sequence[int]]", [day_codes, cols])  # arrays: pandas' stubs ask for sequences
+        return pd.MultiIndex(levels=[days, self.pools], codes=codes, names=[TIMESTAMP, POOL],
+                             verify_integrity=False)
