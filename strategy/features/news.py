@@ -42,7 +42,8 @@ def news_features(
 
     Pools missing from ``pools_meta`` get NaN (they cannot be matched), the others 0 when nothing matched.
     """
-    text = news["title"].fillna("") + ". " + news["summary"].fillna("")
+    title = news["title"].fillna("")
+    text = title + ". " + news["summary"].fillna("")
     matched = match_pools(text, pool_keywords(pools_meta)).reindex(columns=panel.pools, fill_value=False)
     day = pd.DatetimeIndex(news[TIMESTAMP].dt.ceil("D"))
     sentiment = sentiment_scores(text).to_numpy()
@@ -55,7 +56,7 @@ def news_features(
     marks = {  # items × pools, 0 or 1
         "count": weights,
         "risk": weights * risky[:, None],
-        "incident": incident_matches(news, pools_meta).reindex(columns=panel.pools, fill_value=False)
+        "incident": _incident_matches(title, text, pools_meta).reindex(columns=panel.pools, fill_value=False)
         .to_numpy(dtype=float),
     }
     counts = {name: _daily_counts(values, rows, len(grid)) for name, values in marks.items()}  # grid days × pools
@@ -129,7 +130,11 @@ def incident_matches(news: pd.DataFrame, pools_meta: pd.DataFrame) -> pd.DataFra
     HEDGE_PATTERN in its title) and names the pool's protocol in its title. Tokens are not enough: "USDC" is
     in every stablecoin story."""
     title = news["title"].fillna("")
-    text = title + ". " + news["summary"].fillna("")
+    return _incident_matches(title, title + ". " + news["summary"].fillna(""), pools_meta)
+
+
+def _incident_matches(title: pd.Series, text: pd.Series, pools_meta: pd.DataFrame) -> pd.DataFrame:
+    """`incident_matches` of the items' titles and texts (title. summary)."""
     reports = contains(text, INCIDENT_PATTERN) & ~contains(title, HEDGE_PATTERN)
     named = match_pools(title, pool_keywords(pools_meta, tokens=False))
     return named & reports[:, None]
