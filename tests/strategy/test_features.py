@@ -19,6 +19,7 @@ from strategy.features.news import (
     RISK_PATTERN,
     compound,
     contains,
+    pool_keywords,
     sentiment_scores,
 )
 from strategy.synthetic import generate_market
@@ -178,6 +179,19 @@ def test_keyword_searches_are_pandas_own_each_text_searched_once(synthetic_or_re
         compound.cache_clear()
         cold = build_features(market.history, news, market.pools)
         pd.testing.assert_frame_equal(build_features(market.history, news, market.pools), cold, check_exact=True)
+
+
+def test_pool_keywords_are_memoised_by_the_pools_texts_never_stale():
+    """The memo answers a pool table it has seen with its keywords, and another project or symbol of the same
+    pools with their own; what a caller does to an answer changes no later one."""
+    first = pool_keywords(meta(("a", "aave-v3", "USDC", True)))
+    assert first == [("a", "aave"), ("a", "usdc")]
+    first.append(("a", "changed"))
+    assert pool_keywords(meta(("a", "aave-v3", "USDC", True))) == [("a", "aave"), ("a", "usdc")]
+    assert pool_keywords(meta(("a", "morpho-blue", "USDC", True))) == [("a", "morpho"), ("a", "morpho blue"),
+                                                                        ("a", "usdc")]
+    assert pool_keywords(meta(("a", "aave-v3", "USDT", True))) == [("a", "aave"), ("a", "usdt")]
+    assert pool_keywords(meta(("a", "aave-v3", "USDT", True)), tokens=False) == [("a", "aave")]
 
 
 def test_news_at_midnight_counts_that_day_a_second_later_counts_the_next():
