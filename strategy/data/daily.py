@@ -61,10 +61,6 @@ class DailyPanel:
         values = np.full((len(self.days), len(self.pools)), np.nan)
         if column in self.history:
             values[self._rows, self._cols] = self.history[column].to_numpy(dtype="float64")
-        return self.frame(values)
-
-    def frame(self, values: np.ndarray) -> pd.DataFrame:
-        """A days × pools array as a frame on the panel's days and pools."""
         return pd.DataFrame(values, index=self.days, columns=self.pools)
 
     def per_pool(self, values: pd.Series | None) -> pd.DataFrame:

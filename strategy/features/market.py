@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from pandas.api.typing import Rolling
 
 from strategy.data.daily import DailyPanel
+from strategy.features.windows import trailing
 
 
 def market_features(
@@ -36,8 +36,8 @@ def market_features(
     features["apy_reward_chg_7d"] = reward - _shift(reward, 7)
     for w in windows:
         features[f"apy_ewm_{w}d"] = frames["apy"].ewm(span=w).mean().to_numpy()
-        features[f"apy_vol_{w}d"] = frames["apy"].rolling(w, min_periods=2).std().to_numpy()
-    mean_30, std_30 = _rolling(frames["apy"], 30).mean().to_numpy(), _rolling(frames["apy"], 30).std().to_numpy()
+        features[f"apy_vol_{w}d"] = trailing(apy, w, 2, "std")
+    mean_30, std_30 = _trailing(apy, 30, "mean"), _trailing(apy, 30, "std")
     features["apy_z_30d"] = (apy - mean_30) / _where(std_30 > 0, std_30)
 
     log_tvl = np.log1p(tvl)
@@ -45,20 +45,20 @@ def market_features(
     for w in changes:
         features[f"tvl_growth_{w}d"] = log_tvl - _shift(log_tvl, w)
     for w in windows:
-        peak = frames["tvl_usd"].rolling(w, min_periods=1).max().to_numpy()
+        peak = trailing(tvl, w, 1, "max")
         features[f"tvl_drawdown_{w}d"] = tvl / _where(peak > 0, peak) - 1
-    features["tvl_flow_vol_30d"] = _rolling(panel.frame(features["tvl_growth_1d"]), 30).std().to_numpy()
+    features["tvl_flow_vol_30d"] = _trailing(features["tvl_growth_1d"], 30, "std")
 
     log_price = np.log(price)
     features["price_ret_1d"] = log_price - _shift(log_price, 1)
     features["price_ret_7d"] = log_price - _shift(log_price, 7)
     for w in (7, 30):
-        features[f"price_vol_{w}d"] = _rolling(panel.frame(features["price_ret_1d"]), w).std().to_numpy()
+        features[f"price_vol_{w}d"] = _trailing(features["price_ret_1d"], w, "std")
     is_stable = panel.per_pool(stablecoin).to_numpy()
     peg_deviation = _where(is_stable == 1.0, price - 1.0)
     features["peg_dev"] = peg_deviation
     for w in (7, 30):
-        features[f"peg_dev_max_{w}d"] = panel.frame(np.abs(peg_deviation)).rolling(w, min_periods=1).max().to_numpy()
+        features[f"peg_dev_max_{w}d"] = trailing(np.abs(peg_deviation), w, 1, "max")
 
     features |= utilization_features(frames["apy"], frames["tvl_usd"], utilization)
 
@@ -144,7 +144,7 @@ def _rate_curve(apy: pd.DataFrame, utilization: pd.DataFrame) -> dict[str, np.nd
       utilization went back to its recent level along that slope (negative after a spike above the kink).
     """
     slope = rate_curve_slope(apy, utilization).to_numpy()
-    recent = utilization.rolling(REVERSION_DAYS, min_periods=1).mean().to_numpy()
+    recent = trailing(utilization.to_numpy(), REVERSION_DAYS, 1, "mean")
     return {
         f"apy_util_slope_{RATE_CURVE_DAYS}d": slope,
         f"apy_util_reversion_{RATE_CURVE_DAYS}d": slope * (recent - utilization.to_numpy()),
@@ -155,11 +155,13 @@ def rate_curve_slope(apy: pd.DataFrame, utilization: pd.DataFrame) -> pd.DataFra
     """APY points per unit of utilization: the least-squares slope of each pool's APY on its utilization over
     the last RATE_CURVE_DAYS (half of them observed); NaN where utilization barely moved. Both frames of one
     panel (the same days and pools)."""
-    window = utilization.rolling(RATE_CURVE_DAYS, min_periods=RATE_CURVE_DAYS // 2)
-    variance = window.var().to_numpy()
-    return window.cov(apy).div(_where(window.std().to_numpy() > MIN_UTILIZATION_STD, variance))
+    u = utilization.to_numpy()
+    window = (RATE_CURVE_DAYS, RATE_CURVE_DAYS // 2)
+    spread, variance = trailing(u, *window, "std"), trailing(u, *window, "var")
+    slope = trailing(u, *window, "cov", apy.to_numpy()) / _where(spread > MIN_UTILIZATION_STD, variance)
+    return pd.DataFrame(slope, index=utilization.index, columns=utilization.columns)
 
 
-def _rolling(frame: pd.DataFrame, window: int) -> Rolling:
-    """A trailing window that needs about half its days observed (at least two, for a deviation)."""
-    return frame.rolling(window, min_periods=max(2, window // 2))
+def _trailing(values: np.ndarray, window: int, how: str) -> np.ndarray:
+    """`trailing` over a window that needs about half its days observed (at least two, for a deviation)."""
+    return trailing(values, window, max(2, window // 2), how)

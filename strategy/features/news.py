@@ -20,6 +20,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from strategy.data.daily import DailyPanel
 from strategy.data.schema import POOL, TIMESTAMP
+from strategy.features.windows import trailing
 
 RISK_TERMS = ("exploit", "hack", "depeg", "pause", "insolvency")
 # The risk terms and their inflections: exploited, hacker, de-pegged, paused, insolvent, ...
@@ -69,9 +70,9 @@ def news_features(
             features[f"news_{label}_{w}d"] = _trailing_sum(counts[name], w)
     for w in windows:
         count = features[f"news_count_{w}d"]
-        features[f"news_sentiment_mean_{w}d"] = (sentiment_sum.rolling(w, min_periods=1).sum().to_numpy()
+        features[f"news_sentiment_mean_{w}d"] = (trailing(sentiment_sum, w, 1, "sum")
                                                  / np.where(count > 0, count, np.nan))
-        features[f"news_sentiment_min_{w}d"] = sentiment_low.rolling(w, min_periods=1).min().to_numpy()
+        features[f"news_sentiment_min_{w}d"] = trailing(sentiment_low, w, 1, "min")
     return _on_panel(panel, grid, pools_meta, features)
 
 
@@ -87,7 +88,7 @@ def _daily_counts(marks: np.ndarray, rows: np.ndarray, days: int) -> np.ndarray:
     return counts
 
 
-def _by_day(values: np.ndarray, rows: np.ndarray, days: int, how: str, fill: float) -> pd.DataFrame:
+def _by_day(values: np.ndarray, rows: np.ndarray, days: int, how: str, fill: float) -> np.ndarray:
     """`days` × pools: the items' values aggregated by grid row (`rows`) by pandas' groupby `how`, `fill` on days
     without items; items past the grid (-1) are left out. Grouped by row number, not by timestamp: the same
     groups in the same item order, without factorising timestamps."""
@@ -95,7 +96,7 @@ def _by_day(values: np.ndarray, rows: np.ndarray, days: int, how: str, fill: flo
     grouped = pd.DataFrame(values[inside]).groupby(rows[inside]).agg(how)
     daily = np.full((days, values.shape[1]), fill)
     daily[grouped.index.to_numpy()] = grouped.to_numpy()
-    return pd.DataFrame(daily)
+    return daily
 
 
 def _trailing_sum(counts: np.ndarray, window: int) -> np.ndarray:

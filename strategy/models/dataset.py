@@ -8,11 +8,13 @@ nothing better they fall back to the baseline they are measured against.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from strategy.data.daily import DailyPanel
 from strategy.data.schema import TIMESTAMP
 from strategy.features import wide_features
+from strategy.features.windows import trailing
 from strategy.targets import FWD_APY_MEAN, WORST_FALL, TargetParams, build_targets
 
 BASELINE = "apy_mean_7d"
@@ -27,8 +29,8 @@ def persistence_apy(history: pd.DataFrame, days: int = BASELINE_DAYS) -> pd.Seri
     return panel.long({BASELINE: _trailing_apy(panel, days)})[BASELINE]
 
 
-def _trailing_apy(panel: DailyPanel, days: int) -> pd.DataFrame:
-    return panel.wide("apy").rolling(days, min_periods=1).mean()
+def _trailing_apy(panel: DailyPanel, days: int) -> np.ndarray:
+    return trailing(panel.wide("apy").to_numpy(), days, 1, "mean")
 
 
 def model_features(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta: pd.DataFrame | None) -> pd.DataFrame:
@@ -36,7 +38,7 @@ def model_features(history: pd.DataFrame, news: pd.DataFrame | None, pools_meta:
     at t. One panel, gathered into rows once, for both."""
     panel = DailyPanel(history)
     features = wide_features(panel, news, pools_meta)
-    features[BASELINE] = _trailing_apy(panel, BASELINE_DAYS).to_numpy()
+    features[BASELINE] = _trailing_apy(panel, BASELINE_DAYS)
     return panel.long(features)
 
 
