@@ -21,7 +21,8 @@ def market_features(
     """Wide (days × pools) feature arrays by name; ``stablecoin`` (bool per pool) enables peg features.
 
     Elementwise steps run on the arrays (the same numpy operations pandas would call, without its per-call
-    alignment: on a few pools that was most of the time); windows, ranks and medians stay pandas' own."""
+    alignment: on a few pools that was most of the time); windows (`strategy.features.windows`), EWMs, ranks
+    and medians stay pandas' own."""
     frames = {column: panel.wide(column) for column in ("apy", "apy_base", "apy_reward", "tvl_usd", "price")}
     apy, base, reward, tvl, price = (frame.to_numpy() for frame in frames.values())
     utilization = panel.wide("utilization")
@@ -131,8 +132,8 @@ def _supply_and_borrow(tvl: pd.DataFrame, utilization: pd.DataFrame) -> dict[str
 def supplied_usd(tvl: pd.DataFrame, utilization: pd.DataFrame) -> pd.DataFrame:
     """What depositors supplied: available liquidity (DeFiLlama's TVL of a lending market) / (1 - utilization);
     NaN where utilization is unknown or 1. Both frames of one panel (the same days and pools)."""
-    below_one = utilization.to_numpy()
-    return tvl.div(1 - _where(below_one < 1, below_one))
+    u = utilization.to_numpy()
+    return tvl.div(1 - _where(u < 1, u))
 
 
 def _rate_curve(apy: pd.DataFrame, utilization: pd.DataFrame) -> dict[str, np.ndarray]:

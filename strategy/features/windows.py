@@ -3,8 +3,8 @@
 `DataFrame.rolling` runs its kernel once per column, with its setup each time; on a panel of a few hundred
 days that setup is most of the cost. Here the columns are laid end to end in one series and every window is
 cut at its column's first day, so one call computes them all, by the same kernels on the same values in the
-same order: the same bits as the frame's rolling (each kernel starts afresh where a window does not overlap
-the one before, as at a column's first day).
+same order. The bits are the frame's rolling's: a kernel starts its running sums afresh where a window does not
+overlap the one before, as at a column's first day (tests/strategy/test_windows.py compares them).
 """
 
 from __future__ import annotations
