@@ -171,3 +171,20 @@ def test_generated_feeds_read_as_feedparser_reads_them(content):
     """Whatever the fast path reads, it reads as feedparser does; items feedparser's rules would change (markup,
     entities, a guid taken for the link, Windows-1252 characters) go to feedparser."""
     assert_read_as_feedparser_reads(content)
+
+
+@pytest.mark.parametrize(("date", "moment"), [
+    ("Sat, 01 Jun 2024 08:00:00 +0530", datetime(2024, 6, 1, 8, tzinfo=timezone(timedelta(hours=5, minutes=30)))),
+    ("01 Jan 1970 00:00:00 -0001", datetime(1970, 1, 1, tzinfo=timezone(-timedelta(minutes=1)))),
+    ("31 Dec 1969 23:59:59 GMT", datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)),
+    ("29 Feb 2024 12:00:00 +0000", datetime(2024, 2, 29, 12, tzinfo=UTC)),
+    ("29 Feb 2023 12:00:00 GMT", None),  # no such day
+    ("01 Jan 0001 00:30:00 +0100", None),  # before the first moment a datetime holds, in UTC
+    ("31 Dec 9999 23:00:00 -0100", None),  # after the last
+])
+def test_a_date_is_its_utc_seconds_or_left_to_feedparser(date, moment):
+    feed = ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>w</title><item>'
+            f"<title>t</title><link>https://x.example/a</link><pubDate>{date}</pubDate></item></channel></rss>")
+    entries = plain_entries(feed.encode())
+    assert (entries is None) if moment is None else entries == [
+        PlainEntry(title="t", link="https://x.example/a", summary=None, time=int(moment.timestamp()))]
