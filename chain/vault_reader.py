@@ -27,6 +27,7 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3RPCEr
 from web3.types import BlockIdentifier, RPCEndpoint, RPCResponse
 
 from chain.deployment import Deployment
+from chain.logs import event_logs
 from chain.rpc import batching_provider
 from strategy.guardrails import Guardrails, MarketLimits, VaultState
 from strategy.safe_json import loads
@@ -274,17 +275,10 @@ class VaultReader:
 
     @cached_property
     def _deployed_block(self) -> int:
-        low = 0
-        high: int = self.w3.eth.block_number  # a BlockNumber; the search narrows it with plain ints
-        if not self.w3.eth.get_code(self.address, high):
+        latest = self.w3.eth.block_number
+        if not self.w3.eth.get_code(self.address, latest):
             raise ValueError(f"no contract at {self.address} on chain {self.w3.eth.chain_id}")
-        while low < high:
-            middle = (low + high) // 2
-            if self.w3.eth.get_code(self.address, middle):
-                high = middle
-            else:
-                low = middle + 1
-        return low
+        return _first_block(0, latest, lambda block: bool(self.w3.eth.get_code(self.address, block)))
 
     # -- the whole vault ----------------------------------------------------------------------------
 
@@ -337,7 +331,7 @@ class VaultReader:
         """Proposed rebalances still live at `block` (not run, rejected or past their deadline), oldest first."""
         number = self._block_number(block)
         now = self.w3.eth.get_block(number)["timestamp"]
-        logs = self.contract.events.RebalanceProposed().get_logs(from_block=self.deployed_block(), to_block=number)
+        logs = event_logs(self.contract.events.RebalanceProposed(), self.deployed_block(), number)
         live = {}
         for log in sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"])):
             deadline, approved = self._call("proposals", log["args"]["id"], block=number)
@@ -408,7 +402,7 @@ class VaultReader:
         first, last = max(from_block, self.deployed_block()), self._block_number(to_block)
         if first > last:
             return []  # nodes refuse a range that starts after its end
-        logs = self.contract.events.Rebalanced().get_logs(from_block=first, to_block=last)
+        logs = event_logs(self.contract.events.Rebalanced(), first, last)
         times = {n: self.w3.eth.get_block(n)["timestamp"] for n in {log["blockNumber"] for log in logs}}
         return [RebalanceEvent(
             block=log["blockNumber"], time=times[log["blockNumber"]], tx_hash=log["transactionHash"].to_0x_hex(),
@@ -483,6 +477,18 @@ class VaultReader:
         return MarketSnapshot(address=address, name=self._market_names[address],
                               position=self._call("position", address, block=block), cap_bps=cap_bps,
                               cap_abs=cap_abs, rate=_optional(market.functions.rate_per_second(), block))
+
+
+def _first_block(low: int, high: int, reached: Callable[[int], bool]) -> int:
+    """The first block of `low`..`high` that has `reached` (which, once true, stays true), by binary search; `high`
+    when none before it has."""
+    while low < high:
+        middle = (low + high) // 2
+        if reached(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def _state_of(vault: dict[str, Any], markets: dict[str, dict[str, Any]]) -> VaultState:
