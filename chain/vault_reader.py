@@ -280,6 +280,10 @@ class VaultReader:
             raise ValueError(f"no contract at {self.address} on chain {self.w3.eth.chain_id}")
         return _first_block(0, latest, lambda block: bool(self.w3.eth.get_code(self.address, block)))
 
+    @cached_property
+    def _proposal_ttl(self) -> int:
+        return self._call("PROPOSAL_TTL")
+
     # -- the whole vault ----------------------------------------------------------------------------
 
     def snapshot(self, block: BlockIdentifier = "latest") -> VaultSnapshot:
@@ -328,10 +332,11 @@ class VaultReader:
         return _guardrails_of(vault, markets, state)
 
     def proposals(self, block: BlockIdentifier = "latest") -> list[Proposal]:
-        """Proposed rebalances still live at `block` (not run, rejected or past their deadline), oldest first."""
+        """Proposed rebalances still live at `block` (not run, rejected or past their deadline), oldest first. Only
+        the logs of the last PROPOSAL_TTL seconds are read: an older proposal is past its deadline."""
         number = self._block_number(block)
         now = self.w3.eth.get_block(number)["timestamp"]
-        logs = event_logs(self.contract.events.RebalanceProposed(), self.deployed_block(), number)
+        logs = event_logs(self.contract.events.RebalanceProposed(), self._proposed_since(number, now), number)
         live = {}
         for log in sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"])):
             deadline, approved = self._call("proposals", log["args"]["id"], block=number)
@@ -343,6 +348,14 @@ class VaultReader:
                     allocations=tuple((Web3.to_checksum_address(a["market"]), a["assets"])
                                       for a in args["allocations"]))
         return list(live.values())
+
+    def _proposed_since(self, number: int, now: int) -> int:
+        """The first block that can hold the proposal of a rebalance live at `now` (block `number`'s time): one
+        lives PROPOSAL_TTL seconds from its block's time (Vault.vy `propose_rebalance`, which a proposal of the
+        same id again restarts), and block times never decrease."""
+        oldest = now - self._proposal_ttl
+        return _first_block(self.deployed_block(), number,
+                            lambda block: self.w3.eth.get_block(block)["timestamp"] >= oldest)
 
     def state(self, block: BlockIdentifier = "latest") -> VaultState:
         """Idle, every listed market's position and what it can pay back, the last rebalance time and the pause
