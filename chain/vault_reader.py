@@ -352,10 +352,10 @@ class VaultReader:
     def _proposed_since(self, number: int, now: int) -> int:
         """The first block that can hold the proposal of a rebalance live at `now` (block `number`'s time): one
         lives PROPOSAL_TTL seconds from its block's time (Vault.vy `propose_rebalance`, which a proposal of the
-        same id again restarts), and block times never decrease."""
+        same id again restarts), and block times never decrease. Searched from block 0, not `deployed_block`: block
+        headers are kept by every node, the state `deployed_block` reads only by archive nodes."""
         oldest = now - self._proposal_ttl
-        return _first_block(self.deployed_block(), number,
-                            lambda block: self.w3.eth.get_block(block)["timestamp"] >= oldest)
+        return _first_block(0, number, lambda block: self.w3.eth.get_block(block)["timestamp"] >= oldest)
 
     def state(self, block: BlockIdentifier = "latest") -> VaultState:
         """Idle, every listed market's position and what it can pay back, the last rebalance time and the pause
