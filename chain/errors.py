@@ -52,7 +52,8 @@ class ContractRevert(Exception):
 
 
 class RpcUnavailable(ConnectionError):
-    """No RPC endpoint answered (connection refused, timeout, HTTP error); the message names every URL tried."""
+    """No RPC endpoint answered (connection refused, timeout, HTTP error); the message names every URL tried. Also
+    an RPC refusing what cannot be asked in smaller parts (eth_getLogs of one block, `chain.logs`)."""
 
     def __init__(self, message: str, urls: Sequence[str] = ()) -> None:
         super().__init__(message)
