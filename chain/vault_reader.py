@@ -336,7 +336,7 @@ class VaultReader:
         the logs of the last PROPOSAL_TTL seconds are read: an older proposal is past its deadline."""
         number = self._block_number(block)
         now = self.w3.eth.get_block(number)["timestamp"]
-        logs = event_logs(self.contract.events.RebalanceProposed(), self._proposed_since(number, now), number)
+        logs = event_logs(self.contract.events.RebalanceProposed(), self.proposals_since(now, number), number)
         live = {}
         for log in sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"])):
             deadline, approved = self._call("proposals", log["args"]["id"], block=number)
@@ -349,13 +349,17 @@ class VaultReader:
                                       for a in args["allocations"]))
         return list(live.values())
 
-    def _proposed_since(self, number: int, now: int) -> int:
-        """The first block that can hold the proposal of a rebalance live at `now` (block `number`'s time): one
+    def proposals_since(self, live_at: int, number: int) -> int:
+        """The first block that can hold the proposal of a rebalance live at time `live_at`, or that rebalance: one
         lives PROPOSAL_TTL seconds from its block's time (Vault.vy `propose_rebalance`, which a proposal of the
-        same id again restarts), and block times never decrease. Searched from block 0, not `deployed_block`: block
-        headers are kept by every node, the state `deployed_block` reads only by archive nodes."""
-        oldest = now - self._proposal_ttl
-        return _first_block(0, number, lambda block: self.w3.eth.get_block(block)["timestamp"] >= oldest)
+        same id again restarts), and block times never decrease."""
+        return self.first_block_at(live_at - self._proposal_ttl, number)
+
+    def first_block_at(self, timestamp: int, number: int) -> int:
+        """The first block of 0 ... `number` whose time is `timestamp` or later (`number` when none before it is),
+        by binary search on block headers, which every node keeps (old state, as `deployed_block` reads, only
+        archive nodes do)."""
+        return _first_block(0, number, lambda block: self.w3.eth.get_block(block)["timestamp"] >= timestamp)
 
     def state(self, block: BlockIdentifier = "latest") -> VaultState:
         """Idle, every listed market's position and what it can pay back, the last rebalance time and the pause
@@ -411,8 +415,9 @@ class VaultReader:
         return head + per_market(guess), result
 
     def rebalance_events(self, from_block: int = 0, to_block: BlockIdentifier = "latest") -> list[RebalanceEvent]:
-        """Every `Rebalanced` from `from_block` (not before the vault existed), oldest first."""
-        first, last = max(from_block, self.deployed_block()), self._block_number(to_block)
+        """Every `Rebalanced` from `from_block` (from the vault's deployment when 0), oldest first."""
+        # Only from 0 is the deployment looked for: `deployed_block` reads old state, which only archive nodes keep
+        first, last = from_block or self.deployed_block(), self._block_number(to_block)
         if first > last:
             return []  # nodes refuse a range that starts after its end
         logs = event_logs(self.contract.events.Rebalanced(), first, last)

@@ -46,7 +46,7 @@ def live_proposals(db: KeeperDB, reader: VaultReader) -> list[Proposal]:
         if record.proposal_id in live:
             ours.append(live[record.proposal_id])
             continue
-        status = _closed_as(record, reader, now["timestamp"])
+        status = _closed_as(record, reader, now["number"], now["timestamp"])
         db.close_proposal(record.proposal_id, status)
         log.warning("proposal %s (decision %s) %s", record.proposal_id, record.decision_hash, status.value,
                     extra={"decision_hash": record.decision_hash})
@@ -77,8 +77,10 @@ def chain_time(timestamp: int) -> str:
     return f"{datetime.fromtimestamp(timestamp, UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
-def _closed_as(record: ProposalRecord, reader: VaultReader, now: int) -> ProposalStatus:
-    """Why a journaled proposal is no longer live on the vault."""
-    if any(event.decision_hash == record.decision_hash for event in reader.rebalance_events()):
+def _closed_as(record: ProposalRecord, reader: VaultReader, number: int, now: int) -> ProposalStatus:
+    """Why a journaled proposal is no longer live on the vault (block `number`, time `now`): run, if its rebalance
+    was mined since it was proposed."""
+    proposed = reader.proposals_since(record.deadline, number)
+    if any(event.decision_hash == record.decision_hash for event in reader.rebalance_events(proposed, number)):
         return ProposalStatus.EXECUTED
     return ProposalStatus.EXPIRED if now > record.deadline else ProposalStatus.REJECTED
